@@ -1,0 +1,43 @@
+package authz
+
+import (
+	"context"
+
+	"authz-gateway/access"
+	"authz-gateway/cache"
+)
+
+// InvalidateUserCache drops every cached answer about a user, on every
+// instance. Needs CACHE_MANAGE.
+func (s *Service) InvalidateUserCache(ctx context.Context, userID int) error {
+	if _, err := s.require(ctx, access.CacheManage); err != nil {
+		return err
+	}
+	// Freshness holds even if the store is unreachable (see cache.Cache), so
+	// a store error is not the caller's failure.
+	_ = s.cache.InvalidateUsers(ctx, []int{userID})
+	return nil
+}
+
+// InvalidateAllCaches drops every cached answer with one store command. Needs
+// CACHE_MANAGE.
+func (s *Service) InvalidateAllCaches(ctx context.Context) error {
+	if _, err := s.require(ctx, access.CacheManage); err != nil {
+		return err
+	}
+	_ = s.cache.InvalidateAll(ctx)
+	return nil
+}
+
+// RefreshUserCache invalidates a user and recomputes all four answers now,
+// returning the fresh scope summary. Needs CACHE_MANAGE.
+func (s *Service) RefreshUserCache(ctx context.Context, userID int) (ScopeSummary, error) {
+	if err := s.InvalidateUserCache(ctx, userID); err != nil {
+		return ScopeSummary{}, err
+	}
+	answers, err := s.Answers(ctx, ReachKeys(userID))
+	if err != nil {
+		return ScopeSummary{}, err
+	}
+	return answers[cache.Key{Kind: cache.ScopeSummary, UserID: userID}].Summary, nil
+}

@@ -1,0 +1,137 @@
+package authz
+
+import (
+	"context"
+
+	"authz-gateway/access"
+	"authz-gateway/apperr"
+	"authz-gateway/ent"
+	"authz-gateway/ent/role"
+	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/user"
+)
+
+// Roles returns every role, in role-type order. Any authenticated viewer may
+// list them: they are the vocabulary of the permission model.
+func (s *Service) Roles(ctx context.Context) ([]*ent.Role, error) {
+	roles, err := s.db.Role.Query().Order(ent.Asc(role.FieldID)).All(ctx)
+	if err != nil {
+		return nil, dbError(err, "roles")
+	}
+	return roles, nil
+}
+
+// AssignRole gives a user a role, or reactivates the existing assignment.
+// Needs ROLE_MANAGE.
+func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
+	return s.setRoleAssignment(ctx, userID, rt, true, true)
+}
+
+// ActivateRole reactivates an existing assignment. Needs ROLE_MANAGE; NOT_FOUND
+// when the user does not hold the role.
+func (s *Service) ActivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
+	return s.setRoleAssignment(ctx, userID, rt, true, false)
+}
+
+// DeactivateRole keeps the assignment but stops it from counting. Needs
+// ROLE_MANAGE; NOT_FOUND when the user does not hold the role.
+func (s *Service) DeactivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
+	return s.setRoleAssignment(ctx, userID, rt, false, false)
+}
+
+func (s *Service) setRoleAssignment(ctx context.Context, userID int, rt access.RoleType, active, create bool) (*ent.RoleAssignment, error) {
+	if _, err := s.require(ctx, access.RoleManage); err != nil {
+		return nil, err
+	}
+	var result *ent.RoleAssignment
+	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
+		if err != nil {
+			return impact{}, dbError(err, "role "+string(rt))
+		}
+		if err := userExists(ctx, tx, userID); err != nil {
+			return impact{}, err
+		}
+		existing, err := tx.RoleAssignment.Query().
+			Where(roleassignment.UserID(userID), roleassignment.RoleID(r.ID)).
+			Only(ctx)
+		switch {
+		case ent.IsNotFound(err) && create:
+			result, err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(r.ID).SetActive(active).Save(ctx)
+		case ent.IsNotFound(err):
+			return impact{}, apperr.Errorf(apperr.NotFound, "user %d does not hold role %s", userID, rt)
+		case err == nil:
+			result, err = existing.Update().SetActive(active).Save(ctx)
+		}
+		return impact{users: []int{userID}}, dbError(err, "role assignment")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return result.Unwrap(), nil
+}
+
+// RemoveRole deletes the assignment. Needs ROLE_MANAGE. Returns false when the
+// user did not hold the role; NOT_FOUND when the user does not exist.
+func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType) (bool, error) {
+	if _, err := s.require(ctx, access.RoleManage); err != nil {
+		return false, err
+	}
+	var removed int
+	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		if err := userExists(ctx, tx, userID); err != nil {
+			return impact{}, err
+		}
+		n, err := tx.RoleAssignment.Delete().
+			Where(roleassignment.UserID(userID), roleassignment.HasRoleWith(role.TypeEQ(rt))).
+			Exec(ctx)
+		removed = n
+		return impact{users: []int{userID}}, dbError(err, "role assignment")
+	})
+	return removed > 0, err
+}
+
+// SetRolePermissions replaces a role's permission set. Needs ROLE_MANAGE.
+// Every holder of the role (active or not) is invalidated.
+func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, perms []access.Permission) (*ent.Role, error) {
+	if _, err := s.require(ctx, access.RoleManage); err != nil {
+		return nil, err
+	}
+	perms, err := access.NormalizePermissions(perms)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.BadUserInput, err, err.Error())
+	}
+	var updated *ent.Role
+	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		// Locking the role makes a concurrent assignRole of it (whose foreign
+		// key check needs the row) wait, so the holders read below are all.
+		r, err := s.lockRole(ctx, tx, rt)
+		if err != nil {
+			return impact{}, err
+		}
+		holders, err := tx.RoleAssignment.Query().
+			Where(roleassignment.RoleID(r.ID)).
+			Select(roleassignment.FieldUserID).
+			Ints(ctx)
+		if err != nil {
+			return impact{}, dbError(err, "role holders")
+		}
+		updated, err = r.Update().SetPermissions(perms).Save(ctx)
+		return impact{users: holders}, dbError(err, "role "+string(rt))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return updated.Unwrap(), nil
+}
+
+func userExists(ctx context.Context, tx *ent.Tx, id int) error {
+	ok, err := tx.User.Query().Where(user.ID(id)).Exist(ctx)
+	if err != nil {
+		return dbError(err, "user")
+	}
+	if !ok {
+		return apperr.Errorf(apperr.NotFound, "user not found")
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+
+	"authz-gateway/access"
+	"authz-gateway/apperr"
+	"authz-gateway/ent"
+	"authz-gateway/ent/predicate"
+	"authz-gateway/ent/project"
+	"authz-gateway/ent/scopeassignment"
+)
+
+// ScopeInput asks for a scope: GLOBAL names no target, PROGRAM a program,
+// PROJECT a project.
+type ScopeInput struct {
+	UserID    int
+	ScopeType access.ScopeType
+	ProgramID *int
+	ProjectID *int
+}
+
+// AssignScope gives a user a scope, or reactivates an identical existing one.
+// Needs SCOPE_MANAGE and the target in the viewer's own scope (a GLOBAL scope
+// only from a GLOBAL viewer), so nobody can hand out more than they reach.
+func (s *Service) AssignScope(ctx context.Context, in ScopeInput) (*ent.ScopeAssignment, error) {
+	out, err := s.BulkAssignScopes(ctx, []ScopeInput{in})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// BulkAssignScopes assigns every scope in one transaction: all or nothing, then
+// one invalidation for all the users involved. An error names the input.
+func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*ent.ScopeAssignment, error) {
+	reach, err := s.require(ctx, access.ScopeManage)
+	if err != nil {
+		return nil, err
+	}
+	if len(ins) > MaxBulkScopes {
+		return nil, badInput("at most %d scopes per call", MaxBulkScopes)
+	}
+	for i, in := range ins {
+		if err := checkScopeInput(reach, in); err != nil {
+			return nil, inputAt(len(ins), i, err)
+		}
+	}
+	out := make([]*ent.ScopeAssignment, len(ins))
+	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		var imp impact
+		for i, in := range ins {
+			sa, err := assignScope(ctx, tx, in)
+			if err != nil {
+				return impact{}, inputAt(len(ins), i, err)
+			}
+			out[i] = sa
+			imp.users = append(imp.users, in.UserID)
+		}
+		return imp, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i] = out[i].Unwrap()
+	}
+	return out, nil
+}
+
+// MaxBulkScopes bounds one bulkAssignScopes call.
+const MaxBulkScopes = 1000
+
+func checkScopeInput(reach access.Reach, in ScopeInput) error {
+	if err := in.ScopeType.CheckTarget(in.ProgramID != nil, in.ProjectID != nil); err != nil {
+		return apperr.Wrap(apperr.BadUserInput, err, "invalid scope: "+err.Error())
+	}
+	switch {
+	case in.ScopeType == access.ScopeGlobal && !reach.Global:
+		return apperr.Errorf(apperr.Forbidden, "granting a GLOBAL scope needs a GLOBAL scope")
+	case in.ProgramID != nil && !reach.HasProgram(*in.ProgramID):
+		return errOutOfScope("program")
+	case in.ProjectID != nil && !reach.HasProject(*in.ProjectID):
+		return errOutOfScope("project")
+	}
+	return nil
+}
+
+func assignScope(ctx context.Context, tx *ent.Tx, in ScopeInput) (*ent.ScopeAssignment, error) {
+	if err := userExists(ctx, tx, in.UserID); err != nil {
+		return nil, err
+	}
+	if in.ProgramID != nil {
+		if err := programExists(ctx, tx, *in.ProgramID); err != nil {
+			return nil, err
+		}
+	}
+	if in.ProjectID != nil {
+		ok, err := tx.Project.Query().Where(project.ID(*in.ProjectID)).Exist(ctx)
+		if err != nil {
+			return nil, dbError(err, "project")
+		}
+		if !ok {
+			return nil, apperr.Errorf(apperr.NotFound, "project not found")
+		}
+	}
+	existing, err := tx.ScopeAssignment.Query().Where(sameScope(in)...).First(ctx)
+	switch {
+	case err == nil:
+		sa, err := existing.Update().SetActive(true).Save(ctx)
+		return sa, dbError(err, "scope assignment")
+	case !ent.IsNotFound(err):
+		return nil, dbError(err, "scope assignment")
+	}
+	sa, err := tx.ScopeAssignment.Create().
+		SetUserID(in.UserID).
+		SetScopeType(in.ScopeType).
+		SetNillableProgramID(in.ProgramID).
+		SetNillableProjectID(in.ProjectID).
+		Save(ctx)
+	return sa, dbError(err, "scope assignment")
+}
+
+// sameScope matches an assignment of the same user, type and target, so that
+// assigning twice reactivates instead of duplicating.
+func sameScope(in ScopeInput) []predicate.ScopeAssignment {
+	preds := []predicate.ScopeAssignment{
+		scopeassignment.UserID(in.UserID),
+		scopeassignment.ScopeTypeEQ(in.ScopeType),
+		scopeassignment.ProgramIDIsNil(),
+		scopeassignment.ProjectIDIsNil(),
+	}
+	if in.ProgramID != nil {
+		preds[2] = scopeassignment.ProgramID(*in.ProgramID)
+	}
+	if in.ProjectID != nil {
+		preds[3] = scopeassignment.ProjectID(*in.ProjectID)
+	}
+	return preds
+}
+
+// RemoveScope deletes a scope assignment. Needs SCOPE_MANAGE and its target in
+// the viewer's scope.
+func (s *Service) RemoveScope(ctx context.Context, id int) (bool, error) {
+	err := s.changeScope(ctx, id, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+		return dbError(tx.ScopeAssignment.DeleteOne(sa).Exec(ctx), "scope assignment")
+	})
+	return err == nil, err
+}
+
+// ActivateScope makes a scope assignment count again.
+func (s *Service) ActivateScope(ctx context.Context, id int) (*ent.ScopeAssignment, error) {
+	return s.setScopeActive(ctx, id, true)
+}
+
+// DeactivateScope keeps a scope assignment but stops it from counting.
+func (s *Service) DeactivateScope(ctx context.Context, id int) (*ent.ScopeAssignment, error) {
+	return s.setScopeActive(ctx, id, false)
+}
+
+func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent.ScopeAssignment, error) {
+	var result *ent.ScopeAssignment
+	err := s.changeScope(ctx, id, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+		var err error
+		result, err = tx.ScopeAssignment.UpdateOne(sa).SetActive(active).Save(ctx)
+		return dbError(err, "scope assignment")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return result.Unwrap(), nil
+}
+
+// changeScope loads a scope assignment, checks the viewer may manage it, and
+// applies change; the assignment's user is invalidated after commit.
+func (s *Service) changeScope(ctx context.Context, id int, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
+	reach, err := s.require(ctx, access.ScopeManage)
+	if err != nil {
+		return err
+	}
+	return s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		sa, err := tx.ScopeAssignment.Get(ctx, id)
+		if err != nil {
+			return impact{}, dbError(err, "scope assignment")
+		}
+		in := ScopeInput{UserID: sa.UserID, ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
+		if err := checkScopeInput(reach, in); err != nil {
+			return impact{}, err
+		}
+		return impact{users: []int{sa.UserID}}, change(ctx, tx, sa)
+	})
+}
+
+// inputAt prefixes an error with the index of the input that caused it, when
+// there is more than one input.
+func inputAt(n, i int, err error) error {
+	if n == 1 {
+		return err
+	}
+	code := apperr.CodeOf(err)
+	if code == apperr.Internal {
+		return fmt.Errorf("input %d: %w", i, err)
+	}
+	return apperr.Wrap(code, err, fmt.Sprintf("inputs[%d]: %s", i, apperr.MessageOf(err)))
+}

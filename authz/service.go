@@ -1,0 +1,235 @@
+// Package authz is the authorization domain: it resolves users' permissions
+// and scope from the database in batches, serves them through the cache, and
+// performs every mutation (catalog, users, roles, scopes) with permission and
+// scope checks and cache invalidation after commit.
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"authz-gateway/access"
+	"authz-gateway/cache"
+	"authz-gateway/ent"
+	"authz-gateway/reqctx"
+)
+
+// DirectScope is one active scope assignment as the scope summary lists it.
+type DirectScope struct {
+	ID        int              `json:"id"`
+	UserID    int              `json:"userId"`
+	ScopeType access.ScopeType `json:"scopeType"`
+	ProgramID *int             `json:"programId,omitempty"`
+	ProjectID *int             `json:"projectId,omitempty"`
+}
+
+// ScopeSummary is the scope_summary answer.
+type ScopeSummary struct {
+	HasGlobalScope         bool          `json:"hasGlobalScope"`
+	AccessibleProgramCount int           `json:"accessibleProgramCount"`
+	AccessibleProjectCount int           `json:"accessibleProjectCount"`
+	DirectScopes           []DirectScope `json:"directScopes"`
+}
+
+// Answer is one cached authorization answer; which field is meaningful depends
+// on the kind it was asked for.
+type Answer struct {
+	Permissions []access.Permission // cache.Permissions
+	IDs         []int               // cache.AccessiblePrograms, cache.AccessibleProjects
+	Summary     ScopeSummary        // cache.ScopeSummary
+}
+
+// Service resolves and manages authorization. It is safe for concurrent use.
+type Service struct {
+	db    *ent.Client
+	cache *cache.Cache
+	res   resolver
+}
+
+// NewService returns a Service reading db through c. postgres selects the SQL
+// placeholder style of the resolution queries.
+func NewService(db *ent.Client, c *cache.Cache, postgres bool) *Service {
+	return &Service{db: db, cache: c, res: resolver{db: db, postgres: postgres}}
+}
+
+// Cache returns the cache the service reads through.
+func (s *Service) Cache() *cache.Cache { return s.cache }
+
+// Answers returns the answers for keys, in one cache round trip and at most
+// one query per kind for the misses. An unknown user gets empty answers.
+func (s *Service) Answers(ctx context.Context, keys []cache.Key) (map[cache.Key]Answer, error) {
+	raw, err := s.cache.Get(ctx, keys, s.compute)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[cache.Key]Answer, len(raw))
+	for k, data := range raw {
+		a, err := decodeAnswer(k.Kind, data)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", k, err)
+		}
+		out[k] = a
+	}
+	return out, nil
+}
+
+// answer returns one answer.
+func (s *Service) answer(ctx context.Context, kind cache.Kind, userID int) (Answer, error) {
+	k := cache.Key{Kind: kind, UserID: userID}
+	answers, err := s.Answers(ctx, []cache.Key{k})
+	if err != nil {
+		return Answer{}, err
+	}
+	return answers[k], nil
+}
+
+// Permissions returns the user's permissions.
+func (s *Service) Permissions(ctx context.Context, userID int) ([]access.Permission, error) {
+	a, err := s.answer(ctx, cache.Permissions, userID)
+	return a.Permissions, err
+}
+
+// AccessibleProgramIDs returns the IDs of the programs the user can reach.
+func (s *Service) AccessibleProgramIDs(ctx context.Context, userID int) ([]int, error) {
+	a, err := s.answer(ctx, cache.AccessiblePrograms, userID)
+	return a.IDs, err
+}
+
+// AccessibleProjectIDs returns the IDs of the projects the user can reach.
+func (s *Service) AccessibleProjectIDs(ctx context.Context, userID int) ([]int, error) {
+	a, err := s.answer(ctx, cache.AccessibleProjects, userID)
+	return a.IDs, err
+}
+
+// ScopeSummary returns the user's scope summary.
+func (s *Service) ScopeSummary(ctx context.Context, userID int) (ScopeSummary, error) {
+	a, err := s.answer(ctx, cache.ScopeSummary, userID)
+	return a.Summary, err
+}
+
+// compute is the cache's ComputeFunc: one query per kind among keys. A scope
+// summary needs the program and project lists too, so users whose summary
+// missed join those queries.
+func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key][]byte, error) {
+	ctx = reqctx.NewSystemContext(ctx)
+	byKind := make(map[cache.Kind][]int)
+	for _, k := range keys {
+		byKind[k.Kind] = append(byKind[k.Kind], k.UserID)
+	}
+	summaries := byKind[cache.ScopeSummary]
+	programUsers := union(byKind[cache.AccessiblePrograms], summaries)
+	projectUsers := union(byKind[cache.AccessibleProjects], summaries)
+
+	out := make(map[cache.Key][]byte, len(keys))
+	put := func(kind cache.Kind, user int, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", kind, err)
+		}
+		out[cache.Key{Kind: kind, UserID: user}] = b
+		return nil
+	}
+	if users := byKind[cache.Permissions]; len(users) > 0 {
+		perms, err := s.res.permissions(ctx, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if err := put(cache.Permissions, u, perms[u]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	programs, err := s.idsFor(ctx, programUsers, s.res.programs)
+	if err != nil {
+		return nil, err
+	}
+	projects, err := s.idsFor(ctx, projectUsers, s.res.projects)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range byKind[cache.AccessiblePrograms] {
+		if err := put(cache.AccessiblePrograms, u, programs[u]); err != nil {
+			return nil, err
+		}
+	}
+	for _, u := range byKind[cache.AccessibleProjects] {
+		if err := put(cache.AccessibleProjects, u, projects[u]); err != nil {
+			return nil, err
+		}
+	}
+	if len(summaries) > 0 {
+		direct, err := s.res.directScopes(ctx, summaries)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range summaries {
+			if err := put(cache.ScopeSummary, u, summarize(direct[u], programs[u], projects[u])); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) idsFor(ctx context.Context, users []int, query func(context.Context, []int) (map[int][]int, error)) (map[int][]int, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	return query(ctx, users)
+}
+
+func summarize(direct []DirectScope, programs, projects []int) ScopeSummary {
+	sum := ScopeSummary{
+		AccessibleProgramCount: len(programs),
+		AccessibleProjectCount: len(projects),
+		DirectScopes:           direct,
+	}
+	if sum.DirectScopes == nil {
+		sum.DirectScopes = []DirectScope{}
+	}
+	for _, d := range direct {
+		if d.ScopeType == access.ScopeGlobal {
+			sum.HasGlobalScope = true
+		}
+	}
+	return sum
+}
+
+func decodeAnswer(kind cache.Kind, data []byte) (Answer, error) {
+	var a Answer
+	var err error
+	switch kind {
+	case cache.Permissions:
+		err = json.Unmarshal(data, &a.Permissions)
+		a.Permissions = knownPermissions(a.Permissions)
+	case cache.AccessiblePrograms, cache.AccessibleProjects:
+		err = json.Unmarshal(data, &a.IDs)
+		if a.IDs == nil {
+			a.IDs = []int{}
+		}
+	case cache.ScopeSummary:
+		err = json.Unmarshal(data, &a.Summary)
+		if a.Summary.DirectScopes == nil {
+			a.Summary.DirectScopes = []DirectScope{}
+		}
+	default:
+		err = fmt.Errorf("unknown kind %q", kind)
+	}
+	return a, err
+}
+
+// union returns a followed by the elements of b that are not in a.
+func union(a, b []int) []int {
+	seen := make(map[int]bool, len(a)+len(b))
+	out := make([]int, 0, len(a)+len(b))
+	for _, v := range slices.Concat(a, b) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

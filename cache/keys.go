@@ -1,0 +1,48 @@
+package cache
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Kind is one of the four cached authorization answers.
+type Kind string
+
+// The cached kinds; their string is the key name of DESIGN section 4.
+const (
+	Permissions        Kind = "permissions"
+	AccessiblePrograms Kind = "accessible_programs"
+	AccessibleProjects Kind = "accessible_projects"
+	ScopeSummary       Kind = "scope_summary"
+)
+
+// Kinds lists every kind once.
+var Kinds = []Kind{Permissions, AccessiblePrograms, AccessibleProjects, ScopeSummary}
+
+// Key names one cached answer: a kind for a user.
+type Key struct {
+	Kind   Kind
+	UserID int
+}
+
+func (k Key) String() string { return fmt.Sprintf("%s:{%d}", k.Kind, k.UserID) }
+
+// keyspace renders Redis key names. The user ID sits in braces, a Redis Cluster
+// hash tag, so a user's four values and its generation share one slot.
+type keyspace struct{ prefix string }
+
+func (ks keyspace) data(k Key) string { return ks.prefix + k.String() }
+
+func (ks keyspace) userGen(userID int) string {
+	return ks.prefix + "gen:{" + strconv.Itoa(userID) + "}"
+}
+
+func (ks keyspace) globalGen() string { return ks.prefix + "gen:global" }
+
+func (ks keyspace) allData(userID int) []string {
+	out := make([]string, len(Kinds))
+	for i, kind := range Kinds {
+		out[i] = ks.data(Key{Kind: kind, UserID: userID})
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// Store is one storage tier (Redis or in-process). Every method is one round
+// trip however many keys it touches. A Store knows nothing of freshness rules:
+// it stores generation tokens and raw bytes; Cache decides what is valid.
+type Store interface {
+	// Load returns the global generation token, the generation token of each
+	// user (creating, atomically, any that is missing) and the raw value of
+	// every key that exists.
+	Load(ctx context.Context, users []int, keys []Key) (Snapshot, error)
+	// Save writes raw values with their TTLs.
+	Save(ctx context.Context, entries []Entry) error
+	// BumpUsers gives each user a fresh generation token (and drops the user's
+	// values, which the new token already makes invalid).
+	BumpUsers(ctx context.Context, users []int) error
+	// BumpAll gives the global generation a fresh token: O(1) whatever the
+	// number of users.
+	BumpAll(ctx context.Context) error
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Backend names the tier: "redis" or "memory".
+	Backend() string
+}
+
+// Snapshot is what one Load saw.
+type Snapshot struct {
+	Global string
+	Users  map[int]string
+	Values map[Key][]byte
+}
+
+// Entry is one value to Save.
+type Entry struct {
+	Key   Key
+	Value []byte
+	TTL   time.Duration
+}
+
+// ErrUnavailable is returned instead of touching a store that is known to be
+// down (circuit breaker open) or not trusted (an invalidation is undelivered).
+var ErrUnavailable = errors.New("cache: store unavailable")
+
+// newToken returns a generation token. Tokens are random, not counters, so a
+// generation key that expired or was evicted can never come back with a value
+// that an old entry was stamped with.
+func newToken() string {
+	return strconv.FormatUint(rand.Uint64(), 36)
+}

@@ -1,0 +1,111 @@
+package schema
+
+import (
+	"context"
+
+	"authz-gateway/access"
+	"authz-gateway/apperr"
+	gen "authz-gateway/ent"
+	"authz-gateway/ent/hook"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// ScopeAssignment says where a user's permissions apply: everywhere (GLOBAL),
+// in one program, or in one project.
+type ScopeAssignment struct {
+	ent.Schema
+}
+
+// Fields of the ScopeAssignment. The target never changes after creation: a
+// different target is a different assignment.
+func (ScopeAssignment) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("user_id").Immutable().Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
+		field.Enum("scope_type").
+			GoType(access.ScopeType("")).
+			Immutable().
+			Annotations(entgql.Type("ScopeType")),
+		field.Int("program_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
+		field.Int("project_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
+		field.Bool("active").Default(true),
+	}
+}
+
+// Edges of the ScopeAssignment. Deleting the target deletes the assignment.
+func (ScopeAssignment) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("user", User.Type).
+			Ref("scope_assignments").
+			Field("user_id").
+			Unique().
+			Required().
+			Immutable().
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		// The targets are readable (and null when out of the viewer's scope)
+		// but not filterable, for the same reason as Program.projects.
+		edge.From("program", Program.Type).
+			Ref("scope_assignments").
+			Field("program_id").
+			Unique().
+			Immutable().
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipWhereInput)),
+		edge.From("project", Project.Type).
+			Ref("scope_assignments").
+			Field("project_id").
+			Unique().
+			Immutable().
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipWhereInput)),
+	}
+}
+
+// Indexes of the ScopeAssignment: by user (resolution) and by target (finding
+// the users a catalog change affects).
+func (ScopeAssignment) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("user_id", "active"),
+		index.Fields("program_id"),
+		index.Fields("project_id"),
+	}
+}
+
+// Annotations of the ScopeAssignment: the database enforces the same
+// target-matches-type rule as the hook below, for writers that bypass ent.
+func (ScopeAssignment) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entsql.Annotation{Checks: map[string]string{
+			"scope_target_matches_type": "(scope_type = 'GLOBAL' AND program_id IS NULL AND project_id IS NULL) OR " +
+				"(scope_type = 'PROGRAM' AND program_id IS NOT NULL AND project_id IS NULL) OR " +
+				"(scope_type = 'PROJECT' AND project_id IS NOT NULL AND program_id IS NULL)",
+		}},
+	}
+}
+
+// Hooks of the ScopeAssignment.
+func (ScopeAssignment) Hooks() []ent.Hook {
+	return []ent.Hook{
+		hook.On(validateScopeTarget, ent.OpCreate),
+	}
+}
+
+// validateScopeTarget rejects a scope whose target does not match its type
+// before it reaches the database, with a message a client can act on.
+func validateScopeTarget(next ent.Mutator) ent.Mutator {
+	return hook.ScopeAssignmentFunc(func(ctx context.Context, m *gen.ScopeAssignmentMutation) (ent.Value, error) {
+		st, _ := m.ScopeType()
+		_, hasProgram := m.ProgramID()
+		_, hasProject := m.ProjectID()
+		if err := st.CheckTarget(hasProgram, hasProject); err != nil {
+			return nil, apperr.Errorf(apperr.BadUserInput, "invalid scope: %v", err)
+		}
+		return next.Mutate(ctx, m)
+	})
+}

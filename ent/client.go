@@ -392,7 +392,8 @@ func (c *ProgramClient) QueryScopeAssignments(_m *Program) *ScopeAssignmentQuery
 
 // Hooks returns the client hooks.
 func (c *ProgramClient) Hooks() []Hook {
-	return c.hooks.Program
+	hooks := c.hooks.Program
+	return append(hooks[:len(hooks):len(hooks)], program.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -557,7 +558,8 @@ func (c *ProjectClient) QueryScopeAssignments(_m *Project) *ScopeAssignmentQuery
 
 // Hooks returns the client hooks.
 func (c *ProjectClient) Hooks() []Hook {
-	return c.hooks.Project
+	hooks := c.hooks.Project
+	return append(hooks[:len(hooks):len(hooks)], project.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -706,7 +708,8 @@ func (c *RoleClient) QueryAssignments(_m *Role) *RoleAssignmentQuery {
 
 // Hooks returns the client hooks.
 func (c *RoleClient) Hooks() []Hook {
-	return c.hooks.Role
+	hooks := c.hooks.Role
+	return append(hooks[:len(hooks):len(hooks)], role.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -871,7 +874,8 @@ func (c *RoleAssignmentClient) QueryRole(_m *RoleAssignment) *RoleQuery {
 
 // Hooks returns the client hooks.
 func (c *RoleAssignmentClient) Hooks() []Hook {
-	return c.hooks.RoleAssignment
+	hooks := c.hooks.RoleAssignment
+	return append(hooks[:len(hooks):len(hooks)], roleassignment.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1218,7 +1222,8 @@ func (c *UserClient) QueryScopeAssignments(_m *User) *ScopeAssignmentQuery {
 
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
-	return c.hooks.User
+	hooks := c.hooks.User
+	return append(hooks[:len(hooks):len(hooks)], user.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.

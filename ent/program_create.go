@@ -80,7 +80,9 @@ func (_c *ProgramCreate) Mutation() *ProgramMutation {
 
 // Save creates the Program in the database.
 func (_c *ProgramCreate) Save(ctx context.Context) (*Program, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -107,11 +109,12 @@ func (_c *ProgramCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *ProgramCreate) defaults() {
+func (_c *ProgramCreate) defaults() error {
 	if _, ok := _c.mutation.Description(); !ok {
 		v := program.DefaultDescription
 		_c.mutation.SetDescription(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

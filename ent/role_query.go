@@ -8,6 +8,7 @@ import (
 	"authz-gateway/ent/roleassignment"
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 
@@ -368,6 +369,12 @@ func (_q *RoleQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if role.Policy == nil {
+		return errors.New("ent: uninitialized role.Policy (forgotten import ent/runtime?)")
+	}
+	if err := role.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

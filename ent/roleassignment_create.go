@@ -66,7 +66,9 @@ func (_c *RoleAssignmentCreate) Mutation() *RoleAssignmentMutation {
 
 // Save creates the RoleAssignment in the database.
 func (_c *RoleAssignmentCreate) Save(ctx context.Context) (*RoleAssignment, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -93,11 +95,12 @@ func (_c *RoleAssignmentCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *RoleAssignmentCreate) defaults() {
+func (_c *RoleAssignmentCreate) defaults() error {
 	if _, ok := _c.mutation.Active(); !ok {
 		v := roleassignment.DefaultActive
 		_c.mutation.SetActive(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

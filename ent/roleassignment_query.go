@@ -8,6 +8,7 @@ import (
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/user"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -402,6 +403,12 @@ func (_q *RoleAssignmentQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if roleassignment.Policy == nil {
+		return errors.New("ent: uninitialized roleassignment.Policy (forgotten import ent/runtime?)")
+	}
+	if err := roleassignment.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

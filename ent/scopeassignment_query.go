@@ -9,6 +9,7 @@ import (
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/ent/user"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -438,6 +439,12 @@ func (_q *ScopeAssignmentQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if scopeassignment.Policy == nil {
+		return errors.New("ent: uninitialized scopeassignment.Policy (forgotten import ent/runtime?)")
+	}
+	if err := scopeassignment.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

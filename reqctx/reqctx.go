@@ -18,6 +18,7 @@ const (
 	requestIDKey
 	systemKey
 	reachKey
+	authFailureKey
 )
 
 // Viewer is the authenticated user a request acts for.
@@ -80,4 +81,16 @@ func ReachFromContext(ctx context.Context) (access.Reach, error) {
 		return access.Reach{}, ErrNoViewer
 	}
 	return f(ctx)
+}
+
+// NewContextWithAuthFailure records why a presented token was rejected, so the
+// first field that needs a viewer can say so.
+func NewContextWithAuthFailure(ctx context.Context, reason string) context.Context {
+	return context.WithValue(ctx, authFailureKey, reason)
+}
+
+// AuthFailureFromContext returns the recorded rejection reason, or "".
+func AuthFailureFromContext(ctx context.Context) string {
+	s, _ := ctx.Value(authFailureKey).(string)
+	return s
 }

@@ -192,6 +192,6 @@ func init() {
 	ScopeAssignmentsTable.ForeignKeys[2].RefTable = UsersTable
 	ScopeAssignmentsTable.Annotation = &entsql.Annotation{}
 	ScopeAssignmentsTable.Annotation.Checks = map[string]string{
-		"scope_target_matches_type": "(scope_type = 'GLOBAL' AND program_id IS NULL AND project_id IS NULL) OR (scope_type = 'PROGRAM' AND program_id IS NOT NULL AND project_id IS NULL) OR (scope_type = 'PROJECT' AND project_id IS NOT NULL AND program_id IS NULL)",
+		"scope_target_matches_type": "((scope_type = 'GLOBAL' AND program_id IS NULL AND project_id IS NULL) OR (scope_type = 'PROGRAM' AND program_id IS NOT NULL AND project_id IS NULL) OR (scope_type = 'PROJECT' AND project_id IS NOT NULL AND program_id IS NULL))",
 	}
 }

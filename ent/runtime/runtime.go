@@ -5,16 +5,30 @@ package runtime
 import (
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
+	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/schema"
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/ent/user"
+	"context"
+
+	"entgo.io/ent"
+	"entgo.io/ent/privacy"
 )
 
 // The init function reads all schema descriptors with runtime code
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	program.Policy = privacy.NewPolicies(schema.Program{})
+	program.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := program.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	programFields := schema.Program{}.Fields()
 	_ = programFields
 	// programDescName is the schema descriptor for name field.
@@ -41,6 +55,15 @@ func init() {
 	program.DefaultDescription = programDescDescription.Default.(string)
 	// program.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
 	program.DescriptionValidator = programDescDescription.Validators[0].(func(string) error)
+	project.Policy = privacy.NewPolicies(schema.Project{})
+	project.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := project.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	projectFields := schema.Project{}.Fields()
 	_ = projectFields
 	// projectDescName is the schema descriptor for name field.
@@ -67,20 +90,57 @@ func init() {
 	project.DefaultDescription = projectDescDescription.Default.(string)
 	// project.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
 	project.DescriptionValidator = projectDescDescription.Validators[0].(func(string) error)
+	role.Policy = privacy.NewPolicies(schema.Role{})
+	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := role.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	roleassignment.Policy = privacy.NewPolicies(schema.RoleAssignment{})
+	roleassignment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := roleassignment.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	roleassignmentFields := schema.RoleAssignment{}.Fields()
 	_ = roleassignmentFields
 	// roleassignmentDescActive is the schema descriptor for active field.
 	roleassignmentDescActive := roleassignmentFields[2].Descriptor()
 	// roleassignment.DefaultActive holds the default value on creation for the active field.
 	roleassignment.DefaultActive = roleassignmentDescActive.Default.(bool)
+	scopeassignment.Policy = privacy.NewPolicies(schema.ScopeAssignment{})
+	scopeassignment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := scopeassignment.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	scopeassignmentHooks := schema.ScopeAssignment{}.Hooks()
-	scopeassignment.Hooks[0] = scopeassignmentHooks[0]
+
+	scopeassignment.Hooks[1] = scopeassignmentHooks[0]
 	scopeassignmentFields := schema.ScopeAssignment{}.Fields()
 	_ = scopeassignmentFields
 	// scopeassignmentDescActive is the schema descriptor for active field.
 	scopeassignmentDescActive := scopeassignmentFields[4].Descriptor()
 	// scopeassignment.DefaultActive holds the default value on creation for the active field.
 	scopeassignment.DefaultActive = scopeassignmentDescActive.Default.(bool)
+	user.Policy = privacy.NewPolicies(schema.User{})
+	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := user.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	userFields := schema.User{}.Fields()
 	_ = userFields
 	// userDescEmail is the schema descriptor for email field.

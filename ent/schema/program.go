@@ -47,3 +47,8 @@ func (Program) Annotations() []schema.Annotation {
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }
+
+// Policy of the Program: see privacy.go.
+func (Program) Policy() ent.Policy {
+	return readPolicy(filterPrograms())
+}

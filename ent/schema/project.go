@@ -61,3 +61,8 @@ func (Project) Annotations() []schema.Annotation {
 		entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate()),
 	}
 }
+
+// Policy of the Project: see privacy.go.
+func (Project) Policy() ent.Policy {
+	return readPolicy(filterProjects())
+}

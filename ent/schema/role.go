@@ -43,3 +43,8 @@ func (Role) Indexes() []ent.Index {
 		index.Fields("type").Unique(),
 	}
 }
+
+// Policy of the Role: see privacy.go.
+func (Role) Policy() ent.Policy {
+	return readPolicy(anyViewer())
+}

@@ -50,3 +50,8 @@ func (RoleAssignment) Indexes() []ent.Index {
 		index.Fields("role_id"),
 	}
 }
+
+// Policy of the RoleAssignment: see privacy.go.
+func (RoleAssignment) Policy() ent.Policy {
+	return readPolicy(filterRoleAssignments())
+}

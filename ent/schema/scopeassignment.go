@@ -82,9 +82,9 @@ func (ScopeAssignment) Indexes() []ent.Index {
 func (ScopeAssignment) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entsql.Annotation{Checks: map[string]string{
-			"scope_target_matches_type": "(scope_type = 'GLOBAL' AND program_id IS NULL AND project_id IS NULL) OR " +
+			"scope_target_matches_type": "((scope_type = 'GLOBAL' AND program_id IS NULL AND project_id IS NULL) OR " +
 				"(scope_type = 'PROGRAM' AND program_id IS NOT NULL AND project_id IS NULL) OR " +
-				"(scope_type = 'PROJECT' AND project_id IS NOT NULL AND program_id IS NULL)",
+				"(scope_type = 'PROJECT' AND project_id IS NOT NULL AND program_id IS NULL))",
 		}},
 	}
 }
@@ -108,4 +108,9 @@ func validateScopeTarget(next ent.Mutator) ent.Mutator {
 		}
 		return next.Mutate(ctx, m)
 	})
+}
+
+// Policy of the ScopeAssignment: see privacy.go.
+func (ScopeAssignment) Policy() ent.Policy {
+	return readPolicy(filterScopeAssignments())
 }

@@ -72,3 +72,8 @@ func validateEmail(s string) error {
 func skipMutationInputs() entgql.Annotation {
 	return entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)
 }
+
+// Policy of the User: see privacy.go.
+func (User) Policy() ent.Policy {
+	return readPolicy(filterUsers())
+}

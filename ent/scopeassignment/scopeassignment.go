@@ -84,7 +84,8 @@ func ValidColumn(column string) bool {
 //
 //	import _ "authz-gateway/ent/runtime"
 var (
-	Hooks [1]ent.Hook
+	Hooks  [2]ent.Hook
+	Policy ent.Policy
 	// DefaultActive holds the default value on creation for the "active" field.
 	DefaultActive bool
 )

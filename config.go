@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"authz-gateway/cache"
+	"authz-gateway/db"
+	"authz-gateway/httpapi"
+)
+
+// config is everything the environment decides (README: Configuration).
+type config struct {
+	Port        string
+	DatabaseURL string
+	DataDir     string
+	Redis       cache.RedisOptions
+	CachePrefix string
+	CacheTTL    map[cache.Kind]time.Duration
+	JWTSecret   string
+	TokenTTL    time.Duration
+	AdminEmail  string
+	Env         string
+	SeedDemo    bool
+	Limits      httpapi.Limits
+	LoaderWait  time.Duration
+}
+
+// embedded reports whether this is the embedded default (SQLite file).
+func (c config) embedded() bool { return c.DatabaseURL == "" }
+
+func (c config) development() bool { return c.Env == "development" }
+
+func (c config) sqlitePath() string { return filepath.Join(c.DataDir, "gateway.db") }
+
+// loadConfig reads the environment. getenv is os.Getenv in production and a
+// map in tests.
+func loadConfig(getenv func(string) string) (config, error) {
+	p := envParser{getenv: getenv}
+	c := config{
+		Port:        p.str("PORT", "8080"),
+		DatabaseURL: p.str("DATABASE_URL", ""),
+		DataDir:     p.str("DATA_DIR", ".data"),
+		CachePrefix: p.str("CACHE_PREFIX", ""),
+		JWTSecret:   p.str("JWT_SECRET", ""),
+		TokenTTL:    p.duration("TOKEN_TTL", 24*time.Hour),
+		AdminEmail:  strings.ToLower(strings.TrimSpace(p.str("ADMIN_EMAIL", "admin@example.com"))),
+		// The embedded default is a development setup by nature; a gateway
+		// with a real database is production unless told otherwise.
+		Env:         p.str("GATEWAY_ENV", map[bool]string{true: "development", false: "production"}[p.str("DATABASE_URL", "") == ""]),
+		LoaderWait:  p.duration("LOADER_WAIT", 0),
+		Redis: cache.RedisOptions{
+			URL:            p.str("REDIS_URL", ""),
+			Host:           p.str("REDIS_HOST", ""),
+			Port:           p.str("REDIS_PORT", "6379"),
+			DB:             p.int("REDIS_DB", 0),
+			Password:       p.str("REDIS_PASSWORD", ""),
+			SentinelMaster: p.str("REDIS_SENTINEL_MASTER", ""),
+			SentinelAddrs:  cache.SplitAddrs(p.str("REDIS_SENTINEL_ADDRS", "")),
+			ClusterAddrs:   cache.SplitAddrs(p.str("REDIS_CLUSTER_ADDRS", "")),
+			Timeout:        p.duration("REDIS_TIMEOUT", 100*time.Millisecond),
+		},
+		Limits: httpapi.Limits{
+			MaxDepth:      p.int("MAX_QUERY_DEPTH", 15),
+			MaxComplexity: p.int("MAX_QUERY_COMPLEXITY", 100_000),
+			MaxAliases:    p.int("MAX_QUERY_ALIASES", 30),
+			MaxBodyBytes:  int64(p.int("MAX_BODY_BYTES", 1<<20)),
+		},
+	}
+	c.SeedDemo = p.bool("SEED_DEMO", c.embedded())
+	defaultTTL := p.duration("CACHE_TTL", cache.DefaultTTL)
+	c.CacheTTL = map[cache.Kind]time.Duration{}
+	for _, kind := range cache.Kinds {
+		c.CacheTTL[kind] = p.duration("CACHE_TTL_"+strings.ToUpper(string(kind)), defaultTTL)
+	}
+	if c.DatabaseURL != "" && !db.IsPostgresURL(c.DatabaseURL) {
+		p.fail("DATABASE_URL", "must be a postgres:// or postgresql:// URL")
+	}
+	if c.Env != "development" && c.Env != "production" {
+		p.fail("GATEWAY_ENV", "must be development or production")
+	}
+	return c, p.err
+}
+
+// envParser reads typed variables, keeping the first error.
+type envParser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *envParser) fail(name, msg string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s %s", name, msg)
+	}
+}
+
+func (p *envParser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *envParser) int(name string, def int) int {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		p.fail(name, "must be a non-negative integer")
+	}
+	return n
+}
+
+func (p *envParser) bool(name string, def bool) bool {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, "must be true or false")
+	}
+	return b
+}
+
+// duration accepts Go durations ("90s", "1h") or plain seconds ("3600").
+func (p *envParser) duration(name string, def time.Duration) time.Duration {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(name, "must be a positive duration (e.g. 3600 or 1h)")
+	}
+	return d
+}
+
+// jwtSecret returns JWT_SECRET, or in the embedded default a secret generated
+// once and kept beside the SQLite file. Outside development a secret is
+// required: a generated one would silently differ between instances.
+func (c config) jwtSecret() ([]byte, error) {
+	if c.JWTSecret != "" {
+		return []byte(c.JWTSecret), nil
+	}
+	if !c.development() || !c.embedded() {
+		return nil, fmt.Errorf("JWT_SECRET is required (only the embedded default with GATEWAY_ENV=development generates one)")
+	}
+	return loadOrCreateSecret(filepath.Join(c.DataDir, "jwt-secret"))
+}

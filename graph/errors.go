@@ -1,0 +1,81 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"authz-gateway/apperr"
+	"authz-gateway/ent"
+	"authz-gateway/ent/privacy"
+	"authz-gateway/reqctx"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// PresentError is the one place errors become client-visible. Every error
+// leaves with an extensions.code from apperr; anything not deliberately coded
+// is logged with the request ID and shown as INTERNAL without detail.
+func PresentError(ctx context.Context, err error) *gqlerror.Error {
+	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	code, message := classify(ctx, err, gqlErr)
+	if code == apperr.Internal {
+		slog.ErrorContext(ctx, "internal error", "request_id", reqctx.RequestIDFromContext(ctx),
+			"path", gqlErr.Path.String(), "err", err)
+		message = "internal error"
+	}
+	gqlErr.Message = message
+	if gqlErr.Extensions == nil {
+		gqlErr.Extensions = map[string]any{}
+	}
+	gqlErr.Extensions["code"] = string(code)
+	if id := reqctx.RequestIDFromContext(ctx); id != "" && code == apperr.Internal {
+		gqlErr.Extensions["requestId"] = id
+	}
+	return gqlErr
+}
+
+// classify picks the code and the client-safe message of err.
+func classify(ctx context.Context, err error, gqlErr *gqlerror.Error) (apperr.Code, string) {
+	var coded *apperr.Error
+	switch {
+	case errors.As(err, &coded):
+		return coded.Code, apperr.MessageOf(coded)
+	case ent.IsNotFound(err):
+		return apperr.NotFound, "not found"
+	case errors.Is(err, privacy.Deny):
+		return apperr.Forbidden, "forbidden"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apperr.Internal, ""
+	}
+	switch gqlErr.Extensions["code"] {
+	case "NOT_FOUND": // entgql's node-not-found
+		return apperr.NotFound, gqlErr.Message
+	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "COMPLEXITY_LIMIT_EXCEEDED",
+		"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_SUPPORTED":
+		return apperr.BadUserInput, gqlErr.Message
+	}
+	if isArgumentError(ctx) {
+		return apperr.BadUserInput, gqlErr.Message
+	}
+	return apperr.Internal, ""
+}
+
+// isArgumentError reports whether the error arose while gqlgen was decoding
+// the current field's arguments: that happens before the field context gets
+// its Args, while resolver errors come after. Decoding errors are the
+// client's (a malformed cursor, an unknown enum value in a variable).
+func isArgumentError(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	return fc != nil && fc.Args == nil && fc.Field.Field != nil && len(fc.Field.Arguments) > 0
+}
+
+// Recover turns a resolver panic into an internal error, logging the stack.
+func Recover(ctx context.Context, p any) error {
+	slog.ErrorContext(ctx, "panic in resolver", "request_id", reqctx.RequestIDFromContext(ctx),
+		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	return errors.New("internal error")
+}

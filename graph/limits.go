@@ -1,0 +1,73 @@
+package graph
+
+import (
+	"authz-gateway/apperr"
+	"authz-gateway/ent"
+	"authz-gateway/graph/model"
+
+	"entgo.io/contrib/entgql"
+)
+
+// MaxPageSize caps first/last of every connection.
+const MaxPageSize = 1000
+
+// DefaultPageSize is used when a connection is asked for without first/last,
+// so no query can read a whole table by omission.
+const DefaultPageSize = 100
+
+// listCost is what an unbounded list field (accessible projects, a program's
+// projects, assignments) is assumed to hold when costing a query.
+const listCost = 10
+
+// page validates first/last and applies the default page size.
+func page(first, last *int) (*int, *int, error) {
+	for name, v := range map[string]*int{"first": first, "last": last} {
+		if v != nil && (*v < 0 || *v > MaxPageSize) {
+			return nil, nil, apperr.Errorf(apperr.BadUserInput, "%s must be between 0 and %d", name, MaxPageSize)
+		}
+	}
+	if first == nil && last == nil {
+		n := DefaultPageSize
+		first = &n
+	}
+	return first, last, nil
+}
+
+// pageCost is the number of items a connection may return.
+func pageCost(first, last *int) int {
+	n := DefaultPageSize
+	switch {
+	case first != nil:
+		n = *first
+	case last != nil:
+		n = *last
+	}
+	return min(max(n, 1), MaxPageSize)
+}
+
+// complexity costs lists by the number of items they can return, so a query's
+// complexity approximates the work it asks for.
+func complexity() ComplexityRoot {
+	var c ComplexityRoot
+	c.Query.Programs = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.ProgramOrder, _ *ent.ProgramWhereInput) int {
+		return 1 + child*pageCost(first, last)
+	}
+	c.Query.Projects = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.ProjectOrder, _ *ent.ProjectWhereInput) int {
+		return 1 + child*pageCost(first, last)
+	}
+	c.Query.Users = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.UserOrder, _ *ent.UserWhereInput) int {
+		return 1 + child*pageCost(first, last)
+	}
+	c.Query.Nodes = func(child int, ids []int) int { return 1 + child*max(len(ids), 1) }
+	c.Mutation.BulkAssignScopes = func(child int, inputs []*model.AssignScopeInput) int {
+		return 1 + child*max(len(inputs), 1)
+	}
+	list := func(child int) int { return 1 + child*listCost }
+	c.User.AccessiblePrograms = list
+	c.User.AccessibleProjects = list
+	c.User.RoleAssignments = list
+	c.User.ScopeAssignments = list
+	c.Program.Projects = list
+	c.ScopeSummary.DirectScopes = list
+	return c
+}

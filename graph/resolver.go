@@ -1,0 +1,67 @@
+package graph
+
+import (
+	"context"
+
+	"authz-gateway/apperr"
+	"authz-gateway/authz"
+	"authz-gateway/ent"
+	"authz-gateway/loaders"
+	"authz-gateway/reqctx"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+// Resolver is the root resolver. It holds dependencies only: queries hand off
+// to ent (root connections) or the request's loaders (fields and edges), and
+// mutations to the authz service.
+type Resolver struct {
+	db    *ent.Client
+	authz *authz.Service
+}
+
+// NewSchema returns the executable schema over db and svc.
+func NewSchema(db *ent.Client, svc *authz.Service) graphql.ExecutableSchema {
+	return NewExecutableSchema(Config{
+		Resolvers:  &Resolver{db: db, authz: svc},
+		Directives: DirectiveRoot{HasPermission: hasPermission},
+		Complexity: complexity(),
+	})
+}
+
+// RequireViewer is a root-field middleware: every root field except
+// introspection needs an authenticated viewer. Failing here, once, keeps
+// resolvers free of the check and gives one clear UNAUTHENTICATED error.
+func RequireViewer(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	fc := graphql.GetRootFieldContext(ctx)
+	if _, ok := reqctx.ViewerFromContext(ctx); ok || isIntrospection(fc.Field.Name) {
+		return next(ctx)
+	}
+	graphql.AddError(ctx, authenticationError(ctx))
+	return graphql.Null
+}
+
+func isIntrospection(field string) bool {
+	return field == "__typename" || field == "__schema" || field == "__type"
+}
+
+// authenticationError explains why there is no viewer: the auth middleware
+// records a rejected token's reason in the context.
+func authenticationError(ctx context.Context) error {
+	if reason := reqctx.AuthFailureFromContext(ctx); reason != "" {
+		return apperr.Errorf(apperr.Unauthenticated, "%s", reason)
+	}
+	return apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
+}
+
+// ForgetAfterMutation clears the request's loaders after each mutation field
+// resolves, so the fields of its result (and later mutations of the same
+// operation) read the world as it is after the write.
+func ForgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	res, err := next(ctx)
+	if fc != nil && fc.Object == "Mutation" && fc.IsResolver {
+		loaders.For(ctx).Forget()
+	}
+	return res, err
+}

@@ -1,0 +1,118 @@
+package loaders
+
+import (
+	"context"
+
+	"authz-gateway/authz"
+	"authz-gateway/cache"
+	"authz-gateway/ent"
+	"authz-gateway/ent/program"
+	"authz-gateway/ent/project"
+	"authz-gateway/ent/role"
+	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/user"
+)
+
+// fetchers are the batch functions. Entity fetches run in the request's
+// context, so the ent privacy rules filter them: a row the viewer may not read
+// comes back as nil (null in GraphQL), exactly like a row that does not exist.
+// Each is one SQL statement for the whole batch.
+type fetchers struct {
+	db  *ent.Client
+	svc *authz.Service
+}
+
+// answers is one cache round trip for all kinds and users of the batch (and
+// one query per kind for the misses).
+func (f fetchers) answers(ctx context.Context, keys []cache.Key) ([]authz.Answer, []error) {
+	got, err := f.svc.Answers(ctx, keys)
+	if err != nil {
+		return nil, []error{err}
+	}
+	out := make([]authz.Answer, len(keys))
+	for i, k := range keys {
+		out[i] = got[k]
+	}
+	return out, nil
+}
+
+func (f fetchers) users(ctx context.Context, ids []int) ([]*ent.User, error) {
+	return f.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
+}
+
+func (f fetchers) roles(ctx context.Context, ids []int) ([]*ent.Role, error) {
+	return f.db.Role.Query().Where(role.IDIn(ids...)).All(ctx)
+}
+
+func (f fetchers) programs(ctx context.Context, ids []int) ([]*ent.Program, error) {
+	return f.db.Program.Query().Where(program.IDIn(ids...)).All(ctx)
+}
+
+func (f fetchers) projects(ctx context.Context, ids []int) ([]*ent.Project, error) {
+	return f.db.Project.Query().Where(project.IDIn(ids...)).All(ctx)
+}
+
+func (f fetchers) projectsByProgram(ctx context.Context, programIDs []int) ([][]*ent.Project, []error) {
+	rows, err := f.db.Project.Query().
+		Where(project.ProgramIDIn(programIDs...)).
+		Order(ent.Asc(project.FieldID)).
+		All(ctx)
+	return groupBy(programIDs, rows, err, func(p *ent.Project) int { return p.ProgramID })
+}
+
+func (f fetchers) roleAssignmentsByUser(ctx context.Context, userIDs []int) ([][]*ent.RoleAssignment, []error) {
+	rows, err := f.db.RoleAssignment.Query().
+		Where(roleassignment.UserIDIn(userIDs...)).
+		Order(ent.Asc(roleassignment.FieldID)).
+		All(ctx)
+	return groupBy(userIDs, rows, err, func(ra *ent.RoleAssignment) int { return ra.UserID })
+}
+
+func (f fetchers) scopeAssignmentsByUser(ctx context.Context, userIDs []int) ([][]*ent.ScopeAssignment, []error) {
+	rows, err := f.db.ScopeAssignment.Query().
+		Where(scopeassignment.UserIDIn(userIDs...)).
+		Order(ent.Asc(scopeassignment.FieldID)).
+		All(ctx)
+	return groupBy(userIDs, rows, err, func(sa *ent.ScopeAssignment) int { return sa.UserID })
+}
+
+// byID adapts a fetch of rows by ID to dataloadgen: results aligned with ids,
+// nil where no readable row exists.
+func byID[T any](fetch func(context.Context, []int) ([]T, error), id func(T) int) func(context.Context, []int) ([]T, []error) {
+	return func(ctx context.Context, ids []int) ([]T, []error) {
+		rows, err := fetch(ctx, ids)
+		if err != nil {
+			return nil, []error{err}
+		}
+		found := make(map[int]T, len(rows))
+		for _, r := range rows {
+			found[id(r)] = r
+		}
+		out := make([]T, len(ids))
+		for i, k := range ids {
+			out[i] = found[k]
+		}
+		return out, nil
+	}
+}
+
+// groupBy aligns child rows with their parent keys; a parent without children
+// gets an empty list.
+func groupBy[T any](keys []int, rows []T, err error, parent func(T) int) ([][]T, []error) {
+	if err != nil {
+		return nil, []error{err}
+	}
+	byParent := make(map[int][]T, len(keys))
+	for _, r := range rows {
+		byParent[parent(r)] = append(byParent[parent(r)], r)
+	}
+	out := make([][]T, len(keys))
+	for i, k := range keys {
+		out[i] = byParent[k]
+		if out[i] == nil {
+			out[i] = []T{}
+		}
+	}
+	return out, nil
+}

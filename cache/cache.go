@@ -157,6 +157,14 @@ func (c *Cache) Collector() prometheus.Collector { return collector{c: c} }
 // Backend names the store tier.
 func (c *Cache) Backend() string { return c.store.Backend() }
 
+// KeyPrefix returns the store's key prefix ("" for the in-process store).
+func (c *Cache) KeyPrefix() string {
+	if p, ok := c.store.(interface{ KeyPrefix() string }); ok {
+		return p.KeyPrefix()
+	}
+	return ""
+}
+
 // Trusted reports whether reads currently use the store.
 func (c *Cache) Trusted() bool { return !c.distrust.Load() }
 

@@ -37,6 +37,9 @@ func NewRedisStore(client redis.UniversalClient, prefix string, genTTL time.Dura
 // Backend names the tier.
 func (s *RedisStore) Backend() string { return "redis" }
 
+// KeyPrefix returns the prefix of every key.
+func (s *RedisStore) KeyPrefix() string { return s.keys.prefix }
+
 // Ping checks that Redis answers.
 func (s *RedisStore) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {

@@ -1,0 +1,23 @@
+# authz-gateway. `make run` starts the embedded default; `make test` runs the
+# whole suite against real PostgreSQL and Redis (starting them when needed).
+
+.PHONY: run test generate check-generate vet bench loadtest fuzz services
+
+run:
+	GATEWAY_ENV=development go run .
+
+test:
+	scripts/test.sh
+
+generate:
+	go generate ./...
+
+check-generate:
+	scripts/check-generate.sh
+
+vet:
+	go vet ./...
+
+# Prints the environment pointing at the test services (starting them).
+services:
+	@scripts/services.sh

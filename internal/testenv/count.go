@@ -1,0 +1,177 @@
+package testenv
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	"entgo.io/ent/dialect"
+	"github.com/redis/go-redis/v9"
+)
+
+// SQLCounter wraps an ent driver and records every statement sent to the
+// database (inside transactions too).
+type SQLCounter struct {
+	mu    sync.Mutex
+	stmts []string
+}
+
+// Wrap is a db.Options.Driver: it returns drv with counting.
+func (c *SQLCounter) Wrap(drv dialect.Driver) dialect.Driver { return &countingDriver{Driver: drv, c: c} }
+
+func (c *SQLCounter) record(query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stmts = append(c.stmts, query)
+}
+
+// Reset forgets what was recorded.
+func (c *SQLCounter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stmts = nil
+}
+
+// Count returns how many statements were sent since the last Reset.
+func (c *SQLCounter) Count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.stmts)
+}
+
+// Matching returns the recorded statements that contain all of substrs.
+func (c *SQLCounter) Matching(substrs ...string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+next:
+	for _, s := range c.stmts {
+		for _, sub := range substrs {
+			if !strings.Contains(s, sub) {
+				continue next
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Statements returns a copy of the recorded statements.
+func (c *SQLCounter) Statements() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.stmts...)
+}
+
+type countingDriver struct {
+	dialect.Driver
+	c *SQLCounter
+}
+
+func (d *countingDriver) Exec(ctx context.Context, query string, args, v any) error {
+	d.c.record(query)
+	return d.Driver.Exec(ctx, query, args, v)
+}
+
+func (d *countingDriver) Query(ctx context.Context, query string, args, v any) error {
+	d.c.record(query)
+	return d.Driver.Query(ctx, query, args, v)
+}
+
+func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	tx, err := d.Driver.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &countingTx{Tx: tx, c: d.c}, nil
+}
+
+// QueryContext and ExecContext serve ent's raw-SQL API (sql/execquery).
+func (d *countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	d.c.record(query)
+	q, ok := d.Driver.(interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("testenv: driver %T has no QueryContext", d.Driver)
+	}
+	return q.QueryContext(ctx, query, args...)
+}
+
+func (d *countingDriver) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	d.c.record(query)
+	e, ok := d.Driver.(interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("testenv: driver %T has no ExecContext", d.Driver)
+	}
+	return e.ExecContext(ctx, query, args...)
+}
+
+type countingTx struct {
+	dialect.Tx
+	c *SQLCounter
+}
+
+func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {
+	t.c.record(query)
+	return t.Tx.Exec(ctx, query, args, v)
+}
+
+func (t *countingTx) Query(ctx context.Context, query string, args, v any) error {
+	t.c.record(query)
+	return t.Tx.Query(ctx, query, args, v)
+}
+
+// RedisCounter is a go-redis hook counting round trips: one per command sent
+// alone and one per pipeline, however many commands it carries.
+type RedisCounter struct {
+	mu    sync.Mutex
+	trips int
+}
+
+var _ redis.Hook = (*RedisCounter)(nil)
+
+// Trips returns the round trips since the last Reset.
+func (c *RedisCounter) Trips() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trips
+}
+
+// Reset zeroes the counter.
+func (c *RedisCounter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trips = 0
+}
+
+func (c *RedisCounter) add() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trips++
+}
+
+func (c *RedisCounter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return next(ctx, network, addr)
+	}
+}
+
+func (c *RedisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.add()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *RedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.add()
+		return next(ctx, cmds)
+	}
+}

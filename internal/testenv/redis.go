@@ -1,0 +1,134 @@
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisAddr is the shared Redis of the test run (TEST_REDIS_ADDR, default the
+// machine's 127.0.0.1:6379). Tests isolate themselves with a key prefix.
+func RedisAddr() string {
+	if a := os.Getenv("TEST_REDIS_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:6379"
+}
+
+// Redis returns a client of the shared Redis and a key prefix unique to t;
+// the prefix's keys are deleted when t ends.
+func Redis(t testing.TB) (redis.UniversalClient, string) {
+	t.Helper()
+	client := NewRedisClient(RedisAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		t.Fatalf("testenv: Redis at %s is not reachable (run `make test`, which starts one): %v", RedisAddr(), err)
+	}
+	prefix := "authzgw-test:" + RandomSuffix() + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			client.Del(ctx, iter.Val())
+		}
+		_ = client.Close()
+	})
+	return client, prefix
+}
+
+// NewRedisClient returns a client with the gateway's fail-fast settings.
+func NewRedisClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr:            addr,
+		DialTimeout:     200 * time.Millisecond,
+		ReadTimeout:     100 * time.Millisecond,
+		WriteTimeout:    100 * time.Millisecond,
+		PoolTimeout:     100 * time.Millisecond,
+		MaxRetries:      -1,
+		DisableIdentity: true,
+	})
+}
+
+// RedisServer is a redis-server process owned by one test, for fault tests:
+// only this process is ever stopped, frozen or killed, by its PID.
+type RedisServer struct {
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// StartRedis starts a private redis-server on a free loopback port. It is
+// killed when t ends.
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("testenv: redis-server not installed (run `make test`, which installs it): %v", err)
+	}
+	port := freePort(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testenv: start redis-server: %v", err)
+	}
+	s := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
+	t.Cleanup(s.Kill)
+	s.waitReady(t)
+	return s
+}
+
+func (s *RedisServer) waitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		conn, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+		if err == nil {
+			_, _ = conn.Write([]byte("PING\r\n"))
+			_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			_ = conn.Close()
+			if line == "+PONG\r\n" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("testenv: redis-server on %s did not become ready", s.Addr)
+}
+
+// Freeze stops the process (SIGSTOP): connections stay open, nothing answers.
+func (s *RedisServer) Freeze() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen process (SIGCONT) with its data intact.
+func (s *RedisServer) Thaw() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Kill ends the process (SIGKILL) and reaps it.
+func (s *RedisServer) Kill() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

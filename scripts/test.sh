@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole suite, as `make test` and CI run it: services, vet, generated-code
+# drift, then every test with the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+env_lines="$(scripts/services.sh)"
+while IFS= read -r line; do export "$line"; done <<<"$env_lines"
+echo "using $TEST_DATABASE_URL and redis $TEST_REDIS_ADDR"
+go vet ./...
+scripts/check-generate.sh
+go test -race -count=1 -timeout 15m "$@" ./...

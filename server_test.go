@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"authz-gateway/db"
+	"authz-gateway/reqctx"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the server writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var (
+	tokenLine = regexp.MustCompile(`"Bearer ([^"]+)"`)
+	urlLine   = regexp.MustCompile(`GraphQL:\s+(\S+)`)
+)
+
+// startEmbedded runs the real command on port 0 and returns the printed
+// GraphQL URL and token, and a stop function.
+func startEmbedded(t *testing.T, env map[string]string) (url, token string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, envOf(env), &out) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && !tokenLine.MatchString(out.String()) {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	tm, um := tokenLine.FindStringSubmatch(out.String()), urlLine.FindStringSubmatch(out.String())
+	require.NotNil(t, tm, "a token is printed: %q", out.String())
+	require.NotNil(t, um, "the URL is printed")
+	return um[1], tm[1], func() {
+		cancel()
+		require.NoError(t, <-done, "graceful shutdown")
+	}
+}
+
+func queryMe(t *testing.T, url, token string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"query":"{ me { email } }"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body struct {
+		Data struct{ Me struct{ Email string } }
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	return body.Data.Me.Email
+}
+
+func TestEmbeddedDefault_BootsSeedsOnceAndAnswersMe(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATA_DIR": dir, "PORT": "0", "ADMIN_EMAIL": "Boss@Example.com"}
+
+	url, token, stop := startEmbedded(t, env)
+	assert.Equal(t, "boss@example.com", queryMe(t, url, token))
+	stop()
+	first := countRows(t, dir)
+
+	url, token2, stop := startEmbedded(t, env)
+	assert.Equal(t, "boss@example.com", queryMe(t, url, token2))
+	assert.Equal(t, "boss@example.com", queryMe(t, url, token), "the generated secret is kept across restarts")
+	stop()
+	assert.Equal(t, first, countRows(t, dir), "a restart does not duplicate seed data")
+	assert.Greater(t, first["programs"], 0, "demo catalog seeded")
+
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"token", "--email", "viewer@example.com"}, envOf(env), &out))
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	require.Len(t, lines, 1, "token prints exactly one line")
+	url, _, stop = startEmbedded(t, env)
+	defer stop()
+	assert.Equal(t, "viewer@example.com", queryMe(t, url, lines[0]))
+}
+
+func TestServe_RefusesProductionWithoutSecret(t *testing.T) {
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0", "GATEWAY_ENV": "production"}
+	err := run(context.Background(), nil, envOf(env), &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "JWT_SECRET")
+}
+
+func TestLoadConfig(t *testing.T) {
+	cfg, err := loadConfig(envOf(map[string]string{"CACHE_TTL": "600", "CACHE_TTL_PERMISSIONS": "2m"}))
+	require.NoError(t, err)
+	assert.Equal(t, "development", cfg.Env, "the embedded default is a development setup")
+	assert.Equal(t, 2*time.Minute, cfg.CacheTTL["permissions"])
+	assert.Equal(t, 10*time.Minute, cfg.CacheTTL["scope_summary"])
+
+	cfg, err = loadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z"}))
+	require.NoError(t, err)
+	assert.Equal(t, "production", cfg.Env)
+
+	_, err = loadConfig(envOf(map[string]string{"DATABASE_URL": "mysql://x"}))
+	assert.Error(t, err)
+	_, err = loadConfig(envOf(map[string]string{"CACHE_TTL": "soon"}))
+	assert.Error(t, err)
+}
+
+func countRows(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	d, err := db.OpenSQLite(dir+"/gateway.db", db.Options{})
+	require.NoError(t, err)
+	defer d.Close()
+	ctx := reqctx.NewSystemContext(context.Background())
+	return map[string]int{
+		"users":    d.Client.User.Query().CountX(ctx),
+		"programs": d.Client.Program.Query().CountX(ctx),
+		"projects": d.Client.Project.Query().CountX(ctx),
+		"roles":    d.Client.Role.Query().CountX(ctx),
+		"scopes":   d.Client.ScopeAssignment.Query().CountX(ctx),
+	}
+}

@@ -47,7 +47,9 @@ type Config struct {
 	BreakerOpen     time.Duration
 	BreakerFailures uint32
 	// RecoveryInterval is how often an untrusted cache retries the global
-	// invalidation (default 50 ms).
+	// invalidation (default 20 ms). It bounds how long, after Redis comes
+	// back, another instance may still serve an invalidation lost in the
+	// outage.
 	RecoveryInterval time.Duration
 	// Logger receives rate-limited warnings (default slog.Default()).
 	Logger *slog.Logger
@@ -81,7 +83,7 @@ func (c Config) withDefaults() Config {
 		c.BreakerFailures = 3
 	}
 	if c.RecoveryInterval <= 0 {
-		c.RecoveryInterval = 50 * time.Millisecond
+		c.RecoveryInterval = 20 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -91,7 +91,7 @@ var (
 				Symbol:     "role_assignments_users_role_assignments",
 				Columns:    []*schema.Column{RoleAssignmentsColumns[3]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -126,19 +126,19 @@ var (
 				Symbol:     "scope_assignments_programs_scope_assignments",
 				Columns:    []*schema.Column{ScopeAssignmentsColumns[3]},
 				RefColumns: []*schema.Column{ProgramsColumns[0]},
-				OnDelete:   schema.SetNull,
+				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "scope_assignments_projects_scope_assignments",
 				Columns:    []*schema.Column{ScopeAssignmentsColumns[4]},
 				RefColumns: []*schema.Column{ProjectsColumns[0]},
-				OnDelete:   schema.SetNull,
+				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "scope_assignments_users_scope_assignments",
 				Columns:    []*schema.Column{ScopeAssignmentsColumns[5]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -35,7 +36,7 @@ func (Program) Edges() []ent.Edge {
 		edge.To("projects", Project.Type).
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
 		edge.To("scope_assignments", ScopeAssignment.Type).
-			Annotations(entgql.Skip()),
+			Annotations(entgql.Skip(), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

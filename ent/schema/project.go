@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -41,7 +42,7 @@ func (Project) Edges() []ent.Edge {
 			Unique().
 			Required(),
 		edge.To("scope_assignments", ScopeAssignment.Type).
-			Annotations(entgql.Skip()),
+			Annotations(entgql.Skip(), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

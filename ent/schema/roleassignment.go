@@ -3,7 +3,6 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
-	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -31,8 +30,7 @@ func (RoleAssignment) Edges() []ent.Edge {
 			Field("user_id").
 			Unique().
 			Required().
-			Immutable().
-			Annotations(entsql.OnDelete(entsql.Cascade)),
+			Immutable(),
 		edge.From("role", Role.Type).
 			Ref("assignments").
 			Field("role_id").

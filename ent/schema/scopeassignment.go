@@ -40,7 +40,8 @@ func (ScopeAssignment) Fields() []ent.Field {
 	}
 }
 
-// Edges of the ScopeAssignment. Deleting the target deletes the assignment.
+// Edges of the ScopeAssignment. Deleting the user or the target deletes the
+// assignment (ON DELETE CASCADE, declared on the owning edges).
 func (ScopeAssignment) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("user", User.Type).
@@ -48,8 +49,7 @@ func (ScopeAssignment) Edges() []ent.Edge {
 			Field("user_id").
 			Unique().
 			Required().
-			Immutable().
-			Annotations(entsql.OnDelete(entsql.Cascade)),
+			Immutable(),
 		// The targets are readable (and null when out of the viewer's scope)
 		// but not filterable, for the same reason as Program.projects.
 		edge.From("program", Program.Type).
@@ -57,13 +57,13 @@ func (ScopeAssignment) Edges() []ent.Edge {
 			Field("program_id").
 			Unique().
 			Immutable().
-			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipWhereInput)),
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.From("project", Project.Type).
 			Ref("scope_assignments").
 			Field("project_id").
 			Unique().
 			Immutable().
-			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipWhereInput)),
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -38,9 +39,9 @@ func (User) Fields() []ent.Field {
 func (User) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("role_assignments", RoleAssignment.Type).
-			Annotations(skipMutationInputs()),
+			Annotations(skipMutationInputs(), entsql.OnDelete(entsql.Cascade)),
 		edge.To("scope_assignments", ScopeAssignment.Type).
-			Annotations(skipMutationInputs()),
+			Annotations(skipMutationInputs(), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

@@ -1,0 +1,132 @@
+package authz_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"authz-gateway/access"
+	"authz-gateway/authz"
+	"authz-gateway/cache"
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// populate creates n users with a role and a PROGRAM scope each.
+func populate(t *testing.T, g *testenv.Gateway, n int) []int {
+	w := testenv.NewWorld(t, g.DB.Client)
+	p := w.Program(fmt.Sprintf("prog-%d", n))
+	w.Project(p, "proj")
+	users := make([]int, n)
+	for i := range users {
+		users[i] = w.User(fmt.Sprintf("u%d-%d@test.example", n, i))
+		w.Role(users[i], access.RoleViewer)
+		w.InProgram(users[i], p)
+	}
+	return users
+}
+
+func allKeys(users []int) []cache.Key {
+	var keys []cache.Key
+	for _, u := range users {
+		keys = append(keys, authz.ReachKeys(u)...)
+	}
+	return keys
+}
+
+// TestBatching_ConstantRoundTrips: the whole batch costs one Redis round trip
+// to read, one query per kind for the misses and one round trip to fill,
+// whatever the number of users.
+func TestBatching_ConstantRoundTrips(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	for _, n := range []int{5, 50} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			keys := allKeys(populate(t, g, n))
+			ctx := context.Background()
+
+			g.SQL.Reset()
+			g.Trips.Reset()
+			_, err := g.Authz.Answers(ctx, keys)
+			require.NoError(t, err)
+			assert.Equal(t, 4, g.SQL.Count(), "cold: one statement per kind: %v", g.SQL.Statements())
+			assert.Equal(t, 2, g.Trips.Trips(), "cold: one pipeline to read, one to fill")
+
+			g.SQL.Reset()
+			g.Trips.Reset()
+			_, err = g.Authz.Answers(ctx, keys)
+			require.NoError(t, err)
+			assert.Equal(t, 0, g.SQL.Count(), "warm: no SQL")
+			assert.Equal(t, 1, g.Trips.Trips(), "warm: one pipeline")
+		})
+	}
+}
+
+func TestKeys_NamesTTLsAndValues(t *testing.T) {
+	ttl := map[cache.Kind]time.Duration{
+		cache.Permissions: 20 * time.Minute, cache.AccessiblePrograms: 30 * time.Minute,
+		cache.AccessibleProjects: 40 * time.Minute, cache.ScopeSummary: 50 * time.Minute,
+	}
+	g := testenv.NewGateway(t, testenv.Options{Cache: cache.Config{TTL: ttl}})
+	users := populate(t, g, 3)
+	ctx := context.Background()
+	_, err := g.Authz.Answers(ctx, allKeys(users))
+	require.NoError(t, err)
+
+	for _, u := range users {
+		for kind, want := range ttl {
+			name := fmt.Sprintf("%s%s:{%d}", g.Prefix(), kind, u)
+			got, err := g.Redis.TTL(ctx, name).Result()
+			require.NoError(t, err, name)
+			assert.Greater(t, got, want-want/10-time.Second, name)
+			assert.LessOrEqual(t, got, want, name)
+			raw, err := g.Redis.Get(ctx, name).Bytes()
+			require.NoError(t, err, name)
+			env, err := cache.DecodeEnvelope(raw)
+			require.NoError(t, err, name)
+			switch kind {
+			case cache.Permissions:
+				var perms []access.Permission
+				require.NoError(t, json.Unmarshal(env.Data, &perms))
+				assert.Equal(t, access.DefaultPermissions(access.RoleViewer), perms)
+			case cache.AccessiblePrograms, cache.AccessibleProjects:
+				var ids []int
+				require.NoError(t, json.Unmarshal(env.Data, &ids))
+				assert.Len(t, ids, 1)
+			case cache.ScopeSummary:
+				var sum authz.ScopeSummary
+				require.NoError(t, json.Unmarshal(env.Data, &sum))
+				assert.Equal(t, 1, sum.AccessibleProgramCount)
+				assert.Len(t, sum.DirectScopes, 1)
+			}
+		}
+	}
+}
+
+func TestSingleflight_ConcurrentMissesQueryOnce(t *testing.T) {
+	var release sync.Once
+	gate := make(chan struct{})
+	g := testenv.NewGateway(t, testenv.Options{Cache: cache.Config{
+		BeforeFill: func(context.Context, []cache.Key) { <-gate },
+	}})
+	users := populate(t, g, 1)
+	g.SQL.Reset()
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			perms, err := g.Authz.Permissions(context.Background(), users[0])
+			assert.NoError(t, err)
+			assert.Equal(t, access.DefaultPermissions(access.RoleViewer), perms)
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	release.Do(func() { close(gate) })
+	wg.Wait()
+	assert.Equal(t, 1, g.SQL.Count(), "100 concurrent misses, one query")
+}

@@ -1,0 +1,249 @@
+package authz_test
+
+import (
+	"context"
+	"testing"
+
+	"authz-gateway/access"
+	"authz-gateway/authz"
+	"authz-gateway/ent"
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pair is two gateway instances over one database and one Redis keyspace.
+type pair struct {
+	one, two *testenv.Gateway
+	w        *testenv.World
+	c        catalog
+	admin    context.Context
+}
+
+func newPair(t *testing.T) *pair {
+	one := testenv.NewGateway(t, testenv.Options{})
+	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, Prefix: one.Prefix()})
+	w := testenv.NewWorld(t, one.DB.Client)
+	return &pair{one: one, two: two, w: w, c: newCatalog(w), admin: testenv.AsUser(one.Admin.ID)}
+}
+
+// warm reads users' answers on both instances so the next read is a hit
+// unless something invalidated it.
+func (p *pair) warm(t *testing.T, users ...int) {
+	t.Helper()
+	for _, g := range []*testenv.Gateway{p.one, p.two} {
+		for _, u := range users {
+			_, err := g.Authz.Reach(context.Background(), u)
+			require.NoError(t, err)
+		}
+	}
+}
+
+// expect asserts what both instances answer for user now.
+func (p *pair) expect(t *testing.T, user int, check func(t *testing.T, r access.Reach)) {
+	t.Helper()
+	for name, g := range map[string]*testenv.Gateway{"same instance": p.one, "second instance": p.two} {
+		r, err := g.Authz.Reach(context.Background(), user)
+		require.NoError(t, err)
+		t.Run(name, func(t *testing.T) { check(t, r) })
+	}
+}
+
+func can(p access.Permission) func(*testing.T, access.Reach) {
+	return func(t *testing.T, r access.Reach) { assert.True(t, r.Can(p), "%v", r.Permissions) }
+}
+
+func cannot(p access.Permission) func(*testing.T, access.Reach) {
+	return func(t *testing.T, r access.Reach) { assert.False(t, r.Can(p), "%v", r.Permissions) }
+}
+
+func projects(ids ...int) func(*testing.T, access.Reach) {
+	return func(t *testing.T, r access.Reach) {
+		if ids == nil {
+			ids = []int{}
+		}
+		assert.Equal(t, ids, r.Projects)
+	}
+}
+
+func programs(ids ...int) func(*testing.T, access.Reach) {
+	return func(t *testing.T, r access.Reach) {
+		if ids == nil {
+			ids = []int{}
+		}
+		assert.Equal(t, ids, r.Programs)
+	}
+}
+
+func TestMutations_RolesAreVisibleEverywhereAtOnce(t *testing.T) {
+	p := newPair(t)
+	svc := p.one.Authz
+	u := p.w.User("roles@test.example")
+	step := func(name string, mutate func() error, check func(*testing.T, access.Reach)) {
+		t.Run(name, func(t *testing.T) {
+			p.warm(t, u)
+			require.NoError(t, mutate())
+			p.expect(t, u, check)
+		})
+	}
+	step("assignRole", func() error { _, err := svc.AssignRole(p.admin, u, access.RoleViewer); return err }, can(access.ProjectRead))
+	step("deactivateRole", func() error { _, err := svc.DeactivateRole(p.admin, u, access.RoleViewer); return err }, cannot(access.ProjectRead))
+	step("activateRole", func() error { _, err := svc.ActivateRole(p.admin, u, access.RoleViewer); return err }, can(access.ProjectRead))
+	step("setRolePermissions", func() error {
+		_, err := svc.SetRolePermissions(p.admin, access.RoleViewer, []access.Permission{access.ProgramRead, access.UserRead})
+		return err
+	}, func(t *testing.T, r access.Reach) {
+		assert.Equal(t, []access.Permission{access.ProgramRead, access.UserRead}, r.Permissions)
+	})
+	step("removeRole", func() error { _, err := svc.RemoveRole(p.admin, u, access.RoleViewer); return err }, cannot(access.ProgramRead))
+}
+
+func TestMutations_ScopesAreVisibleEverywhereAtOnce(t *testing.T) {
+	p := newPair(t)
+	svc, c := p.one.Authz, p.c
+	u, v := p.w.User("scopes@test.example"), p.w.User("other@test.example")
+	var scope *ent.ScopeAssignment
+	step := func(name string, mutate func() error, user int, check func(*testing.T, access.Reach)) {
+		t.Run(name, func(t *testing.T) {
+			p.warm(t, u, v)
+			require.NoError(t, mutate())
+			p.expect(t, user, check)
+		})
+	}
+	step("assignScope", func() (err error) {
+		scope, err = svc.AssignScope(p.admin, authz.ScopeInput{UserID: u, ScopeType: access.ScopeProgram, ProgramID: &c.A})
+		return err
+	}, u, projects(c.a1, c.a2))
+	step("deactivateScope", func() error { _, err := svc.DeactivateScope(p.admin, scope.ID); return err }, u, projects())
+	step("activateScope", func() error { _, err := svc.ActivateScope(p.admin, scope.ID); return err }, u, projects(c.a1, c.a2))
+	step("removeScope", func() error { _, err := svc.RemoveScope(p.admin, scope.ID); return err }, u, programs())
+	step("bulkAssignScopes", func() error {
+		_, err := svc.BulkAssignScopes(p.admin, []authz.ScopeInput{
+			{UserID: u, ScopeType: access.ScopeProgram, ProgramID: &c.B},
+			{UserID: v, ScopeType: access.ScopeProject, ProjectID: &c.c1},
+		})
+		return err
+	}, u, projects(c.b1))
+	t.Run("bulkAssignScopes second user", func(t *testing.T) { p.expect(t, v, programs(c.C)) })
+
+	t.Run("bulkAssignScopes is all or nothing", func(t *testing.T) {
+		p.warm(t, u, v)
+		_, err := svc.BulkAssignScopes(p.admin, []authz.ScopeInput{
+			{UserID: v, ScopeType: access.ScopeProgram, ProgramID: &c.A},
+			{UserID: u, ScopeType: access.ScopeProject, ProgramID: &c.A}, // invalid shape
+		})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "inputs[1]")
+		p.expect(t, v, programs(c.C))
+		_, err = svc.BulkAssignScopes(p.admin, []authz.ScopeInput{
+			{UserID: v, ScopeType: access.ScopeProgram, ProgramID: &c.A},
+			{UserID: 999999, ScopeType: access.ScopeGlobal}, // unknown user, found inside the transaction
+		})
+		require.Error(t, err)
+		p.expect(t, v, programs(c.C))
+	})
+}
+
+func TestMutations_CatalogChangesReachExactlyTheAffectedUsers(t *testing.T) {
+	p := newPair(t)
+	svc, c, w := p.one.Authz, p.c, p.w
+	global, inA, inB, ina1, bystander := w.User("g@test.example"), w.User("a@test.example"),
+		w.User("b@test.example"), w.User("a1@test.example"), w.User("c@test.example")
+	w.Global(global)
+	w.InProgram(inA, c.A)
+	w.InProgram(inB, c.B)
+	w.InProject(ina1, c.a1)
+	w.InProgram(bystander, c.C)
+	everyone := []int{global, inA, inB, ina1, bystander}
+
+	var newProject, newProgram int
+	t.Run("createProject", func(t *testing.T) {
+		p.warm(t, everyone...)
+		pr, err := svc.CreateProject(p.admin, ent.CreateProjectInput{Name: "a3", ProgramID: c.A})
+		require.NoError(t, err)
+		newProject = pr.ID
+		p.expect(t, inA, projects(c.a1, c.a2, newProject))
+		p.expect(t, global, projects(c.a1, c.a2, c.b1, c.c1, newProject))
+		p.expect(t, bystander, projects(c.c1))
+	})
+	t.Run("updateProject moves it", func(t *testing.T) {
+		p.warm(t, everyone...)
+		_, err := svc.UpdateProject(p.admin, c.a1, ent.UpdateProjectInput{ProgramID: &c.B})
+		require.NoError(t, err)
+		p.expect(t, inA, projects(c.a2, newProject))
+		p.expect(t, inB, projects(c.a1, c.b1))
+		p.expect(t, ina1, programs(c.B))
+	})
+	t.Run("deleteProject", func(t *testing.T) {
+		p.warm(t, everyone...)
+		ok, err := svc.DeleteProject(p.admin, c.a1)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		p.expect(t, inB, projects(c.b1))
+		p.expect(t, ina1, projects())
+		p.expect(t, ina1, programs())
+		p.expect(t, global, projects(c.a2, c.b1, c.c1, newProject))
+	})
+	t.Run("createProgram", func(t *testing.T) {
+		p.warm(t, everyone...)
+		pr, err := svc.CreateProgram(p.admin, ent.CreateProgramInput{Name: "D"})
+		require.NoError(t, err)
+		newProgram = pr.ID
+		p.expect(t, global, programs(c.A, c.B, c.C, newProgram))
+		p.expect(t, bystander, programs(c.C))
+	})
+	t.Run("deleteProgram", func(t *testing.T) {
+		holder := w.User("d@test.example")
+		w.InProgram(holder, newProgram)
+		p.warm(t, append(everyone, holder)...)
+		_, err := svc.DeleteProgram(p.admin, newProgram)
+		require.NoError(t, err)
+		p.expect(t, global, programs(c.A, c.B, c.C))
+		p.expect(t, holder, programs())
+	})
+	t.Run("updateUser deactivates", func(t *testing.T) {
+		p.warm(t, everyone...)
+		inactive := false
+		_, err := svc.UpdateUser(p.admin, inB, ent.UpdateUserInput{Active: &inactive})
+		require.NoError(t, err)
+		p.expect(t, inB, projects())
+	})
+}
+
+func TestManualOperations(t *testing.T) {
+	p := newPair(t)
+	svc, c, w := p.one.Authz, p.c, p.w
+	u, v := w.User("m1@test.example"), w.User("m2@test.example")
+	p.warm(t, u, v)
+
+	// Changes written behind the gateway's back (no invalidation) stay
+	// invisible until a manual invalidation: the cache is doing its job.
+	w.InProgram(u, c.A)
+	w.InProgram(v, c.B)
+	p.expect(t, u, projects())
+
+	t.Run("invalidateUserCache", func(t *testing.T) {
+		require.NoError(t, svc.InvalidateUserCache(p.admin, u))
+		p.expect(t, u, projects(c.a1, c.a2))
+		p.expect(t, v, projects())
+	})
+	t.Run("invalidateAllCaches is one command", func(t *testing.T) {
+		p.one.Trips.Reset()
+		require.NoError(t, svc.InvalidateAllCaches(p.admin))
+		assert.Equal(t, 2, p.one.Trips.Trips(), "one round trip for the viewer's permission check, one for the invalidation")
+		p.expect(t, v, projects(c.b1))
+	})
+	t.Run("refreshUserCache returns the fresh summary", func(t *testing.T) {
+		w.InProject(u, c.c1)
+		sum, err := svc.RefreshUserCache(p.admin, u)
+		require.NoError(t, err)
+		assert.Equal(t, 2, sum.AccessibleProgramCount)
+		assert.Equal(t, 3, sum.AccessibleProjectCount)
+		p.expect(t, u, projects(c.a1, c.a2, c.c1))
+	})
+	t.Run("need CACHE_MANAGE", func(t *testing.T) {
+		err := svc.InvalidateAllCaches(testenv.AsUser(u))
+		assert.True(t, authz.IsCode(err, "FORBIDDEN"), "%v", err)
+	})
+}

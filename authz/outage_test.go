@@ -1,0 +1,113 @@
+package authz_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"authz-gateway/access"
+	"authz-gateway/authz"
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// staleBound is the README's promise for a second instance: after Redis
+// resumes, it serves an invalidation that was lost during the outage for at
+// most this long (in practice one recovery interval, 20 ms).
+const staleBound = 500 * time.Millisecond
+
+func TestOutage_KilledRedisAnswersFromTheDatabase(t *testing.T) {
+	redisServer := testenv.StartRedis(t)
+	g := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
+	w := testenv.NewWorld(t, g.DB.Client)
+	c := newCatalog(w)
+	u := w.User("survivor@test.example")
+	w.Role(u, access.RoleViewer)
+	scope := w.InProgram(u, c.A)
+	admin := testenv.AsUser(g.Admin.ID)
+
+	_, err := g.Authz.Reach(context.Background(), u) // warm
+	require.NoError(t, err)
+	redisServer.Kill()
+
+	for range 20 {
+		r, err := g.Authz.Reach(context.Background(), u)
+		require.NoError(t, err, "no client error while Redis is down")
+		assert.Equal(t, []int{c.a1, c.a2}, r.Projects)
+		assert.True(t, r.Can(access.ProjectRead))
+	}
+	_, err = g.Authz.DeactivateScope(admin, scope)
+	require.NoError(t, err, "mutations still work")
+	r, err := g.Authz.Reach(context.Background(), u)
+	require.NoError(t, err)
+	assert.Empty(t, r.Projects, "and reads reflect them")
+
+	stats := g.Cache.Stats(context.Background())
+	assert.False(t, stats.Reachable)
+	assert.Positive(t, stats.Bypassed)
+}
+
+func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
+	redisServer := testenv.StartRedis(t)
+	one := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
+	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, RedisAddr: redisServer.Addr})
+	w := testenv.NewWorld(t, one.DB.Client)
+	c := newCatalog(w)
+	u := w.User("frozen@test.example")
+	scope := w.InProject(u, c.b1)
+	admin := testenv.AsUser(one.Admin.ID)
+	grant := func(g *testenv.Gateway) bool {
+		ids, err := g.Authz.AccessibleProjectIDs(context.Background(), u)
+		require.NoError(t, err)
+		return slices.Contains(ids, c.b1)
+	}
+	require.True(t, grant(one))
+	require.True(t, grant(two)) // both instances hold the grant, in Redis
+
+	require.NoError(t, redisServer.Freeze())
+	_, err := one.Authz.DeactivateScope(admin, scope)
+	require.NoError(t, err, "the revoke commits although its invalidation times out")
+	assert.False(t, one.Cache.Trusted(), "the instance knows its invalidation was lost")
+	assert.False(t, grant(one), "during the outage: answered from the database")
+
+	require.NoError(t, redisServer.Thaw())
+	thawed := time.Now()
+	// The old value is still in Redis. Neither instance may serve it: this one
+	// at all, the other one no later than staleBound after the thaw.
+	var lastStale time.Duration = -1
+	for time.Since(thawed) < 2*time.Second {
+		assert.False(t, grant(one), "this instance never serves the lost invalidation")
+		if grant(two) {
+			lastStale = time.Since(thawed)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("second instance served the revoked grant until %v after the thaw (-1: never)", lastStale)
+	assert.Less(t, lastStale, staleBound)
+
+	// Caching resumes: the store is trusted again and reads hit.
+	require.Eventually(t, func() bool { return one.Cache.Trusted() }, 3*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		before := one.Cache.Stats(context.Background()).Hits
+		_, err := one.Authz.AccessibleProjectIDs(context.Background(), u)
+		require.NoError(t, err)
+		return one.Cache.Stats(context.Background()).Hits > before
+	}, 5*time.Second, 50*time.Millisecond, "reads hit the cache again")
+
+	_, err = one.Authz.ActivateScope(admin, scope)
+	require.NoError(t, err)
+	assert.True(t, grant(one))
+	assert.True(t, grant(two))
+}
+
+func TestOutage_DatabaseDownDenies(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{Memory: true})
+	u := testenv.NewWorld(t, g.DB.Client).User("nodb@test.example")
+	require.NoError(t, g.DB.SQL.Close()) // the database is gone; nothing is cached
+	_, err := g.Authz.Reach(context.Background(), u)
+	require.Error(t, err, "no answer rather than a wrong one")
+	assert.False(t, authz.IsCode(err, "NOT_FOUND"))
+}

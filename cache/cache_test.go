@@ -1,0 +1,266 @@
+package cache_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"authz-gateway/cache"
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tiers runs spec against every store: Redis (shared server, own prefix) and
+// the in-process store.
+func tiers(t *testing.T, spec func(t *testing.T, store cache.Store)) {
+	t.Run("redis", func(t *testing.T) {
+		client, prefix := testenv.Redis(t)
+		spec(t, cache.NewRedisStore(client, prefix, time.Hour))
+	})
+	t.Run("memory", func(t *testing.T) { spec(t, cache.NewMemoryStore()) })
+}
+
+// source is a ComputeFunc over a mutable map, counting calls.
+type source struct {
+	mu     sync.Mutex
+	values map[cache.Key]string
+	calls  atomic.Int64
+	keys   atomic.Int64
+	err    error
+}
+
+func (s *source) set(k cache.Key, v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.values[k] = v
+}
+
+func (s *source) compute(_ context.Context, keys []cache.Key) (map[cache.Key][]byte, error) {
+	s.calls.Add(1)
+	s.keys.Add(int64(len(keys)))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	out := make(map[cache.Key][]byte, len(keys))
+	for _, k := range keys {
+		b, _ := json.Marshal(s.values[k])
+		out[k] = b
+	}
+	return out, nil
+}
+
+func newSource() *source { return &source{values: map[cache.Key]string{}} }
+
+func key(kind cache.Kind, user int) cache.Key { return cache.Key{Kind: kind, UserID: user} }
+
+func get(t *testing.T, c *cache.Cache, src *source, k cache.Key) string {
+	t.Helper()
+	got, err := c.Get(context.Background(), []cache.Key{k}, src.compute)
+	require.NoError(t, err)
+	var s string
+	require.NoError(t, json.Unmarshal(got[k], &s))
+	return s
+}
+
+func TestCache_HitMissAndInvalidation(t *testing.T) {
+	tiers(t, func(t *testing.T, store cache.Store) {
+		c := cache.New(store, cache.Config{})
+		defer c.Close()
+		src := newSource()
+		k1, k2 := key(cache.Permissions, 1), key(cache.Permissions, 2)
+		src.set(k1, "a")
+		src.set(k2, "b")
+
+		assert.Equal(t, "a", get(t, c, src, k1))
+		assert.Equal(t, "a", get(t, c, src, k1))
+		assert.EqualValues(t, 1, src.calls.Load(), "second read is a hit")
+
+		src.set(k1, "a2")
+		assert.Equal(t, "a", get(t, c, src, k1), "no invalidation, old value")
+		require.NoError(t, c.InvalidateUsers(context.Background(), []int{1}))
+		assert.Equal(t, "a2", get(t, c, src, k1), "invalidated user recomputes")
+		assert.Equal(t, "b", get(t, c, src, k2))
+		calls := src.calls.Load()
+		assert.Equal(t, "b", get(t, c, src, k2), "other users keep their values")
+		assert.Equal(t, calls, src.calls.Load())
+
+		src.set(k2, "b2")
+		require.NoError(t, c.InvalidateAll(context.Background()))
+		assert.Equal(t, "b2", get(t, c, src, k2), "invalidate-all reaches everyone")
+
+		s := c.Stats(context.Background())
+		assert.Equal(t, store.Backend(), s.Backend)
+		assert.Positive(t, s.Hits)
+		assert.Positive(t, s.Misses)
+	})
+}
+
+func TestCache_StaleFillIsNeverServed(t *testing.T) {
+	tiers(t, func(t *testing.T, store cache.Store) {
+		k := key(cache.AccessiblePrograms, 7)
+		src := newSource()
+		src.set(k, "old")
+		paused, resume := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		c := cache.New(store, cache.Config{BeforeFill: func(context.Context, []cache.Key) {
+			once.Do(func() { close(paused); <-resume })
+		}})
+		defer c.Close()
+
+		done := make(chan string)
+		go func() { done <- get(t, c, src, k) }()
+		<-paused // the reader computed "old" and has not stored it yet
+		src.set(k, "new")
+		require.NoError(t, c.InvalidateUsers(context.Background(), []int{7}))
+		close(resume)
+		assert.Equal(t, "old", <-done, "the reader that started before the change may see it")
+		assert.Equal(t, "new", get(t, c, src, k), "but its late fill is never served")
+	})
+}
+
+func TestCache_SingleflightComputesOnce(t *testing.T) {
+	tiers(t, func(t *testing.T, store cache.Store) {
+		src := newSource()
+		k := key(cache.ScopeSummary, 3)
+		src.set(k, "v")
+		release := make(chan struct{})
+		c := cache.New(store, cache.Config{BeforeFill: func(context.Context, []cache.Key) { <-release }})
+		defer c.Close()
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				assert.Equal(t, "v", get(t, c, src, k))
+			}()
+		}
+		time.Sleep(50 * time.Millisecond)
+		close(release)
+		wg.Wait()
+		assert.EqualValues(t, 1, src.calls.Load(), "100 concurrent misses, one computation")
+	})
+}
+
+func TestCache_ErrorsAreNotCached(t *testing.T) {
+	tiers(t, func(t *testing.T, store cache.Store) {
+		c := cache.New(store, cache.Config{})
+		defer c.Close()
+		src := newSource()
+		k := key(cache.Permissions, 4)
+		src.set(k, "ok")
+		src.err = errors.New("database down")
+		_, err := c.Get(context.Background(), []cache.Key{k}, src.compute)
+		require.Error(t, err)
+		src.err = nil
+		assert.Equal(t, "ok", get(t, c, src, k))
+	})
+}
+
+func TestCache_BatchOneComputeForAllMisses(t *testing.T) {
+	tiers(t, func(t *testing.T, store cache.Store) {
+		c := cache.New(store, cache.Config{})
+		defer c.Close()
+		src := newSource()
+		var keys []cache.Key
+		for u := range 20 {
+			for _, kind := range cache.Kinds {
+				keys = append(keys, key(kind, u))
+			}
+		}
+		got, err := c.Get(context.Background(), keys[:40], src.compute)
+		require.NoError(t, err)
+		assert.Len(t, got, 40)
+		got, err = c.Get(context.Background(), keys, src.compute)
+		require.NoError(t, err)
+		assert.Len(t, got, 80)
+		assert.EqualValues(t, 2, src.calls.Load())
+		assert.EqualValues(t, 80, src.keys.Load(), "hits are not recomputed")
+	})
+}
+
+func TestCache_ForeignOrCorruptValuesAreMisses(t *testing.T) {
+	client, prefix := testenv.Redis(t)
+	c := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{})
+	defer c.Close()
+	src := newSource()
+	k := key(cache.Permissions, 9)
+	src.set(k, "truth")
+	ctx := context.Background()
+	for _, raw := range []string{"garbage", `{"gen":"x","data":"lie"}`, `{"data":"lie"}`, `"lie"`} {
+		require.NoError(t, client.Set(ctx, prefix+"permissions:{9}", raw, time.Hour).Err())
+		// A write that bypassed the protocol (or an old format) is never trusted.
+		assert.Equal(t, "truth", get(t, c, src, k), raw)
+		require.NoError(t, c.InvalidateUsers(ctx, []int{9}))
+	}
+}
+
+func TestCache_EvictedGenerationInvalidates(t *testing.T) {
+	client, prefix := testenv.Redis(t)
+	c := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{})
+	defer c.Close()
+	src := newSource()
+	k := key(cache.Permissions, 5)
+	src.set(k, "v1")
+	assert.Equal(t, "v1", get(t, c, src, k))
+	src.set(k, "v2")
+	// Losing the generation token (eviction, expiry) must not resurrect
+	// anything: a fresh token matches no stored value.
+	require.NoError(t, client.Del(context.Background(), prefix+"gen:{5}").Err())
+	assert.Equal(t, "v2", get(t, c, src, k))
+	require.NoError(t, client.Del(context.Background(), prefix+"gen:global").Err())
+	src.set(k, "v3")
+	assert.Equal(t, "v3", get(t, c, src, k))
+}
+
+func TestDecodeEnvelope(t *testing.T) {
+	env, err := cache.DecodeEnvelope([]byte(`{"gen":"a.b","data":[1,2]}`))
+	require.NoError(t, err)
+	assert.Equal(t, "a.b", env.Gen)
+	assert.JSONEq(t, `[1,2]`, string(env.Data))
+	for _, bad := range []string{``, `{}`, `{"gen":""}`, `[`, `{"gen":"x"}`, `null`} {
+		_, err := cache.DecodeEnvelope([]byte(bad))
+		assert.Error(t, err, bad)
+	}
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, s := range []string{`{"gen":"a.b","data":[1,2]}`, `{"gen":1}`, `[]`, `{"data":{}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		env, err := cache.DecodeEnvelope(raw)
+		if err == nil && (env.Gen == "" || len(env.Data) == 0) {
+			t.Fatalf("accepted an envelope without generation or data: %q", raw)
+		}
+	})
+}
+
+func TestCache_TTLWithinConfiguredBound(t *testing.T) {
+	client, prefix := testenv.Redis(t)
+	ttl := map[cache.Kind]time.Duration{cache.Permissions: 10 * time.Minute, cache.AccessibleProjects: time.Hour}
+	c := cache.New(cache.NewRedisStore(client, prefix, 2*time.Hour), cache.Config{TTL: ttl})
+	defer c.Close()
+	src := newSource()
+	ctx := context.Background()
+	for u := range 50 {
+		_, err := c.Get(ctx, []cache.Key{key(cache.Permissions, u), key(cache.AccessibleProjects, u)}, src.compute)
+		require.NoError(t, err)
+	}
+	for u := range 50 {
+		for kind, want := range ttl {
+			got, err := client.TTL(ctx, fmt.Sprintf("%s%s:{%d}", prefix, kind, u)).Result()
+			require.NoError(t, err)
+			assert.LessOrEqual(t, got, want, "jitter only shortens")
+			assert.GreaterOrEqual(t, got, want-want/10-time.Second, "by at most 10%%")
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package loaders_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"authz-gateway/access"
+	"authz-gateway/authz"
+	"authz-gateway/cache"
+	"authz-gateway/internal/testenv"
+	"authz-gateway/loaders"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const fanOut = `query($n: Int!) { users(first: $n, orderBy: {field: EMAIL}) { edges { node {
+	permissions accessiblePrograms { id name } accessibleProjects { id } } } } }`
+
+// A generous window: these tests count round trips, and a batch split by a
+// slow (race-detector) scheduler would change the count, not the design.
+const countingWait = 20 * time.Millisecond
+
+func seedUsers(t *testing.T, g *testenv.Gateway, n int) []int {
+	w := testenv.NewWorld(t, g.DB.Client)
+	var programs []int
+	for i := range 3 {
+		p := w.Program(fmt.Sprintf("P%d", i))
+		programs = append(programs, p)
+		w.Project(p, "x")
+	}
+	users := make([]int, n)
+	for i := range users {
+		users[i] = w.User(fmt.Sprintf("user%03d@test.example", i))
+		w.Role(users[i], access.RoleViewer)
+		w.InProgram(users[i], programs[i%3])
+	}
+	return users
+}
+
+// TestFanOut_ConstantQueriesAndRoundTrips: the list query costs the same
+// number of SQL statements and Redis round trips for 5 users as for 50, and a
+// warm run runs no authorization SQL at all.
+func TestFanOut_ConstantQueriesAndRoundTrips(t *testing.T) {
+	type counts struct{ sql, authzSQL, trips int }
+	measure := func(n int) (cold, warm counts) {
+		g := testenv.NewGateway(t, testenv.Options{LoaderWait: countingWait})
+		seedUsers(t, g, 60)
+		token := g.Token(t, g.Admin.ID)
+		run := func() counts {
+			g.SQL.Reset()
+			g.Trips.Reset()
+			testenv.MustOK(t, g.Do(t, token, fanOut, map[string]any{"n": n}))
+			return counts{g.SQL.Count(), len(g.SQL.Matching("scope_assignments")) + len(g.SQL.Matching("role_assignments")), g.Trips.Trips()}
+		}
+		return run(), run()
+	}
+	cold5, warm5 := measure(5)
+	cold50, warm50 := measure(50)
+	assert.Equal(t, cold5, cold50, "cold cost does not depend on N")
+	assert.Equal(t, warm5, warm50, "warm cost does not depend on N")
+
+	// Cold: viewer lookup, users page, programs by ID; the viewer's reach (4
+	// kinds) then the users' answers (3 kinds), each one query per kind; two
+	// Redis round trips (read, fill) for each of the two batches.
+	assert.Equal(t, counts{sql: 3 + 4 + 3, authzSQL: 7, trips: 4}, cold50)
+	// Warm: the three entity statements and one Redis read per batch.
+	assert.Equal(t, counts{sql: 3, authzSQL: 0, trips: 2}, warm50)
+}
+
+// TestLoaders_PerRequest: concurrent requests of different viewers never see
+// each other's memoized answers.
+func TestLoaders_PerRequest(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	w := testenv.NewWorld(t, g.DB.Client)
+	a, b := w.Program("A"), w.Program("B")
+	w.Project(a, "a1")
+	w.Project(b, "b1")
+	alice, bob := w.User("alice@test.example"), w.User("bob@test.example")
+	w.Role(alice, access.RoleViewer)
+	w.Role(bob, access.RoleProgramManager)
+	w.InProgram(alice, a)
+	w.InProgram(bob, b)
+	type me struct {
+		Me struct {
+			Email              string
+			Permissions        []string
+			AccessiblePrograms []struct{ Name string }
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		user, email, program, perms := alice, "alice@test.example", "A", len(access.DefaultPermissions(access.RoleViewer))
+		if i%2 == 1 {
+			user, email, program, perms = bob, "bob@test.example", "B", len(access.DefaultPermissions(access.RoleProgramManager))
+		}
+		token := g.Token(t, user)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out me
+			testenv.MustOK(t, g.Do(t, token, `{ me { email permissions accessiblePrograms { name } } }`, nil)).Decode(t, &out)
+			assert.Equal(t, email, out.Me.Email)
+			assert.Len(t, out.Me.Permissions, perms)
+			assert.Equal(t, []struct{ Name string }{{program}}, out.Me.AccessiblePrograms)
+		}()
+	}
+	wg.Wait()
+}
+
+// TestLoaders_MixedBatch: cached, uncached and unknown users in one batch.
+// An unknown user gets empty answers (documented), nothing else fails.
+func TestLoaders_MixedBatch(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{LoaderWait: countingWait})
+	users := seedUsers(t, g, 4)
+	ctx := context.Background()
+	_, err := g.Authz.Answers(ctx, authz.ReachKeys(users[0])) // users[0] is cached
+	require.NoError(t, err)
+	_, err = g.Authz.Answers(ctx, authz.ReachKeys(users[1]))
+	require.NoError(t, err)
+
+	l := loaders.New(g.DB.Client, g.Authz, countingWait)
+	ids := append(users, 99999999)
+	g.Trips.Reset()
+	var wg sync.WaitGroup
+	results := make([][]access.Permission, len(ids))
+	programs := make([][]int, len(ids))
+	for i, id := range ids {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			var err error
+			results[i], err = l.Permissions(ctx, id)
+			assert.NoError(t, err)
+		}()
+		go func() {
+			defer wg.Done()
+			var err error
+			programs[i], err = l.AccessibleProgramIDs(ctx, id)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 2, g.Trips.Trips(), "one read and one fill for the whole mixed batch")
+	for i := range users {
+		assert.Equal(t, access.DefaultPermissions(access.RoleViewer), results[i])
+		assert.Len(t, programs[i], 1)
+	}
+	assert.Empty(t, results[len(ids)-1], "unknown user: no permissions")
+	assert.Empty(t, programs[len(ids)-1], "unknown user: no programs")
+	stats := g.Cache.Stats(ctx).PerKind[cache.Permissions]
+	assert.EqualValues(t, 2, stats.Hits, "the two cached users hit")
+	assert.EqualValues(t, 2+3, stats.Misses, "their first reads, then the two uncached users and the unknown one")
+}

@@ -18,6 +18,14 @@ check-generate:
 vet:
 	go vet ./...
 
+# Benchmarks against real PostgreSQL and Redis, benchstat-ready (6 runs).
+bench:
+	scripts/bench.sh
+
+# The load tool: `make loadtest ARGS="-op me -c 16 -d 10s"`.
+loadtest:
+	scripts/with-services.sh go run ./cmd/loadtest $(ARGS)
+
 # Prints the environment pointing at the test services (starting them).
 services:
 	@scripts/services.sh

@@ -50,8 +50,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AdminEmail:  strings.ToLower(strings.TrimSpace(p.str("ADMIN_EMAIL", "admin@example.com"))),
 		// The embedded default is a development setup by nature; a gateway
 		// with a real database is production unless told otherwise.
-		Env:         p.str("GATEWAY_ENV", map[bool]string{true: "development", false: "production"}[p.str("DATABASE_URL", "") == ""]),
-		LoaderWait:  p.duration("LOADER_WAIT", 0),
+		Env:        p.str("GATEWAY_ENV", map[bool]string{true: "development", false: "production"}[p.str("DATABASE_URL", "") == ""]),
+		LoaderWait: p.duration("LOADER_WAIT", 0),
 		Redis: cache.RedisOptions{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -38,16 +39,19 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 		timeout = 100 * time.Millisecond
 	}
 	u := &redis.UniversalOptions{
-		DB:              o.DB,
-		Password:        o.Password,
-		DialTimeout:     2 * timeout,
-		ReadTimeout:     timeout,
-		WriteTimeout:    timeout,
-		PoolTimeout:     timeout,
-		MaxRetries:      -1,
-		PoolSize:        64,
-		MinIdleConns:    4,
-		DisableIdentity: true,
+		DB:           o.DB,
+		Password:     o.Password,
+		DialTimeout:  2 * timeout,
+		ReadTimeout:  timeout,
+		WriteTimeout: timeout,
+		PoolTimeout:  timeout,
+		MaxRetries:   -1,
+		// One dial attempt: go-redis retries dials five times 100 ms apart by
+		// default, which turns "connection refused" into half a second.
+		DialerRetries:      1,
+		DialerRetryTimeout: time.Millisecond,
+		PoolSize:           64,
+		DisableIdentity:    true,
 	}
 	switch {
 	case o.URL != "":
@@ -83,3 +87,11 @@ func SplitAddrs(s string) []string {
 	}
 	return out
 }
+
+// SilenceRedisLogs stops go-redis from logging every failed dial: during an
+// outage the cache logs one rate-limited warning of its own instead.
+func SilenceRedisLogs() { redis.SetLogger(quietLogger{}) }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

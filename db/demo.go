@@ -101,4 +101,3 @@ func seedUsers(ctx context.Context, tx *ent.Tx, programs, projects map[string]in
 	}
 	return nil
 }
-

@@ -20,10 +20,21 @@ type Resolver struct {
 	authz *authz.Service
 }
 
+// NewResolver returns the root resolver over db and svc.
+func NewResolver(db *ent.Client, svc *authz.Service) *Resolver {
+	return &Resolver{db: db, authz: svc}
+}
+
 // NewSchema returns the executable schema over db and svc.
 func NewSchema(db *ent.Client, svc *authz.Service) graphql.ExecutableSchema {
+	return NewSchemaWith(NewResolver(db, svc))
+}
+
+// NewSchemaWith returns the executable schema over any resolver root: the
+// benchmarks use it to compare the loaders with a naive per-user path.
+func NewSchemaWith(root ResolverRoot) graphql.ExecutableSchema {
 	return NewExecutableSchema(Config{
-		Resolvers:  &Resolver{db: db, authz: svc},
+		Resolvers:  root,
 		Directives: DirectiveRoot{HasPermission: hasPermission},
 		Complexity: complexity(),
 	})

@@ -48,7 +48,9 @@ func TestGraphQL_CreateAndReadBack(t *testing.T) {
 				}
 			}
 		}
-		Users struct{ Edges []struct{ Node struct{ ID, Name string } } }
+		Users struct {
+			Edges []struct{ Node struct{ ID, Name string } }
+		}
 		P     struct{ Name string }
 		J     struct{ Name string }
 		U     struct{ Email string }

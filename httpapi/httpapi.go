@@ -15,6 +15,7 @@ import (
 	"authz-gateway/graph"
 	"authz-gateway/loaders"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -64,6 +65,8 @@ type Config struct {
 	Ready func(ctx context.Context) map[string]error
 	// Metrics is the registry /metrics serves.
 	Metrics *prometheus.Registry
+	// Schema replaces the standard executable schema (benchmarks only).
+	Schema graphql.ExecutableSchema
 }
 
 // New returns the gateway's HTTP handler.
@@ -92,7 +95,11 @@ func New(cfg Config) http.Handler {
 // newGraphQL configures gqlgen: GET and POST transports only, a parsed-query
 // cache, limits, the viewer requirement and the error presenter.
 func newGraphQL(cfg Config) http.Handler {
-	srv := handler.New(graph.NewSchema(cfg.DB, cfg.Authz))
+	schema := cfg.Schema
+	if schema == nil {
+		schema = graph.NewSchema(cfg.DB, cfg.Authz)
+	}
+	srv := handler.New(schema)
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

@@ -6,7 +6,7 @@ package loaders
 
 import (
 	"context"
-		"time"
+	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/authz"
@@ -17,16 +17,25 @@ import (
 	"github.com/vikstrous/dataloadgen"
 )
 
-// DefaultWait is how long a loader collects keys before fetching. dataloadgen
-// defaults to 16 ms, which alone would dominate a request answered from Redis
-// in well under a millisecond; gqlgen starts sibling field resolvers within
-// microseconds of each other, so a short window still catches them (see the
-// README for the measurement).
+// DefaultWait is how long the loader of other users' answers and the entity
+// loaders collect keys before fetching. dataloadgen defaults to 16 ms, which
+// alone would dominate a request answered from Redis in well under a
+// millisecond. Measured (README, Performance): gqlgen starts sibling field
+// resolvers within microseconds, but Go's timers sleep at least ~1 ms when the
+// process is idle (the netpoller's millisecond resolution), so any window
+// below 1 ms costs about the same; 200 µs is what a busy process gets. The
+// viewer's own answers use no window at all (see NewContext).
 const DefaultWait = 200 * time.Microsecond
 
 // Loaders holds one request's loaders.
 type Loaders struct {
+	// viewer serves the viewer's own answers: requested when the request
+	// starts and fetched at once, without a batching window, since every key
+	// it will hold is known up front.
+	viewer *dataloadgen.Loader[cache.Key, authz.Answer]
+	// answers batches other users' answers (lists of users).
 	answers           *dataloadgen.Loader[cache.Key, authz.Answer]
+	viewerID          int
 	users             *dataloadgen.Loader[int, *ent.User]
 	roles             *dataloadgen.Loader[int, *ent.Role]
 	programs          *dataloadgen.Loader[int, *ent.Program]
@@ -41,6 +50,7 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 	opt := dataloadgen.WithWait(wait)
 	f := fetchers{db: db, svc: svc}
 	return &Loaders{
+		viewer:            dataloadgen.NewLoader(f.answers, dataloadgen.WithWait(0)),
 		answers:           dataloadgen.NewLoader(f.answers, opt),
 		users:             dataloadgen.NewLoader(byID(f.users, func(u *ent.User) int { return u.ID }), opt),
 		roles:             dataloadgen.NewLoader(byID(f.roles, func(r *ent.Role) int { return r.ID }), opt),
@@ -55,9 +65,15 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 type contextKey struct{}
 
 // NewContext returns ctx carrying l, with the viewer's reach (which the ent
-// privacy rules read) resolved through l: once per request.
+// privacy rules read) resolved through l: once per request. The viewer's four
+// answers are requested right away, in one round trip that overlaps query
+// parsing, so `me { ... }` and every privacy check find them ready.
 func NewContext(ctx context.Context, l *Loaders) context.Context {
 	ctx = context.WithValue(ctx, contextKey{}, l)
+	if v, ok := reqctx.ViewerFromContext(ctx); ok {
+		l.viewerID = v.UserID
+		l.viewer.LoadAllThunk(ctx, authz.ReachKeys(v.UserID))
+	}
 	return reqctx.NewContextWithReach(ctx, l.viewerReach)
 }
 
@@ -77,10 +93,10 @@ func (l *Loaders) viewerReach(ctx context.Context) (access.Reach, error) {
 		return access.Reach{}, reqctx.ErrNoViewer
 	}
 	keys := authz.ReachKeys(v.UserID)
-	answers, err := l.answers.LoadAll(ctx, keys)
+	answers, err := l.viewer.LoadAll(ctx, keys)
 	if err != nil {
 		for _, k := range keys {
-			l.answers.Clear(k)
+			l.viewer.Clear(k)
 		}
 		return access.Reach{}, err
 	}
@@ -94,6 +110,7 @@ func (l *Loaders) viewerReach(ctx context.Context) (access.Reach, error) {
 // Forget drops everything the loaders memoized: called after a write, so what
 // the request reads next reflects it.
 func (l *Loaders) Forget() {
+	l.viewer.ClearAll()
 	l.answers.ClearAll()
 	l.users.ClearAll()
 	l.roles.ClearAll()
@@ -110,10 +127,14 @@ func (l *Loaders) Reach(ctx context.Context) (access.Reach, error) { return l.vi
 // answer loads one answer. A failed batch is forgotten, so a later field of
 // the same request tries again instead of repeating the error.
 func (l *Loaders) answer(ctx context.Context, kind cache.Kind, userID int) (authz.Answer, error) {
+	loader := l.answers
+	if userID == l.viewerID {
+		loader = l.viewer
+	}
 	key := cache.Key{Kind: kind, UserID: userID}
-	a, err := l.answers.Load(ctx, key)
+	a, err := loader.Load(ctx, key)
 	if err != nil {
-		l.answers.Clear(key)
+		loader.Clear(key)
 	}
 	return a, err
 }

@@ -22,7 +22,7 @@ const fanOut = `query($n: Int!) { users(first: $n, orderBy: {field: EMAIL}) { ed
 
 // A generous window: these tests count round trips, and a batch split by a
 // slow (race-detector) scheduler would change the count, not the design.
-const countingWait = 20 * time.Millisecond
+const countingWait = 250 * time.Millisecond
 
 func seedUsers(t *testing.T, g *testenv.Gateway, n int) []int {
 	w := testenv.NewWorld(t, g.DB.Client)

@@ -20,7 +20,9 @@ type SQLCounter struct {
 }
 
 // Wrap is a db.Options.Driver: it returns drv with counting.
-func (c *SQLCounter) Wrap(drv dialect.Driver) dialect.Driver { return &countingDriver{Driver: drv, c: c} }
+func (c *SQLCounter) Wrap(drv dialect.Driver) dialect.Driver {
+	return &countingDriver{Driver: drv, c: c}
+}
 
 func (c *SQLCounter) record(query string) {
 	c.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/httpapi"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -57,6 +58,8 @@ type Options struct {
 	LoaderWait time.Duration
 	// Introspection enables introspection.
 	Introspection bool
+	// Schema replaces the executable schema (benchmarks of resolver paths).
+	Schema func(g *Gateway) graphql.ExecutableSchema
 }
 
 // NewGateway builds a gateway for t.
@@ -75,10 +78,14 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 	g.Cache = cache.New(g.store(t, opts), opts.Cache)
 	t.Cleanup(g.Cache.Close)
 	g.Authz = authz.NewService(g.DB.Client, g.Cache, g.DB.Postgres)
-	g.Handler = httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		DB: g.DB.Client, Authz: g.Authz, Tokens: g.Tokens,
 		Introspection: opts.Introspection, LoaderWait: opts.LoaderWait,
-	})
+	}
+	if opts.Schema != nil {
+		cfg.Schema = opts.Schema(g)
+	}
+	g.Handler = httpapi.New(cfg)
 	return g
 }
 

@@ -50,13 +50,15 @@ func Redis(t testing.TB) (redis.UniversalClient, string) {
 // NewRedisClient returns a client with the gateway's fail-fast settings.
 func NewRedisClient(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{
-		Addr:            addr,
-		DialTimeout:     200 * time.Millisecond,
-		ReadTimeout:     100 * time.Millisecond,
-		WriteTimeout:    100 * time.Millisecond,
-		PoolTimeout:     100 * time.Millisecond,
-		MaxRetries:      -1,
-		DisableIdentity: true,
+		Addr:               addr,
+		DialTimeout:        200 * time.Millisecond,
+		ReadTimeout:        100 * time.Millisecond,
+		WriteTimeout:       100 * time.Millisecond,
+		PoolTimeout:        100 * time.Millisecond,
+		MaxRetries:         -1,
+		DialerRetries:      1,
+		DialerRetryTimeout: time.Millisecond,
+		DisableIdentity:    true,
 	})
 }
 

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+)
+
+// target is what the clients send: request i's body and token.
+type target struct {
+	url     string
+	request func(i int) (body []byte, token string)
+	// before runs before request i, outside the measured time (cold tier).
+	before func(ctx context.Context) error
+	// notFoundIsAnswer: for check, NOT_FOUND is the answer "not in scope".
+	notFoundIsAnswer bool
+}
+
+type result struct {
+	requests, errors int
+	firstErr         error
+	elapsed          time.Duration
+	latencies        []time.Duration
+}
+
+func (r result) String() string {
+	if len(r.latencies) == 0 {
+		return "requests=0"
+	}
+	slices.Sort(r.latencies)
+	pct := func(p float64) time.Duration { return r.latencies[int(p*float64(len(r.latencies)-1))] }
+	return fmt.Sprintf("requests=%d errors=%d rps=%.0f p50=%v p95=%v p99=%v",
+		r.requests, r.errors, float64(r.requests)/r.elapsed.Seconds(),
+		pct(0.50).Round(time.Microsecond), pct(0.95).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
+}
+
+// drive runs clients until d has passed and merges their measurements.
+func drive(ctx context.Context, t *target, clients int, d time.Duration) result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	transport := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	defer transport.CloseIdleConnections()
+	httpClient := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	results := make([]result, clients)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[c] = client(ctx, httpClient, t, c, clients)
+		}()
+	}
+	wg.Wait()
+	total := result{elapsed: time.Since(start)}
+	for _, r := range results {
+		total.requests += r.requests
+		total.errors += r.errors
+		if total.firstErr == nil {
+			total.firstErr = r.firstErr
+		}
+		total.latencies = append(total.latencies, r.latencies...)
+	}
+	return total
+}
+
+func client(ctx context.Context, hc *http.Client, t *target, id, stride int) result {
+	var r result
+	for i := id; ctx.Err() == nil; i += stride {
+		if t.before != nil {
+			if err := t.before(ctx); err != nil {
+				break
+			}
+		}
+		body, token := t.request(i)
+		began := time.Now()
+		err := post(ctx, hc, t.url, body, token, t.notFoundIsAnswer)
+		if ctx.Err() != nil {
+			break // the run ended mid-request: not a measurement
+		}
+		r.latencies = append(r.latencies, time.Since(began))
+		r.requests++
+		if err != nil {
+			r.errors++
+			if r.firstErr == nil {
+				r.firstErr = err
+			}
+		}
+	}
+	return r
+}
+
+func post(ctx context.Context, hc *http.Client, u string, body []byte, token string, notFoundIsAnswer bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Errors []struct {
+			Message    string
+			Extensions struct{ Code string }
+		} `json:"errors"`
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d: %.200s", resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return err
+	}
+	for _, e := range out.Errors {
+		if !(notFoundIsAnswer && e.Extensions.Code == "NOT_FOUND") {
+			return fmt.Errorf("graphql error: %s", e.Message)
+		}
+	}
+	return nil
+}
+
+// external measures a running gateway, which must be on loopback: the load
+// never leaves this machine.
+func external(o options) (*target, error) {
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+	default:
+		return nil, fmt.Errorf("-url must point at this machine (localhost, 127.0.0.1 or ::1)")
+	}
+	body, err := json.Marshal(map[string]any{"query": o.query})
+	if err != nil {
+		return nil, err
+	}
+	return &target{url: o.url, request: func(int) ([]byte, string) { return body, o.token }}, nil
+}

@@ -1,0 +1,126 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"authz-gateway/access"
+	"authz-gateway/ent"
+	"authz-gateway/ent/program"
+	"authz-gateway/ent/project"
+	"authz-gateway/graph"
+	"authz-gateway/internal/testenv"
+	"authz-gateway/internal/workload"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+// naiveRoot resolves the authorization fields of each user on its own: one
+// cache round trip per user and field, one entity query per user. It exists
+// only to measure what the loaders save.
+type naiveRoot struct {
+	*graph.Resolver
+	g *testenv.Gateway
+}
+
+func (r naiveRoot) User() graph.UserResolver {
+	return naiveUser{UserResolver: r.Resolver.User(), g: r.g}
+}
+
+type naiveUser struct {
+	graph.UserResolver
+	g *testenv.Gateway
+}
+
+func (u naiveUser) Permissions(ctx context.Context, obj *ent.User) ([]access.Permission, error) {
+	return u.g.Authz.Permissions(ctx, obj.ID)
+}
+
+func (u naiveUser) AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error) {
+	ids, err := u.g.Authz.AccessibleProgramIDs(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return u.g.DB.Client.Program.Query().Where(program.IDIn(ids...)).All(ctx)
+}
+
+func (u naiveUser) AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error) {
+	ids, err := u.g.Authz.AccessibleProjectIDs(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return u.g.DB.Client.Project.Query().Where(project.IDIn(ids...)).All(ctx)
+}
+
+const fanOutQuery = `query($n: Int!) { users(first: $n) { edges { node {
+	permissions accessiblePrograms { id name } accessibleProjects { id } } } } }`
+
+// BenchmarkFanOut runs the fan-out query of DESIGN section 7 as the admin, on a
+// warm cache, through the real handler, with the loaders and with the naive
+// per-user path.
+func BenchmarkFanOut(b *testing.B) {
+	g := testenv.NewGateway(b, testenv.Options{})
+	if _, err := workload.Build(context.Background(), g.DB.Client, workload.Default); err != nil {
+		b.Fatal(err)
+	}
+	naive := testenv.NewGateway(b, testenv.Options{DB: g.DB, Prefix: g.Prefix(),
+		Schema: func(ng *testenv.Gateway) graphql.ExecutableSchema {
+			return graph.NewSchemaWith(naiveRoot{Resolver: graph.NewResolver(ng.DB.Client, ng.Authz), g: ng})
+		}})
+	token := g.Token(b, g.Admin.ID)
+	for _, n := range []int{1, 10, 100, 1000} {
+		vars := map[string]any{"n": n}
+		for _, path := range []struct {
+			name string
+			gw   *testenv.Gateway
+		}{{"loaders", g}, {"naive", naive}} {
+			b.Run(fmt.Sprintf("path=%s/users=%d", path.name, n), func(b *testing.B) {
+				testenv.MustOK(b, path.gw.Do(b, token, fanOutQuery, vars)) // warm
+				for b.Loop() {
+					testenv.MustOK(b, path.gw.Do(b, token, fanOutQuery, vars))
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkOperations runs the other DESIGN section 7 operations through the
+// handler on a warm cache: check (node of a project, half accessible),
+// lookup (me { accessibleProjects { id } }) and floor ({ __typename }).
+func BenchmarkOperations(b *testing.B) {
+	g := testenv.NewGateway(b, testenv.Options{})
+	data, err := workload.Build(context.Background(), g.DB.Client, workload.Default)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pairs := data.CheckPairs(64)
+	tokens := map[int]string{}
+	for _, p := range pairs {
+		tokens[p[0]] = g.Token(b, p[0])
+	}
+	b.Run("op=check", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			p := pairs[i%len(pairs)]
+			i++
+			r := g.Do(b, tokens[p[0]], `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": fmt.Sprint(p[1])})
+			if r.Status != 200 {
+				b.Fatalf("status %d", r.Status)
+			}
+		}
+	})
+	b.Run("op=lookup", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			p := pairs[i%len(pairs)]
+			i++
+			testenv.MustOK(b, g.Do(b, tokens[p[0]], `{ me { accessibleProjects { id } } }`, nil))
+		}
+	})
+	b.Run("op=floor", func(b *testing.B) {
+		for b.Loop() {
+			testenv.MustOK(b, g.Do(b, "", `{ __typename }`, nil))
+		}
+	})
+}

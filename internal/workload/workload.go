@@ -1,0 +1,167 @@
+// Package workload builds the benchmark data set of DESIGN section 7, the same
+// on every run (fixed seed), so figures compare across runs: 50 programs x 20
+// projects; 1,000 users: 10 GLOBAL, 500 PROGRAM-scoped on 1-3 random programs,
+// 490 PROJECT-scoped on 1-5 random projects; each user one random role.
+package workload
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"authz-gateway/access"
+	"authz-gateway/ent"
+	"authz-gateway/ent/role"
+	"authz-gateway/reqctx"
+)
+
+// Shape sizes the data set; Default is DESIGN's.
+type Shape struct {
+	Programs, ProjectsPerProgram    int
+	Global, ProgramScoped, Projects int // users per scope kind
+}
+
+// Default is the published benchmark shape.
+var Default = Shape{Programs: 50, ProjectsPerProgram: 20, Global: 10, ProgramScoped: 500, Projects: 490}
+
+// Seed is the fixed random seed of every published figure.
+const Seed = 20261125
+
+// Data is what Build wrote, with the accessible projects computed in Go so the
+// benchmarks can pick accessible and inaccessible pairs without asking the
+// gateway.
+type Data struct {
+	Programs   []int
+	Projects   []int
+	Users      []int
+	Accessible map[int]map[int]bool // user -> project -> in scope
+	Global     map[int]bool
+}
+
+// Build writes the data set into an empty catalog.
+func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
+	ctx = reqctx.NewSystemContext(ctx)
+	rng := rand.New(rand.NewPCG(Seed, Seed))
+	d := &Data{Accessible: map[int]map[int]bool{}, Global: map[int]bool{}}
+	projectsOf := map[int][]int{}
+	programOf := map[int]int{}
+	if err := d.buildCatalog(ctx, db, shape, projectsOf, programOf); err != nil {
+		return nil, err
+	}
+	roles, err := db.Role.Query().Where(role.TypeIn(access.AllRoleTypes...)).All(ctx)
+	if err != nil || len(roles) != len(access.AllRoleTypes) {
+		return nil, fmt.Errorf("workload needs the four default roles (bootstrap first): %v", err)
+	}
+	total := shape.Global + shape.ProgramScoped + shape.Projects
+	users := make([]*ent.UserCreate, total)
+	for i := range users {
+		users[i] = db.User.Create().SetEmail(fmt.Sprintf("bench%04d@bench.example", i)).SetName(fmt.Sprintf("Bench User %d", i))
+	}
+	created, err := bulk(ctx, users, db.User.CreateBulk)
+	if err != nil {
+		return nil, fmt.Errorf("create users: %w", err)
+	}
+	var ras []*ent.RoleAssignmentCreate
+	var sas []*ent.ScopeAssignmentCreate
+	for i, u := range created {
+		d.Users = append(d.Users, u.ID)
+		d.Accessible[u.ID] = map[int]bool{}
+		ras = append(ras, db.RoleAssignment.Create().SetUserID(u.ID).SetRoleID(roles[rng.IntN(len(roles))].ID))
+		switch {
+		case i < shape.Global:
+			d.Global[u.ID] = true
+			sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeGlobal))
+			for _, p := range d.Projects {
+				d.Accessible[u.ID][p] = true
+			}
+		case i < shape.Global+shape.ProgramScoped:
+			for _, p := range pick(rng, d.Programs, 1+rng.IntN(3)) {
+				sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeProgram).SetProgramID(p))
+				for _, pj := range projectsOf[p] {
+					d.Accessible[u.ID][pj] = true
+				}
+			}
+		default:
+			for _, pj := range pick(rng, d.Projects, 1+rng.IntN(5)) {
+				sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeProject).SetProjectID(pj))
+				d.Accessible[u.ID][pj] = true
+			}
+		}
+	}
+	if _, err := bulk(ctx, ras, db.RoleAssignment.CreateBulk); err != nil {
+		return nil, fmt.Errorf("create role assignments: %w", err)
+	}
+	if _, err := bulk(ctx, sas, db.ScopeAssignment.CreateBulk); err != nil {
+		return nil, fmt.Errorf("create scope assignments: %w", err)
+	}
+	return d, nil
+}
+
+func (d *Data) buildCatalog(ctx context.Context, db *ent.Client, shape Shape, projectsOf map[int][]int, programOf map[int]int) error {
+	programs := make([]*ent.ProgramCreate, shape.Programs)
+	for i := range programs {
+		programs[i] = db.Program.Create().SetName(fmt.Sprintf("Program %02d", i))
+	}
+	created, err := bulk(ctx, programs, db.Program.CreateBulk)
+	if err != nil {
+		return fmt.Errorf("create programs: %w", err)
+	}
+	var projects []*ent.ProjectCreate
+	for _, p := range created {
+		d.Programs = append(d.Programs, p.ID)
+		for j := range shape.ProjectsPerProgram {
+			projects = append(projects, db.Project.Create().SetName(fmt.Sprintf("Project %02d", j)).SetProgramID(p.ID))
+		}
+	}
+	createdProjects, err := bulk(ctx, projects, db.Project.CreateBulk)
+	if err != nil {
+		return fmt.Errorf("create projects: %w", err)
+	}
+	for _, p := range createdProjects {
+		d.Projects = append(d.Projects, p.ID)
+		projectsOf[p.ProgramID] = append(projectsOf[p.ProgramID], p.ID)
+		programOf[p.ID] = p.ProgramID
+	}
+	return nil
+}
+
+// bulk saves builders in chunks (a statement's parameter count is bounded).
+func bulk[B any, E any, C interface {
+	Save(context.Context) ([]E, error)
+}](ctx context.Context, builders []B, create func(...B) C) ([]E, error) {
+	var out []E
+	for chunk := range slices.Chunk(builders, 500) {
+		saved, err := create(chunk...).Save(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, saved...)
+	}
+	return out, nil
+}
+
+// pick returns n distinct elements of from.
+func pick(rng *rand.Rand, from []int, n int) []int {
+	idx := rng.Perm(len(from))[:n]
+	out := make([]int, n)
+	for i, j := range idx {
+		out[i] = from[j]
+	}
+	return out
+}
+
+// CheckPairs returns n (user, project) pairs, alternately accessible and not,
+// drawn with the fixed seed.
+func (d *Data) CheckPairs(n int) [][2]int {
+	rng := rand.New(rand.NewPCG(Seed, 7))
+	var out [][2]int
+	for len(out) < n {
+		u := d.Users[rng.IntN(len(d.Users))]
+		p := d.Projects[rng.IntN(len(d.Projects))]
+		if d.Accessible[u][p] == (len(out)%2 == 0) {
+			out = append(out, [2]int{u, p})
+		}
+	}
+	return out
+}

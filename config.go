@@ -10,6 +10,7 @@ import (
 	"authz-gateway/cache"
 	"authz-gateway/db"
 	"authz-gateway/httpapi"
+	"authz-gateway/ratelimit"
 )
 
 // config is everything the environment decides (README: Configuration).
@@ -27,6 +28,7 @@ type config struct {
 	SeedDemo    bool
 	Limits      httpapi.Limits
 	LoaderWait  time.Duration
+	RateLimit   ratelimit.Limit
 }
 
 // embedded reports whether this is the embedded default (SQLite file).
@@ -62,6 +64,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 			SentinelAddrs:  cache.SplitAddrs(p.str("REDIS_SENTINEL_ADDRS", "")),
 			ClusterAddrs:   cache.SplitAddrs(p.str("REDIS_CLUSTER_ADDRS", "")),
 			Timeout:        p.duration("REDIS_TIMEOUT", 100*time.Millisecond),
+		},
+		RateLimit: ratelimit.Limit{
+			PerSecond: p.int("RATE_LIMIT", 50),
+			Burst:     p.int("RATE_LIMIT_BURST", 100),
 		},
 		Limits: httpapi.Limits{
 			MaxDepth:      p.int("MAX_QUERY_DEPTH", 15),

@@ -30,7 +30,10 @@ import (
 	"authz-gateway/db"
 	"authz-gateway/ent/user"
 	"authz-gateway/httpapi"
+	"authz-gateway/ratelimit"
 	"authz-gateway/reqctx"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,6 +42,7 @@ import (
 
 func main() {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	cache.SilenceRedisLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
@@ -103,16 +107,22 @@ func NewApp(ctx context.Context, cfg config) (*App, error) {
 		return nil, err
 	}
 	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Postgres)
+	var persisted graphql.Cache[string]
+	if a.redis != nil {
+		persisted = cache.NewQueryStore(a.redis, cfg.CachePrefix, 24*time.Hour, cfg.Redis.Timeout)
+	}
 	a.handler = httpapi.New(httpapi.Config{
-		DB:            a.db.Client,
-		Authz:         a.authz,
-		Tokens:        a.tokens,
-		Introspection: cfg.development(),
-		Playground:    cfg.development(),
-		Limits:        cfg.Limits,
-		LoaderWait:    cfg.LoaderWait,
-		Ready:         a.ready,
-		Metrics:       a.metrics(),
+		DB:               a.db.Client,
+		Authz:            a.authz,
+		Tokens:           a.tokens,
+		Introspection:    cfg.development(),
+		Playground:       cfg.development(),
+		Limits:           cfg.Limits,
+		LoaderWait:       cfg.LoaderWait,
+		Ready:            a.ready,
+		Metrics:          a.metrics(),
+		RateLimiter:      ratelimit.New(a.redis, cfg.CachePrefix+"ratelimit:", cfg.RateLimit, cfg.Redis.Timeout),
+		PersistedQueries: persisted,
 	})
 	return a, nil
 }

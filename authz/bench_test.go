@@ -15,6 +15,7 @@ import (
 // DESIGN section 7 workload: warm (Redis hits), cold (computed from
 // PostgreSQL, then stored) and with Redis down (computed, circuit open).
 func BenchmarkResolve(b *testing.B) {
+	testenv.QuietLogs(b)
 	redisServer := testenv.StartRedis(b)
 	g := testenv.NewGateway(b, testenv.Options{})
 	down := testenv.NewGateway(b, testenv.Options{DB: g.DB, RedisAddr: redisServer.Addr})

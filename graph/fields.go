@@ -35,11 +35,11 @@ func readableIDs(ids []int, can func(int) bool) []int {
 	return out
 }
 
-// selectsOnlyID reports whether the current list field asks its items for
+// SelectsOnlyID reports whether the current list field asks its items for
 // nothing but id (and __typename). Then the items are built from the cached
 // IDs alone, with no database query: `accessibleProjects { id }` is answered
 // from the cache.
-func selectsOnlyID(ctx context.Context, typeName string) bool {
+func SelectsOnlyID(ctx context.Context, typeName string) bool {
 	for _, f := range graphql.CollectFieldsCtx(ctx, []string{typeName, "Node"}) {
 		if f.Name != "id" && f.Name != "__typename" {
 			return false
@@ -48,8 +48,8 @@ func selectsOnlyID(ctx context.Context, typeName string) bool {
 	return true
 }
 
-// programStubs and projectStubs are items carrying only their ID.
-func programStubs(ids []int) []*ent.Program {
+// ProgramStubs and ProjectStubs are items carrying only their ID.
+func ProgramStubs(ids []int) []*ent.Program {
 	out := make([]*ent.Program, len(ids))
 	for i, id := range ids {
 		out[i] = &ent.Program{ID: id}
@@ -57,7 +57,8 @@ func programStubs(ids []int) []*ent.Program {
 	return out
 }
 
-func projectStubs(ids []int) []*ent.Project {
+// ProjectStubs: see ProgramStubs.
+func ProjectStubs(ids []int) []*ent.Project {
 	out := make([]*ent.Project, len(ids))
 	for i, id := range ids {
 		out[i] = &ent.Project{ID: id}

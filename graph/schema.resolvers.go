@@ -177,8 +177,8 @@ func (r *userResolver) AccessiblePrograms(ctx context.Context, obj *ent.User) ([
 		return nil, err
 	}
 	ids = readableIDs(ids, reach.CanReadProgram)
-	if selectsOnlyID(ctx, "Program") {
-		return programStubs(ids), nil
+	if SelectsOnlyID(ctx, "Program") {
+		return ProgramStubs(ids), nil
 	}
 	return l.Programs(ctx, ids)
 }
@@ -195,8 +195,8 @@ func (r *userResolver) AccessibleProjects(ctx context.Context, obj *ent.User) ([
 		return nil, err
 	}
 	ids = readableIDs(ids, reach.CanReadProject)
-	if selectsOnlyID(ctx, "Project") {
-		return projectStubs(ids), nil
+	if SelectsOnlyID(ctx, "Project") {
+		return ProjectStubs(ids), nil
 	}
 	return l.Projects(ctx, ids)
 }

@@ -14,6 +14,7 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/graph"
 	"authz-gateway/loaders"
+	"authz-gateway/ratelimit"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -67,6 +68,10 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Schema replaces the standard executable schema (benchmarks only).
 	Schema graphql.ExecutableSchema
+	// RateLimiter limits requests per viewer (nil: no limit).
+	RateLimiter *ratelimit.Limiter
+	// PersistedQueries stores automatic persisted queries (nil: in-process).
+	PersistedQueries graphql.Cache[string]
 }
 
 // New returns the gateway's HTTP handler.
@@ -76,9 +81,9 @@ func New(cfg Config) http.Handler {
 		cfg.LoaderWait = loaders.DefaultWait
 	}
 	mux := http.NewServeMux()
-	gql := withViewer(auth.NewAuthenticator(cfg.Tokens, cfg.DB), cfg.DB, cfg.Authz, cfg.LoaderWait,
+	gql := withViewer(auth.NewAuthenticator(cfg.Tokens, cfg.DB), cfg.RateLimiter, cfg.DB, cfg.Authz, cfg.LoaderWait,
 		getMutationIs405(newGraphQL(cfg)))
-	mux.Handle("/graphql", withBodyLimit(cfg.Limits.MaxBodyBytes, gql))
+	mux.Handle("/graphql", withHTTPRules(withBodyLimit(cfg.Limits.MaxBodyBytes, gql)))
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authz-gateway", "/graphql"))
 	}
@@ -103,6 +108,11 @@ func newGraphQL(cfg Config) http.Handler {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	apq := cfg.PersistedQueries
+	if apq == nil {
+		apq = lru.New[string](1000)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}

@@ -1,17 +1,25 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"math"
+	"mime"
+	"net"
 	"net/http"
 	"regexp"
+	"strconv"
+	"time"
 
+	"authz-gateway/apperr"
 	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/loaders"
+	"authz-gateway/ratelimit"
 	"authz-gateway/reqctx"
-	"time"
 )
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -31,31 +39,102 @@ func withRequestID(next http.Handler) http.Handler {
 	})
 }
 
-// withBodyLimit caps request bodies; gqlgen answers an oversized body with a
-// 4xx error.
+// withBodyLimit caps request bodies: a larger body is answered 413 before
+// anything parses it. The body is read here (gqlgen reads it whole anyway).
 func withBodyLimit(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
-			http.Error(w, `{"errors":[{"message":"request body too large","extensions":{"code":"BAD_USER_INPUT"}}]}`, http.StatusRequestEntityTooLarge)
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "request body too large")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "could not read the request body")
+			return
+		}
+		if int64(len(body)) > limit {
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "request body too large")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
 
-// withViewer authenticates the request and gives it fresh loaders, primed
-// with the viewer.
-func withViewer(authn *auth.Authenticator, db *ent.Client, svc *authz.Service, wait time.Duration, next http.Handler) http.Handler {
+// withViewer authenticates the request, applies the rate limit (per viewer
+// with a valid token, per client IP otherwise, checked before the database is
+// touched), and gives the request fresh loaders primed with the viewer.
+func withViewer(authn *auth.Authenticator, limiter *ratelimit.Limiter, db *ent.Client, svc *authz.Service, wait time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, reason := authn.Authenticate(r)
-		ctx := auth.ContextWithUser(r.Context(), u, reason)
+		ctx := r.Context()
+		id, reason := authn.Subject(r)
+		if limiter != nil && limiter.Enabled() {
+			key := "ip:" + clientIP(r)
+			if id != 0 {
+				key = "user:" + strconv.Itoa(id)
+			}
+			if d := limiter.Allow(ctx, key); !d.Allowed {
+				tooManyRequests(w, d.RetryAfter)
+				return
+			}
+		}
+		var u *ent.User
+		if id != 0 {
+			u, reason = authn.User(ctx, id)
+		}
+		ctx = auth.ContextWithUser(ctx, u, reason)
 		l := loaders.New(db, svc, wait)
 		if u != nil {
 			l.PrimeUser(u)
 		}
 		next.ServeHTTP(w, r.WithContext(loaders.NewContext(ctx, l)))
 	})
+}
+
+// clientIP is the connection's remote address. X-Forwarded-For is not
+// trusted: behind a proxy, rate limits apply per proxy (README, Security).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func tooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
+	secs := int(math.Ceil(retryAfter.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	writeGraphQLError(w, http.StatusTooManyRequests, apperr.Forbidden, "rate limit exceeded; retry later")
+}
+
+// withHTTPRules answers what GraphQL over HTTP says about methods and media
+// types before gqlgen sees the request: 405 (with Allow) for methods other
+// than GET and POST, 415 for a POST body that is not application/json.
+func withHTTPRules(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+		case http.MethodPost:
+			mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mediaType != "application/json" {
+				writeGraphQLError(w, http.StatusUnsupportedMediaType, apperr.BadUserInput,
+					"send the request as Content-Type: application/json")
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			writeGraphQLError(w, http.StatusMethodNotAllowed, apperr.BadUserInput, "use GET or POST")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeGraphQLError answers with a GraphQL error body outside gqlgen.
+func writeGraphQLError(w http.ResponseWriter, status int, code apperr.Code, message string) {
+	writeJSON(w, status, map[string]any{"errors": []map[string]any{{
+		"message": message, "extensions": map[string]any{"code": string(code)},
+	}}})
 }
 
 // getMutationIs405 makes a mutation sent over GET answer 405 Method Not

@@ -15,6 +15,7 @@ import (
 	"authz-gateway/db"
 	"authz-gateway/ent"
 	"authz-gateway/httpapi"
+	"authz-gateway/ratelimit"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/redis/go-redis/v9"
@@ -60,6 +61,10 @@ type Options struct {
 	Introspection bool
 	// Schema replaces the executable schema (benchmarks of resolver paths).
 	Schema func(g *Gateway) graphql.ExecutableSchema
+	// RateLimit turns rate limiting on (shared through the gateway's Redis).
+	RateLimit ratelimit.Limit
+	// Limits overrides the request limits.
+	Limits httpapi.Limits
 }
 
 // NewGateway builds a gateway for t.
@@ -80,7 +85,13 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 	g.Authz = authz.NewService(g.DB.Client, g.Cache, g.DB.Postgres)
 	cfg := httpapi.Config{
 		DB: g.DB.Client, Authz: g.Authz, Tokens: g.Tokens,
-		Introspection: opts.Introspection, LoaderWait: opts.LoaderWait,
+		Introspection: opts.Introspection, LoaderWait: opts.LoaderWait, Limits: opts.Limits,
+	}
+	if g.Redis != nil {
+		cfg.PersistedQueries = cache.NewQueryStore(g.Redis, g.Prefix(), time.Hour, 100*time.Millisecond)
+	}
+	if opts.RateLimit.PerSecond > 0 {
+		cfg.RateLimiter = ratelimit.New(g.Redis, g.Prefix()+"ratelimit:", opts.RateLimit, 100*time.Millisecond)
 	}
 	if opts.Schema != nil {
 		cfg.Schema = opts.Schema(g)

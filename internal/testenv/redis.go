@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"authz-gateway/cache"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -133,4 +137,13 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// QuietLogs discards log output until t ends: benchmark output must stay
+// parseable by benchstat, and outage warnings are expected there.
+func QuietLogs(t testing.TB) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cache.SilenceRedisLogs()
+	t.Cleanup(func() { slog.SetDefault(prev) })
 }

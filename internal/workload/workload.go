@@ -54,6 +54,16 @@ func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
 		return nil, fmt.Errorf("workload needs the four default roles (bootstrap first): %v", err)
 	}
 	total := shape.Global + shape.ProgramScoped + shape.Projects
+	// kinds[i] is the scope kind of the i-th user created, shuffled so that
+	// every ID range (users(first: N)) mixes all kinds.
+	kinds := make([]access.ScopeType, 0, total)
+	for kind, n := range map[access.ScopeType]int{access.ScopeGlobal: shape.Global, access.ScopeProgram: shape.ProgramScoped, access.ScopeProject: shape.Projects} {
+		for range n {
+			kinds = append(kinds, kind)
+		}
+	}
+	slices.Sort(kinds)
+	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	users := make([]*ent.UserCreate, total)
 	for i := range users {
 		users[i] = db.User.Create().SetEmail(fmt.Sprintf("bench%04d@bench.example", i)).SetName(fmt.Sprintf("Bench User %d", i))
@@ -68,14 +78,14 @@ func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
 		d.Users = append(d.Users, u.ID)
 		d.Accessible[u.ID] = map[int]bool{}
 		ras = append(ras, db.RoleAssignment.Create().SetUserID(u.ID).SetRoleID(roles[rng.IntN(len(roles))].ID))
-		switch {
-		case i < shape.Global:
+		switch kinds[i] {
+		case access.ScopeGlobal:
 			d.Global[u.ID] = true
 			sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeGlobal))
 			for _, p := range d.Projects {
 				d.Accessible[u.ID][p] = true
 			}
-		case i < shape.Global+shape.ProgramScoped:
+		case access.ScopeProgram:
 			for _, p := range pick(rng, d.Programs, 1+rng.IntN(3)) {
 				sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeProgram).SetProgramID(p))
 				for _, pj := range projectsOf[p] {

@@ -26,6 +26,10 @@ bench:
 loadtest:
 	scripts/with-services.sh go run ./cmd/loadtest $(ARGS)
 
+# Longer fuzzing runs: `make fuzz FUZZTIME=5m`.
+fuzz:
+	FUZZTIME=$${FUZZTIME:-2m} scripts/with-services.sh sh -c 'go test -run "^$$" -fuzz "^FuzzGraphQLHTTP$$" -fuzztime $$FUZZTIME ./httpapi/ && go test -run "^$$" -fuzz "^FuzzDecodeEnvelope$$" -fuzztime $$FUZZTIME ./cache/'
+
 # Prints the environment pointing at the test services (starting them).
 services:
 	@scripts/services.sh

@@ -51,14 +51,15 @@ func classify(ctx context.Context, err error, gqlErr *gqlerror.Error) (apperr.Co
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Internal, ""
 	}
-	switch gqlErr.Extensions["code"] {
-	case "NOT_FOUND": // entgql's node-not-found
-		return apperr.NotFound, gqlErr.Message
+	switch code, _ := gqlErr.Extensions["code"].(string); code {
+	case string(apperr.NotFound), string(apperr.BadUserInput), string(apperr.Forbidden), string(apperr.Unauthenticated):
+		// Already one of ours (entgql's node-not-found, the shape limits).
+		return apperr.Code(code), gqlErr.Message
 	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "COMPLEXITY_LIMIT_EXCEEDED",
 		"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_SUPPORTED":
 		return apperr.BadUserInput, gqlErr.Message
 	}
-	if isArgumentError(ctx) {
+	if isArgumentError(ctx) || isRequestError(ctx, err) {
 		return apperr.BadUserInput, gqlErr.Message
 	}
 	return apperr.Internal, ""
@@ -71,6 +72,14 @@ func classify(ctx context.Context, err error, gqlErr *gqlerror.Error) (apperr.Co
 func isArgumentError(ctx context.Context) bool {
 	fc := graphql.GetFieldContext(ctx)
 	return fc != nil && fc.Args == nil && fc.Field.Field != nil && len(fc.Field.Arguments) > 0
+}
+
+// isRequestError reports whether gqlgen reported err before execution,
+// outside any field: decoding the request itself (malformed JSON, a body that
+// is not an object). Everything the gateway does runs inside a field.
+func isRequestError(ctx context.Context, err error) bool {
+	var gqlErr *gqlerror.Error
+	return errors.As(err, &gqlErr) && graphql.GetFieldContext(ctx) == nil && graphql.GetRootFieldContext(ctx) == nil
 }
 
 // Recover turns a resolver panic into an internal error, logging the stack.

@@ -40,20 +40,27 @@ func NewSchemaWith(root ResolverRoot) graphql.ExecutableSchema {
 	})
 }
 
-// RequireViewer is a root-field middleware: every root field except
-// introspection needs an authenticated viewer. Failing here, once, keeps
-// resolvers free of the check and gives one clear UNAUTHENTICATED error.
-func RequireViewer(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-	fc := graphql.GetRootFieldContext(ctx)
-	if _, ok := reqctx.ViewerFromContext(ctx); ok || isIntrospection(fc.Field.Name) {
+// GuardRootFields is a root-field middleware: every root field except
+// introspection needs an authenticated viewer, and introspection needs to be
+// enabled. Failing here, once, keeps resolvers free of the check and gives one
+// clear error with its code.
+func GuardRootFields(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	field := graphql.GetRootFieldContext(ctx).Field.Name
+	switch {
+	case field == "__schema" || field == "__type":
+		if graphql.GetOperationContext(ctx).DisableIntrospection {
+			graphql.AddError(ctx, apperr.Errorf(apperr.BadUserInput, "introspection is disabled on this server"))
+			return graphql.Null
+		}
+		return next(ctx)
+	case field == "__typename":
 		return next(ctx)
 	}
-	graphql.AddError(ctx, authenticationError(ctx))
-	return graphql.Null
-}
-
-func isIntrospection(field string) bool {
-	return field == "__typename" || field == "__schema" || field == "__type"
+	if _, ok := reqctx.ViewerFromContext(ctx); !ok {
+		graphql.AddError(ctx, authenticationError(ctx))
+		return graphql.Null
+	}
+	return next(ctx)
 }
 
 // authenticationError explains why there is no viewer: the auth middleware

@@ -118,7 +118,7 @@ func newGraphQL(cfg Config) http.Handler {
 	}
 	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
-	srv.AroundRootFields(graph.RequireViewer)
+	srv.AroundRootFields(graph.GuardRootFields)
 	srv.AroundFields(graph.ForgetAfterMutation)
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(graph.Recover)

@@ -1,0 +1,235 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"authz-gateway/httpapi"
+	"authz-gateway/internal/testenv"
+	"authz-gateway/ratelimit"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLimits_RejectHostileQueries(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{Limits: httpapi.Limits{MaxDepth: 6, MaxComplexity: 5000, MaxAliases: 3, MaxBodyBytes: 4096}})
+	admin := g.Token(t, g.Admin.ID)
+
+	deep := `{ me { roleAssignments { user { roleAssignments { user { roleAssignments { user { id } } } } } } } }`
+	r := g.Do(t, admin, deep, nil)
+	require.Equal(t, []string{"BAD_USER_INPUT"}, r.Codes())
+	assert.Contains(t, r.Errors[0].Message, "depth")
+
+	wide := `{ users(first: 1000) { edges { node { accessibleProjects { id } accessiblePrograms { id } } } } }`
+	r = g.Do(t, admin, wide, nil)
+	require.Equal(t, []string{"BAD_USER_INPUT"}, r.Codes())
+	assert.Contains(t, r.Errors[0].Message, "complexity")
+
+	aliases := `{ a: me { id } b: me { id } c: me { id } d: me { id } }`
+	r = g.Do(t, admin, aliases, nil)
+	require.Equal(t, []string{"BAD_USER_INPUT"}, r.Codes())
+	assert.Contains(t, r.Errors[0].Message, "aliases")
+
+	testenv.MustOK(t, g.Do(t, admin, `{ a: me { id } b: me { id } }`, nil))
+
+	big := `{ me { id } }` + strings.Repeat(" ", 5000)
+	rec := postRaw(g.Handler, admin, "application/json", mustJSON(map[string]any{"query": big}))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+	assert.Contains(t, rec.Body.String(), "BAD_USER_INPUT")
+}
+
+func TestLimits_DefaultDepthAdmitsIntrospection(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{Introspection: true})
+	r := testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), introspectionQuery, nil))
+	assert.Contains(t, string(r.Data), "hasPermission", "directives are visible to code generators")
+}
+
+func TestLimits_IntrospectionOffOutsideDevelopment(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	r := g.Do(t, g.Token(t, g.Admin.ID), `{ __schema { types { name } } }`, nil)
+	assert.NotEmpty(t, r.Errors)
+}
+
+func TestLimits_PageSize(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	admin := g.Token(t, g.Admin.ID)
+	for _, q := range []string{`{ users(first: 1001) { totalCount } }`, `{ users(last: 5000) { totalCount } }`, `{ users(first: -1) { totalCount } }`} {
+		assert.Equal(t, []string{"BAD_USER_INPUT"}, g.Do(t, admin, q, nil).Codes(), q)
+	}
+}
+
+func TestRateLimit_SharedAcrossInstances(t *testing.T) {
+	limit := ratelimit.Limit{PerSecond: 1, Burst: 5}
+	one := testenv.NewGateway(t, testenv.Options{RateLimit: limit})
+	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, Prefix: one.Prefix(), RateLimit: limit})
+	token := one.Token(t, one.Admin.ID)
+	allowed := 0
+	var last *httptest.ResponseRecorder
+	for i := range 10 {
+		h := []http.Handler{one.Handler, two.Handler}[i%2]
+		last = postRaw(h, token, "application/json", mustJSON(map[string]any{"query": "{ me { id } }"}))
+		if last.Code == http.StatusOK {
+			allowed++
+		}
+	}
+	assert.Equal(t, 5, allowed, "the burst is shared by both instances")
+	assert.Equal(t, http.StatusTooManyRequests, last.Code)
+	assert.NotEmpty(t, last.Header().Get("Retry-After"))
+	assert.Contains(t, last.Body.String(), `"code":"FORBIDDEN"`)
+
+	other := one.Token(t, testenv.NewWorld(t, one.DB.Client).User("someone@test.example"))
+	assert.Equal(t, http.StatusOK, postRaw(one.Handler, other, "application/json", mustJSON(map[string]any{"query": "{ me { id } }"})).Code,
+		"limits are per viewer")
+}
+
+func TestRateLimit_EnforcedLocallyWithRedisDown(t *testing.T) {
+	redisServer := testenv.StartRedis(t)
+	g := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr, RateLimit: ratelimit.Limit{PerSecond: 1, Burst: 3}})
+	redisServer.Kill()
+	token := g.Token(t, g.Admin.ID)
+	codes := map[int]int{}
+	for range 8 {
+		codes[postRaw(g.Handler, token, "application/json", mustJSON(map[string]any{"query": "{ me { id } }"})).Code]++
+	}
+	assert.Equal(t, map[int]int{http.StatusOK: 3, http.StatusTooManyRequests: 5}, codes)
+}
+
+func TestRateLimit_AnonymousPerIP(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: ratelimit.Limit{PerSecond: 1, Burst: 2}})
+	codes := map[int]int{}
+	for range 4 {
+		codes[postRaw(g.Handler, "forged.token.value", "application/json", mustJSON(map[string]any{"query": "{ __typename }"})).Code]++
+	}
+	assert.Equal(t, map[int]int{http.StatusOK: 2, http.StatusTooManyRequests: 2}, codes, "invalid tokens are limited per IP")
+}
+
+func TestHTTP_GraphQLOverHTTP(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	admin := g.Token(t, g.Admin.ID)
+	cases := []struct {
+		name, contentType, accept, body string
+		status                          int
+		responseType                    string
+	}{
+		{"json", "application/json", "", `{"query":"{ me { id } }"}`, 200, "application/json"},
+		{"graphql-response+json", "application/json", "application/graphql-response+json", `{"query":"{ me { id } }"}`, 200, "application/graphql-response+json"},
+		{"charset", "application/json; charset=utf-8", "application/json", `{"query":"{ me { id } }"}`, 200, "application/json"},
+		{"malformed JSON", "application/json", "", `{"query":`, 400, ""},
+		{"batch array", "application/json", "", `[{"query":"{ me { id } }"}]`, 400, ""},
+		{"no query", "application/json", "application/graphql-response+json", `{}`, 400, ""},
+		{"syntax error", "application/json", "application/graphql-response+json", `{"query":"{ me { "}`, 400, ""},
+		{"unsupported media type", "text/plain", "", `{ me { id } }`, 415, ""},
+		{"form", "application/x-www-form-urlencoded", "", `query=%7Bme%7Bid%7D%7D`, 415, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.contentType)
+			if tc.accept != "" {
+				req.Header.Set("Accept", tc.accept)
+			}
+			req.Header.Set("Authorization", "Bearer "+admin)
+			rec := httptest.NewRecorder()
+			g.Handler.ServeHTTP(rec, req)
+			assert.Equal(t, tc.status, rec.Code, rec.Body.String())
+			if tc.responseType != "" {
+				assert.Equal(t, tc.responseType, rec.Header().Get("Content-Type"))
+			}
+			var body map[string]any
+			assert.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), "always a JSON body")
+		})
+	}
+	for _, method := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		rec := httptest.NewRecorder()
+		g.Handler.ServeHTTP(rec, httptest.NewRequest(method, "/graphql", nil))
+		assert.Equal(t, http.StatusMethodNotAllowed, rec.Code, method)
+		assert.Equal(t, "GET, POST", rec.Header().Get("Allow"))
+	}
+}
+
+func TestPersistedQueries_SharedThroughRedis(t *testing.T) {
+	one := testenv.NewGateway(t, testenv.Options{})
+	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, Prefix: one.Prefix()})
+	token := one.Token(t, one.Admin.ID)
+	query := `{ me { email } }`
+	sum := sha256.Sum256([]byte(query))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+
+	rec := postRaw(one.Handler, token, "application/json", mustJSON(map[string]any{"extensions": ext}))
+	assert.Contains(t, rec.Body.String(), "PersistedQueryNotFound", "unknown hash first")
+	rec = postRaw(one.Handler, token, "application/json", mustJSON(map[string]any{"query": query, "extensions": ext}))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	rec = postRaw(two.Handler, token, "application/json", mustJSON(map[string]any{"extensions": ext}))
+	assert.Contains(t, rec.Body.String(), testenv.AdminEmail, "the other instance knows the hash")
+}
+
+// TestPrivacy_WarmProgramsRunNoAuthorizationSQL: with a warm cache, listing
+// programs filters by the viewer's scope without any authorization query.
+func TestPrivacy_WarmProgramsRunNoAuthorizationSQL(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	w := testenv.NewWorld(t, g.DB.Client)
+	a := w.Program("A")
+	w.Program("B")
+	u := w.User("scoped@test.example")
+	w.Role(u, "VIEWER")
+	w.InProgram(u, a)
+	token := g.Token(t, u)
+	query := `{ programs { totalCount edges { node { name } } } }`
+	testenv.MustOK(t, g.Do(t, token, query, nil)) // warm
+	g.SQL.Reset()
+	g.Trips.Reset()
+	r := testenv.MustOK(t, g.Do(t, token, query, nil))
+	assert.JSONEq(t, `{"programs": {"totalCount": 1, "edges": [{"node": {"name": "A"}}]}}`, string(r.Data))
+	assert.Empty(t, g.SQL.Matching("scope_assignments"), "no scope SQL")
+	assert.Empty(t, g.SQL.Matching("role_assignments"), "no role SQL")
+	assert.Equal(t, 3, g.SQL.Count(), "viewer lookup, count, page: %v", g.SQL.Statements())
+	assert.Equal(t, 1, g.Trips.Trips(), "the viewer's reach in one Redis round trip")
+}
+
+func postRaw(h http.Handler, token, contentType string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}`

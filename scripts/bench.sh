@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Go benchmarks 6 times (for benchstat) and the load tool, and writes
-# the raw output to bench-results.txt. The README's figures come from here.
+# the raw output to docs/benchmarks.txt. The README's figures come from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-bench-results.txt}"
+out="${1:-docs/benchmarks.txt}"
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(go version) $(nproc) cores"
   scripts/with-services.sh go test -run '^$' -bench . -benchtime=${BENCHTIME:-1s} -count=${COUNT:-6} ./authz/ ./httpapi/

@@ -96,6 +96,10 @@ func TestEmbeddedDefault_BootsSeedsOnceAndAnswersMe(t *testing.T) {
 	url, token2, stop := startEmbedded(t, env)
 	assert.Equal(t, "boss@example.com", queryMe(t, url, token2))
 	assert.Equal(t, "boss@example.com", queryMe(t, url, token), "the generated secret is kept across restarts")
+	base := strings.TrimSuffix(url, "/graphql")
+	assert.Contains(t, get(t, base+"/metrics"), "authz_cache_lookups_total", "metrics are exported")
+	assert.Contains(t, get(t, base+"/readyz"), `"database":"ok"`)
+	assert.Contains(t, get(t, base+"/"), "GraphiQL", "the playground is served in development")
 	stop()
 	assert.Equal(t, first, countRows(t, dir), "a restart does not duplicate seed data")
 	assert.Greater(t, first["programs"], 0, "demo catalog seeded")
@@ -131,6 +135,18 @@ func TestLoadConfig(t *testing.T) {
 	assert.Error(t, err)
 	_, err = loadConfig(envOf(map[string]string{"CACHE_TTL": "soon"}))
 	assert.Error(t, err)
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(resp.Body)
+	require.NoError(t, err)
+	return buf.String()
 }
 
 func countRows(t *testing.T, dir string) map[string]int {

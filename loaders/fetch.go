@@ -18,6 +18,11 @@ import (
 // context, so the ent privacy rules filter them: a row the viewer may not read
 // comes back as nil (null in GraphQL), exactly like a row that does not exist.
 // Each is one SQL statement for the whole batch.
+//
+// Every fanning-out edge uses a loader rather than entgql's eager loading
+// (field collection): the edges are reached from objects that do not come
+// from one ent query (cached accessible IDs, mutation results, node lookups),
+// where eager loading cannot apply, and a loader batches them all the same.
 type fetchers struct {
 	db  *ent.Client
 	svc *authz.Service

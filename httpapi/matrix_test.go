@@ -18,18 +18,16 @@ import (
 // rules of DESIGN section 3 computed independently here.
 
 type shape struct {
-	name                string
-	programs, projects  func(m *matrixWorld) []string // names in scope
-	global              bool
-	scopeProgramTargets func(m *matrixWorld) []string // programs a new project may go into
+	name               string
+	programs, projects func(m *matrixWorld) []string // names in scope
+	global             bool
 }
 
 type matrixWorld struct {
-	g                 *testenv.Gateway
-	ids               map[string]int // "A", "B", "a1", "a2", "b1" -> ID
-	names             map[int]string
-	other             int // a target user for role/scope mutations
-	programsByProject map[string]string
+	g     *testenv.Gateway
+	ids   map[string]int // "A", "B", "a1", "a2", "b1" -> ID
+	names map[int]string
+	other int // a target user for role/scope mutations
 }
 
 var roleTypes = []access.RoleType{access.RoleAdmin, access.RoleProgramManager, access.RoleProjectManager, access.RoleViewer, ""}
@@ -104,16 +102,21 @@ func newSubject(t *testing.T, m *matrixWorld, i int, rt access.RoleType, sh shap
 	return s
 }
 
-func TestMatrix_ReadPaths(t *testing.T) {
+// eachSubject runs check for every role and scope shape, each a user of its own.
+func eachSubject(t *testing.T, check func(t *testing.T, m *matrixWorld, s subject, n int)) {
 	m := newMatrixWorld(t)
-	i := 0
+	n := 0
 	for _, rt := range roleTypes {
 		for _, sh := range shapes {
-			s := newSubject(t, m, i, rt, sh)
-			i++
-			t.Run(fmt.Sprintf("%s/%s", orNone(rt), sh.name), func(t *testing.T) { checkReads(t, m, s) })
+			s := newSubject(t, m, n, rt, sh)
+			n++
+			t.Run(fmt.Sprintf("%s/%s", orNone(rt), sh.name), func(t *testing.T) { check(t, m, s, n) })
 		}
 	}
+}
+
+func TestMatrix_ReadPaths(t *testing.T) {
+	eachSubject(t, func(t *testing.T, m *matrixWorld, s subject, _ int) { checkReads(t, m, s) })
 }
 
 func checkReads(t *testing.T, m *matrixWorld, s subject) {
@@ -217,15 +220,7 @@ func checkReads(t *testing.T, m *matrixWorld, s subject) {
 }
 
 func TestMatrix_Mutations(t *testing.T) {
-	m := newMatrixWorld(t)
-	i := 0
-	for _, rt := range roleTypes {
-		for _, sh := range shapes {
-			s := newSubject(t, m, i, rt, sh)
-			i++
-			t.Run(fmt.Sprintf("%s/%s", orNone(rt), sh.name), func(t *testing.T) { checkMutations(t, m, s, i) })
-		}
-	}
+	eachSubject(t, checkMutations)
 }
 
 func checkMutations(t *testing.T, m *matrixWorld, s subject, n int) {
@@ -345,4 +340,3 @@ func intersect(a, b []string) []string {
 	sort.Strings(out)
 	return out
 }
-

@@ -79,7 +79,7 @@ func ForgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error
 	fc := graphql.GetFieldContext(ctx)
 	res, err := next(ctx)
 	if fc != nil && fc.Object == "Mutation" && fc.IsResolver {
-		loaders.For(ctx).Forget()
+		loaders.For(ctx).Forget(ctx)
 	}
 	return res, err
 }

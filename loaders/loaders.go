@@ -29,9 +29,10 @@ const DefaultWait = 200 * time.Microsecond
 
 // Loaders holds one request's loaders.
 type Loaders struct {
-	// viewer serves the viewer's own answers: requested when the request
-	// starts and fetched at once, without a batching window, since every key
-	// it will hold is known up front.
+	// viewer serves the viewer's own answers: all four are requested when
+	// the request starts and fetched the moment the fourth is added (batch
+	// capacity), without a batching window: every key it holds is known up
+	// front.
 	viewer *dataloadgen.Loader[cache.Key, authz.Answer]
 	// answers batches other users' answers (lists of users).
 	answers           *dataloadgen.Loader[cache.Key, authz.Answer]
@@ -50,7 +51,8 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 	opt := dataloadgen.WithWait(wait)
 	f := fetchers{db: db, svc: svc}
 	return &Loaders{
-		viewer:            dataloadgen.NewLoader(f.answers, dataloadgen.WithWait(0)),
+		viewer: dataloadgen.NewLoader(f.answers,
+			dataloadgen.WithBatchCapacity(len(cache.Kinds)), dataloadgen.WithWait(wait)),
 		answers:           dataloadgen.NewLoader(f.answers, opt),
 		users:             dataloadgen.NewLoader(byID(f.users, func(u *ent.User) int { return u.ID }), opt),
 		roles:             dataloadgen.NewLoader(byID(f.roles, func(r *ent.Role) int { return r.ID }), opt),
@@ -72,9 +74,16 @@ func NewContext(ctx context.Context, l *Loaders) context.Context {
 	ctx = context.WithValue(ctx, contextKey{}, l)
 	if v, ok := reqctx.ViewerFromContext(ctx); ok {
 		l.viewerID = v.UserID
-		l.viewer.LoadAllThunk(ctx, authz.ReachKeys(v.UserID))
+		l.prefetchViewer(ctx)
 	}
 	return reqctx.NewContextWithReach(ctx, l.viewerReach)
+}
+
+// prefetchViewer requests the viewer's four answers without waiting for them.
+func (l *Loaders) prefetchViewer(ctx context.Context) {
+	if l.viewerID != 0 {
+		l.viewer.LoadAllThunk(ctx, authz.ReachKeys(l.viewerID))
+	}
 }
 
 // For returns the request's loaders. It panics if none were installed,
@@ -108,9 +117,11 @@ func (l *Loaders) viewerReach(ctx context.Context) (access.Reach, error) {
 }
 
 // Forget drops everything the loaders memoized: called after a write, so what
-// the request reads next reflects it.
-func (l *Loaders) Forget() {
+// the request reads next reflects it. The viewer's answers are requested
+// again at once.
+func (l *Loaders) Forget(ctx context.Context) {
 	l.viewer.ClearAll()
+	l.prefetchViewer(ctx)
 	l.answers.ClearAll()
 	l.users.ClearAll()
 	l.roles.ClearAll()

@@ -8,6 +8,7 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/authz"
+	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
@@ -48,6 +49,7 @@ func TestOutage_KilledRedisAnswersFromTheDatabase(t *testing.T) {
 	stats := g.Cache.Stats(context.Background())
 	assert.False(t, stats.Reachable)
 	assert.Positive(t, stats.Bypassed)
+	assert.Positive(t, stats.PerKind[cache.Permissions].Errors, "store errors are counted per kind")
 }
 
 func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {

@@ -204,6 +204,9 @@ func (c *Cache) Get(ctx context.Context, keys []Key, compute ComputeFunc) (map[K
 	})
 	if err != nil {
 		c.storeFailed(ctx, "load", err)
+		for _, k := range keys {
+			c.metrics.kinds[k.Kind].errors.Add(1)
+		}
 		return c.bypass(ctx, keys, compute)
 	}
 	out := make(map[Key][]byte, len(keys))

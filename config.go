@@ -29,6 +29,7 @@ type config struct {
 	Limits      httpapi.Limits
 	LoaderWait  time.Duration
 	RateLimit   ratelimit.Limit
+	CORSOrigins []string
 }
 
 // embedded reports whether this is the embedded default (SQLite file).

@@ -123,6 +123,7 @@ func NewApp(ctx context.Context, cfg config) (*App, error) {
 		Metrics:          a.metrics(),
 		RateLimiter:      ratelimit.New(a.redis, cfg.CachePrefix+"ratelimit:", cfg.RateLimit, cfg.Redis.Timeout),
 		PersistedQueries: persisted,
+		CORSOrigins:      cfg.CORSOrigins,
 	})
 	return a, nil
 }

@@ -298,7 +298,13 @@ func (c *Cache) fill(ctx context.Context, misses []Key, stamps map[Key]string, c
 // stamped with the generation read before computing, and releases followers.
 func (c *Cache) computeAndSave(ctx context.Context, lead []Key, stamps map[Key]string, compute ComputeFunc) (values map[Key][]byte, err error) {
 	start := time.Now()
-	defer func() { c.flights.finish(lead, stamps, values, err) }()
+	defer func() {
+		if values == nil && err == nil {
+			// compute panicked: followers must not take "nothing" for an answer.
+			err = errors.New("cache: computation did not complete")
+		}
+		c.flights.finish(lead, stamps, values, err)
+	}()
 	values, err = computeAll(ctx, lead, compute)
 	if err != nil {
 		return nil, err

@@ -72,6 +72,8 @@ type Config struct {
 	RateLimiter *ratelimit.Limiter
 	// PersistedQueries stores automatic persisted queries (nil: in-process).
 	PersistedQueries graphql.Cache[string]
+	// CORSOrigins may call /graphql from browsers on other origins.
+	CORSOrigins []string
 }
 
 // New returns the gateway's HTTP handler.
@@ -83,7 +85,7 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	gql := withViewer(auth.NewAuthenticator(cfg.Tokens, cfg.DB), cfg.RateLimiter, cfg.DB, cfg.Authz, cfg.LoaderWait,
 		getMutationIs405(newGraphQL(cfg)))
-	mux.Handle("/graphql", withHTTPRules(withBodyLimit(cfg.Limits.MaxBodyBytes, gql)))
+	mux.Handle("/graphql", withCORS(cfg.CORSOrigins, withHTTPRules(withBodyLimit(cfg.Limits.MaxBodyBytes, gql))))
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authz-gateway", "/graphql"))
 	}

@@ -33,7 +33,7 @@ type impact struct {
 // after the commit: anyone who gains a scope on a target later invalidates
 // themselves after their own commit, which follows ours. A change that deletes
 // targets must collect their holders itself, inside the transaction, after
-// locking the targets (see deleteWithHolders). Invalidation failures do not
+// locking the targets (see holdersBeforeDelete). Invalidation failures do not
 // fail the mutation: the cache then bypasses itself until it can invalidate
 // everything.
 func (s *Service) mutate(ctx context.Context, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {

@@ -33,10 +33,10 @@ type Loaders struct {
 	// the request starts and fetched the moment the fourth is added (batch
 	// capacity), without a batching window: every key it holds is known up
 	// front.
-	viewer *dataloadgen.Loader[cache.Key, authz.Answer]
+	viewer   *dataloadgen.Loader[cache.Key, authz.Answer]
+	viewerID int
 	// answers batches other users' answers (lists of users).
 	answers           *dataloadgen.Loader[cache.Key, authz.Answer]
-	viewerID          int
 	users             *dataloadgen.Loader[int, *ent.User]
 	roles             *dataloadgen.Loader[int, *ent.Role]
 	programs          *dataloadgen.Loader[int, *ent.Program]

@@ -199,9 +199,7 @@ func postRaw(h http.Handler, token, contentType string, body []byte) *httptest.R
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
+	return testenv.Serve(h, req)
 }
 
 func mustJSON(v any) []byte {

@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"authz-gateway/auth"
@@ -17,9 +14,8 @@ import (
 	"authz-gateway/cache"
 	"authz-gateway/db"
 	"authz-gateway/httpapi"
+	"authz-gateway/internal/testenv"
 	"authz-gateway/internal/workload"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // selfContained builds a scratch gateway with the workload and returns the
@@ -149,43 +145,20 @@ func storeFor(ctx context.Context, o options) (cache.Store, func(), error) {
 		if err := client.Ping(ctx).Err(); err != nil {
 			return nil, nil, fmt.Errorf("redis %s: %w", o.redisAddr, err)
 		}
-		prefix := "authzgw-load:" + randomHex() + ":"
-		return cache.NewRedisStore(client, prefix, 2*time.Hour), func() { deletePrefix(client, prefix); _ = client.Close() }, nil
+		prefix := "authzgw-load:" + testenv.RandomSuffix() + ":"
+		return cache.NewRedisStore(client, prefix, 2*time.Hour), func() { testenv.DeletePrefix(context.Background(), client, prefix); _ = client.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("unknown -tier %q", o.tier)
 }
 
-func deletePrefix(client redis.UniversalClient, prefix string) {
-	ctx := context.Background()
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		client.Del(ctx, iter.Val())
-	}
-}
-
-// scratchDatabase creates a database on the server of serverURL, migrated,
+// scratchDatabase creates a migrated database on the server of serverURL
 // and a function that drops it.
 func scratchDatabase(ctx context.Context, serverURL string) (*db.DB, func(), error) {
-	admin, err := sql.Open("postgres", serverURL)
+	dbURL, drop, err := testenv.CreateDatabase(ctx, serverURL, "authzgw_load_")
 	if err != nil {
 		return nil, nil, err
 	}
-	name := "authzgw_load_" + randomHex()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		_ = admin.Close()
-		return nil, nil, fmt.Errorf("create scratch database: %w", err)
-	}
-	drop := func() {
-		_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		_ = admin.Close()
-	}
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		drop()
-		return nil, nil, err
-	}
-	u.Path = "/" + name
-	d, err := db.OpenPostgres(u.String(), db.Options{})
+	d, err := db.OpenPostgres(dbURL, db.Options{})
 	if err != nil {
 		drop()
 		return nil, nil, err
@@ -196,10 +169,4 @@ func scratchDatabase(ctx context.Context, serverURL string) (*db.DB, func(), err
 		return nil, nil, err
 	}
 	return d, func() { _ = d.Close(); drop() }, nil
-}
-
-func randomHex() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

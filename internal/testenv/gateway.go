@@ -106,7 +106,7 @@ func (g *Gateway) store(t testing.TB, opts Options) cache.Store {
 	}
 	var prefix string
 	if opts.RedisAddr != "" {
-		g.Redis = NewRedisClient(opts.RedisAddr)
+		g.Redis = NewRedisClient(t, opts.RedisAddr)
 		t.Cleanup(func() { _ = g.Redis.Close() })
 	} else {
 		g.Redis, prefix = Redis(t)
@@ -178,8 +178,7 @@ func Post(t testing.TB, h http.Handler, token, query string, vars map[string]any
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := Serve(h, req)
 	resp := Response{Status: rec.Code}
 	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
 		t.Fatalf("decode response %q (status %d): %v", rec.Body.String(), rec.Code, err)
@@ -194,4 +193,15 @@ func MustOK(t testing.TB, r Response) Response {
 		t.Fatalf("unexpected errors: %+v", r.Errors)
 	}
 	return r
+}
+
+// Serve runs req through h the way net/http does: the request's context is
+// cancelled once the handler returns, so work a request left running (a
+// prefetch nobody awaited) stops, as it would in a real server.
+func Serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	ctx, cancel := context.WithCancel(req.Context())
+	defer cancel()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req.WithContext(ctx))
+	return rec
 }

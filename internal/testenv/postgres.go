@@ -8,7 +8,6 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"authz-gateway/db"
-
-	_ "github.com/lib/pq"
 )
 
 // DefaultDatabaseURL is the server used when TEST_DATABASE_URL is unset: the
@@ -36,33 +33,14 @@ func adminURL() string {
 // PostgresURL creates a fresh, empty database for t and drops it when t ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	admin, err := sql.Open("postgres", adminURL())
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("testenv: PostgreSQL at %s is not reachable (run `make test`, which starts one): %v", redact(adminURL()), err)
-	}
-	name := "authzgw_test_" + RandomSuffix()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("testenv: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("testenv: drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(adminURL())
+	dbURL, drop, err := CreateDatabase(ctx, adminURL(), "authzgw_test_")
 	if err != nil {
-		t.Fatalf("testenv: parse TEST_DATABASE_URL: %v", err)
+		t.Fatalf("testenv: %v (run `make test`, which starts PostgreSQL)", err)
 	}
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(drop)
+	return dbURL
 }
 
 // OpenPostgres opens a fresh, migrated database for t. With adminEmail set, it

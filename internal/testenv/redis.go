@@ -33,7 +33,7 @@ func RedisAddr() string {
 // the prefix's keys are deleted when t ends.
 func Redis(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
-	client := NewRedisClient(RedisAddr())
+	client := NewRedisClient(t, RedisAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
@@ -41,29 +41,21 @@ func Redis(t testing.TB) (redis.UniversalClient, string) {
 	}
 	prefix := "authzgw-test:" + RandomSuffix() + ":"
 	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
-		}
+		DeletePrefix(context.Background(), client, prefix)
 		_ = client.Close()
 	})
 	return client, prefix
 }
 
-// NewRedisClient returns a client with the gateway's fail-fast settings.
-func NewRedisClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr:               addr,
-		DialTimeout:        200 * time.Millisecond,
-		ReadTimeout:        100 * time.Millisecond,
-		WriteTimeout:       100 * time.Millisecond,
-		PoolTimeout:        100 * time.Millisecond,
-		MaxRetries:         -1,
-		DialerRetries:      1,
-		DialerRetryTimeout: time.Millisecond,
-		DisableIdentity:    true,
-	})
+// NewRedisClient returns a client of addr built like the gateway's (the same
+// fail-fast timeouts and retries).
+func NewRedisClient(t testing.TB, addr string) redis.UniversalClient {
+	t.Helper()
+	client, err := cache.NewRedisClient(cache.RedisOptions{URL: "redis://" + addr})
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return client
 }
 
 // RedisServer is a redis-server process owned by one test, for fault tests:

@@ -72,6 +72,13 @@ func authenticationError(ctx context.Context) error {
 	return apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
 }
 
+// PrefetchViewer starts fetching the viewer's answers as an operation that
+// passed validation begins executing.
+func PrefetchViewer(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	loaders.For(ctx).PrefetchViewer(ctx)
+	return next(ctx)
+}
+
 // ForgetAfterMutation clears the request's loaders after each mutation field
 // resolves, so the fields of its result (and later mutations of the same
 // operation) read the world as it is after the write.
@@ -79,7 +86,7 @@ func ForgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error
 	fc := graphql.GetFieldContext(ctx)
 	res, err := next(ctx)
 	if fc != nil && fc.Object == "Mutation" && fc.IsResolver {
-		loaders.For(ctx).Forget(ctx)
+		loaders.For(ctx).Forget()
 	}
 	return res, err
 }

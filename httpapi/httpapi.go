@@ -120,6 +120,7 @@ func newGraphQL(cfg Config) http.Handler {
 	}
 	srv.Use(shapeLimit{maxDepth: cfg.Limits.MaxDepth, maxAliases: cfg.Limits.MaxAliases})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
+	srv.AroundOperations(graph.PrefetchViewer)
 	srv.AroundRootFields(graph.GuardRootFields)
 	srv.AroundFields(graph.ForgetAfterMutation)
 	srv.SetErrorPresenter(graph.PresentError)

@@ -24,13 +24,13 @@ import (
 // resolvers within microseconds, but Go's timers sleep at least ~1 ms when the
 // process is idle (the netpoller's millisecond resolution), so any window
 // below 1 ms costs about the same; 200 µs is what a busy process gets. The
-// viewer's own answers use no window at all (see NewContext).
+// viewer's own answers use no window at all (see PrefetchViewer).
 const DefaultWait = 200 * time.Microsecond
 
 // Loaders holds one request's loaders.
 type Loaders struct {
 	// viewer serves the viewer's own answers: all four are requested when
-	// the request starts and fetched the moment the fourth is added (batch
+	// the operation starts and fetched the moment the fourth is added (batch
 	// capacity), without a batching window: every key it holds is known up
 	// front.
 	viewer   *dataloadgen.Loader[cache.Key, authz.Answer]
@@ -67,20 +67,20 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 type contextKey struct{}
 
 // NewContext returns ctx carrying l, with the viewer's reach (which the ent
-// privacy rules read) resolved through l: once per request. The viewer's four
-// answers are requested right away, in one round trip that overlaps query
-// parsing, so `me { ... }` and every privacy check find them ready.
+// privacy rules read) resolved through l: once per request.
 func NewContext(ctx context.Context, l *Loaders) context.Context {
 	ctx = context.WithValue(ctx, contextKey{}, l)
 	if v, ok := reqctx.ViewerFromContext(ctx); ok {
 		l.viewerID = v.UserID
-		l.prefetchViewer(ctx)
 	}
 	return reqctx.NewContextWithReach(ctx, l.viewerReach)
 }
 
-// prefetchViewer requests the viewer's four answers without waiting for them.
-func (l *Loaders) prefetchViewer(ctx context.Context) {
+// PrefetchViewer requests the viewer's four answers without waiting for them,
+// in one round trip, so `me { ... }` and every privacy check find them ready.
+// Call it once an operation is about to execute: a request rejected earlier
+// (malformed, invalid) then costs no lookup.
+func (l *Loaders) PrefetchViewer(ctx context.Context) {
 	if l.viewerID != 0 {
 		l.viewer.LoadAllThunk(ctx, authz.ReachKeys(l.viewerID))
 	}
@@ -117,11 +117,9 @@ func (l *Loaders) viewerReach(ctx context.Context) (access.Reach, error) {
 }
 
 // Forget drops everything the loaders memoized: called after a write, so what
-// the request reads next reflects it. The viewer's answers are requested
-// again at once.
-func (l *Loaders) Forget(ctx context.Context) {
+// the request reads next reflects it.
+func (l *Loaders) Forget() {
 	l.viewer.ClearAll()
-	l.prefetchViewer(ctx)
 	l.answers.ClearAll()
 	l.users.ClearAll()
 	l.roles.ClearAll()

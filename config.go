@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/db"
 	"authz-gateway/httpapi"
@@ -50,7 +51,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		CachePrefix: p.str("CACHE_PREFIX", ""),
 		JWTSecret:   p.str("JWT_SECRET", ""),
 		TokenTTL:    p.duration("TOKEN_TTL", 24*time.Hour),
-		AdminEmail:  strings.ToLower(strings.TrimSpace(p.str("ADMIN_EMAIL", "admin@example.com"))),
+		AdminEmail:  authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
 		// The embedded default is a development setup by nature; a gateway
 		// with a real database is production unless told otherwise.
 		Env:        p.str("GATEWAY_ENV", map[bool]string{true: "development", false: "production"}[p.str("DATABASE_URL", "") == ""]),

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"authz-gateway/access"
+	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/internal/testenv"
@@ -244,6 +245,6 @@ func TestManualOperations(t *testing.T) {
 	})
 	t.Run("need CACHE_MANAGE", func(t *testing.T) {
 		err := svc.InvalidateAllCaches(testenv.AsUser(u))
-		assert.True(t, authz.IsCode(err, "FORBIDDEN"), "%v", err)
+		assert.Equal(t, apperr.Forbidden, apperr.CodeOf(err), "%v", err)
 	})
 }

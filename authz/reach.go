@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"errors"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
@@ -67,10 +66,4 @@ func (s *Service) require(ctx context.Context, p access.Permission) (access.Reac
 // nothing more than about an object that does not exist.
 func errOutOfScope(what string) error {
 	return apperr.Errorf(apperr.NotFound, "%s not found", what)
-}
-
-// IsCode reports whether err carries code.
-func IsCode(err error, code apperr.Code) bool {
-	var e *apperr.Error
-	return errors.As(err, &e) && e.Code == code
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
 
 	"authz-gateway/apperr"
 
@@ -75,6 +74,3 @@ func measure(doc *ast.QueryDocument, set ast.SelectionSet) shape {
 	}
 	return s
 }
-
-// String is for logs.
-func (s shape) String() string { return fmt.Sprintf("depth=%d aliases=%d", s.depth, s.aliases) }

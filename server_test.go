@@ -120,23 +120,6 @@ func TestServe_RefusesProductionWithoutSecret(t *testing.T) {
 	assert.Contains(t, err.Error(), "JWT_SECRET")
 }
 
-func TestLoadConfig(t *testing.T) {
-	cfg, err := loadConfig(envOf(map[string]string{"CACHE_TTL": "600", "CACHE_TTL_PERMISSIONS": "2m"}))
-	require.NoError(t, err)
-	assert.Equal(t, "development", cfg.Env, "the embedded default is a development setup")
-	assert.Equal(t, 2*time.Minute, cfg.CacheTTL["permissions"])
-	assert.Equal(t, 10*time.Minute, cfg.CacheTTL["scope_summary"])
-
-	cfg, err = loadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z"}))
-	require.NoError(t, err)
-	assert.Equal(t, "production", cfg.Env)
-
-	_, err = loadConfig(envOf(map[string]string{"DATABASE_URL": "mysql://x"}))
-	assert.Error(t, err)
-	_, err = loadConfig(envOf(map[string]string{"CACHE_TTL": "soon"}))
-	assert.Error(t, err)
-}
-
 func get(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -154,7 +137,7 @@ func countRows(t *testing.T, dir string) map[string]int {
 	d, err := db.OpenSQLite(dir+"/gateway.db", db.Options{})
 	require.NoError(t, err)
 	defer d.Close()
-	ctx := reqctx.NewSystemContext(context.Background())
+	ctx := reqctx.NewContextWithSystem(context.Background())
 	return map[string]int{
 		"users":    d.Client.User.Query().CountX(ctx),
 		"programs": d.Client.Program.Query().CountX(ctx),

@@ -71,23 +71,29 @@ func (t *Tokens) Verify(token string) (int, error) {
 	return id, nil
 }
 
-// Authenticator turns a request's bearer token into an active user.
-type Authenticator struct {
-	tokens *Tokens
-	db     *ent.Client
+// VerifyToken is the first authentication middleware: it checks the bearer
+// token, without the database, and records its subject (or, for a token that
+// is not acceptable, a client-safe reason). Cheap enough to run before rate
+// limiting, which keys on the subject.
+func VerifyToken(tokens *Tokens) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			switch id, reason := tokens.subject(r); {
+			case id != 0:
+				ctx = reqctx.NewContextWithSubject(ctx, id)
+			case reason != "":
+				ctx = reqctx.NewContextWithAuthFailure(ctx, reason)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
 }
 
-// NewAuthenticator returns an Authenticator verifying with tokens and looking
-// users up in db.
-func NewAuthenticator(tokens *Tokens, db *ent.Client) *Authenticator {
-	return &Authenticator{tokens: tokens, db: db}
-}
-
-// Subject returns the user ID of the request's bearer token: 0 and no reason
+// subject returns the user ID of the request's bearer token: 0 and no reason
 // when no token was sent; 0 and a client-safe reason when one was sent but is
-// not acceptable. It only checks the token (no database), so it is cheap
-// enough to run before rate limiting.
-func (a *Authenticator) Subject(r *http.Request) (int, string) {
+// not acceptable.
+func (t *Tokens) subject(r *http.Request) (int, string) {
 	header := r.Header.Get("Authorization")
 	if header == "" {
 		return 0, ""
@@ -96,33 +102,45 @@ func (a *Authenticator) Subject(r *http.Request) (int, string) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return 0, "the Authorization header must be: Bearer <token>"
 	}
-	id, err := a.tokens.Verify(strings.TrimSpace(token))
+	id, err := t.Verify(strings.TrimSpace(token))
 	if err != nil {
 		return 0, err.Error()
 	}
 	return id, ""
 }
 
-// User loads the token's user; an unknown or inactive user is not
-// authenticated.
-func (a *Authenticator) User(ctx context.Context, id int) (*ent.User, string) {
-	u, err := a.db.User.Get(reqctx.NewSystemContext(ctx), id)
-	switch {
-	case ent.IsNotFound(err), err == nil && !u.Active:
-		return nil, "unknown or inactive user"
-	case err != nil:
-		return nil, "authentication is unavailable; try again"
+// LoadViewer is the second authentication middleware: the verified token's
+// user, if it exists and is active, becomes the request's viewer. An unknown
+// or inactive user is not authenticated.
+func LoadViewer(db *ent.Client) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			if id, ok := reqctx.SubjectFromContext(ctx); ok {
+				ctx = withUser(ctx, db, id)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
 	}
-	return u, ""
 }
 
-// ContextWithUser puts u (or the reason it was rejected) into ctx.
-func ContextWithUser(ctx context.Context, u *ent.User, reason string) context.Context {
-	if u == nil {
-		if reason != "" {
-			ctx = reqctx.NewContextWithAuthFailure(ctx, reason)
-		}
-		return ctx
+func withUser(ctx context.Context, db *ent.Client, id int) context.Context {
+	u, err := db.User.Get(reqctx.NewContextWithSystem(ctx), id)
+	switch {
+	case ent.IsNotFound(err), err == nil && !u.Active:
+		return reqctx.NewContextWithAuthFailure(ctx, "unknown or inactive user")
+	case err != nil:
+		return reqctx.NewContextWithAuthFailure(ctx, "authentication is unavailable; try again")
 	}
+	ctx = context.WithValue(ctx, userKey{}, u)
 	return reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: u.ID, Email: u.Email})
+}
+
+type userKey struct{}
+
+// UserFromContext returns the viewer's user row as LoadViewer read it (the
+// loaders prime it), or nil.
+func UserFromContext(ctx context.Context) *ent.User {
+	u, _ := ctx.Value(userKey{}).(*ent.User)
+	return u
 }

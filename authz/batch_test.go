@@ -120,7 +120,7 @@ func TestSingleflight_ConcurrentMissesQueryOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			perms, err := g.Authz.Permissions(context.Background(), users[0])
+			perms, err := permissionsOf(g.Authz, users[0])
 			assert.NoError(t, err)
 			assert.Equal(t, access.DefaultPermissions(access.RoleViewer), perms)
 		}()

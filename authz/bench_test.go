@@ -18,7 +18,7 @@ func BenchmarkResolve(b *testing.B) {
 	testenv.QuietLogs(b)
 	redisServer := testenv.StartRedis(b)
 	g := testenv.NewGateway(b, testenv.Options{})
-	down := testenv.NewGateway(b, testenv.Options{DB: g.DB, RedisAddr: redisServer.Addr})
+	down := testenv.NewGateway(b, testenv.Options{DatabaseURL: g.DatabaseURL, RedisAddr: redisServer.Addr})
 	data, err := workload.Build(context.Background(), g.DB.Client, workload.Default)
 	if err != nil {
 		b.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"authz-gateway/access"
-	"authz-gateway/cache"
 )
 
 // InvalidateUserCache drops every cached answer about a user, on every
@@ -39,5 +38,5 @@ func (s *Service) RefreshUserCache(ctx context.Context, userID int) (ScopeSummar
 	if err != nil {
 		return ScopeSummary{}, err
 	}
-	return answers[cache.Key{Kind: cache.ScopeSummary, UserID: userID}].Summary, nil
+	return answers[Key{Kind: KindScopeSummary, UserID: userID}].Summary, nil
 }

@@ -14,15 +14,13 @@ import (
 // new program is outside every narrower scope. Every GLOBAL holder's answers
 // change.
 func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) (*ent.Program, error) {
-	reach, err := s.require(ctx, access.ProgramWrite)
-	if err != nil {
-		return nil, err
-	}
-	if !reach.Global {
-		return nil, apperr.Errorf(apperr.Forbidden, "creating a program needs a GLOBAL scope")
-	}
 	var created *ent.Program
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProgramWrite, func(reach access.Reach) error {
+		if !reach.Global {
+			return apperr.Errorf(apperr.Forbidden, "creating a program needs a GLOBAL scope")
+		}
+		return nil
+	}, func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := checkProgramNameFree(ctx, tx, in.Name, 0); err != nil {
 			return impact{}, err
 		}
@@ -39,15 +37,8 @@ func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) 
 // UpdateProgram renames or redescribes a program. Needs PROGRAM_WRITE and the
 // program in scope. Cached answers hold IDs only, so nothing is invalidated.
 func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgramInput) (*ent.Program, error) {
-	reach, err := s.require(ctx, access.ProgramWrite)
-	if err != nil {
-		return nil, err
-	}
-	if !reach.HasProgram(id) {
-		return nil, errOutOfScope("program")
-	}
 	var updated *ent.Program
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProgramWrite, programInReach(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if in.Name != nil {
 			if err := checkProgramNameFree(ctx, tx, *in.Name, id); err != nil {
 				return impact{}, err
@@ -67,15 +58,8 @@ func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgra
 // PROGRAM_WRITE and the program in scope; a program that still has projects is
 // refused (BAD_USER_INPUT), so nothing is lost by accident.
 func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
-	reach, err := s.require(ctx, access.ProgramWrite)
-	if err != nil {
-		return false, err
-	}
-	if !reach.HasProgram(id) {
-		return false, errOutOfScope("program")
-	}
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		if err := s.lockPrograms(ctx, tx, id); err != nil {
+	err := s.write(ctx, access.ProgramWrite, programInReach(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		if err := s.lockRows(ctx, "program", tx.Program.Query().Where(program.ID(id)).ForUpdate()); err != nil {
 			return impact{}, err
 		}
 		hasProjects, err := tx.Project.Query().Where(project.ProgramID(id)).Exist(ctx)
@@ -91,35 +75,19 @@ func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
 		}
 		return imp, dbError(tx.Program.DeleteOneID(id).Exec(ctx), "program")
 	})
-	if err != nil {
-		return false, err
-	}
-	return true, nil
+	return err == nil, err
 }
 
 func checkProgramNameFree(ctx context.Context, tx *ent.Tx, name string, except int) error {
-	taken, err := tx.Program.Query().Where(program.Name(name), program.IDNEQ(except)).Exist(ctx)
-	if err != nil {
-		return dbError(err, "program")
-	}
-	if taken {
-		return badInput("a program named %q already exists", name)
-	}
-	return nil
+	return mustBeFree(ctx, tx.Program.Query().Where(program.Name(name), program.IDNEQ(except)).Exist,
+		"program", "a program named %q already exists", name)
 }
 
 // CreateProject creates a project in a program. Needs PROJECT_WRITE and the
 // program in scope. Holders of the program and every GLOBAL holder gain it.
 func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) (*ent.Project, error) {
-	reach, err := s.require(ctx, access.ProjectWrite)
-	if err != nil {
-		return nil, err
-	}
-	if !reach.HasProgram(in.ProgramID) {
-		return nil, errOutOfScope("program")
-	}
 	var created *ent.Project
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProjectWrite, programInReach(in.ProgramID), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := programExists(ctx, tx, in.ProgramID); err != nil {
 			return impact{}, err
 		}
@@ -141,18 +109,17 @@ func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) 
 // scope. A move changes the answers of the holders of both programs and of the
 // project itself (its parent program changes).
 func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjectInput) (*ent.Project, error) {
-	reach, err := s.require(ctx, access.ProjectWrite)
-	if err != nil {
-		return nil, err
-	}
-	if !reach.HasProject(id) {
-		return nil, errOutOfScope("project")
-	}
-	if in.ProgramID != nil && !reach.HasProgram(*in.ProgramID) {
-		return nil, errOutOfScope("program")
+	inReach := func(reach access.Reach) error {
+		if !reach.HasProject(id) {
+			return errOutOfScope("project")
+		}
+		if in.ProgramID != nil && !reach.HasProgram(*in.ProgramID) {
+			return errOutOfScope("program")
+		}
+		return nil
 	}
 	var updated *ent.Project
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProjectWrite, inReach, func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		current, err := tx.Project.Get(ctx, id)
 		if err != nil {
 			return impact{}, dbError(err, "project")
@@ -187,15 +154,8 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 // DeleteProject deletes a project and the scopes on it. Needs PROJECT_WRITE
 // and the project in scope.
 func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
-	reach, err := s.require(ctx, access.ProjectWrite)
-	if err != nil {
-		return false, err
-	}
-	if !reach.HasProject(id) {
-		return false, errOutOfScope("project")
-	}
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		if err := s.lockProjects(ctx, tx, id); err != nil {
+	err := s.write(ctx, access.ProjectWrite, projectInReach(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		if err := s.lockRows(ctx, "project", tx.Project.Query().Where(project.ID(id)).ForUpdate()); err != nil {
 			return impact{}, err
 		}
 		current, err := tx.Project.Get(ctx, id)
@@ -210,34 +170,37 @@ func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
 		}
 		return imp, dbError(tx.Project.DeleteOneID(id).Exec(ctx), "project")
 	})
-	if err != nil {
-		return false, err
-	}
-	return true, nil
+	return err == nil, err
 }
 
 func checkProjectNameFree(ctx context.Context, tx *ent.Tx, programID int, name string, except int) error {
-	taken, err := tx.Project.Query().
-		Where(project.ProgramID(programID), project.Name(name), project.IDNEQ(except)).
-		Exist(ctx)
-	if err != nil {
-		return dbError(err, "project")
-	}
-	if taken {
-		return badInput("program %d already has a project named %q", programID, name)
-	}
-	return nil
+	return mustBeFree(ctx, tx.Project.Query().
+		Where(project.ProgramID(programID), project.Name(name), project.IDNEQ(except)).Exist,
+		"project", "program %d already has a project named %q", programID, name)
 }
 
 func programExists(ctx context.Context, tx *ent.Tx, id int) error {
-	ok, err := tx.Program.Query().Where(program.ID(id)).Exist(ctx)
-	if err != nil {
-		return dbError(err, "program")
+	return mustExist(ctx, tx.Program.Query().Where(program.ID(id)).Exist, "program")
+}
+
+// programInReach and projectInReach are the scope checks of writes to one
+// program or project.
+func programInReach(id int) func(access.Reach) error {
+	return func(reach access.Reach) error {
+		if !reach.HasProgram(id) {
+			return errOutOfScope("program")
+		}
+		return nil
 	}
-	if !ok {
-		return apperr.Errorf(apperr.NotFound, "program not found")
+}
+
+func projectInReach(id int) func(access.Reach) error {
+	return func(reach access.Reach) error {
+		if !reach.HasProject(id) {
+			return errOutOfScope("project")
+		}
+		return nil
 	}
-	return nil
 }
 
 func badInput(format string, args ...any) error {

@@ -11,11 +11,11 @@ import (
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/ent/predicate"
-	"authz-gateway/ent/program"
-	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/reqctx"
+
+	"entgo.io/ent/dialect"
 )
 
 // impact describes whose cached answers a change can alter: named users, the
@@ -28,16 +28,30 @@ type impact struct {
 	global   bool
 }
 
+// write is the skeleton of every checked write: the viewer must hold perm,
+// inReach must accept the viewer's reach, then change runs through mutate.
+func (s *Service) write(ctx context.Context, perm access.Permission, inReach func(access.Reach) error,
+	change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
+	reach, err := s.require(ctx, perm)
+	if err != nil {
+		return err
+	}
+	if err := inReach(reach); err != nil {
+		return err
+	}
+	return s.mutate(ctx, change)
+}
+
 // mutate runs change in a transaction, commits, and only then invalidates the
 // users the change can affect. Holders of the impact's targets are collected
 // after the commit: anyone who gains a scope on a target later invalidates
 // themselves after their own commit, which follows ours. A change that deletes
 // targets must collect their holders itself, inside the transaction, after
-// locking the targets (see holdersBeforeDelete). Invalidation failures do not
-// fail the mutation: the cache then bypasses itself until it can invalidate
-// everything.
+// locking the targets (see holdersBeforeDelete). This is the one place
+// writes invalidate. Invalidation failures do not fail the mutation: the
+// cache then bypasses itself until it can invalidate everything.
 func (s *Service) mutate(ctx context.Context, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
-	ctx = reqctx.NewSystemContext(ctx)
+	ctx = reqctx.NewContextWithSystem(ctx)
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -52,6 +66,9 @@ func (s *Service) mutate(ctx context.Context, change func(ctx context.Context, t
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	// What the request reads next (the mutation's result, a later mutation's
+	// checks) must see this write.
+	defer forgetViewer(ctx)
 	after, err := holders(ctx, s.db, imp)
 	if err != nil {
 		// The change is committed; without the list, invalidate everyone.
@@ -105,33 +122,29 @@ func holders(ctx context.Context, db *ent.Client, imp impact) ([]int, error) {
 	return ids, nil
 }
 
-// lockPrograms and lockProjects take row locks (PostgreSQL) before a delete, so
-// that no concurrent transaction can add a scope on these rows (its foreign-key
-// check waits) between collecting their holders and deleting them. SQLite transactions are opened IMMEDIATE,
-// which serializes writers already.
-func (s *Service) lockPrograms(ctx context.Context, tx *ent.Tx, ids ...int) error {
-	if !s.res.postgres || len(ids) == 0 {
-		return nil
-	}
-	if _, err := tx.Program.Query().Where(program.IDIn(ids...)).ForUpdate().IDs(ctx); err != nil {
-		return fmt.Errorf("lock programs: %w", err)
-	}
-	return nil
-}
+// locksRows reports whether transactions take row locks. On PostgreSQL they
+// do (FOR UPDATE); SQLite transactions are opened IMMEDIATE, which serializes
+// writers already and has no row locks.
+func (s *Service) locksRows() bool { return s.res.dialect == dialect.Postgres }
 
-func (s *Service) lockProjects(ctx context.Context, tx *ent.Tx, ids ...int) error {
-	if !s.res.postgres || len(ids) == 0 {
+// lockRows locks the rows q selects before a delete, so that no concurrent
+// transaction can add a scope on them (its foreign-key check waits) between
+// collecting their holders and deleting them.
+func (s *Service) lockRows(ctx context.Context, what string, q interface {
+	IDs(context.Context) ([]int, error)
+}) error {
+	if !s.locksRows() {
 		return nil
 	}
-	if _, err := tx.Project.Query().Where(project.IDIn(ids...)).ForUpdate().IDs(ctx); err != nil {
-		return fmt.Errorf("lock projects: %w", err)
+	if _, err := q.IDs(ctx); err != nil {
+		return fmt.Errorf("lock %s: %w", what, err)
 	}
 	return nil
 }
 
 func (s *Service) lockRole(ctx context.Context, tx *ent.Tx, rt access.RoleType) (*ent.Role, error) {
 	q := tx.Role.Query().Where(role.TypeEQ(rt))
-	if s.res.postgres {
+	if s.locksRows() {
 		q = q.ForUpdate()
 	}
 	r, err := q.Only(ctx)
@@ -158,4 +171,29 @@ func dbError(err error, what string) error {
 		return apperr.Wrap(apperr.BadUserInput, err, what+" conflicts with existing data")
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// mustExist is NOT_FOUND when exists says no.
+func mustExist(ctx context.Context, exists func(context.Context) (bool, error), what string) error {
+	ok, err := exists(ctx)
+	if err != nil {
+		return dbError(err, what)
+	}
+	if !ok {
+		return apperr.Errorf(apperr.NotFound, "%s not found", what)
+	}
+	return nil
+}
+
+// mustBeFree gives a clear BAD_USER_INPUT when taken says a unique value is in
+// use; the unique index still decides races.
+func mustBeFree(ctx context.Context, taken func(context.Context) (bool, error), what, format string, args ...any) error {
+	yes, err := taken(ctx)
+	if err != nil {
+		return dbError(err, what)
+	}
+	if yes {
+		return badInput(format, args...)
+	}
+	return nil
 }

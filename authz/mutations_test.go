@@ -24,7 +24,7 @@ type pair struct {
 
 func newPair(t *testing.T) *pair {
 	one := testenv.NewGateway(t, testenv.Options{})
-	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, Prefix: one.Prefix()})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix()})
 	w := testenv.NewWorld(t, one.DB.Client)
 	return &pair{one: one, two: two, w: w, c: newCatalog(w), admin: testenv.AsUser(one.Admin.ID)}
 }

@@ -55,14 +55,14 @@ func TestOutage_KilledRedisAnswersFromTheDatabase(t *testing.T) {
 func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	redisServer := testenv.StartRedis(t)
 	one := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
-	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, RedisAddr: redisServer.Addr})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, RedisAddr: redisServer.Addr})
 	w := testenv.NewWorld(t, one.DB.Client)
 	c := newCatalog(w)
 	u := w.User("frozen@test.example")
 	scope := w.InProject(u, c.b1)
 	admin := testenv.AsUser(one.Admin.ID)
 	grant := func(g *testenv.Gateway) bool {
-		ids, err := g.Authz.AccessibleProjectIDs(context.Background(), u)
+		ids, err := projectIDs(g.Authz, u)
 		require.NoError(t, err)
 		return slices.Contains(ids, c.b1)
 	}
@@ -94,7 +94,7 @@ func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	require.Eventually(t, func() bool { return one.Cache.Trusted() }, 3*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
 		before := one.Cache.Stats(context.Background()).Hits
-		_, err := one.Authz.AccessibleProjectIDs(context.Background(), u)
+		_, err := projectIDs(one.Authz, u)
 		require.NoError(t, err)
 		return one.Cache.Stats(context.Background()).Hits > before
 	}, 5*time.Second, 50*time.Millisecond, "reads hit the cache again")

@@ -10,14 +10,16 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/ent"
+
+	"entgo.io/ent/dialect"
 )
 
 // resolver computes authorization answers for a set of users straight from the
 // database: one SQL statement per kind, whatever the number of users. Only
 // active assignments of active users count (DESIGN section 3).
 type resolver struct {
-	db       *ent.Client
-	postgres bool
+	db      *ent.Client
+	dialect string
 }
 
 // activeScopes is the common table expression every scope query starts from:
@@ -155,7 +157,7 @@ func (r resolver) query(text string, users []int) sqlQuery {
 	args := make([]any, len(users))
 	for i, u := range users {
 		marks[i] = "?"
-		if r.postgres {
+		if r.dialect == dialect.Postgres {
 			marks[i] = "$" + strconv.Itoa(i+1)
 		}
 		args[i] = u

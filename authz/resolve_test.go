@@ -109,3 +109,13 @@ func TestResolution_UnknownUserIsEmpty(t *testing.T) {
 	assert.Empty(t, reach.Projects)
 	assert.False(t, reach.Global)
 }
+
+func projectIDs(svc *authz.Service, user int) ([]int, error) {
+	a, err := svc.Answer(context.Background(), authz.Key{Kind: authz.KindAccessibleProjects, UserID: user})
+	return a.IDs, err
+}
+
+func permissionsOf(svc *authz.Service, user int) ([]access.Permission, error) {
+	a, err := svc.Answer(context.Background(), authz.Key{Kind: authz.KindPermissions, UserID: user})
+	return a.Permissions, err
+}

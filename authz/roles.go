@@ -126,12 +126,5 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 }
 
 func userExists(ctx context.Context, tx *ent.Tx, id int) error {
-	ok, err := tx.User.Query().Where(user.ID(id)).Exist(ctx)
-	if err != nil {
-		return dbError(err, "user")
-	}
-	if !ok {
-		return apperr.Errorf(apperr.NotFound, "user not found")
-	}
-	return nil
+	return mustExist(ctx, tx.User.Query().Where(user.ID(id)).Exist, "user")
 }

@@ -97,12 +97,8 @@ func assignScope(ctx context.Context, tx *ent.Tx, in ScopeInput) (*ent.ScopeAssi
 		}
 	}
 	if in.ProjectID != nil {
-		ok, err := tx.Project.Query().Where(project.ID(*in.ProjectID)).Exist(ctx)
-		if err != nil {
-			return nil, dbError(err, "project")
-		}
-		if !ok {
-			return nil, apperr.Errorf(apperr.NotFound, "project not found")
+		if err := mustExist(ctx, tx.Project.Query().Where(project.ID(*in.ProjectID)).Exist, "project"); err != nil {
+			return nil, err
 		}
 	}
 	existing, err := tx.ScopeAssignment.Query().Where(sameScope(in)...).First(ctx)

@@ -33,6 +33,21 @@ type ScopeSummary struct {
 	DirectScopes           []DirectScope `json:"directScopes"`
 }
 
+// Key names one answer: a kind for a user. The answers are what the cache
+// stores, so the cache's key and kinds are the domain's names for them too.
+type (
+	Key  = cache.Key
+	Kind = cache.Kind
+)
+
+// The four kinds of answer (DESIGN section 4).
+const (
+	KindPermissions        = cache.Permissions
+	KindAccessiblePrograms = cache.AccessiblePrograms
+	KindAccessibleProjects = cache.AccessibleProjects
+	KindScopeSummary       = cache.ScopeSummary
+)
+
 // Answer is one cached authorization answer; which field is meaningful depends
 // on the kind it was asked for.
 type Answer struct {
@@ -48,10 +63,12 @@ type Service struct {
 	res   resolver
 }
 
-// NewService returns a Service reading db through c. postgres selects the SQL
-// placeholder style of the resolution queries.
-func NewService(db *ent.Client, c *cache.Cache, postgres bool) *Service {
-	return &Service{db: db, cache: c, res: resolver{db: db, postgres: postgres}}
+// NewService returns a Service reading db through c. sqlDialect is ent's
+// name of the database's dialect (dialect.Postgres or dialect.SQLite): it
+// decides the placeholder style of the resolution queries and whether
+// transactions lock rows.
+func NewService(db *ent.Client, c *cache.Cache, sqlDialect string) *Service {
+	return &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}}
 }
 
 // Cache returns the cache the service reads through.
@@ -59,12 +76,12 @@ func (s *Service) Cache() *cache.Cache { return s.cache }
 
 // Answers returns the answers for keys, in one cache round trip and at most
 // one query per kind for the misses. An unknown user gets empty answers.
-func (s *Service) Answers(ctx context.Context, keys []cache.Key) (map[cache.Key]Answer, error) {
+func (s *Service) Answers(ctx context.Context, keys []Key) (map[Key]Answer, error) {
 	raw, err := s.cache.Get(ctx, keys, s.compute)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[cache.Key]Answer, len(raw))
+	out := make(map[Key]Answer, len(raw))
 	for k, data := range raw {
 		a, err := decodeAnswer(k.Kind, data)
 		if err != nil {
@@ -75,45 +92,20 @@ func (s *Service) Answers(ctx context.Context, keys []cache.Key) (map[cache.Key]
 	return out, nil
 }
 
-// answer returns one answer.
-func (s *Service) answer(ctx context.Context, kind cache.Kind, userID int) (Answer, error) {
-	k := cache.Key{Kind: kind, UserID: userID}
-	answers, err := s.Answers(ctx, []cache.Key{k})
+// Answer returns one answer of one user.
+func (s *Service) Answer(ctx context.Context, key Key) (Answer, error) {
+	answers, err := s.Answers(ctx, []Key{key})
 	if err != nil {
 		return Answer{}, err
 	}
-	return answers[k], nil
-}
-
-// Permissions returns the user's permissions.
-func (s *Service) Permissions(ctx context.Context, userID int) ([]access.Permission, error) {
-	a, err := s.answer(ctx, cache.Permissions, userID)
-	return a.Permissions, err
-}
-
-// AccessibleProgramIDs returns the IDs of the programs the user can reach.
-func (s *Service) AccessibleProgramIDs(ctx context.Context, userID int) ([]int, error) {
-	a, err := s.answer(ctx, cache.AccessiblePrograms, userID)
-	return a.IDs, err
-}
-
-// AccessibleProjectIDs returns the IDs of the projects the user can reach.
-func (s *Service) AccessibleProjectIDs(ctx context.Context, userID int) ([]int, error) {
-	a, err := s.answer(ctx, cache.AccessibleProjects, userID)
-	return a.IDs, err
-}
-
-// ScopeSummary returns the user's scope summary.
-func (s *Service) ScopeSummary(ctx context.Context, userID int) (ScopeSummary, error) {
-	a, err := s.answer(ctx, cache.ScopeSummary, userID)
-	return a.Summary, err
+	return answers[key], nil
 }
 
 // compute is the cache's ComputeFunc: one query per kind among keys. A scope
 // summary needs the program and project lists too, so users whose summary
 // missed join those queries.
 func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key][]byte, error) {
-	ctx = reqctx.NewSystemContext(ctx)
+	ctx = reqctx.NewContextWithSystem(ctx)
 	byKind := make(map[cache.Kind][]int)
 	for _, k := range keys {
 		byKind[k.Kind] = append(byKind[k.Kind], k.UserID)

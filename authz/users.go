@@ -58,17 +58,9 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 	return updated.Unwrap(), nil
 }
 
-// checkEmailFree gives a clear message for a taken email; the unique index
-// still decides races.
 func checkEmailFree(ctx context.Context, tx *ent.Tx, email string, except int) error {
-	taken, err := tx.User.Query().Where(user.Email(email), user.IDNEQ(except)).Exist(ctx)
-	if err != nil {
-		return dbError(err, "user")
-	}
-	if taken {
-		return badInput("a user with email %q already exists", email)
-	}
-	return nil
+	return mustBeFree(ctx, tx.User.Query().Where(user.Email(email), user.IDNEQ(except)).Exist,
+		"user", "a user with email %q already exists", email)
 }
 
 // NormalizeEmail trims and lower-cases an email, the form users are stored and

@@ -442,7 +442,8 @@ func (c *Cache) storeOp(ctx context.Context, op func(ctx context.Context) error)
 }
 
 func (c *Cache) storeFailed(ctx context.Context, op string, err error) {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		// An abandoned request says nothing about the store's health.
 		return
 	}
 	c.metrics.storeErrors.Add(1)

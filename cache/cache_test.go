@@ -64,11 +64,21 @@ func key(kind cache.Kind, user int) cache.Key { return cache.Key{Kind: kind, Use
 
 func get(t *testing.T, c *cache.Cache, src *source, k cache.Key) string {
 	t.Helper()
-	got, err := c.Get(context.Background(), []cache.Key{k}, src.compute)
+	s, err := tryGet(c, src, k)
 	require.NoError(t, err)
-	var s string
-	require.NoError(t, json.Unmarshal(got[k], &s))
 	return s
+}
+
+// tryGet is get for goroutines other than the test's, where require's
+// FailNow must not be called.
+func tryGet(c *cache.Cache, src *source, k cache.Key) (string, error) {
+	got, err := c.Get(context.Background(), []cache.Key{k}, src.compute)
+	if err != nil {
+		return "", err
+	}
+	var s string
+	err = json.Unmarshal(got[k], &s)
+	return s, err
 }
 
 func TestCache_HitMissAndInvalidation(t *testing.T) {
@@ -117,7 +127,11 @@ func TestCache_StaleFillIsNeverServed(t *testing.T) {
 		defer c.Close()
 
 		done := make(chan string)
-		go func() { done <- get(t, c, src, k) }()
+		go func() {
+			v, err := tryGet(c, src, k)
+			assert.NoError(t, err)
+			done <- v
+		}()
 		<-paused // the reader computed "old" and has not stored it yet
 		src.set(k, "new")
 		require.NoError(t, c.InvalidateUsers(context.Background(), []int{7}))
@@ -140,7 +154,9 @@ func TestCache_SingleflightComputesOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				assert.Equal(t, "v", get(t, c, src, k))
+				v, err := tryGet(c, src, k)
+				assert.NoError(t, err)
+				assert.Equal(t, "v", v)
 			}()
 		}
 		time.Sleep(50 * time.Millisecond)

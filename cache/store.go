@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -43,10 +42,6 @@ type Entry struct {
 	Value []byte
 	TTL   time.Duration
 }
-
-// ErrUnavailable is returned instead of touching a store that is known to be
-// down (circuit breaker open) or not trusted (an invalidation is undelivered).
-var ErrUnavailable = errors.New("cache: store unavailable")
 
 // newToken returns a generation token. Tokens are random, not counters, so a
 // generation key that expired or was evicted can never come back with a value

@@ -29,7 +29,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	d := testenv.OpenPostgres(t, db.Options{})
-	ctx := reqctx.NewSystemContext(context.Background())
+	ctx := reqctx.NewContextWithSystem(context.Background())
 	_, err := d.Bootstrap(ctx, "admin@test.example")
 	require.NoError(t, err)
 	f := fixture{db: d, ctx: ctx}

@@ -13,6 +13,7 @@ import (
 
 	"authz-gateway/ent"
 	"authz-gateway/ent/migrate"
+
 	// Registers the schema hooks and privacy policies with the ent client.
 	_ "authz-gateway/ent/runtime"
 
@@ -27,8 +28,8 @@ type DB struct {
 	Client *ent.Client
 	// SQL is the underlying pool (health checks, pool stats).
 	SQL *sql.DB
-	// Postgres is false for SQLite.
-	Postgres bool
+	// Dialect is ent's dialect name: dialect.Postgres or dialect.SQLite.
+	Dialect string
 }
 
 // Options tune Open.
@@ -87,7 +88,7 @@ func newDB(pool *sql.DB, name string, opts Options) *DB {
 	if opts.Driver != nil {
 		drv = opts.Driver(drv)
 	}
-	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: pool, Postgres: name == dialect.Postgres}
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: pool, Dialect: name}
 }
 
 // Migrate creates or updates the schema. IDs are globally unique across types

@@ -36,7 +36,7 @@ var demoUsers = []struct {
 // SeedDemo writes the demo catalog and users once: if any program exists it
 // does nothing, so restarts never duplicate data.
 func (d *DB) SeedDemo(ctx context.Context) (seeded bool, err error) {
-	ctx = reqctx.NewSystemContext(ctx)
+	ctx = reqctx.NewContextWithSystem(ctx)
 	err = d.inTx(ctx, func(tx *ent.Tx) error {
 		if n, err := tx.Program.Query().Count(ctx); err != nil || n > 0 {
 			return err

@@ -17,7 +17,7 @@ import (
 // scope) exist. It runs on every start and changes nothing that exists: role
 // permission sets edited at run time are kept. Returns the admin.
 func (d *DB) Bootstrap(ctx context.Context, adminEmail string) (*ent.User, error) {
-	ctx = reqctx.NewSystemContext(ctx)
+	ctx = reqctx.NewContextWithSystem(ctx)
 	var admin *ent.User
 	err := d.inTx(ctx, func(tx *ent.Tx) error {
 		roles, err := ensureRoles(ctx, tx)

@@ -5,7 +5,7 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
-	"authz-gateway/loaders"
+	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -13,7 +13,7 @@ import (
 // hasPermission enforces @hasPermission: the viewer must hold the permission.
 // Scope checks (which object) happen in the authz service.
 func hasPermission(ctx context.Context, _ any, next graphql.Resolver, permission access.Permission) (any, error) {
-	reach, err := loaders.For(ctx).Reach(ctx)
+	reach, err := reqctx.ReachFromContext(ctx)
 	if err != nil {
 		return nil, err
 	}

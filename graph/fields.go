@@ -3,10 +3,12 @@ package graph
 import (
 	"context"
 
+	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/graph/model"
+	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -23,22 +25,49 @@ func required[T any](v *T, err error) (*T, error) {
 	return v, nil
 }
 
-// readableIDs keeps the IDs the viewer may read: a user's accessible objects
-// are shown only where they are also in the viewer's own reach.
-func readableIDs(ids []int, can func(int) bool) []int {
-	out := make([]int, 0, len(ids))
+// items says how to present one kind of accessible object.
+type items[T any] struct {
+	typeName string
+	canRead  func(access.Reach, int) bool
+	stub     func(id int) *T
+}
+
+var (
+	programItems = items[ent.Program]{"Program", access.Reach.CanReadProgram, func(id int) *ent.Program { return &ent.Program{ID: id} }}
+	projectItems = items[ent.Project]{"Project", access.Reach.CanReadProject, func(id int) *ent.Project { return &ent.Project{ID: id} }}
+)
+
+// accessible turns a user's accessible IDs into the objects the viewer may
+// see. The viewer's reach filters the IDs with the same access.Reach rule the
+// ent privacy policy applies to queries: these IDs come from the cache and,
+// when the selection asks for nothing but id, never reach the database
+// (`accessibleProjects { id }` is answered from the cache alone).
+func accessible[T any](ctx context.Context, kind items[T], load func(context.Context, []int) ([]*T, error), ids []int, err error) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	reach, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	readable := make([]int, 0, len(ids))
 	for _, id := range ids {
-		if can(id) {
-			out = append(out, id)
+		if kind.canRead(reach, id) {
+			readable = append(readable, id)
 		}
 	}
-	return out
+	if !SelectsOnlyID(ctx, kind.typeName) {
+		return load(ctx, readable)
+	}
+	out := make([]*T, len(readable))
+	for i, id := range readable {
+		out[i] = kind.stub(id)
+	}
+	return out, nil
 }
 
 // SelectsOnlyID reports whether the current list field asks its items for
-// nothing but id (and __typename). Then the items are built from the cached
-// IDs alone, with no database query: `accessibleProjects { id }` is answered
-// from the cache.
+// nothing but id (and __typename).
 func SelectsOnlyID(ctx context.Context, typeName string) bool {
 	for _, f := range graphql.CollectFieldsCtx(ctx, []string{typeName, "Node"}) {
 		if f.Name != "id" && f.Name != "__typename" {
@@ -46,24 +75,6 @@ func SelectsOnlyID(ctx context.Context, typeName string) bool {
 		}
 	}
 	return true
-}
-
-// ProgramStubs and ProjectStubs are items carrying only their ID.
-func ProgramStubs(ids []int) []*ent.Program {
-	out := make([]*ent.Program, len(ids))
-	for i, id := range ids {
-		out[i] = &ent.Program{ID: id}
-	}
-	return out
-}
-
-// ProjectStubs: see ProgramStubs.
-func ProjectStubs(ids []int) []*ent.Project {
-	out := make([]*ent.Project, len(ids))
-	for i, id := range ids {
-		out[i] = &ent.Project{ID: id}
-	}
-	return out
 }
 
 // directScopes turns the cached direct scopes into assignment objects.

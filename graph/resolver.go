@@ -72,16 +72,10 @@ func authenticationError(ctx context.Context) error {
 	return apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
 }
 
-// PrefetchViewer starts fetching the viewer's answers as an operation that
-// passed validation begins executing.
-func PrefetchViewer(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	loaders.For(ctx).PrefetchViewer(ctx)
-	return next(ctx)
-}
-
 // ForgetAfterMutation clears the request's loaders after each mutation field
 // resolves, so the fields of its result (and later mutations of the same
-// operation) read the world as it is after the write.
+// operation) read the world as it is after the write. (The viewer's reach is
+// refreshed by the authz service itself, after every commit.)
 func ForgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
 	res, err := next(ctx)

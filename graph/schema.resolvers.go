@@ -169,36 +169,14 @@ func (r *userResolver) HasPermission(ctx context.Context, obj *ent.User, permiss
 func (r *userResolver) AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error) {
 	l := loaders.For(ctx)
 	ids, err := l.AccessibleProgramIDs(ctx, obj.ID)
-	if err != nil {
-		return nil, err
-	}
-	reach, err := l.Reach(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ids = readableIDs(ids, reach.CanReadProgram)
-	if SelectsOnlyID(ctx, "Program") {
-		return ProgramStubs(ids), nil
-	}
-	return l.Programs(ctx, ids)
+	return accessible(ctx, programItems, l.Programs, ids, err)
 }
 
 // AccessibleProjects is the resolver for the accessibleProjects field.
 func (r *userResolver) AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error) {
 	l := loaders.For(ctx)
 	ids, err := l.AccessibleProjectIDs(ctx, obj.ID)
-	if err != nil {
-		return nil, err
-	}
-	reach, err := l.Reach(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ids = readableIDs(ids, reach.CanReadProject)
-	if SelectsOnlyID(ctx, "Project") {
-		return ProjectStubs(ids), nil
-	}
-	return l.Projects(ctx, ids)
+	return accessible(ctx, projectItems, l.Projects, ids, err)
 }
 
 // ScopeSummary is the resolver for the scopeSummary field.

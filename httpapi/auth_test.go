@@ -18,7 +18,7 @@ import (
 
 func TestAuth_RejectsBadTokens(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{})
-	ctx := reqctx.NewSystemContext(context.Background())
+	ctx := reqctx.NewContextWithSystem(context.Background())
 	inactive := g.DB.Client.User.Create().SetEmail("gone@test.example").SetName("Gone").SetActive(false).SaveX(ctx)
 
 	sign := func(secret []byte, claims jwt.MapClaims, method jwt.SigningMethod) string {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"authz-gateway/access"
+	"authz-gateway/app"
+	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -22,36 +24,49 @@ import (
 // exists only to measure what the loaders save.
 type naiveRoot struct {
 	*graph.Resolver
-	g *testenv.Gateway
+	a *app.App
 }
 
 func (r naiveRoot) User() graph.UserResolver {
-	return naiveUser{UserResolver: r.Resolver.User(), g: r.g}
+	return naiveUser{UserResolver: r.Resolver.User(), a: r.a}
 }
 
 type naiveUser struct {
 	graph.UserResolver
-	g *testenv.Gateway
+	a *app.App
+}
+
+func (u naiveUser) answer(ctx context.Context, kind authz.Kind, userID int) (authz.Answer, error) {
+	return u.a.Authz().Answer(ctx, authz.Key{Kind: kind, UserID: userID})
 }
 
 func (u naiveUser) Permissions(ctx context.Context, obj *ent.User) ([]access.Permission, error) {
-	return u.g.Authz.Permissions(ctx, obj.ID)
+	a, err := u.answer(ctx, authz.KindPermissions, obj.ID)
+	return a.Permissions, err
 }
 
 func (u naiveUser) AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error) {
-	ids, err := u.g.Authz.AccessibleProgramIDs(ctx, obj.ID)
+	a, err := u.answer(ctx, authz.KindAccessiblePrograms, obj.ID)
 	if err != nil || graph.SelectsOnlyID(ctx, "Program") {
-		return graph.ProgramStubs(ids), err
+		return stubs(a.IDs, func(id int) *ent.Program { return &ent.Program{ID: id} }), err
 	}
-	return u.g.DB.Client.Program.Query().Where(program.IDIn(ids...)).All(ctx)
+	return u.a.DB().Client.Program.Query().Where(program.IDIn(a.IDs...)).All(ctx)
 }
 
 func (u naiveUser) AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error) {
-	ids, err := u.g.Authz.AccessibleProjectIDs(ctx, obj.ID)
+	a, err := u.answer(ctx, authz.KindAccessibleProjects, obj.ID)
 	if err != nil || graph.SelectsOnlyID(ctx, "Project") {
-		return graph.ProjectStubs(ids), err
+		return stubs(a.IDs, func(id int) *ent.Project { return &ent.Project{ID: id} }), err
 	}
-	return u.g.DB.Client.Project.Query().Where(project.IDIn(ids...)).All(ctx)
+	return u.a.DB().Client.Project.Query().Where(project.IDIn(a.IDs...)).All(ctx)
+}
+
+func stubs[T any](ids []int, stub func(int) *T) []*T {
+	out := make([]*T, len(ids))
+	for i, id := range ids {
+		out[i] = stub(id)
+	}
+	return out
 }
 
 const fanOutQuery = `query($n: Int!) { users(first: $n) { edges { node {
@@ -66,9 +81,9 @@ func BenchmarkFanOut(b *testing.B) {
 	if _, err := workload.Build(context.Background(), g.DB.Client, workload.Default); err != nil {
 		b.Fatal(err)
 	}
-	naive := testenv.NewGateway(b, testenv.Options{DB: g.DB, Prefix: g.Prefix(),
-		Schema: func(ng *testenv.Gateway) graphql.ExecutableSchema {
-			return graph.NewSchemaWith(naiveRoot{Resolver: graph.NewResolver(ng.DB.Client, ng.Authz), g: ng})
+	naive := testenv.NewGateway(b, testenv.Options{DatabaseURL: g.DatabaseURL, Prefix: g.Prefix(),
+		Schema: func(a *app.App) graphql.ExecutableSchema {
+			return graph.NewSchemaWith(naiveRoot{Resolver: graph.NewResolver(a.DB().Client, a.Authz()), a: a})
 		}})
 	token := g.Token(b, g.Admin.ID)
 	for _, n := range []int{1, 10, 100, 1000} {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"authz-gateway/httpapi"
+	"authz-gateway/app"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/ratelimit"
 
@@ -19,7 +19,7 @@ import (
 )
 
 func TestLimits_RejectHostileQueries(t *testing.T) {
-	g := testenv.NewGateway(t, testenv.Options{Limits: httpapi.Limits{MaxDepth: 6, MaxComplexity: 5000, MaxAliases: 3, MaxBodyBytes: 4096}})
+	g := testenv.NewGateway(t, testenv.Options{Limits: app.Limits{MaxDepth: 6, MaxComplexity: 5000, MaxAliases: 3, MaxBodyBytes: 4096}})
 	admin := g.Token(t, g.Admin.ID)
 
 	deep := `{ me { roleAssignments { user { roleAssignments { user { roleAssignments { user { id } } } } } } } }`
@@ -54,7 +54,9 @@ func TestLimits_DefaultDepthAdmitsIntrospection(t *testing.T) {
 func TestLimits_IntrospectionOffOutsideDevelopment(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{})
 	r := g.Do(t, g.Token(t, g.Admin.ID), `{ __schema { types { name } } }`, nil)
-	assert.NotEmpty(t, r.Errors)
+	assert.Equal(t, []string{"BAD_USER_INPUT"}, r.Codes())
+	require.NotEmpty(t, r.Errors)
+	assert.Contains(t, r.Errors[0].Message, "introspection is disabled")
 }
 
 func TestLimits_PageSize(t *testing.T) {
@@ -68,7 +70,7 @@ func TestLimits_PageSize(t *testing.T) {
 func TestRateLimit_SharedAcrossInstances(t *testing.T) {
 	limit := ratelimit.Limit{PerSecond: 1, Burst: 5}
 	one := testenv.NewGateway(t, testenv.Options{RateLimit: limit})
-	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, Prefix: one.Prefix(), RateLimit: limit})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix(), RateLimit: limit})
 	token := one.Token(t, one.Admin.ID)
 	allowed := 0
 	var last *httptest.ResponseRecorder
@@ -156,7 +158,7 @@ func TestHTTP_GraphQLOverHTTP(t *testing.T) {
 
 func TestPersistedQueries_SharedThroughRedis(t *testing.T) {
 	one := testenv.NewGateway(t, testenv.Options{})
-	two := testenv.NewGateway(t, testenv.Options{DB: one.DB, Prefix: one.Prefix()})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix()})
 	token := one.Token(t, one.Admin.ID)
 	query := `{ me { email } }`
 	sum := sha256.Sum256([]byte(query))
@@ -232,8 +234,7 @@ fragment TypeRef on __Type {
 }`
 
 func TestHTTP_CORS(t *testing.T) {
-	g := testenv.NewGateway(t, testenv.Options{})
-	h := httpapi.New(httpapi.Config{DB: g.DB.Client, Authz: g.Authz, Tokens: g.Tokens, CORSOrigins: []string{"https://app.example"}})
+	h := testenv.NewGateway(t, testenv.Options{CORSOrigins: []string{"https://app.example"}}).Handler
 	pre := httptest.NewRequest(http.MethodOptions, "/graphql", nil)
 	pre.Header.Set("Origin", "https://app.example")
 	pre.Header.Set("Access-Control-Request-Method", "POST")

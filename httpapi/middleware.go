@@ -7,18 +7,12 @@ import (
 	"io"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"time"
 
 	"authz-gateway/apperr"
-	"authz-gateway/auth"
-	"authz-gateway/authz"
-	"authz-gateway/ent"
-	"authz-gateway/loaders"
-	"authz-gateway/ratelimit"
 	"authz-gateway/reqctx"
 )
 
@@ -61,47 +55,9 @@ func withBodyLimit(limit int64, next http.Handler) http.Handler {
 	})
 }
 
-// withViewer authenticates the request, applies the rate limit (per viewer
-// with a valid token, per client IP otherwise, checked before the database is
-// touched), and gives the request fresh loaders primed with the viewer.
-func withViewer(authn *auth.Authenticator, limiter *ratelimit.Limiter, db *ent.Client, svc *authz.Service, wait time.Duration, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		id, reason := authn.Subject(r)
-		if limiter != nil && limiter.Enabled() {
-			key := "ip:" + clientIP(r)
-			if id != 0 {
-				key = "user:" + strconv.Itoa(id)
-			}
-			if d := limiter.Allow(ctx, key); !d.Allowed {
-				tooManyRequests(w, d.RetryAfter)
-				return
-			}
-		}
-		var u *ent.User
-		if id != 0 {
-			u, reason = authn.User(ctx, id)
-		}
-		ctx = auth.ContextWithUser(ctx, u, reason)
-		l := loaders.New(db, svc, wait)
-		if u != nil {
-			l.PrimeUser(u)
-		}
-		next.ServeHTTP(w, r.WithContext(loaders.NewContext(ctx, l)))
-	})
-}
-
-// clientIP is the connection's remote address. X-Forwarded-For is not
-// trusted: behind a proxy, rate limits apply per proxy (README, Security).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func tooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
+// TooManyRequests answers a request over its rate limit (ratelimit.Middleware's
+// reject function).
+func TooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
 	secs := int(math.Ceil(retryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	writeGraphQLError(w, http.StatusTooManyRequests, apperr.Forbidden, "rate limit exceeded; retry later")

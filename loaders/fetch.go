@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"authz-gateway/authz"
-	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -30,7 +29,7 @@ type fetchers struct {
 
 // answers is one cache round trip for all kinds and users of the batch (and
 // one query per kind for the misses).
-func (f fetchers) answers(ctx context.Context, keys []cache.Key) ([]authz.Answer, []error) {
+func (f fetchers) answers(ctx context.Context, keys []authz.Key) ([]authz.Answer, []error) {
 	got, err := f.svc.Answers(ctx, keys)
 	if err != nil {
 		return nil, []error{err}

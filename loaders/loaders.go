@@ -1,42 +1,39 @@
 // Package loaders batches the lookups of one GraphQL request. A Loaders is
-// built for every request (by the HTTP layer, right after authentication, see
-// httpapi) and never shared: its per-key memoization is only valid for the
-// request's viewer and moment.
+// built for every request (Middleware, right after authentication) and never
+// shared: its per-key memoization is only valid for the request's viewer and
+// moment. Loaders batch; they decide nothing about authorization: entity
+// fetches run under the ent privacy rules, and the viewer's own answers come
+// from the authz service's per-request memo.
 package loaders
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/auth"
 	"authz-gateway/authz"
-	"authz-gateway/cache"
 	"authz-gateway/ent"
-	"authz-gateway/reqctx"
 
 	"github.com/vikstrous/dataloadgen"
 )
 
-// DefaultWait is how long the loader of other users' answers and the entity
-// loaders collect keys before fetching. dataloadgen defaults to 16 ms, which
-// alone would dominate a request answered from Redis in well under a
-// millisecond. Measured (README, Performance): gqlgen starts sibling field
-// resolvers within microseconds, but Go's timers sleep at least ~1 ms when the
-// process is idle (the netpoller's millisecond resolution), so any window
-// below 1 ms costs about the same; 200 µs is what a busy process gets. The
-// viewer's own answers use no window at all (see PrefetchViewer).
+// DefaultWait is how long the loaders collect keys before fetching.
+// dataloadgen defaults to 16 ms, which alone would dominate a request
+// answered from Redis in well under a millisecond. Measured (README,
+// Performance): gqlgen starts sibling field resolvers within microseconds,
+// but Go's timers sleep at least ~1 ms when the process is idle (the
+// netpoller's millisecond resolution), so any window below 1 ms costs about
+// the same; 200 µs is what a busy process gets. The viewer's own answers use
+// no window at all (authz.PrefetchViewer).
 const DefaultWait = 200 * time.Microsecond
 
 // Loaders holds one request's loaders.
 type Loaders struct {
-	// viewer serves the viewer's own answers: all four are requested when
-	// the operation starts and fetched the moment the fourth is added (batch
-	// capacity), without a batching window: every key it holds is known up
-	// front.
-	viewer   *dataloadgen.Loader[cache.Key, authz.Answer]
-	viewerID int
-	// answers batches other users' answers (lists of users).
-	answers           *dataloadgen.Loader[cache.Key, authz.Answer]
+	// answers batches other users' answers (lists of users); the viewer's
+	// come from authz.ViewerAnswer.
+	answers           *dataloadgen.Loader[authz.Key, authz.Answer]
 	users             *dataloadgen.Loader[int, *ent.User]
 	roles             *dataloadgen.Loader[int, *ent.Role]
 	programs          *dataloadgen.Loader[int, *ent.Program]
@@ -51,8 +48,6 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 	opt := dataloadgen.WithWait(wait)
 	f := fetchers{db: db, svc: svc}
 	return &Loaders{
-		viewer: dataloadgen.NewLoader(f.answers,
-			dataloadgen.WithBatchCapacity(len(cache.Kinds)), dataloadgen.WithWait(wait)),
 		answers:           dataloadgen.NewLoader(f.answers, opt),
 		users:             dataloadgen.NewLoader(byID(f.users, func(u *ent.User) int { return u.ID }), opt),
 		roles:             dataloadgen.NewLoader(byID(f.roles, func(r *ent.Role) int { return r.ID }), opt),
@@ -64,26 +59,28 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 	}
 }
 
-type contextKey struct{}
-
-// NewContext returns ctx carrying l, with the viewer's reach (which the ent
-// privacy rules read) resolved through l: once per request.
-func NewContext(ctx context.Context, l *Loaders) context.Context {
-	ctx = context.WithValue(ctx, contextKey{}, l)
-	if v, ok := reqctx.ViewerFromContext(ctx); ok {
-		l.viewerID = v.UserID
+// Middleware gives every request fresh loaders, primed with the viewer's user
+// row that authentication read (auth.LoadViewer must run first).
+func Middleware(db *ent.Client, svc *authz.Service, wait time.Duration) func(http.Handler) http.Handler {
+	if wait <= 0 {
+		wait = DefaultWait
 	}
-	return reqctx.NewContextWithReach(ctx, l.viewerReach)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			l := New(db, svc, wait)
+			if u := auth.UserFromContext(r.Context()); u != nil {
+				l.users.Prime(u.ID, u)
+			}
+			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), l)))
+		})
+	}
 }
 
-// PrefetchViewer requests the viewer's four answers without waiting for them,
-// in one round trip, so `me { ... }` and every privacy check find them ready.
-// Call it once an operation is about to execute: a request rejected earlier
-// (malformed, invalid) then costs no lookup.
-func (l *Loaders) PrefetchViewer(ctx context.Context) {
-	if l.viewerID != 0 {
-		l.viewer.LoadAllThunk(ctx, authz.ReachKeys(l.viewerID))
-	}
+type contextKey struct{}
+
+// NewContext returns ctx carrying l.
+func NewContext(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, contextKey{}, l)
 }
 
 // For returns the request's loaders. It panics if none were installed,
@@ -91,35 +88,14 @@ func (l *Loaders) PrefetchViewer(ctx context.Context) {
 func For(ctx context.Context) *Loaders {
 	l, ok := ctx.Value(contextKey{}).(*Loaders)
 	if !ok {
-		panic("loaders: no loaders in context; build them per request with NewContext")
+		panic("loaders: no loaders in context; build them per request with Middleware")
 	}
 	return l
-}
-
-func (l *Loaders) viewerReach(ctx context.Context) (access.Reach, error) {
-	v, ok := reqctx.ViewerFromContext(ctx)
-	if !ok {
-		return access.Reach{}, reqctx.ErrNoViewer
-	}
-	keys := authz.ReachKeys(v.UserID)
-	answers, err := l.viewer.LoadAll(ctx, keys)
-	if err != nil {
-		for _, k := range keys {
-			l.viewer.Clear(k)
-		}
-		return access.Reach{}, err
-	}
-	byKey := make(map[cache.Key]authz.Answer, len(keys))
-	for i, k := range keys {
-		byKey[k] = answers[i]
-	}
-	return authz.ReachFromAnswers(v.UserID, byKey), nil
 }
 
 // Forget drops everything the loaders memoized: called after a write, so what
 // the request reads next reflects it.
 func (l *Loaders) Forget() {
-	l.viewer.ClearAll()
 	l.answers.ClearAll()
 	l.users.ClearAll()
 	l.roles.ClearAll()
@@ -130,53 +106,47 @@ func (l *Loaders) Forget() {
 	l.scopesByUser.ClearAll()
 }
 
-// Reach returns the viewer's reach for this request.
-func (l *Loaders) Reach(ctx context.Context) (access.Reach, error) { return l.viewerReach(ctx) }
-
-// answer loads one answer. A failed batch is forgotten, so a later field of
+// answer loads one answer: the viewer's from the request's memo, anyone
+// else's through the batch. A failed batch is forgotten, so a later field of
 // the same request tries again instead of repeating the error.
-func (l *Loaders) answer(ctx context.Context, kind cache.Kind, userID int) (authz.Answer, error) {
-	loader := l.answers
-	if userID == l.viewerID {
-		loader = l.viewer
+func (l *Loaders) answer(ctx context.Context, kind authz.Kind, userID int) (authz.Answer, error) {
+	key := authz.Key{Kind: kind, UserID: userID}
+	if a, ok, err := authz.ViewerAnswer(ctx, key); ok {
+		return a, err
 	}
-	key := cache.Key{Kind: kind, UserID: userID}
-	a, err := loader.Load(ctx, key)
+	a, err := l.answers.Load(ctx, key)
 	if err != nil {
-		loader.Clear(key)
+		l.answers.Clear(key)
 	}
 	return a, err
 }
 
 // Permissions returns a user's permissions.
 func (l *Loaders) Permissions(ctx context.Context, userID int) ([]access.Permission, error) {
-	a, err := l.answer(ctx, cache.Permissions, userID)
+	a, err := l.answer(ctx, authz.KindPermissions, userID)
 	return a.Permissions, err
 }
 
 // AccessibleProgramIDs returns the IDs of a user's accessible programs.
 func (l *Loaders) AccessibleProgramIDs(ctx context.Context, userID int) ([]int, error) {
-	a, err := l.answer(ctx, cache.AccessiblePrograms, userID)
+	a, err := l.answer(ctx, authz.KindAccessiblePrograms, userID)
 	return a.IDs, err
 }
 
 // AccessibleProjectIDs returns the IDs of a user's accessible projects.
 func (l *Loaders) AccessibleProjectIDs(ctx context.Context, userID int) ([]int, error) {
-	a, err := l.answer(ctx, cache.AccessibleProjects, userID)
+	a, err := l.answer(ctx, authz.KindAccessibleProjects, userID)
 	return a.IDs, err
 }
 
 // ScopeSummary returns a user's scope summary.
 func (l *Loaders) ScopeSummary(ctx context.Context, userID int) (authz.ScopeSummary, error) {
-	a, err := l.answer(ctx, cache.ScopeSummary, userID)
+	a, err := l.answer(ctx, authz.KindScopeSummary, userID)
 	return a.Summary, err
 }
 
 // User returns a user the viewer may read, or nil.
 func (l *Loaders) User(ctx context.Context, id int) (*ent.User, error) { return l.users.Load(ctx, id) }
-
-// PrimeUser stores a user already loaded (the authenticated viewer).
-func (l *Loaders) PrimeUser(u *ent.User) { l.users.Prime(u.ID, u) }
 
 // Role returns a role, or nil.
 func (l *Loaders) Role(ctx context.Context, id int) (*ent.Role, error) { return l.roles.Load(ctx, id) }

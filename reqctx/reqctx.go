@@ -1,7 +1,8 @@
 // Package reqctx carries per-request values through context.Context: the
-// authenticated viewer and the request ID. Each value has a NewContextWithX /
-// XFromContext pair on an unexported key type, so no other package can collide
-// with or forge them.
+// request ID, the token's subject, the authenticated viewer and the source of
+// the viewer's reach, and the mark of the gateway acting for itself. Each
+// value has a NewContextWithX / XFromContext pair on an unexported key type,
+// so no other package can collide with or forge them.
 package reqctx
 
 import (
@@ -19,6 +20,7 @@ const (
 	systemKey
 	reachKey
 	authFailureKey
+	subjectKey
 )
 
 // Viewer is the authenticated user a request acts for.
@@ -49,38 +51,62 @@ func RequestIDFromContext(ctx context.Context) string {
 	return id
 }
 
-// NewSystemContext marks ctx as the gateway acting for itself (seeding,
+// NewContextWithSystem marks ctx as the gateway acting for itself (seeding,
 // computing authorization data, finding the users a change affects): reads in
 // such a context see every row, whatever the viewer.
-func NewSystemContext(ctx context.Context) context.Context {
+func NewContextWithSystem(ctx context.Context) context.Context {
 	return context.WithValue(ctx, systemKey, true)
 }
 
-// IsSystem reports whether ctx was made by NewSystemContext.
-func IsSystem(ctx context.Context) bool {
+// SystemFromContext reports whether ctx was made by NewContextWithSystem.
+func SystemFromContext(ctx context.Context) bool {
 	b, _ := ctx.Value(systemKey).(bool)
 	return b
 }
 
-// ReachFunc returns the viewer's reach. The request's loaders provide it, so it
-// is resolved once per request, through the cache.
-type ReachFunc func(ctx context.Context) (access.Reach, error)
+// ReachSource resolves the viewer's reach for one request. The authz service
+// installs the only implementation (its per-request memo of the viewer's
+// answers); it lives behind an interface here so that the ent privacy rules
+// can read the reach without depending on the service.
+type ReachSource interface {
+	Reach(ctx context.Context) (access.Reach, error)
+}
 
 // ErrNoViewer is returned by ReachFromContext when the request is anonymous.
 var ErrNoViewer = errors.New("no authenticated viewer")
 
-// NewContextWithReach returns ctx carrying the viewer's reach resolver.
-func NewContextWithReach(ctx context.Context, f ReachFunc) context.Context {
-	return context.WithValue(ctx, reachKey, f)
+// NewContextWithReachSource returns ctx carrying the viewer's reach source.
+func NewContextWithReachSource(ctx context.Context, src ReachSource) context.Context {
+	return context.WithValue(ctx, reachKey, src)
 }
 
-// ReachFromContext resolves the viewer's reach, or returns ErrNoViewer.
+// ReachSourceFromContext returns the reach source in ctx, or nil.
+func ReachSourceFromContext(ctx context.Context) ReachSource {
+	src, _ := ctx.Value(reachKey).(ReachSource)
+	return src
+}
+
+// ReachFromContext is how everything reads the viewer's reach (privacy rules,
+// directives, resolvers, the service's own checks); ErrNoViewer when the
+// request has no reach source (anonymous).
 func ReachFromContext(ctx context.Context) (access.Reach, error) {
-	f, ok := ctx.Value(reachKey).(ReachFunc)
-	if !ok {
+	src := ReachSourceFromContext(ctx)
+	if src == nil {
 		return access.Reach{}, ErrNoViewer
 	}
-	return f(ctx)
+	return src.Reach(ctx)
+}
+
+// NewContextWithSubject records the user ID of a verified bearer token, before
+// the user is looked up (the rate limit keys on it).
+func NewContextWithSubject(ctx context.Context, userID int) context.Context {
+	return context.WithValue(ctx, subjectKey, userID)
+}
+
+// SubjectFromContext returns the verified token's user ID, if any.
+func SubjectFromContext(ctx context.Context) (int, bool) {
+	id, ok := ctx.Value(subjectKey).(int)
+	return id, ok
 }
 
 // NewContextWithAuthFailure records why a presented token was rejected, so the

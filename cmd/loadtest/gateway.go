@@ -3,23 +3,25 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
 
+	"authz-gateway/app"
 	"authz-gateway/auth"
-	"authz-gateway/authz"
-	"authz-gateway/cache"
-	"authz-gateway/db"
-	"authz-gateway/httpapi"
-	"authz-gateway/internal/testenv"
+	"authz-gateway/internal/scratch"
 	"authz-gateway/internal/workload"
+	"authz-gateway/ratelimit"
 )
 
-// selfContained builds a scratch gateway with the workload and returns the
-// target for o.op and a cleanup that removes everything it created.
+// selfContained starts the real gateway (app.New, as production builds it)
+// over a scratch database holding the workload, and returns the target for
+// o.op and a cleanup that removes everything it created. Rate limiting is
+// off: the tool measures the gateway, and 16 clients on a few hundred users
+// would otherwise measure the limiter.
 func selfContained(ctx context.Context, o options) (*target, func(), error) {
 	var cleanups []func()
 	cleanup := func() {
@@ -27,47 +29,51 @@ func selfContained(ctx context.Context, o options) (*target, func(), error) {
 			cleanups[i]()
 		}
 	}
-	d, dropDB, err := scratchDatabase(ctx, o.dbURL)
+	dbURL, drop, err := scratch.CreateDatabase(ctx, o.dbURL, "authzgw_load_")
 	if err != nil {
 		return nil, nil, err
 	}
-	cleanups = append(cleanups, dropDB)
-	admin, err := d.Bootstrap(ctx, "admin@bench.example")
+	cleanups = append(cleanups, drop)
+	cfg, err := gatewayConfig(o, dbURL)
 	if err != nil {
 		return nil, cleanup, err
 	}
-	data, err := workload.Build(ctx, d.Client, workload.Default)
+	gw, err := app.New(ctx, cfg)
 	if err != nil {
 		return nil, cleanup, err
 	}
-	store, closeStore, err := storeFor(ctx, o)
+	cleanups = append(cleanups, gw.Close)
+	if o.tier == "warm" || o.tier == "cold" {
+		if err := gw.Redis().Ping(ctx).Err(); err != nil {
+			return nil, cleanup, fmt.Errorf("redis %s: %w", o.redisAddr, err)
+		}
+	}
+	if gw.Redis() != nil && cfg.CachePrefix != "" {
+		cleanups = append(cleanups, func() { scratch.DeletePrefix(context.Background(), gw.Redis(), cfg.CachePrefix) })
+	}
+	admin, err := gw.UserByEmail(ctx, cfg.AdminEmail)
 	if err != nil {
 		return nil, cleanup, err
 	}
-	cleanups = append(cleanups, closeStore)
-	c := cache.New(store, cache.Config{})
-	cleanups = append(cleanups, c.Close)
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	tokens := auth.NewTokens(secret)
-	handler := httpapi.New(httpapi.Config{
-		DB: d.Client, Authz: authz.NewService(d.Client, c, true), Tokens: tokens, LoaderWait: o.wait,
-	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	data, err := workload.Build(ctx, gw.DB().Client, workload.Default)
 	if err != nil {
 		return nil, cleanup, err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	cleanups = append(cleanups, func() { _ = srv.Close() })
+	if err := gw.Listen("127.0.0.1:0"); err != nil {
+		return nil, cleanup, err
+	}
+	serveCtx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { _ = gw.Serve(serveCtx); close(served) }()
+	cleanups = append(cleanups, func() { stop(); <-served })
 
-	t, err := operation(o, data, admin.ID, tokens)
+	t, err := operation(o, data, admin.ID, gw.Tokens())
 	if err != nil {
 		return nil, cleanup, err
 	}
-	t.url = "http://" + l.Addr().String() + "/graphql"
+	t.url = gw.URL() + "/graphql"
 	if o.tier == "cold" {
-		t.before = func(ctx context.Context) error { return c.InvalidateAll(ctx) }
+		t.before = func(ctx context.Context) error { return gw.Cache().InvalidateAll(ctx) }
 	}
 	// Warm up: one pass over every distinct request, so "warm" means warm.
 	for i := range 64 {
@@ -78,6 +84,39 @@ func selfContained(ctx context.Context, o options) (*target, func(), error) {
 		}
 	}
 	return t, cleanup, nil
+}
+
+// gatewayConfig is the production configuration with the tool's database,
+// cache tier and batching window.
+func gatewayConfig(o options, dbURL string) (app.Config, error) {
+	cfg, err := app.LoadConfig(func(string) string { return "" })
+	if err != nil {
+		return cfg, err
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	cfg.DatabaseURL, cfg.Env, cfg.SeedDemo = dbURL, "production", false
+	cfg.JWTSecret = hex.EncodeToString(secret)
+	cfg.AdminEmail = "admin@bench.example"
+	cfg.LoaderWait = o.wait
+	cfg.RateLimit = ratelimit.Limit{}
+	switch o.tier {
+	case "memory":
+	case "redis-down":
+		// A loopback port nobody listens on: every Redis call is refused.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Redis.URL = "redis://" + l.Addr().String()
+		_ = l.Close()
+	case "warm", "cold":
+		cfg.Redis.URL = "redis://" + o.redisAddr
+		cfg.CachePrefix = "authzgw-load:" + scratch.Suffix() + ":"
+	default:
+		return cfg, fmt.Errorf("unknown -tier %q", o.tier)
+	}
+	return cfg, nil
 }
 
 // operation returns the requests of one DESIGN section 7 operation.
@@ -120,53 +159,4 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens)
 		request:          func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },
 		notFoundIsAnswer: o.op == "check",
 	}, nil
-}
-
-// storeFor returns the cache store of the tier.
-func storeFor(ctx context.Context, o options) (cache.Store, func(), error) {
-	switch o.tier {
-	case "memory":
-		return cache.NewMemoryStore(), func() {}, nil
-	case "redis-down":
-		// A loopback port nobody listens on: every Redis call is refused.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, err
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
-		client, err := cache.NewRedisClient(cache.RedisOptions{URL: "redis://" + addr})
-		return cache.NewRedisStore(client, "", 2*time.Hour), func() { _ = client.Close() }, err
-	case "warm", "cold":
-		client, err := cache.NewRedisClient(cache.RedisOptions{URL: "redis://" + o.redisAddr})
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := client.Ping(ctx).Err(); err != nil {
-			return nil, nil, fmt.Errorf("redis %s: %w", o.redisAddr, err)
-		}
-		prefix := "authzgw-load:" + testenv.RandomSuffix() + ":"
-		return cache.NewRedisStore(client, prefix, 2*time.Hour), func() { testenv.DeletePrefix(context.Background(), client, prefix); _ = client.Close() }, nil
-	}
-	return nil, nil, fmt.Errorf("unknown -tier %q", o.tier)
-}
-
-// scratchDatabase creates a migrated database on the server of serverURL
-// and a function that drops it.
-func scratchDatabase(ctx context.Context, serverURL string) (*db.DB, func(), error) {
-	dbURL, drop, err := testenv.CreateDatabase(ctx, serverURL, "authzgw_load_")
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := db.OpenPostgres(dbURL, db.Options{})
-	if err != nil {
-		drop()
-		return nil, nil, err
-	}
-	if err := d.Migrate(ctx); err != nil {
-		_ = d.Close()
-		drop()
-		return nil, nil, err
-	}
-	return d, func() { _ = d.Close(); drop() }, nil
 }

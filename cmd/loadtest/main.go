@@ -13,6 +13,7 @@
 package main
 
 import (
+	"authz-gateway/redisconn"
 	"context"
 	"flag"
 	"fmt"
@@ -20,8 +21,6 @@ import (
 	"log/slog"
 	"os"
 	"time"
-
-	"authz-gateway/cache"
 )
 
 type options struct {
@@ -45,7 +44,7 @@ func main() {
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	cache.SilenceRedisLogs()
+	redisconn.SilenceLogs()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)

@@ -18,12 +18,15 @@ import (
 	"entgo.io/ent"
 )
 
-// The privacy rules are the single choke point for reads: every query a
-// viewer's request makes (root connections, node/nodes, edges, counts) is
-// narrowed to what the viewer may read. The viewer's reach comes from the
-// request (reqctx.ReachFromContext), which resolves it through the cache, so a
-// warm request costs no authorization SQL. The gateway's own work runs in a
-// system context and sees everything.
+// Reads are filtered by access.Reach, the one statement of who may read
+// what. These privacy rules apply it to every ent query a viewer's request
+// makes (root connections, node/nodes, edges, counts), as SQL predicates; the
+// only reads that answer without an ent query (a user's accessible IDs served
+// from the cache, see graph.accessible) apply the same Reach methods. The
+// viewer's reach comes from the request (reqctx.ReachFromContext: the authz
+// service's per-request memo, through the cache), so a warm request costs no
+// authorization SQL. The gateway's own work runs in a system context and
+// sees everything.
 
 // readPolicy allows system reads and otherwise applies filter.
 func readPolicy(filter privacy.QueryRule) ent.Policy {
@@ -39,7 +42,7 @@ func readPolicy(filter privacy.QueryRule) ent.Policy {
 func systemOnlyWrites() privacy.MutationPolicy {
 	return privacy.MutationPolicy{
 		privacy.ContextQueryMutationRule(func(ctx context.Context) error {
-			if reqctx.IsSystem(ctx) {
+			if reqctx.SystemFromContext(ctx) {
 				return privacy.Allow
 			}
 			return privacy.Denyf("writes go through the authz service")
@@ -49,7 +52,7 @@ func systemOnlyWrites() privacy.MutationPolicy {
 
 func allowSystem() privacy.QueryRule {
 	return privacy.ContextQueryMutationRule(func(ctx context.Context) error {
-		if reqctx.IsSystem(ctx) {
+		if reqctx.SystemFromContext(ctx) {
 			return privacy.Allow
 		}
 		return privacy.Skip
@@ -65,79 +68,60 @@ func viewerReach(ctx context.Context) (access.Reach, error) {
 	return reach, err
 }
 
-// filterPrograms: PROGRAM_READ and the program in scope.
+// inReach narrows a query to the rows the viewer may read: with perm, the
+// IDs in reach (all of them with a GLOBAL scope); without it, none.
+func inReach[Q interface{ Where(...P) Q }, P any](perm access.Permission, ids func(access.Reach) []int, idIn func(...int) P) func(context.Context, Q) error {
+	return func(ctx context.Context, q Q) error {
+		reach, err := viewerReach(ctx)
+		switch {
+		case err != nil:
+			return err
+		case !reach.Can(perm):
+			q.Where(idIn())
+		case !reach.Global:
+			q.Where(idIn(ids(reach)...))
+		}
+		return privacy.Allow
+	}
+}
+
+// ownRows narrows a query to the viewer's own rows unless the viewer holds
+// USER_READ: users, and the role and scope assignments, which follow their
+// user's visibility. A visible scope assignment whose target is out of scope
+// shows the target as null (the target's own rule hides it).
+func ownRows[Q interface{ Where(...P) Q }, P any](ofUser func(int) P) func(context.Context, Q) error {
+	return func(ctx context.Context, q Q) error {
+		self, limited, err := selfOnly(ctx)
+		if err != nil {
+			return err
+		}
+		if limited {
+			q.Where(ofUser(self))
+		}
+		return privacy.Allow
+	}
+}
+
 func filterPrograms() privacy.QueryRule {
-	return privacy.ProgramQueryRuleFunc(func(ctx context.Context, q *gen.ProgramQuery) error {
-		reach, err := viewerReach(ctx)
-		switch {
-		case err != nil:
-			return err
-		case !reach.Can(access.ProgramRead):
-			q.Where(program.IDIn())
-		case !reach.Global:
-			q.Where(program.IDIn(reach.Programs...))
-		}
-		return privacy.Allow
-	})
+	return privacy.ProgramQueryRuleFunc(inReach[*gen.ProgramQuery](access.ProgramRead,
+		func(r access.Reach) []int { return r.Programs }, program.IDIn))
 }
 
-// filterProjects: PROJECT_READ and the project in scope.
 func filterProjects() privacy.QueryRule {
-	return privacy.ProjectQueryRuleFunc(func(ctx context.Context, q *gen.ProjectQuery) error {
-		reach, err := viewerReach(ctx)
-		switch {
-		case err != nil:
-			return err
-		case !reach.Can(access.ProjectRead):
-			q.Where(project.IDIn())
-		case !reach.Global:
-			q.Where(project.IDIn(reach.Projects...))
-		}
-		return privacy.Allow
-	})
+	return privacy.ProjectQueryRuleFunc(inReach[*gen.ProjectQuery](access.ProjectRead,
+		func(r access.Reach) []int { return r.Projects }, project.IDIn))
 }
 
-// filterUsers: USER_READ reads every user; anyone reads themselves.
 func filterUsers() privacy.QueryRule {
-	return privacy.UserQueryRuleFunc(func(ctx context.Context, q *gen.UserQuery) error {
-		self, limited, err := selfOnly(ctx)
-		if err != nil {
-			return err
-		}
-		if limited {
-			q.Where(user.ID(self))
-		}
-		return privacy.Allow
-	})
+	return privacy.UserQueryRuleFunc(ownRows[*gen.UserQuery](user.ID))
 }
 
-// filterRoleAssignments and filterScopeAssignments follow their user's
-// visibility. A visible scope assignment whose target is out of scope shows
-// the target as null (the target's own rule hides it).
 func filterRoleAssignments() privacy.QueryRule {
-	return privacy.RoleAssignmentQueryRuleFunc(func(ctx context.Context, q *gen.RoleAssignmentQuery) error {
-		self, limited, err := selfOnly(ctx)
-		if err != nil {
-			return err
-		}
-		if limited {
-			q.Where(roleassignment.UserID(self))
-		}
-		return privacy.Allow
-	})
+	return privacy.RoleAssignmentQueryRuleFunc(ownRows[*gen.RoleAssignmentQuery](roleassignment.UserID))
 }
 
 func filterScopeAssignments() privacy.QueryRule {
-	return privacy.ScopeAssignmentQueryRuleFunc(func(ctx context.Context, q *gen.ScopeAssignmentQuery) error {
-		self, limited, err := selfOnly(ctx)
-		if err != nil {
-			return err
-		}
-		if limited {
-			q.Where(scopeassignment.UserID(self))
-		}
-		return privacy.Allow
-	})
+	return privacy.ScopeAssignmentQueryRuleFunc(ownRows[*gen.ScopeAssignmentQuery](scopeassignment.UserID))
 }
 
 // anyViewer lets every authenticated viewer read (roles are the vocabulary).

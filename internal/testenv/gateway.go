@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"authz-gateway/app"
 	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/db"
 	"authz-gateway/ent"
-	"authz-gateway/httpapi"
 	"authz-gateway/ratelimit"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -27,18 +27,21 @@ const AdminEmail = "admin@test.example"
 // Secret keys the test gateways' tokens.
 var Secret = []byte("test-secret-test-secret-test-secret")
 
-// Gateway is a complete gateway over a fresh PostgreSQL database and Redis,
-// with counters on both, driven in-process through its HTTP handler.
+// Gateway is the real gateway (app.New, as production builds it) over a
+// fresh PostgreSQL database and Redis, with counters on both, driven
+// in-process through its HTTP handler.
 type Gateway struct {
-	DB      *db.DB
-	Redis   redis.UniversalClient
-	Cache   *cache.Cache
-	Authz   *authz.Service
-	Tokens  *auth.Tokens
-	Handler http.Handler
-	Admin   *ent.User
-	SQL     *SQLCounter
-	Trips   *RedisCounter
+	App         *app.App
+	DatabaseURL string
+	DB          *db.DB
+	Redis       redis.UniversalClient
+	Cache       *cache.Cache
+	Authz       *authz.Service
+	Tokens      *auth.Tokens
+	Handler     http.Handler
+	Admin       *ent.User
+	SQL         *SQLCounter
+	Trips       *RedisCounter
 }
 
 // Options change a test gateway.
@@ -48,74 +51,99 @@ type Options struct {
 	RedisAddr string
 	// Memory uses the in-process store instead of Redis.
 	Memory bool
-	// DB reuses a database (a second instance over the same data).
-	DB *db.DB
+	// DatabaseURL reuses a database (a second instance over the same data).
+	DatabaseURL string
 	// Prefix is the key prefix on the shared Redis (a second instance must
 	// share the first's); empty picks a fresh one.
 	Prefix string
-	// Cache tunes the cache (BeforeFill hooks, timeouts).
+	// Cache tunes the cache (BeforeFill hooks, TTLs).
 	Cache cache.Config
 	// LoaderWait overrides the loaders' batching window.
 	LoaderWait time.Duration
-	// Introspection enables introspection.
+	// Introspection runs the gateway in development mode (introspection and
+	// the playground on).
 	Introspection bool
 	// Schema replaces the executable schema (benchmarks of resolver paths).
-	Schema func(g *Gateway) graphql.ExecutableSchema
+	Schema func(a *app.App) graphql.ExecutableSchema
 	// RateLimit turns rate limiting on (shared through the gateway's Redis).
 	RateLimit ratelimit.Limit
 	// Limits overrides the request limits.
-	Limits httpapi.Limits
+	Limits app.Limits
+	// CORSOrigins may call the gateway from browsers.
+	CORSOrigins []string
 }
 
 // NewGateway builds a gateway for t.
 func NewGateway(t testing.TB, opts Options) *Gateway {
 	t.Helper()
-	g := &Gateway{SQL: &SQLCounter{}, Trips: &RedisCounter{}, Tokens: auth.NewTokens(Secret)}
-	g.DB = opts.DB
-	if g.DB == nil {
-		g.DB = OpenPostgres(t, db.Options{Driver: g.SQL.Wrap})
+	g := &Gateway{SQL: &SQLCounter{}, Trips: &RedisCounter{}, DatabaseURL: opts.DatabaseURL}
+	if g.DatabaseURL == "" {
+		g.DatabaseURL = PostgresURL(t)
 	}
-	admin, err := g.DB.Bootstrap(context.Background(), AdminEmail)
+	cfg, err := app.LoadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	g.Admin = admin
-	g.Cache = cache.New(g.store(t, opts), opts.Cache)
-	t.Cleanup(g.Cache.Close)
-	g.Authz = authz.NewService(g.DB.Client, g.Cache, g.DB.Postgres)
-	cfg := httpapi.Config{
-		DB: g.DB.Client, Authz: g.Authz, Tokens: g.Tokens,
-		Introspection: opts.Introspection, LoaderWait: opts.LoaderWait, Limits: opts.Limits,
+	cfg.DatabaseURL = g.DatabaseURL
+	cfg.JWTSecret = string(Secret)
+	cfg.AdminEmail = AdminEmail
+	cfg.SeedDemo = false
+	cfg.Env = "production"
+	if opts.Introspection {
+		cfg.Env = "development"
 	}
-	if g.Redis != nil {
-		cfg.PersistedQueries = cache.NewQueryStore(g.Redis, g.Prefix(), time.Hour, 100*time.Millisecond)
+	cfg.RateLimit = opts.RateLimit
+	cfg.LoaderWait = opts.LoaderWait
+	cfg.CORSOrigins = opts.CORSOrigins
+	cfg.Limits = withDefaultLimits(opts.Limits, cfg.Limits)
+	if !opts.Memory {
+		cfg.Redis.URL, cfg.CachePrefix = g.redis(t, opts)
 	}
-	if opts.RateLimit.PerSecond > 0 {
-		cfg.RateLimiter = ratelimit.New(g.Redis, g.Prefix()+"ratelimit:", opts.RateLimit, 100*time.Millisecond)
+	a, err := app.New(context.Background(), cfg,
+		app.WithDriver(g.SQL.Wrap),
+		app.WithRedisHook(g.Trips),
+		app.WithCacheConfig(func(c *cache.Config) { tuneCache(c, opts.Cache) }),
+		app.WithSchema(opts.Schema))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	if opts.Schema != nil {
-		cfg.Schema = opts.Schema(g)
+	t.Cleanup(a.Close)
+	g.App, g.DB, g.Redis, g.Cache, g.Authz, g.Tokens, g.Handler = a, a.DB(), a.Redis(), a.Cache(), a.Authz(), a.Tokens(), a.Handler()
+	g.Admin, err = a.UserByEmail(context.Background(), AdminEmail)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	g.Handler = httpapi.New(cfg)
 	return g
 }
 
-func (g *Gateway) store(t testing.TB, opts Options) cache.Store {
-	if opts.Memory {
-		return cache.NewMemoryStore()
-	}
-	var prefix string
+// redis returns the Redis URL and key prefix of the gateway: the test's own
+// server, or the shared one under a prefix deleted when t ends.
+func (g *Gateway) redis(t testing.TB, opts Options) (string, string) {
 	if opts.RedisAddr != "" {
-		g.Redis = NewRedisClient(t, opts.RedisAddr)
-		t.Cleanup(func() { _ = g.Redis.Close() })
-	} else {
-		g.Redis, prefix = Redis(t)
+		return "redis://" + opts.RedisAddr, opts.Prefix
 	}
+	_, prefix := Redis(t)
 	if opts.Prefix != "" {
 		prefix = opts.Prefix
 	}
-	g.Redis.AddHook(g.Trips)
-	return cache.NewRedisStore(g.Redis, prefix, 2*time.Hour)
+	return "redis://" + RedisAddr(), prefix
+}
+
+// tuneCache applies the test's cache settings over the environment's.
+func tuneCache(c *cache.Config, test cache.Config) {
+	if test.TTL != nil {
+		c.TTL = test.TTL
+	}
+	if test.BeforeFill != nil {
+		c.BeforeFill = test.BeforeFill
+	}
+}
+
+func withDefaultLimits(l, def app.Limits) app.Limits {
+	if l == (app.Limits{}) {
+		return def
+	}
+	return l
 }
 
 // Prefix returns the store's key prefix (to start a second instance on it).

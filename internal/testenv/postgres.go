@@ -7,16 +7,12 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"authz-gateway/db"
+	"authz-gateway/internal/scratch"
 )
 
 // DefaultDatabaseURL is the server used when TEST_DATABASE_URL is unset: the
@@ -35,7 +31,7 @@ func PostgresURL(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dbURL, drop, err := CreateDatabase(ctx, adminURL(), "authzgw_test_")
+	dbURL, drop, err := scratch.CreateDatabase(ctx, adminURL(), "authzgw_test_")
 	if err != nil {
 		t.Fatalf("testenv: %v (run `make test`, which starts PostgreSQL)", err)
 	}
@@ -56,22 +52,4 @@ func OpenPostgres(t testing.TB, opts db.Options) *db.DB {
 		t.Fatalf("testenv: %v", err)
 	}
 	return d
-}
-
-// RandomSuffix returns 12 random hex characters for names and prefixes.
-func RandomSuffix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func redact(u string) string {
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	if _, ok := parsed.User.Password(); ok {
-		parsed.User = url.UserPassword(parsed.User.Username(), "xxx")
-	}
-	return strings.TrimSpace(fmt.Sprint(parsed))
 }

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"authz-gateway/internal/scratch"
+	"authz-gateway/redisconn"
 	"bufio"
 	"context"
 	"fmt"
@@ -14,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"authz-gateway/cache"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -39,9 +39,9 @@ func Redis(t testing.TB) (redis.UniversalClient, string) {
 	if err := client.Ping(ctx).Err(); err != nil {
 		t.Fatalf("testenv: Redis at %s is not reachable (run `make test`, which starts one): %v", RedisAddr(), err)
 	}
-	prefix := "authzgw-test:" + RandomSuffix() + ":"
+	prefix := "authzgw-test:" + scratch.Suffix() + ":"
 	t.Cleanup(func() {
-		DeletePrefix(context.Background(), client, prefix)
+		scratch.DeletePrefix(context.Background(), client, prefix)
 		_ = client.Close()
 	})
 	return client, prefix
@@ -51,7 +51,7 @@ func Redis(t testing.TB) (redis.UniversalClient, string) {
 // fail-fast timeouts and retries).
 func NewRedisClient(t testing.TB, addr string) redis.UniversalClient {
 	t.Helper()
-	client, err := cache.NewRedisClient(cache.RedisOptions{URL: "redis://" + addr})
+	client, err := redisconn.NewClient(redisconn.Options{URL: "redis://" + addr})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -136,6 +136,6 @@ func freePort(t testing.TB) int {
 func QuietLogs(t testing.TB) {
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	cache.SilenceRedisLogs()
+	redisconn.SilenceLogs()
 	t.Cleanup(func() { slog.SetDefault(prev) })
 }

@@ -20,7 +20,7 @@ type World struct {
 
 // NewWorld returns a World over db.
 func NewWorld(t testing.TB, db *ent.Client) *World {
-	return &World{t: t, db: db, ctx: reqctx.NewSystemContext(context.Background())}
+	return &World{t: t, db: db, ctx: reqctx.NewContextWithSystem(context.Background())}
 }
 
 // Program creates a program.

@@ -41,7 +41,7 @@ type Data struct {
 
 // Build writes the data set into an empty catalog.
 func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
-	ctx = reqctx.NewSystemContext(ctx)
+	ctx = reqctx.NewContextWithSystem(ctx)
 	rng := rand.New(rand.NewPCG(Seed, Seed))
 	d := &Data{Accessible: map[int]map[int]bool{}, Global: map[int]bool{}}
 	projectsOf := map[int][]int{}

@@ -1,7 +1,10 @@
-package main
+package app
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,16 +13,16 @@ import (
 	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/db"
-	"authz-gateway/httpapi"
 	"authz-gateway/ratelimit"
+	"authz-gateway/redisconn"
 )
 
-// config is everything the environment decides (README: Configuration).
-type config struct {
+// Config is everything the environment decides (README: Configuration).
+type Config struct {
 	Port        string
 	DatabaseURL string
 	DataDir     string
-	Redis       cache.RedisOptions
+	Redis       redisconn.Options
 	CachePrefix string
 	CacheTTL    map[cache.Kind]time.Duration
 	JWTSecret   string
@@ -27,24 +30,33 @@ type config struct {
 	AdminEmail  string
 	Env         string
 	SeedDemo    bool
-	Limits      httpapi.Limits
+	Limits      Limits
 	LoaderWait  time.Duration
 	RateLimit   ratelimit.Limit
 	CORSOrigins []string
 }
 
+// Limits bound what one request may ask for.
+type Limits struct {
+	MaxDepth      int
+	MaxComplexity int
+	MaxAliases    int
+	MaxBodyBytes  int64
+}
+
 // embedded reports whether this is the embedded default (SQLite file).
-func (c config) embedded() bool { return c.DatabaseURL == "" }
+func (c Config) embedded() bool { return c.DatabaseURL == "" }
 
-func (c config) development() bool { return c.Env == "development" }
+// Development reports whether the playground and introspection are on.
+func (c Config) Development() bool { return c.Env == "development" }
 
-func (c config) sqlitePath() string { return filepath.Join(c.DataDir, "gateway.db") }
+func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "gateway.db") }
 
-// loadConfig reads the environment. getenv is os.Getenv in production and a
+// LoadConfig reads the environment. getenv is os.Getenv in production and a
 // map in tests.
-func loadConfig(getenv func(string) string) (config, error) {
+func LoadConfig(getenv func(string) string) (Config, error) {
 	p := envParser{getenv: getenv}
-	c := config{
+	c := Config{
 		Port:        p.str("PORT", "8080"),
 		DatabaseURL: p.str("DATABASE_URL", ""),
 		DataDir:     p.str("DATA_DIR", ".data"),
@@ -52,32 +64,36 @@ func loadConfig(getenv func(string) string) (config, error) {
 		JWTSecret:   p.str("JWT_SECRET", ""),
 		TokenTTL:    p.duration("TOKEN_TTL", 24*time.Hour),
 		AdminEmail:  authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
-		// The embedded default is a development setup by nature; a gateway
-		// with a real database is production unless told otherwise.
-		Env:        p.str("GATEWAY_ENV", map[bool]string{true: "development", false: "production"}[p.str("DATABASE_URL", "") == ""]),
-		LoaderWait: p.duration("LOADER_WAIT", 0),
-		Redis: cache.RedisOptions{
+		LoaderWait:  p.duration("LOADER_WAIT", 0),
+		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),
 			Port:           p.str("REDIS_PORT", "6379"),
 			DB:             p.int("REDIS_DB", 0),
 			Password:       p.str("REDIS_PASSWORD", ""),
 			SentinelMaster: p.str("REDIS_SENTINEL_MASTER", ""),
-			SentinelAddrs:  cache.SplitAddrs(p.str("REDIS_SENTINEL_ADDRS", "")),
-			ClusterAddrs:   cache.SplitAddrs(p.str("REDIS_CLUSTER_ADDRS", "")),
+			SentinelAddrs:  redisconn.SplitAddrs(p.str("REDIS_SENTINEL_ADDRS", "")),
+			ClusterAddrs:   redisconn.SplitAddrs(p.str("REDIS_CLUSTER_ADDRS", "")),
 			Timeout:        p.duration("REDIS_TIMEOUT", 100*time.Millisecond),
 		},
 		RateLimit: ratelimit.Limit{
 			PerSecond: p.int("RATE_LIMIT", 50),
 			Burst:     p.int("RATE_LIMIT_BURST", 100),
 		},
-		Limits: httpapi.Limits{
+		Limits: Limits{
 			MaxDepth:      p.int("MAX_QUERY_DEPTH", 15),
 			MaxComplexity: p.int("MAX_QUERY_COMPLEXITY", 100_000),
 			MaxAliases:    p.int("MAX_QUERY_ALIASES", 30),
 			MaxBodyBytes:  int64(p.int("MAX_BODY_BYTES", 1<<20)),
 		},
 	}
+	// The embedded default is a development setup by nature; a gateway with a
+	// real database is production unless told otherwise.
+	defaultEnv := "production"
+	if c.embedded() {
+		defaultEnv = "development"
+	}
+	c.Env = p.str("GATEWAY_ENV", defaultEnv)
 	c.SeedDemo = p.bool("SEED_DEMO", c.embedded())
 	defaultTTL := p.duration("CACHE_TTL", cache.DefaultTTL)
 	c.CacheTTL = map[cache.Kind]time.Duration{}
@@ -155,12 +171,32 @@ func (p *envParser) duration(name string, def time.Duration) time.Duration {
 // jwtSecret returns JWT_SECRET, or in the embedded default a secret generated
 // once and kept beside the SQLite file. Outside development a secret is
 // required: a generated one would silently differ between instances.
-func (c config) jwtSecret() ([]byte, error) {
+func (c Config) jwtSecret() ([]byte, error) {
 	if c.JWTSecret != "" {
 		return []byte(c.JWTSecret), nil
 	}
-	if !c.development() || !c.embedded() {
+	if !c.Development() || !c.embedded() {
 		return nil, fmt.Errorf("JWT_SECRET is required (only the embedded default with GATEWAY_ENV=development generates one)")
 	}
 	return loadOrCreateSecret(filepath.Join(c.DataDir, "jwt-secret"))
+}
+
+// loadOrCreateSecret reads the secret file, creating it with 32 random bytes
+// (hex) the first time.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return []byte(secret), nil
 }

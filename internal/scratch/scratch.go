@@ -1,10 +1,17 @@
-package testenv
+// Package scratch makes throw-away resources on shared servers: a PostgreSQL
+// database and a Redis key prefix with random names, and the means to remove
+// them. The tests (through testenv) and the load tool use it, so neither ever
+// touches data it did not create.
+package scratch
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"net/url"
+	"strings"
 
 	_ "github.com/lib/pq"
 	"github.com/redis/go-redis/v9"
@@ -12,8 +19,7 @@ import (
 
 // CreateDatabase creates an empty database, named namePrefix plus a random
 // suffix, on the PostgreSQL server of serverURL. It returns the new
-// database's URL and a function that drops it. Tests reach it through
-// PostgresURL; the load tool calls it directly.
+// database's URL and a function that drops it.
 func CreateDatabase(ctx context.Context, serverURL, namePrefix string) (string, func(), error) {
 	u, err := url.Parse(serverURL)
 	if err != nil {
@@ -27,7 +33,7 @@ func CreateDatabase(ctx context.Context, serverURL, namePrefix string) (string, 
 		_ = admin.Close()
 		return "", nil, fmt.Errorf("PostgreSQL at %s is not reachable: %w", redact(serverURL), err)
 	}
-	name := namePrefix + RandomSuffix()
+	name := namePrefix + Suffix()
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		_ = admin.Close()
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
@@ -51,4 +57,23 @@ func DeletePrefix(ctx context.Context, client redis.UniversalClient, prefix stri
 	for iter.Next(ctx) {
 		client.Del(ctx, iter.Val())
 	}
+}
+
+// Suffix returns 12 random hex characters for names and prefixes.
+func Suffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// redact hides a URL's password for error messages.
+func redact(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if _, ok := parsed.User.Password(); ok {
+		parsed.User = url.UserPassword(parsed.User.Username(), "xxx")
+	}
+	return strings.TrimSpace(fmt.Sprint(parsed))
 }

@@ -1,4 +1,8 @@
-package cache
+// Package redisconn is the adapter to Redis that the cache, the rate limiter
+// and the persisted-query store share: a client from configuration (standalone,
+// Sentinel or Cluster, failing fast), its pool statistics for Prometheus, and
+// the persisted-query store.
+package redisconn
 
 import (
 	"context"
@@ -10,9 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisOptions says how to reach Redis: a URL, a host and port, a Sentinel
+// Options says how to reach Redis: a URL, a host and port, a Sentinel
 // group or a Cluster.
-type RedisOptions struct {
+type Options struct {
 	URL            string   // redis:// or rediss:// (REDIS_URL); wins over Host/Port
 	Host           string   // REDIS_HOST
 	Port           string   // REDIS_PORT (default 6379)
@@ -27,13 +31,13 @@ type RedisOptions struct {
 }
 
 // Configured reports whether any Redis setting is present.
-func (o RedisOptions) Configured() bool {
+func (o Options) Configured() bool {
 	return o.URL != "" || o.Host != "" || o.SentinelMaster != "" || len(o.ClusterAddrs) > 0
 }
 
-// NewRedisClient returns a client for o. Retries are off: a failed command
+// NewClient returns a client for o. Retries are off: a failed command
 // falls back to the database at once instead of multiplying latency.
-func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
+func NewClient(o Options) (redis.UniversalClient, error) {
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 100 * time.Millisecond
@@ -88,9 +92,9 @@ func SplitAddrs(s string) []string {
 	return out
 }
 
-// SilenceRedisLogs stops go-redis from logging every failed dial: during an
+// SilenceLogs stops go-redis from logging every failed dial: during an
 // outage the cache logs one rate-limited warning of its own instead.
-func SilenceRedisLogs() { redis.SetLogger(quietLogger{}) }
+func SilenceLogs() { redis.SetLogger(quietLogger{}) }
 
 type quietLogger struct{}
 

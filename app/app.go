@@ -1,0 +1,313 @@
+// Package app builds the whole gateway from its configuration: the database
+// (migrated, with the default roles and the admin), the cache (Redis or
+// in-process), the authz service and the HTTP handler. It is the one wiring:
+// the command, the tests and the load tool all run exactly this.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"authz-gateway/auth"
+	"authz-gateway/authz"
+	"authz-gateway/cache"
+	"authz-gateway/db"
+	"authz-gateway/ent"
+	"authz-gateway/ent/user"
+	"authz-gateway/graph"
+	"authz-gateway/httpapi"
+	"authz-gateway/loaders"
+	"authz-gateway/ratelimit"
+	"authz-gateway/redisconn"
+	"authz-gateway/reqctx"
+
+	"entgo.io/ent/dialect"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+)
+
+// App is the wired gateway.
+type App struct {
+	cfg      Config
+	opts     options
+	db       *db.DB
+	redis    redis.UniversalClient
+	cache    *cache.Cache
+	authz    *authz.Service
+	tokens   *auth.Tokens
+	handler  http.Handler
+	server   *http.Server
+	listener net.Listener
+}
+
+// Option adjusts what the environment cannot say: instruments for tests and
+// benchmarks. Production passes none.
+type Option func(*options)
+
+type options struct {
+	wrapDriver func(dialect.Driver) dialect.Driver
+	redisHook  redis.Hook
+	tuneCache  func(*cache.Config)
+	schema     func(*App) graphql.ExecutableSchema
+}
+
+// WithDriver wraps the database driver (tests count statements with it).
+func WithDriver(wrap func(dialect.Driver) dialect.Driver) Option {
+	return func(o *options) { o.wrapDriver = wrap }
+}
+
+// WithRedisHook adds a hook to the Redis client (tests count round trips).
+func WithRedisHook(h redis.Hook) Option { return func(o *options) { o.redisHook = h } }
+
+// WithCacheConfig adjusts the cache's configuration after the environment's
+// (tests pause fills or shorten timeouts with it).
+func WithCacheConfig(tune func(*cache.Config)) Option { return func(o *options) { o.tuneCache = tune } }
+
+// WithSchema replaces the executable schema (benchmarks of resolver paths).
+func WithSchema(schema func(*App) graphql.ExecutableSchema) Option {
+	return func(o *options) { o.schema = schema }
+}
+
+// New opens the database (migrating it and ensuring roles and the admin),
+// the cache and the HTTP handler.
+func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
+	secret, err := cfg.jwtSecret()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, tokens: auth.NewTokens(secret)}
+	for _, o := range opts {
+		o(&a.opts)
+	}
+	if err := a.openDB(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.openCache(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Dialect)
+	a.handler = a.newHandler()
+	return a, nil
+}
+
+func (a *App) openDB(ctx context.Context) error {
+	if a.cfg.embedded() {
+		if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	d, err := db.Open(a.cfg.DatabaseURL, a.cfg.sqlitePath(), db.Options{Driver: a.opts.wrapDriver})
+	if err != nil {
+		return err
+	}
+	a.db = d
+	if err := d.Migrate(ctx); err != nil {
+		return err
+	}
+	if _, err := d.Bootstrap(ctx, a.cfg.AdminEmail); err != nil {
+		return err
+	}
+	if a.cfg.SeedDemo {
+		if _, err := d.SeedDemo(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openCache uses Redis when configured, else the in-process store.
+func (a *App) openCache() error {
+	var store cache.Store = cache.NewMemoryStore()
+	cacheCfg := cache.Config{TTL: a.cfg.CacheTTL}
+	if a.cfg.Redis.Configured() {
+		client, err := redisconn.NewClient(a.cfg.Redis)
+		if err != nil {
+			return err
+		}
+		if a.opts.redisHook != nil {
+			client.AddHook(a.opts.redisHook)
+		}
+		a.redis = client
+		store = cache.NewRedisStore(client, a.cfg.CachePrefix, 2*cacheCfg.MaxTTL())
+		cacheCfg.OpTimeout = a.cfg.Redis.Timeout
+	}
+	if a.opts.tuneCache != nil {
+		a.opts.tuneCache(&cacheCfg)
+	}
+	a.cache = cache.New(store, cacheCfg)
+	return nil
+}
+
+// newHandler composes the HTTP surface: per request, the token is verified,
+// the rate limit spent (before any database work), the viewer loaded and
+// fresh loaders built, then GraphQL runs.
+func (a *App) newHandler() http.Handler {
+	var persisted graphql.Cache[string]
+	if a.redis != nil {
+		persisted = redisconn.NewQueryStore(a.redis, a.cfg.CachePrefix, 24*time.Hour, a.cfg.Redis.Timeout)
+	}
+	var schema graphql.ExecutableSchema
+	if a.opts.schema != nil {
+		schema = a.opts.schema(a)
+	}
+	limiter := ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout)
+	gql := chain(graph.NewHandler(a.db.Client, a.authz, graph.HandlerConfig{
+		Introspection:    a.cfg.Development(),
+		Limits:           graph.Limits{MaxDepth: a.cfg.Limits.MaxDepth, MaxComplexity: a.cfg.Limits.MaxComplexity, MaxAliases: a.cfg.Limits.MaxAliases},
+		PersistedQueries: persisted,
+		Schema:           schema,
+	}),
+		auth.VerifyToken(a.tokens),
+		ratelimit.Middleware(limiter, httpapi.TooManyRequests),
+		auth.LoadViewer(a.db.Client),
+		loaders.Middleware(a.db.Client, a.authz, a.cfg.LoaderWait),
+	)
+	return httpapi.New(httpapi.Config{
+		GraphQL:      gql,
+		Playground:   a.cfg.Development(),
+		MaxBodyBytes: a.cfg.Limits.MaxBodyBytes,
+		Ready:        a.ready,
+		Metrics:      a.metrics(),
+		CORSOrigins:  a.cfg.CORSOrigins,
+	})
+}
+
+// chain wraps h in middlewares, the first outermost.
+func chain(h http.Handler, middlewares ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(middlewares) - 1; i >= 0; i-- {
+		h = middlewares[i](h)
+	}
+	return h
+}
+
+func (a *App) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(a.cache.Collector())
+	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))
+	if a.redis != nil {
+		reg.MustRegister(redisconn.NewPoolCollector(a.redis))
+	}
+	return reg
+}
+
+// ready pings the database and, when configured, Redis.
+func (a *App) ready(ctx context.Context) map[string]error {
+	status := map[string]error{"database": a.db.Ping(ctx)}
+	if a.redis != nil {
+		status["redis"] = a.redis.Ping(ctx).Err()
+	}
+	return status
+}
+
+// Config returns the configuration the app was built with.
+func (a *App) Config() Config { return a.cfg }
+
+// Handler returns the HTTP handler (for tests that drive it in-process).
+func (a *App) Handler() http.Handler { return a.handler }
+
+// DB returns the database.
+func (a *App) DB() *db.DB { return a.db }
+
+// Redis returns the Redis client, or nil without Redis.
+func (a *App) Redis() redis.UniversalClient { return a.redis }
+
+// Cache returns the answer cache.
+func (a *App) Cache() *cache.Cache { return a.cache }
+
+// Authz returns the authz service.
+func (a *App) Authz() *authz.Service { return a.authz }
+
+// Tokens returns the token issuer.
+func (a *App) Tokens() *auth.Tokens { return a.tokens }
+
+// Listen binds addr (":0" picks a free port).
+func (a *App) Listen(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	a.listener = l
+	return nil
+}
+
+// URL is the base URL the app listens on.
+func (a *App) URL() string {
+	port := a.listener.Addr().(*net.TCPAddr).Port
+	return fmt.Sprintf("http://localhost:%d", port)
+}
+
+// Serve answers requests until ctx is cancelled, then shuts down gracefully,
+// giving in-flight requests up to 10 s.
+func (a *App) Serve(ctx context.Context) error {
+	a.server = &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- a.server.Serve(a.listener) }()
+	slog.Info("serving", "url", a.URL(), "env", a.cfg.Env, "cache", a.cache.Backend())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.server.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	slog.Info("stopped")
+	return nil
+}
+
+// Close releases the cache, Redis and the database.
+func (a *App) Close() {
+	if a.cache != nil {
+		a.cache.Close()
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+}
+
+// UserByEmail returns the user with that email (the token command and the
+// welcome message use it).
+func (a *App) UserByEmail(ctx context.Context, email string) (*ent.User, error) {
+	u, err := a.db.Client.User.Query().
+		Where(user.Email(authz.NormalizeEmail(email))).
+		Only(reqctx.NewContextWithSystem(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("no user with email %q: %w", email, err)
+	}
+	return u, nil
+}
+
+// TokenFor issues a token for the user with that email, valid TOKEN_TTL.
+func (a *App) TokenFor(ctx context.Context, email string) (string, error) {
+	u, err := a.UserByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	return a.tokens.Issue(u.ID, a.cfg.TokenTTL)
+}

@@ -1,0 +1,140 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"authz-gateway/access"
+	"authz-gateway/apperr"
+	"authz-gateway/reqctx"
+)
+
+// viewerAnswers is the one source of a request's viewer reach: a memo of the
+// viewer's four answers, fetched together in one cache round trip. The ent
+// privacy rules, the @hasPermission directive, the resolvers and the
+// service's own checks all read it through reqctx.ReachFromContext, so one
+// request sees one reach; mutate forgets it after every commit, so what a
+// request does after a write sees the write.
+type viewerAnswers struct {
+	svc    *Service
+	userID int
+
+	mu   sync.Mutex
+	call *answersCall // nil until fetched, and again after forget or a failure
+}
+
+// answersCall is one fetch of the viewer's answers, shared by every reader of
+// the request that asks while it runs.
+type answersCall struct {
+	done    chan struct{}
+	answers map[Key]Answer
+	err     error
+}
+
+var _ reqctx.ReachSource = (*viewerAnswers)(nil)
+
+// NewViewerContext returns ctx with the viewer's reach source, unless it
+// already has one or has no viewer. The GraphQL layer calls it when an
+// operation starts; the service calls it too, so its Go API works for any
+// context that carries a viewer.
+func (s *Service) NewViewerContext(ctx context.Context) context.Context {
+	v, ok := reqctx.ViewerFromContext(ctx)
+	if !ok || reqctx.ReachSourceFromContext(ctx) != nil {
+		return ctx
+	}
+	return reqctx.NewContextWithReachSource(ctx, &viewerAnswers{svc: s, userID: v.UserID})
+}
+
+// PrefetchViewer starts fetching the viewer's answers without waiting, so
+// that the fields of an operation find them ready.
+func PrefetchViewer(ctx context.Context) {
+	if v := viewerAnswersFrom(ctx); v != nil {
+		v.start(ctx)
+	}
+}
+
+// ViewerAnswer returns the answer of key from the request's viewer memo when
+// key is about the viewer (ok false otherwise): the loaders serve the viewer's
+// own fields from it, so `me { permissions }` costs no second round trip.
+func ViewerAnswer(ctx context.Context, key Key) (a Answer, ok bool, err error) {
+	v := viewerAnswersFrom(ctx)
+	if v == nil || v.userID != key.UserID {
+		return Answer{}, false, nil
+	}
+	answers, err := v.get(ctx)
+	return answers[key], true, err
+}
+
+// forgetViewer drops the request's memo: the next read fetches anew.
+func forgetViewer(ctx context.Context) {
+	if v := viewerAnswersFrom(ctx); v != nil {
+		v.mu.Lock()
+		v.call = nil
+		v.mu.Unlock()
+	}
+}
+
+func viewerAnswersFrom(ctx context.Context) *viewerAnswers {
+	v, _ := reqctx.ReachSourceFromContext(ctx).(*viewerAnswers)
+	return v
+}
+
+// Reach implements reqctx.ReachSource.
+func (v *viewerAnswers) Reach(ctx context.Context) (access.Reach, error) {
+	answers, err := v.get(ctx)
+	if err != nil {
+		return access.Reach{}, err
+	}
+	return ReachFromAnswers(v.userID, answers), nil
+}
+
+// start begins a fetch unless one is done or under way, and returns it. The
+// fetch runs on its own goroutine, in the request's context, so a prefetch
+// does not hold up the operation.
+func (v *viewerAnswers) start(ctx context.Context) *answersCall {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.call != nil {
+		return v.call
+	}
+	c := &answersCall{done: make(chan struct{})}
+	v.call = c
+	go func() {
+		defer close(c.done)
+		if c.err = ctx.Err(); c.err != nil {
+			return // the request ended before the prefetch began
+		}
+		c.answers, c.err = v.svc.Answers(ctx, ReachKeys(v.userID))
+	}()
+	return c
+}
+
+// get waits for the answers. A failed fetch is forgotten, so a later field
+// of the request tries again rather than repeating the error.
+func (v *viewerAnswers) get(ctx context.Context) (map[Key]Answer, error) {
+	c := v.start(ctx)
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if c.err != nil {
+		v.mu.Lock()
+		if v.call == c {
+			v.call = nil
+		}
+		v.mu.Unlock()
+	}
+	return c.answers, c.err
+}
+
+// viewerReach returns the reach of the context's viewer, UNAUTHENTICATED
+// without one.
+func (s *Service) viewerReach(ctx context.Context) (access.Reach, error) {
+	reach, err := reqctx.ReachFromContext(s.NewViewerContext(ctx))
+	if errors.Is(err, reqctx.ErrNoViewer) {
+		return access.Reach{}, apperr.Errorf(apperr.Unauthenticated, "authentication required")
+	}
+	return reach, err
+}

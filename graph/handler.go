@@ -1,0 +1,91 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+
+	"authz-gateway/authz"
+	"authz-gateway/ent"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Limits bound what one operation may ask for.
+type Limits struct {
+	MaxDepth      int // default 15
+	MaxComplexity int // default 100000
+	MaxAliases    int // default 30
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 15
+	}
+	if l.MaxComplexity <= 0 {
+		l.MaxComplexity = 100_000
+	}
+	if l.MaxAliases <= 0 {
+		l.MaxAliases = 30
+	}
+	return l
+}
+
+// HandlerConfig configures the GraphQL endpoint.
+type HandlerConfig struct {
+	// Introspection is for development (GATEWAY_ENV=development).
+	Introspection bool
+	Limits        Limits
+	// PersistedQueries stores automatic persisted queries (nil: in-process).
+	PersistedQueries graphql.Cache[string]
+	// Schema replaces the standard executable schema (benchmarks only).
+	Schema graphql.ExecutableSchema
+}
+
+// NewHandler returns the GraphQL endpoint over db and svc: GET and POST
+// transports only, a parsed-query cache, persisted queries, limits, the viewer
+// requirement, the viewer's reach per operation and the error presenter. It
+// expects the request's loaders in the context (loaders.Middleware).
+func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Handler {
+	limits := cfg.Limits.withDefaults()
+	schema := cfg.Schema
+	if schema == nil {
+		schema = NewSchema(db, svc)
+	}
+	srv := handler.New(schema)
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	apq := cfg.PersistedQueries
+	if apq == nil {
+		apq = lru.New[string](1000)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(shapeLimit{maxDepth: limits.MaxDepth, maxAliases: limits.MaxAliases})
+	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
+	srv.AroundOperations(withViewerReach(svc))
+	srv.AroundRootFields(GuardRootFields)
+	srv.AroundFields(ForgetAfterMutation)
+	srv.SetErrorPresenter(PresentError)
+	srv.SetRecoverFunc(Recover)
+	return srv
+}
+
+// withViewerReach gives an operation that passed validation the viewer's
+// reach source and starts fetching the viewer's answers, so that fields and
+// privacy checks find them ready; a request rejected earlier (malformed,
+// invalid) costs no lookup.
+func withViewerReach(svc *authz.Service) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		ctx = svc.NewViewerContext(ctx)
+		authz.PrefetchViewer(ctx)
+		return next(ctx)
+	}
+}

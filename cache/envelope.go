@@ -1,0 +1,27 @@
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Envelope is the JSON stored under each key: the generation stamp the value
+// was computed under, and the value.
+type Envelope struct {
+	Gen  string          `json:"gen"`
+	Data json.RawMessage `json:"data"`
+}
+
+// DecodeEnvelope parses a stored value. Anything that is not a well-formed
+// envelope with a stamp and data is an error (and so a miss).
+func DecodeEnvelope(raw []byte) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return Envelope{}, fmt.Errorf("decode cache envelope: %w", err)
+	}
+	if env.Gen == "" || len(env.Data) == 0 {
+		return Envelope{}, errors.New("decode cache envelope: missing generation or data")
+	}
+	return env, nil
+}

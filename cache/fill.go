@@ -1,0 +1,109 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// fill computes the misses this process is not already computing, stores them,
+// and waits for the ones it is.
+func (c *Cache) fill(ctx context.Context, misses []Key, stamps map[Key]string, compute ComputeFunc) (map[Key][]byte, error) {
+	lead, follow := c.flights.join(misses, stamps)
+	out := make(map[Key][]byte, len(misses))
+	if len(lead) > 0 {
+		values, err := c.computeAndSave(ctx, lead, stamps, compute)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range values {
+			out[k] = v
+		}
+	}
+	var retry []Key
+	for k, f := range follow {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil {
+			// The leader failed, perhaps only because its own request was
+			// cancelled: compute this key ourselves rather than share the error.
+			retry = append(retry, k)
+			continue
+		}
+		out[k] = f.value
+	}
+	if len(retry) > 0 {
+		values, err := computeAll(ctx, retry, compute)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range values {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// computeAndSave runs compute for the keys this call leads, stores the result
+// stamped with the generation read before computing, and releases followers.
+func (c *Cache) computeAndSave(ctx context.Context, lead []Key, stamps map[Key]string, compute ComputeFunc) (values map[Key][]byte, err error) {
+	start := time.Now()
+	defer func() {
+		if values == nil && err == nil {
+			// compute panicked: followers must not take "nothing" for an answer.
+			err = errors.New("cache: computation did not complete")
+		}
+		c.flights.finish(lead, stamps, values, err)
+	}()
+	values, err = computeAll(ctx, lead, compute)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.BeforeFill != nil {
+		c.cfg.BeforeFill(ctx, lead)
+	}
+	c.save(ctx, lead, values, stamps)
+	c.metrics.fillSeconds.Observe(time.Since(start).Seconds())
+	return values, nil
+}
+
+func (c *Cache) save(ctx context.Context, keys []Key, values map[Key][]byte, stamps map[Key]string) {
+	if c.distrust.Load() {
+		return
+	}
+	entries := make([]Entry, 0, len(keys))
+	for _, k := range keys {
+		raw, err := json.Marshal(Envelope{Gen: stamps[k], Data: values[k]})
+		if err != nil {
+			c.cfg.Logger.Error("cache: encode value", "key", k.String(), "err", err)
+			continue
+		}
+		entries = append(entries, Entry{Key: k, Value: raw, TTL: c.ttl(k.Kind)})
+	}
+	err := c.storeOp(ctx, func(ctx context.Context) error { return c.store.Save(ctx, entries) })
+	if err != nil {
+		c.storeFailed(ctx, "save", err)
+	}
+}
+
+// ttl is the configured TTL shortened by up to Jitter, so expiries of values
+// filled together spread out and no TTL exceeds the configured one.
+func (c *Cache) ttl(kind Kind) time.Duration {
+	base := c.cfg.TTL[kind]
+	return base - time.Duration(rand.Float64()*c.cfg.Jitter*float64(base))
+}
+
+// bypass computes without the store: used while the store is down or not
+// trusted. No singleflight here: without a generation stamp there is no way
+// to tell a computation that started before a commit from one after it.
+func (c *Cache) bypass(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key][]byte, error) {
+	for _, k := range keys {
+		c.metrics.kinds[k.Kind].bypassed.Add(1)
+	}
+	return computeAll(ctx, keys, compute)
+}

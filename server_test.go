@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -145,4 +146,21 @@ func countRows(t *testing.T, dir string) map[string]int {
 		"roles":    d.Client.Role.Query().CountX(ctx),
 		"scopes":   d.Client.ScopeAssignment.Query().CountX(ctx),
 	}
+}
+
+// TestServe_MetricsOnTheirOwnAddress: /metrics faced clients beside the API
+// (issue 9, repro 18); METRICS_ADDR moves it.
+func TestServe_MetricsOnTheirOwnAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	metricsAddr := l.Addr().String()
+	require.NoError(t, l.Close())
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0", "METRICS_ADDR": metricsAddr}
+	url, _, stop := startEmbedded(t, env)
+	defer stop()
+	resp, err := http.Get(strings.TrimSuffix(url, "/graphql") + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "not beside the API")
+	assert.Contains(t, get(t, "http://"+metricsAddr+"/metrics"), "authz_cache_lookups_total")
 }

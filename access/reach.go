@@ -12,6 +12,10 @@ type Reach struct {
 	// Programs and Projects are the accessible IDs, ascending.
 	Programs []int
 	Projects []int
+	// ScopedPrograms are the programs of the viewer's PROGRAM scopes,
+	// ascending: with GLOBAL, the programs in write reach. (A PROJECT scope
+	// makes its parent program readable, never writable.)
+	ScopedPrograms []int
 }
 
 // Can reports whether the viewer holds p.
@@ -41,3 +45,18 @@ func (r Reach) CanReadProgram(id int) bool { return r.Can(ProgramRead) && r.HasP
 
 // CanReadProject reports whether the viewer may read project id.
 func (r Reach) CanReadProject(id int) bool { return r.Can(ProjectRead) && r.HasProject(id) }
+
+// WritesProgram reports whether program id is in the viewer's write reach:
+// through a GLOBAL scope or a PROGRAM scope on it.
+func (r Reach) WritesProgram(id int) bool {
+	if r.Global {
+		return true
+	}
+	_, ok := slices.BinarySearch(r.ScopedPrograms, id)
+	return ok
+}
+
+// WritesProject reports whether project id is in the viewer's write reach:
+// through GLOBAL, a PROGRAM scope on its program or a PROJECT scope on it,
+// which is exactly the set of accessible projects.
+func (r Reach) WritesProject(id int) bool { return r.HasProject(id) }

@@ -31,6 +31,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -46,6 +47,9 @@ type App struct {
 	handler  http.Handler
 	server   *http.Server
 	listener net.Listener
+
+	metricsRegistry *prometheus.Registry
+	metricsServer   *http.Server
 }
 
 // Option adjusts what the environment cannot say: instruments for tests and
@@ -76,14 +80,15 @@ func WithSchema(schema func(*App) graphql.ExecutableSchema) Option {
 	return func(o *options) { o.schema = schema }
 }
 
-// New opens the database (migrating it and ensuring roles and the admin),
-// the cache and the HTTP handler.
+// New opens the database (migrating it and ensuring the default roles), the
+// cache, the authz service (which bootstraps an admin if none exists) and the
+// HTTP handler.
 func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	secret, err := cfg.jwtSecret()
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, tokens: auth.NewTokens(secret)}
+	a := &App{cfg: cfg, tokens: auth.NewTokens(secret).WithMaxAge(cfg.TokenMaxAge)}
 	for _, o := range opts {
 		o(&a.opts)
 	}
@@ -96,6 +101,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Dialect)
+	if _, err := a.authz.BootstrapAdmin(ctx, cfg.AdminEmail); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = a.newHandler()
 	return a, nil
 }
@@ -106,7 +115,7 @@ func (a *App) openDB(ctx context.Context) error {
 			return fmt.Errorf("create data dir: %w", err)
 		}
 	}
-	d, err := db.Open(a.cfg.DatabaseURL, a.cfg.sqlitePath(), db.Options{Driver: a.opts.wrapDriver})
+	d, err := db.Open(a.cfg.DatabaseURL, a.cfg.sqlitePath(), db.Options{Driver: a.opts.wrapDriver, Timeout: a.cfg.Limits.DBTimeout})
 	if err != nil {
 		return err
 	}
@@ -114,7 +123,7 @@ func (a *App) openDB(ctx context.Context) error {
 	if err := d.Migrate(ctx); err != nil {
 		return err
 	}
-	if _, err := d.Bootstrap(ctx, a.cfg.AdminEmail); err != nil {
+	if err := d.EnsureRoles(ctx); err != nil {
 		return err
 	}
 	if a.cfg.SeedDemo {
@@ -162,8 +171,11 @@ func (a *App) newHandler() http.Handler {
 	}
 	limiter := ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout)
 	gql := chain(graph.NewHandler(a.db.Client, a.authz, graph.HandlerConfig{
-		Introspection:    a.cfg.Development(),
-		Limits:           graph.Limits{MaxDepth: a.cfg.Limits.MaxDepth, MaxComplexity: a.cfg.Limits.MaxComplexity, MaxAliases: a.cfg.Limits.MaxAliases},
+		Introspection: a.cfg.Development(),
+		Limits: graph.Limits{
+			MaxDepth: a.cfg.Limits.MaxDepth, MaxComplexity: a.cfg.Limits.MaxComplexity, MaxAliases: a.cfg.Limits.MaxAliases,
+			MaxTokens: a.cfg.Limits.MaxTokens, MaxFields: a.cfg.Limits.MaxFields,
+		},
 		PersistedQueries: persisted,
 		Schema:           schema,
 	}),
@@ -172,14 +184,19 @@ func (a *App) newHandler() http.Handler {
 		auth.LoadViewer(a.db.Client),
 		loaders.Middleware(a.db.Client, a.authz, a.cfg.LoaderWait),
 	)
-	return httpapi.New(httpapi.Config{
-		GraphQL:      gql,
-		Playground:   a.cfg.Development(),
-		MaxBodyBytes: a.cfg.Limits.MaxBodyBytes,
-		Ready:        a.ready,
-		Metrics:      a.metrics(),
-		CORSOrigins:  a.cfg.CORSOrigins,
-	})
+	cfg := httpapi.Config{
+		GraphQL:        gql,
+		Playground:     a.cfg.Development(),
+		MaxBodyBytes:   a.cfg.Limits.MaxBodyBytes,
+		RequestTimeout: a.cfg.Limits.RequestTimeout,
+		Ready:          a.ready,
+		CORSOrigins:    a.cfg.CORSOrigins,
+	}
+	a.metricsRegistry = a.metrics()
+	if a.cfg.MetricsAddr == "" {
+		cfg.Metrics = a.metricsRegistry
+	}
+	return httpapi.New(cfg)
 }
 
 // chain wraps h in middlewares, the first outermost.
@@ -258,8 +275,12 @@ func (a *App) Serve(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- a.server.Serve(a.listener) }()
+	if err := a.serveMetrics(errc); err != nil {
+		_ = a.server.Close()
+		return err
+	}
 	slog.Info("serving", "url", a.URL(), "env", a.cfg.Env, "cache", a.cache.Backend())
 	select {
 	case err := <-errc:
@@ -268,6 +289,9 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if a.metricsServer != nil {
+		_ = a.metricsServer.Shutdown(shutdownCtx)
+	}
 	if err := a.server.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -275,6 +299,27 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	slog.Info("stopped")
+	return nil
+}
+
+// serveMetrics serves /metrics on METRICS_ADDR when it is set.
+func (a *App) serveMetrics(errc chan<- error) error {
+	if a.cfg.MetricsAddr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen METRICS_ADDR %s: %w", a.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metricsRegistry, promhttp.HandlerOpts{}))
+	a.metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() {
+		if err := a.metricsServer.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	slog.Info("serving metrics", "addr", l.Addr().String())
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/db"
+	"authz-gateway/graph"
 	"authz-gateway/ratelimit"
 	"authz-gateway/redisconn"
 )
@@ -34,14 +35,26 @@ type Config struct {
 	LoaderWait  time.Duration
 	RateLimit   ratelimit.Limit
 	CORSOrigins []string
+	// TokenMaxAge refuses tokens issued longer ago than this (0: only exp).
+	TokenMaxAge time.Duration
+	// MetricsAddr serves /metrics on its own address (e.g. 127.0.0.1:9090)
+	// instead of beside the API, so it need not face clients.
+	MetricsAddr string
 }
 
-// Limits bound what one request may ask for.
+// Limits bound what one request may ask for and how long it may take.
 type Limits struct {
 	MaxDepth      int
 	MaxComplexity int
 	MaxAliases    int
+	MaxTokens     int
+	MaxFields     int
 	MaxBodyBytes  int64
+	// RequestTimeout is the deadline of every request's work.
+	RequestTimeout time.Duration
+	// DBTimeout bounds every database statement (and connecting), so a hung
+	// database costs a request this much, not forever.
+	DBTimeout time.Duration
 }
 
 // embedded reports whether this is the embedded default (SQLite file).
@@ -65,6 +78,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TokenTTL:    p.duration("TOKEN_TTL", 24*time.Hour),
 		AdminEmail:  authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
 		LoaderWait:  p.duration("LOADER_WAIT", 0),
+		MetricsAddr: p.str("METRICS_ADDR", ""),
+		CORSOrigins: p.list("CORS_ORIGINS"),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),
@@ -72,8 +87,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			DB:             p.int("REDIS_DB", 0),
 			Password:       p.str("REDIS_PASSWORD", ""),
 			SentinelMaster: p.str("REDIS_SENTINEL_MASTER", ""),
-			SentinelAddrs:  redisconn.SplitAddrs(p.str("REDIS_SENTINEL_ADDRS", "")),
-			ClusterAddrs:   redisconn.SplitAddrs(p.str("REDIS_CLUSTER_ADDRS", "")),
+			SentinelAddrs:  p.list("REDIS_SENTINEL_ADDRS"),
+			ClusterAddrs:   p.list("REDIS_CLUSTER_ADDRS"),
 			Timeout:        p.duration("REDIS_TIMEOUT", 100*time.Millisecond),
 		},
 		RateLimit: ratelimit.Limit{
@@ -81,10 +96,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Burst:     p.int("RATE_LIMIT_BURST", 100),
 		},
 		Limits: Limits{
-			MaxDepth:      p.int("MAX_QUERY_DEPTH", 15),
-			MaxComplexity: p.int("MAX_QUERY_COMPLEXITY", 100_000),
-			MaxAliases:    p.int("MAX_QUERY_ALIASES", 30),
-			MaxBodyBytes:  int64(p.int("MAX_BODY_BYTES", 1<<20)),
+			MaxDepth:       p.int("MAX_QUERY_DEPTH", graph.DefaultMaxDepth),
+			MaxComplexity:  p.int("MAX_QUERY_COMPLEXITY", graph.DefaultMaxComplexity),
+			MaxAliases:     p.int("MAX_QUERY_ALIASES", graph.DefaultMaxAliases),
+			MaxTokens:      p.int("MAX_QUERY_TOKENS", graph.DefaultMaxTokens),
+			MaxFields:      p.int("MAX_QUERY_FIELDS", graph.DefaultMaxFields),
+			MaxBodyBytes:   int64(p.int("MAX_BODY_BYTES", 1<<20)),
+			RequestTimeout: p.duration("REQUEST_TIMEOUT", 10*time.Second),
+			DBTimeout:      p.duration("DB_TIMEOUT", 3*time.Second),
 		},
 	}
 	// The embedded default is a development setup by nature; a gateway with a
@@ -95,6 +114,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.Env = p.str("GATEWAY_ENV", defaultEnv)
 	c.SeedDemo = p.bool("SEED_DEMO", c.embedded())
+	if p.str("TOKEN_MAX_AGE", "") != "" {
+		c.TokenMaxAge = p.duration("TOKEN_MAX_AGE", 0)
+	}
 	defaultTTL := p.duration("CACHE_TTL", cache.DefaultTTL)
 	c.CacheTTL = map[cache.Kind]time.Duration{}
 	for _, kind := range cache.Kinds {
@@ -126,6 +148,17 @@ func (p *envParser) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// list reads a comma-separated list.
+func (p *envParser) list(name string) []string {
+	var out []string
+	for _, item := range strings.Split(p.str(name, ""), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func (p *envParser) int(name string, def int) int {
@@ -168,11 +201,18 @@ func (p *envParser) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// MinSecretBytes is the shortest JWT_SECRET accepted outside development: an
+// HS256 key shorter than the hash is guessable offline from one token.
+const MinSecretBytes = 32
+
 // jwtSecret returns JWT_SECRET, or in the embedded default a secret generated
 // once and kept beside the SQLite file. Outside development a secret is
 // required: a generated one would silently differ between instances.
 func (c Config) jwtSecret() ([]byte, error) {
 	if c.JWTSecret != "" {
+		if len(c.JWTSecret) < MinSecretBytes && !c.Development() {
+			return nil, fmt.Errorf("JWT_SECRET must be at least %d bytes (it is %d)", MinSecretBytes, len(c.JWTSecret))
+		}
 		return []byte(c.JWTSecret), nil
 	}
 	if !c.Development() || !c.embedded() {

@@ -25,4 +25,23 @@ func TestLoadConfig(t *testing.T) {
 	assert.Error(t, err)
 	_, err = LoadConfig(envOf(map[string]string{"CACHE_TTL": "soon"}))
 	assert.Error(t, err)
+
+	cfg, err = LoadConfig(envOf(map[string]string{"CORS_ORIGINS": " https://a.example, ,https://b.example ", "REDIS_CLUSTER_ADDRS": "a:1,b:2"}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://a.example", "https://b.example"}, cfg.CORSOrigins)
+	assert.Equal(t, []string{"a:1", "b:2"}, cfg.Redis.ClusterAddrs)
+}
+
+// TestConfig_WeakSecretRefusedInProduction: a 1-byte JWT_SECRET was accepted
+// in production (issue 9, repro 14).
+func TestConfig_WeakSecretRefusedInProduction(t *testing.T) {
+	cfg, err := LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z", "JWT_SECRET": "x"}))
+	require.NoError(t, err)
+	_, err = cfg.jwtSecret()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "at least 32 bytes")
+
+	cfg.JWTSecret = "0123456789abcdef0123456789abcdef"
+	_, err = cfg.jwtSecret()
+	assert.NoError(t, err)
 }

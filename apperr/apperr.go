@@ -18,7 +18,11 @@ const (
 	Forbidden       Code = "FORBIDDEN"
 	NotFound        Code = "NOT_FOUND"
 	BadUserInput    Code = "BAD_USER_INPUT"
-	Internal        Code = "INTERNAL"
+	// RateLimited: too many requests; retry after the Retry-After header.
+	RateLimited Code = "RATE_LIMITED"
+	// Unavailable: the database is unreachable or too slow; retry.
+	Unavailable Code = "UNAVAILABLE"
+	Internal    Code = "INTERNAL"
 )
 
 // Error is an error with a client-safe code and message.

@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/reqctx"
 
@@ -21,11 +23,24 @@ import (
 type Tokens struct {
 	secret []byte
 	now    func() time.Time
+	// maxAge, when set, refuses tokens issued longer ago than this.
+	maxAge time.Duration
 }
+
+// ClockSkew is how far in the future a token's iat (or in the past its exp)
+// may be: clocks of the issuer and the gateway differ a little, not an hour.
+const ClockSkew = 30 * time.Second
 
 // NewTokens returns Tokens keyed by the raw bytes of secret.
 func NewTokens(secret []byte) *Tokens {
 	return &Tokens{secret: secret, now: time.Now}
+}
+
+// WithMaxAge returns t refusing tokens older than maxAge (0: no limit).
+func (t *Tokens) WithMaxAge(maxAge time.Duration) *Tokens {
+	c := *t
+	c.maxAge = maxAge
+	return &c
 }
 
 // Issue returns a token for userID that expires after ttl.
@@ -56,6 +71,8 @@ func (t *Tokens) Verify(token string) (int, error) {
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(ClockSkew),
 		jwt.WithTimeFunc(t.now),
 	)
 	switch {
@@ -63,6 +80,8 @@ func (t *Tokens) Verify(token string) (int, error) {
 		return 0, ErrTokenExpired
 	case err != nil:
 		return 0, ErrTokenInvalid
+	case t.maxAge > 0 && (claims.IssuedAt == nil || t.now().Sub(claims.IssuedAt.Time) > t.maxAge):
+		return 0, ErrTokenExpired
 	}
 	id, err := strconv.Atoi(claims.Subject)
 	if err != nil || id <= 0 || strconv.Itoa(id) != claims.Subject {
@@ -83,7 +102,7 @@ func VerifyToken(tokens *Tokens) func(http.Handler) http.Handler {
 			case id != 0:
 				ctx = reqctx.NewContextWithSubject(ctx, id)
 			case reason != "":
-				ctx = reqctx.NewContextWithAuthFailure(ctx, reason)
+				ctx = reqctx.NewContextWithAuthFailure(ctx, apperr.Errorf(apperr.Unauthenticated, "%s", reason))
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
@@ -128,9 +147,10 @@ func withUser(ctx context.Context, db *ent.Client, id int) context.Context {
 	u, err := db.User.Get(reqctx.NewContextWithSystem(ctx), id)
 	switch {
 	case ent.IsNotFound(err), err == nil && !u.Active:
-		return reqctx.NewContextWithAuthFailure(ctx, "unknown or inactive user")
+		return reqctx.NewContextWithAuthFailure(ctx, apperr.Errorf(apperr.Unauthenticated, "unknown or inactive user"))
 	case err != nil:
-		return reqctx.NewContextWithAuthFailure(ctx, "authentication is unavailable; try again")
+		slog.WarnContext(ctx, "authentication: user lookup failed", "err", err)
+		return reqctx.NewContextWithAuthFailure(ctx, apperr.Wrap(apperr.Unavailable, err, "the database is unavailable; try again"))
 	}
 	ctx = context.WithValue(ctx, userKey{}, u)
 	return reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: u.ID, Email: u.Email})

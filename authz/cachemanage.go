@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"authz-gateway/access"
+	"authz-gateway/ent/user"
+	"authz-gateway/reqctx"
 )
 
 // InvalidateUserCache drops every cached answer about a user, on every
@@ -15,6 +17,7 @@ func (s *Service) InvalidateUserCache(ctx context.Context, userID int) error {
 	// Freshness holds even if the store is unreachable (see cache.Cache), so
 	// a store error is not the caller's failure.
 	_ = s.cache.InvalidateUsers(ctx, []int{userID})
+	forgetViewer(ctx)
 	return nil
 }
 
@@ -25,6 +28,7 @@ func (s *Service) InvalidateAllCaches(ctx context.Context) error {
 		return err
 	}
 	_ = s.cache.InvalidateAll(ctx)
+	forgetViewer(ctx)
 	return nil
 }
 
@@ -32,6 +36,10 @@ func (s *Service) InvalidateAllCaches(ctx context.Context) error {
 // returning the fresh scope summary. Needs CACHE_MANAGE.
 func (s *Service) RefreshUserCache(ctx context.Context, userID int) (ScopeSummary, error) {
 	if err := s.InvalidateUserCache(ctx, userID); err != nil {
+		return ScopeSummary{}, err
+	}
+	system := reqctx.NewContextWithSystem(ctx)
+	if err := mustExist(system, s.db.User.Query().Where(user.ID(userID)).Exist, "user"); err != nil {
 		return ScopeSummary{}, err
 	}
 	answers, err := s.Answers(ctx, ReachKeys(userID))

@@ -14,6 +14,9 @@ import (
 // new program is outside every narrower scope. Every GLOBAL holder's answers
 // change.
 func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) (*ent.Program, error) {
+	if err := cleanTexts(name(&in.Name), description(in.Description)); err != nil {
+		return nil, err
+	}
 	var created *ent.Program
 	err := s.write(ctx, access.ProgramWrite, func(reach access.Reach) error {
 		if !reach.Global {
@@ -35,10 +38,13 @@ func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) 
 }
 
 // UpdateProgram renames or redescribes a program. Needs PROGRAM_WRITE and the
-// program in scope. Cached answers hold IDs only, so nothing is invalidated.
+// program in write reach. Cached answers hold IDs only, so nothing is invalidated.
 func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgramInput) (*ent.Program, error) {
+	if err := cleanTexts(name(in.Name), description(in.Description)); err != nil {
+		return nil, err
+	}
 	var updated *ent.Program
-	err := s.write(ctx, access.ProgramWrite, programInReach(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if in.Name != nil {
 			if err := checkProgramNameFree(ctx, tx, *in.Name, id); err != nil {
 				return impact{}, err
@@ -55,10 +61,10 @@ func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgra
 }
 
 // DeleteProgram deletes an empty program and the scopes on it. Needs
-// PROGRAM_WRITE and the program in scope; a program that still has projects is
+// PROGRAM_WRITE and the program in write reach; a program that still has projects is
 // refused (BAD_USER_INPUT), so nothing is lost by accident.
 func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
-	err := s.write(ctx, access.ProgramWrite, programInReach(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := s.lockRows(ctx, "program", tx.Program.Query().Where(program.ID(id)).ForUpdate()); err != nil {
 			return impact{}, err
 		}
@@ -80,14 +86,17 @@ func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
 
 func checkProgramNameFree(ctx context.Context, tx *ent.Tx, name string, except int) error {
 	return mustBeFree(ctx, tx.Program.Query().Where(program.Name(name), program.IDNEQ(except)).Exist,
-		"program", "a program named %q already exists", name)
+		"program", "the name is already taken by another program")
 }
 
 // CreateProject creates a project in a program. Needs PROJECT_WRITE and the
-// program in scope. Holders of the program and every GLOBAL holder gain it.
+// program in write reach. Holders of the program and every GLOBAL holder gain it.
 func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) (*ent.Project, error) {
+	if err := cleanTexts(name(&in.Name), description(in.Description)); err != nil {
+		return nil, err
+	}
 	var created *ent.Project
-	err := s.write(ctx, access.ProjectWrite, programInReach(in.ProgramID), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProjectWrite, programWritable(in.ProgramID), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := programExists(ctx, tx, in.ProgramID); err != nil {
 			return impact{}, err
 		}
@@ -105,18 +114,16 @@ func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) 
 }
 
 // UpdateProject changes a project; a new programID moves it. Needs
-// PROJECT_WRITE, the project in scope and, for a move, the target program in
-// scope. A move changes the answers of the holders of both programs and of the
+// PROJECT_WRITE, the project in write reach and, for a move, the target
+// program in write reach. A move changes the answers of the holders of both programs and of the
 // project itself (its parent program changes).
 func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjectInput) (*ent.Project, error) {
-	inReach := func(reach access.Reach) error {
-		if !reach.HasProject(id) {
-			return errOutOfScope("project")
-		}
-		if in.ProgramID != nil && !reach.HasProgram(*in.ProgramID) {
-			return errOutOfScope("program")
-		}
-		return nil
+	if err := cleanTexts(name(in.Name), description(in.Description)); err != nil {
+		return nil, err
+	}
+	inReach := projectWritable(id)
+	if in.ProgramID != nil {
+		inReach = all(inReach, programWritable(*in.ProgramID))
 	}
 	var updated *ent.Project
 	err := s.write(ctx, access.ProjectWrite, inReach, func(ctx context.Context, tx *ent.Tx) (impact, error) {
@@ -152,9 +159,9 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 }
 
 // DeleteProject deletes a project and the scopes on it. Needs PROJECT_WRITE
-// and the project in scope.
+// and the project in write reach.
 func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
-	err := s.write(ctx, access.ProjectWrite, projectInReach(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, access.ProjectWrite, projectWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := s.lockRows(ctx, "project", tx.Project.Query().Where(project.ID(id)).ForUpdate()); err != nil {
 			return impact{}, err
 		}
@@ -176,31 +183,11 @@ func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
 func checkProjectNameFree(ctx context.Context, tx *ent.Tx, programID int, name string, except int) error {
 	return mustBeFree(ctx, tx.Project.Query().
 		Where(project.ProgramID(programID), project.Name(name), project.IDNEQ(except)).Exist,
-		"project", "program %d already has a project named %q", programID, name)
+		"project", "the name is already taken by another project of that program")
 }
 
 func programExists(ctx context.Context, tx *ent.Tx, id int) error {
 	return mustExist(ctx, tx.Program.Query().Where(program.ID(id)).Exist, "program")
-}
-
-// programInReach and projectInReach are the scope checks of writes to one
-// program or project.
-func programInReach(id int) func(access.Reach) error {
-	return func(reach access.Reach) error {
-		if !reach.HasProgram(id) {
-			return errOutOfScope("program")
-		}
-		return nil
-	}
-}
-
-func projectInReach(id int) func(access.Reach) error {
-	return func(reach access.Reach) error {
-		if !reach.HasProject(id) {
-			return errOutOfScope("project")
-		}
-		return nil
-	}
 }
 
 func badInput(format string, args ...any) error {

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"slices"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
@@ -20,12 +21,26 @@ func ReachKeys(userID int) []Key {
 // ReachFromAnswers assembles a reach from the answers of ReachKeys(userID).
 func ReachFromAnswers(userID int, answers map[Key]Answer) access.Reach {
 	at := func(kind Kind) Answer { return answers[Key{Kind: kind, UserID: userID}] }
+	summary := at(KindScopeSummary).Summary
 	return access.Reach{
-		Permissions: at(KindPermissions).Permissions,
-		Global:      at(KindScopeSummary).Summary.HasGlobalScope,
-		Programs:    at(KindAccessiblePrograms).IDs,
-		Projects:    at(KindAccessibleProjects).IDs,
+		Permissions:    at(KindPermissions).Permissions,
+		Global:         summary.HasGlobalScope,
+		Programs:       at(KindAccessiblePrograms).IDs,
+		Projects:       at(KindAccessibleProjects).IDs,
+		ScopedPrograms: scopedPrograms(summary.DirectScopes),
 	}
+}
+
+// scopedPrograms are the programs of PROGRAM scopes, ascending.
+func scopedPrograms(direct []DirectScope) []int {
+	var ids []int
+	for _, d := range direct {
+		if d.ScopeType == access.ScopeProgram && d.ProgramID != nil {
+			ids = append(ids, *d.ProgramID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // Reach returns what user userID may do and where, in one cache round trip.
@@ -55,4 +70,40 @@ func (s *Service) require(ctx context.Context, p access.Permission) (access.Reac
 // nothing more than about an object that does not exist.
 func errOutOfScope(what string) error {
 	return apperr.Errorf(apperr.NotFound, "%s not found", what)
+}
+
+// programWritable and projectWritable check write reach: an object out of it
+// is NOT_FOUND if the viewer cannot read it either, FORBIDDEN if they can
+// (a PROJECT scope shows its parent program but gives no write on it).
+func programWritable(id int) func(access.Reach) error {
+	return func(reach access.Reach) error {
+		switch {
+		case reach.WritesProgram(id):
+			return nil
+		case reach.CanReadProgram(id):
+			return apperr.Errorf(apperr.Forbidden, "program %d is outside your write reach (it needs a GLOBAL scope or a PROGRAM scope on it)", id)
+		}
+		return errOutOfScope("program")
+	}
+}
+
+func projectWritable(id int) func(access.Reach) error {
+	return func(reach access.Reach) error {
+		if !reach.WritesProject(id) {
+			return errOutOfScope("project")
+		}
+		return nil
+	}
+}
+
+// all passes when every check passes.
+func all(checks ...func(access.Reach) error) func(access.Reach) error {
+	return func(reach access.Reach) error {
+		for _, check := range checks {
+			if err := check(reach); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"strings"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
@@ -22,7 +23,9 @@ func (s *Service) Roles(ctx context.Context) ([]*ent.Role, error) {
 }
 
 // AssignRole gives a user a role, or reactivates the existing assignment.
-// Needs ROLE_MANAGE.
+// Every role change needs ROLE_MANAGE, a GLOBAL scope and every permission
+// of the role (nobody grants beyond what they hold); the last admin cannot
+// lose ADMIN.
 func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
 	return s.setRoleAssignment(ctx, userID, rt, true, true)
 }
@@ -40,14 +43,18 @@ func (s *Service) DeactivateRole(ctx context.Context, userID int, rt access.Role
 }
 
 func (s *Service) setRoleAssignment(ctx context.Context, userID int, rt access.RoleType, active, create bool) (*ent.RoleAssignment, error) {
-	if _, err := s.require(ctx, access.RoleManage); err != nil {
+	reach, err := s.requireRoleManagement(ctx)
+	if err != nil {
 		return nil, err
 	}
 	var result *ent.RoleAssignment
-	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
 		if err != nil {
 			return impact{}, dbError(err, "role "+string(rt))
+		}
+		if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
+			return impact{}, err
 		}
 		if err := userExists(ctx, tx, userID); err != nil {
 			return impact{}, err
@@ -64,8 +71,11 @@ func (s *Service) setRoleAssignment(ctx context.Context, userID int, rt access.R
 			result, err = existing.Update().SetActive(active).Save(ctx)
 		}
 		return impact{users: []int{userID}}, dbError(err, "role assignment")
-	})
-	if err != nil {
+	}
+	if rt == access.RoleAdmin && !active {
+		change = s.keepAnAdmin(change)
+	}
+	if err := s.mutate(ctx, change); err != nil {
 		return nil, err
 	}
 	return result.Unwrap(), nil
@@ -74,11 +84,19 @@ func (s *Service) setRoleAssignment(ctx context.Context, userID int, rt access.R
 // RemoveRole deletes the assignment. Needs ROLE_MANAGE. Returns false when the
 // user did not hold the role; NOT_FOUND when the user does not exist.
 func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType) (bool, error) {
-	if _, err := s.require(ctx, access.RoleManage); err != nil {
+	reach, err := s.requireRoleManagement(ctx)
+	if err != nil {
 		return false, err
 	}
 	var removed int
-	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
+		if err != nil {
+			return impact{}, dbError(err, "role "+string(rt))
+		}
+		if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
+			return impact{}, err
+		}
 		if err := userExists(ctx, tx, userID); err != nil {
 			return impact{}, err
 		}
@@ -87,19 +105,32 @@ func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType
 			Exec(ctx)
 		removed = n
 		return impact{users: []int{userID}}, dbError(err, "role assignment")
-	})
+	}
+	if rt == access.RoleAdmin {
+		change = s.keepAnAdmin(change)
+	}
+	err = s.mutate(ctx, change)
 	return removed > 0, err
 }
 
 // SetRolePermissions replaces a role's permission set. Needs ROLE_MANAGE.
 // Every holder of the role (active or not) is invalidated.
 func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, perms []access.Permission) (*ent.Role, error) {
-	if _, err := s.require(ctx, access.RoleManage); err != nil {
+	reach, err := s.requireRoleManagement(ctx)
+	if err != nil {
 		return nil, err
 	}
-	perms, err := access.NormalizePermissions(perms)
+	perms, err = access.NormalizePermissions(perms)
 	if err != nil {
 		return nil, apperr.Wrap(apperr.BadUserInput, err, err.Error())
+	}
+	if rt == access.RoleAdmin && len(perms) < len(access.AllPermissions) {
+		// Without every permission no admin could restore the others
+		// (nobody grants what they lack): a lockout.
+		return nil, badInput("ADMIN always holds every permission")
+	}
+	if err := withinOwn(reach, perms, "the new permission set"); err != nil {
+		return nil, err
 	}
 	var updated *ent.Role
 	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
@@ -107,6 +138,9 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 		// key check needs the row) wait, so the holders read below are all.
 		r, err := s.lockRole(ctx, tx, rt)
 		if err != nil {
+			return impact{}, err
+		}
+		if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
 			return impact{}, err
 		}
 		holders, err := tx.RoleAssignment.Query().
@@ -123,6 +157,35 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 		return nil, err
 	}
 	return updated.Unwrap(), nil
+}
+
+// requireRoleManagement returns the viewer's reach if they may manage roles:
+// ROLE_MANAGE and a GLOBAL scope (roles apply everywhere).
+func (s *Service) requireRoleManagement(ctx context.Context) (access.Reach, error) {
+	reach, err := s.require(ctx, access.RoleManage)
+	if err != nil {
+		return access.Reach{}, err
+	}
+	if !reach.Global {
+		return access.Reach{}, apperr.Errorf(apperr.Forbidden, "managing roles needs a GLOBAL scope")
+	}
+	return reach, nil
+}
+
+// withinOwn is FORBIDDEN unless the viewer holds every one of perms: nobody
+// grants, edits or takes away a role (or changes a user) beyond what they
+// hold themselves.
+func withinOwn(reach access.Reach, perms []access.Permission, what string) error {
+	var lacking []string
+	for _, p := range perms {
+		if !reach.Can(p) {
+			lacking = append(lacking, string(p))
+		}
+	}
+	if len(lacking) > 0 {
+		return apperr.Errorf(apperr.Forbidden, "%s holds permissions you lack: %s", what, strings.Join(lacking, ", "))
+	}
+	return nil
 }
 
 func userExists(ctx context.Context, tx *ent.Tx, id int) error {

@@ -22,8 +22,9 @@ type ScopeInput struct {
 }
 
 // AssignScope gives a user a scope, or reactivates an identical existing one.
-// Needs SCOPE_MANAGE and the target in the viewer's own scope (a GLOBAL scope
-// only from a GLOBAL viewer), so nobody can hand out more than they reach.
+// Needs SCOPE_MANAGE and the target in the viewer's write reach (a GLOBAL
+// scope only from a GLOBAL viewer, a PROGRAM scope only from GLOBAL or that
+// PROGRAM), so nobody can hand out more than they hold.
 func (s *Service) AssignScope(ctx context.Context, in ScopeInput) (*ent.ScopeAssignment, error) {
 	out, err := s.BulkAssignScopes(ctx, []ScopeInput{in})
 	if err != nil {
@@ -48,7 +49,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 		}
 	}
 	out := make([]*ent.ScopeAssignment, len(ins))
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err = s.mutateRetryingConflicts(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		var imp impact
 		for i, in := range ins {
 			sa, err := assignScope(ctx, tx, in)
@@ -69,6 +70,22 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 	return out, nil
 }
 
+// mutateRetryingConflicts is mutate for find-or-create writes: when a
+// concurrent writer created the same row between our find and our create,
+// the unique index refuses ours and the write runs again, now finding the
+// row (assigning is idempotent). SQLite serializes writers, so only
+// PostgreSQL ever retries.
+func (s *Service) mutateRetryingConflicts(ctx context.Context, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
+	const attempts = 3
+	var err error
+	for range attempts {
+		if err = s.mutate(ctx, change); !ent.IsConstraintError(err) {
+			return err
+		}
+	}
+	return err
+}
+
 // MaxBulkScopes bounds one bulkAssignScopes call.
 const MaxBulkScopes = 1000
 
@@ -79,10 +96,10 @@ func checkScopeInput(reach access.Reach, in ScopeInput) error {
 	switch {
 	case in.ScopeType == access.ScopeGlobal && !reach.Global:
 		return apperr.Errorf(apperr.Forbidden, "granting a GLOBAL scope needs a GLOBAL scope")
-	case in.ProgramID != nil && !reach.HasProgram(*in.ProgramID):
-		return errOutOfScope("program")
-	case in.ProjectID != nil && !reach.HasProject(*in.ProjectID):
-		return errOutOfScope("project")
+	case in.ProgramID != nil:
+		return programWritable(*in.ProgramID)(reach)
+	case in.ProjectID != nil:
+		return projectWritable(*in.ProjectID)(reach)
 	}
 	return nil
 }
@@ -139,7 +156,7 @@ func sameScope(in ScopeInput) []predicate.ScopeAssignment {
 // RemoveScope deletes a scope assignment. Needs SCOPE_MANAGE and its target in
 // the viewer's scope.
 func (s *Service) RemoveScope(ctx context.Context, id int) (bool, error) {
-	err := s.changeScope(ctx, id, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+	err := s.changeScope(ctx, id, true, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
 		return dbError(tx.ScopeAssignment.DeleteOne(sa).Exec(ctx), "scope assignment")
 	})
 	return err == nil, err
@@ -157,7 +174,7 @@ func (s *Service) DeactivateScope(ctx context.Context, id int) (*ent.ScopeAssign
 
 func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent.ScopeAssignment, error) {
 	var result *ent.ScopeAssignment
-	err := s.changeScope(ctx, id, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+	err := s.changeScope(ctx, id, !active, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
 		var err error
 		result, err = tx.ScopeAssignment.UpdateOne(sa).SetActive(active).Save(ctx)
 		return dbError(err, "scope assignment")
@@ -169,23 +186,29 @@ func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent
 }
 
 // changeScope loads a scope assignment, checks the viewer may manage it, and
-// applies change; the assignment's user is invalidated after commit.
-func (s *Service) changeScope(ctx context.Context, id int, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
+// applies change; the assignment's user is invalidated after commit. A scope
+// out of the viewer's write reach is NOT_FOUND like a missing one, saying no
+// more about it. Taking away a GLOBAL scope keeps the last admin.
+func (s *Service) changeScope(ctx context.Context, id int, takesAway bool, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
 	reach, err := s.require(ctx, access.ScopeManage)
 	if err != nil {
 		return err
 	}
-	return s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	apply := func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		sa, err := tx.ScopeAssignment.Get(ctx, id)
 		if err != nil {
 			return impact{}, dbError(err, "scope assignment")
 		}
 		in := ScopeInput{UserID: sa.UserID, ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
 		if err := checkScopeInput(reach, in); err != nil {
-			return impact{}, err
+			return impact{}, errOutOfScope("scope assignment")
 		}
 		return impact{users: []int{sa.UserID}}, change(ctx, tx, sa)
-	})
+	}
+	if takesAway {
+		apply = s.keepAnAdmin(apply)
+	}
+	return s.mutate(ctx, apply)
 }
 
 // inputAt prefixes an error with the index of the input that caused it, when

@@ -15,6 +15,9 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 	if _, err := s.require(ctx, access.UserManage); err != nil {
 		return nil, err
 	}
+	if err := cleanTexts(text{field: "email", value: &in.Email}, name(&in.Name)); err != nil {
+		return nil, err
+	}
 	in.Email = NormalizeEmail(in.Email)
 	var created *ent.User
 	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
@@ -31,18 +34,32 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 	return created.Unwrap(), nil
 }
 
-// UpdateUser changes a user. Needs USER_MANAGE. Deactivating (or reactivating)
-// a user changes every answer about them, so the user is invalidated.
+// UpdateUser changes a user. Needs USER_MANAGE and every permission the user
+// holds (nobody changes the email or the activity of someone who can do more
+// than they can); the last admin cannot be deactivated. Deactivating (or
+// reactivating) a user changes every answer about them, so the user is
+// invalidated.
 func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput) (*ent.User, error) {
-	if _, err := s.require(ctx, access.UserManage); err != nil {
+	reach, err := s.require(ctx, access.UserManage)
+	if err != nil {
+		return nil, err
+	}
+	if err := cleanTexts(text{field: "email", value: in.Email}, name(in.Name)); err != nil {
 		return nil, err
 	}
 	if in.Email != nil {
 		email := NormalizeEmail(*in.Email)
 		in.Email = &email
 	}
+	theirs, err := s.Answer(ctx, Key{Kind: KindPermissions, UserID: id})
+	if err != nil {
+		return nil, err
+	}
+	if err := withinOwn(reach, theirs.Permissions, "this user"); err != nil {
+		return nil, err
+	}
 	var updated *ent.User
-	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if in.Email != nil {
 			if err := checkEmailFree(ctx, tx, *in.Email, id); err != nil {
 				return impact{}, err
@@ -51,8 +68,11 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 		u, err := tx.User.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = u
 		return impact{users: []int{id}}, dbError(err, "user")
-	})
-	if err != nil {
+	}
+	if in.Active != nil && !*in.Active {
+		change = s.keepAnAdmin(change)
+	}
+	if err := s.mutate(ctx, change); err != nil {
 		return nil, err
 	}
 	return updated.Unwrap(), nil

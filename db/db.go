@@ -19,7 +19,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq"
+	"github.com/lib/pq"
 	_ "modernc.org/sqlite"
 )
 
@@ -36,14 +36,27 @@ type DB struct {
 type Options struct {
 	// Driver wraps the ent driver, e.g. to count statements in tests.
 	Driver func(dialect.Driver) dialect.Driver
+	// Timeout bounds connecting to PostgreSQL and every wait for it to
+	// answer (default DefaultTimeout).
+	Timeout time.Duration
 }
+
+// DefaultTimeout is how long the gateway waits for PostgreSQL to connect or
+// to answer one read before it gives up on the connection.
+const DefaultTimeout = 3 * time.Second
 
 // OpenPostgres opens a PostgreSQL database from a postgres:// URL.
 func OpenPostgres(dsn string, opts Options) (*DB, error) {
-	pool, err := sql.Open("postgres", dsn)
+	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	connector.Dialer(deadlineDialer{timeout: timeout})
+	pool := sql.OpenDB(connector)
 	pool.SetMaxOpenConns(20)
 	pool.SetMaxIdleConns(20)
 	pool.SetConnMaxIdleTime(5 * time.Minute)

@@ -13,34 +13,50 @@ import (
 	"authz-gateway/reqctx"
 )
 
-// Bootstrap makes sure the default roles and the admin (ADMIN role, GLOBAL
-// scope) exist. It runs on every start and changes nothing that exists: role
-// permission sets edited at run time are kept. Returns the admin.
-func (d *DB) Bootstrap(ctx context.Context, adminEmail string) (*ent.User, error) {
+// EnsureRoles creates the default roles that are missing. It runs on every
+// start and changes nothing that exists: role permission sets edited at run
+// time are kept. Nobody holds a role that did not exist, so no answer changes.
+func (d *DB) EnsureRoles(ctx context.Context) error {
 	ctx = reqctx.NewContextWithSystem(ctx)
-	var admin *ent.User
 	err := d.inTx(ctx, func(tx *ent.Tx) error {
-		roles, err := ensureRoles(ctx, tx)
-		if err != nil {
-			return err
-		}
-		admin, err = ensureUser(ctx, tx, adminEmail, "Administrator")
-		if err != nil {
-			return err
-		}
-		if err := ensureRole(ctx, tx, admin.ID, roles[access.RoleAdmin]); err != nil {
-			return err
-		}
-		return ensureScope(ctx, tx, admin.ID, access.ScopeGlobal, nil, nil)
+		_, err := ensureRoles(ctx, tx)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap: %w", err)
+		return fmt.Errorf("ensure roles: %w", err)
 	}
-	return admin.Unwrap(), nil
+	return nil
+}
+
+// GrantAdmin makes the user with email an admin inside tx: created or
+// reactivated, with an active ADMIN role and an active GLOBAL scope. The
+// authz service calls it, only when no admin exists (DESIGN section 6).
+func GrantAdmin(ctx context.Context, tx *ent.Tx, email string) (*ent.User, error) {
+	roles, err := ensureRoles(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := ensureUser(ctx, tx, email, "Administrator")
+	if err != nil {
+		return nil, err
+	}
+	if !admin.Active {
+		if admin, err = admin.Update().SetActive(true).Save(ctx); err != nil {
+			return nil, fmt.Errorf("reactivate %s: %w", email, err)
+		}
+	}
+	if err := ensureRole(ctx, tx, admin.ID, roles[access.RoleAdmin]); err != nil {
+		return nil, err
+	}
+	if err := ensureScope(ctx, tx, admin.ID, access.ScopeGlobal, nil, nil); err != nil {
+		return nil, err
+	}
+	return admin, nil
 }
 
 // ensureRoles creates missing roles with their default permissions and
-// returns every role's ID by type.
+// returns every role's ID by type. (ensureUser, ensureRole and ensureScope
+// likewise create, or reactivate, what is missing.)
 func ensureRoles(ctx context.Context, tx *ent.Tx) (map[access.RoleType]int, error) {
 	ids := make(map[access.RoleType]int, len(access.AllRoleTypes))
 	for _, rt := range access.AllRoleTypes {
@@ -68,10 +84,11 @@ func ensureUser(ctx context.Context, tx *ent.Tx, email, name string) (*ent.User,
 }
 
 func ensureRole(ctx context.Context, tx *ent.Tx, userID, roleID int) error {
-	exists, err := tx.RoleAssignment.Query().
+	n, err := tx.RoleAssignment.Update().
 		Where(roleassignment.UserID(userID), roleassignment.RoleID(roleID)).
-		Exist(ctx)
-	if err == nil && !exists {
+		SetActive(true).
+		Save(ctx)
+	if err == nil && n == 0 {
 		err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(roleID).Exec(ctx)
 	}
 	if err != nil {
@@ -81,15 +98,15 @@ func ensureRole(ctx context.Context, tx *ent.Tx, userID, roleID int) error {
 }
 
 func ensureScope(ctx context.Context, tx *ent.Tx, userID int, st access.ScopeType, program, project *int) error {
-	q := tx.ScopeAssignment.Query().Where(scopeassignment.UserID(userID), scopeassignment.ScopeTypeEQ(st))
+	q := tx.ScopeAssignment.Update().Where(scopeassignment.UserID(userID), scopeassignment.ScopeTypeEQ(st))
 	if program != nil {
 		q = q.Where(scopeassignment.ProgramID(*program))
 	}
 	if project != nil {
 		q = q.Where(scopeassignment.ProjectID(*project))
 	}
-	exists, err := q.Exist(ctx)
-	if err == nil && !exists {
+	n, err := q.SetActive(true).Save(ctx)
+	if err == nil && n == 0 {
 		err = tx.ScopeAssignment.Create().
 			SetUserID(userID).SetScopeType(st).
 			SetNillableProgramID(program).SetNillableProjectID(project).

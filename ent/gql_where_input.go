@@ -293,10 +293,6 @@ type ProjectWhereInput struct {
 	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
 	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
 	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
-
-	// "program" edge predicates.
-	HasProgram     *bool                `json:"hasProgram,omitempty"`
-	HasProgramWith []*ProgramWhereInput `json:"hasProgramWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -473,24 +469,6 @@ func (i *ProjectWhereInput) P() (predicate.Project, error) {
 		predicates = append(predicates, project.DescriptionContainsFold(*i.DescriptionContainsFold))
 	}
 
-	if i.HasProgram != nil {
-		p := project.HasProgram()
-		if !*i.HasProgram {
-			p = project.Not(p)
-		}
-		predicates = append(predicates, p)
-	}
-	if len(i.HasProgramWith) > 0 {
-		with := make([]predicate.Program, 0, len(i.HasProgramWith))
-		for _, w := range i.HasProgramWith {
-			p, err := w.P()
-			if err != nil {
-				return nil, fmt.Errorf("%w: field 'HasProgramWith'", err)
-			}
-			with = append(with, p)
-		}
-		predicates = append(predicates, project.HasProgramWith(with...))
-	}
 	switch len(predicates) {
 	case 0:
 		return nil, ErrEmptyProjectWhereInput

@@ -2,8 +2,12 @@ package graph
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"strings"
 	"testing"
 
 	"authz-gateway/apperr"
@@ -41,7 +45,10 @@ func Test_classify(t *testing.T) {
 		{"ent not found", inField, &ent.NotFoundError{}, apperr.NotFound},
 		{"privacy deny", inField, privacy.Denyf("no"), apperr.Forbidden},
 		{"cancelled", inField, context.Canceled, apperr.Internal},
-		{"deadline", inField, context.DeadlineExceeded, apperr.Internal},
+		{"deadline", inField, context.DeadlineExceeded, apperr.Unavailable},
+		{"database unreachable", inField, fmt.Errorf("query: %w", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}), apperr.Unavailable},
+		{"dead connection", inField, driver.ErrBadConn, apperr.Unavailable},
+		{"rate limited", inField, withCode("RATE_LIMITED"), apperr.RateLimited},
 		{"already ours", inField, withCode("NOT_FOUND"), apperr.NotFound},
 		{"parse failure", inField, withCode("GRAPHQL_PARSE_FAILED"), apperr.BadUserInput},
 		{"validation failure", inField, withCode("GRAPHQL_VALIDATION_FAILED"), apperr.BadUserInput},
@@ -57,4 +64,30 @@ func Test_classify(t *testing.T) {
 			assert.Equal(t, tc.want, code)
 		})
 	}
+}
+
+// Test_classify_NeverEchoesTheBody: an invalid 900 KB body was echoed back
+// whole (issue 9, repro 16).
+func Test_classify_NeverEchoesTheBody(t *testing.T) {
+	body := strings.Repeat("x", 900_000)
+	err := gqlerror.Errorf("json request body could not be decoded: invalid character body:%s", body)
+	code, msg := classify(context.Background(), err, graphql.DefaultErrorPresenter(context.Background(), err))
+	assert.Equal(t, apperr.BadUserInput, code)
+	assert.Equal(t, "json request body could not be decoded: invalid character", msg)
+	_, msg = classify(context.Background(), gqlerror.Errorf("%s", body), gqlerror.Errorf("%s", body))
+	assert.LessOrEqual(t, len(msg), maxMessage+3)
+}
+
+// Test_capErrors: a response carries at most MaxErrors errors and a count of
+// the rest (issue 9, repro 16).
+func Test_capErrors(t *testing.T) {
+	var errs gqlerror.List
+	for i := range 500 {
+		errs = append(errs, gqlerror.Errorf("error %d", i))
+	}
+	resp := capErrors(context.Background(), func(context.Context) *graphql.Response {
+		return &graphql.Response{Errors: errs}
+	})
+	assert.Len(t, resp.Errors, MaxErrors+1)
+	assert.Equal(t, "450 more errors omitted", resp.Errors[MaxErrors].Message)
 }

@@ -2,10 +2,14 @@ package graph
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
+	"strings"
 
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
@@ -48,21 +52,47 @@ func classify(ctx context.Context, err error, gqlErr *gqlerror.Error) (apperr.Co
 		return apperr.NotFound, "not found"
 	case errors.Is(err, privacy.Deny):
 		return apperr.Forbidden, "forbidden"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), isConnectionError(err):
+		return apperr.Unavailable, "the database is unavailable or too slow; try again"
+	case errors.Is(err, context.Canceled):
 		return apperr.Internal, ""
 	}
 	switch code, _ := gqlErr.Extensions["code"].(string); code {
-	case string(apperr.NotFound), string(apperr.BadUserInput), string(apperr.Forbidden), string(apperr.Unauthenticated):
-		// Already one of ours (entgql's node-not-found, the shape limits).
+	case string(apperr.NotFound), string(apperr.BadUserInput), string(apperr.Forbidden), string(apperr.Unauthenticated),
+		string(apperr.RateLimited), string(apperr.Unavailable):
+		// Already one of ours (entgql's node-not-found, the document guard).
 		return apperr.Code(code), gqlErr.Message
 	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "COMPLEXITY_LIMIT_EXCEEDED",
 		"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_SUPPORTED":
 		return apperr.BadUserInput, gqlErr.Message
 	}
 	if isArgumentError(ctx) || isRequestError(ctx, err) {
-		return apperr.BadUserInput, gqlErr.Message
+		return apperr.BadUserInput, clientMessage(gqlErr.Message)
 	}
 	return apperr.Internal, ""
+}
+
+// maxMessage bounds a message built from the client's input.
+const maxMessage = 300
+
+// clientMessage is a client error's message without the request echoed back:
+// gqlgen appends the whole body to JSON decoding errors.
+func clientMessage(msg string) string {
+	if before, _, found := strings.Cut(msg, " body:"); found {
+		msg = before
+	}
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "") + "..."
+	}
+	return msg
+}
+
+// isConnectionError reports whether err says the database could not be
+// reached or stopped answering (refused, reset, timed out, a dead pooled
+// connection): the client should retry, nothing is wrong with its request.
+func isConnectionError(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 }
 
 // isArgumentError reports whether the error arose while gqlgen was decoding

@@ -8,6 +8,7 @@ import (
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/graph/model"
+	"authz-gateway/loaders"
 	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -64,6 +65,41 @@ func accessible[T any](ctx context.Context, kind items[T], load func(context.Con
 		out[i] = kind.stub(id)
 	}
 	return out, nil
+}
+
+// visibleSummary counts only the programs and projects the viewer may read,
+// so the counts agree with the accessible lists shown beside them and reveal
+// nothing the lists hide.
+func visibleSummary(ctx context.Context, userID int, sum authz.ScopeSummary) (*authz.ScopeSummary, error) {
+	reach, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if reach.Global && reach.Can(access.ProgramRead) && reach.Can(access.ProjectRead) {
+		return &sum, nil // everything is readable
+	}
+	l := loaders.For(ctx)
+	programs, err := l.AccessibleProgramIDs(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	projects, err := l.AccessibleProjectIDs(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	sum.AccessibleProgramCount = countReadable(programs, reach.CanReadProgram)
+	sum.AccessibleProjectCount = countReadable(projects, reach.CanReadProject)
+	return &sum, nil
+}
+
+func countReadable(ids []int, canRead func(int) bool) int {
+	n := 0
+	for _, id := range ids {
+		if canRead(id) {
+			n++
+		}
+	}
+	return n
 }
 
 // SelectsOnlyID reports whether the current list field asks its items for

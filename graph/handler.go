@@ -20,18 +20,30 @@ type Limits struct {
 	MaxDepth      int // default 15
 	MaxComplexity int // default 100000
 	MaxAliases    int // default 30
+	MaxTokens     int // parser tokens, default 5000
+	MaxFields     int // field selections, each fragment once, default 500
 }
 
+// The default limits (README, Security).
+const (
+	DefaultMaxDepth      = 15
+	DefaultMaxComplexity = 100_000
+	DefaultMaxAliases    = 30
+	DefaultMaxTokens     = 5000
+	DefaultMaxFields     = 500
+)
+
 func (l Limits) withDefaults() Limits {
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = 15
+	orDefault := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
-	if l.MaxComplexity <= 0 {
-		l.MaxComplexity = 100_000
-	}
-	if l.MaxAliases <= 0 {
-		l.MaxAliases = 30
-	}
+	orDefault(&l.MaxDepth, DefaultMaxDepth)
+	orDefault(&l.MaxComplexity, DefaultMaxComplexity)
+	orDefault(&l.MaxAliases, DefaultMaxAliases)
+	orDefault(&l.MaxTokens, DefaultMaxTokens)
+	orDefault(&l.MaxFields, DefaultMaxFields)
 	return l
 }
 
@@ -64,13 +76,19 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 	if apq == nil {
 		apq = lru.New[string](1000)
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
+	srv.SetParserTokenLimit(limits.MaxTokens)
+	guard := newDocumentGuard(limits)
+	srv.Use(extension.AutomaticPersistedQuery{Cache: validatedQueries{Cache: apq, guard: guard, schema: schema.Schema()}})
+	// After the persisted-query extension, which may supply the query.
+	srv.Use(guard)
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true) // "Did you mean ..." would describe the schema
 	}
-	srv.Use(shapeLimit{maxDepth: limits.MaxDepth, maxAliases: limits.MaxAliases})
-	srv.Use(extension.FixedComplexityLimit(limits.MaxComplexity))
+	srv.Use(complexityLimit{max: limits.MaxComplexity, es: schema})
 	srv.AroundOperations(withViewerReach(svc))
+	srv.AroundResponses(capErrors)
 	srv.AroundRootFields(GuardRootFields)
 	srv.AroundFields(ForgetAfterMutation)
 	srv.SetErrorPresenter(PresentError)
@@ -88,4 +106,18 @@ func withViewerReach(svc *authz.Service) graphql.OperationMiddleware {
 		authz.PrefetchViewer(ctx)
 		return next(ctx)
 	}
+}
+
+// MaxErrors caps the errors of one response: a query that fails on many
+// fields gets the first ones and a count, not megabytes. (Errors found
+// before execution are bounded by the document limits.)
+const MaxErrors = 50
+
+func capErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp != nil && len(resp.Errors) > MaxErrors {
+		omitted := len(resp.Errors) - MaxErrors
+		resp.Errors = append(resp.Errors[:MaxErrors:MaxErrors], limitError("%d more errors omitted", omitted))
+	}
+	return resp
 }

@@ -19,8 +19,13 @@ const DefaultPageSize = 100
 // projects, assignments) is assumed to hold when costing a query.
 const listCost = 10
 
-// page validates first/last and applies the default page size.
+// page validates first/last and applies the default page size. Asking for
+// both first and last is ambiguous (entgql refuses it deep inside, where it
+// would read as an internal error).
 func page(first, last *int) (*int, *int, error) {
+	if first != nil && last != nil {
+		return nil, nil, apperr.Errorf(apperr.BadUserInput, "pass first or last, not both")
+	}
 	for name, v := range map[string]*int{"first": first, "last": last} {
 		if v != nil && (*v < 0 || *v > MaxPageSize) {
 			return nil, nil, apperr.Errorf(apperr.BadUserInput, "%s must be between 0 and %d", name, MaxPageSize)
@@ -50,19 +55,19 @@ func pageCost(first, last *int) int {
 func complexity() ComplexityRoot {
 	var c ComplexityRoot
 	c.Query.Programs = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.ProgramOrder, _ *ent.ProgramWhereInput) int {
-		return 1 + child*pageCost(first, last)
+		return addSat(1, mulSat(child, pageCost(first, last)))
 	}
 	c.Query.Projects = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.ProjectOrder, _ *ent.ProjectWhereInput) int {
-		return 1 + child*pageCost(first, last)
+		return addSat(1, mulSat(child, pageCost(first, last)))
 	}
 	c.Query.Users = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.UserOrder, _ *ent.UserWhereInput) int {
-		return 1 + child*pageCost(first, last)
+		return addSat(1, mulSat(child, pageCost(first, last)))
 	}
-	c.Query.Nodes = func(child int, ids []int) int { return 1 + child*max(len(ids), 1) }
+	c.Query.Nodes = func(child int, ids []int) int { return addSat(1, mulSat(child, max(len(ids), 1))) }
 	c.Mutation.BulkAssignScopes = func(child int, inputs []*model.AssignScopeInput) int {
-		return 1 + child*max(len(inputs), 1)
+		return addSat(1, mulSat(child, max(len(inputs), 1)))
 	}
-	list := func(child int) int { return 1 + child*listCost }
+	list := func(child int) int { return addSat(1, mulSat(child, listCost)) }
 	c.User.AccessiblePrograms = list
 	c.User.AccessibleProjects = list
 	c.User.RoleAssignments = list

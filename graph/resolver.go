@@ -66,8 +66,8 @@ func GuardRootFields(ctx context.Context, next graphql.RootResolver) graphql.Mar
 // authenticationError explains why there is no viewer: the auth middleware
 // records a rejected token's reason in the context.
 func authenticationError(ctx context.Context) error {
-	if reason := reqctx.AuthFailureFromContext(ctx); reason != "" {
-		return apperr.Errorf(apperr.Unauthenticated, "%s", reason)
+	if err := reqctx.AuthFailureFromContext(ctx); err != nil {
+		return err
 	}
 	return apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
 }

@@ -182,7 +182,10 @@ func (r *userResolver) AccessibleProjects(ctx context.Context, obj *ent.User) ([
 // ScopeSummary is the resolver for the scopeSummary field.
 func (r *userResolver) ScopeSummary(ctx context.Context, obj *ent.User) (*authz.ScopeSummary, error) {
 	sum, err := loaders.For(ctx).ScopeSummary(ctx, obj.ID)
-	return &sum, err
+	if err != nil {
+		return nil, err
+	}
+	return visibleSummary(ctx, obj.ID, sum)
 }
 
 // Mutation returns MutationResolver implementation.

@@ -96,6 +96,8 @@ func TestHTTP_Routes(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+g.Token(t, g.Admin.ID))
 		g.Handler.ServeHTTP(rec, req)
 		assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+		// Issue 9, repro 15: the 405 carried no extensions.code.
+		assert.JSONEq(t, `{"errors":[{"message":"mutations must be sent with POST","extensions":{"code":"BAD_USER_INPUT"}}]}`, rec.Body.String())
 	})
 	t.Run("query over GET", func(t *testing.T) {
 		rec := httptest.NewRecorder()

@@ -24,6 +24,8 @@ type Config struct {
 	Playground bool
 	// MaxBodyBytes limits request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// RequestTimeout is every /graphql request's deadline (default 10 s).
+	RequestTimeout time.Duration
 	// Ready reports whether dependencies answer (for /readyz).
 	Ready func(ctx context.Context) map[string]error
 	// Metrics is the registry /metrics serves.
@@ -38,7 +40,10 @@ func New(cfg Config) http.Handler {
 		cfg.MaxBodyBytes = 1 << 20
 	}
 	mux := http.NewServeMux()
-	gql := getMutationIs405(cfg.GraphQL)
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	gql := withDeadline(cfg.RequestTimeout, getMutationIs405(cfg.GraphQL))
 	mux.Handle("/graphql", withCORS(cfg.CORSOrigins, withHTTPRules(withBodyLimit(cfg.MaxBodyBytes, gql))))
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authz-gateway", "/graphql"))
@@ -53,23 +58,37 @@ func New(cfg Config) http.Handler {
 	return withRequestID(mux)
 }
 
+// readyHandler answers within readyTimeout whatever the dependencies do: a
+// check that has not answered by then counts as unavailable (503).
 func readyHandler(ready func(ctx context.Context) map[string]error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		status, code := map[string]string{}, http.StatusOK
-		if ready != nil {
-			for name, err := range ready(ctx) {
+		status, code := map[string]string{"checks": "unavailable"}, http.StatusServiceUnavailable
+		if ready == nil {
+			writeJSON(w, http.StatusOK, map[string]string{})
+			return
+		}
+		done := make(chan map[string]error, 1)
+		go func() { done <- ready(ctx) }()
+		select {
+		case results := <-done:
+			status, code = map[string]string{}, http.StatusOK
+			for name, err := range results {
 				status[name] = "ok"
 				if err != nil {
 					status[name] = "unavailable"
 					code = http.StatusServiceUnavailable
 				}
 			}
+		case <-ctx.Done():
 		}
 		writeJSON(w, code, status)
 	}
 }
+
+// readyTimeout bounds /readyz.
+const readyTimeout = 2 * time.Second
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

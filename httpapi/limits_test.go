@@ -2,9 +2,11 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -84,7 +86,12 @@ func TestRateLimit_SharedAcrossInstances(t *testing.T) {
 	assert.Equal(t, 5, allowed, "the burst is shared by both instances")
 	assert.Equal(t, http.StatusTooManyRequests, last.Code)
 	assert.NotEmpty(t, last.Header().Get("Retry-After"))
-	assert.Contains(t, last.Body.String(), `"code":"FORBIDDEN"`)
+	assert.Contains(t, last.Body.String(), `"code":"RATE_LIMITED"`)
+	// Issue 9, repro 15: the limiter's keys live under CACHE_PREFIX.
+	key := fmt.Sprintf("%sratelimit:user:%d", one.Prefix(), one.Admin.ID)
+	n, err := one.Redis.Exists(context.Background(), key).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "the budget is kept under %s", key)
 
 	other := one.Token(t, testenv.NewWorld(t, one.DB.Client).User("someone@test.example"))
 	assert.Equal(t, http.StatusOK, postRaw(one.Handler, other, "application/json", mustJSON(map[string]any{"query": "{ me { id } }"})).Code,

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"io"
@@ -33,6 +34,16 @@ func withRequestID(next http.Handler) http.Handler {
 	})
 }
 
+// withDeadline gives every request's work a deadline: a request can never
+// keep the gateway busy for longer.
+func withDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // withBodyLimit caps request bodies: a larger body is answered 413 before
 // anything parses it. The body is read here (gqlgen reads it whole anyway).
 func withBodyLimit(limit int64, next http.Handler) http.Handler {
@@ -60,7 +71,7 @@ func withBodyLimit(limit int64, next http.Handler) http.Handler {
 func TooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
 	secs := int(math.Ceil(retryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	writeGraphQLError(w, http.StatusTooManyRequests, apperr.Forbidden, "rate limit exceeded; retry later")
+	writeGraphQLError(w, http.StatusTooManyRequests, apperr.RateLimited, "rate limit exceeded; retry later")
 }
 
 // withHTTPRules answers what GraphQL over HTTP says about methods and media
@@ -94,7 +105,8 @@ func writeGraphQLError(w http.ResponseWriter, status int, code apperr.Code, mess
 }
 
 // getMutationIs405 makes a mutation sent over GET answer 405 Method Not
-// Allowed (gqlgen says 406), as DESIGN section 6 asks.
+// Allowed (gqlgen says 406, with an error that has no code), as DESIGN
+// section 6 asks, with a coded error body.
 func getMutationIs405(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
@@ -104,14 +116,28 @@ func getMutationIs405(next http.Handler) http.Handler {
 	})
 }
 
-type rewrite406 struct{ http.ResponseWriter }
+// rewrite406 replaces gqlgen's 406 answer with ours and drops gqlgen's body.
+type rewrite406 struct {
+	http.ResponseWriter
+	replaced bool
+}
 
 func (w *rewrite406) WriteHeader(code int) {
-	if code == http.StatusNotAcceptable {
-		w.Header().Set("Allow", "POST")
-		code = http.StatusMethodNotAllowed
+	if code != http.StatusNotAcceptable {
+		w.ResponseWriter.WriteHeader(code)
+		return
 	}
-	w.ResponseWriter.WriteHeader(code)
+	w.replaced = true
+	w.Header().Set("Allow", "POST")
+	writeGraphQLError(w.ResponseWriter, http.StatusMethodNotAllowed, apperr.BadUserInput,
+		"mutations must be sent with POST")
+}
+
+func (w *rewrite406) Write(p []byte) (int, error) {
+	if w.replaced {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
 }
 
 // withCORS lets browsers on the listed origins call the API (preflight

@@ -1,6 +1,6 @@
 // Package ratelimit limits requests per viewer (per client IP before
 // authentication) across all gateway instances, with a GCRA limiter in Redis
-// (go-redis/redis_rate). When Redis is unreachable it keeps limiting, per
+// (gcra.go). When Redis is unreachable it keeps limiting, per
 // instance, with an in-process token bucket, and it never waits for a Redis
 // that is known to be down (circuit breaker).
 package ratelimit
@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
@@ -34,8 +33,8 @@ type Decision struct {
 type Limiter struct {
 	limit   Limit
 	prefix  string
-	remote  *redis_rate.Limiter // nil without Redis
-	breaker *gobreaker.CircuitBreaker[*redis_rate.Result]
+	remote  redis.Scripter // nil without Redis
+	breaker *gobreaker.CircuitBreaker[Decision]
 	timeout time.Duration
 	local   *localBuckets
 	warn    rate.Sometimes
@@ -53,7 +52,7 @@ func New(client redis.UniversalClient, prefix string, limit Limit, timeout time.
 		timeout: timeout,
 		local:   newLocalBuckets(limit),
 		warn:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
-		breaker: gobreaker.NewCircuitBreaker[*redis_rate.Result](gobreaker.Settings{
+		breaker: gobreaker.NewCircuitBreaker[Decision](gobreaker.Settings{
 			Name:        "ratelimit",
 			MaxRequests: 1,
 			Timeout:     time.Second,
@@ -62,7 +61,7 @@ func New(client redis.UniversalClient, prefix string, limit Limit, timeout time.
 		}),
 	}
 	if client != nil {
-		l.remote = redis_rate.NewLimiter(client)
+		l.remote = client
 	}
 	return l
 }
@@ -76,15 +75,13 @@ func (l *Limiter) Allow(ctx context.Context, key string) Decision {
 		return Decision{Allowed: true}
 	}
 	if l.remote != nil {
-		res, err := l.breaker.Execute(func() (*redis_rate.Result, error) {
+		d, err := l.breaker.Execute(func() (Decision, error) {
 			ctx, cancel := context.WithTimeout(ctx, l.timeout)
 			defer cancel()
-			return l.remote.Allow(ctx, l.prefix+key, redis_rate.Limit{
-				Rate: l.limit.PerSecond, Burst: l.limit.Burst, Period: time.Second,
-			})
+			return allowRemote(ctx, l.remote, l.prefix+key, l.limit)
 		})
 		if err == nil {
-			return Decision{Allowed: res.Allowed > 0, RetryAfter: res.RetryAfter}
+			return d
 		}
 		l.warn.Do(func() {
 			slog.WarnContext(ctx, "rate limiter: Redis unavailable, limiting per instance", "err", err)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -79,17 +78,6 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 		u.Addrs = []string{net.JoinHostPort(o.Host, port)}
 	}
 	return redis.NewUniversalClient(u), nil
-}
-
-// SplitAddrs parses a comma-separated address list.
-func SplitAddrs(s string) []string {
-	var out []string
-	for _, a := range strings.Split(s, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // SilenceLogs stops go-redis from logging every failed dial: during an

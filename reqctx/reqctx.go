@@ -109,14 +109,15 @@ func SubjectFromContext(ctx context.Context) (int, bool) {
 	return id, ok
 }
 
-// NewContextWithAuthFailure records why a presented token was rejected, so the
-// first field that needs a viewer can say so.
-func NewContextWithAuthFailure(ctx context.Context, reason string) context.Context {
-	return context.WithValue(ctx, authFailureKey, reason)
+// NewContextWithAuthFailure records why a presented token did not
+// authenticate (a client-safe, coded error), so the first field that needs a
+// viewer can say so.
+func NewContextWithAuthFailure(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, authFailureKey, err)
 }
 
-// AuthFailureFromContext returns the recorded rejection reason, or "".
-func AuthFailureFromContext(ctx context.Context) string {
-	s, _ := ctx.Value(authFailureKey).(string)
-	return s
+// AuthFailureFromContext returns the recorded failure, or nil.
+func AuthFailureFromContext(ctx context.Context) error {
+	err, _ := ctx.Value(authFailureKey).(error)
+	return err
 }

@@ -11,6 +11,8 @@ scripts/check-generate.sh
 go test -race -count=1 -timeout 15m "$@" ./...
 # Every benchmark once, so none can rot (figures come from `make bench`).
 go test -run '^$' -bench . -benchtime=1x -count=1 ./...
-# The fuzzers, briefly: the HTTP/GraphQL entry and the cache value decoder.
+# The fuzzers, briefly: the HTTP/GraphQL entry, the cache value decoder and
+# the document measurement of the query guard.
 go test -run '^$' -fuzz '^FuzzGraphQLHTTP$' -fuzztime "${FUZZTIME:-20s}" ./httpapi/
 go test -run '^$' -fuzz '^FuzzDecodeEnvelope$' -fuzztime "${FUZZTIME:-10s}" ./cache/
+go test -run '^$' -fuzz '^FuzzMeasureDocument$' -fuzztime "${FUZZTIME:-10s}" ./graph/

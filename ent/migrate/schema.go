@@ -157,6 +157,30 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{ScopeAssignmentsColumns[4]},
 			},
+			{
+				Name:    "scope_unique_global",
+				Unique:  true,
+				Columns: []*schema.Column{ScopeAssignmentsColumns[5]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scope_type = 'GLOBAL'",
+				},
+			},
+			{
+				Name:    "scope_unique_program",
+				Unique:  true,
+				Columns: []*schema.Column{ScopeAssignmentsColumns[5], ScopeAssignmentsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scope_type = 'PROGRAM'",
+				},
+			},
+			{
+				Name:    "scope_unique_project",
+				Unique:  true,
+				Columns: []*schema.Column{ScopeAssignmentsColumns[5], ScopeAssignmentsColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scope_type = 'PROJECT'",
+				},
+			},
 		},
 	}
 	// UsersColumns holds the columns for the "users" table.

@@ -36,11 +36,15 @@ func (Project) Fields() []ent.Field {
 // programID), so the edge is mutable.
 func (Project) Edges() []ent.Edge {
 	return []ent.Edge{
+		// No where-filter through this edge: it would run on programs
+		// without their privacy rule, so a viewer without PROGRAM_READ could
+		// learn program names by filtering projects on them.
 		edge.From("program", Program.Type).
 			Ref("projects").
 			Field("program_id").
 			Unique().
-			Required(),
+			Required().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("scope_assignments", ScopeAssignment.Type).
 			Annotations(entgql.Skip(), entsql.OnDelete(entsql.Cascade)),
 	}

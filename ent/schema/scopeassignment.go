@@ -68,12 +68,22 @@ func (ScopeAssignment) Edges() []ent.Edge {
 }
 
 // Indexes of the ScopeAssignment: by user (resolution) and by target (finding
-// the users a catalog change affects).
+// the users a catalog change affects). One assignment per user and target:
+// partial unique indexes, one per scope type, because a plain unique index
+// over the nullable targets would treat two NULLs as different and let
+// duplicates in (which removing one would leave in force). The GLOBAL one
+// also finds every GLOBAL holder by index.
 func (ScopeAssignment) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "active"),
 		index.Fields("program_id"),
 		index.Fields("project_id"),
+		index.Fields("user_id").Unique().StorageKey("scope_unique_global").
+			Annotations(entsql.IndexWhere("scope_type = 'GLOBAL'")),
+		index.Fields("user_id", "program_id").Unique().StorageKey("scope_unique_program").
+			Annotations(entsql.IndexWhere("scope_type = 'PROGRAM'")),
+		index.Fields("user_id", "project_id").Unique().StorageKey("scope_unique_project").
+			Annotations(entsql.IndexWhere("scope_type = 'PROJECT'")),
 	}
 }
 

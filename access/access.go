@@ -25,12 +25,14 @@ const (
 	RoleManage   Permission = "ROLE_MANAGE"
 	ScopeManage  Permission = "SCOPE_MANAGE"
 	CacheManage  Permission = "CACHE_MANAGE"
+	// AuditRead reads the access-change log (ADMIN holds it).
+	AuditRead Permission = "AUDIT_READ"
 )
 
 // AllPermissions lists every permission once, in declaration order.
 var AllPermissions = []Permission{
 	ProgramRead, ProgramWrite, ProjectRead, ProjectWrite,
-	UserRead, UserManage, RoleManage, ScopeManage, CacheManage,
+	UserRead, UserManage, RoleManage, ScopeManage, CacheManage, AuditRead,
 }
 
 // Values lets ent use Permission as an enum Go type.

@@ -50,6 +50,9 @@ type App struct {
 
 	metricsRegistry *prometheus.Registry
 	metricsServer   *http.Server
+
+	positions *authz.Positions
+	stopWatch func()
 }
 
 // Option adjusts what the environment cannot say: instruments for tests and
@@ -100,11 +103,16 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Dialect)
+	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Dialect, a.positions)
 	if _, err := a.authz.BootstrapAdmin(ctx, cfg.AdminEmail); err != nil {
 		a.Close()
 		return nil, err
 	}
+	watch := authz.WatchConfig{Retention: cfg.AuditRetention}
+	if !cfg.embedded() {
+		watch.DSN = cfg.DatabaseURL
+	}
+	a.stopWatch = a.authz.WatchLog(watch)
 	a.handler = a.newHandler()
 	return a, nil
 }
@@ -137,7 +145,10 @@ func (a *App) openDB(ctx context.Context) error {
 // openCache uses Redis when configured, else the in-process store.
 func (a *App) openCache() error {
 	var store cache.Store = cache.NewMemoryStore()
-	cacheCfg := cache.Config{TTL: a.cfg.CacheTTL}
+	// The store is trusted only as far as it has applied the access-change
+	// log (authz.Positions).
+	a.positions = authz.NewPositions()
+	cacheCfg := cache.Config{TTL: a.cfg.CacheTTL, Accept: a.positions.Accept}
 	if a.cfg.Redis.Configured() {
 		client, err := redisconn.NewClient(a.cfg.Redis)
 		if err != nil {
@@ -323,8 +334,12 @@ func (a *App) serveMetrics(errc chan<- error) error {
 	return nil
 }
 
-// Close releases the cache, Redis and the database.
+// Close stops the log watcher and releases the cache, Redis and the
+// database.
 func (a *App) Close() {
+	if a.stopWatch != nil {
+		a.stopWatch()
+	}
 	if a.cache != nil {
 		a.cache.Close()
 	}

@@ -40,6 +40,9 @@ type Config struct {
 	// MetricsAddr serves /metrics on its own address (e.g. 127.0.0.1:9090)
 	// instead of beside the API, so it need not face clients.
 	MetricsAddr string
+	// AuditRetention prunes delivered access-change log entries older than
+	// this.
+	AuditRetention time.Duration
 }
 
 // Limits bound what one request may ask for and how long it may take.
@@ -70,16 +73,17 @@ func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "gateway.d
 func LoadConfig(getenv func(string) string) (Config, error) {
 	p := envParser{getenv: getenv}
 	c := Config{
-		Port:        p.str("PORT", "8080"),
-		DatabaseURL: p.str("DATABASE_URL", ""),
-		DataDir:     p.str("DATA_DIR", ".data"),
-		CachePrefix: p.str("CACHE_PREFIX", ""),
-		JWTSecret:   p.str("JWT_SECRET", ""),
-		TokenTTL:    p.duration("TOKEN_TTL", 24*time.Hour),
-		AdminEmail:  authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
-		LoaderWait:  p.duration("LOADER_WAIT", 0),
-		MetricsAddr: p.str("METRICS_ADDR", ""),
-		CORSOrigins: p.list("CORS_ORIGINS"),
+		Port:           p.str("PORT", "8080"),
+		DatabaseURL:    p.str("DATABASE_URL", ""),
+		DataDir:        p.str("DATA_DIR", ".data"),
+		CachePrefix:    p.str("CACHE_PREFIX", ""),
+		JWTSecret:      p.str("JWT_SECRET", ""),
+		TokenTTL:       p.duration("TOKEN_TTL", 24*time.Hour),
+		AdminEmail:     authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
+		LoaderWait:     p.duration("LOADER_WAIT", 0),
+		MetricsAddr:    p.str("METRICS_ADDR", ""),
+		AuditRetention: p.duration("AUDIT_RETENTION", 90*24*time.Hour),
+		CORSOrigins:    p.list("CORS_ORIGINS"),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),

@@ -22,19 +22,27 @@ import (
 // invalidates the user it touched.
 func (s *Service) BootstrapAdmin(ctx context.Context, email string) (*ent.User, error) {
 	var granted *ent.User
-	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		if _, err := s.lockRole(ctx, tx, access.RoleAdmin); err != nil {
+	err := s.mutate(ctx, "bootstrapAdmin", func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		adminRole, err := s.lockRole(ctx, tx, access.RoleAdmin)
+		if err != nil {
 			return impact{}, err // instances starting together take turns
 		}
-		exists, err := adminExists(ctx, tx.Client())
-		if err != nil || exists {
+		upgraded, err := adminHoldsAll(ctx, tx, adminRole)
+		if err != nil {
 			return impact{}, err
+		}
+		exists, err := adminExists(ctx, tx.Client())
+		if err != nil {
+			return impact{}, err
+		}
+		if exists {
+			return impact{users: upgraded, target: "no grant: an admin exists"}, nil
 		}
 		granted, err = db.GrantAdmin(ctx, tx, NormalizeEmail(email))
 		if err != nil {
 			return impact{}, err
 		}
-		return impact{users: []int{granted.ID}}, nil
+		return impact{users: append(upgraded, granted.ID), target: fmt.Sprintf("user %d (%s): ADMIN role and GLOBAL scope", granted.ID, granted.Email)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
@@ -78,4 +86,19 @@ func (s *Service) keepAnAdmin(change func(ctx context.Context, tx *ent.Tx) (impa
 		}
 		return imp, nil
 	}
+}
+
+// adminHoldsAll gives the ADMIN role every permission if it lacks any (a
+// permission added in a newer version, such as AUDIT_READ) and returns the
+// role's holders, whose answers change.
+func adminHoldsAll(ctx context.Context, tx *ent.Tx, admin *ent.Role) ([]int, error) {
+	if len(admin.Permissions) == len(access.AllPermissions) {
+		return nil, nil
+	}
+	if err := admin.Update().SetPermissions(access.AllPermissions).Exec(ctx); err != nil {
+		return nil, dbError(err, "role ADMIN")
+	}
+	holders, err := tx.RoleAssignment.Query().Where(roleassignment.RoleID(admin.ID)).
+		Select(roleassignment.FieldUserID).Ints(ctx)
+	return holders, dbError(err, "ADMIN holders")
 }

@@ -2,8 +2,10 @@ package authz
 
 import (
 	"context"
+	"fmt"
 
 	"authz-gateway/access"
+	"authz-gateway/ent"
 	"authz-gateway/ent/user"
 	"authz-gateway/reqctx"
 )
@@ -14,11 +16,11 @@ func (s *Service) InvalidateUserCache(ctx context.Context, userID int) error {
 	if _, err := s.require(ctx, access.CacheManage); err != nil {
 		return err
 	}
-	// Freshness holds even if the store is unreachable (see cache.Cache), so
-	// a store error is not the caller's failure.
-	_ = s.cache.InvalidateUsers(ctx, []int{userID})
-	forgetViewer(ctx)
-	return nil
+	// Logged and delivered like every change; freshness holds even if the
+	// store is unreachable, so a store error is not the caller's failure.
+	return s.mutate(ctx, "invalidateUserCache", func(context.Context, *ent.Tx) (impact, error) {
+		return impact{users: []int{userID}, target: fmt.Sprintf("user %d", userID)}, nil
+	})
 }
 
 // InvalidateAllCaches drops every cached answer with one store command. Needs
@@ -27,9 +29,9 @@ func (s *Service) InvalidateAllCaches(ctx context.Context) error {
 	if _, err := s.require(ctx, access.CacheManage); err != nil {
 		return err
 	}
-	_ = s.cache.InvalidateAll(ctx)
-	forgetViewer(ctx)
-	return nil
+	return s.mutate(ctx, "invalidateAllCaches", func(context.Context, *ent.Tx) (impact, error) {
+		return impact{all: true, target: "every user"}, nil
+	})
 }
 
 // RefreshUserCache invalidates a user and recomputes all four answers now,

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"fmt"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
@@ -18,7 +19,7 @@ func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) 
 		return nil, err
 	}
 	var created *ent.Program
-	err := s.write(ctx, access.ProgramWrite, func(reach access.Reach) error {
+	err := s.write(ctx, "createProgram", access.ProgramWrite, func(reach access.Reach) error {
 		if !reach.Global {
 			return apperr.Errorf(apperr.Forbidden, "creating a program needs a GLOBAL scope")
 		}
@@ -28,8 +29,11 @@ func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) 
 			return impact{}, err
 		}
 		p, err := tx.Program.Create().SetInput(in).Save(ctx)
+		if err != nil {
+			return impact{}, dbError(err, "program")
+		}
 		created = p
-		return impact{global: true}, dbError(err, "program")
+		return impact{global: true, target: fmt.Sprintf("program %d", p.ID), on: onProgram(p.ID)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -44,7 +48,7 @@ func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgra
 		return nil, err
 	}
 	var updated *ent.Program
-	err := s.write(ctx, access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "updateProgram", access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if in.Name != nil {
 			if err := checkProgramNameFree(ctx, tx, *in.Name, id); err != nil {
 				return impact{}, err
@@ -52,7 +56,7 @@ func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgra
 		}
 		p, err := tx.Program.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = p
-		return impact{}, dbError(err, "program")
+		return impact{target: fmt.Sprintf("program %d", id), on: onProgram(id)}, dbError(err, "program")
 	})
 	if err != nil {
 		return nil, err
@@ -64,7 +68,7 @@ func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgra
 // PROGRAM_WRITE and the program in write reach; a program that still has projects is
 // refused (BAD_USER_INPUT), so nothing is lost by accident.
 func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
-	err := s.write(ctx, access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "deleteProgram", access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := s.lockRows(ctx, "program", tx.Program.Query().Where(program.ID(id)).ForUpdate()); err != nil {
 			return impact{}, err
 		}
@@ -75,7 +79,8 @@ func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
 		if hasProjects {
 			return impact{}, badInput("program %d still has projects; delete or move them first", id)
 		}
-		imp, err := holdersBeforeDelete(ctx, tx, impact{programs: []int{id}, global: true})
+		imp, err := holdersBeforeDelete(ctx, tx, impact{programs: []int{id}, global: true,
+			target: fmt.Sprintf("program %d", id), on: onProgram(id)})
 		if err != nil {
 			return impact{}, err
 		}
@@ -96,7 +101,7 @@ func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) 
 		return nil, err
 	}
 	var created *ent.Project
-	err := s.write(ctx, access.ProjectWrite, programWritable(in.ProgramID), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "createProject", access.ProjectWrite, programWritable(in.ProgramID), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := programExists(ctx, tx, in.ProgramID); err != nil {
 			return impact{}, err
 		}
@@ -104,8 +109,12 @@ func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) 
 			return impact{}, err
 		}
 		p, err := tx.Project.Create().SetInput(in).Save(ctx)
+		if err != nil {
+			return impact{}, dbError(err, "project")
+		}
 		created = p
-		return impact{programs: []int{in.ProgramID}, global: true}, dbError(err, "project")
+		return impact{programs: []int{in.ProgramID}, global: true,
+			target: fmt.Sprintf("project %d in program %d", p.ID, in.ProgramID), on: onProject(p.ID)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -126,7 +135,7 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 		inReach = all(inReach, programWritable(*in.ProgramID))
 	}
 	var updated *ent.Project
-	err := s.write(ctx, access.ProjectWrite, inReach, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "updateProject", access.ProjectWrite, inReach, func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		current, err := tx.Project.Get(ctx, id)
 		if err != nil {
 			return impact{}, dbError(err, "project")
@@ -148,9 +157,11 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 		p, err := tx.Project.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = p
 		if target == current.ProgramID {
-			return impact{}, dbError(err, "project")
+			return impact{target: fmt.Sprintf("project %d", id), on: onProject(id)}, dbError(err, "project")
 		}
-		return impact{programs: []int{current.ProgramID, target}, projects: []int{id}}, dbError(err, "project")
+		// A move concerns two programs: only GLOBAL viewers read its entry.
+		return impact{programs: []int{current.ProgramID, target}, projects: []int{id},
+			target: fmt.Sprintf("project %d moved from program %d to %d", id, current.ProgramID, target)}, dbError(err, "project")
 	})
 	if err != nil {
 		return nil, err
@@ -161,7 +172,7 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 // DeleteProject deletes a project and the scopes on it. Needs PROJECT_WRITE
 // and the project in write reach.
 func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
-	err := s.write(ctx, access.ProjectWrite, projectWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "deleteProject", access.ProjectWrite, projectWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := s.lockRows(ctx, "project", tx.Project.Query().Where(project.ID(id)).ForUpdate()); err != nil {
 			return impact{}, err
 		}
@@ -171,6 +182,7 @@ func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
 		}
 		imp, err := holdersBeforeDelete(ctx, tx, impact{
 			programs: []int{current.ProgramID}, projects: []int{id}, global: true,
+			target: fmt.Sprintf("project %d", id), on: onProject(id),
 		})
 		if err != nil {
 			return impact{}, err

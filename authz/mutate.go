@@ -19,18 +19,22 @@ import (
 )
 
 // impact describes whose cached answers a change can alter: named users, the
-// holders of scopes on some programs and projects, and (for changes to the
-// catalog as a whole) every holder of a GLOBAL scope.
+// holders of scopes on some programs and projects, (for changes to the catalog
+// as a whole) every holder of a GLOBAL scope, or everyone. It also says what
+// the change was about, for the access-change log.
 type impact struct {
 	users    []int
 	programs []int
 	projects []int
 	global   bool
+	all      bool
+	target   string
+	on       auditScope
 }
 
 // write is the skeleton of every checked write: the viewer must hold perm,
 // inReach must accept the viewer's reach, then change runs through mutate.
-func (s *Service) write(ctx context.Context, perm access.Permission, inReach func(access.Reach) error,
+func (s *Service) write(ctx context.Context, op string, perm access.Permission, inReach func(access.Reach) error,
 	change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
 	reach, err := s.require(ctx, perm)
 	if err != nil {
@@ -39,24 +43,31 @@ func (s *Service) write(ctx context.Context, perm access.Permission, inReach fun
 	if err := inReach(reach); err != nil {
 		return err
 	}
-	return s.mutate(ctx, change)
+	return s.mutate(ctx, op, change)
 }
 
-// mutate runs change in a transaction, commits, and only then invalidates the
-// users the change can affect. Holders of the impact's targets are collected
+// mutate runs change in a transaction that also appends the change to the
+// access-change log, commits, and only then delivers the change to the cache
+// (invalidating the users it can affect). This is the one place writes
+// invalidate. Holders of the impact's targets are collected at delivery,
 // after the commit: anyone who gains a scope on a target later invalidates
-// themselves after their own commit, which follows ours. A change that deletes
-// targets must collect their holders itself, inside the transaction, after
-// locking the targets (see holdersBeforeDelete). This is the one place
-// writes invalidate. Invalidation failures do not fail the mutation: the
-// cache then bypasses itself until it can invalidate everything.
-func (s *Service) mutate(ctx context.Context, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
+// themselves after their own commit, which follows ours. A change that
+// deletes targets must collect their holders itself, inside the transaction,
+// after locking the targets (see holdersBeforeDelete). A delivery that fails
+// does not fail the mutation: the entry stays undelivered in the log, this
+// cache bypasses itself until it can invalidate everything, and every other
+// instance bypasses Redis until some instance has delivered the entry.
+func (s *Service) mutate(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	imp, err := change(ctx, tx)
+	var entry *ent.AccessChange
+	if err == nil {
+		entry, err = s.appendChange(ctx, tx, op, imp)
+	}
 	if err != nil {
 		if rerr := tx.Rollback(); rerr != nil {
 			slog.ErrorContext(ctx, "rollback failed", "err", rerr)
@@ -69,16 +80,9 @@ func (s *Service) mutate(ctx context.Context, change func(ctx context.Context, t
 	// What the request reads next (the mutation's result, a later mutation's
 	// checks) must see this write.
 	defer forgetViewer(ctx)
-	after, err := holders(ctx, s.db, imp)
-	if err != nil {
-		// The change is committed; without the list, invalidate everyone.
-		slog.ErrorContext(ctx, "find affected users after commit; invalidating all", "err", err)
-		_ = s.cache.InvalidateAll(ctx)
-		return nil
-	}
-	users := union(imp.users, after)
-	if err := s.cache.InvalidateUsers(ctx, users); err != nil {
-		slog.WarnContext(ctx, "invalidation undelivered; cache bypassed until recovery", "users", len(users), "err", err)
+	if err := s.deliver(ctx, entry); err != nil {
+		slog.WarnContext(ctx, "access change undelivered; the log keeps it for any instance to deliver",
+			"change", entry.ID, "err", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"authz-gateway/access"
@@ -27,22 +28,22 @@ func (s *Service) Roles(ctx context.Context) ([]*ent.Role, error) {
 // of the role (nobody grants beyond what they hold); the last admin cannot
 // lose ADMIN.
 func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, userID, rt, true, true)
+	return s.setRoleAssignment(ctx, "assignRole", userID, rt, true, true)
 }
 
 // ActivateRole reactivates an existing assignment. Needs ROLE_MANAGE; NOT_FOUND
 // when the user does not hold the role.
 func (s *Service) ActivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, userID, rt, true, false)
+	return s.setRoleAssignment(ctx, "activateRole", userID, rt, true, false)
 }
 
 // DeactivateRole keeps the assignment but stops it from counting. Needs
 // ROLE_MANAGE; NOT_FOUND when the user does not hold the role.
 func (s *Service) DeactivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, userID, rt, false, false)
+	return s.setRoleAssignment(ctx, "deactivateRole", userID, rt, false, false)
 }
 
-func (s *Service) setRoleAssignment(ctx context.Context, userID int, rt access.RoleType, active, create bool) (*ent.RoleAssignment, error) {
+func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, rt access.RoleType, active, create bool) (*ent.RoleAssignment, error) {
 	reach, err := s.requireRoleManagement(ctx)
 	if err != nil {
 		return nil, err
@@ -70,12 +71,12 @@ func (s *Service) setRoleAssignment(ctx context.Context, userID int, rt access.R
 		case err == nil:
 			result, err = existing.Update().SetActive(active).Save(ctx)
 		}
-		return impact{users: []int{userID}}, dbError(err, "role assignment")
+		return impact{users: []int{userID}, target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
 	}
 	if rt == access.RoleAdmin && !active {
 		change = s.keepAnAdmin(change)
 	}
-	if err := s.mutate(ctx, change); err != nil {
+	if err := s.mutate(ctx, op, change); err != nil {
 		return nil, err
 	}
 	return result.Unwrap(), nil
@@ -104,12 +105,12 @@ func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType
 			Where(roleassignment.UserID(userID), roleassignment.HasRoleWith(role.TypeEQ(rt))).
 			Exec(ctx)
 		removed = n
-		return impact{users: []int{userID}}, dbError(err, "role assignment")
+		return impact{users: []int{userID}, target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
 	}
 	if rt == access.RoleAdmin {
 		change = s.keepAnAdmin(change)
 	}
-	err = s.mutate(ctx, change)
+	err = s.mutate(ctx, "removeRole", change)
 	return removed > 0, err
 }
 
@@ -133,7 +134,7 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 		return nil, err
 	}
 	var updated *ent.Role
-	err = s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err = s.mutate(ctx, "setRolePermissions", func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		// Locking the role makes a concurrent assignRole of it (whose foreign
 		// key check needs the row) wait, so the holders read below are all.
 		r, err := s.lockRole(ctx, tx, rt)
@@ -151,7 +152,7 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 			return impact{}, dbError(err, "role holders")
 		}
 		updated, err = r.Update().SetPermissions(perms).Save(ctx)
-		return impact{users: holders}, dbError(err, "role "+string(rt))
+		return impact{users: holders, target: fmt.Sprintf("role %s: %v", rt, perms)}, dbError(err, "role "+string(rt))
 	})
 	if err != nil {
 		return nil, err

@@ -49,7 +49,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 		}
 	}
 	out := make([]*ent.ScopeAssignment, len(ins))
-	err = s.mutateRetryingConflicts(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err = s.mutateRetryingConflicts(ctx, "assignScope", func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		var imp impact
 		for i, in := range ins {
 			sa, err := assignScope(ctx, tx, in)
@@ -59,6 +59,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 			out[i] = sa
 			imp.users = append(imp.users, in.UserID)
 		}
+		imp.target, imp.on = describeScopes(out)
 		return imp, nil
 	})
 	if err != nil {
@@ -75,11 +76,11 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 // the unique index refuses ours and the write runs again, now finding the
 // row (assigning is idempotent). SQLite serializes writers, so only
 // PostgreSQL ever retries.
-func (s *Service) mutateRetryingConflicts(ctx context.Context, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
+func (s *Service) mutateRetryingConflicts(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
 	const attempts = 3
 	var err error
 	for range attempts {
-		if err = s.mutate(ctx, change); !ent.IsConstraintError(err) {
+		if err = s.mutate(ctx, op, change); !ent.IsConstraintError(err) {
 			return err
 		}
 	}
@@ -156,7 +157,7 @@ func sameScope(in ScopeInput) []predicate.ScopeAssignment {
 // RemoveScope deletes a scope assignment. Needs SCOPE_MANAGE and its target in
 // the viewer's scope.
 func (s *Service) RemoveScope(ctx context.Context, id int) (bool, error) {
-	err := s.changeScope(ctx, id, true, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+	err := s.changeScope(ctx, "removeScope", id, true, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
 		return dbError(tx.ScopeAssignment.DeleteOne(sa).Exec(ctx), "scope assignment")
 	})
 	return err == nil, err
@@ -173,8 +174,12 @@ func (s *Service) DeactivateScope(ctx context.Context, id int) (*ent.ScopeAssign
 }
 
 func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent.ScopeAssignment, error) {
+	op := "deactivateScope"
+	if active {
+		op = "activateScope"
+	}
 	var result *ent.ScopeAssignment
-	err := s.changeScope(ctx, id, !active, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+	err := s.changeScope(ctx, op, id, !active, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
 		var err error
 		result, err = tx.ScopeAssignment.UpdateOne(sa).SetActive(active).Save(ctx)
 		return dbError(err, "scope assignment")
@@ -189,7 +194,7 @@ func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent
 // applies change; the assignment's user is invalidated after commit. A scope
 // out of the viewer's write reach is NOT_FOUND like a missing one, saying no
 // more about it. Taking away a GLOBAL scope keeps the last admin.
-func (s *Service) changeScope(ctx context.Context, id int, takesAway bool, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
+func (s *Service) changeScope(ctx context.Context, op string, id int, takesAway bool, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
 	reach, err := s.require(ctx, access.ScopeManage)
 	if err != nil {
 		return err
@@ -203,12 +208,13 @@ func (s *Service) changeScope(ctx context.Context, id int, takesAway bool, chang
 		if err := checkScopeInput(reach, in); err != nil {
 			return impact{}, errOutOfScope("scope assignment")
 		}
-		return impact{users: []int{sa.UserID}}, change(ctx, tx, sa)
+		target, on := describeScopes([]*ent.ScopeAssignment{sa})
+		return impact{users: []int{sa.UserID}, target: target, on: on}, change(ctx, tx, sa)
 	}
 	if takesAway {
 		apply = s.keepAnAdmin(apply)
 	}
-	return s.mutate(ctx, apply)
+	return s.mutate(ctx, op, apply)
 }
 
 // inputAt prefixes an error with the index of the input that caused it, when
@@ -222,4 +228,20 @@ func inputAt(n, i int, err error) error {
 		return fmt.Errorf("input %d: %w", i, err)
 	}
 	return apperr.Wrap(code, err, fmt.Sprintf("inputs[%d]: %s", i, apperr.MessageOf(err)))
+}
+
+// describeScopes names scope assignments for the log, and the object a
+// viewer must reach to read the entry (several assignments: GLOBAL only).
+func describeScopes(sas []*ent.ScopeAssignment) (string, auditScope) {
+	if len(sas) != 1 {
+		return fmt.Sprintf("%d scope assignments", len(sas)), auditScope{}
+	}
+	sa := sas[0]
+	switch {
+	case sa.ProgramID != nil:
+		return fmt.Sprintf("scope assignment %d: user %d, PROGRAM %d", sa.ID, sa.UserID, *sa.ProgramID), onProgram(*sa.ProgramID)
+	case sa.ProjectID != nil:
+		return fmt.Sprintf("scope assignment %d: user %d, PROJECT %d", sa.ID, sa.UserID, *sa.ProjectID), onProject(*sa.ProjectID)
+	}
+	return fmt.Sprintf("scope assignment %d: user %d, GLOBAL", sa.ID, sa.UserID), auditScope{}
 }

@@ -58,17 +58,22 @@ type Answer struct {
 
 // Service resolves and manages authorization. It is safe for concurrent use.
 type Service struct {
-	db    *ent.Client
-	cache *cache.Cache
-	res   resolver
+	db        *ent.Client
+	cache     *cache.Cache
+	res       resolver
+	positions *Positions
 }
 
 // NewService returns a Service reading db through c. sqlDialect is ent's
 // name of the database's dialect (dialect.Postgres or dialect.SQLite): it
 // decides the placeholder style of the resolution queries and whether
-// transactions lock rows.
-func NewService(db *ent.Client, c *cache.Cache, sqlDialect string) *Service {
-	return &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}}
+// transactions lock rows. positions are the log positions c judges its store
+// by (c's Config.Accept is positions.Accept); nil when c trusts its store.
+func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *Positions) *Service {
+	if positions == nil {
+		positions = NewPositions()
+	}
+	return &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, positions: positions}
 }
 
 // Cache returns the cache the service reads through.

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"authz-gateway/access"
@@ -20,13 +21,16 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 	}
 	in.Email = NormalizeEmail(in.Email)
 	var created *ent.User
-	err := s.mutate(ctx, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.mutate(ctx, "createUser", func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := checkEmailFree(ctx, tx, in.Email, 0); err != nil {
 			return impact{}, err
 		}
 		u, err := tx.User.Create().SetInput(in).Save(ctx)
+		if err != nil {
+			return impact{}, dbError(err, "user")
+		}
 		created = u
-		return impact{}, dbError(err, "user")
+		return impact{users: []int{u.ID}, target: fmt.Sprintf("user %d (%s)", u.ID, u.Email)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -67,12 +71,12 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 		}
 		u, err := tx.User.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = u
-		return impact{users: []int{id}}, dbError(err, "user")
+		return impact{users: []int{id}, target: fmt.Sprintf("user %d", id)}, dbError(err, "user")
 	}
 	if in.Active != nil && !*in.Active {
 		change = s.keepAnAdmin(change)
 	}
-	if err := s.mutate(ctx, change); err != nil {
+	if err := s.mutate(ctx, "updateUser", change); err != nil {
 		return nil, err
 	}
 	return updated.Unwrap(), nil

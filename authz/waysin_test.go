@@ -208,3 +208,15 @@ func TestWaysIn_DuplicateScopesAreImpossible(t *testing.T) {
 		assert.True(t, ent.IsConstraintError(err), "duplicate refused: %v", err)
 	}
 }
+
+// ADMIN always holds every permission: a start gives it a permission added
+// since (AUDIT_READ), invalidating its holders.
+func TestBootstrap_AdminGainsNewPermissions(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	setRole(t, g, access.RoleAdmin, access.DefaultPermissions(access.RoleViewer)...)
+	p := &pair{one: g, two: g}
+	p.expect(t, g.Admin.ID, cannot(access.AuditRead))
+	_, err := g.Authz.BootstrapAdmin(context.Background(), testenv.AdminEmail)
+	require.NoError(t, err)
+	p.expect(t, g.Admin.ID, can(access.AuditRead))
+}

@@ -54,6 +54,10 @@ type Config struct {
 	// BeforeFill, if set, runs after a computation and before its values are
 	// stored. Tests use it to pause a reader inside the stale-fill window.
 	BeforeFill func(ctx context.Context, keys []Key)
+	// Accept, if set, decides whether a store whose applied log position is
+	// applied may be trusted for this read; when it says no, the read
+	// bypasses the store (the access-change log's watcher provides it).
+	Accept func(applied int64) bool
 }
 
 // DefaultTTL is the value lifetime of DESIGN section 4.

@@ -26,6 +26,10 @@ func (c *Cache) Get(ctx context.Context, keys []Key, compute ComputeFunc) (map[K
 		}
 		return c.bypass(ctx, keys, compute)
 	}
+	if c.cfg.Accept != nil && !c.cfg.Accept(snap.Applied) {
+		// The store is behind the access-change log (or went back in time).
+		return c.bypass(ctx, keys, compute)
+	}
 	out := make(map[Key][]byte, len(keys))
 	stamps := make(map[Key]string)
 	var misses []Key

@@ -6,32 +6,49 @@ import (
 	"time"
 )
 
-// InvalidateUsers makes every cached value of users invalid, on every instance.
-// Call it after the change has committed. If the store cannot be reached, the
-// error is returned for logging only: freshness still holds, because this
-// process bypasses the store until a global invalidation succeeds.
-func (c *Cache) InvalidateUsers(ctx context.Context, users []int) error {
-	if len(users) == 0 {
+// Invalidation is what one access change asks of the cache: invalidate
+// these users (or all), and record that the log is applied up to Position
+// (0: a change outside the log, such as a test's).
+type Invalidation struct {
+	Users    []int
+	All      bool
+	Position int64
+}
+
+// Invalidate makes the cached values the change affects invalid, on every
+// instance, in one store round trip. Call it after the change has committed.
+// If the store cannot be reached, the error is returned for logging only:
+// freshness still holds, because this process bypasses the store until a
+// global invalidation succeeds (and the access-change log has the change for
+// any instance to deliver).
+func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) error {
+	users := uniqueInts(inv.Users)
+	var op func(ctx context.Context) error
+	switch {
+	case inv.All:
+		c.metrics.invalidateAll.Add(1)
+		op = func(ctx context.Context) error { return c.store.BumpAll(ctx, inv.Position) }
+	case len(users) > 0 || inv.Position > 0:
+		c.metrics.invalidations.Add(uint64(len(users)))
+		op = func(ctx context.Context) error { return c.store.BumpUsers(ctx, users, inv.Position) }
+	default:
 		return nil
 	}
-	c.metrics.invalidations.Add(uint64(len(users)))
-	err := c.storeOp(ctx, func(ctx context.Context) error { return c.store.BumpUsers(ctx, uniqueInts(users)) })
-	if err != nil {
+	if err := c.storeOp(ctx, op); err != nil {
 		c.undeliverable(ctx, err)
-		return fmt.Errorf("invalidate %d users: %w", len(users), err)
+		return fmt.Errorf("invalidate (%d users, all %t): %w", len(users), inv.All, err)
 	}
 	return nil
 }
 
+// InvalidateUsers makes every cached value of users invalid (see Invalidate).
+func (c *Cache) InvalidateUsers(ctx context.Context, users []int) error {
+	return c.Invalidate(ctx, Invalidation{Users: users})
+}
+
 // InvalidateAll makes every cached value invalid with one store command.
 func (c *Cache) InvalidateAll(ctx context.Context) error {
-	c.metrics.invalidateAll.Add(1)
-	err := c.storeOp(ctx, c.store.BumpAll)
-	if err != nil {
-		c.undeliverable(ctx, err)
-		return fmt.Errorf("invalidate all: %w", err)
-	}
-	return nil
+	return c.Invalidate(ctx, Invalidation{All: true})
 }
 
 // undeliverable stops trusting the store and starts the recovery loop.
@@ -67,7 +84,7 @@ func (c *Cache) recover() {
 		seen := c.undelivered
 		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.OpTimeout)
-		err := c.store.BumpAll(ctx)
+		err := c.store.BumpAll(ctx, 0)
 		cancel()
 		if err != nil {
 			continue

@@ -39,6 +39,9 @@ func (ks keyspace) userGen(userID int) string {
 
 func (ks keyspace) globalGen() string { return ks.prefix + "gen:global" }
 
+// applied holds the access-change log position the store has applied.
+func (ks keyspace) applied() string { return ks.prefix + "log:applied" }
+
 func (ks keyspace) allData(userID int) []string {
 	out := make([]string, len(Kinds))
 	for i, kind := range Kinds {

@@ -16,6 +16,7 @@ type MemoryStore struct {
 	values  map[Key]memoryEntry
 	writes  int
 	maxSize int
+	applied int64
 }
 
 type memoryEntry struct {
@@ -46,7 +47,7 @@ func (s *MemoryStore) Ping(context.Context) error { return nil }
 func (s *MemoryStore) Load(_ context.Context, users []int, keys []Key) (Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := Snapshot{Global: s.global, Users: make(map[int]string, len(users)), Values: make(map[Key][]byte, len(keys))}
+	snap := Snapshot{Global: s.global, Users: make(map[int]string, len(users)), Values: make(map[Key][]byte, len(keys)), Applied: s.applied}
 	for _, u := range users {
 		tok, ok := s.users[u]
 		if !ok {
@@ -94,9 +95,10 @@ func (s *MemoryStore) sweep(now time.Time) {
 }
 
 // BumpUsers replaces each user's token and drops the user's values.
-func (s *MemoryStore) BumpUsers(_ context.Context, users []int) error {
+func (s *MemoryStore) BumpUsers(_ context.Context, users []int, position int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.applied = max(s.applied, position)
 	for _, u := range users {
 		s.users[u] = newToken()
 		for _, kind := range Kinds {
@@ -107,9 +109,10 @@ func (s *MemoryStore) BumpUsers(_ context.Context, users []int) error {
 }
 
 // BumpAll replaces the global token.
-func (s *MemoryStore) BumpAll(context.Context) error {
+func (s *MemoryStore) BumpAll(_ context.Context, position int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.applied = max(s.applied, position)
 	s.global = newToken()
 	return nil
 }

@@ -66,6 +66,7 @@ func (s *RedisStore) Load(ctx context.Context, users []int, keys []Key) (Snapsho
 	for i, k := range keys {
 		valueCmds[i] = pipe.Get(ctx, s.keys.data(k))
 	}
+	appliedCmd := pipe.Get(ctx, s.keys.applied())
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Snapshot{}, fmt.Errorf("redis load: %w", err)
 	}
@@ -79,6 +80,9 @@ func (s *RedisStore) Load(ctx context.Context, users []int, keys []Key) (Snapsho
 		if snap.Users[u], err = tokenResult(userCmds[i], userToks[i]); err != nil {
 			return Snapshot{}, err
 		}
+	}
+	if snap.Applied, err = appliedCmd.Int64(); err != nil && !errors.Is(err, redis.Nil) {
+		return Snapshot{}, fmt.Errorf("redis applied position: %w", err)
 	}
 	for i, k := range keys {
 		b, err := valueCmds[i].Bytes()
@@ -117,26 +121,43 @@ func (s *RedisStore) Save(ctx context.Context, entries []Entry) error {
 	return nil
 }
 
-// BumpUsers replaces each user's token and deletes the user's values, in one
-// pipeline.
-func (s *RedisStore) BumpUsers(ctx context.Context, users []int) error {
+// BumpUsers replaces each user's token, deletes the user's values and raises
+// the applied position, in one pipeline.
+func (s *RedisStore) BumpUsers(ctx context.Context, users []int, position int64) error {
 	pipe := s.client.Pipeline()
 	for _, u := range users {
 		pipe.Set(ctx, s.keys.userGen(u), newToken(), s.genTTL)
 		pipe.Del(ctx, s.keys.allData(u)...)
 	}
+	s.raiseApplied(ctx, pipe, position)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis invalidate users: %w", err)
 	}
 	return nil
 }
 
-// BumpAll replaces the global token: one command.
-func (s *RedisStore) BumpAll(ctx context.Context) error {
+// BumpAll replaces the global token (and raises the applied position).
+func (s *RedisStore) BumpAll(ctx context.Context, position int64) error {
 	pipe := s.client.Pipeline()
 	pipe.Set(ctx, s.keys.globalGen(), newToken(), 0)
+	s.raiseApplied(ctx, pipe, position)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis invalidate all: %w", err)
 	}
 	return nil
+}
+
+// raiseApplied sets the applied position to position unless it is already
+// further: deliveries may finish out of order, and the position must only
+// move forward.
+var raiseApplied = redis.NewScript(`
+local current = tonumber(redis.call("GET", KEYS[1]) or "0")
+if tonumber(ARGV[1]) > current then redis.call("SET", KEYS[1], ARGV[1]) end
+return 0`)
+
+func (s *RedisStore) raiseApplied(ctx context.Context, pipe redis.Pipeliner, position int64) {
+	if position > 0 {
+		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
+		raiseApplied.Eval(ctx, pipe, []string{s.keys.applied()}, position)
+	}
 }

@@ -18,11 +18,12 @@ type Store interface {
 	// Save writes raw values with their TTLs.
 	Save(ctx context.Context, entries []Entry) error
 	// BumpUsers gives each user a fresh generation token (and drops the user's
-	// values, which the new token already makes invalid).
-	BumpUsers(ctx context.Context, users []int) error
+	// values, which the new token already makes invalid), and raises the
+	// applied log position to position (never lowers it; 0 leaves it).
+	BumpUsers(ctx context.Context, users []int, position int64) error
 	// BumpAll gives the global generation a fresh token: O(1) whatever the
-	// number of users.
-	BumpAll(ctx context.Context) error
+	// number of users; it raises the applied position like BumpUsers.
+	BumpAll(ctx context.Context, position int64) error
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Backend names the tier: "redis" or "memory".
@@ -34,6 +35,10 @@ type Snapshot struct {
 	Global string
 	Users  map[int]string
 	Values map[Key][]byte
+	// Applied is how far in the access-change log the store has applied
+	// invalidations (0: nothing recorded). It lives in the store, so it goes
+	// back in time exactly when the store does.
+	Applied int64
 }
 
 // Entry is one value to Save.

@@ -11,6 +11,8 @@ import (
 
 	"authz-gateway/ent/migrate"
 
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -31,6 +33,10 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// AccessChange is the client for interacting with the AccessChange builders.
+	AccessChange *AccessChangeClient
+	// AccessChangeUser is the client for interacting with the AccessChangeUser builders.
+	AccessChangeUser *AccessChangeUserClient
 	// Program is the client for interacting with the Program builders.
 	Program *ProgramClient
 	// Project is the client for interacting with the Project builders.
@@ -56,6 +62,8 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.AccessChange = NewAccessChangeClient(c.config)
+	c.AccessChangeUser = NewAccessChangeUserClient(c.config)
 	c.Program = NewProgramClient(c.config)
 	c.Project = NewProjectClient(c.config)
 	c.Role = NewRoleClient(c.config)
@@ -152,14 +160,16 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Program:         NewProgramClient(cfg),
-		Project:         NewProjectClient(cfg),
-		Role:            NewRoleClient(cfg),
-		RoleAssignment:  NewRoleAssignmentClient(cfg),
-		ScopeAssignment: NewScopeAssignmentClient(cfg),
-		User:            NewUserClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		AccessChange:     NewAccessChangeClient(cfg),
+		AccessChangeUser: NewAccessChangeUserClient(cfg),
+		Program:          NewProgramClient(cfg),
+		Project:          NewProjectClient(cfg),
+		Role:             NewRoleClient(cfg),
+		RoleAssignment:   NewRoleAssignmentClient(cfg),
+		ScopeAssignment:  NewScopeAssignmentClient(cfg),
+		User:             NewUserClient(cfg),
 	}, nil
 }
 
@@ -177,21 +187,23 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Program:         NewProgramClient(cfg),
-		Project:         NewProjectClient(cfg),
-		Role:            NewRoleClient(cfg),
-		RoleAssignment:  NewRoleAssignmentClient(cfg),
-		ScopeAssignment: NewScopeAssignmentClient(cfg),
-		User:            NewUserClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		AccessChange:     NewAccessChangeClient(cfg),
+		AccessChangeUser: NewAccessChangeUserClient(cfg),
+		Program:          NewProgramClient(cfg),
+		Project:          NewProjectClient(cfg),
+		Role:             NewRoleClient(cfg),
+		RoleAssignment:   NewRoleAssignmentClient(cfg),
+		ScopeAssignment:  NewScopeAssignmentClient(cfg),
+		User:             NewUserClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		Program.
+//		AccessChange.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -214,7 +226,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Program, c.Project, c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
+		c.AccessChange, c.AccessChangeUser, c.Program, c.Project, c.Role,
+		c.RoleAssignment, c.ScopeAssignment, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -224,7 +237,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Program, c.Project, c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
+		c.AccessChange, c.AccessChangeUser, c.Program, c.Project, c.Role,
+		c.RoleAssignment, c.ScopeAssignment, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -233,6 +247,10 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *AccessChangeMutation:
+		return c.AccessChange.mutate(ctx, m)
+	case *AccessChangeUserMutation:
+		return c.AccessChangeUser.mutate(ctx, m)
 	case *ProgramMutation:
 		return c.Program.mutate(ctx, m)
 	case *ProjectMutation:
@@ -247,6 +265,274 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// AccessChangeClient is a client for the AccessChange schema.
+type AccessChangeClient struct {
+	config
+}
+
+// NewAccessChangeClient returns a client for the AccessChange from the given config.
+func NewAccessChangeClient(c config) *AccessChangeClient {
+	return &AccessChangeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accesschange.Hooks(f(g(h())))`.
+func (c *AccessChangeClient) Use(hooks ...Hook) {
+	c.hooks.AccessChange = append(c.hooks.AccessChange, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accesschange.Intercept(f(g(h())))`.
+func (c *AccessChangeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccessChange = append(c.inters.AccessChange, interceptors...)
+}
+
+// Create returns a builder for creating a AccessChange entity.
+func (c *AccessChangeClient) Create() *AccessChangeCreate {
+	mutation := newAccessChangeMutation(c.config, OpCreate)
+	return &AccessChangeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccessChange entities.
+func (c *AccessChangeClient) CreateBulk(builders ...*AccessChangeCreate) *AccessChangeCreateBulk {
+	return &AccessChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccessChangeClient) MapCreateBulk(slice any, setFunc func(*AccessChangeCreate, int)) *AccessChangeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccessChangeCreateBulk{err: fmt.Errorf("calling to AccessChangeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccessChangeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccessChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccessChange.
+func (c *AccessChangeClient) Update() *AccessChangeUpdate {
+	mutation := newAccessChangeMutation(c.config, OpUpdate)
+	return &AccessChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccessChangeClient) UpdateOne(_m *AccessChange) *AccessChangeUpdateOne {
+	mutation := newAccessChangeMutation(c.config, OpUpdateOne, withAccessChange(_m))
+	return &AccessChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccessChangeClient) UpdateOneID(id int) *AccessChangeUpdateOne {
+	mutation := newAccessChangeMutation(c.config, OpUpdateOne, withAccessChangeID(id))
+	return &AccessChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccessChange.
+func (c *AccessChangeClient) Delete() *AccessChangeDelete {
+	mutation := newAccessChangeMutation(c.config, OpDelete)
+	return &AccessChangeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccessChangeClient) DeleteOne(_m *AccessChange) *AccessChangeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccessChangeClient) DeleteOneID(id int) *AccessChangeDeleteOne {
+	builder := c.Delete().Where(accesschange.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccessChangeDeleteOne{builder}
+}
+
+// Query returns a query builder for AccessChange.
+func (c *AccessChangeClient) Query() *AccessChangeQuery {
+	return &AccessChangeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccessChange},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccessChange entity by its id.
+func (c *AccessChangeClient) Get(ctx context.Context, id int) (*AccessChange, error) {
+	return c.Query().Where(accesschange.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccessChangeClient) GetX(ctx context.Context, id int) *AccessChange {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccessChangeClient) Hooks() []Hook {
+	hooks := c.hooks.AccessChange
+	return append(hooks[:len(hooks):len(hooks)], accesschange.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccessChangeClient) Interceptors() []Interceptor {
+	return c.inters.AccessChange
+}
+
+func (c *AccessChangeClient) mutate(ctx context.Context, m *AccessChangeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccessChangeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccessChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccessChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccessChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccessChange mutation op: %q", m.Op())
+	}
+}
+
+// AccessChangeUserClient is a client for the AccessChangeUser schema.
+type AccessChangeUserClient struct {
+	config
+}
+
+// NewAccessChangeUserClient returns a client for the AccessChangeUser from the given config.
+func NewAccessChangeUserClient(c config) *AccessChangeUserClient {
+	return &AccessChangeUserClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accesschangeuser.Hooks(f(g(h())))`.
+func (c *AccessChangeUserClient) Use(hooks ...Hook) {
+	c.hooks.AccessChangeUser = append(c.hooks.AccessChangeUser, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accesschangeuser.Intercept(f(g(h())))`.
+func (c *AccessChangeUserClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccessChangeUser = append(c.inters.AccessChangeUser, interceptors...)
+}
+
+// Create returns a builder for creating a AccessChangeUser entity.
+func (c *AccessChangeUserClient) Create() *AccessChangeUserCreate {
+	mutation := newAccessChangeUserMutation(c.config, OpCreate)
+	return &AccessChangeUserCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccessChangeUser entities.
+func (c *AccessChangeUserClient) CreateBulk(builders ...*AccessChangeUserCreate) *AccessChangeUserCreateBulk {
+	return &AccessChangeUserCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccessChangeUserClient) MapCreateBulk(slice any, setFunc func(*AccessChangeUserCreate, int)) *AccessChangeUserCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccessChangeUserCreateBulk{err: fmt.Errorf("calling to AccessChangeUserClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccessChangeUserCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccessChangeUserCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccessChangeUser.
+func (c *AccessChangeUserClient) Update() *AccessChangeUserUpdate {
+	mutation := newAccessChangeUserMutation(c.config, OpUpdate)
+	return &AccessChangeUserUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccessChangeUserClient) UpdateOne(_m *AccessChangeUser) *AccessChangeUserUpdateOne {
+	mutation := newAccessChangeUserMutation(c.config, OpUpdateOne, withAccessChangeUser(_m))
+	return &AccessChangeUserUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccessChangeUserClient) UpdateOneID(id int) *AccessChangeUserUpdateOne {
+	mutation := newAccessChangeUserMutation(c.config, OpUpdateOne, withAccessChangeUserID(id))
+	return &AccessChangeUserUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccessChangeUser.
+func (c *AccessChangeUserClient) Delete() *AccessChangeUserDelete {
+	mutation := newAccessChangeUserMutation(c.config, OpDelete)
+	return &AccessChangeUserDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccessChangeUserClient) DeleteOne(_m *AccessChangeUser) *AccessChangeUserDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccessChangeUserClient) DeleteOneID(id int) *AccessChangeUserDeleteOne {
+	builder := c.Delete().Where(accesschangeuser.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccessChangeUserDeleteOne{builder}
+}
+
+// Query returns a query builder for AccessChangeUser.
+func (c *AccessChangeUserClient) Query() *AccessChangeUserQuery {
+	return &AccessChangeUserQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccessChangeUser},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccessChangeUser entity by its id.
+func (c *AccessChangeUserClient) Get(ctx context.Context, id int) (*AccessChangeUser, error) {
+	return c.Query().Where(accesschangeuser.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccessChangeUserClient) GetX(ctx context.Context, id int) *AccessChangeUser {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccessChangeUserClient) Hooks() []Hook {
+	hooks := c.hooks.AccessChangeUser
+	return append(hooks[:len(hooks):len(hooks)], accesschangeuser.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccessChangeUserClient) Interceptors() []Interceptor {
+	return c.inters.AccessChangeUser
+}
+
+func (c *AccessChangeUserClient) mutate(ctx context.Context, m *AccessChangeUserMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccessChangeUserCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccessChangeUserUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccessChangeUserUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccessChangeUserDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccessChangeUser mutation op: %q", m.Op())
 	}
 }
 
@@ -1249,10 +1535,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Program, Project, Role, RoleAssignment, ScopeAssignment, User []ent.Hook
+		AccessChange, AccessChangeUser, Program, Project, Role, RoleAssignment,
+		ScopeAssignment, User []ent.Hook
 	}
 	inters struct {
-		Program, Project, Role, RoleAssignment, ScopeAssignment, User []ent.Interceptor
+		AccessChange, AccessChangeUser, Program, Project, Role, RoleAssignment,
+		ScopeAssignment, User []ent.Interceptor
 	}
 )
 

@@ -3,6 +3,8 @@
 package ent
 
 import (
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -78,12 +80,14 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			program.Table:         program.ValidColumn,
-			project.Table:         project.ValidColumn,
-			role.Table:            role.ValidColumn,
-			roleassignment.Table:  roleassignment.ValidColumn,
-			scopeassignment.Table: scopeassignment.ValidColumn,
-			user.Table:            user.ValidColumn,
+			accesschange.Table:     accesschange.ValidColumn,
+			accesschangeuser.Table: accesschangeuser.ValidColumn,
+			program.Table:          program.ValidColumn,
+			project.Table:          project.ValidColumn,
+			role.Table:             role.ValidColumn,
+			roleassignment.Table:   roleassignment.ValidColumn,
+			scopeassignment.Table:  scopeassignment.ValidColumn,
+			user.Table:             user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

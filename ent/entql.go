@@ -3,6 +3,8 @@
 package ent
 
 import (
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -19,8 +21,48 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 6)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 8)}
 	graph.Nodes[0] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   accesschange.Table,
+			Columns: accesschange.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: accesschange.FieldID,
+			},
+		},
+		Type: "AccessChange",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			accesschange.FieldCreatedAt:     {Type: field.TypeTime, Column: accesschange.FieldCreatedAt},
+			accesschange.FieldActorID:       {Type: field.TypeInt, Column: accesschange.FieldActorID},
+			accesschange.FieldOperation:     {Type: field.TypeString, Column: accesschange.FieldOperation},
+			accesschange.FieldTarget:        {Type: field.TypeString, Column: accesschange.FieldTarget},
+			accesschange.FieldScopeKind:     {Type: field.TypeString, Column: accesschange.FieldScopeKind},
+			accesschange.FieldScopeID:       {Type: field.TypeInt, Column: accesschange.FieldScopeID},
+			accesschange.FieldAll:           {Type: field.TypeBool, Column: accesschange.FieldAll},
+			accesschange.FieldUsers:         {Type: field.TypeJSON, Column: accesschange.FieldUsers},
+			accesschange.FieldPrograms:      {Type: field.TypeJSON, Column: accesschange.FieldPrograms},
+			accesschange.FieldProjects:      {Type: field.TypeJSON, Column: accesschange.FieldProjects},
+			accesschange.FieldGlobalHolders: {Type: field.TypeBool, Column: accesschange.FieldGlobalHolders},
+			accesschange.FieldDeliveredAt:   {Type: field.TypeTime, Column: accesschange.FieldDeliveredAt},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   accesschangeuser.Table,
+			Columns: accesschangeuser.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: accesschangeuser.FieldID,
+			},
+		},
+		Type: "AccessChangeUser",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			accesschangeuser.FieldChangeID: {Type: field.TypeInt, Column: accesschangeuser.FieldChangeID},
+			accesschangeuser.FieldUserID:   {Type: field.TypeInt, Column: accesschangeuser.FieldUserID},
+		},
+	}
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   program.Table,
 			Columns: program.Columns,
@@ -35,7 +77,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			program.FieldDescription: {Type: field.TypeString, Column: program.FieldDescription},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   project.Table,
 			Columns: project.Columns,
@@ -51,7 +93,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			project.FieldProgramID:   {Type: field.TypeInt, Column: project.FieldProgramID},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -66,7 +108,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldPermissions: {Type: field.TypeJSON, Column: role.FieldPermissions},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   roleassignment.Table,
 			Columns: roleassignment.Columns,
@@ -82,7 +124,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			roleassignment.FieldActive: {Type: field.TypeBool, Column: roleassignment.FieldActive},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   scopeassignment.Table,
 			Columns: scopeassignment.Columns,
@@ -100,7 +142,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			scopeassignment.FieldActive:    {Type: field.TypeBool, Column: scopeassignment.FieldActive},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -270,6 +312,156 @@ type predicateAdder interface {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *AccessChangeQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AccessChangeQuery builder.
+func (_q *AccessChangeQuery) Filter() *AccessChangeFilter {
+	return &AccessChangeFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AccessChangeMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AccessChangeMutation builder.
+func (m *AccessChangeMutation) Filter() *AccessChangeFilter {
+	return &AccessChangeFilter{config: m.config, predicateAdder: m}
+}
+
+// AccessChangeFilter provides a generic filtering capability at runtime for AccessChangeQuery.
+type AccessChangeFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AccessChangeFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *AccessChangeFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(accesschange.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *AccessChangeFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(accesschange.FieldCreatedAt))
+}
+
+// WhereActorID applies the entql int predicate on the actor_id field.
+func (f *AccessChangeFilter) WhereActorID(p entql.IntP) {
+	f.Where(p.Field(accesschange.FieldActorID))
+}
+
+// WhereOperation applies the entql string predicate on the operation field.
+func (f *AccessChangeFilter) WhereOperation(p entql.StringP) {
+	f.Where(p.Field(accesschange.FieldOperation))
+}
+
+// WhereTarget applies the entql string predicate on the target field.
+func (f *AccessChangeFilter) WhereTarget(p entql.StringP) {
+	f.Where(p.Field(accesschange.FieldTarget))
+}
+
+// WhereScopeKind applies the entql string predicate on the scope_kind field.
+func (f *AccessChangeFilter) WhereScopeKind(p entql.StringP) {
+	f.Where(p.Field(accesschange.FieldScopeKind))
+}
+
+// WhereScopeID applies the entql int predicate on the scope_id field.
+func (f *AccessChangeFilter) WhereScopeID(p entql.IntP) {
+	f.Where(p.Field(accesschange.FieldScopeID))
+}
+
+// WhereAll applies the entql bool predicate on the all field.
+func (f *AccessChangeFilter) WhereAll(p entql.BoolP) {
+	f.Where(p.Field(accesschange.FieldAll))
+}
+
+// WhereUsers applies the entql json.RawMessage predicate on the users field.
+func (f *AccessChangeFilter) WhereUsers(p entql.BytesP) {
+	f.Where(p.Field(accesschange.FieldUsers))
+}
+
+// WherePrograms applies the entql json.RawMessage predicate on the programs field.
+func (f *AccessChangeFilter) WherePrograms(p entql.BytesP) {
+	f.Where(p.Field(accesschange.FieldPrograms))
+}
+
+// WhereProjects applies the entql json.RawMessage predicate on the projects field.
+func (f *AccessChangeFilter) WhereProjects(p entql.BytesP) {
+	f.Where(p.Field(accesschange.FieldProjects))
+}
+
+// WhereGlobalHolders applies the entql bool predicate on the global_holders field.
+func (f *AccessChangeFilter) WhereGlobalHolders(p entql.BoolP) {
+	f.Where(p.Field(accesschange.FieldGlobalHolders))
+}
+
+// WhereDeliveredAt applies the entql time.Time predicate on the delivered_at field.
+func (f *AccessChangeFilter) WhereDeliveredAt(p entql.TimeP) {
+	f.Where(p.Field(accesschange.FieldDeliveredAt))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *AccessChangeUserQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the AccessChangeUserQuery builder.
+func (_q *AccessChangeUserQuery) Filter() *AccessChangeUserFilter {
+	return &AccessChangeUserFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *AccessChangeUserMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the AccessChangeUserMutation builder.
+func (m *AccessChangeUserMutation) Filter() *AccessChangeUserFilter {
+	return &AccessChangeUserFilter{config: m.config, predicateAdder: m}
+}
+
+// AccessChangeUserFilter provides a generic filtering capability at runtime for AccessChangeUserQuery.
+type AccessChangeUserFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *AccessChangeUserFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *AccessChangeUserFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(accesschangeuser.FieldID))
+}
+
+// WhereChangeID applies the entql int predicate on the change_id field.
+func (f *AccessChangeUserFilter) WhereChangeID(p entql.IntP) {
+	f.Where(p.Field(accesschangeuser.FieldChangeID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *AccessChangeUserFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(accesschangeuser.FieldUserID))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ProgramQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -298,7 +490,7 @@ type ProgramFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProgramFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -376,7 +568,7 @@ type ProjectFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProjectFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -459,7 +651,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -523,7 +715,7 @@ type RoleAssignmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleAssignmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -606,7 +798,7 @@ type ScopeAssignmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ScopeAssignmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -713,7 +905,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

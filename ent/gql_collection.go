@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -14,6 +15,112 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AccessChangeQuery) CollectFields(ctx context.Context, satisfies ...string) (*AccessChangeQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AccessChangeQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(accesschange.Columns))
+		selectedFields = []string{accesschange.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[accesschange.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, accesschange.FieldCreatedAt)
+				fieldSeen[accesschange.FieldCreatedAt] = struct{}{}
+			}
+		case "operation":
+			if _, ok := fieldSeen[accesschange.FieldOperation]; !ok {
+				selectedFields = append(selectedFields, accesschange.FieldOperation)
+				fieldSeen[accesschange.FieldOperation] = struct{}{}
+			}
+		case "target":
+			if _, ok := fieldSeen[accesschange.FieldTarget]; !ok {
+				selectedFields = append(selectedFields, accesschange.FieldTarget)
+				fieldSeen[accesschange.FieldTarget] = struct{}{}
+			}
+		case "all":
+			if _, ok := fieldSeen[accesschange.FieldAll]; !ok {
+				selectedFields = append(selectedFields, accesschange.FieldAll)
+				fieldSeen[accesschange.FieldAll] = struct{}{}
+			}
+		case "deliveredAt":
+			if _, ok := fieldSeen[accesschange.FieldDeliveredAt]; !ok {
+				selectedFields = append(selectedFields, accesschange.FieldDeliveredAt)
+				fieldSeen[accesschange.FieldDeliveredAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type accesschangePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AccessChangePaginateOption
+}
+
+func newAccessChangePaginateArgs(rv map[string]any) *accesschangePaginateArgs {
+	args := &accesschangePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AccessChangeOrder{Field: &AccessChangeOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAccessChangeOrder(order))
+			}
+		case *AccessChangeOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAccessChangeOrder(v))
+			}
+		}
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *ProgramQuery) CollectFields(ctx context.Context, satisfies ...string) (*ProgramQuery, error) {

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -27,6 +28,11 @@ import (
 type Noder interface {
 	IsNode()
 }
+
+var accesschangeImplementors = []string{"AccessChange", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AccessChange) IsNode() {}
 
 var programImplementors = []string{"Program", "Node"}
 
@@ -116,6 +122,15 @@ func (c *Client) Noder(ctx context.Context, id int, opts ...NodeOption) (_ Noder
 
 func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error) {
 	switch table {
+	case accesschange.Table:
+		query := c.AccessChange.Query().
+			Where(accesschange.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, accesschangeImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case program.Table:
 		query := c.Program.Query().
 			Where(program.ID(id))
@@ -243,6 +258,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case accesschange.Table:
+		query := c.AccessChange.Query().
+			Where(accesschange.IDIn(ids...))
+		query, err := query.CollectFields(ctx, accesschangeImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case program.Table:
 		query := c.Program.Query().
 			Where(program.IDIn(ids...))

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -101,6 +102,302 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// AccessChangeEdge is the edge representation of AccessChange.
+type AccessChangeEdge struct {
+	Node   *AccessChange `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// AccessChangeConnection is the connection containing edges to AccessChange.
+type AccessChangeConnection struct {
+	Edges      []*AccessChangeEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *AccessChangeConnection) build(nodes []*AccessChange, pager *accesschangePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AccessChange
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AccessChange {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AccessChange {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AccessChangeEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AccessChangeEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AccessChangePaginateOption enables pagination customization.
+type AccessChangePaginateOption func(*accesschangePager) error
+
+// WithAccessChangeOrder configures pagination ordering.
+func WithAccessChangeOrder(order *AccessChangeOrder) AccessChangePaginateOption {
+	if order == nil {
+		order = DefaultAccessChangeOrder
+	}
+	o := *order
+	return func(pager *accesschangePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAccessChangeOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAccessChangeFilter configures pagination filter.
+func WithAccessChangeFilter(filter func(*AccessChangeQuery) (*AccessChangeQuery, error)) AccessChangePaginateOption {
+	return func(pager *accesschangePager) error {
+		if filter == nil {
+			return errors.New("AccessChangeQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type accesschangePager struct {
+	reverse bool
+	order   *AccessChangeOrder
+	filter  func(*AccessChangeQuery) (*AccessChangeQuery, error)
+}
+
+func newAccessChangePager(opts []AccessChangePaginateOption, reverse bool) (*accesschangePager, error) {
+	pager := &accesschangePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAccessChangeOrder
+	}
+	return pager, nil
+}
+
+func (p *accesschangePager) applyFilter(query *AccessChangeQuery) (*AccessChangeQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *accesschangePager) toCursor(_m *AccessChange) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *accesschangePager) applyCursors(query *AccessChangeQuery, after, before *Cursor) (*AccessChangeQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAccessChangeOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *accesschangePager) applyOrder(query *AccessChangeQuery) *AccessChangeQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAccessChangeOrder.Field {
+		query = query.Order(DefaultAccessChangeOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *accesschangePager) orderExpr(query *AccessChangeQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAccessChangeOrder.Field {
+			b.Comma().Ident(DefaultAccessChangeOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AccessChange.
+func (_m *AccessChangeQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AccessChangePaginateOption,
+) (*AccessChangeConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAccessChangePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AccessChangeConnection{Edges: []*AccessChangeEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AccessChangeOrderFieldCreatedAt orders AccessChange by created_at.
+	AccessChangeOrderFieldCreatedAt = &AccessChangeOrderField{
+		Value: func(_m *AccessChange) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: accesschange.FieldCreatedAt,
+		toTerm: accesschange.ByCreatedAt,
+		toCursor: func(_m *AccessChange) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AccessChangeOrderField) String() string {
+	var str string
+	switch f.column {
+	case AccessChangeOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AccessChangeOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AccessChangeOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AccessChangeOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AccessChangeOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid AccessChangeOrderField", str)
+	}
+	return nil
+}
+
+// AccessChangeOrderField defines the ordering field of AccessChange.
+type AccessChangeOrderField struct {
+	// Value extracts the ordering value from the given AccessChange.
+	Value    func(*AccessChange) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) accesschange.OrderOption
+	toCursor func(*AccessChange) Cursor
+}
+
+// AccessChangeOrder defines the ordering of AccessChange.
+type AccessChangeOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *AccessChangeOrderField `json:"field"`
+}
+
+// DefaultAccessChangeOrder is the default ordering of AccessChange.
+var DefaultAccessChangeOrder = &AccessChangeOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AccessChangeOrderField{
+		Value: func(_m *AccessChange) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: accesschange.FieldID,
+		toTerm: accesschange.ByID,
+		toCursor: func(_m *AccessChange) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AccessChange into AccessChangeEdge.
+func (_m *AccessChange) ToEdge(order *AccessChangeOrder) *AccessChangeEdge {
+	if order == nil {
+		order = DefaultAccessChangeOrder
+	}
+	return &AccessChangeEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // ProgramEdge is the edge representation of Program.

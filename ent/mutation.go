@@ -4,6 +4,8 @@ package ent
 
 import (
 	"authz-gateway/access"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -29,13 +32,1563 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeProgram         = "Program"
-	TypeProject         = "Project"
-	TypeRole            = "Role"
-	TypeRoleAssignment  = "RoleAssignment"
-	TypeScopeAssignment = "ScopeAssignment"
-	TypeUser            = "User"
+	TypeAccessChange     = "AccessChange"
+	TypeAccessChangeUser = "AccessChangeUser"
+	TypeProgram          = "Program"
+	TypeProject          = "Project"
+	TypeRole             = "Role"
+	TypeRoleAssignment   = "RoleAssignment"
+	TypeScopeAssignment  = "ScopeAssignment"
+	TypeUser             = "User"
 )
+
+// AccessChangeMutation represents an operation that mutates the AccessChange nodes in the graph.
+type AccessChangeMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	actor_id       *int
+	addactor_id    *int
+	operation      *string
+	target         *string
+	scope_kind     *string
+	scope_id       *int
+	addscope_id    *int
+	all            *bool
+	users          *[]int
+	appendusers    []int
+	programs       *[]int
+	appendprograms []int
+	projects       *[]int
+	appendprojects []int
+	global_holders *bool
+	delivered_at   *time.Time
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*AccessChange, error)
+	predicates     []predicate.AccessChange
+}
+
+var _ ent.Mutation = (*AccessChangeMutation)(nil)
+
+// accesschangeOption allows management of the mutation configuration using functional options.
+type accesschangeOption func(*AccessChangeMutation)
+
+// newAccessChangeMutation creates new mutation for the AccessChange entity.
+func newAccessChangeMutation(c config, op Op, opts ...accesschangeOption) *AccessChangeMutation {
+	m := &AccessChangeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAccessChange,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAccessChangeID sets the ID field of the mutation.
+func withAccessChangeID(id int) accesschangeOption {
+	return func(m *AccessChangeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AccessChange
+		)
+		m.oldValue = func(ctx context.Context) (*AccessChange, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AccessChange.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAccessChange sets the old AccessChange of the mutation.
+func withAccessChange(node *AccessChange) accesschangeOption {
+	return func(m *AccessChangeMutation) {
+		m.oldValue = func(context.Context) (*AccessChange, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AccessChangeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AccessChangeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AccessChangeMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AccessChangeMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AccessChange.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AccessChangeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AccessChangeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AccessChangeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetActorID sets the "actor_id" field.
+func (m *AccessChangeMutation) SetActorID(i int) {
+	m.actor_id = &i
+	m.addactor_id = nil
+}
+
+// ActorID returns the value of the "actor_id" field in the mutation.
+func (m *AccessChangeMutation) ActorID() (r int, exists bool) {
+	v := m.actor_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActorID returns the old "actor_id" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldActorID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActorID: %w", err)
+	}
+	return oldValue.ActorID, nil
+}
+
+// AddActorID adds i to the "actor_id" field.
+func (m *AccessChangeMutation) AddActorID(i int) {
+	if m.addactor_id != nil {
+		*m.addactor_id += i
+	} else {
+		m.addactor_id = &i
+	}
+}
+
+// AddedActorID returns the value that was added to the "actor_id" field in this mutation.
+func (m *AccessChangeMutation) AddedActorID() (r int, exists bool) {
+	v := m.addactor_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearActorID clears the value of the "actor_id" field.
+func (m *AccessChangeMutation) ClearActorID() {
+	m.actor_id = nil
+	m.addactor_id = nil
+	m.clearedFields[accesschange.FieldActorID] = struct{}{}
+}
+
+// ActorIDCleared returns if the "actor_id" field was cleared in this mutation.
+func (m *AccessChangeMutation) ActorIDCleared() bool {
+	_, ok := m.clearedFields[accesschange.FieldActorID]
+	return ok
+}
+
+// ResetActorID resets all changes to the "actor_id" field.
+func (m *AccessChangeMutation) ResetActorID() {
+	m.actor_id = nil
+	m.addactor_id = nil
+	delete(m.clearedFields, accesschange.FieldActorID)
+}
+
+// SetOperation sets the "operation" field.
+func (m *AccessChangeMutation) SetOperation(s string) {
+	m.operation = &s
+}
+
+// Operation returns the value of the "operation" field in the mutation.
+func (m *AccessChangeMutation) Operation() (r string, exists bool) {
+	v := m.operation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperation returns the old "operation" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldOperation(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperation: %w", err)
+	}
+	return oldValue.Operation, nil
+}
+
+// ResetOperation resets all changes to the "operation" field.
+func (m *AccessChangeMutation) ResetOperation() {
+	m.operation = nil
+}
+
+// SetTarget sets the "target" field.
+func (m *AccessChangeMutation) SetTarget(s string) {
+	m.target = &s
+}
+
+// Target returns the value of the "target" field in the mutation.
+func (m *AccessChangeMutation) Target() (r string, exists bool) {
+	v := m.target
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTarget returns the old "target" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldTarget(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTarget is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTarget requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTarget: %w", err)
+	}
+	return oldValue.Target, nil
+}
+
+// ResetTarget resets all changes to the "target" field.
+func (m *AccessChangeMutation) ResetTarget() {
+	m.target = nil
+}
+
+// SetScopeKind sets the "scope_kind" field.
+func (m *AccessChangeMutation) SetScopeKind(s string) {
+	m.scope_kind = &s
+}
+
+// ScopeKind returns the value of the "scope_kind" field in the mutation.
+func (m *AccessChangeMutation) ScopeKind() (r string, exists bool) {
+	v := m.scope_kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScopeKind returns the old "scope_kind" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldScopeKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScopeKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScopeKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScopeKind: %w", err)
+	}
+	return oldValue.ScopeKind, nil
+}
+
+// ResetScopeKind resets all changes to the "scope_kind" field.
+func (m *AccessChangeMutation) ResetScopeKind() {
+	m.scope_kind = nil
+}
+
+// SetScopeID sets the "scope_id" field.
+func (m *AccessChangeMutation) SetScopeID(i int) {
+	m.scope_id = &i
+	m.addscope_id = nil
+}
+
+// ScopeID returns the value of the "scope_id" field in the mutation.
+func (m *AccessChangeMutation) ScopeID() (r int, exists bool) {
+	v := m.scope_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScopeID returns the old "scope_id" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldScopeID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScopeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScopeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScopeID: %w", err)
+	}
+	return oldValue.ScopeID, nil
+}
+
+// AddScopeID adds i to the "scope_id" field.
+func (m *AccessChangeMutation) AddScopeID(i int) {
+	if m.addscope_id != nil {
+		*m.addscope_id += i
+	} else {
+		m.addscope_id = &i
+	}
+}
+
+// AddedScopeID returns the value that was added to the "scope_id" field in this mutation.
+func (m *AccessChangeMutation) AddedScopeID() (r int, exists bool) {
+	v := m.addscope_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearScopeID clears the value of the "scope_id" field.
+func (m *AccessChangeMutation) ClearScopeID() {
+	m.scope_id = nil
+	m.addscope_id = nil
+	m.clearedFields[accesschange.FieldScopeID] = struct{}{}
+}
+
+// ScopeIDCleared returns if the "scope_id" field was cleared in this mutation.
+func (m *AccessChangeMutation) ScopeIDCleared() bool {
+	_, ok := m.clearedFields[accesschange.FieldScopeID]
+	return ok
+}
+
+// ResetScopeID resets all changes to the "scope_id" field.
+func (m *AccessChangeMutation) ResetScopeID() {
+	m.scope_id = nil
+	m.addscope_id = nil
+	delete(m.clearedFields, accesschange.FieldScopeID)
+}
+
+// SetAll sets the "all" field.
+func (m *AccessChangeMutation) SetAll(b bool) {
+	m.all = &b
+}
+
+// All returns the value of the "all" field in the mutation.
+func (m *AccessChangeMutation) All() (r bool, exists bool) {
+	v := m.all
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAll returns the old "all" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldAll(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAll is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAll requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAll: %w", err)
+	}
+	return oldValue.All, nil
+}
+
+// ResetAll resets all changes to the "all" field.
+func (m *AccessChangeMutation) ResetAll() {
+	m.all = nil
+}
+
+// SetUsers sets the "users" field.
+func (m *AccessChangeMutation) SetUsers(i []int) {
+	m.users = &i
+	m.appendusers = nil
+}
+
+// Users returns the value of the "users" field in the mutation.
+func (m *AccessChangeMutation) Users() (r []int, exists bool) {
+	v := m.users
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsers returns the old "users" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldUsers(ctx context.Context) (v []int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsers: %w", err)
+	}
+	return oldValue.Users, nil
+}
+
+// AppendUsers adds i to the "users" field.
+func (m *AccessChangeMutation) AppendUsers(i []int) {
+	m.appendusers = append(m.appendusers, i...)
+}
+
+// AppendedUsers returns the list of values that were appended to the "users" field in this mutation.
+func (m *AccessChangeMutation) AppendedUsers() ([]int, bool) {
+	if len(m.appendusers) == 0 {
+		return nil, false
+	}
+	return m.appendusers, true
+}
+
+// ResetUsers resets all changes to the "users" field.
+func (m *AccessChangeMutation) ResetUsers() {
+	m.users = nil
+	m.appendusers = nil
+}
+
+// SetPrograms sets the "programs" field.
+func (m *AccessChangeMutation) SetPrograms(i []int) {
+	m.programs = &i
+	m.appendprograms = nil
+}
+
+// Programs returns the value of the "programs" field in the mutation.
+func (m *AccessChangeMutation) Programs() (r []int, exists bool) {
+	v := m.programs
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrograms returns the old "programs" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldPrograms(ctx context.Context) (v []int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrograms is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrograms requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrograms: %w", err)
+	}
+	return oldValue.Programs, nil
+}
+
+// AppendPrograms adds i to the "programs" field.
+func (m *AccessChangeMutation) AppendPrograms(i []int) {
+	m.appendprograms = append(m.appendprograms, i...)
+}
+
+// AppendedPrograms returns the list of values that were appended to the "programs" field in this mutation.
+func (m *AccessChangeMutation) AppendedPrograms() ([]int, bool) {
+	if len(m.appendprograms) == 0 {
+		return nil, false
+	}
+	return m.appendprograms, true
+}
+
+// ResetPrograms resets all changes to the "programs" field.
+func (m *AccessChangeMutation) ResetPrograms() {
+	m.programs = nil
+	m.appendprograms = nil
+}
+
+// SetProjects sets the "projects" field.
+func (m *AccessChangeMutation) SetProjects(i []int) {
+	m.projects = &i
+	m.appendprojects = nil
+}
+
+// Projects returns the value of the "projects" field in the mutation.
+func (m *AccessChangeMutation) Projects() (r []int, exists bool) {
+	v := m.projects
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProjects returns the old "projects" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldProjects(ctx context.Context) (v []int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProjects is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProjects requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProjects: %w", err)
+	}
+	return oldValue.Projects, nil
+}
+
+// AppendProjects adds i to the "projects" field.
+func (m *AccessChangeMutation) AppendProjects(i []int) {
+	m.appendprojects = append(m.appendprojects, i...)
+}
+
+// AppendedProjects returns the list of values that were appended to the "projects" field in this mutation.
+func (m *AccessChangeMutation) AppendedProjects() ([]int, bool) {
+	if len(m.appendprojects) == 0 {
+		return nil, false
+	}
+	return m.appendprojects, true
+}
+
+// ResetProjects resets all changes to the "projects" field.
+func (m *AccessChangeMutation) ResetProjects() {
+	m.projects = nil
+	m.appendprojects = nil
+}
+
+// SetGlobalHolders sets the "global_holders" field.
+func (m *AccessChangeMutation) SetGlobalHolders(b bool) {
+	m.global_holders = &b
+}
+
+// GlobalHolders returns the value of the "global_holders" field in the mutation.
+func (m *AccessChangeMutation) GlobalHolders() (r bool, exists bool) {
+	v := m.global_holders
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGlobalHolders returns the old "global_holders" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldGlobalHolders(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGlobalHolders is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGlobalHolders requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGlobalHolders: %w", err)
+	}
+	return oldValue.GlobalHolders, nil
+}
+
+// ResetGlobalHolders resets all changes to the "global_holders" field.
+func (m *AccessChangeMutation) ResetGlobalHolders() {
+	m.global_holders = nil
+}
+
+// SetDeliveredAt sets the "delivered_at" field.
+func (m *AccessChangeMutation) SetDeliveredAt(t time.Time) {
+	m.delivered_at = &t
+}
+
+// DeliveredAt returns the value of the "delivered_at" field in the mutation.
+func (m *AccessChangeMutation) DeliveredAt() (r time.Time, exists bool) {
+	v := m.delivered_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeliveredAt returns the old "delivered_at" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldDeliveredAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeliveredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeliveredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeliveredAt: %w", err)
+	}
+	return oldValue.DeliveredAt, nil
+}
+
+// ClearDeliveredAt clears the value of the "delivered_at" field.
+func (m *AccessChangeMutation) ClearDeliveredAt() {
+	m.delivered_at = nil
+	m.clearedFields[accesschange.FieldDeliveredAt] = struct{}{}
+}
+
+// DeliveredAtCleared returns if the "delivered_at" field was cleared in this mutation.
+func (m *AccessChangeMutation) DeliveredAtCleared() bool {
+	_, ok := m.clearedFields[accesschange.FieldDeliveredAt]
+	return ok
+}
+
+// ResetDeliveredAt resets all changes to the "delivered_at" field.
+func (m *AccessChangeMutation) ResetDeliveredAt() {
+	m.delivered_at = nil
+	delete(m.clearedFields, accesschange.FieldDeliveredAt)
+}
+
+// Where appends a list predicates to the AccessChangeMutation builder.
+func (m *AccessChangeMutation) Where(ps ...predicate.AccessChange) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AccessChangeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AccessChangeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AccessChange, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AccessChangeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AccessChangeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AccessChange).
+func (m *AccessChangeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AccessChangeMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, accesschange.FieldCreatedAt)
+	}
+	if m.actor_id != nil {
+		fields = append(fields, accesschange.FieldActorID)
+	}
+	if m.operation != nil {
+		fields = append(fields, accesschange.FieldOperation)
+	}
+	if m.target != nil {
+		fields = append(fields, accesschange.FieldTarget)
+	}
+	if m.scope_kind != nil {
+		fields = append(fields, accesschange.FieldScopeKind)
+	}
+	if m.scope_id != nil {
+		fields = append(fields, accesschange.FieldScopeID)
+	}
+	if m.all != nil {
+		fields = append(fields, accesschange.FieldAll)
+	}
+	if m.users != nil {
+		fields = append(fields, accesschange.FieldUsers)
+	}
+	if m.programs != nil {
+		fields = append(fields, accesschange.FieldPrograms)
+	}
+	if m.projects != nil {
+		fields = append(fields, accesschange.FieldProjects)
+	}
+	if m.global_holders != nil {
+		fields = append(fields, accesschange.FieldGlobalHolders)
+	}
+	if m.delivered_at != nil {
+		fields = append(fields, accesschange.FieldDeliveredAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AccessChangeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case accesschange.FieldCreatedAt:
+		return m.CreatedAt()
+	case accesschange.FieldActorID:
+		return m.ActorID()
+	case accesschange.FieldOperation:
+		return m.Operation()
+	case accesschange.FieldTarget:
+		return m.Target()
+	case accesschange.FieldScopeKind:
+		return m.ScopeKind()
+	case accesschange.FieldScopeID:
+		return m.ScopeID()
+	case accesschange.FieldAll:
+		return m.All()
+	case accesschange.FieldUsers:
+		return m.Users()
+	case accesschange.FieldPrograms:
+		return m.Programs()
+	case accesschange.FieldProjects:
+		return m.Projects()
+	case accesschange.FieldGlobalHolders:
+		return m.GlobalHolders()
+	case accesschange.FieldDeliveredAt:
+		return m.DeliveredAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AccessChangeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case accesschange.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case accesschange.FieldActorID:
+		return m.OldActorID(ctx)
+	case accesschange.FieldOperation:
+		return m.OldOperation(ctx)
+	case accesschange.FieldTarget:
+		return m.OldTarget(ctx)
+	case accesschange.FieldScopeKind:
+		return m.OldScopeKind(ctx)
+	case accesschange.FieldScopeID:
+		return m.OldScopeID(ctx)
+	case accesschange.FieldAll:
+		return m.OldAll(ctx)
+	case accesschange.FieldUsers:
+		return m.OldUsers(ctx)
+	case accesschange.FieldPrograms:
+		return m.OldPrograms(ctx)
+	case accesschange.FieldProjects:
+		return m.OldProjects(ctx)
+	case accesschange.FieldGlobalHolders:
+		return m.OldGlobalHolders(ctx)
+	case accesschange.FieldDeliveredAt:
+		return m.OldDeliveredAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AccessChange field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AccessChangeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case accesschange.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case accesschange.FieldActorID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActorID(v)
+		return nil
+	case accesschange.FieldOperation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperation(v)
+		return nil
+	case accesschange.FieldTarget:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTarget(v)
+		return nil
+	case accesschange.FieldScopeKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScopeKind(v)
+		return nil
+	case accesschange.FieldScopeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScopeID(v)
+		return nil
+	case accesschange.FieldAll:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAll(v)
+		return nil
+	case accesschange.FieldUsers:
+		v, ok := value.([]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsers(v)
+		return nil
+	case accesschange.FieldPrograms:
+		v, ok := value.([]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrograms(v)
+		return nil
+	case accesschange.FieldProjects:
+		v, ok := value.([]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProjects(v)
+		return nil
+	case accesschange.FieldGlobalHolders:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGlobalHolders(v)
+		return nil
+	case accesschange.FieldDeliveredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeliveredAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AccessChange field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AccessChangeMutation) AddedFields() []string {
+	var fields []string
+	if m.addactor_id != nil {
+		fields = append(fields, accesschange.FieldActorID)
+	}
+	if m.addscope_id != nil {
+		fields = append(fields, accesschange.FieldScopeID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AccessChangeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case accesschange.FieldActorID:
+		return m.AddedActorID()
+	case accesschange.FieldScopeID:
+		return m.AddedScopeID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AccessChangeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case accesschange.FieldActorID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddActorID(v)
+		return nil
+	case accesschange.FieldScopeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddScopeID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AccessChange numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AccessChangeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(accesschange.FieldActorID) {
+		fields = append(fields, accesschange.FieldActorID)
+	}
+	if m.FieldCleared(accesschange.FieldScopeID) {
+		fields = append(fields, accesschange.FieldScopeID)
+	}
+	if m.FieldCleared(accesschange.FieldDeliveredAt) {
+		fields = append(fields, accesschange.FieldDeliveredAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AccessChangeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AccessChangeMutation) ClearField(name string) error {
+	switch name {
+	case accesschange.FieldActorID:
+		m.ClearActorID()
+		return nil
+	case accesschange.FieldScopeID:
+		m.ClearScopeID()
+		return nil
+	case accesschange.FieldDeliveredAt:
+		m.ClearDeliveredAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AccessChange nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AccessChangeMutation) ResetField(name string) error {
+	switch name {
+	case accesschange.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case accesschange.FieldActorID:
+		m.ResetActorID()
+		return nil
+	case accesschange.FieldOperation:
+		m.ResetOperation()
+		return nil
+	case accesschange.FieldTarget:
+		m.ResetTarget()
+		return nil
+	case accesschange.FieldScopeKind:
+		m.ResetScopeKind()
+		return nil
+	case accesschange.FieldScopeID:
+		m.ResetScopeID()
+		return nil
+	case accesschange.FieldAll:
+		m.ResetAll()
+		return nil
+	case accesschange.FieldUsers:
+		m.ResetUsers()
+		return nil
+	case accesschange.FieldPrograms:
+		m.ResetPrograms()
+		return nil
+	case accesschange.FieldProjects:
+		m.ResetProjects()
+		return nil
+	case accesschange.FieldGlobalHolders:
+		m.ResetGlobalHolders()
+		return nil
+	case accesschange.FieldDeliveredAt:
+		m.ResetDeliveredAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AccessChange field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AccessChangeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AccessChangeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AccessChangeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AccessChangeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AccessChangeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AccessChangeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AccessChangeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AccessChange unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AccessChangeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AccessChange edge %s", name)
+}
+
+// AccessChangeUserMutation represents an operation that mutates the AccessChangeUser nodes in the graph.
+type AccessChangeUserMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	change_id     *int
+	addchange_id  *int
+	user_id       *int
+	adduser_id    *int
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*AccessChangeUser, error)
+	predicates    []predicate.AccessChangeUser
+}
+
+var _ ent.Mutation = (*AccessChangeUserMutation)(nil)
+
+// accesschangeuserOption allows management of the mutation configuration using functional options.
+type accesschangeuserOption func(*AccessChangeUserMutation)
+
+// newAccessChangeUserMutation creates new mutation for the AccessChangeUser entity.
+func newAccessChangeUserMutation(c config, op Op, opts ...accesschangeuserOption) *AccessChangeUserMutation {
+	m := &AccessChangeUserMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAccessChangeUser,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAccessChangeUserID sets the ID field of the mutation.
+func withAccessChangeUserID(id int) accesschangeuserOption {
+	return func(m *AccessChangeUserMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AccessChangeUser
+		)
+		m.oldValue = func(ctx context.Context) (*AccessChangeUser, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AccessChangeUser.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAccessChangeUser sets the old AccessChangeUser of the mutation.
+func withAccessChangeUser(node *AccessChangeUser) accesschangeuserOption {
+	return func(m *AccessChangeUserMutation) {
+		m.oldValue = func(context.Context) (*AccessChangeUser, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AccessChangeUserMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AccessChangeUserMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AccessChangeUserMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AccessChangeUserMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AccessChangeUser.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetChangeID sets the "change_id" field.
+func (m *AccessChangeUserMutation) SetChangeID(i int) {
+	m.change_id = &i
+	m.addchange_id = nil
+}
+
+// ChangeID returns the value of the "change_id" field in the mutation.
+func (m *AccessChangeUserMutation) ChangeID() (r int, exists bool) {
+	v := m.change_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangeID returns the old "change_id" field's value of the AccessChangeUser entity.
+// If the AccessChangeUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeUserMutation) OldChangeID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangeID: %w", err)
+	}
+	return oldValue.ChangeID, nil
+}
+
+// AddChangeID adds i to the "change_id" field.
+func (m *AccessChangeUserMutation) AddChangeID(i int) {
+	if m.addchange_id != nil {
+		*m.addchange_id += i
+	} else {
+		m.addchange_id = &i
+	}
+}
+
+// AddedChangeID returns the value that was added to the "change_id" field in this mutation.
+func (m *AccessChangeUserMutation) AddedChangeID() (r int, exists bool) {
+	v := m.addchange_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetChangeID resets all changes to the "change_id" field.
+func (m *AccessChangeUserMutation) ResetChangeID() {
+	m.change_id = nil
+	m.addchange_id = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *AccessChangeUserMutation) SetUserID(i int) {
+	m.user_id = &i
+	m.adduser_id = nil
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *AccessChangeUserMutation) UserID() (r int, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the AccessChangeUser entity.
+// If the AccessChangeUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeUserMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// AddUserID adds i to the "user_id" field.
+func (m *AccessChangeUserMutation) AddUserID(i int) {
+	if m.adduser_id != nil {
+		*m.adduser_id += i
+	} else {
+		m.adduser_id = &i
+	}
+}
+
+// AddedUserID returns the value that was added to the "user_id" field in this mutation.
+func (m *AccessChangeUserMutation) AddedUserID() (r int, exists bool) {
+	v := m.adduser_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *AccessChangeUserMutation) ResetUserID() {
+	m.user_id = nil
+	m.adduser_id = nil
+}
+
+// Where appends a list predicates to the AccessChangeUserMutation builder.
+func (m *AccessChangeUserMutation) Where(ps ...predicate.AccessChangeUser) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AccessChangeUserMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AccessChangeUserMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AccessChangeUser, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AccessChangeUserMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AccessChangeUserMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AccessChangeUser).
+func (m *AccessChangeUserMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AccessChangeUserMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.change_id != nil {
+		fields = append(fields, accesschangeuser.FieldChangeID)
+	}
+	if m.user_id != nil {
+		fields = append(fields, accesschangeuser.FieldUserID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AccessChangeUserMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case accesschangeuser.FieldChangeID:
+		return m.ChangeID()
+	case accesschangeuser.FieldUserID:
+		return m.UserID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AccessChangeUserMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case accesschangeuser.FieldChangeID:
+		return m.OldChangeID(ctx)
+	case accesschangeuser.FieldUserID:
+		return m.OldUserID(ctx)
+	}
+	return nil, fmt.Errorf("unknown AccessChangeUser field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AccessChangeUserMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case accesschangeuser.FieldChangeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangeID(v)
+		return nil
+	case accesschangeuser.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AccessChangeUser field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AccessChangeUserMutation) AddedFields() []string {
+	var fields []string
+	if m.addchange_id != nil {
+		fields = append(fields, accesschangeuser.FieldChangeID)
+	}
+	if m.adduser_id != nil {
+		fields = append(fields, accesschangeuser.FieldUserID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AccessChangeUserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case accesschangeuser.FieldChangeID:
+		return m.AddedChangeID()
+	case accesschangeuser.FieldUserID:
+		return m.AddedUserID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AccessChangeUserMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case accesschangeuser.FieldChangeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChangeID(v)
+		return nil
+	case accesschangeuser.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUserID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AccessChangeUser numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AccessChangeUserMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AccessChangeUserMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AccessChangeUserMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown AccessChangeUser nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AccessChangeUserMutation) ResetField(name string) error {
+	switch name {
+	case accesschangeuser.FieldChangeID:
+		m.ResetChangeID()
+		return nil
+	case accesschangeuser.FieldUserID:
+		m.ResetUserID()
+		return nil
+	}
+	return fmt.Errorf("unknown AccessChangeUser field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AccessChangeUserMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AccessChangeUserMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AccessChangeUserMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AccessChangeUserMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AccessChangeUserMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AccessChangeUserMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AccessChangeUserMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AccessChangeUser unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AccessChangeUserMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AccessChangeUser edge %s", name)
+}
 
 // ProgramMutation represents an operation that mutates the Program nodes in the graph.
 type ProgramMutation struct {

@@ -14,6 +14,10 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// AccessChange is the client for interacting with the AccessChange builders.
+	AccessChange *AccessChangeClient
+	// AccessChangeUser is the client for interacting with the AccessChangeUser builders.
+	AccessChangeUser *AccessChangeUserClient
 	// Program is the client for interacting with the Program builders.
 	Program *ProgramClient
 	// Project is the client for interacting with the Project builders.
@@ -157,6 +161,8 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.AccessChange = NewAccessChangeClient(tx.config)
+	tx.AccessChangeUser = NewAccessChangeUserClient(tx.config)
 	tx.Program = NewProgramClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
@@ -172,7 +178,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Program.QueryXXX(), the query will be executed
+// applies a query, for example: AccessChange.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

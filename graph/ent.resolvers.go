@@ -108,6 +108,9 @@ func (r *userResolver) ScopeAssignments(ctx context.Context, obj *ent.User) ([]*
 	return loaders.For(ctx).ScopeAssignmentsOfUser(ctx, obj.ID)
 }
 
+// AccessChange returns AccessChangeResolver implementation.
+func (r *Resolver) AccessChange() AccessChangeResolver { return &accessChangeResolver{r} }
+
 // Program returns ProgramResolver implementation.
 func (r *Resolver) Program() ProgramResolver { return &programResolver{r} }
 
@@ -127,6 +130,7 @@ func (r *Resolver) ScopeAssignment() ScopeAssignmentResolver { return &scopeAssi
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
+	accessChangeResolver    struct{ *Resolver }
 	programResolver         struct{ *Resolver }
 	projectResolver         struct{ *Resolver }
 	queryResolver           struct{ *Resolver }

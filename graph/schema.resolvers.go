@@ -14,7 +14,23 @@ import (
 	"authz-gateway/reqctx"
 	"context"
 	"slices"
+	"time"
+
+	"entgo.io/contrib/entgql"
 )
+
+// Actor is the resolver for the actor field.
+func (r *accessChangeResolver) Actor(ctx context.Context, obj *ent.AccessChange) (*ent.User, error) {
+	if obj.ActorID == nil {
+		return nil, nil
+	}
+	return loaders.For(ctx).User(ctx, *obj.ActorID)
+}
+
+// AffectedUsers is the resolver for the affectedUsers field.
+func (r *accessChangeResolver) AffectedUsers(ctx context.Context, obj *ent.AccessChange) ([]*ent.User, error) {
+	return loaders.For(ctx).AffectedUsers(ctx, obj.ID)
+}
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error) {
@@ -147,6 +163,16 @@ func (r *queryResolver) CacheStats(ctx context.Context) (*model.CacheStats, erro
 		Misses:         int(s.Misses),
 		HitRate:        s.HitRate(),
 	}, nil
+}
+
+// AccessChanges is the resolver for the accessChanges field.
+func (r *queryResolver) AccessChanges(ctx context.Context, first *int, after *entgql.Cursor[int], userID *int, since *time.Time) (*ent.AccessChangeConnection, error) {
+	first, _, err := page(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.authz.AccessChanges(userID, since).Paginate(ctx, after, first, nil, nil,
+		ent.WithAccessChangeOrder(&ent.AccessChangeOrder{Direction: entgql.OrderDirectionDesc, Field: ent.DefaultAccessChangeOrder.Field}))
 }
 
 // DirectScopes is the resolver for the directScopes field.

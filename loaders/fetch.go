@@ -5,6 +5,7 @@ import (
 
 	"authz-gateway/authz"
 	"authz-gateway/ent"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -79,6 +80,14 @@ func (f fetchers) scopeAssignmentsByUser(ctx context.Context, userIDs []int) ([]
 		Order(ent.Asc(scopeassignment.FieldID)).
 		All(ctx)
 	return groupBy(userIDs, rows, err, func(sa *ent.ScopeAssignment) int { return sa.UserID })
+}
+
+func (f fetchers) affectedByChange(ctx context.Context, changeIDs []int) ([][]*ent.AccessChangeUser, []error) {
+	rows, err := f.db.AccessChangeUser.Query().
+		Where(accesschangeuser.ChangeIDIn(changeIDs...)).
+		Order(ent.Asc(accesschangeuser.FieldUserID)).
+		All(ctx)
+	return groupBy(changeIDs, rows, err, func(r *ent.AccessChangeUser) int { return r.ChangeID })
 }
 
 // byID adapts a fetch of rows by ID to dataloadgen: results aligned with ids,

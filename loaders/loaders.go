@@ -41,6 +41,7 @@ type Loaders struct {
 	projectsByProgram *dataloadgen.Loader[int, []*ent.Project]
 	rolesByUser       *dataloadgen.Loader[int, []*ent.RoleAssignment]
 	scopesByUser      *dataloadgen.Loader[int, []*ent.ScopeAssignment]
+	affectedByChange  *dataloadgen.Loader[int, []*ent.AccessChangeUser]
 }
 
 // New returns loaders over db and svc that wait `wait` to batch.
@@ -56,6 +57,7 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 		projectsByProgram: dataloadgen.NewLoader(f.projectsByProgram, opt),
 		rolesByUser:       dataloadgen.NewLoader(f.roleAssignmentsByUser, opt),
 		scopesByUser:      dataloadgen.NewLoader(f.scopeAssignmentsByUser, opt),
+		affectedByChange:  dataloadgen.NewLoader(f.affectedByChange, opt),
 	}
 }
 
@@ -104,6 +106,7 @@ func (l *Loaders) Forget() {
 	l.projectsByProgram.ClearAll()
 	l.rolesByUser.ClearAll()
 	l.scopesByUser.ClearAll()
+	l.affectedByChange.ClearAll()
 }
 
 // answer loads one answer: the viewer's from the request's memo, anyone
@@ -198,4 +201,18 @@ func visible[T any](items []*T, err error) ([]*T, error) {
 		}
 	}
 	return out, nil
+}
+
+// AffectedUsers returns the users an access change affected that the viewer
+// may read.
+func (l *Loaders) AffectedUsers(ctx context.Context, changeID int) ([]*ent.User, error) {
+	rows, err := l.affectedByChange.Load(ctx, changeID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int, len(rows))
+	for i, r := range rows {
+		ids[i] = r.UserID
+	}
+	return visible(l.users.LoadAll(ctx, ids))
 }

@@ -8,6 +8,30 @@ import (
 	"fmt"
 )
 
+// The AccessChangeFunc type is an adapter to allow the use of ordinary
+// function as AccessChange mutator.
+type AccessChangeFunc func(context.Context, *ent.AccessChangeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccessChangeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AccessChangeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccessChangeMutation", m)
+}
+
+// The AccessChangeUserFunc type is an adapter to allow the use of ordinary
+// function as AccessChangeUser mutator.
+type AccessChangeUserFunc func(context.Context, *ent.AccessChangeUserMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccessChangeUserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AccessChangeUserMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccessChangeUserMutation", m)
+}
+
 // The ProgramFunc type is an adapter to allow the use of ordinary
 // function as Program mutator.
 type ProgramFunc func(context.Context, *ent.ProgramMutation) (ent.Value, error)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"authz-gateway/ent"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -72,6 +74,60 @@ func (f TraverseFunc) Traverse(ctx context.Context, q ent.Query) error {
 		return err
 	}
 	return f(ctx, query)
+}
+
+// The AccessChangeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AccessChangeFunc func(context.Context, *ent.AccessChangeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AccessChangeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AccessChangeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AccessChangeQuery", q)
+}
+
+// The TraverseAccessChange type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAccessChange func(context.Context, *ent.AccessChangeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAccessChange) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAccessChange) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AccessChangeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AccessChangeQuery", q)
+}
+
+// The AccessChangeUserFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AccessChangeUserFunc func(context.Context, *ent.AccessChangeUserQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AccessChangeUserFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AccessChangeUserQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AccessChangeUserQuery", q)
+}
+
+// The TraverseAccessChangeUser type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAccessChangeUser func(context.Context, *ent.AccessChangeUserQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAccessChangeUser) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAccessChangeUser) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AccessChangeUserQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AccessChangeUserQuery", q)
 }
 
 // The ProgramFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -239,6 +295,10 @@ func (f TraverseUser) Traverse(ctx context.Context, q ent.Query) error {
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
+	case *ent.AccessChangeQuery:
+		return &query[*ent.AccessChangeQuery, predicate.AccessChange, accesschange.OrderOption]{typ: ent.TypeAccessChange, tq: q}, nil
+	case *ent.AccessChangeUserQuery:
+		return &query[*ent.AccessChangeUserQuery, predicate.AccessChangeUser, accesschangeuser.OrderOption]{typ: ent.TypeAccessChangeUser, tq: q}, nil
 	case *ent.ProgramQuery:
 		return &query[*ent.ProgramQuery, predicate.Program, program.OrderOption]{typ: ent.TypeProgram, tq: q}, nil
 	case *ent.ProjectQuery:

@@ -9,6 +9,64 @@ import (
 )
 
 var (
+	// AccessChangesColumns holds the columns for the "access_changes" table.
+	AccessChangesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "actor_id", Type: field.TypeInt, Nullable: true},
+		{Name: "operation", Type: field.TypeString},
+		{Name: "target", Type: field.TypeString},
+		{Name: "scope_kind", Type: field.TypeString, Default: "global"},
+		{Name: "scope_id", Type: field.TypeInt, Nullable: true},
+		{Name: "all", Type: field.TypeBool, Default: false},
+		{Name: "users", Type: field.TypeJSON},
+		{Name: "programs", Type: field.TypeJSON},
+		{Name: "projects", Type: field.TypeJSON},
+		{Name: "global_holders", Type: field.TypeBool, Default: false},
+		{Name: "delivered_at", Type: field.TypeTime, Nullable: true},
+	}
+	// AccessChangesTable holds the schema information for the "access_changes" table.
+	AccessChangesTable = &schema.Table{
+		Name:       "access_changes",
+		Columns:    AccessChangesColumns,
+		PrimaryKey: []*schema.Column{AccessChangesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accesschange_delivered_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccessChangesColumns[12]},
+			},
+			{
+				Name:    "accesschange_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccessChangesColumns[1]},
+			},
+		},
+	}
+	// AccessChangeUsersColumns holds the columns for the "access_change_users" table.
+	AccessChangeUsersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "change_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// AccessChangeUsersTable holds the schema information for the "access_change_users" table.
+	AccessChangeUsersTable = &schema.Table{
+		Name:       "access_change_users",
+		Columns:    AccessChangeUsersColumns,
+		PrimaryKey: []*schema.Column{AccessChangeUsersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accesschangeuser_user_id_change_id",
+				Unique:  true,
+				Columns: []*schema.Column{AccessChangeUsersColumns[2], AccessChangeUsersColumns[1]},
+			},
+			{
+				Name:    "accesschangeuser_change_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccessChangeUsersColumns[1]},
+			},
+		},
+	}
 	// ProgramsColumns holds the columns for the "programs" table.
 	ProgramsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -198,6 +256,8 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AccessChangesTable,
+		AccessChangeUsersTable,
 		ProgramsTable,
 		ProjectsTable,
 		RolesTable,

@@ -6,6 +6,12 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// AccessChange is the predicate function for accesschange builders.
+type AccessChange func(*sql.Selector)
+
+// AccessChangeUser is the predicate function for accesschangeuser builders.
+type AccessChangeUser func(*sql.Selector)
+
 // Program is the predicate function for program builders.
 type Program func(*sql.Selector)
 

@@ -111,6 +111,54 @@ func DenyMutationOperationRule(op ent.Op) MutationRule {
 	return OnMutationOperation(rule, op)
 }
 
+// The AccessChangeQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AccessChangeQueryRuleFunc func(context.Context, *ent.AccessChangeQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AccessChangeQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AccessChangeQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AccessChangeQuery", q)
+}
+
+// The AccessChangeMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AccessChangeMutationRuleFunc func(context.Context, *ent.AccessChangeMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AccessChangeMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AccessChangeMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AccessChangeMutation", m)
+}
+
+// The AccessChangeUserQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AccessChangeUserQueryRuleFunc func(context.Context, *ent.AccessChangeUserQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AccessChangeUserQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AccessChangeUserQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AccessChangeUserQuery", q)
+}
+
+// The AccessChangeUserMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AccessChangeUserMutationRuleFunc func(context.Context, *ent.AccessChangeUserMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AccessChangeUserMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AccessChangeUserMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AccessChangeUserMutation", m)
+}
+
 // The ProgramQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ProgramQueryRuleFunc func(context.Context, *ent.ProgramQuery) error
@@ -290,6 +338,10 @@ var _ QueryMutationRule = FilterFunc(nil)
 
 func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
+	case *ent.AccessChangeQuery:
+		return q.Filter(), nil
+	case *ent.AccessChangeUserQuery:
+		return q.Filter(), nil
 	case *ent.ProgramQuery:
 		return q.Filter(), nil
 	case *ent.ProjectQuery:
@@ -309,6 +361,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 
 func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
+	case *ent.AccessChangeMutation:
+		return m.Filter(), nil
+	case *ent.AccessChangeUserMutation:
+		return m.Filter(), nil
 	case *ent.ProgramMutation:
 		return m.Filter(), nil
 	case *ent.ProjectMutation:

@@ -3,6 +3,8 @@
 package runtime
 
 import (
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -11,6 +13,7 @@ import (
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/ent/user"
 	"context"
+	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/privacy"
@@ -20,6 +23,42 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	accesschange.Policy = privacy.NewPolicies(schema.AccessChange{})
+	accesschange.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := accesschange.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	accesschangeFields := schema.AccessChange{}.Fields()
+	_ = accesschangeFields
+	// accesschangeDescCreatedAt is the schema descriptor for created_at field.
+	accesschangeDescCreatedAt := accesschangeFields[0].Descriptor()
+	// accesschange.DefaultCreatedAt holds the default value on creation for the created_at field.
+	accesschange.DefaultCreatedAt = accesschangeDescCreatedAt.Default.(func() time.Time)
+	// accesschangeDescScopeKind is the schema descriptor for scope_kind field.
+	accesschangeDescScopeKind := accesschangeFields[4].Descriptor()
+	// accesschange.DefaultScopeKind holds the default value on creation for the scope_kind field.
+	accesschange.DefaultScopeKind = accesschangeDescScopeKind.Default.(string)
+	// accesschangeDescAll is the schema descriptor for all field.
+	accesschangeDescAll := accesschangeFields[6].Descriptor()
+	// accesschange.DefaultAll holds the default value on creation for the all field.
+	accesschange.DefaultAll = accesschangeDescAll.Default.(bool)
+	// accesschangeDescGlobalHolders is the schema descriptor for global_holders field.
+	accesschangeDescGlobalHolders := accesschangeFields[10].Descriptor()
+	// accesschange.DefaultGlobalHolders holds the default value on creation for the global_holders field.
+	accesschange.DefaultGlobalHolders = accesschangeDescGlobalHolders.Default.(bool)
+	accesschangeuser.Policy = privacy.NewPolicies(schema.AccessChangeUser{})
+	accesschangeuser.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := accesschangeuser.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	program.Policy = privacy.NewPolicies(schema.Program{})
 	program.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -7,6 +7,7 @@ import (
 	"authz-gateway/access"
 	"authz-gateway/apperr"
 	gen "authz-gateway/ent"
+	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/privacy"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -149,4 +150,48 @@ func selfOnly(ctx context.Context) (self int, limited bool, err error) {
 		return 0, false, apperr.Errorf(apperr.Unauthenticated, "authentication required")
 	}
 	return v.UserID, true, nil
+}
+
+// filterAccessChanges: AUDIT_READ, and the entry's object in reach: GLOBAL
+// viewers read every entry, others the entries about a program or project
+// they may read.
+func filterAccessChanges() privacy.QueryRule {
+	return privacy.AccessChangeQueryRuleFunc(func(ctx context.Context, q *gen.AccessChangeQuery) error {
+		reach, err := viewerReach(ctx)
+		switch {
+		case err != nil:
+			return err
+		case !reach.Can(access.AuditRead):
+			q.Where(accesschange.IDIn())
+		case !reach.Global:
+			q.Where(accesschange.Or(
+				accesschange.And(accesschange.ScopeKind("program"), accesschange.ScopeIDIn(readable(reach, access.ProgramRead, reach.Programs)...)),
+				accesschange.And(accesschange.ScopeKind("project"), accesschange.ScopeIDIn(readable(reach, access.ProjectRead, reach.Projects)...)),
+			))
+		}
+		return privacy.Allow
+	})
+}
+
+// readable is ids when the viewer holds perm, none otherwise.
+func readable(reach access.Reach, perm access.Permission, ids []int) []int {
+	if !reach.Can(perm) {
+		return nil
+	}
+	return ids
+}
+
+// filterAccessChangeUsers: the rows say whom a change affected; only
+// AUDIT_READ holders read them (the entries themselves are filtered above).
+func filterAccessChangeUsers() privacy.QueryRule {
+	return privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+		reach, err := viewerReach(ctx)
+		switch {
+		case err != nil:
+			return err
+		case !reach.Can(access.AuditRead):
+			return privacy.Denyf("missing permission %s", access.AuditRead)
+		}
+		return privacy.Allow
+	})
 }

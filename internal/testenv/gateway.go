@@ -16,6 +16,7 @@ import (
 	"authz-gateway/db"
 	"authz-gateway/ent"
 	"authz-gateway/ratelimit"
+	"authz-gateway/redisconn"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/redis/go-redis/v9"
@@ -49,6 +50,8 @@ type Options struct {
 	// RedisAddr uses that Redis (e.g. a StartRedis server) instead of the
 	// shared one with a prefix.
 	RedisAddr string
+	// Redis, when it names a Sentinel group or a Cluster, uses that.
+	Redis redisconn.Options
 	// Memory uses the in-process store instead of Redis.
 	Memory bool
 	// DatabaseURL reuses a database (a second instance over the same data).
@@ -96,7 +99,11 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 	cfg.LoaderWait = opts.LoaderWait
 	cfg.CORSOrigins = opts.CORSOrigins
 	cfg.Limits = withDefaultLimits(opts.Limits, cfg.Limits)
-	if !opts.Memory {
+	switch {
+	case opts.Redis.SentinelMaster != "" || len(opts.Redis.ClusterAddrs) > 0:
+		opts.Redis.Timeout = cfg.Redis.Timeout
+		cfg.Redis, cfg.CachePrefix = opts.Redis, opts.Prefix
+	case !opts.Memory:
 		cfg.Redis.URL, cfg.CachePrefix = g.redis(t, opts)
 	}
 	a, err := app.New(context.Background(), cfg,
@@ -197,7 +204,23 @@ func (g *Gateway) Do(t testing.TB, token, query string, vars map[string]any) Res
 // Post sends a GraphQL POST to h.
 func Post(t testing.TB, h http.Handler, token, query string, vars map[string]any) Response {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return post(t, h, token, map[string]any{"query": query, "variables": vars})
+}
+
+// PostExtensions sends a GraphQL POST with extensions (a persisted query:
+// an empty query sends the hash alone).
+func PostExtensions(t testing.TB, h http.Handler, token, query string, extensions map[string]any) Response {
+	t.Helper()
+	body := map[string]any{"extensions": extensions}
+	if query != "" {
+		body["query"] = query
+	}
+	return post(t, h, token, body)
+}
+
+func post(t testing.TB, h http.Handler, token string, request map[string]any) Response {
+	t.Helper()
+	body, err := json.Marshal(request)
 	if err != nil {
 		t.Fatalf("encode request: %v", err)
 	}

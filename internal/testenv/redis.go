@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -63,27 +64,57 @@ func NewRedisClient(t testing.TB, addr string) redis.UniversalClient {
 type RedisServer struct {
 	Addr string
 	cmd  *exec.Cmd
+	args []string
 }
 
-// StartRedis starts a private redis-server on a free loopback port. It is
-// killed when t ends.
-func StartRedis(t testing.TB) *RedisServer {
+// StartRedis starts a private redis-server on a free loopback port, with
+// extra arguments if any. It is killed when t ends.
+func StartRedis(t testing.TB, extra ...string) *RedisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("testenv: redis-server not installed (run `make test`, which installs it): %v", err)
 	}
 	port := freePort(t)
+	for slices.Contains(extra, "--cluster-enabled") && port > 55535 {
+		port = freePort(t) // a cluster node's bus port is its port + 10000
+	}
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
+	args := []string{bin}
+	persistence := []string{"--save", "", "--appendonly", "no"}
+	if len(extra) > 0 && extra[0] == "--sentinel" {
+		// A sentinel reads (and rewrites) a configuration file of its own,
+		// and has no persistence settings.
+		conf := filepath.Join(dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(extra[1]), 0o600); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		args, extra, persistence = append(args, conf, "--sentinel"), extra[2:], nil
+	}
+	args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	args = append(args, persistence...)
+	s := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), args: append(args, extra...)}
+	s.start(t)
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func (s *RedisServer) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.args[0], s.args[1:]...)
+	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("testenv: start redis-server: %v", err)
 	}
-	s := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	t.Cleanup(s.Kill)
 	s.waitReady(t)
-	return s
+}
+
+// Restart kills the process (SIGKILL) and starts it again on the same port
+// and directory: it comes back with the last snapshot (SAVE), as a Redis
+// with RDB persistence does after a crash.
+func (s *RedisServer) Restart(t testing.TB) {
+	t.Helper()
+	s.Kill()
+	s.start(t)
 }
 
 func (s *RedisServer) waitReady(t testing.TB) {

@@ -1,0 +1,145 @@
+package authz_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"authz-gateway/ent"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/internal/testenv"
+	"authz-gateway/reqctx"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// grantWatch is a user holding a scope on one project, and a way to ask an
+// instance whether it still shows the grant.
+type grantWatch struct {
+	user, project, scope int
+}
+
+func newGrantWatch(t *testing.T, g *testenv.Gateway) grantWatch {
+	w := testenv.NewWorld(t, g.DB.Client)
+	c := newCatalog(w)
+	u := w.User("watched@test.example")
+	return grantWatch{user: u, project: c.b1, scope: w.InProject(u, c.b1)}
+}
+
+func (gw grantWatch) shows(t *testing.T, g *testenv.Gateway) bool {
+	t.Helper()
+	ids, err := projectIDs(g.Authz, gw.user)
+	require.NoError(t, err)
+	return slices.Contains(ids, gw.project)
+}
+
+// staleReads reads on every instance for d and counts the reads that still
+// show the grant.
+func (gw grantWatch) staleReads(t *testing.T, d time.Duration, instances ...*testenv.Gateway) (stale, reads int) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		for _, g := range instances {
+			reads++
+			if gw.shows(t, g) {
+				stale++
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return stale, reads
+}
+
+// Redis restarted from a snapshot taken before a revoke: the token and the
+// value go back together, and the snapshot holds the grant. Before the log,
+// every read on both instances showed it (224 of 224).
+func TestLog_SnapshotRollbackServesNothingStale(t *testing.T) {
+	redisServer := testenv.StartRedis(t)
+	one := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, RedisAddr: redisServer.Addr})
+	gw := newGrantWatch(t, one)
+	require.True(t, gw.shows(t, one))
+	require.True(t, gw.shows(t, two)) // cached in Redis
+
+	require.NoError(t, one.Redis.Save(context.Background()).Err())
+	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	require.NoError(t, err)
+	require.False(t, gw.shows(t, one))
+	require.False(t, gw.shows(t, two))
+
+	redisServer.Restart(t) // back to the snapshot: the grant is in Redis again
+	stale, reads := gw.staleReads(t, time.Second, one, two)
+	t.Logf("%d of %d reads after the rollback showed the revoked grant", stale, reads)
+	assert.Zero(t, stale)
+
+	// Repaired, the store is used again.
+	require.Eventually(t, func() bool {
+		before := two.Cache.Stats(context.Background()).Hits
+		gw.shows(t, two)
+		return two.Cache.Stats(context.Background()).Hits > before
+	}, 5*time.Second, 20*time.Millisecond, "reads hit the repaired store again")
+}
+
+// The writer revoked while Redis was frozen and died before Redis resumed:
+// its delivery never happened. Before the log, the other instance served the
+// grant until the TTL once Redis resumed.
+func TestLog_DeadWritersChangeIsDeliveredByAnother(t *testing.T) {
+	redisServer := testenv.StartRedis(t)
+	one := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, RedisAddr: redisServer.Addr})
+	gw := newGrantWatch(t, one)
+	require.True(t, gw.shows(t, two))
+
+	require.NoError(t, redisServer.Freeze())
+	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	require.NoError(t, err, "the revoke commits; its delivery times out")
+	committed := time.Now()
+	one.App.Close() // the writer dies, its delivery undone
+	require.NoError(t, redisServer.Thaw())
+	thawed := time.Now()
+
+	var lastStale time.Duration = -1
+	for time.Since(thawed) < 1500*time.Millisecond {
+		if gw.shows(t, two) {
+			lastStale = time.Since(committed)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("the other instance showed the revoked grant until %v after the commit (-1: never); Redis resumed %v after it",
+		lastStale, thawed.Sub(committed))
+	assert.Less(t, lastStale, deadWriterBound, "at most the grace after the commit")
+
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	require.Eventually(t, func() bool {
+		return two.DB.Client.AccessChange.Query().Where(accesschange.DeliveredAtIsNil()).CountX(ctx) == 0
+	}, 3*time.Second, 20*time.Millisecond, "the other instance delivered the entry")
+}
+
+// deadWriterBound is the README's bound for a dead writer's change: the
+// grace (250 ms) after its commit, plus the time to notice.
+const deadWriterBound = 400 * time.Millisecond
+
+// Start-up writes and manual invalidations are access changes like any
+// other: logged, with their users, and delivered.
+func TestLog_StartUpAndManualInvalidationsAreLogged(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	boot := g.DB.Client.AccessChange.Query().Where(accesschange.Operation("bootstrapAdmin")).OnlyX(ctx)
+	assert.Equal(t, []int{g.Admin.ID}, boot.Users)
+	assert.Nil(t, boot.ActorID, "the gateway itself")
+	assert.NotNil(t, boot.DeliveredAt)
+
+	u := testenv.NewWorld(t, g.DB.Client).User("manual@test.example")
+	require.NoError(t, g.Authz.InvalidateUserCache(testenv.AsUser(g.Admin.ID), u))
+	require.NoError(t, g.Authz.InvalidateAllCaches(testenv.AsUser(g.Admin.ID)))
+	entries := g.DB.Client.AccessChange.Query().Order(ent.Asc(accesschange.FieldID)).AllX(ctx)
+	last := entries[len(entries)-2:]
+	assert.Equal(t, "invalidateUserCache", last[0].Operation)
+	assert.Equal(t, []int{u}, last[0].Users)
+	assert.Equal(t, g.Admin.ID, *last[0].ActorID)
+	assert.Equal(t, "invalidateAllCaches", last[1].Operation)
+	assert.True(t, last[1].All)
+	for _, e := range last {
+		assert.NotNil(t, e.DeliveredAt, e.Operation)
+	}
+}

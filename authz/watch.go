@@ -1,0 +1,309 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"authz-gateway/cache"
+	"authz-gateway/ent"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/reqctx"
+
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/lib/pq"
+)
+
+// Positions is what this instance knows about the access-change log, against
+// which it judges the cache store before trusting a value from it
+// (cache.Config.Accept). It is safe for concurrent use.
+type Positions struct {
+	// deliveredHead is the highest entry the log says was delivered (learned
+	// from this instance's deliveries, notifications and polls).
+	deliveredHead atomic.Int64
+	// seen is the highest applied position read from the store.
+	seen atomic.Int64
+	// behind is set while an entry older than the grace is undelivered.
+	behind atomic.Bool
+	// repair asks the watcher to repair the store.
+	repair chan struct{}
+}
+
+// NewPositions returns positions that know nothing yet.
+func NewPositions() *Positions { return &Positions{repair: make(chan struct{}, 1)} }
+
+// Accept reports whether a store that has applied the log up to applied may
+// be trusted. A store behind what the log says was delivered, or behind what
+// it showed before, went back in time (a restart from a snapshot, a failover
+// to a replica that missed writes, a flush): it is bypassed and repaired. A
+// log with an undelivered entry older than the grace (its writer died or
+// Redis was unreachable) bypasses the store until the entry is delivered.
+func (p *Positions) Accept(applied int64) bool {
+	for seen := p.seen.Load(); applied > seen && !p.seen.CompareAndSwap(seen, applied); seen = p.seen.Load() {
+	}
+	if applied < p.deliveredHead.Load() || applied < p.seen.Load() {
+		select {
+		case p.repair <- struct{}{}:
+		default:
+		}
+		return false
+	}
+	return !p.behind.Load()
+}
+
+func (p *Positions) delivered(id int64) {
+	for head := p.deliveredHead.Load(); id > head && !p.deliveredHead.CompareAndSwap(head, id); head = p.deliveredHead.Load() {
+	}
+}
+
+// WatchConfig tunes the log watcher.
+type WatchConfig struct {
+	// DSN, for PostgreSQL, is where to LISTEN for entries as they commit and
+	// are delivered; empty (SQLite) polls only.
+	DSN string
+	// Grace is how long an entry may stay undelivered before the store is
+	// distrusted and the entry delivered by this instance (default 250 ms).
+	Grace time.Duration
+	// Poll is the safety-net interval of reading the log (default 1 s).
+	Poll time.Duration
+	// Retention prunes delivered entries older than this (default 90 days).
+	Retention time.Duration
+}
+
+func (c WatchConfig) withDefaults() WatchConfig {
+	if c.Grace <= 0 {
+		c.Grace = 250 * time.Millisecond
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.Retention <= 0 {
+		c.Retention = 90 * 24 * time.Hour
+	}
+	return c
+}
+
+// WatchLog starts the instance's log watcher: it learns the log's delivered
+// head, delivers entries whose writer did not (claimed with SKIP LOCKED, so
+// instances share the work), repairs a store that went back in time, and
+// prunes old entries. The returned function stops it.
+func (s *Service) WatchLog(cfg WatchConfig) (stop func()) {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
+	w := &watcher{svc: s, cfg: cfg, wake: make(chan struct{}, 1)}
+	var notes <-chan *pq.Notification
+	var listener *pq.Listener
+	if cfg.DSN != "" {
+		listener = pq.NewListener(cfg.DSN, 100*time.Millisecond, 5*time.Second, nil)
+		if err := listener.Listen(notifyChannel); err != nil {
+			slog.Warn("access-change log: LISTEN failed; polling only", "err", err)
+		}
+		notes = listener.Notify
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.run(ctx, notes)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		if listener != nil {
+			_ = listener.Close()
+		}
+	}
+}
+
+type watcher struct {
+	svc  *Service
+	cfg  WatchConfig
+	wake chan struct{}
+}
+
+func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
+	w.check(ctx)
+	poll := time.NewTicker(w.cfg.Poll)
+	defer poll.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	w.prune(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-notes:
+			w.notified(n)
+		case <-w.svc.positions.repair:
+			w.repair(ctx)
+		case <-w.wake:
+			w.check(ctx)
+		case <-poll.C:
+			w.check(ctx)
+		case <-prune.C:
+			w.prune(ctx)
+		}
+	}
+}
+
+// notified handles "c:<id>" (committed: check once it is past the grace) and
+// "d:<id>" (delivered); nil means the listener reconnected and may have
+// missed some: check now.
+func (w *watcher) notified(n *pq.Notification) {
+	if n == nil {
+		w.wakeAfter(0)
+		return
+	}
+	what, idText, _ := strings.Cut(n.Extra, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return
+	}
+	switch what {
+	case "c":
+		w.wakeAfter(w.cfg.Grace)
+	case "d":
+		w.svc.positions.delivered(id)
+	}
+}
+
+func (w *watcher) wakeAfter(d time.Duration) {
+	time.AfterFunc(d, func() {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// check learns the delivered head and delivers what is overdue. While
+// anything overdue stays undelivered (the store is unreachable), the store
+// is not trusted and the check repeats soon.
+func (w *watcher) check(ctx context.Context) {
+	db := w.svc.db
+	if head, err := db.AccessChange.Query().Where(accesschange.DeliveredAtNotNil()).Aggregate(ent.Max(accesschange.FieldID)).Int(ctx); err == nil {
+		w.svc.positions.delivered(int64(head))
+	}
+	overdue, err := w.sweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		slog.Warn("access-change log: delivering overdue entries", "err", err)
+	}
+	w.svc.positions.behind.Store(overdue)
+	if overdue {
+		w.wakeAfter(50 * time.Millisecond)
+	}
+}
+
+// sweep delivers the entries older than the grace that are still
+// undelivered, in order, claiming them so that one instance does each. It
+// reports whether any overdue entry is left undelivered.
+func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
+	tx, err := w.svc.db.Tx(ctx)
+	if err != nil {
+		return true, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	q := tx.AccessChange.Query().
+		Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(time.Now().Add(-w.cfg.Grace))).
+		Order(ent.Asc(accesschange.FieldID)).
+		Limit(100)
+	if w.svc.locksRows() {
+		q = q.ForUpdate(entsql.WithLockAction(entsql.SkipLocked))
+	}
+	entries, err := q.All(ctx)
+	if err != nil || len(entries) == 0 {
+		return err != nil, err
+	}
+	for _, e := range entries {
+		users, all := w.svc.affected(ctx, e)
+		if err := w.svc.cache.Invalidate(ctx, cache.Invalidation{Users: users, All: all, Position: int64(e.ID)}); err != nil {
+			return true, err
+		}
+		if err := markInTx(ctx, w.svc, tx, e.ID, users); err != nil {
+			return true, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return true, err
+	}
+	for _, e := range entries {
+		w.svc.positions.delivered(int64(e.ID))
+	}
+	return len(entries) == 100, nil
+}
+
+// repair makes a store that went back in time trustworthy again: one global
+// invalidation, recorded as applying the whole log as it stands, which
+// subsumes every entry up to there (delivered or not).
+func (w *watcher) repair(ctx context.Context) {
+	head, err := w.svc.db.AccessChange.Query().Aggregate(ent.Max(accesschange.FieldID)).Int(ctx)
+	if err != nil {
+		slog.Warn("access-change log: repair: reading the head", "err", err)
+		return
+	}
+	if err := w.svc.cache.Invalidate(ctx, cache.Invalidation{All: true, Position: int64(max(head, 1))}); err != nil {
+		w.wakeAfter(50 * time.Millisecond)
+		return
+	}
+	slog.Warn("cache store was behind the access-change log (restarted, failed over or flushed); invalidated everything", "head", head)
+	pending, err := w.svc.db.AccessChange.Query().
+		Where(accesschange.DeliveredAtIsNil(), accesschange.IDLTE(head)).All(ctx)
+	if err == nil {
+		for _, e := range pending {
+			_ = w.svc.markDelivered(ctx, e.ID, e.Users)
+		}
+	}
+	w.svc.positions.delivered(int64(head))
+}
+
+// prune deletes delivered entries older than the retention.
+func (w *watcher) prune(ctx context.Context) {
+	cutoff := time.Now().Add(-w.cfg.Retention)
+	old := w.svc.db.AccessChange.Query().
+		Where(accesschange.DeliveredAtNotNil(), accesschange.CreatedAtLT(cutoff))
+	ids, err := old.IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	if _, err := w.svc.db.AccessChangeUser.Delete().Where(accesschangeuser.ChangeIDIn(ids...)).Exec(ctx); err != nil {
+		return
+	}
+	n, err := w.svc.db.AccessChange.Delete().Where(accesschange.IDIn(ids...)).Exec(ctx)
+	if err == nil {
+		slog.Info("access-change log: pruned old entries", "entries", n, "before", cutoff)
+	}
+}
+
+// affected resolves whom an entry affects: its users and, unless it is for
+// everyone, the current holders of its targets.
+func (s *Service) affected(ctx context.Context, e *ent.AccessChange) (users []int, all bool) {
+	if e.All {
+		return e.Users, true
+	}
+	held, err := holders(ctx, s.db, impact{programs: e.Programs, projects: e.Projects, global: e.GlobalHolders})
+	if err != nil {
+		return e.Users, true // without the holders, everyone: never less
+	}
+	return union(e.Users, held), false
+}
+
+// markInTx marks entry id delivered inside tx, with its affected users.
+func markInTx(ctx context.Context, s *Service, tx *ent.Tx, id int, users []int) error {
+	n, err := tx.AccessChange.Update().
+		Where(accesschange.ID(id), accesschange.DeliveredAtIsNil()).
+		SetDeliveredAt(time.Now()).
+		Save(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	if err := recordAffected(ctx, tx, id, users); err != nil {
+		return fmt.Errorf("record affected users: %w", err)
+	}
+	return s.announce(ctx, tx, "d", id)
+}

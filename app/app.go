@@ -192,7 +192,7 @@ func (a *App) newHandler() http.Handler {
 	}),
 		auth.VerifyToken(a.tokens),
 		ratelimit.Middleware(limiter, httpapi.TooManyRequests),
-		auth.LoadViewer(a.db.Client),
+		auth.LoadViewer(a.authz.ResolveViewer),
 		loaders.Middleware(a.db.Client, a.authz, a.cfg.LoaderWait),
 	)
 	cfg := httpapi.Config{

@@ -128,32 +128,36 @@ func (t *Tokens) subject(r *http.Request) (int, string) {
 	return id, ""
 }
 
+// ViewerSource resolves a verified token's subject to an active user. It may
+// return a context carrying what it learned on the way (the authz service
+// keeps the viewer's answers for the request); an unknown or inactive user is
+// nil, an unavailable source an error.
+type ViewerSource func(ctx context.Context, userID int) (context.Context, *ent.User, error)
+
 // LoadViewer is the second authentication middleware: the verified token's
-// user, if it exists and is active, becomes the request's viewer. An unknown
-// or inactive user is not authenticated.
-func LoadViewer(db *ent.Client) func(http.Handler) http.Handler {
+// user, if it exists and is active, becomes the request's viewer.
+func LoadViewer(source ViewerSource) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
 			if id, ok := reqctx.SubjectFromContext(ctx); ok {
-				ctx = withUser(ctx, db, id)
+				ctx = withUser(ctx, source, id)
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
 
-func withUser(ctx context.Context, db *ent.Client, id int) context.Context {
-	u, err := db.User.Get(reqctx.NewContextWithSystem(ctx), id)
+func withUser(ctx context.Context, source ViewerSource, id int) context.Context {
+	resolved, u, err := source(ctx, id)
 	switch {
-	case ent.IsNotFound(err), err == nil && !u.Active:
-		return reqctx.NewContextWithAuthFailure(ctx, apperr.Errorf(apperr.Unauthenticated, "unknown or inactive user"))
 	case err != nil:
 		slog.WarnContext(ctx, "authentication: user lookup failed", "err", err)
 		return reqctx.NewContextWithAuthFailure(ctx, apperr.Wrap(apperr.Unavailable, err, "the database is unavailable; try again"))
+	case u == nil:
+		return reqctx.NewContextWithAuthFailure(ctx, apperr.Errorf(apperr.Unauthenticated, "unknown or inactive user"))
 	}
-	ctx = context.WithValue(ctx, userKey{}, u)
-	return reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: u.ID, Email: u.Email})
+	return context.WithValue(resolved, userKey{}, u)
 }
 
 type userKey struct{}

@@ -9,10 +9,19 @@ import (
 	"authz-gateway/cache"
 )
 
-// ReachKeys are the keys of a user's four answers, which a reach is built from.
-func ReachKeys(userID int) []Key {
-	keys := make([]Key, len(cache.Kinds))
-	for i, kind := range cache.Kinds {
+// reachKinds are the four authorization answers a reach is built from.
+var reachKinds = []Kind{KindPermissions, KindAccessiblePrograms, KindAccessibleProjects, KindScopeSummary}
+
+// ReachKeys are the keys of a user's four authorization answers.
+func ReachKeys(userID int) []Key { return keysOf(userID, reachKinds) }
+
+// viewerKeys are the keys a request fetches for its viewer, in one round
+// trip: the four answers and the user's status (authentication).
+func viewerKeys(userID int) []Key { return keysOf(userID, cache.Kinds) }
+
+func keysOf(userID int, kinds []Kind) []Key {
+	keys := make([]Key, len(kinds))
+	for i, kind := range kinds {
 		keys[i] = Key{Kind: kind, UserID: userID}
 	}
 	return keys

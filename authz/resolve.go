@@ -10,6 +10,7 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/ent"
+	"authz-gateway/ent/user"
 
 	"entgo.io/ent/dialect"
 )
@@ -188,4 +189,19 @@ func knownPermissions(ps []access.Permission) []access.Permission {
 	}
 	out, _ := access.NormalizePermissions(known)
 	return out
+}
+
+// userStatuses reads what authentication needs of each user; an unknown
+// user's status says it does not exist.
+func (r resolver) userStatuses(ctx context.Context, users []int) (map[int]UserStatus, error) {
+	rows, err := r.db.User.Query().Where(user.IDIn(users...)).
+		Select(user.FieldEmail, user.FieldName, user.FieldActive).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("user statuses: %w", err)
+	}
+	out := make(map[int]UserStatus, len(users))
+	for _, u := range rows {
+		out[u.ID] = UserStatus{Exists: true, Email: u.Email, Name: u.Name, Active: u.Active}
+	}
+	return out, nil
 }

@@ -46,7 +46,16 @@ const (
 	KindAccessiblePrograms = cache.AccessiblePrograms
 	KindAccessibleProjects = cache.AccessibleProjects
 	KindScopeSummary       = cache.ScopeSummary
+	KindUser               = cache.UserStatus
 )
+
+// UserStatus is the user answer: what authentication needs to know.
+type UserStatus struct {
+	Exists bool   `json:"exists"`
+	Email  string `json:"email,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Active bool   `json:"active"`
+}
 
 // Answer is one cached authorization answer; which field is meaningful depends
 // on the kind it was asked for.
@@ -54,6 +63,7 @@ type Answer struct {
 	Permissions []access.Permission // cache.Permissions
 	IDs         []int               // cache.AccessiblePrograms, cache.AccessibleProjects
 	Summary     ScopeSummary        // cache.ScopeSummary
+	User        UserStatus          // cache.UserStatus
 }
 
 // Service resolves and manages authorization. It is safe for concurrent use.
@@ -157,6 +167,17 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 			return nil, err
 		}
 	}
+	if users := byKind[KindUser]; len(users) > 0 {
+		statuses, err := s.res.userStatuses(ctx, users)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if err := put(KindUser, u, statuses[u]); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if len(summaries) > 0 {
 		direct, err := s.res.directScopes(ctx, summaries)
 		if err != nil {
@@ -207,6 +228,8 @@ func decodeAnswer(kind cache.Kind, data []byte) (Answer, error) {
 		if a.IDs == nil {
 			a.IDs = []int{}
 		}
+	case cache.UserStatus:
+		err = json.Unmarshal(data, &a.User)
 	case cache.ScopeSummary:
 		err = json.Unmarshal(data, &a.Summary)
 		if a.Summary.DirectScopes == nil {

@@ -7,6 +7,7 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
+	"authz-gateway/ent"
 	"authz-gateway/reqctx"
 )
 
@@ -44,6 +45,28 @@ func (s *Service) NewViewerContext(ctx context.Context) context.Context {
 		return ctx
 	}
 	return reqctx.NewContextWithReachSource(ctx, &viewerAnswers{svc: s, userID: v.UserID})
+}
+
+// ResolveViewer authenticates a verified token's subject through the cache:
+// it fetches the user's status together with the four answers (one round
+// trip, kept as the request's memo) and returns ctx carrying the viewer and
+// that memo, and the user. An unknown or inactive user comes back nil with
+// ctx unchanged; an error means the answer could not be had (the database
+// and the store are unavailable).
+func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Context, *ent.User, error) {
+	memo := &viewerAnswers{svc: s, userID: userID}
+	withMemo := reqctx.NewContextWithReachSource(reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID}), memo)
+	answers, err := memo.get(withMemo)
+	if err != nil {
+		return ctx, nil, err
+	}
+	st := answers[Key{Kind: KindUser, UserID: userID}].User
+	if !st.Exists || !st.Active {
+		return ctx, nil, nil
+	}
+	viewer := reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID, Email: st.Email})
+	u := &ent.User{ID: userID, Email: st.Email, Name: st.Name, Active: st.Active}
+	return reqctx.NewContextWithReachSource(viewer, memo), u, nil
 }
 
 // PrefetchViewer starts fetching the viewer's answers without waiting, so
@@ -105,7 +128,7 @@ func (v *viewerAnswers) start(ctx context.Context) *answersCall {
 		if c.err = ctx.Err(); c.err != nil {
 			return // the request ended before the prefetch began
 		}
-		c.answers, c.err = v.svc.Answers(ctx, ReachKeys(v.userID))
+		c.answers, c.err = v.svc.Answers(ctx, viewerKeys(v.userID))
 	}()
 	return c
 }

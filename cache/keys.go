@@ -5,19 +5,23 @@ import (
 	"strconv"
 )
 
-// Kind is one of the four cached authorization answers.
+// Kind is one of the cached answers about a user.
 type Kind string
 
-// The cached kinds; their string is the key name of DESIGN section 4.
+// The cached kinds; their string is the key name of DESIGN section 4. The
+// first four are the authorization answers; UserStatus (the user's email,
+// name and whether they are active) lets a warm request authenticate without
+// the database.
 const (
 	Permissions        Kind = "permissions"
 	AccessiblePrograms Kind = "accessible_programs"
 	AccessibleProjects Kind = "accessible_projects"
 	ScopeSummary       Kind = "scope_summary"
+	UserStatus         Kind = "user"
 )
 
 // Kinds lists every kind once.
-var Kinds = []Kind{Permissions, AccessiblePrograms, AccessibleProjects, ScopeSummary}
+var Kinds = []Kind{Permissions, AccessiblePrograms, AccessibleProjects, ScopeSummary, UserStatus}
 
 // Key names one cached answer: a kind for a user.
 type Key struct {

@@ -63,8 +63,12 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 	if err != nil {
 		return nil, err
 	}
-	return r.db.User.Query().Paginate(ctx, after, first, before, last,
+	conn, err := r.db.User.Query().Paginate(ctx, after, first, before, last,
 		ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+	if err != nil {
+		return nil, err
+	}
+	return conn, preloadUsers(ctx, conn)
 }
 
 // User is the resolver for the user field.

@@ -15,6 +15,7 @@ import (
 	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
+	"authz-gateway/reqctx"
 
 	"github.com/vikstrous/dataloadgen"
 )
@@ -215,4 +216,67 @@ func (l *Loaders) AffectedUsers(ctx context.Context, changeID int) ([]*ent.User,
 		ids[i] = r.UserID
 	}
 	return visible(l.users.LoadAll(ctx, ids))
+}
+
+// PreloadAnswers loads the given kinds of answers for users in one batch
+// (the viewer's come from the request's memo). A failed batch is forgotten.
+func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz.Kind) error {
+	viewer, _ := reqctx.ViewerFromContext(ctx)
+	seen := map[authz.Key]bool{}
+	var keys []authz.Key
+	for _, u := range users {
+		for _, kind := range kinds {
+			k := authz.Key{Kind: kind, UserID: u}
+			if u != viewer.UserID && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := l.answers.LoadAll(ctx, keys); err != nil {
+		for _, k := range keys {
+			l.answers.Clear(k)
+		}
+		return err
+	}
+	return nil
+}
+
+// PreloadPrograms loads, in one batch, the programs accessible to users
+// that the viewer may read (their answers must be loaded).
+func (l *Loaders) PreloadPrograms(ctx context.Context, users []int) error {
+	return preloadAccessible(ctx, users, l.AccessibleProgramIDs, access.Reach.CanReadProgram, l.Programs)
+}
+
+// PreloadProjects: see PreloadPrograms.
+func (l *Loaders) PreloadProjects(ctx context.Context, users []int) error {
+	return preloadAccessible(ctx, users, l.AccessibleProjectIDs, access.Reach.CanReadProject, l.Projects)
+}
+
+func preloadAccessible[T any](ctx context.Context, users []int,
+	idsOf func(context.Context, int) ([]int, error), canRead func(access.Reach, int) bool,
+	load func(context.Context, []int) ([]*T, error)) error {
+	reach, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[int]bool{}
+	var all []int
+	for _, u := range users {
+		ids, err := idsOf(ctx, u)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if !seen[id] && canRead(reach, id) {
+				seen[id] = true
+				all = append(all, id)
+			}
+		}
+	}
+	_, err = load(ctx, all)
+	return err
 }

@@ -3,6 +3,7 @@ package loaders_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -43,14 +44,19 @@ func seedUsers(t *testing.T, g *testenv.Gateway, n int) []int {
 
 // TestFanOut_ConstantQueriesAndRoundTrips: the list query costs the same
 // number of SQL statements and Redis round trips for 5 users as for 50, and a
-// warm run runs no authorization SQL at all.
+// warm run runs no authorization SQL at all. It runs with the production
+// batching window while other goroutines keep the CPUs busy: the list looks
+// ahead at its selection and loads every user's answers at once, so the
+// counts do not depend on the scheduler.
 func TestFanOut_ConstantQueriesAndRoundTrips(t *testing.T) {
 	type counts struct{ sql, authzSQL, trips int }
 	measure := func(n int) (cold, warm counts) {
-		g := testenv.NewGateway(t, testenv.Options{LoaderWait: countingWait})
+		g := testenv.NewGateway(t, testenv.Options{})
 		seedUsers(t, g, 60)
 		token := g.Token(t, g.Admin.ID)
 		run := func() counts {
+			stop := busyCPUs()
+			defer stop()
 			g.SQL.Reset()
 			g.Trips.Reset()
 			testenv.MustOK(t, g.Do(t, token, fanOut, map[string]any{"n": n}))
@@ -63,12 +69,46 @@ func TestFanOut_ConstantQueriesAndRoundTrips(t *testing.T) {
 	assert.Equal(t, cold5, cold50, "cold cost does not depend on N")
 	assert.Equal(t, warm5, warm50, "warm cost does not depend on N")
 
-	// Cold: viewer lookup, users page, programs by ID; the viewer's reach (4
-	// kinds) then the users' answers (3 kinds), each one query per kind; two
-	// Redis round trips (read, fill) for each of the two batches.
-	assert.Equal(t, counts{sql: 3 + 4 + 3, authzSQL: 7, trips: 4}, cold50)
-	// Warm: the three entity statements and one Redis read per batch.
-	assert.Equal(t, counts{sql: 3, authzSQL: 0, trips: 2}, warm50)
+	// Cold: the viewer's status and answers (5 kinds: permissions, programs,
+	// projects, direct scopes, the user), the users page, the users' answers
+	// (3 kinds), the programs by ID; two Redis round trips (read, fill) for
+	// each of the two batches.
+	assert.Equal(t, counts{sql: 5 + 1 + 3 + 1, authzSQL: 7, trips: 4}, cold50)
+	// Warm: the users page and the programs (entities), one Redis read per
+	// batch; authentication costs no SQL.
+	assert.Equal(t, counts{sql: 2, authzSQL: 0, trips: 2}, warm50)
+}
+
+// TestWarmRequest_ZeroSQLOneRoundTrip: a warm request about the viewer is
+// answered from one Redis round trip and no SQL, authentication included.
+func TestWarmRequest_ZeroSQLOneRoundTrip(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	users := seedUsers(t, g, 1)
+	token := g.Token(t, users[0])
+	query := `{ me { id email permissions accessiblePrograms { id } accessibleProjects { id } scopeSummary { hasGlobalScope } } }`
+	testenv.MustOK(t, g.Do(t, token, query, nil)) // warm up
+	g.SQL.Reset()
+	g.Trips.Reset()
+	testenv.MustOK(t, g.Do(t, token, query, nil))
+	assert.Zero(t, g.SQL.Count(), "%v", g.SQL.Statements())
+	assert.Equal(t, 1, g.Trips.Trips())
+}
+
+// busyCPUs keeps every CPU busy until stop is called.
+func busyCPUs() (stop func()) {
+	done := make(chan struct{})
+	for range runtime.NumCPU() {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	return func() { close(done) }
 }
 
 // TestLoaders_PerRequest: concurrent requests of different viewers never see

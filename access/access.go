@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Permission is one capability a role can grant.
@@ -37,6 +38,10 @@ var AllPermissions = []Permission{
 
 // Values lets ent use Permission as an enum Go type.
 func (Permission) Values() []string { return enumStrings(AllPermissions) }
+
+// IsRead reports whether p only reads (PROGRAM_READ, PROJECT_READ, ...): its
+// checks need the read reach; every other permission needs the write reach.
+func (p Permission) IsRead() bool { return strings.HasSuffix(string(p), "_READ") }
 
 // Valid reports whether p is one of the declared permissions.
 func (p Permission) Valid() bool { return slices.Contains(AllPermissions, p) }

@@ -60,3 +60,48 @@ func (r Reach) WritesProgram(id int) bool {
 // through GLOBAL, a PROGRAM scope on its program or a PROJECT scope on it,
 // which is exactly the set of accessible projects.
 func (r Reach) WritesProject(id int) bool { return r.HasProject(id) }
+
+// Object is a program or a project: what an access check is about.
+type Object struct {
+	Kind ObjectKind
+	ID   int
+}
+
+// ObjectKind tells programs from projects.
+type ObjectKind string
+
+// The kinds of object a check can be about.
+const (
+	ProgramObject ObjectKind = "program"
+	ProjectObject ObjectKind = "project"
+)
+
+// Allows answers an access check: the viewer holds p, and the object is in
+// the reach p needs: the read reach for a *_READ permission, the write reach
+// for any other.
+func (r Reach) Allows(p Permission, o Object) bool {
+	if !r.Can(p) {
+		return false
+	}
+	switch {
+	case o.Kind == ProgramObject && p.IsRead():
+		return r.HasProgram(o.ID)
+	case o.Kind == ProgramObject:
+		return r.WritesProgram(o.ID)
+	case p.IsRead():
+		return r.HasProject(o.ID)
+	}
+	return r.WritesProject(o.ID)
+}
+
+// Sees reports whether the viewer may read the object. It looks the ID up
+// in the accessible lists (which hold every ID for a GLOBAL scope), so an ID
+// that names no object is not seen either.
+func (r Reach) Sees(o Object) bool {
+	list, perm := r.Projects, ProjectRead
+	if o.Kind == ProgramObject {
+		list, perm = r.Programs, ProgramRead
+	}
+	_, listed := slices.BinarySearch(list, o.ID)
+	return r.Can(perm) && listed
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"authz-gateway/access"
 	"authz-gateway/cache"
@@ -72,6 +73,7 @@ type Service struct {
 	cache     *cache.Cache
 	res       resolver
 	positions *Positions
+	types     atomic.Value // []string: ent's type table, see objectKind
 }
 
 // NewService returns a Service reading db through c. sqlDialect is ent's

@@ -102,6 +102,24 @@ func countReadable(ids []int, canRead func(int) bool) int {
 	return n
 }
 
+// can answers User.can from the cached answers alone: the viewer's reach
+// decides whether the object may be named, the user's whether it is allowed.
+func can(ctx context.Context, svc *authz.Service, userID int, p access.Permission, on int) (bool, error) {
+	viewer, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return false, err
+	}
+	o, err := svc.Object(ctx, viewer, on)
+	if err != nil {
+		return false, err
+	}
+	reach, err := loaders.For(ctx).Reach(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	return reach.Allows(p, o), nil
+}
+
 // SelectsOnlyID reports whether the current list field asks its items for
 // nothing but id (and __typename).
 func SelectsOnlyID(ctx context.Context, typeName string) bool {

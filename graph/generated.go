@@ -73,6 +73,13 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AccessExplanation struct {
+		Allowed func(childComplexity int) int
+		Missing func(childComplexity int) int
+		Roles   func(childComplexity int) int
+		Scopes  func(childComplexity int) int
+	}
+
 	CacheStats struct {
 		Backend        func(childComplexity int) int
 		HitRate        func(childComplexity int) int
@@ -151,6 +158,8 @@ type ComplexityRoot struct {
 	Query struct {
 		AccessChanges func(childComplexity int, first *int, after *entgql.Cursor[int], userID *int, since *time.Time) int
 		CacheStats    func(childComplexity int) int
+		CheckAccess   func(childComplexity int, checks []*authz.Check) int
+		ExplainAccess func(childComplexity int, userID int, permission access.Permission, on int) int
 		Me            func(childComplexity int) int
 		Node          func(childComplexity int, id int) int
 		Nodes         func(childComplexity int, ids []int) int
@@ -193,6 +202,7 @@ type ComplexityRoot struct {
 		AccessiblePrograms func(childComplexity int) int
 		AccessibleProjects func(childComplexity int) int
 		Active             func(childComplexity int) int
+		Can                func(childComplexity int, permission access.Permission, on int) int
 		Email              func(childComplexity int) int
 		HasPermission      func(childComplexity int, permission access.Permission) int
 		ID                 func(childComplexity int) int
@@ -262,6 +272,8 @@ type QueryResolver interface {
 	Roles(ctx context.Context) ([]*ent.Role, error)
 	CacheStats(ctx context.Context) (*model.CacheStats, error)
 	AccessChanges(ctx context.Context, first *int, after *entgql.Cursor[int], userID *int, since *time.Time) (*ent.AccessChangeConnection, error)
+	CheckAccess(ctx context.Context, checks []*authz.Check) ([]bool, error)
+	ExplainAccess(ctx context.Context, userID int, permission access.Permission, on int) (*authz.Explanation, error)
 }
 type RoleAssignmentResolver interface {
 	User(ctx context.Context, obj *ent.RoleAssignment) (*ent.User, error)
@@ -278,6 +290,7 @@ type ScopeSummaryResolver interface {
 type UserResolver interface {
 	RoleAssignments(ctx context.Context, obj *ent.User) ([]*ent.RoleAssignment, error)
 	ScopeAssignments(ctx context.Context, obj *ent.User) ([]*ent.ScopeAssignment, error)
+	Can(ctx context.Context, obj *ent.User, permission access.Permission, on int) (bool, error)
 	Permissions(ctx context.Context, obj *ent.User) ([]access.Permission, error)
 	HasPermission(ctx context.Context, obj *ent.User, permission access.Permission) (bool, error)
 	AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error)
@@ -383,6 +396,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessChangeEdge.Node(childComplexity), true
+
+	case "AccessExplanation.allowed":
+		if e.ComplexityRoot.AccessExplanation.Allowed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessExplanation.Allowed(childComplexity), true
+	case "AccessExplanation.missing":
+		if e.ComplexityRoot.AccessExplanation.Missing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessExplanation.Missing(childComplexity), true
+	case "AccessExplanation.roles":
+		if e.ComplexityRoot.AccessExplanation.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessExplanation.Roles(childComplexity), true
+	case "AccessExplanation.scopes":
+		if e.ComplexityRoot.AccessExplanation.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessExplanation.Scopes(childComplexity), true
 
 	case "CacheStats.backend":
 		if e.ComplexityRoot.CacheStats.Backend == nil {
@@ -798,6 +836,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.CacheStats(childComplexity), true
+	case "Query.checkAccess":
+		if e.ComplexityRoot.Query.CheckAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Query_checkAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CheckAccess(childComplexity, args["checks"].([]*authz.Check)), true
+	case "Query.explainAccess":
+		if e.ComplexityRoot.Query.ExplainAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Query_explainAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExplainAccess(childComplexity, args["userId"].(int), args["permission"].(access.Permission), args["on"].(int)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -991,6 +1051,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Active(childComplexity), true
+	case "User.can":
+		if e.ComplexityRoot.User.Can == nil {
+			break
+		}
+
+		args, err := ec.field_User_can_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Can(childComplexity, args["permission"].(access.Permission), args["on"].(int)), true
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
 			break
@@ -1087,6 +1158,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AccessChangeOrder", ec.unmarshalInputAccessChangeOrder),
+			graphql.NewInputUnmarshaler("AccessCheckInput", ec.unmarshalInputAccessCheckInput),
 			graphql.NewInputUnmarshaler("AssignScopeInput", ec.unmarshalInputAssignScopeInput),
 			graphql.NewInputUnmarshaler("CreateProgramInput", ec.unmarshalInputCreateProgramInput),
 			graphql.NewInputUnmarshaler("CreateProjectInput", ec.unmarshalInputCreateProjectInput),
@@ -1241,6 +1313,20 @@ func (ec *executionContext) childFields_AccessChangeEdge(ctx context.Context, fi
 		return ec.fieldContext_AccessChangeEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccessChangeEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessExplanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "allowed":
+		return ec.fieldContext_AccessExplanation_allowed(ctx, field)
+	case "roles":
+		return ec.fieldContext_AccessExplanation_roles(ctx, field)
+	case "scopes":
+		return ec.fieldContext_AccessExplanation_scopes(ctx, field)
+	case "missing":
+		return ec.fieldContext_AccessExplanation_missing(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessExplanation", field.Name)
 }
 
 func (ec *executionContext) childFields_CacheStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1417,6 +1503,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_roleAssignments(ctx, field)
 	case "scopeAssignments":
 		return ec.fieldContext_User_scopeAssignments(ctx, field)
+	case "can":
+		return ec.fieldContext_User_can(ctx, field)
 	case "permissions":
 		return ec.fieldContext_User_permissions(ctx, field)
 	case "hasPermission":
@@ -1979,6 +2067,50 @@ func (ec *executionContext) field_Query_accessChanges_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_checkAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "checks",
+		func(ctx context.Context, v any) ([]*authz.Check, error) {
+			return ec.unmarshalNAccessCheckInput2ᚕᚖauthzᚑgatewayᚋauthzᚐCheckᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checks"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_explainAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "permission",
+		func(ctx context.Context, v any) (access.Permission, error) {
+			return ec.unmarshalNPermission2authzᚑgatewayᚋaccessᚐPermission(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["permission"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "on",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["on"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2166,6 +2298,28 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_User_can_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "permission",
+		func(ctx context.Context, v any) (access.Permission, error) {
+			return ec.unmarshalNPermission2authzᚑgatewayᚋaccessᚐPermission(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["permission"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "on",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["on"] = arg1
 	return args, nil
 }
 
@@ -2599,6 +2753,116 @@ func (ec *executionContext) _AccessChangeEdge_cursor(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_AccessChangeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessChangeEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _AccessExplanation_allowed(ctx context.Context, field graphql.CollectedField, obj *authz.Explanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessExplanation_allowed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allowed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessExplanation_allowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessExplanation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AccessExplanation_roles(ctx context.Context, field graphql.CollectedField, obj *authz.Explanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessExplanation_roles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Roles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.RoleAssignment) graphql.Marshaler {
+			return ec.marshalNRoleAssignment2ᚕᚖauthzᚑgatewayᚋentᚐRoleAssignmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessExplanation_roles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RoleAssignment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessExplanation_scopes(ctx context.Context, field graphql.CollectedField, obj *authz.Explanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessExplanation_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scopes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ScopeAssignment) graphql.Marshaler {
+			return ec.marshalNScopeAssignment2ᚕᚖauthzᚑgatewayᚋentᚐScopeAssignmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessExplanation_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScopeAssignment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessExplanation_missing(ctx context.Context, field graphql.CollectedField, obj *authz.Explanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessExplanation_missing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Missing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessExplanation_missing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessExplanation", field, false, false, "String")
 }
 
 func (ec *executionContext) _CacheStats_backend(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
@@ -4971,6 +5235,94 @@ func (ec *executionContext) fieldContext_Query_accessChanges(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_checkAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_checkAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().CheckAccess(ctx, fc.Args["checks"].([]*authz.Check))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []bool) graphql.Marshaler {
+			return ec.marshalNBoolean2ᚕboolᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_checkAccess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_checkAccess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_explainAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_explainAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExplainAccess(ctx, fc.Args["userId"].(int), fc.Args["permission"].(access.Permission), fc.Args["on"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *authz.Explanation) graphql.Marshaler {
+			return ec.marshalNAccessExplanation2ᚖauthzᚑgatewayᚋauthzᚐExplanation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_explainAccess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessExplanation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_explainAccess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5644,6 +5996,50 @@ func (ec *executionContext) fieldContext_User_scopeAssignments(_ context.Context
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ScopeAssignment(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_can(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_can(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Can(ctx, obj, fc.Args["permission"].(access.Permission), fc.Args["on"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_can(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_can_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7076,6 +7472,62 @@ func (ec *executionContext) unmarshalInputAccessChangeOrder(ctx context.Context,
 func UnmarshalAccessChangeOrder(ctx context.Context, raw any) (ent.AccessChangeOrder, error) {
 	var out ent.AccessChangeOrder
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccessChangeOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAccessCheckInput(ctx context.Context, obj any) (authz.Check, error) {
+	var it authz.Check
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "permission", "on"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "permission":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permission"))
+			data, err := ec.unmarshalNPermission2authzᚑgatewayᚋaccessᚐPermission(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Permission = data
+		case "on":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("on"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.On = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAccessCheckInput unmarshals raw into the AccessCheckInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAccessCheckInput(ctx context.Context, raw any) (authz.Check, error) {
+	var out authz.Check
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccessCheckInput", raw, &out)
 	return out, err
 }
 
@@ -9216,6 +9668,54 @@ func (ec *executionContext) _AccessChangeEdge(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var accessExplanationImplementors = []string{"AccessExplanation"}
+
+func (ec *executionContext) _AccessExplanation(ctx context.Context, sel ast.SelectionSet, obj *authz.Explanation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessExplanationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessExplanation")
+		case "allowed":
+			out.Values[i] = ec._AccessExplanation_allowed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "roles":
+			out.Values[i] = ec._AccessExplanation_roles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopes":
+			out.Values[i] = ec._AccessExplanation_scopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "missing":
+			out.Values[i] = ec._AccessExplanation_missing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var cacheStatsImplementors = []string{"CacheStats"}
 
 func (ec *executionContext) _CacheStats(ctx context.Context, sel ast.SelectionSet, obj *model.CacheStats) graphql.Marshaler {
@@ -9833,6 +10333,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_accessChanges(ctx, field)
 				})
+		case "checkAccess":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_checkAccess(ctx, field)
+				})
+		case "explainAccess":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_explainAccess(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -10109,6 +10621,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_scopeAssignments(ctx, field, obj)
+				})
+		case "can":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_can(ctx, field, obj)
 				})
 		case "permissions":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -10622,6 +11140,33 @@ func (ec *executionContext) marshalNAccessChangeOrderField2ᚖauthzᚑgatewayᚋ
 	return v
 }
 
+func (ec *executionContext) unmarshalNAccessCheckInput2ᚕᚖauthzᚑgatewayᚋauthzᚐCheckᚄ(ctx context.Context, v any) ([]*authz.Check, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*authz.Check, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAccessCheckInput2ᚖauthzᚑgatewayᚋauthzᚐCheck(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNAccessCheckInput2ᚖauthzᚑgatewayᚋauthzᚐCheck(ctx context.Context, v any) (*authz.Check, error) {
+	res, err := ec.unmarshalInputAccessCheckInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAccessExplanation2ᚖauthzᚑgatewayᚋauthzᚐExplanation(ctx context.Context, sel ast.SelectionSet, v *authz.Explanation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessExplanation!")
+		return graphql.Null
+	}
+	return ec._AccessExplanation(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAssignScopeInput2authzᚑgatewayᚋgraphᚋmodelᚐAssignScopeInput(ctx context.Context, v any) (model.AssignScopeInput, error) {
 	res, err := ec.unmarshalInputAssignScopeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10658,6 +11203,35 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNBoolean2ᚕboolᚄ(ctx context.Context, v any) ([]bool, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]bool, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNBoolean2bool(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNBoolean2ᚕboolᚄ(ctx context.Context, sel ast.SelectionSet, v []bool) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNBoolean2bool(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNCacheStats2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐCacheStats(ctx context.Context, sel ast.SelectionSet, v *model.CacheStats) graphql.Marshaler {
@@ -10954,6 +11528,22 @@ func (ec *executionContext) marshalNRole2ᚖauthzᚑgatewayᚋentᚐRole(ctx con
 	return ec._Role(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRoleAssignment2ᚕᚖauthzᚑgatewayᚋentᚐRoleAssignmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.RoleAssignment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRoleAssignment2ᚖauthzᚑgatewayᚋentᚐRoleAssignment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNRoleAssignment2ᚖauthzᚑgatewayᚋentᚐRoleAssignment(ctx context.Context, sel ast.SelectionSet, v *ent.RoleAssignment) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RoleAssignment!")
@@ -11041,6 +11631,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

@@ -175,9 +175,29 @@ func (r *queryResolver) AccessChanges(ctx context.Context, first *int, after *en
 		ent.WithAccessChangeOrder(&ent.AccessChangeOrder{Direction: entgql.OrderDirectionDesc, Field: ent.DefaultAccessChangeOrder.Field}))
 }
 
+// CheckAccess is the resolver for the checkAccess field.
+func (r *queryResolver) CheckAccess(ctx context.Context, checks []*authz.Check) ([]bool, error) {
+	ins := make([]authz.Check, len(checks))
+	for i, c := range checks {
+		ins[i] = *c
+	}
+	return r.authz.CheckAccess(ctx, ins)
+}
+
+// ExplainAccess is the resolver for the explainAccess field.
+func (r *queryResolver) ExplainAccess(ctx context.Context, userID int, permission access.Permission, on int) (*authz.Explanation, error) {
+	ex, err := r.authz.ExplainAccess(ctx, authz.Check{UserID: userID, Permission: permission, On: on})
+	return &ex, err
+}
+
 // DirectScopes is the resolver for the directScopes field.
 func (r *scopeSummaryResolver) DirectScopes(ctx context.Context, obj *authz.ScopeSummary) ([]*ent.ScopeAssignment, error) {
 	return directScopes(obj.DirectScopes), nil
+}
+
+// Can is the resolver for the can field.
+func (r *userResolver) Can(ctx context.Context, obj *ent.User, permission access.Permission, on int) (bool, error) {
+	return can(ctx, r.authz, obj.ID, permission, on)
 }
 
 // Permissions is the resolver for the permissions field.

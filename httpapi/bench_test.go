@@ -103,8 +103,8 @@ func BenchmarkFanOut(b *testing.B) {
 }
 
 // BenchmarkOperations runs the other DESIGN section 7 operations through the
-// handler on a warm cache: check (node of a project, half accessible),
-// lookup (me { accessibleProjects { id } }) and floor ({ __typename }).
+// handler on a warm cache: check (me { can } on a project, half allowed),
+// read (node of a project, half accessible), lookup (me { accessibleProjects { id } }) and floor ({ __typename }).
 func BenchmarkOperations(b *testing.B) {
 	testenv.QuietLogs(b)
 	g := testenv.NewGateway(b, testenv.Options{})
@@ -117,17 +117,22 @@ func BenchmarkOperations(b *testing.B) {
 	for _, p := range pairs {
 		tokens[p[0]] = g.Token(b, p[0])
 	}
-	b.Run("op=check", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			p := pairs[i%len(pairs)]
-			i++
-			r := g.Do(b, tokens[p[0]], `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": fmt.Sprint(p[1])})
-			if r.Status != 200 {
-				b.Fatalf("status %d", r.Status)
+	for _, op := range []struct{ name, query string }{
+		{"check", `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`},
+		{"read", `query($id: ID!) { node(id: $id) { id } }`},
+	} {
+		b.Run("op="+op.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				p := pairs[i%len(pairs)]
+				i++
+				r := g.Do(b, tokens[p[0]], op.query, map[string]any{"id": fmt.Sprint(p[1])})
+				if r.Status != 200 {
+					b.Fatalf("status %d", r.Status)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("op=lookup", func(b *testing.B) {
 		i := 0
 		for b.Loop() {

@@ -280,3 +280,24 @@ func preloadAccessible[T any](ctx context.Context, users []int,
 	_, err = load(ctx, all)
 	return err
 }
+
+// Reach returns a user's reach from their four answers (the viewer's from
+// the request's memo, anyone else's through the batch).
+func (l *Loaders) Reach(ctx context.Context, userID int) (access.Reach, error) {
+	keys := authz.ReachKeys(userID)
+	answers := make(map[authz.Key]authz.Answer, len(keys))
+	if v, ok := reqctx.ViewerFromContext(ctx); ok && v.UserID == userID {
+		return reqctx.ReachFromContext(ctx)
+	}
+	got, err := l.answers.LoadAll(ctx, keys)
+	if err != nil {
+		for _, k := range keys {
+			l.answers.Clear(k)
+		}
+		return access.Reach{}, err
+	}
+	for i, k := range keys {
+		answers[k] = got[i]
+	}
+	return authz.ReachFromAnswers(userID, answers), nil
+}

@@ -142,6 +142,8 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens)
 		case "lookup":
 			q = `{ me { accessibleProjects { id } } }`
 		case "check":
+			q, vars = `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`, map[string]any{"id": fmt.Sprint(p[1])}
+		case "read":
 			q, vars = `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": fmt.Sprint(p[1])}
 		case "fanout":
 			q = `query($n: Int!) { users(first: $n) { edges { node { permissions accessiblePrograms { id } accessibleProjects { id } } } } }`
@@ -157,6 +159,6 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens)
 	}
 	return &target{
 		request:          func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },
-		notFoundIsAnswer: o.op == "check",
+		notFoundIsAnswer: o.op == "check" || o.op == "read",
 	}, nil
 }

@@ -31,7 +31,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.op, "op", "me", "operation: me, lookup, check, fanout, floor")
+	flag.StringVar(&o.op, "op", "me", "operation: me, lookup, check, read, fanout, floor")
 	flag.StringVar(&o.tier, "tier", "warm", "cache tier: warm, cold (every answer recomputed), redis-down, memory")
 	flag.IntVar(&o.clients, "c", 16, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to run (at most 10m)")

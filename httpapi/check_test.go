@@ -1,0 +1,134 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"testing"
+
+	"authz-gateway/access"
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// checkWorld: programs A and B, projects a1 (in A) and b1 (in B); lead
+// manages project a1 only, pm manages program A.
+type checkWorld struct {
+	g                *testenv.Gateway
+	A, B, a1, b1     int
+	lead, pm, viewer int
+}
+
+func newCheckWorld(t *testing.T) checkWorld {
+	g := testenv.NewGateway(t, testenv.Options{})
+	w := testenv.NewWorld(t, g.DB.Client)
+	c := checkWorld{g: g}
+	c.A, c.B = w.Program("A"), w.Program("B")
+	c.a1, c.b1 = w.Project(c.A, "a1"), w.Project(c.B, "b1")
+	c.lead = w.User("lead@test.example")
+	w.Role(c.lead, access.RoleProjectManager)
+	w.InProject(c.lead, c.a1)
+	c.pm = w.User("pm@test.example")
+	w.Role(c.pm, access.RoleProgramManager)
+	w.InProgram(c.pm, c.A)
+	c.viewer = w.User("viewer@test.example")
+	w.Role(c.viewer, access.RoleViewer)
+	w.InProgram(c.viewer, c.A)
+	return c
+}
+
+func TestCan_ReadAndWriteReach(t *testing.T) {
+	c := newCheckWorld(t)
+	ask := func(user int, perm string, on int) []string {
+		var out struct{ Me struct{ Can bool } }
+		r := c.g.Do(t, c.g.Token(t, user), `query($p: Permission!, $on: ID!) { me { can(permission: $p, on: $on) } }`,
+			map[string]any{"p": perm, "on": fmt.Sprint(on)})
+		if len(r.Errors) > 0 {
+			return r.Codes()
+		}
+		r.Decode(t, &out)
+		return []string{fmt.Sprint(out.Me.Can)}
+	}
+	for _, tc := range []struct {
+		user int
+		perm string
+		on   int
+		want string
+	}{
+		{c.lead, "PROJECT_WRITE", c.a1, "true"},
+		{c.lead, "PROGRAM_READ", c.A, "true"},   // a PROJECT scope shows the parent...
+		{c.lead, "PROJECT_WRITE", c.A, "false"}, // ...but gives no write on it
+		{c.lead, "PROJECT_READ", c.b1, "NOT_FOUND"},
+		{c.pm, "PROJECT_WRITE", c.a1, "true"},
+		{c.pm, "PROGRAM_WRITE", c.A, "true"},
+		{c.viewer, "PROJECT_WRITE", c.a1, "false"}, // no such permission
+		{c.viewer, "PROJECT_READ", 987654321, "NOT_FOUND"},
+	} {
+		assert.Equal(t, []string{tc.want}, ask(tc.user, tc.perm, tc.on), "%d %s %d", tc.user, tc.perm, tc.on)
+	}
+}
+
+func TestCan_WarmIsZeroSQLOneRoundTrip(t *testing.T) {
+	c := newCheckWorld(t)
+	token := c.g.Token(t, c.pm)
+	q := fmt.Sprintf(`{ me { can(permission: PROJECT_READ, on: "%d") } }`, c.a1)
+	testenv.MustOK(t, c.g.Do(t, token, q, nil))
+	c.g.SQL.Reset()
+	c.g.Trips.Reset()
+	r := testenv.MustOK(t, c.g.Do(t, token, q, nil))
+	assert.JSONEq(t, `{"me": {"can": true}}`, string(r.Data))
+	assert.Zero(t, c.g.SQL.Count(), "%v", c.g.SQL.Statements())
+	assert.Equal(t, 1, c.g.Trips.Trips())
+}
+
+func TestCheckAccess_Batch(t *testing.T) {
+	c := newCheckWorld(t)
+	admin := c.g.Token(t, c.g.Admin.ID)
+	checks := []map[string]any{
+		{"userId": fmt.Sprint(c.lead), "permission": "PROJECT_WRITE", "on": fmt.Sprint(c.a1)},
+		{"userId": fmt.Sprint(c.lead), "permission": "PROJECT_WRITE", "on": fmt.Sprint(c.b1)},
+		{"userId": fmt.Sprint(c.pm), "permission": "PROGRAM_WRITE", "on": fmt.Sprint(c.A)},
+		{"userId": fmt.Sprint(c.viewer), "permission": "PROGRAM_WRITE", "on": fmt.Sprint(c.A)},
+	}
+	var out struct{ CheckAccess []bool }
+	testenv.MustOK(t, c.g.Do(t, admin, `query($c: [AccessCheckInput!]!) { checkAccess(checks: $c) }`,
+		map[string]any{"c": checks})).Decode(t, &out)
+	assert.Equal(t, []bool{true, false, true, false}, out.CheckAccess)
+
+	// Another user's access needs USER_READ; objects must be readable.
+	r := c.g.Do(t, c.g.Token(t, c.viewer), `query($c: [AccessCheckInput!]!) { checkAccess(checks: $c) }`,
+		map[string]any{"c": checks[2:3]})
+	assert.Equal(t, []string{"FORBIDDEN"}, r.Codes())
+	r = c.g.Do(t, c.g.Token(t, c.pm), `query($c: [AccessCheckInput!]!) { checkAccess(checks: $c) }`,
+		map[string]any{"c": checks[1:2]})
+	assert.Equal(t, []string{"NOT_FOUND"}, r.Codes(), "b1 is out of pm's reach")
+}
+
+func TestExplainAccess(t *testing.T) {
+	c := newCheckWorld(t)
+	admin := c.g.Token(t, c.g.Admin.ID)
+	type explanation struct {
+		ExplainAccess struct {
+			Allowed bool
+			Roles   []struct{ Role struct{ Type string } }
+			Scopes  []struct{ ScopeType string }
+			Missing []string
+		}
+	}
+	q := `query($u: ID!, $p: Permission!, $on: ID!) { explainAccess(userId: $u, permission: $p, on: $on) {
+		allowed roles { role { type } } scopes { scopeType } missing } }`
+	var yes explanation
+	testenv.MustOK(t, c.g.Do(t, admin, q, map[string]any{"u": fmt.Sprint(c.pm), "p": "PROJECT_WRITE", "on": fmt.Sprint(c.a1)})).Decode(t, &yes)
+	assert.True(t, yes.ExplainAccess.Allowed)
+	require.Len(t, yes.ExplainAccess.Roles, 1)
+	assert.Equal(t, "PROGRAM_MANAGER", yes.ExplainAccess.Roles[0].Role.Type)
+	assert.Equal(t, []struct{ ScopeType string }{{"PROGRAM"}}, yes.ExplainAccess.Scopes)
+	assert.Empty(t, yes.ExplainAccess.Missing)
+
+	var no explanation
+	testenv.MustOK(t, c.g.Do(t, admin, q, map[string]any{"u": fmt.Sprint(c.lead), "p": "PROJECT_WRITE", "on": fmt.Sprint(c.b1)})).Decode(t, &no)
+	assert.False(t, no.ExplainAccess.Allowed)
+	assert.Len(t, no.ExplainAccess.Roles, 1, "the role grants the permission...")
+	assert.Empty(t, no.ExplainAccess.Scopes, "...but no scope reaches b1")
+	assert.Equal(t, []string{fmt.Sprintf("an active scope with project %d in its write reach", c.b1)}, no.ExplainAccess.Missing)
+}

@@ -16,6 +16,11 @@ type Reach struct {
 	// ascending: with GLOBAL, the programs in write reach. (A PROJECT scope
 	// makes its parent program readable, never writable.)
 	ScopedPrograms []int
+	// ScopedProjects are the projects of the viewer's PROJECT scopes. With
+	// ScopedPrograms they express the project reach as scopes, whose size
+	// does not grow with the catalog: a query filters on them, not on the
+	// list of every reachable project.
+	ScopedProjects []int
 }
 
 // Can reports whether the viewer holds p.

@@ -36,16 +36,18 @@ func ReachFromAnswers(userID int, answers map[Key]Answer) access.Reach {
 		Global:         summary.HasGlobalScope,
 		Programs:       at(KindAccessiblePrograms).IDs,
 		Projects:       at(KindAccessibleProjects).IDs,
-		ScopedPrograms: scopedPrograms(summary.DirectScopes),
+		ScopedPrograms: scopedTargets(summary.DirectScopes, func(d DirectScope) *int { return d.ProgramID }),
+		ScopedProjects: scopedTargets(summary.DirectScopes, func(d DirectScope) *int { return d.ProjectID }),
 	}
 }
 
-// scopedPrograms are the programs of PROGRAM scopes, ascending.
-func scopedPrograms(direct []DirectScope) []int {
+// scopedTargets are the programs (or projects) the direct scopes name,
+// ascending.
+func scopedTargets(direct []DirectScope, target func(DirectScope) *int) []int {
 	var ids []int
 	for _, d := range direct {
-		if d.ScopeType == access.ScopeProgram && d.ProgramID != nil {
-			ids = append(ids, *d.ProgramID)
+		if id := target(d); id != nil {
+			ids = append(ids, *id)
 		}
 	}
 	slices.Sort(ids)

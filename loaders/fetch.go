@@ -2,6 +2,7 @@ package loaders
 
 import (
 	"context"
+	"slices"
 
 	"authz-gateway/authz"
 	"authz-gateway/ent"
@@ -90,13 +91,21 @@ func (f fetchers) affectedByChange(ctx context.Context, changeIDs []int) ([][]*e
 	return groupBy(changeIDs, rows, err, func(r *ent.AccessChangeUser) int { return r.ChangeID })
 }
 
+// maxParams bounds the IDs of one statement: PostgreSQL takes at most 65,535
+// parameters, and a user may reach more projects than that.
+const maxParams = 10_000
+
 // byID adapts a fetch of rows by ID to dataloadgen: results aligned with ids,
-// nil where no readable row exists.
+// nil where no readable row exists. Large batches are fetched in chunks.
 func byID[T any](fetch func(context.Context, []int) ([]T, error), id func(T) int) func(context.Context, []int) ([]T, []error) {
 	return func(ctx context.Context, ids []int) ([]T, []error) {
-		rows, err := fetch(ctx, ids)
-		if err != nil {
-			return nil, []error{err}
+		var rows []T
+		for chunk := range slices.Chunk(ids, maxParams) {
+			got, err := fetch(ctx, chunk)
+			if err != nil {
+				return nil, []error{err}
+			}
+			rows = append(rows, got...)
 		}
 		found := make(map[int]T, len(rows))
 		for _, r := range rows {

@@ -108,9 +108,22 @@ func filterPrograms() privacy.QueryRule {
 		func(r access.Reach) []int { return r.Programs }, program.IDIn))
 }
 
+// filterProjects expresses the project reach as scopes (the projects of
+// PROGRAM-scoped programs, and PROJECT-scoped projects), not as the list of
+// every reachable project: a program of 70,000 projects is one parameter.
 func filterProjects() privacy.QueryRule {
-	return privacy.ProjectQueryRuleFunc(inReach[*gen.ProjectQuery](access.ProjectRead,
-		func(r access.Reach) []int { return r.Projects }, project.IDIn))
+	return privacy.ProjectQueryRuleFunc(func(ctx context.Context, q *gen.ProjectQuery) error {
+		reach, err := viewerReach(ctx)
+		switch {
+		case err != nil:
+			return err
+		case !reach.Can(access.ProjectRead):
+			q.Where(project.IDIn())
+		case !reach.Global:
+			q.Where(project.Or(project.ProgramIDIn(reach.ScopedPrograms...), project.IDIn(reach.ScopedProjects...)))
+		}
+		return privacy.Allow
+	})
 }
 
 func filterUsers() privacy.QueryRule {

@@ -19,8 +19,78 @@ type target struct {
 	request func(i int) (body []byte, token string)
 	// before runs before request i, outside the measured time (cold tier).
 	before func(ctx context.Context) error
-	// notFoundIsAnswer: for check, NOT_FOUND is the answer "not in scope".
-	notFoundIsAnswer bool
+	// check verifies the answer to request i: a wrong allow or deny is an
+	// error, not a success (nil: any answer without errors).
+	check func(i int, a answer) error
+}
+
+// answer is a GraphQL response as the load tool reads it.
+type answer struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string
+		Extensions struct{ Code string }
+	} `json:"errors"`
+}
+
+func noErrors(a answer) error {
+	if len(a.Errors) > 0 {
+		return fmt.Errorf("graphql error: %s", a.Errors[0].Message)
+	}
+	return nil
+}
+
+// expectAllowed: an allowed check answers exactly want; a denied one is
+// NOT_FOUND (the object is out of the asking viewer's reach).
+func expectAllowed(allowed bool, want string) func(answer) error {
+	return func(a answer) error {
+		if !allowed {
+			if len(a.Errors) == 1 && a.Errors[0].Extensions.Code == "NOT_FOUND" {
+				return nil
+			}
+			return fmt.Errorf("wrong answer: want NOT_FOUND, got %s %+v", a.Data, a.Errors)
+		}
+		if err := noErrors(a); err != nil {
+			return err
+		}
+		if !jsonEqual(a.Data, want) {
+			return fmt.Errorf("wrong answer: want %s, got %s", want, a.Data)
+		}
+		return nil
+	}
+}
+
+// expectProjects: the accessible projects, exactly.
+func expectProjects(accessible map[int]bool) func(answer) error {
+	return func(a answer) error {
+		if err := noErrors(a); err != nil {
+			return err
+		}
+		var out struct {
+			Me struct{ AccessibleProjects []struct{ ID string } }
+		}
+		if err := json.Unmarshal(a.Data, &out); err != nil {
+			return err
+		}
+		got := map[string]bool{}
+		for _, p := range out.Me.AccessibleProjects {
+			got[p.ID] = true
+		}
+		if len(got) != len(accessible) {
+			return fmt.Errorf("wrong answer: %d projects, want %d", len(got), len(accessible))
+		}
+		for id := range accessible {
+			if !got[fmt.Sprint(id)] {
+				return fmt.Errorf("wrong answer: project %d missing", id)
+			}
+		}
+		return nil
+	}
+}
+
+func jsonEqual(raw json.RawMessage, want string) bool {
+	var a, b any
+	return json.Unmarshal(raw, &a) == nil && json.Unmarshal([]byte(want), &b) == nil && fmt.Sprint(a) == fmt.Sprint(b)
 }
 
 type result struct {
@@ -81,9 +151,12 @@ func client(ctx context.Context, hc *http.Client, t *target, id, stride int) res
 		}
 		body, token := t.request(i)
 		began := time.Now()
-		err := post(ctx, hc, t.url, body, token, t.notFoundIsAnswer)
+		a, err := post(ctx, hc, t.url, body, token)
 		if ctx.Err() != nil {
 			break // the run ended mid-request: not a measurement
+		}
+		if err == nil {
+			err = t.verify(i, a)
 		}
 		r.latencies = append(r.latencies, time.Since(began))
 		r.requests++
@@ -97,10 +170,20 @@ func client(ctx context.Context, hc *http.Client, t *target, id, stride int) res
 	return r
 }
 
-func post(ctx context.Context, hc *http.Client, u string, body []byte, token string, notFoundIsAnswer bool) error {
+// verify checks the answer to request i (any answer without errors when the
+// target has no check).
+func (t *target) verify(i int, a answer) error {
+	if t.check == nil {
+		return noErrors(a)
+	}
+	return t.check(i, a)
+}
+
+func post(ctx context.Context, hc *http.Client, u string, body []byte, token string) (answer, error) {
+	var a answer
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return a, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -108,31 +191,17 @@ func post(ctx context.Context, hc *http.Client, u string, body []byte, token str
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return a, err
 	}
 	defer resp.Body.Close()
-	var out struct {
-		Errors []struct {
-			Message    string
-			Extensions struct{ Code string }
-		} `json:"errors"`
-	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return a, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d: %.200s", resp.StatusCode, raw)
+		return a, fmt.Errorf("status %d: %.200s", resp.StatusCode, raw)
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return err
-	}
-	for _, e := range out.Errors {
-		if !(notFoundIsAnswer && e.Extensions.Code == "NOT_FOUND") {
-			return fmt.Errorf("graphql error: %s", e.Message)
-		}
-	}
-	return nil
+	return a, json.Unmarshal(raw, &a)
 }
 
 // external measures a running gateway, which must be on loopback: the load

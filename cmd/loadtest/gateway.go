@@ -75,12 +75,17 @@ func selfContained(ctx context.Context, o options) (*target, func(), error) {
 	if o.tier == "cold" {
 		t.before = func(ctx context.Context) error { return gw.Cache().InvalidateAll(ctx) }
 	}
-	// Warm up: one pass over every distinct request, so "warm" means warm.
-	for i := range 64 {
+	// Warm up: one pass over every distinct request, so "warm" means warm,
+	// checking every answer on the way.
+	for i := range 256 {
 		body, token := t.request(i)
-		if err := post(ctx, http.DefaultClient, t.url, body, token, t.notFoundIsAnswer); err != nil {
+		a, err := post(ctx, http.DefaultClient, t.url, body, token)
+		if err == nil {
+			err = t.verify(i, a)
+		}
+		if err != nil {
 			cleanup()
-			return nil, nil, fmt.Errorf("warm-up request: %w", err)
+			return nil, nil, fmt.Errorf("warm-up request %d: %w", i, err)
 		}
 	}
 	return t, cleanup, nil
@@ -119,7 +124,8 @@ func gatewayConfig(o options, dbURL string) (app.Config, error) {
 	return cfg, nil
 }
 
-// operation returns the requests of one DESIGN section 7 operation.
+// operation returns the requests of one DESIGN section 7 operation, each
+// with the answer the workload says is right.
 func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens) (*target, error) {
 	tokenFor := map[int]string{}
 	token := func(user int) string {
@@ -133,32 +139,41 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens)
 	pairs := data.CheckPairs(256)
 	bodies := make([][]byte, len(pairs))
 	toks := make([]string, len(pairs))
+	checks := make([]func(answer) error, len(pairs))
 	for i, p := range pairs {
 		var q string
 		var vars map[string]any
+		user, project := p[0], p[1]
+		allowed := data.Accessible[user][project] // every role holds PROJECT_READ
 		switch o.op {
 		case "me":
 			q = `{ me { permissions accessiblePrograms { id } } }`
+			checks[i] = noErrors
 		case "lookup":
 			q = `{ me { accessibleProjects { id } } }`
+			checks[i] = expectProjects(data.Accessible[user])
 		case "check":
-			q, vars = `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`, map[string]any{"id": fmt.Sprint(p[1])}
+			q, vars = `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`, map[string]any{"id": fmt.Sprint(project)}
+			checks[i] = expectAllowed(allowed, `{"me":{"can":true}}`)
 		case "read":
-			q, vars = `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": fmt.Sprint(p[1])}
+			q, vars = `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": fmt.Sprint(project)}
+			checks[i] = expectAllowed(allowed, fmt.Sprintf(`{"node":{"id":"%d"}}`, project))
 		case "fanout":
 			q = `query($n: Int!) { users(first: $n) { edges { node { permissions accessiblePrograms { id } accessibleProjects { id } } } } }`
 			vars = map[string]any{"n": o.users}
-			p[0] = adminID
+			user = adminID
+			checks[i] = noErrors
 		case "floor":
 			q = `{ __typename }`
+			checks[i] = noErrors
 		default:
 			return nil, fmt.Errorf("unknown -op %q", o.op)
 		}
 		bodies[i], _ = json.Marshal(map[string]any{"query": q, "variables": vars})
-		toks[i] = token(p[0])
+		toks[i] = token(user)
 	}
 	return &target{
-		request:          func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },
-		notFoundIsAnswer: o.op == "check" || o.op == "read",
+		request: func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },
+		check:   func(i int, a answer) error { return checks[i%len(checks)](a) },
 	}, nil
 }

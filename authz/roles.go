@@ -50,14 +50,8 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 	}
 	var result *ent.RoleAssignment
 	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
+		r, err := roleToManage(ctx, tx, reach, rt, userID)
 		if err != nil {
-			return impact{}, dbError(err, "role "+string(rt))
-		}
-		if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
-			return impact{}, err
-		}
-		if err := userExists(ctx, tx, userID); err != nil {
 			return impact{}, err
 		}
 		existing, err := tx.RoleAssignment.Query().
@@ -91,18 +85,12 @@ func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType
 	}
 	var removed int
 	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
+		r, err := roleToManage(ctx, tx, reach, rt, userID)
 		if err != nil {
-			return impact{}, dbError(err, "role "+string(rt))
-		}
-		if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
-			return impact{}, err
-		}
-		if err := userExists(ctx, tx, userID); err != nil {
 			return impact{}, err
 		}
 		n, err := tx.RoleAssignment.Delete().
-			Where(roleassignment.UserID(userID), roleassignment.HasRoleWith(role.TypeEQ(rt))).
+			Where(roleassignment.UserID(userID), roleassignment.RoleID(r.ID)).
 			Exec(ctx)
 		removed = n
 		return impact{users: []int{userID}, target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
@@ -158,6 +146,19 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 		return nil, err
 	}
 	return updated.Unwrap(), nil
+}
+
+// roleToManage loads the role an assignment change is about, once the
+// viewer is known to hold all its permissions and the user to exist.
+func roleToManage(ctx context.Context, tx *ent.Tx, reach access.Reach, rt access.RoleType, userID int) (*ent.Role, error) {
+	r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
+	if err != nil {
+		return nil, dbError(err, "role "+string(rt))
+	}
+	if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
+		return nil, err
+	}
+	return r, userExists(ctx, tx, userID)
 }
 
 // requireRoleManagement returns the viewer's reach if they may manage roles:

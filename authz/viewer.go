@@ -12,7 +12,8 @@ import (
 )
 
 // viewerAnswers is the one source of a request's viewer reach: a memo of the
-// viewer's four answers, fetched together in one cache round trip. The ent
+// viewer's answers (the four, and the user's status that authenticated the
+// request), fetched together in one cache round trip. The ent
 // privacy rules, the @hasPermission directive, the resolvers and the
 // service's own checks all read it through reqctx.ReachFromContext, so one
 // request sees one reach; mutate forgets it after every commit, so what a

@@ -9,7 +9,9 @@ type Reach struct {
 	// Global is set when the viewer has an active GLOBAL scope: every program
 	// and project is in reach, including ones created later.
 	Global bool
-	// Programs and Projects are the accessible IDs, ascending.
+	// Programs and Projects are the accessible IDs, ascending; empty with
+	// Global, which reaches every one (the lists are not kept: their size
+	// would grow with the catalog).
 	Programs []int
 	Projects []int
 	// ScopedPrograms are the programs of the viewer's PROGRAM scopes,
@@ -100,13 +102,14 @@ func (r Reach) Allows(p Permission, o Object) bool {
 }
 
 // Sees reports whether the viewer may read the object. It looks the ID up
-// in the accessible lists (which hold every ID for a GLOBAL scope), so an ID
-// that names no object is not seen either.
+// in the accessible lists, so an ID that names no object is not seen either
+// except with Global, which keeps no lists: then the caller must check that
+// the object exists.
 func (r Reach) Sees(o Object) bool {
 	list, perm := r.Projects, ProjectRead
 	if o.Kind == ProgramObject {
 		list, perm = r.Programs, ProgramRead
 	}
 	_, listed := slices.BinarySearch(list, o.ID)
-	return r.Can(perm) && listed
+	return r.Can(perm) && (listed || r.Global)
 }

@@ -9,6 +9,7 @@ import (
 	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
+	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
@@ -27,19 +28,38 @@ type Check struct {
 const MaxChecks = 1000
 
 // Object resolves an ID to the program or project it names, NOT_FOUND
-// unless the viewer may read it. No SQL on a warm path: the ID's type comes
-// from its range (ent's globally unique IDs; the type table is read once per
-// process) and its existence from the viewer's cached lists.
+// unless the viewer may read it. No SQL on a warm path for a scoped viewer:
+// the ID's type comes from its range (ent's globally unique IDs; the type
+// table is read once per process) and its existence from the viewer's cached
+// lists. A GLOBAL viewer keeps no lists, so existence costs one indexed
+// lookup.
 func (s *Service) Object(ctx context.Context, reach access.Reach, id int) (access.Object, error) {
 	kind, err := s.objectKind(ctx, id)
 	if err != nil {
 		return access.Object{}, err
 	}
 	o := access.Object{Kind: kind, ID: id}
+	notFound := apperr.Errorf(apperr.NotFound, "program or project not found")
 	if kind == "" || !reach.Sees(o) {
-		return access.Object{}, apperr.Errorf(apperr.NotFound, "program or project not found")
+		return access.Object{}, notFound
+	}
+	if reach.Global {
+		exists, err := s.exists(reqctx.NewContextWithSystem(ctx), o)
+		if err != nil {
+			return access.Object{}, err
+		}
+		if !exists {
+			return access.Object{}, notFound
+		}
 	}
 	return o, nil
+}
+
+func (s *Service) exists(ctx context.Context, o access.Object) (bool, error) {
+	if o.Kind == access.ProgramObject {
+		return s.db.Program.Query().Where(program.ID(o.ID)).Exist(ctx)
+	}
+	return s.db.Project.Query().Where(project.ID(o.ID)).Exist(ctx)
 }
 
 // CheckAccess answers checks in one batch: one cache round trip for every

@@ -65,16 +65,20 @@ func (r resolver) permissions(ctx context.Context, users []int) (map[int][]acces
 	return out, nil
 }
 
-// programs returns each user's accessible program IDs, ascending: all with a
-// GLOBAL scope, else PROGRAM-scoped programs plus parents of PROJECT-scoped
-// projects.
-func (r resolver) programs(ctx context.Context, users []int) (map[int][]int, error) {
+// allIDs stands, in the (user, id) rows of programs and projects, for "every
+// one": a GLOBAL scope is answered as such, not as a list of the catalog.
+const allIDs = -1
+
+// programs returns each user's accessible programs: all with a GLOBAL scope,
+// else PROGRAM-scoped programs plus parents of PROJECT-scoped projects,
+// ascending.
+func (r resolver) programs(ctx context.Context, users []int) (map[int]IDSet, error) {
 	q := r.query(activeScopes+`
 		SELECT s.user_id, s.program_id FROM s WHERE s.scope_type = 'PROGRAM'
 		UNION
 		SELECT s.user_id, p.program_id FROM s JOIN projects p ON p.id = s.project_id WHERE s.scope_type = 'PROJECT'
 		UNION
-		SELECT s.user_id, g.id FROM s CROSS JOIN programs g WHERE s.scope_type = 'GLOBAL'
+		SELECT s.user_id, -1 FROM s WHERE s.scope_type = 'GLOBAL'
 		ORDER BY 1, 2`, users)
 	out, err := r.pairs(ctx, q, users)
 	if err != nil {
@@ -83,16 +87,16 @@ func (r resolver) programs(ctx context.Context, users []int) (map[int][]int, err
 	return out, nil
 }
 
-// projects returns each user's accessible project IDs, ascending: all with a
-// GLOBAL scope, else every project of PROGRAM-scoped programs plus
-// PROJECT-scoped projects.
-func (r resolver) projects(ctx context.Context, users []int) (map[int][]int, error) {
+// projects returns each user's accessible projects: all with a GLOBAL scope,
+// else every project of PROGRAM-scoped programs plus PROJECT-scoped
+// projects, ascending.
+func (r resolver) projects(ctx context.Context, users []int) (map[int]IDSet, error) {
 	q := r.query(activeScopes+`
 		SELECT s.user_id, p.id FROM s JOIN projects p ON p.program_id = s.program_id WHERE s.scope_type = 'PROGRAM'
 		UNION
 		SELECT s.user_id, s.project_id FROM s WHERE s.scope_type = 'PROJECT'
 		UNION
-		SELECT s.user_id, p.id FROM s CROSS JOIN projects p WHERE s.scope_type = 'GLOBAL'
+		SELECT s.user_id, -1 FROM s WHERE s.scope_type = 'GLOBAL'
 		ORDER BY 1, 2`, users)
 	out, err := r.pairs(ctx, q, users)
 	if err != nil {
@@ -128,22 +132,39 @@ func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]Dire
 	return out, nil
 }
 
-// pairs runs a query of (user, id) rows into per-user ID lists, with an empty
-// (non-nil) list for users without rows.
-func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int][]int, error) {
-	out := make(map[int][]int, len(users))
+// pairs runs a query of (user, id) rows into per-user ID sets (an empty,
+// non-nil list for users without rows; allIDs makes the set "all").
+func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int]IDSet, error) {
+	out := make(map[int]IDSet, len(users))
 	for _, u := range users {
-		out[u] = []int{}
+		out[u] = IDSet{IDs: []int{}}
 	}
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		var user, id int
 		if err := rows.Scan(&user, &id); err != nil {
 			return err
 		}
-		out[user] = append(out[user], id)
+		set := out[user]
+		if id == allIDs {
+			set.All, set.IDs = true, nil
+		} else if !set.All {
+			set.IDs = append(set.IDs, id)
+		}
+		out[user] = set
 		return nil
 	})
 	return out, err
+}
+
+// catalogSize counts the programs and the projects.
+func (r resolver) catalogSize(ctx context.Context) (programs, projects int, err error) {
+	if programs, err = r.db.Program.Query().Count(ctx); err != nil {
+		return 0, 0, fmt.Errorf("count programs: %w", err)
+	}
+	if projects, err = r.db.Project.Query().Count(ctx); err != nil {
+		return 0, 0, fmt.Errorf("count projects: %w", err)
+	}
+	return programs, projects, nil
 }
 
 type sqlQuery struct {

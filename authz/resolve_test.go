@@ -88,8 +88,14 @@ func TestResolution_Cases(t *testing.T) {
 				u := users[i]
 				at := func(kind cache.Kind) authz.Answer { return answers[cache.Key{Kind: kind, UserID: u}] }
 				assert.Equal(t, tc.want.perms, at(cache.Permissions).Permissions)
-				assert.Equal(t, tc.want.programs, at(cache.AccessiblePrograms).IDs)
-				assert.Equal(t, tc.want.projects, at(cache.AccessibleProjects).IDs)
+				if tc.want.global {
+					// Everything is answered as such, not as the catalog's IDs.
+					assert.True(t, at(cache.AccessiblePrograms).All && at(cache.AccessibleProjects).All)
+					assert.Empty(t, at(cache.AccessiblePrograms).IDs)
+				} else {
+					assert.Equal(t, tc.want.programs, at(cache.AccessiblePrograms).IDs)
+					assert.Equal(t, tc.want.projects, at(cache.AccessibleProjects).IDs)
+				}
 				sum := at(cache.ScopeSummary).Summary
 				assert.Equal(t, tc.want.global, sum.HasGlobalScope)
 				assert.Equal(t, len(tc.want.programs), sum.AccessibleProgramCount)

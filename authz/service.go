@@ -58,11 +58,40 @@ type UserStatus struct {
 	Active bool   `json:"active"`
 }
 
+// IDSet is an accessible-programs or -projects answer: every one (a GLOBAL
+// scope, stored as {"all":true} so that its size does not grow with the
+// catalog), or these IDs, ascending (stored as a JSON array).
+type IDSet struct {
+	All bool
+	IDs []int
+}
+
+// MarshalJSON writes {"all":true} or the array of IDs.
+func (s IDSet) MarshalJSON() ([]byte, error) {
+	if s.All {
+		return []byte(`{"all":true}`), nil
+	}
+	return json.Marshal(orEmpty(s.IDs))
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *IDSet) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '{' {
+		var v struct{ All bool }
+		err := json.Unmarshal(data, &v)
+		*s = IDSet{All: v.All}
+		return err
+	}
+	*s = IDSet{}
+	return json.Unmarshal(data, &s.IDs)
+}
+
 // Answer is one cached authorization answer; which field is meaningful depends
 // on the kind it was asked for.
 type Answer struct {
 	Permissions []access.Permission // cache.Permissions
-	IDs         []int               // cache.AccessiblePrograms, cache.AccessibleProjects
+	IDs         []int               // cache.AccessiblePrograms, cache.AccessibleProjects (when not All)
+	All         bool                // cache.AccessiblePrograms, cache.AccessibleProjects: every one
 	Summary     ScopeSummary        // cache.ScopeSummary
 	User        UserStatus          // cache.UserStatus
 }
@@ -185,8 +214,15 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		if err != nil {
 			return nil, err
 		}
+		var catalog [2]int // programs, projects: counted only if someone reaches all
+		if anyAll(programs, summaries) || anyAll(projects, summaries) {
+			if catalog[0], catalog[1], err = s.res.catalogSize(ctx); err != nil {
+				return nil, err
+			}
+		}
 		for _, u := range summaries {
-			if err := put(cache.ScopeSummary, u, summarize(direct[u], programs[u], projects[u])); err != nil {
+			sum := summarize(direct[u], programs[u].count(catalog[0]), projects[u].count(catalog[1]))
+			if err := put(cache.ScopeSummary, u, sum); err != nil {
 				return nil, err
 			}
 		}
@@ -194,17 +230,34 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 	return out, nil
 }
 
-func (s *Service) idsFor(ctx context.Context, users []int, query func(context.Context, []int) (map[int][]int, error)) (map[int][]int, error) {
+func anyAll(sets map[int]IDSet, users []int) bool {
+	for _, u := range users {
+		if sets[u].All {
+			return true
+		}
+	}
+	return false
+}
+
+// count is the set's size; all is the size of the catalog.
+func (s IDSet) count(all int) int {
+	if s.All {
+		return all
+	}
+	return len(s.IDs)
+}
+
+func (s *Service) idsFor(ctx context.Context, users []int, query func(context.Context, []int) (map[int]IDSet, error)) (map[int]IDSet, error) {
 	if len(users) == 0 {
 		return nil, nil
 	}
 	return query(ctx, users)
 }
 
-func summarize(direct []DirectScope, programs, projects []int) ScopeSummary {
+func summarize(direct []DirectScope, programs, projects int) ScopeSummary {
 	sum := ScopeSummary{
-		AccessibleProgramCount: len(programs),
-		AccessibleProjectCount: len(projects),
+		AccessibleProgramCount: programs,
+		AccessibleProjectCount: projects,
 		DirectScopes:           direct,
 	}
 	if sum.DirectScopes == nil {
@@ -226,8 +279,10 @@ func decodeAnswer(kind cache.Kind, data []byte) (Answer, error) {
 		err = json.Unmarshal(data, &a.Permissions)
 		a.Permissions = knownPermissions(a.Permissions)
 	case cache.AccessiblePrograms, cache.AccessibleProjects:
-		err = json.Unmarshal(data, &a.IDs)
-		if a.IDs == nil {
+		var set IDSet
+		err = json.Unmarshal(data, &set)
+		a.All, a.IDs = set.All, set.IDs
+		if a.IDs == nil && !a.All {
 			a.IDs = []int{}
 		}
 	case cache.UserStatus:

@@ -9,12 +9,15 @@ package loaders
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
+	"authz-gateway/ent/program"
+	"authz-gateway/ent/project"
 	"authz-gateway/reqctx"
 
 	"github.com/vikstrous/dataloadgen"
@@ -32,6 +35,8 @@ const DefaultWait = 200 * time.Microsecond
 
 // Loaders holds one request's loaders.
 type Loaders struct {
+	db      *ent.Client
+	catalog catalogIDs
 	// answers batches other users' answers (lists of users); the viewer's
 	// come from authz.ViewerAnswer.
 	answers           *dataloadgen.Loader[authz.Key, authz.Answer]
@@ -50,6 +55,7 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 	opt := dataloadgen.WithWait(wait)
 	f := fetchers{db: db, svc: svc}
 	return &Loaders{
+		db:                db,
 		answers:           dataloadgen.NewLoader(f.answers, opt),
 		users:             dataloadgen.NewLoader(byID(f.users, func(u *ent.User) int { return u.ID }), opt),
 		roles:             dataloadgen.NewLoader(byID(f.roles, func(r *ent.Role) int { return r.ID }), opt),
@@ -108,6 +114,9 @@ func (l *Loaders) Forget() {
 	l.rolesByUser.ClearAll()
 	l.scopesByUser.ClearAll()
 	l.affectedByChange.ClearAll()
+	l.catalog.mu.Lock()
+	l.catalog.memo = nil
+	l.catalog.mu.Unlock()
 }
 
 // answer loads one answer: the viewer's from the request's memo, anyone
@@ -131,16 +140,54 @@ func (l *Loaders) Permissions(ctx context.Context, userID int) ([]access.Permiss
 	return a.Permissions, err
 }
 
-// AccessibleProgramIDs returns the IDs of a user's accessible programs.
+// AccessibleProgramIDs returns the IDs of a user's accessible programs. For
+// a user who reaches every program the cached answer says "all", and the
+// list is read from the database (once per request), as far as the viewer
+// may read it.
 func (l *Loaders) AccessibleProgramIDs(ctx context.Context, userID int) ([]int, error) {
 	a, err := l.answer(ctx, authz.KindAccessiblePrograms, userID)
-	return a.IDs, err
+	if err != nil || !a.All {
+		return a.IDs, err
+	}
+	return l.catalog.ids(ctx, "programs", func(ctx context.Context) ([]int, error) {
+		return l.db.Program.Query().Order(ent.Asc(program.FieldID)).IDs(ctx)
+	})
 }
 
-// AccessibleProjectIDs returns the IDs of a user's accessible projects.
+// AccessibleProjectIDs returns the IDs of a user's accessible projects (see
+// AccessibleProgramIDs).
 func (l *Loaders) AccessibleProjectIDs(ctx context.Context, userID int) ([]int, error) {
 	a, err := l.answer(ctx, authz.KindAccessibleProjects, userID)
-	return a.IDs, err
+	if err != nil || !a.All {
+		return a.IDs, err
+	}
+	return l.catalog.ids(ctx, "projects", func(ctx context.Context) ([]int, error) {
+		return l.db.Project.Query().Order(ent.Asc(project.FieldID)).IDs(ctx)
+	})
+}
+
+// catalogIDs memoizes, for one request, the IDs of every program or project
+// the viewer may read.
+type catalogIDs struct {
+	mu   sync.Mutex
+	memo map[string][]int
+}
+
+func (c *catalogIDs) ids(ctx context.Context, table string, query func(context.Context) ([]int, error)) ([]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ids, ok := c.memo[table]; ok {
+		return ids, nil
+	}
+	ids, err := query(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.memo == nil {
+		c.memo = map[string][]int{}
+	}
+	c.memo[table] = ids
+	return ids, nil
 }
 
 // ScopeSummary returns a user's scope summary.

@@ -7,6 +7,8 @@ import (
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
+	"authz-gateway/ent/program"
+	"authz-gateway/ent/project"
 	"authz-gateway/graph/model"
 	"authz-gateway/loaders"
 	"authz-gateway/reqctx"
@@ -118,6 +120,26 @@ func can(ctx context.Context, svc *authz.Service, userID int, p access.Permissio
 		return false, err
 	}
 	return reach.Allows(p, o), nil
+}
+
+// programsInReach and projectsInReach query a user's accessible programs
+// and projects, the reach stated as scopes so that no catalog-sized list
+// becomes a parameter (the same rule as the project privacy filter, which
+// narrows these queries further to what the viewer may read).
+func programsInReach(db *ent.Client, reach access.Reach) *ent.ProgramQuery {
+	q := db.Program.Query()
+	if !reach.Global {
+		q.Where(program.IDIn(reach.Programs...)) // as many as there are programs, at most
+	}
+	return q
+}
+
+func projectsInReach(db *ent.Client, reach access.Reach) *ent.ProjectQuery {
+	q := db.Project.Query()
+	if !reach.Global {
+		q.Where(project.Or(project.ProgramIDIn(reach.ScopedPrograms...), project.IDIn(reach.ScopedProjects...)))
+	}
+	return q
 }
 
 // SelectsOnlyID reports whether the current list field asks its items for

@@ -199,18 +199,20 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		AccessiblePrograms func(childComplexity int) int
-		AccessibleProjects func(childComplexity int) int
-		Active             func(childComplexity int) int
-		Can                func(childComplexity int, permission access.Permission, on int) int
-		Email              func(childComplexity int) int
-		HasPermission      func(childComplexity int, permission access.Permission) int
-		ID                 func(childComplexity int) int
-		Name               func(childComplexity int) int
-		Permissions        func(childComplexity int) int
-		RoleAssignments    func(childComplexity int) int
-		ScopeAssignments   func(childComplexity int) int
-		ScopeSummary       func(childComplexity int) int
+		AccessibleProgramConnection func(childComplexity int, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) int
+		AccessiblePrograms          func(childComplexity int) int
+		AccessibleProjectConnection func(childComplexity int, first *int, after *entgql.Cursor[int], orderBy *ent.ProjectOrder) int
+		AccessibleProjects          func(childComplexity int) int
+		Active                      func(childComplexity int) int
+		Can                         func(childComplexity int, permission access.Permission, on int) int
+		Email                       func(childComplexity int) int
+		HasPermission               func(childComplexity int, permission access.Permission) int
+		ID                          func(childComplexity int) int
+		Name                        func(childComplexity int) int
+		Permissions                 func(childComplexity int) int
+		RoleAssignments             func(childComplexity int) int
+		ScopeAssignments            func(childComplexity int) int
+		ScopeSummary                func(childComplexity int) int
 	}
 
 	UserConnection struct {
@@ -295,6 +297,8 @@ type UserResolver interface {
 	HasPermission(ctx context.Context, obj *ent.User, permission access.Permission) (bool, error)
 	AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error)
 	AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error)
+	AccessibleProgramConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) (*ent.ProgramConnection, error)
+	AccessibleProjectConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProjectOrder) (*ent.ProjectConnection, error)
 	ScopeSummary(ctx context.Context, obj *ent.User) (*authz.ScopeSummary, error)
 }
 
@@ -1033,12 +1037,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScopeSummary.HasGlobalScope(childComplexity), true
 
+	case "User.accessibleProgramConnection":
+		if e.ComplexityRoot.User.AccessibleProgramConnection == nil {
+			break
+		}
+
+		args, err := ec.field_User_accessibleProgramConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.AccessibleProgramConnection(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[int]), args["orderBy"].(*ent.ProgramOrder)), true
 	case "User.accessiblePrograms":
 		if e.ComplexityRoot.User.AccessiblePrograms == nil {
 			break
 		}
 
 		return e.ComplexityRoot.User.AccessiblePrograms(childComplexity), true
+	case "User.accessibleProjectConnection":
+		if e.ComplexityRoot.User.AccessibleProjectConnection == nil {
+			break
+		}
+
+		args, err := ec.field_User_accessibleProjectConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.AccessibleProjectConnection(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[int]), args["orderBy"].(*ent.ProjectOrder)), true
 	case "User.accessibleProjects":
 		if e.ComplexityRoot.User.AccessibleProjects == nil {
 			break
@@ -1513,6 +1539,10 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_accessiblePrograms(ctx, field)
 	case "accessibleProjects":
 		return ec.fieldContext_User_accessibleProjects(ctx, field)
+	case "accessibleProgramConnection":
+		return ec.fieldContext_User_accessibleProgramConnection(ctx, field)
+	case "accessibleProjectConnection":
+		return ec.fieldContext_User_accessibleProjectConnection(ctx, field)
 	case "scopeSummary":
 		return ec.fieldContext_User_scopeSummary(ctx, field)
 	}
@@ -2298,6 +2328,66 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_User_accessibleProgramConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ProgramOrder, error) {
+			return ec.unmarshalOProgramOrder2ᚖauthzᚑgatewayᚋentᚐProgramOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_User_accessibleProjectConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ProjectOrder, error) {
+			return ec.unmarshalOProjectOrder2ᚖauthzᚑgatewayᚋentᚐProjectOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg2
 	return args, nil
 }
 
@@ -6171,6 +6261,94 @@ func (ec *executionContext) fieldContext_User_accessibleProjects(_ context.Conte
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Project(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_accessibleProgramConnection(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_accessibleProgramConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().AccessibleProgramConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[int]), fc.Args["orderBy"].(*ent.ProgramOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ProgramConnection) graphql.Marshaler {
+			return ec.marshalNProgramConnection2ᚖauthzᚑgatewayᚋentᚐProgramConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_accessibleProgramConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProgramConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_accessibleProgramConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_accessibleProjectConnection(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_accessibleProjectConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().AccessibleProjectConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[int]), fc.Args["orderBy"].(*ent.ProjectOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ProjectConnection) graphql.Marshaler {
+			return ec.marshalNProjectConnection2ᚖauthzᚑgatewayᚋentᚐProjectConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_accessibleProjectConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_accessibleProjectConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -10651,6 +10829,18 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_accessibleProjects(ctx, field, obj)
+				})
+		case "accessibleProgramConnection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_accessibleProgramConnection(ctx, field, obj)
+				})
+		case "accessibleProjectConnection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_accessibleProjectConnection(ctx, field, obj)
 				})
 		case "scopeSummary":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

@@ -67,6 +67,12 @@ func complexity() ComplexityRoot {
 	c.Mutation.BulkAssignScopes = func(child int, inputs []*model.AssignScopeInput) int {
 		return addSat(1, mulSat(child, max(len(inputs), 1)))
 	}
+	c.User.AccessibleProgramConnection = func(child int, first *int, _ *entgql.Cursor[int], _ *ent.ProgramOrder) int {
+		return addSat(1, mulSat(child, pageCost(first, nil)))
+	}
+	c.User.AccessibleProjectConnection = func(child int, first *int, _ *entgql.Cursor[int], _ *ent.ProjectOrder) int {
+		return addSat(1, mulSat(child, pageCost(first, nil)))
+	}
 	list := func(child int) int { return addSat(1, mulSat(child, listCost)) }
 	c.User.AccessiblePrograms = list
 	c.User.AccessibleProjects = list

@@ -13,12 +13,14 @@ import (
 
 // answerKinds says which cached answers a User field needs.
 var answerKinds = map[string][]authz.Kind{
-	"permissions":        {authz.KindPermissions},
-	"hasPermission":      {authz.KindPermissions},
-	"accessiblePrograms": {authz.KindAccessiblePrograms},
-	"accessibleProjects": {authz.KindAccessibleProjects},
-	"scopeSummary":       {authz.KindScopeSummary, authz.KindAccessiblePrograms, authz.KindAccessibleProjects},
-	"can":                {authz.KindPermissions, authz.KindAccessiblePrograms, authz.KindAccessibleProjects, authz.KindScopeSummary},
+	"permissions":                 {authz.KindPermissions},
+	"hasPermission":               {authz.KindPermissions},
+	"accessiblePrograms":          {authz.KindAccessiblePrograms},
+	"accessibleProjects":          {authz.KindAccessibleProjects},
+	"scopeSummary":                {authz.KindScopeSummary, authz.KindAccessiblePrograms, authz.KindAccessibleProjects},
+	"can":                         {authz.KindPermissions, authz.KindAccessiblePrograms, authz.KindAccessibleProjects, authz.KindScopeSummary},
+	"accessibleProgramConnection": {authz.KindPermissions, authz.KindAccessiblePrograms, authz.KindAccessibleProjects, authz.KindScopeSummary},
+	"accessibleProjectConnection": {authz.KindPermissions, authz.KindAccessiblePrograms, authz.KindAccessibleProjects, authz.KindScopeSummary},
 }
 
 // preloadUsers looks ahead at what a page of users will be asked for and

@@ -225,6 +225,32 @@ func (r *userResolver) AccessibleProjects(ctx context.Context, obj *ent.User) ([
 	return accessible(ctx, projectItems, l.Projects, ids, err)
 }
 
+// AccessibleProgramConnection is the resolver for the accessibleProgramConnection field.
+func (r *userResolver) AccessibleProgramConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) (*ent.ProgramConnection, error) {
+	first, _, err := page(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	reach, err := loaders.For(ctx).Reach(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return programsInReach(r.db, reach).Paginate(ctx, after, first, nil, nil, ent.WithProgramOrder(orderBy))
+}
+
+// AccessibleProjectConnection is the resolver for the accessibleProjectConnection field.
+func (r *userResolver) AccessibleProjectConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProjectOrder) (*ent.ProjectConnection, error) {
+	first, _, err := page(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	reach, err := loaders.For(ctx).Reach(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return projectsInReach(r.db, reach).Paginate(ctx, after, first, nil, nil, ent.WithProjectOrder(orderBy))
+}
+
 // ScopeSummary is the resolver for the scopeSummary field.
 func (r *userResolver) ScopeSummary(ctx context.Context, obj *ent.User) (*authz.ScopeSummary, error) {
 	sum, err := loaders.For(ctx).ScopeSummary(ctx, obj.ID)

@@ -57,4 +57,27 @@ func TestScale_ProgramOf70000Projects(t *testing.T) {
 	testenv.MustOK(t, g.Do(t, token, `{ me { accessibleProjects { name } scopeSummary { accessibleProjectCount } } }`, nil)).Decode(t, &me)
 	assert.Len(t, me.Me.AccessibleProjects, n)
 	assert.Equal(t, n, me.Me.ScopeSummary.AccessibleProjectCount)
+
+	// Or a page at a time, as a connection.
+	var conn struct {
+		Me struct {
+			AccessibleProjectConnection struct {
+				TotalCount int
+				Edges      []struct{ Node struct{ Name string } }
+				PageInfo   struct {
+					HasNextPage bool
+					EndCursor   string
+				}
+			}
+		}
+	}
+	q := `query($after: Cursor) { me { accessibleProjectConnection(first: 1000, after: $after, orderBy: {field: NAME}) {
+		totalCount edges { node { name } } pageInfo { hasNextPage endCursor } } } }`
+	testenv.MustOK(t, g.Do(t, token, q, nil)).Decode(t, &conn)
+	page1 := conn.Me.AccessibleProjectConnection
+	assert.Equal(t, n, page1.TotalCount)
+	require.Len(t, page1.Edges, 1000)
+	assert.Equal(t, "p000000", page1.Edges[0].Node.Name)
+	testenv.MustOK(t, g.Do(t, token, q, map[string]any{"after": page1.PageInfo.EndCursor})).Decode(t, &conn)
+	assert.Equal(t, "p001000", conn.Me.AccessibleProjectConnection.Edges[0].Node.Name)
 }

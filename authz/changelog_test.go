@@ -8,6 +8,7 @@ import (
 
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
 
@@ -142,4 +143,24 @@ func TestLog_StartUpAndManualInvalidationsAreLogged(t *testing.T) {
 	for _, e := range last {
 		assert.NotNil(t, e.DeliveredAt, e.Operation)
 	}
+}
+
+// AUDIT_RETENTION prunes delivered entries older than it, with the users
+// they recorded; newer ones stay.
+func TestLog_RetentionPrunesOldDeliveredEntries(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	old := time.Now().Add(-100 * 24 * time.Hour)
+	c := g.DB.Client
+	stale := c.AccessChange.Create().SetOperation("old").SetTarget("t").SetUsers([]int{g.Admin.ID}).
+		SetPrograms([]int{}).SetProjects([]int{}).SetCreatedAt(old).SetDeliveredAt(old).SaveX(ctx)
+	c.AccessChangeUser.Create().SetChangeID(stale.ID).SetUserID(g.Admin.ID).ExecX(ctx)
+
+	// A start prunes (and then every hour).
+	testenv.NewGateway(t, testenv.Options{DatabaseURL: g.DatabaseURL, Prefix: g.Prefix(), AuditRetention: 90 * 24 * time.Hour})
+	require.Eventually(t, func() bool {
+		return !c.AccessChange.Query().Where(accesschange.ID(stale.ID)).ExistX(ctx)
+	}, 5*time.Second, 20*time.Millisecond, "the old delivered entry is pruned")
+	assert.Zero(t, c.AccessChangeUser.Query().Where(accesschangeuser.ChangeID(stale.ID)).CountX(ctx), "with its users")
+	assert.True(t, c.AccessChange.Query().Where(accesschange.Operation("bootstrapAdmin")).ExistX(ctx), "recent entries stay")
 }

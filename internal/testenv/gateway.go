@@ -74,6 +74,8 @@ type Options struct {
 	Limits app.Limits
 	// CORSOrigins may call the gateway from browsers.
 	CORSOrigins []string
+	// AuditRetention overrides how long delivered log entries are kept.
+	AuditRetention time.Duration
 }
 
 // NewGateway builds a gateway for t.
@@ -98,6 +100,9 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 	cfg.RateLimit = opts.RateLimit
 	cfg.LoaderWait = opts.LoaderWait
 	cfg.CORSOrigins = opts.CORSOrigins
+	if opts.AuditRetention > 0 {
+		cfg.AuditRetention = opts.AuditRetention
+	}
 	cfg.Limits = withDefaultLimits(opts.Limits, cfg.Limits)
 	switch {
 	case opts.Redis.SentinelMaster != "" || len(opts.Redis.ClusterAddrs) > 0:

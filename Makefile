@@ -1,7 +1,7 @@
 # authz-gateway. `make run` starts the embedded default; `make test` runs the
 # whole suite against real PostgreSQL and Redis (starting them when needed).
 
-.PHONY: run test generate check-generate vet bench loadtest fuzz services
+.PHONY: run test generate check-generate vet bench bench-peer loadtest fuzz services
 
 run:
 	GATEWAY_ENV=development go run .
@@ -21,6 +21,11 @@ vet:
 # Benchmarks against real PostgreSQL and Redis, benchstat-ready (6 runs).
 bench:
 	scripts/bench.sh
+
+# The gateway against SpiceDB on the same workload (builds a pinned SpiceDB
+# from the Go module proxy once): `make bench-peer`.
+bench-peer:
+	scripts/bench-peer.sh
 
 # The load tool: `make loadtest ARGS="-op me -c 16 -d 10s"`.
 loadtest:

@@ -13,15 +13,28 @@ import (
 	"time"
 )
 
-// target is what the clients send: request i's body and token.
+// target is what the clients do: send request i and check its answer (a
+// wrong allow or deny is an error, not a success).
 type target struct {
-	url     string
-	request func(i int) (body []byte, token string)
+	send func(ctx context.Context, hc *http.Client, i int) error
 	// before runs before request i, outside the measured time (cold tier).
 	before func(ctx context.Context) error
-	// check verifies the answer to request i: a wrong allow or deny is an
-	// error, not a success (nil: any answer without errors).
-	check func(i int, a answer) error
+}
+
+// graphQL is a target that posts GraphQL request i (body and token) to url
+// and checks the answer with check (nil: any answer without errors).
+func graphQL(url string, request func(i int) ([]byte, string), check func(i int, a answer) error) *target {
+	return &target{send: func(ctx context.Context, hc *http.Client, i int) error {
+		body, token := request(i)
+		a, err := post(ctx, hc, url, body, token)
+		if err != nil {
+			return err
+		}
+		if check == nil {
+			return noErrors(a)
+		}
+		return check(i, a)
+	}}
 }
 
 // answer is a GraphQL response as the load tool reads it.
@@ -100,6 +113,17 @@ type result struct {
 	latencies        []time.Duration
 }
 
+func (r result) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+func (r result) p50() time.Duration {
+	l := slices.Clone(r.latencies)
+	slices.Sort(l)
+	if len(l) == 0 {
+		return 0
+	}
+	return l[len(l)/2].Round(time.Microsecond)
+}
+
 func (r result) String() string {
 	if len(r.latencies) == 0 {
 		return "requests=0"
@@ -149,14 +173,10 @@ func client(ctx context.Context, hc *http.Client, t *target, id, stride int) res
 				break
 			}
 		}
-		body, token := t.request(i)
 		began := time.Now()
-		a, err := post(ctx, hc, t.url, body, token)
+		err := t.send(ctx, hc, i)
 		if ctx.Err() != nil {
 			break // the run ended mid-request: not a measurement
-		}
-		if err == nil {
-			err = t.verify(i, a)
 		}
 		r.latencies = append(r.latencies, time.Since(began))
 		r.requests++
@@ -168,15 +188,6 @@ func client(ctx context.Context, hc *http.Client, t *target, id, stride int) res
 		}
 	}
 	return r
-}
-
-// verify checks the answer to request i (any answer without errors when the
-// target has no check).
-func (t *target) verify(i int, a answer) error {
-	if t.check == nil {
-		return noErrors(a)
-	}
-	return t.check(i, a)
 }
 
 func post(ctx context.Context, hc *http.Client, u string, body []byte, token string) (answer, error) {
@@ -220,5 +231,5 @@ func external(o options) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &target{url: o.url, request: func(int) ([]byte, string) { return body, o.token }}, nil
+	return graphQL(o.url, func(int) ([]byte, string) { return body, o.token }, nil), nil
 }

@@ -17,78 +17,105 @@ import (
 	"authz-gateway/ratelimit"
 )
 
-// selfContained starts the real gateway (app.New, as production builds it)
-// over a scratch database holding the workload, and returns the target for
-// o.op and a cleanup that removes everything it created. Rate limiting is
-// off: the tool measures the gateway, and 16 clients on a few hundred users
-// would otherwise measure the limiter.
-func selfContained(ctx context.Context, o options) (*target, func(), error) {
+// gateway is the real gateway (app.New, as production builds it), serving
+// on loopback over a scratch database that holds the workload.
+type gateway struct {
+	app     *app.App
+	data    *workload.Data
+	adminID int
+	cleanup func()
+}
+
+// startGateway starts a gateway for o. Rate limiting is off: the tool
+// measures the gateway, and 16 clients on a few hundred users would
+// otherwise measure the limiter. cleanup removes everything it created.
+func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 	var cleanups []func()
-	cleanup := func() {
+	g = &gateway{cleanup: func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
-	}
+	}}
+	defer func() {
+		if err != nil {
+			g.cleanup()
+		}
+	}()
 	dbURL, drop, err := scratch.CreateDatabase(ctx, o.dbURL, "authzgw_load_")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cleanups = append(cleanups, drop)
 	cfg, err := gatewayConfig(o, dbURL)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, err
 	}
-	gw, err := app.New(ctx, cfg)
-	if err != nil {
-		return nil, cleanup, err
+	if g.app, err = app.New(ctx, cfg); err != nil {
+		return nil, err
 	}
-	cleanups = append(cleanups, gw.Close)
+	cleanups = append(cleanups, g.app.Close)
 	if o.tier == "warm" || o.tier == "cold" {
-		if err := gw.Redis().Ping(ctx).Err(); err != nil {
-			return nil, cleanup, fmt.Errorf("redis %s: %w", o.redisAddr, err)
+		if err := g.app.Redis().Ping(ctx).Err(); err != nil {
+			return nil, fmt.Errorf("redis %s: %w", o.redisAddr, err)
 		}
 	}
-	if gw.Redis() != nil && cfg.CachePrefix != "" {
-		cleanups = append(cleanups, func() { scratch.DeletePrefix(context.Background(), gw.Redis(), cfg.CachePrefix) })
+	if g.app.Redis() != nil && cfg.CachePrefix != "" {
+		cleanups = append(cleanups, func() { scratch.DeletePrefix(context.Background(), g.app.Redis(), cfg.CachePrefix) })
 	}
-	admin, err := gw.UserByEmail(ctx, cfg.AdminEmail)
+	admin, err := g.app.UserByEmail(ctx, cfg.AdminEmail)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, err
 	}
-	data, err := workload.Build(ctx, gw.DB().Client, workload.Default)
-	if err != nil {
-		return nil, cleanup, err
+	g.adminID = admin.ID
+	if g.data, err = workload.Build(ctx, g.app.DB().Client, workload.Default); err != nil {
+		return nil, err
 	}
-	if err := gw.Listen("127.0.0.1:0"); err != nil {
-		return nil, cleanup, err
+	if err := g.app.Listen("127.0.0.1:0"); err != nil {
+		return nil, err
 	}
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan struct{})
-	go func() { _ = gw.Serve(serveCtx); close(served) }()
+	go func() { _ = g.app.Serve(serveCtx); close(served) }()
 	cleanups = append(cleanups, func() { stop(); <-served })
+	return g, nil
+}
 
-	t, err := operation(o, data, admin.ID, gw.Tokens())
+// target returns the requests of o.op against the gateway, warmed up: one
+// pass over every distinct request, so "warm" means warm, checking every
+// answer on the way.
+func (g *gateway) target(ctx context.Context, o options) (*target, error) {
+	t, err := operation(o, g.data, g.adminID, g.app.Tokens(), g.app.URL()+"/graphql")
 	if err != nil {
-		return nil, cleanup, err
+		return nil, err
 	}
-	t.url = gw.URL() + "/graphql"
 	if o.tier == "cold" {
-		t.before = func(ctx context.Context) error { return gw.Cache().InvalidateAll(ctx) }
+		t.before = func(ctx context.Context) error { return g.app.Cache().InvalidateAll(ctx) }
 	}
-	// Warm up: one pass over every distinct request, so "warm" means warm,
-	// checking every answer on the way.
+	return t, warmUp(ctx, t)
+}
+
+// warmUp sends every distinct request once (there are 256).
+func warmUp(ctx context.Context, t *target) error {
 	for i := range 256 {
-		body, token := t.request(i)
-		a, err := post(ctx, http.DefaultClient, t.url, body, token)
-		if err == nil {
-			err = t.verify(i, a)
-		}
-		if err != nil {
-			cleanup()
-			return nil, nil, fmt.Errorf("warm-up request %d: %w", i, err)
+		if err := t.send(ctx, http.DefaultClient, i); err != nil {
+			return fmt.Errorf("warm-up request %d: %w", i, err)
 		}
 	}
-	return t, cleanup, nil
+	return nil
+}
+
+// selfContained starts a gateway and returns the target for o.op.
+func selfContained(ctx context.Context, o options) (*target, func(), error) {
+	g, err := startGateway(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := g.target(ctx, o)
+	if err != nil {
+		g.cleanup()
+		return nil, nil, err
+	}
+	return t, g.cleanup, nil
 }
 
 // gatewayConfig is the production configuration with the tool's database,
@@ -126,7 +153,7 @@ func gatewayConfig(o options, dbURL string) (app.Config, error) {
 
 // operation returns the requests of one DESIGN section 7 operation, each
 // with the answer the workload says is right.
-func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens) (*target, error) {
+func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens, url string) (*target, error) {
 	tokenFor := map[int]string{}
 	token := func(user int) string {
 		if tok, ok := tokenFor[user]; ok {
@@ -172,8 +199,7 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens)
 		bodies[i], _ = json.Marshal(map[string]any{"query": q, "variables": vars})
 		toks[i] = token(user)
 	}
-	return &target{
-		request: func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },
-		check:   func(i int, a answer) error { return checks[i%len(checks)](a) },
-	}, nil
+	return graphQL(url,
+		func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },
+		func(i int, a answer) error { return checks[i%len(checks)](a) }), nil
 }

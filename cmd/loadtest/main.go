@@ -24,9 +24,9 @@ import (
 )
 
 type options struct {
-	op, tier, dbURL, redisAddr, url, token, query string
-	clients, users                                int
-	duration, wait                                time.Duration
+	op, tier, dbURL, redisAddr, url, token, query, peer string
+	clients, users                                      int
+	duration, wait                                      time.Duration
 }
 
 func main() {
@@ -41,6 +41,7 @@ func main() {
 	flag.StringVar(&o.redisAddr, "redis", envOr("TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis for the warm and cold tiers (keys get a random prefix, removed afterwards)")
 	flag.StringVar(&o.url, "url", "", "measure a running gateway's GraphQL URL instead (loopback only)")
 	flag.StringVar(&o.token, "token", "", "bearer token for -url")
+	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -54,6 +55,9 @@ func main() {
 func run(ctx context.Context, o options, out io.Writer) error {
 	if o.duration <= 0 || o.duration > 10*time.Minute || o.clients < 1 || o.clients > 256 {
 		return fmt.Errorf("-d must be in (0, 10m] and -c in [1, 256]")
+	}
+	if o.peer != "" {
+		return peer(ctx, o, out)
 	}
 	var target *target
 	var err error

@@ -37,15 +37,26 @@ type Data struct {
 	Users      []int
 	Accessible map[int]map[int]bool // user -> project -> in scope
 	Global     map[int]bool
+	// ProgramOf is each project's program, and Scopes every scope written:
+	// what a peer system needs to load the same relationships.
+	ProgramOf map[int]int
+	Scopes    []Scope
+}
+
+// Scope is one scope assignment of the workload (Target 0 for GLOBAL).
+type Scope struct {
+	User   int
+	Type   access.ScopeType
+	Target int
 }
 
 // Build writes the data set into an empty catalog.
 func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	rng := rand.New(rand.NewPCG(Seed, Seed))
-	d := &Data{Accessible: map[int]map[int]bool{}, Global: map[int]bool{}}
+	d := &Data{Accessible: map[int]map[int]bool{}, Global: map[int]bool{}, ProgramOf: map[int]int{}}
 	projectsOf := map[int][]int{}
-	programOf := map[int]int{}
+	programOf := d.ProgramOf
 	if err := d.buildCatalog(ctx, db, shape, projectsOf, programOf); err != nil {
 		return nil, err
 	}
@@ -81,12 +92,14 @@ func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
 		switch kinds[i] {
 		case access.ScopeGlobal:
 			d.Global[u.ID] = true
+			d.Scopes = append(d.Scopes, Scope{User: u.ID, Type: access.ScopeGlobal})
 			sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeGlobal))
 			for _, p := range d.Projects {
 				d.Accessible[u.ID][p] = true
 			}
 		case access.ScopeProgram:
 			for _, p := range pick(rng, d.Programs, 1+rng.IntN(3)) {
+				d.Scopes = append(d.Scopes, Scope{User: u.ID, Type: access.ScopeProgram, Target: p})
 				sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeProgram).SetProgramID(p))
 				for _, pj := range projectsOf[p] {
 					d.Accessible[u.ID][pj] = true
@@ -94,6 +107,7 @@ func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
 			}
 		default:
 			for _, pj := range pick(rng, d.Projects, 1+rng.IntN(5)) {
+				d.Scopes = append(d.Scopes, Scope{User: u.ID, Type: access.ScopeProject, Target: pj})
 				sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeProject).SetProjectID(pj))
 				d.Accessible[u.ID][pj] = true
 			}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The peer benchmark (not part of `make test`): builds a pinned SpiceDB from
+# the Go module proxy into .tmp/peer/ (once), then runs the DESIGN section 7
+# check and lookup operations against the gateway and against SpiceDB (in
+# memory, through its HTTP API), the same clients and duration for both,
+# every answer checked, and prints one table with ratios.
+#   make bench-peer                 # 16 clients, 10 s per run
+#   PEER_ARGS="-c 8 -d 5s" make bench-peer
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SPICEDB_VERSION="${SPICEDB_VERSION:-v1.56.2}"
+BIN="$PWD/.tmp/peer/$SPICEDB_VERSION"
+if [ ! -x "$BIN/spicedb" ]; then
+  echo "bench-peer: building SpiceDB $SPICEDB_VERSION (a few minutes, once)" >&2
+  GOBIN="$BIN" GOFLAGS=-mod=mod go install "github.com/authzed/spicedb/cmd/spicedb@$SPICEDB_VERSION"
+fi
+# shellcheck disable=SC2086
+scripts/with-services.sh go run ./cmd/loadtest -peer "$BIN/spicedb" ${PEER_ARGS:--c 16 -d 10s}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"authz-gateway/app"
@@ -67,7 +68,7 @@ func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 		return nil, err
 	}
 	g.adminID = admin.ID
-	if g.data, err = workload.Build(ctx, g.app.DB().Client, workload.Default); err != nil {
+	if g.data, err = workload.Build(ctx, g.app.DB().Client, workload.Default.Scaled(max(o.scale, 1))); err != nil {
 		return nil, err
 	}
 	if err := g.app.Listen("127.0.0.1:0"); err != nil {
@@ -102,20 +103,6 @@ func warmUp(ctx context.Context, t *target) error {
 		}
 	}
 	return nil
-}
-
-// selfContained starts a gateway and returns the target for o.op.
-func selfContained(ctx context.Context, o options) (*target, func(), error) {
-	g, err := startGateway(ctx, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := g.target(ctx, o)
-	if err != nil {
-		g.cleanup()
-		return nil, nil, err
-	}
-	return t, g.cleanup, nil
 }
 
 // gatewayConfig is the production configuration with the tool's database,
@@ -163,7 +150,7 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens,
 		tokenFor[user] = tok
 		return tok
 	}
-	pairs := data.CheckPairs(256)
+	pairs := data.CheckPairsOf(256, data.UsersOf(o.userKind))
 	bodies := make([][]byte, len(pairs))
 	toks := make([]string, len(pairs))
 	checks := make([]func(answer) error, len(pairs))
@@ -171,14 +158,19 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens,
 		var q string
 		var vars map[string]any
 		user, project := p[0], p[1]
-		allowed := data.Accessible[user][project] // every role holds PROJECT_READ
+		allowed := data.Allowed(user, project) // every role holds PROJECT_READ
 		switch o.op {
 		case "me":
 			q = `{ me { permissions accessiblePrograms { id } } }`
 			checks[i] = noErrors
+		case "perms":
+			q = `{ me { permissions } }`
+			checks[i] = noErrors
+		case "create":
+			return createTarget(url, data.Programs[0], token(adminID)), nil
 		case "lookup":
 			q = `{ me { accessibleProjects { id } } }`
-			checks[i] = expectProjects(data.Accessible[user])
+			checks[i] = expectProjects(data.Reachable(user))
 		case "check":
 			q, vars = `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`, map[string]any{"id": fmt.Sprint(project)}
 			checks[i] = expectAllowed(allowed, `{"me":{"can":true}}`)
@@ -202,4 +194,17 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens,
 	return graphQL(url,
 		func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },
 		func(i int, a answer) error { return checks[i%len(checks)](a) }), nil
+}
+
+// createTarget creates a project per request, each with a name of its own,
+// as the admin (a GLOBAL user: every GLOBAL holder is invalidated by each).
+func createTarget(url string, program int, token string) *target {
+	var n atomic.Int64
+	run := time.Now().UnixNano()
+	query := `mutation($n: String!, $p: ID!) { createProject(input: {name: $n, programID: $p}) { id } }`
+	return graphQL(url, func(int) ([]byte, string) {
+		body, _ := json.Marshal(map[string]any{"query": query,
+			"variables": map[string]any{"n": fmt.Sprintf("load-%d-%d", run, n.Add(1)), "p": fmt.Sprint(program)}})
+		return body, token
+	}, nil)
 }

@@ -20,18 +20,19 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 )
 
 type options struct {
-	op, tier, dbURL, redisAddr, url, token, query, peer string
-	clients, users                                      int
-	duration, wait                                      time.Duration
+	op, tier, dbURL, redisAddr, url, token, query, peer, userKind string
+	clients, users, scale                                         int
+	duration, wait                                                time.Duration
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.op, "op", "me", "operation: me, lookup, check, read, fanout, floor")
+	flag.StringVar(&o.op, "op", "me", "operation: me, perms, lookup, check, read, fanout, floor, create")
 	flag.StringVar(&o.tier, "tier", "warm", "cache tier: warm, cold (every answer recomputed), redis-down, memory")
 	flag.IntVar(&o.clients, "c", 16, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to run (at most 10m)")
@@ -41,6 +42,8 @@ func main() {
 	flag.StringVar(&o.redisAddr, "redis", envOr("TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis for the warm and cold tiers (keys get a random prefix, removed afterwards)")
 	flag.StringVar(&o.url, "url", "", "measure a running gateway's GraphQL URL instead (loopback only)")
 	flag.StringVar(&o.token, "token", "", "bearer token for -url")
+	flag.IntVar(&o.scale, "scale", 1, "workload size: DESIGN's shape times this (programs and users; 100 = 100,000 projects)")
+	flag.StringVar(&o.userKind, "kind", "all", "askers of check, read, lookup, me, perms: all, global, program or project users")
 	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")
 	flag.Parse()
@@ -59,22 +62,40 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.peer != "" {
 		return peer(ctx, o, out)
 	}
-	var target *target
-	var err error
 	if o.url != "" {
-		target, err = external(o)
-	} else {
-		var cleanup func()
-		target, cleanup, err = selfContained(ctx, o)
-		if cleanup != nil {
-			defer cleanup()
+		t, err := external(o)
+		if err != nil {
+			return err
 		}
+		return measure(ctx, o, t, out)
 	}
+	// One gateway (and workload) for every operation and asker kind listed:
+	// -op check,perms -kind global,project.
+	g, err := startGateway(ctx, o)
 	if err != nil {
 		return err
 	}
-	res := drive(ctx, target, o.clients, o.duration)
-	fmt.Fprintf(out, "op=%s tier=%s clients=%d %s\n", o.op, o.tier, o.clients, res)
+	defer g.cleanup()
+	ops, kinds := strings.Split(o.op, ","), strings.Split(o.userKind, ",")
+	for _, op := range ops {
+		for _, kind := range kinds {
+			o.op, o.userKind = op, kind
+			t, err := g.target(ctx, o)
+			if err != nil {
+				return err
+			}
+			if err := measure(ctx, o, t, out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// measure drives t and prints one line of figures.
+func measure(ctx context.Context, o options, t *target, out io.Writer) error {
+	res := drive(ctx, t, o.clients, o.duration)
+	fmt.Fprintf(out, "op=%s kind=%s tier=%s scale=%d clients=%d %s\n", o.op, o.userKind, o.tier, max(o.scale, 1), o.clients, res)
 	if res.errors > 0 {
 		return fmt.Errorf("%d requests failed (first: %v)", res.errors, res.firstErr)
 	}

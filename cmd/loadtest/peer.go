@@ -124,7 +124,7 @@ func (s *spicedb) target(op string, d *workload.Data) (*target, error) {
 			if err != nil {
 				return err
 			}
-			if got, want := out.Permissionship == "PERMISSIONSHIP_HAS_PERMISSION", d.Accessible[p[0]][p[1]]; got != want {
+			if got, want := out.Permissionship == "PERMISSIONSHIP_HAS_PERMISSION", d.Allowed(p[0], p[1]); got != want {
 				return fmt.Errorf("wrong answer: user %d project %d: %s", p[0], p[1], out.Permissionship)
 			}
 			return nil
@@ -136,11 +136,12 @@ func (s *spicedb) target(op string, d *workload.Data) (*target, error) {
 			if err != nil {
 				return err
 			}
-			if len(ids) != len(d.Accessible[user]) {
-				return fmt.Errorf("wrong answer: user %d: %d projects, want %d", user, len(ids), len(d.Accessible[user]))
+			n, reachable := d.Reachable(user)
+			if len(ids) != n {
+				return fmt.Errorf("wrong answer: user %d: %d projects, want %d", user, len(ids), n)
 			}
 			for _, id := range ids {
-				if !d.Accessible[user][id] {
+				if !reachable(id) {
 					return fmt.Errorf("wrong answer: user %d: project %d", user, id)
 				}
 			}

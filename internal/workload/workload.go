@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"authz-gateway/access"
 	"authz-gateway/ent"
@@ -32,15 +33,20 @@ const Seed = 20261125
 // benchmarks can pick accessible and inaccessible pairs without asking the
 // gateway.
 type Data struct {
-	Programs   []int
-	Projects   []int
-	Users      []int
-	Accessible map[int]map[int]bool // user -> project -> in scope
+	Programs []int
+	Projects []int
+	Users    []int
+	// Accessible is each scoped user's projects in scope; a GLOBAL user
+	// (Global) reaches every project and has no entry (at 100x the lists
+	// would take gigabytes). Ask Allowed and Reachable.
+	Accessible map[int]map[int]bool
 	Global     map[int]bool
 	// ProgramOf is each project's program, and Scopes every scope written:
 	// what a peer system needs to load the same relationships.
 	ProgramOf map[int]int
 	Scopes    []Scope
+	// Kind is each user's kind of scope.
+	Kind map[int]access.ScopeType
 }
 
 // Scope is one scope assignment of the workload (Target 0 for GLOBAL).
@@ -54,7 +60,7 @@ type Scope struct {
 func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	rng := rand.New(rand.NewPCG(Seed, Seed))
-	d := &Data{Accessible: map[int]map[int]bool{}, Global: map[int]bool{}, ProgramOf: map[int]int{}}
+	d := &Data{Accessible: map[int]map[int]bool{}, Global: map[int]bool{}, ProgramOf: map[int]int{}, Kind: map[int]access.ScopeType{}}
 	projectsOf := map[int][]int{}
 	programOf := d.ProgramOf
 	if err := d.buildCatalog(ctx, db, shape, projectsOf, programOf); err != nil {
@@ -87,16 +93,16 @@ func Build(ctx context.Context, db *ent.Client, shape Shape) (*Data, error) {
 	var sas []*ent.ScopeAssignmentCreate
 	for i, u := range created {
 		d.Users = append(d.Users, u.ID)
-		d.Accessible[u.ID] = map[int]bool{}
+		d.Kind[u.ID] = kinds[i]
+		if kinds[i] != access.ScopeGlobal {
+			d.Accessible[u.ID] = map[int]bool{}
+		}
 		ras = append(ras, db.RoleAssignment.Create().SetUserID(u.ID).SetRoleID(roles[rng.IntN(len(roles))].ID))
 		switch kinds[i] {
 		case access.ScopeGlobal:
 			d.Global[u.ID] = true
 			d.Scopes = append(d.Scopes, Scope{User: u.ID, Type: access.ScopeGlobal})
 			sas = append(sas, db.ScopeAssignment.Create().SetUserID(u.ID).SetScopeType(access.ScopeGlobal))
-			for _, p := range d.Projects {
-				d.Accessible[u.ID][p] = true
-			}
 		case access.ScopeProgram:
 			for _, p := range pick(rng, d.Programs, 1+rng.IntN(3)) {
 				d.Scopes = append(d.Scopes, Scope{User: u.ID, Type: access.ScopeProgram, Target: p})
@@ -175,17 +181,55 @@ func pick(rng *rand.Rand, from []int, n int) []int {
 	return out
 }
 
+// Allowed reports whether project p is in user u's scope.
+func (d *Data) Allowed(u, p int) bool { return d.Global[u] || d.Accessible[u][p] }
+
+// Reachable returns the number of projects in u's scope and whether p is
+// one of them, for every p.
+func (d *Data) Reachable(u int) (int, func(p int) bool) {
+	if d.Global[u] {
+		return len(d.Projects), func(int) bool { return true }
+	}
+	return len(d.Accessible[u]), func(p int) bool { return d.Accessible[u][p] }
+}
+
 // CheckPairs returns n (user, project) pairs, alternately accessible and not,
 // drawn with the fixed seed.
-func (d *Data) CheckPairs(n int) [][2]int {
+func (d *Data) CheckPairs(n int) [][2]int { return d.CheckPairsOf(n, d.Users) }
+
+// CheckPairsOf draws the pairs from users only (the ones of one scope kind,
+// say); a user who reaches everything gives accessible pairs only.
+func (d *Data) CheckPairsOf(n int, users []int) [][2]int {
 	rng := rand.New(rand.NewPCG(Seed, 7))
 	var out [][2]int
-	for len(out) < n {
-		u := d.Users[rng.IntN(len(d.Users))]
+	for tries := 0; len(out) < n; tries++ {
+		u := users[rng.IntN(len(users))]
 		p := d.Projects[rng.IntN(len(d.Projects))]
-		if d.Accessible[u][p] == (len(out)%2 == 0) {
+		if d.Allowed(u, p) == (len(out)%2 == 0) || tries > 100*n {
 			out = append(out, [2]int{u, p})
 		}
 	}
 	return out
+}
+
+// UsersOf returns the users of one scope kind: "global", "program" or
+// "project" ("" or "all": every user).
+func (d *Data) UsersOf(kind string) []int {
+	if kind == "" || kind == "all" {
+		return d.Users
+	}
+	var out []int
+	for _, u := range d.Users {
+		if strings.EqualFold(string(d.Kind[u]), kind) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Scaled returns the shape with n times the programs and users (projects per
+// program unchanged): DESIGN's shape at 10x or 100x.
+func (s Shape) Scaled(n int) Shape {
+	return Shape{Programs: s.Programs * n, ProjectsPerProgram: s.ProjectsPerProgram,
+		Global: s.Global * n, ProgramScoped: s.ProgramScoped * n, Projects: s.Projects * n}
 }

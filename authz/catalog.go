@@ -6,14 +6,15 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
+	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 )
 
 // CreateProgram creates a program. Needs PROGRAM_WRITE and a GLOBAL scope: a
-// new program is outside every narrower scope. Every GLOBAL holder's answers
-// change.
+// new program is outside every narrower scope. Only the catalog's size
+// changes for the GLOBAL holders.
 func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) (*ent.Program, error) {
 	if err := cleanTexts(name(&in.Name), description(in.Description)); err != nil {
 		return nil, err
@@ -33,7 +34,7 @@ func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) 
 			return impact{}, dbError(err, "program")
 		}
 		created = p
-		return impact{global: true, target: fmt.Sprintf("program %d", p.ID), on: onProgram(p.ID)}, nil
+		return impact{users: catalogChanged, target: fmt.Sprintf("program %d", p.ID), on: onProgram(p.ID)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
 		if hasProjects {
 			return impact{}, badInput("program %d still has projects; delete or move them first", id)
 		}
-		imp, err := holdersBeforeDelete(ctx, tx, impact{programs: []int{id}, global: true,
+		imp, err := holdersBeforeDelete(ctx, tx, impact{programs: []int{id}, users: catalogChanged,
 			target: fmt.Sprintf("program %d", id), on: onProgram(id)})
 		if err != nil {
 			return impact{}, err
@@ -89,13 +90,19 @@ func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
 	return err == nil, err
 }
 
+// catalogChanged is the impact of a program or project created or deleted
+// on the users who reach everything: only the catalog's size changes (their
+// answers say "all"), and it is kept once, under the catalog pseudo-user.
+var catalogChanged = []int{cache.CatalogUser}
+
 func checkProgramNameFree(ctx context.Context, tx *ent.Tx, name string, except int) error {
 	return mustBeFree(ctx, tx.Program.Query().Where(program.Name(name), program.IDNEQ(except)).Exist,
 		"program", "the name is already taken by another program")
 }
 
 // CreateProject creates a project in a program. Needs PROJECT_WRITE and the
-// program in write reach. Holders of the program and every GLOBAL holder gain it.
+// program in write reach. Holders of the program gain it (GLOBAL holders see
+// the catalog's size change).
 func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) (*ent.Project, error) {
 	if err := cleanTexts(name(&in.Name), description(in.Description)); err != nil {
 		return nil, err
@@ -113,7 +120,7 @@ func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) 
 			return impact{}, dbError(err, "project")
 		}
 		created = p
-		return impact{programs: []int{in.ProgramID}, global: true,
+		return impact{programs: []int{in.ProgramID}, users: catalogChanged,
 			target: fmt.Sprintf("project %d in program %d", p.ID, in.ProgramID), on: onProject(p.ID)}, nil
 	})
 	if err != nil {
@@ -181,7 +188,7 @@ func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
 			return impact{}, dbError(err, "project")
 		}
 		imp, err := holdersBeforeDelete(ctx, tx, impact{
-			programs: []int{current.ProgramID}, projects: []int{id}, global: true,
+			programs: []int{current.ProgramID}, projects: []int{id}, users: catalogChanged,
 			target: fmt.Sprintf("project %d", id), on: onProject(id),
 		})
 		if err != nil {

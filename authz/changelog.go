@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -110,6 +111,7 @@ func (s *Service) markDelivered(ctx context.Context, id int, users []int) error 
 }
 
 func recordAffected(ctx context.Context, tx *ent.Tx, id int, users []int) error {
+	users = slices.DeleteFunc(slices.Clone(users), func(u int) bool { return u == cache.CatalogUser })
 	const batch = 1000
 	for start := 0; start < len(users); start += batch {
 		rows := make([]*ent.AccessChangeUserCreate, 0, batch)

@@ -6,7 +6,6 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
-	"authz-gateway/cache"
 )
 
 // reachKinds are the four authorization answers a reach is built from.
@@ -17,7 +16,7 @@ func ReachKeys(userID int) []Key { return keysOf(userID, reachKinds) }
 
 // viewerKeys are the keys a request fetches for its viewer, in one round
 // trip: the four answers and the user's status (authentication).
-func viewerKeys(userID int) []Key { return keysOf(userID, cache.Kinds) }
+func viewerKeys(userID int) []Key { return keysOf(userID, append(slices.Clip(reachKinds), KindUser)) }
 
 func keysOf(userID int, kinds []Kind) []Key {
 	keys := make([]Key, len(kinds))

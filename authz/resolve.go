@@ -156,13 +156,12 @@ func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int]I
 	return out, err
 }
 
-// catalogSize counts the programs and the projects.
+// catalogSize counts the programs and the projects, in one statement.
 func (r resolver) catalogSize(ctx context.Context) (programs, projects int, err error) {
-	if programs, err = r.db.Program.Query().Count(ctx); err != nil {
-		return 0, 0, fmt.Errorf("count programs: %w", err)
-	}
-	if projects, err = r.db.Project.Query().Count(ctx); err != nil {
-		return 0, 0, fmt.Errorf("count projects: %w", err)
+	q := sqlQuery{text: "SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM projects)"}
+	err = r.scan(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&programs, &projects) })
+	if err != nil {
+		return 0, 0, fmt.Errorf("count the catalog: %w", err)
 	}
 	return programs, projects, nil
 }

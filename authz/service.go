@@ -48,7 +48,17 @@ const (
 	KindAccessibleProjects = cache.AccessibleProjects
 	KindScopeSummary       = cache.ScopeSummary
 	KindUser               = cache.UserStatus
+	KindCatalogSize        = cache.CatalogSize
 )
+
+// catalogKey is the one key of the catalog's size.
+var catalogKey = Key{Kind: KindCatalogSize, UserID: cache.CatalogUser}
+
+// CatalogSize counts the programs and the projects.
+type CatalogSize struct {
+	Programs int `json:"programs"`
+	Projects int `json:"projects"`
+}
 
 // UserStatus is the user answer: what authentication needs to know.
 type UserStatus struct {
@@ -94,6 +104,7 @@ type Answer struct {
 	All         bool                // cache.AccessiblePrograms, cache.AccessibleProjects: every one
 	Summary     ScopeSummary        // cache.ScopeSummary
 	User        UserStatus          // cache.UserStatus
+	Catalog     CatalogSize         // cache.CatalogSize
 }
 
 // Service resolves and manages authorization. It is safe for concurrent use.
@@ -121,9 +132,15 @@ func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *Po
 func (s *Service) Cache() *cache.Cache { return s.cache }
 
 // Answers returns the answers for keys, in one cache round trip and at most
-// one query per kind for the misses. An unknown user gets empty answers.
+// one query per kind for the misses. An unknown user gets empty answers. A
+// GLOBAL user's summary counts the whole catalog: the catalog's size is read
+// in the same round trip.
 func (s *Service) Answers(ctx context.Context, keys []Key) (map[Key]Answer, error) {
-	raw, err := s.cache.Get(ctx, keys, s.compute)
+	fetch := keys
+	if slices.ContainsFunc(keys, func(k Key) bool { return k.Kind == KindScopeSummary }) {
+		fetch = append(slices.Clip(keys), catalogKey)
+	}
+	raw, err := s.cache.Get(ctx, fetch, s.compute)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +151,13 @@ func (s *Service) Answers(ctx context.Context, keys []Key) (map[Key]Answer, erro
 			return nil, fmt.Errorf("decode %s: %w", k, err)
 		}
 		out[k] = a
+	}
+	catalog := out[catalogKey].Catalog
+	for k, a := range out {
+		if k.Kind == KindScopeSummary && a.Summary.HasGlobalScope {
+			a.Summary.AccessibleProgramCount, a.Summary.AccessibleProjectCount = catalog.Programs, catalog.Projects
+			out[k] = a
+		}
 	}
 	return out, nil
 }
@@ -198,6 +222,15 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 			return nil, err
 		}
 	}
+	if len(byKind[KindCatalogSize]) > 0 {
+		programs, projects, err := s.res.catalogSize(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := put(KindCatalogSize, cache.CatalogUser, CatalogSize{Programs: programs, Projects: projects}); err != nil {
+			return nil, err
+		}
+	}
 	if users := byKind[KindUser]; len(users) > 0 {
 		statuses, err := s.res.userStatuses(ctx, users)
 		if err != nil {
@@ -214,37 +247,15 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		if err != nil {
 			return nil, err
 		}
-		var catalog [2]int // programs, projects: counted only if someone reaches all
-		if anyAll(programs, summaries) || anyAll(projects, summaries) {
-			if catalog[0], catalog[1], err = s.res.catalogSize(ctx); err != nil {
-				return nil, err
-			}
-		}
 		for _, u := range summaries {
-			sum := summarize(direct[u], programs[u].count(catalog[0]), projects[u].count(catalog[1]))
+			// A GLOBAL user's counts come from the catalog's size when read.
+			sum := summarize(direct[u], len(programs[u].IDs), len(projects[u].IDs))
 			if err := put(cache.ScopeSummary, u, sum); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return out, nil
-}
-
-func anyAll(sets map[int]IDSet, users []int) bool {
-	for _, u := range users {
-		if sets[u].All {
-			return true
-		}
-	}
-	return false
-}
-
-// count is the set's size; all is the size of the catalog.
-func (s IDSet) count(all int) int {
-	if s.All {
-		return all
-	}
-	return len(s.IDs)
 }
 
 func (s *Service) idsFor(ctx context.Context, users []int, query func(context.Context, []int) (map[int]IDSet, error)) (map[int]IDSet, error) {
@@ -287,6 +298,8 @@ func decodeAnswer(kind cache.Kind, data []byte) (Answer, error) {
 		}
 	case cache.UserStatus:
 		err = json.Unmarshal(data, &a.User)
+	case cache.CatalogSize:
+		err = json.Unmarshal(data, &a.Catalog)
 	case cache.ScopeSummary:
 		err = json.Unmarshal(data, &a.Summary)
 		if a.Summary.DirectScopes == nil {

@@ -18,10 +18,18 @@ const (
 	AccessibleProjects Kind = "accessible_projects"
 	ScopeSummary       Kind = "scope_summary"
 	UserStatus         Kind = "user"
+	// CatalogSize counts the programs and projects, once for everyone, under
+	// the pseudo-user CatalogUser: a GLOBAL user's summary takes its counts
+	// from it, so a catalog change invalidates one key, not every GLOBAL
+	// holder.
+	CatalogSize Kind = "catalog_size"
 )
 
+// CatalogUser is the user ID the catalog's own answers are kept under.
+const CatalogUser = 0
+
 // Kinds lists every kind once.
-var Kinds = []Kind{Permissions, AccessiblePrograms, AccessibleProjects, ScopeSummary, UserStatus}
+var Kinds = []Kind{Permissions, AccessiblePrograms, AccessibleProjects, ScopeSummary, UserStatus, CatalogSize}
 
 // Key names one cached answer: a kind for a user.
 type Key struct {

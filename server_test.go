@@ -164,3 +164,23 @@ func TestServe_MetricsOnTheirOwnAddress(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "not beside the API")
 	assert.Contains(t, get(t, "http://"+metricsAddr+"/metrics"), "authz_cache_lookups_total")
 }
+
+// TestEmbeddedDefault_AdminEmailOfNobody: ADMIN_EMAIL is bootstrapped only
+// while no admin exists; after a hand-over it may name nobody, and the
+// server still starts (and says how to get a token).
+func TestEmbeddedDefault_AdminEmailOfNobody(t *testing.T) {
+	dir := t.TempDir()
+	_, _, stop := startEmbedded(t, map[string]string{"DATA_DIR": dir, "PORT": "0"})
+	stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, envOf(map[string]string{"DATA_DIR": dir, "PORT": "0", "ADMIN_EMAIL": "nobody@example.com"}), &out)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "No user has ADMIN_EMAIL") },
+		30*time.Second, 20*time.Millisecond, "%s", out.String())
+	cancel()
+	require.NoError(t, <-done, "it served, and shut down gracefully")
+}

@@ -159,7 +159,13 @@ func TestCache_SingleflightComputesOnce(t *testing.T) {
 				assert.Equal(t, "v", v)
 			}()
 		}
-		time.Sleep(50 * time.Millisecond)
+		// Release the leader only once all 100 have missed and joined the
+		// flight: a reader scheduled after the fill would hit, or (with a
+		// store slow to save, on a loaded machine) compute again.
+		require.Eventually(t, func() bool {
+			return c.Stats(context.Background()).PerKind[cache.ScopeSummary].Misses >= 100
+		}, 10*time.Second, time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // from the miss to joining the flight is a few instructions
 		close(release)
 		wg.Wait()
 		assert.EqualValues(t, 1, src.calls.Load(), "100 concurrent misses, one computation")

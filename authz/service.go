@@ -41,7 +41,9 @@ type (
 	Kind = cache.Kind
 )
 
-// The four kinds of answer (DESIGN section 4).
+// The kinds of answer: the four of DESIGN section 4, the user's status
+// (authentication) and the catalog's size (kept once, for GLOBAL users'
+// summaries).
 const (
 	KindPermissions        = cache.Permissions
 	KindAccessiblePrograms = cache.AccessiblePrograms

@@ -84,12 +84,19 @@ func (s *Service) announce(ctx context.Context, tx *ent.Tx, what string, id int)
 // affected, for the audit trail). Safe to repeat.
 func (s *Service) deliver(ctx context.Context, entry *ent.AccessChange) error {
 	ctx = reqctx.NewContextWithSystem(ctx)
-	users, all := s.affected(ctx, entry)
-	inv := cache.Invalidation{Users: users, All: all, Position: int64(entry.ID)}
-	if err := s.cache.Invalidate(ctx, inv); err != nil {
+	users, err := s.invalidateFor(ctx, entry)
+	if err != nil {
 		return err
 	}
 	return s.markDelivered(ctx, entry.ID, users)
+}
+
+// invalidateFor invalidates what entry affects and raises the store's
+// applied position to it; it returns the users it invalidated.
+func (s *Service) invalidateFor(ctx context.Context, entry *ent.AccessChange) ([]int, error) {
+	users, all := s.affected(ctx, entry)
+	inv := cache.Invalidation{Users: users, All: all, Position: int64(entry.ID)}
+	return users, s.cache.Invalidate(ctx, inv)
 }
 
 // markDelivered records the delivery of entry id and the users it affected,
@@ -99,7 +106,7 @@ func (s *Service) markDelivered(ctx context.Context, id int, users []int) error 
 	if err != nil {
 		return fmt.Errorf("mark delivered: %w", err)
 	}
-	if err := markInTx(ctx, s, tx, id, users); err != nil {
+	if err := s.markInTx(ctx, tx, id, users); err != nil {
 		_ = tx.Rollback()
 		return fmt.Errorf("mark delivered: %w", err)
 	}
@@ -112,11 +119,10 @@ func (s *Service) markDelivered(ctx context.Context, id int, users []int) error 
 
 func recordAffected(ctx context.Context, tx *ent.Tx, id int, users []int) error {
 	users = slices.DeleteFunc(slices.Clone(users), func(u int) bool { return u == cache.CatalogUser })
-	const batch = 1000
-	for start := 0; start < len(users); start += batch {
-		rows := make([]*ent.AccessChangeUserCreate, 0, batch)
-		for _, u := range users[start:min(start+batch, len(users))] {
-			rows = append(rows, tx.AccessChangeUser.Create().SetChangeID(id).SetUserID(u))
+	for chunk := range slices.Chunk(users, 1000) {
+		rows := make([]*ent.AccessChangeUserCreate, len(chunk))
+		for i, u := range chunk {
+			rows[i] = tx.AccessChangeUser.Create().SetChangeID(id).SetUserID(u)
 		}
 		if err := tx.AccessChangeUser.CreateBulk(rows...).Exec(ctx); err != nil {
 			return err

@@ -69,20 +69,12 @@ func (s *Service) CheckAccess(ctx context.Context, checks []Check) ([]bool, erro
 	if len(checks) > MaxChecks {
 		return nil, badInput("at most %d checks per call", MaxChecks)
 	}
-	viewer, err := s.viewerReach(ctx)
+	objects, err := s.checkedObjects(ctx, checks)
 	if err != nil {
 		return nil, err
 	}
-	v, _ := reqctx.ViewerFromContext(ctx)
-	objects := make([]access.Object, len(checks))
 	var keys []Key
-	for i, c := range checks {
-		if c.UserID != v.UserID && !viewer.Can(access.UserRead) {
-			return nil, inputAt(len(checks), i, apperr.Errorf(apperr.Forbidden, "missing permission %s", access.UserRead))
-		}
-		if objects[i], err = s.Object(ctx, viewer, c.On); err != nil {
-			return nil, inputAt(len(checks), i, err)
-		}
+	for _, c := range checks {
 		keys = append(keys, ReachKeys(c.UserID)...)
 	}
 	answers, err := s.Answers(ctx, keys)
@@ -94,6 +86,26 @@ func (s *Service) CheckAccess(ctx context.Context, checks []Check) ([]bool, erro
 		out[i] = ReachFromAnswers(c.UserID, answers).Allows(c.Permission, objects[i])
 	}
 	return out, nil
+}
+
+// checkedObjects applies the rules every check is asked under and resolves
+// each check's object.
+func (s *Service) checkedObjects(ctx context.Context, checks []Check) ([]access.Object, error) {
+	viewer, err := s.viewerReach(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := reqctx.ViewerFromContext(ctx)
+	objects := make([]access.Object, len(checks))
+	for i, c := range checks {
+		if c.UserID != v.UserID && !viewer.Can(access.UserRead) {
+			return nil, inputAt(len(checks), i, apperr.Errorf(apperr.Forbidden, "missing permission %s", access.UserRead))
+		}
+		if objects[i], err = s.Object(ctx, viewer, c.On); err != nil {
+			return nil, inputAt(len(checks), i, err)
+		}
+	}
+	return objects, nil
 }
 
 // Explanation says why a check is allowed or not, the peer of SpiceDB's
@@ -110,20 +122,17 @@ type Explanation struct {
 // ExplainAccess explains one check from the database (it is for people, not
 // for the hot path). The same rules as CheckAccess guard it.
 func (s *Service) ExplainAccess(ctx context.Context, c Check) (Explanation, error) {
-	allowed, err := s.CheckAccess(ctx, []Check{c})
+	objects, err := s.checkedObjects(ctx, []Check{c})
 	if err != nil {
 		return Explanation{}, err
 	}
-	viewer, err := s.viewerReach(ctx)
-	if err != nil {
-		return Explanation{}, err
-	}
-	o, err := s.Object(ctx, viewer, c.On)
+	o := objects[0]
+	reach, err := s.Reach(ctx, c.UserID)
 	if err != nil {
 		return Explanation{}, err
 	}
 	sys := reqctx.NewContextWithSystem(ctx)
-	ex := Explanation{Allowed: allowed[0]}
+	ex := Explanation{Allowed: reach.Allows(c.Permission, o)}
 	if ex.Roles, err = s.grantingRoles(sys, c); err != nil {
 		return Explanation{}, err
 	}

@@ -45,8 +45,7 @@ func NewPositions() *Positions { return &Positions{repair: make(chan struct{}, 1
 // log with an undelivered entry older than the grace (its writer died or
 // Redis was unreachable) bypasses the store until the entry is delivered.
 func (p *Positions) Accept(applied int64) bool {
-	for seen := p.seen.Load(); applied > seen && !p.seen.CompareAndSwap(seen, applied); seen = p.seen.Load() {
-	}
+	raise(&p.seen, applied)
 	if applied < p.deliveredHead.Load() || applied < p.seen.Load() {
 		select {
 		case p.repair <- struct{}{}:
@@ -57,8 +56,11 @@ func (p *Positions) Accept(applied int64) bool {
 	return !p.behind.Load()
 }
 
-func (p *Positions) delivered(id int64) {
-	for head := p.deliveredHead.Load(); id > head && !p.deliveredHead.CompareAndSwap(head, id); head = p.deliveredHead.Load() {
+func (p *Positions) delivered(id int64) { raise(&p.deliveredHead, id) }
+
+// raise sets v to to unless v is already further: positions only move forward.
+func raise(v *atomic.Int64, to int64) {
+	for cur := v.Load(); to > cur && !v.CompareAndSwap(cur, to); cur = v.Load() {
 	}
 }
 
@@ -221,11 +223,11 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 		return err != nil, err
 	}
 	for _, e := range entries {
-		users, all := w.svc.affected(ctx, e)
-		if err := w.svc.cache.Invalidate(ctx, cache.Invalidation{Users: users, All: all, Position: int64(e.ID)}); err != nil {
+		users, err := w.svc.invalidateFor(ctx, e)
+		if err != nil {
 			return true, err
 		}
-		if err := markInTx(ctx, w.svc, tx, e.ID, users); err != nil {
+		if err := w.svc.markInTx(ctx, tx, e.ID, users); err != nil {
 			return true, err
 		}
 	}
@@ -262,23 +264,33 @@ func (w *watcher) repair(ctx context.Context) {
 	w.svc.positions.delivered(int64(head))
 }
 
-// prune deletes delivered entries older than the retention.
+// prune deletes delivered entries older than the retention, a bounded batch
+// at a time (a statement takes a bounded number of parameters).
 func (w *watcher) prune(ctx context.Context) {
 	cutoff := time.Now().Add(-w.cfg.Retention)
-	old := w.svc.db.AccessChange.Query().
-		Where(accesschange.DeliveredAtNotNil(), accesschange.CreatedAtLT(cutoff))
-	ids, err := old.IDs(ctx)
-	if err != nil || len(ids) == 0 {
-		return
+	pruned := 0
+	for {
+		ids, err := w.svc.db.AccessChange.Query().
+			Where(accesschange.DeliveredAtNotNil(), accesschange.CreatedAtLT(cutoff)).
+			Limit(pruneBatch).IDs(ctx)
+		if err != nil || len(ids) == 0 {
+			break
+		}
+		if _, err := w.svc.db.AccessChangeUser.Delete().Where(accesschangeuser.ChangeIDIn(ids...)).Exec(ctx); err != nil {
+			break
+		}
+		n, err := w.svc.db.AccessChange.Delete().Where(accesschange.IDIn(ids...)).Exec(ctx)
+		if err != nil {
+			break
+		}
+		pruned += n
 	}
-	if _, err := w.svc.db.AccessChangeUser.Delete().Where(accesschangeuser.ChangeIDIn(ids...)).Exec(ctx); err != nil {
-		return
-	}
-	n, err := w.svc.db.AccessChange.Delete().Where(accesschange.IDIn(ids...)).Exec(ctx)
-	if err == nil {
-		slog.Info("access-change log: pruned old entries", "entries", n, "before", cutoff)
+	if pruned > 0 {
+		slog.Info("access-change log: pruned old entries", "entries", pruned, "before", cutoff)
 	}
 }
+
+const pruneBatch = 5000
 
 // affected resolves whom an entry affects: its users and, unless it is for
 // everyone, the current holders of its targets.
@@ -294,7 +306,7 @@ func (s *Service) affected(ctx context.Context, e *ent.AccessChange) (users []in
 }
 
 // markInTx marks entry id delivered inside tx, with its affected users.
-func markInTx(ctx context.Context, s *Service, tx *ent.Tx, id int, users []int) error {
+func (s *Service) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int) error {
 	n, err := tx.AccessChange.Update().
 		Where(accesschange.ID(id), accesschange.DeliveredAtIsNil()).
 		SetDeliveredAt(time.Now()).

@@ -145,12 +145,7 @@ func projectsInReach(db *ent.Client, reach access.Reach) *ent.ProjectQuery {
 // SelectsOnlyID reports whether the current list field asks its items for
 // nothing but id (and __typename).
 func SelectsOnlyID(ctx context.Context, typeName string) bool {
-	for _, f := range graphql.CollectFieldsCtx(ctx, []string{typeName, "Node"}) {
-		if f.Name != "id" && f.Name != "__typename" {
-			return false
-		}
-	}
-	return true
+	return onlyID(ctx, graphql.GetFieldContext(ctx).Field.Selections, typeName)
 }
 
 // directScopes turns the cached direct scopes into assignment objects.

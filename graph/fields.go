@@ -53,12 +53,7 @@ func accessible[T any](ctx context.Context, kind items[T], load func(context.Con
 	if err != nil {
 		return nil, err
 	}
-	readable := make([]int, 0, len(ids))
-	for _, id := range ids {
-		if kind.canRead(reach, id) {
-			readable = append(readable, id)
-		}
-	}
+	readable := readableIDs(ids, func(id int) bool { return kind.canRead(reach, id) })
 	if !SelectsOnlyID(ctx, kind.typeName) {
 		return load(ctx, readable)
 	}
@@ -89,19 +84,20 @@ func visibleSummary(ctx context.Context, userID int, sum authz.ScopeSummary) (*a
 	if err != nil {
 		return nil, err
 	}
-	sum.AccessibleProgramCount = countReadable(programs, reach.CanReadProgram)
-	sum.AccessibleProjectCount = countReadable(projects, reach.CanReadProject)
+	sum.AccessibleProgramCount = len(readableIDs(programs, reach.CanReadProgram))
+	sum.AccessibleProjectCount = len(readableIDs(projects, reach.CanReadProject))
 	return &sum, nil
 }
 
-func countReadable(ids []int, canRead func(int) bool) int {
-	n := 0
+// readableIDs keeps the IDs the viewer may read.
+func readableIDs(ids []int, canRead func(int) bool) []int {
+	out := make([]int, 0, len(ids))
 	for _, id := range ids {
 		if canRead(id) {
-			n++
+			out = append(out, id)
 		}
 	}
-	return n
+	return out
 }
 
 // can answers User.can from the cached answers alone: the viewer's reach

@@ -53,6 +53,7 @@ type App struct {
 
 	positions *authz.Positions
 	stopWatch func()
+	stopFleet func()
 }
 
 // Option adjusts what the environment cannot say: instruments for tests and
@@ -113,6 +114,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		watch.DSN = cfg.DatabaseURL
 	}
 	a.stopWatch = a.authz.WatchLog(watch)
+	if a.cache.HasLocal() {
+		if a.stopFleet, err = a.authz.JoinFleet(authz.FleetConfig{Lease: cfg.L1Lease}); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	a.handler = a.newHandler()
 	return a, nil
 }
@@ -160,6 +167,12 @@ func (a *App) openCache() error {
 		a.redis = client
 		store = cache.NewRedisStore(client, a.cfg.CachePrefix, 2*cacheCfg.MaxTTL())
 		cacheCfg.OpTimeout = a.cfg.Redis.Timeout
+		if !a.cfg.embedded() {
+			// An L1 in front of Redis; its lease comes from the fleet
+			// membership (JoinFleet), which needs PostgreSQL.
+			cacheCfg.LocalBytes = a.cfg.L1Bytes
+			cacheCfg.LocalCurrent = a.positions.Current
+		}
 	}
 	if a.opts.tuneCache != nil {
 		a.opts.tuneCache(&cacheCfg)
@@ -222,6 +235,7 @@ func (a *App) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.cache.Collector())
+	reg.MustRegister(a.authz.FleetCollectors()...)
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))
 	if a.redis != nil {
 		reg.MustRegister(redisconn.NewPoolCollector(a.redis))
@@ -337,6 +351,9 @@ func (a *App) serveMetrics(errc chan<- error) error {
 // Close stops the log watcher and releases the cache, Redis and the
 // database.
 func (a *App) Close() {
+	if a.stopFleet != nil {
+		a.stopFleet()
+	}
 	if a.stopWatch != nil {
 		a.stopWatch()
 	}
@@ -371,3 +388,5 @@ func (a *App) TokenFor(ctx context.Context, email string) (string, error) {
 	}
 	return a.tokens.Issue(u.ID, a.cfg.TokenTTL)
 }
+
+func (a *App) Positions() *authz.Positions { return a.positions }

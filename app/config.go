@@ -43,6 +43,12 @@ type Config struct {
 	// AuditRetention prunes delivered access-change log entries older than
 	// this.
 	AuditRetention time.Duration
+	// L1Bytes bounds the in-process tier kept in front of Redis (0: none);
+	// L1Lease is how long one confirmation lets it answer, and so how long a
+	// write may wait for an instance that went silent. The L1 needs Redis
+	// and PostgreSQL (the embedded default has one in-process store).
+	L1Bytes int64
+	L1Lease time.Duration
 }
 
 // Limits bound what one request may ask for and how long it may take.
@@ -84,6 +90,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:    p.str("METRICS_ADDR", ""),
 		AuditRetention: p.duration("AUDIT_RETENTION", 90*24*time.Hour),
 		CORSOrigins:    p.list("CORS_ORIGINS"),
+		L1Bytes:        int64(p.int("CACHE_L1_BYTES", 64<<20)),
+		L1Lease:        p.duration("CACHE_L1_LEASE", 2*time.Second),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),

@@ -56,12 +56,32 @@ func (s *Service) write(ctx context.Context, op string, perm access.Permission, 
 // after locking the targets (see holdersBeforeDelete). A delivery that fails
 // does not fail the mutation: the entry stays undelivered in the log, this
 // cache bypasses itself until it can invalidate everything, and every other
-// instance bypasses Redis until some instance has delivered the entry.
+// instance bypasses Redis until some instance has delivered the entry (their
+// L1s at once: fleet.go).
 func (s *Service) mutate(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
 	ctx = reqctx.NewContextWithSystem(ctx)
+	if _, err := s.commitAndDeliver(ctx, op, change); err != nil {
+		return err
+	}
+	// What the request reads next (the mutation's result, a later mutation's
+	// checks) must see this write.
+	forgetViewer(ctx)
+	if s.fleet != nil {
+		// Before the write returns, every other instance's L1 has dropped
+		// what the change affects, or stopped answering (the change is not
+		// delivered yet, or the instance's lease ran out): fleet.go.
+		s.fleet.await(ctx)
+	}
+	return nil
+}
+
+// commitAndDeliver is mutate without the wait for the fleet: the change and
+// its log entry in one transaction, then the delivery. It reports whether
+// the delivery succeeded (a failed one is logged, not returned).
+func (s *Service) commitAndDeliver(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) (delivered bool, err error) {
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return false, fmt.Errorf("begin transaction: %w", err)
 	}
 	imp, err := change(ctx, tx)
 	var entry *ent.AccessChange
@@ -72,19 +92,17 @@ func (s *Service) mutate(ctx context.Context, op string, change func(ctx context
 		if rerr := tx.Rollback(); rerr != nil {
 			slog.ErrorContext(ctx, "rollback failed", "err", rerr)
 		}
-		return err
+		return false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return false, fmt.Errorf("commit: %w", err)
 	}
-	// What the request reads next (the mutation's result, a later mutation's
-	// checks) must see this write.
-	defer forgetViewer(ctx)
 	if err := s.deliver(ctx, entry); err != nil {
 		slog.WarnContext(ctx, "access change undelivered; the log keeps it for any instance to deliver",
 			"change", entry.ID, "err", err)
+		return false, nil
 	}
-	return nil
+	return true, nil
 }
 
 // holdersBeforeDelete returns imp with the current holders of its targets

@@ -93,10 +93,10 @@ func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	// Caching resumes: the store is trusted again and reads hit.
 	require.Eventually(t, func() bool { return one.Cache.Trusted() }, 3*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
-		before := one.Cache.Stats(context.Background()).Hits
+		before := one.CacheHits()
 		_, err := projectIDs(one.Authz, u)
 		require.NoError(t, err)
-		return one.Cache.Stats(context.Background()).Hits > before
+		return one.CacheHits() > before
 	}, 5*time.Second, 50*time.Millisecond, "reads hit the cache again")
 
 	_, err = one.Authz.ActivateScope(admin, scope)

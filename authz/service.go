@@ -115,6 +115,7 @@ type Service struct {
 	cache     *cache.Cache
 	res       resolver
 	positions *Positions
+	fleet     *fleet       // nil unless the cache has an L1 (JoinFleet)
 	types     atomic.Value // []string: ent's type table, see objectKind
 }
 

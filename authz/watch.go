@@ -10,12 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/reqctx"
 
+	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/lib/pq"
 )
@@ -57,6 +57,10 @@ func (p *Positions) Accept(applied int64) bool {
 }
 
 func (p *Positions) delivered(id int64) { raise(&p.deliveredHead, id) }
+
+// Current reports whether no change is overdue: the in-process tier answers
+// only then (cache.Config.LocalCurrent), as the store does.
+func (p *Positions) Current() bool { return !p.behind.Load() }
 
 // raise sets v to to unless v is already further: positions only move forward.
 func raise(v *atomic.Int64, to int64) {
@@ -172,6 +176,13 @@ func (w *watcher) notified(n *pq.Notification) {
 		w.wakeAfter(w.cfg.Grace)
 	case "d":
 		w.svc.positions.delivered(id)
+		if w.svc.fleet != nil {
+			w.svc.fleet.changed()
+		}
+	case "s":
+		if w.svc.fleet != nil {
+			w.svc.fleet.confirmed()
+		}
 	}
 }
 
@@ -211,16 +222,25 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 		return true, err
 	}
 	defer func() { _ = tx.Rollback() }()
+	overdueAt := time.Now().Add(-w.cfg.Grace)
 	q := tx.AccessChange.Query().
-		Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(time.Now().Add(-w.cfg.Grace))).
+		Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(overdueAt)).
 		Order(ent.Asc(accesschange.FieldID)).
 		Limit(100)
 	if w.svc.locksRows() {
 		q = q.ForUpdate(entsql.WithLockAction(entsql.SkipLocked))
 	}
 	entries, err := q.All(ctx)
-	if err != nil || len(entries) == 0 {
-		return err != nil, err
+	if err != nil {
+		return true, err
+	}
+	if len(entries) == 0 {
+		// Nothing this instance can claim; another may be delivering an
+		// overdue entry right now (and fail: its Redis may be unreachable).
+		// Until it is marked delivered, it is overdue here too.
+		return tx.AccessChange.Query().
+			Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(overdueAt)).
+			Exist(ctx)
 	}
 	for _, e := range entries {
 		users, err := w.svc.invalidateFor(ctx, e)
@@ -240,28 +260,40 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 	return len(entries) == 100, nil
 }
 
-// repair makes a store that went back in time trustworthy again: one global
-// invalidation, recorded as applying the whole log as it stands, which
-// subsumes every entry up to there (delivered or not).
+// repair makes a store that went back in time trustworthy again: a log
+// entry that invalidates everything, delivered (so its position, past every
+// entry before it, becomes the store's applied position), which subsumes
+// every entry before it, delivered or not. Being an entry, it also empties
+// every instance's L1 and stays in the audit trail.
 func (w *watcher) repair(ctx context.Context) {
 	head, err := w.svc.db.AccessChange.Query().Aggregate(ent.Max(accesschange.FieldID)).Int(ctx)
 	if err != nil {
 		slog.Warn("access-change log: repair: reading the head", "err", err)
 		return
 	}
-	if err := w.svc.cache.Invalidate(ctx, cache.Invalidation{All: true, Position: int64(max(head, 1))}); err != nil {
+	// Read before the invalidation: only what had committed by then is
+	// subsumed by it.
+	pending, err := w.svc.db.AccessChange.Query().
+		Where(accesschange.DeliveredAtIsNil(), accesschange.IDLTE(head)).All(ctx)
+	if err != nil {
+		slog.Warn("access-change log: repair: reading the undelivered", "err", err)
+		return
+	}
+	delivered, err := w.svc.commitAndDeliver(ctx, "repairCache", func(context.Context, *ent.Tx) (impact, error) {
+		return impact{all: true, target: "every user (the cache store was behind the log)"}, nil
+	})
+	if err != nil {
+		slog.Warn("access-change log: repair", "err", err)
 		w.wakeAfter(50 * time.Millisecond)
 		return
 	}
-	slog.Warn("cache store was behind the access-change log (restarted, failed over or flushed); invalidated everything", "head", head)
-	pending, err := w.svc.db.AccessChange.Query().
-		Where(accesschange.DeliveredAtIsNil(), accesschange.IDLTE(head)).All(ctx)
-	if err == nil {
-		for _, e := range pending {
-			_ = w.svc.markDelivered(ctx, e.ID, e.Users)
-		}
+	if !delivered {
+		return // the sweep delivers the repair and what it would subsume, in order
 	}
-	w.svc.positions.delivered(int64(head))
+	slog.Warn("cache store was behind the access-change log (restarted, failed over or flushed); invalidated everything", "head", head)
+	for _, e := range pending {
+		_ = w.svc.markDelivered(ctx, e.ID, e.Users)
+	}
 }
 
 // prune deletes delivered entries older than the retention, a bounded batch
@@ -307,10 +339,15 @@ func (s *Service) affected(ctx context.Context, e *ent.AccessChange) (users []in
 
 // markInTx marks entry id delivered inside tx, with its affected users.
 func (s *Service) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int) error {
-	n, err := tx.AccessChange.Update().
-		Where(accesschange.ID(id), accesschange.DeliveredAtIsNil()).
-		SetDeliveredAt(time.Now()).
-		Save(ctx)
+	upd := tx.AccessChange.Update().Where(accesschange.ID(id), accesschange.DeliveredAtIsNil())
+	if s.res.dialect == dialect.Postgres {
+		// The database's clock: the fleet finds delivered changes by it
+		// (fleet.go).
+		upd.Modify(func(u *entsql.UpdateBuilder) { u.Set(accesschange.FieldDeliveredAt, entsql.Expr("now()")) })
+	} else {
+		upd.SetDeliveredAt(time.Now())
+	}
+	n, err := upd.Save(ctx)
 	if err != nil || n == 0 {
 		return err
 	}

@@ -58,6 +58,14 @@ type Config struct {
 	// applied may be trusted for this read; when it says no, the read
 	// bypasses the store (the access-change log's watcher provides it).
 	Accept func(applied int64) bool
+	// LocalBytes, if positive, keeps an in-process tier (L1) of at most this
+	// many bytes in front of the store. It answers only under a lease (see
+	// ExtendLocalLease), so it needs the fleet membership of the authz
+	// package; 0 (the default here) has no L1.
+	LocalBytes int64
+	// LocalCurrent, if set, must say yes for the L1 to answer (the log's
+	// watcher says no while a change is overdue, as it does for the store).
+	LocalCurrent func() bool
 }
 
 // DefaultTTL is the value lifetime of DESIGN section 4.
@@ -106,6 +114,7 @@ func (c Config) MaxTTL() time.Duration {
 // Cache serves the authorization answers. It is safe for concurrent use.
 type Cache struct {
 	store   Store
+	local   *local // nil without an L1
 	cfg     Config
 	breaker *gobreaker.CircuitBreaker[struct{}]
 	flights flights
@@ -132,6 +141,9 @@ func New(store Store, cfg Config) *Cache {
 		metrics: newMetrics(),
 		warn:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
 		closed:  make(chan struct{}),
+	}
+	if cfg.LocalBytes > 0 {
+		c.local = newLocal(cfg.LocalBytes)
 	}
 	c.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "cache-store",

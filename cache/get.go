@@ -11,6 +11,48 @@ func (c *Cache) Get(ctx context.Context, keys []Key, compute ComputeFunc) (map[K
 	if len(keys) == 0 {
 		return map[Key][]byte{}, nil
 	}
+	l1 := c.usableLocal()
+	if l1 == nil {
+		return c.getShared(ctx, keys, compute)
+	}
+	epoch := l1.epoch.Load() // before anything is read: see local.put
+	out := l1.get(keys)
+	if len(out) == len(keys) {
+		return out, nil
+	}
+	rest := make([]Key, 0, len(keys)-len(out))
+	for _, k := range keys {
+		if _, ok := out[k]; !ok {
+			rest = append(rest, k)
+		}
+	}
+	got, err := c.getShared(ctx, rest, compute)
+	if err != nil {
+		return nil, err
+	}
+	l1.put(epoch, got)
+	for k, v := range got {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// usableLocal returns the in-process tier if it may answer now: it exists,
+// its lease holds, this process delivers its invalidations (not distrusted)
+// and the access-change log has nothing overdue (Config.LocalCurrent).
+func (c *Cache) usableLocal() *local {
+	l1 := c.local
+	if l1 == nil || c.distrust.Load() || !l1.usable() {
+		return nil
+	}
+	if c.cfg.LocalCurrent != nil && !c.cfg.LocalCurrent() {
+		return nil
+	}
+	return l1
+}
+
+// getShared is Get from the shared store (or the source of truth).
+func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key][]byte, error) {
 	if c.distrust.Load() {
 		return c.bypass(ctx, keys, compute)
 	}

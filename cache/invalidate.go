@@ -38,8 +38,55 @@ func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) error {
 		c.undeliverable(ctx, err)
 		return fmt.Errorf("invalidate (%d users, all %t): %w", len(users), inv.All, err)
 	}
+	// After the store: a read of this process that starts after the drop
+	// finds the store invalidated already.
+	c.DropLocal(users, inv.All)
 	return nil
 }
+
+// DropLocal forgets users' values (or all) from this process's L1. Other
+// instances call it for the changes the access-change log tells them about.
+func (c *Cache) DropLocal(users []int, all bool) {
+	switch {
+	case c.local == nil:
+	case all:
+		c.local.dropAll()
+	case len(users) > 0:
+		c.local.dropUsers(users)
+	}
+}
+
+// ExtendLocalLease lets the L1 answer until until (a time carrying its
+// monotonic reading). The fleet membership calls it after confirming this
+// instance has dropped every delivered change.
+func (c *Cache) ExtendLocalLease(until time.Time) {
+	if c.local != nil {
+		c.local.extend(until)
+	}
+}
+
+// RevokeLocalLease stops the L1 answering and empties it, until the next
+// ExtendLocalLease.
+func (c *Cache) RevokeLocalLease() {
+	if c.local != nil {
+		c.local.revoke()
+	}
+}
+
+// SuspendLocal stops (true) or resumes (false) the L1's answers without
+// forgetting them: the fleet suspends it while a committed change is not yet
+// delivered, and resumes once it has dropped what the delivery names.
+func (c *Cache) SuspendLocal(suspend bool) {
+	if c.local != nil {
+		c.local.suspended.Store(suspend)
+	}
+}
+
+// HasLocal reports whether the cache keeps an L1.
+func (c *Cache) HasLocal() bool { return c.local != nil }
+
+// LocalStats returns the L1's counters (zero without one).
+func (c *Cache) LocalStats() LocalStats { return c.local.stats() }
 
 // InvalidateUsers makes every cached value of users invalid (see Invalidate).
 func (c *Cache) InvalidateUsers(ctx context.Context, users []int) error {
@@ -54,6 +101,7 @@ func (c *Cache) InvalidateAll(ctx context.Context) error {
 // undeliverable stops trusting the store and starts the recovery loop.
 func (c *Cache) undeliverable(ctx context.Context, err error) {
 	c.storeFailed(ctx, "invalidate", err)
+	c.DropLocal(nil, true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.undelivered++

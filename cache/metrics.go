@@ -119,4 +119,33 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(trustedDesc, prometheus.GaugeValue, trusted)
 	m.fillSeconds.Collect(ch)
+	if l := col.c.LocalStats(); l.Enabled {
+		ch <- prometheus.MustNewConstMetric(localLookupsDesc, prometheus.CounterValue, float64(l.Hits), "hit")
+		ch <- prometheus.MustNewConstMetric(localLookupsDesc, prometheus.CounterValue, float64(l.Misses), "miss")
+		ch <- prometheus.MustNewConstMetric(localEvictionsDesc, prometheus.CounterValue, float64(l.Evictions))
+		ch <- prometheus.MustNewConstMetric(localDropsDesc, prometheus.CounterValue, float64(l.Drops))
+		ch <- prometheus.MustNewConstMetric(localBytesDesc, prometheus.GaugeValue, float64(l.Bytes))
+		ch <- prometheus.MustNewConstMetric(localEntriesDesc, prometheus.GaugeValue, float64(l.Entries))
+		leased := 0.0
+		if l.Leased {
+			leased = 1
+		}
+		ch <- prometheus.MustNewConstMetric(localLeasedDesc, prometheus.GaugeValue, leased)
+	}
 }
+
+// The in-process tier's metrics (present only when it is on).
+var (
+	localLookupsDesc = prometheus.NewDesc("authz_cache_local_lookups_total",
+		"Lookups in the in-process tier (L1) by result; misses go on to the store.", []string{"result"}, nil)
+	localEvictionsDesc = prometheus.NewDesc("authz_cache_local_evictions_total",
+		"Values evicted from the L1 to stay within CACHE_L1_BYTES.", nil, nil)
+	localDropsDesc = prometheus.NewDesc("authz_cache_local_drops_total",
+		"Invalidations applied to the L1 (one per change, however many users).", nil, nil)
+	localBytesDesc = prometheus.NewDesc("authz_cache_local_bytes",
+		"Approximate memory held by the L1.", nil, nil)
+	localEntriesDesc = prometheus.NewDesc("authz_cache_local_entries",
+		"Values held by the L1.", nil, nil)
+	localLeasedDesc = prometheus.NewDesc("authz_cache_local_leased",
+		"1 while the L1's lease holds (it answers), 0 otherwise.", nil, nil)
+)

@@ -13,6 +13,7 @@ import (
 
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/ent/cacheinstance"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -37,6 +38,8 @@ type Client struct {
 	AccessChange *AccessChangeClient
 	// AccessChangeUser is the client for interacting with the AccessChangeUser builders.
 	AccessChangeUser *AccessChangeUserClient
+	// CacheInstance is the client for interacting with the CacheInstance builders.
+	CacheInstance *CacheInstanceClient
 	// Program is the client for interacting with the Program builders.
 	Program *ProgramClient
 	// Project is the client for interacting with the Project builders.
@@ -64,6 +67,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.AccessChange = NewAccessChangeClient(c.config)
 	c.AccessChangeUser = NewAccessChangeUserClient(c.config)
+	c.CacheInstance = NewCacheInstanceClient(c.config)
 	c.Program = NewProgramClient(c.config)
 	c.Project = NewProjectClient(c.config)
 	c.Role = NewRoleClient(c.config)
@@ -164,6 +168,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:           cfg,
 		AccessChange:     NewAccessChangeClient(cfg),
 		AccessChangeUser: NewAccessChangeUserClient(cfg),
+		CacheInstance:    NewCacheInstanceClient(cfg),
 		Program:          NewProgramClient(cfg),
 		Project:          NewProjectClient(cfg),
 		Role:             NewRoleClient(cfg),
@@ -191,6 +196,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:           cfg,
 		AccessChange:     NewAccessChangeClient(cfg),
 		AccessChangeUser: NewAccessChangeUserClient(cfg),
+		CacheInstance:    NewCacheInstanceClient(cfg),
 		Program:          NewProgramClient(cfg),
 		Project:          NewProjectClient(cfg),
 		Role:             NewRoleClient(cfg),
@@ -226,8 +232,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AccessChange, c.AccessChangeUser, c.Program, c.Project, c.Role,
-		c.RoleAssignment, c.ScopeAssignment, c.User,
+		c.AccessChange, c.AccessChangeUser, c.CacheInstance, c.Program, c.Project,
+		c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -237,8 +243,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AccessChange, c.AccessChangeUser, c.Program, c.Project, c.Role,
-		c.RoleAssignment, c.ScopeAssignment, c.User,
+		c.AccessChange, c.AccessChangeUser, c.CacheInstance, c.Program, c.Project,
+		c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -251,6 +257,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AccessChange.mutate(ctx, m)
 	case *AccessChangeUserMutation:
 		return c.AccessChangeUser.mutate(ctx, m)
+	case *CacheInstanceMutation:
+		return c.CacheInstance.mutate(ctx, m)
 	case *ProgramMutation:
 		return c.Program.mutate(ctx, m)
 	case *ProjectMutation:
@@ -533,6 +541,140 @@ func (c *AccessChangeUserClient) mutate(ctx context.Context, m *AccessChangeUser
 		return (&AccessChangeUserDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AccessChangeUser mutation op: %q", m.Op())
+	}
+}
+
+// CacheInstanceClient is a client for the CacheInstance schema.
+type CacheInstanceClient struct {
+	config
+}
+
+// NewCacheInstanceClient returns a client for the CacheInstance from the given config.
+func NewCacheInstanceClient(c config) *CacheInstanceClient {
+	return &CacheInstanceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `cacheinstance.Hooks(f(g(h())))`.
+func (c *CacheInstanceClient) Use(hooks ...Hook) {
+	c.hooks.CacheInstance = append(c.hooks.CacheInstance, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `cacheinstance.Intercept(f(g(h())))`.
+func (c *CacheInstanceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CacheInstance = append(c.inters.CacheInstance, interceptors...)
+}
+
+// Create returns a builder for creating a CacheInstance entity.
+func (c *CacheInstanceClient) Create() *CacheInstanceCreate {
+	mutation := newCacheInstanceMutation(c.config, OpCreate)
+	return &CacheInstanceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CacheInstance entities.
+func (c *CacheInstanceClient) CreateBulk(builders ...*CacheInstanceCreate) *CacheInstanceCreateBulk {
+	return &CacheInstanceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CacheInstanceClient) MapCreateBulk(slice any, setFunc func(*CacheInstanceCreate, int)) *CacheInstanceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CacheInstanceCreateBulk{err: fmt.Errorf("calling to CacheInstanceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CacheInstanceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CacheInstanceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CacheInstance.
+func (c *CacheInstanceClient) Update() *CacheInstanceUpdate {
+	mutation := newCacheInstanceMutation(c.config, OpUpdate)
+	return &CacheInstanceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CacheInstanceClient) UpdateOne(_m *CacheInstance) *CacheInstanceUpdateOne {
+	mutation := newCacheInstanceMutation(c.config, OpUpdateOne, withCacheInstance(_m))
+	return &CacheInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CacheInstanceClient) UpdateOneID(id int) *CacheInstanceUpdateOne {
+	mutation := newCacheInstanceMutation(c.config, OpUpdateOne, withCacheInstanceID(id))
+	return &CacheInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CacheInstance.
+func (c *CacheInstanceClient) Delete() *CacheInstanceDelete {
+	mutation := newCacheInstanceMutation(c.config, OpDelete)
+	return &CacheInstanceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CacheInstanceClient) DeleteOne(_m *CacheInstance) *CacheInstanceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CacheInstanceClient) DeleteOneID(id int) *CacheInstanceDeleteOne {
+	builder := c.Delete().Where(cacheinstance.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CacheInstanceDeleteOne{builder}
+}
+
+// Query returns a query builder for CacheInstance.
+func (c *CacheInstanceClient) Query() *CacheInstanceQuery {
+	return &CacheInstanceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCacheInstance},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CacheInstance entity by its id.
+func (c *CacheInstanceClient) Get(ctx context.Context, id int) (*CacheInstance, error) {
+	return c.Query().Where(cacheinstance.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CacheInstanceClient) GetX(ctx context.Context, id int) *CacheInstance {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CacheInstanceClient) Hooks() []Hook {
+	hooks := c.hooks.CacheInstance
+	return append(hooks[:len(hooks):len(hooks)], cacheinstance.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CacheInstanceClient) Interceptors() []Interceptor {
+	return c.inters.CacheInstance
+}
+
+func (c *CacheInstanceClient) mutate(ctx context.Context, m *CacheInstanceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CacheInstanceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CacheInstanceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CacheInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CacheInstanceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CacheInstance mutation op: %q", m.Op())
 	}
 }
 
@@ -1535,12 +1677,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AccessChange, AccessChangeUser, Program, Project, Role, RoleAssignment,
-		ScopeAssignment, User []ent.Hook
+		AccessChange, AccessChangeUser, CacheInstance, Program, Project, Role,
+		RoleAssignment, ScopeAssignment, User []ent.Hook
 	}
 	inters struct {
-		AccessChange, AccessChangeUser, Program, Project, Role, RoleAssignment,
-		ScopeAssignment, User []ent.Interceptor
+		AccessChange, AccessChangeUser, CacheInstance, Program, Project, Role,
+		RoleAssignment, ScopeAssignment, User []ent.Interceptor
 	}
 )
 

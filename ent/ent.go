@@ -5,6 +5,7 @@ package ent
 import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/ent/cacheinstance"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -82,6 +83,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			accesschange.Table:     accesschange.ValidColumn,
 			accesschangeuser.Table: accesschangeuser.ValidColumn,
+			cacheinstance.Table:    cacheinstance.ValidColumn,
 			program.Table:          program.ValidColumn,
 			project.Table:          project.ValidColumn,
 			role.Table:             role.ValidColumn,

@@ -5,6 +5,7 @@ package ent
 import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/ent/cacheinstance"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -21,7 +22,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 8)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 9)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accesschange.Table,
@@ -64,6 +65,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   cacheinstance.Table,
+			Columns: cacheinstance.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: cacheinstance.FieldID,
+			},
+		},
+		Type: "CacheInstance",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			cacheinstance.FieldName:       {Type: field.TypeString, Column: cacheinstance.FieldName},
+			cacheinstance.FieldStartedAt:  {Type: field.TypeTime, Column: cacheinstance.FieldStartedAt},
+			cacheinstance.FieldLeaseUntil: {Type: field.TypeTime, Column: cacheinstance.FieldLeaseUntil},
+			cacheinstance.FieldSyncedAt:   {Type: field.TypeTime, Column: cacheinstance.FieldSyncedAt},
+		},
+	}
+	graph.Nodes[3] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   program.Table,
 			Columns: program.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -77,7 +95,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			program.FieldDescription: {Type: field.TypeString, Column: program.FieldDescription},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   project.Table,
 			Columns: project.Columns,
@@ -93,7 +111,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			project.FieldProgramID:   {Type: field.TypeInt, Column: project.FieldProgramID},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -108,7 +126,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldPermissions: {Type: field.TypeJSON, Column: role.FieldPermissions},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   roleassignment.Table,
 			Columns: roleassignment.Columns,
@@ -124,7 +142,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			roleassignment.FieldActive: {Type: field.TypeBool, Column: roleassignment.FieldActive},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   scopeassignment.Table,
 			Columns: scopeassignment.Columns,
@@ -142,7 +160,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			scopeassignment.FieldActive:    {Type: field.TypeBool, Column: scopeassignment.FieldActive},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -462,6 +480,66 @@ func (f *AccessChangeUserFilter) WhereUserID(p entql.IntP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *CacheInstanceQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CacheInstanceQuery builder.
+func (_q *CacheInstanceQuery) Filter() *CacheInstanceFilter {
+	return &CacheInstanceFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CacheInstanceMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CacheInstanceMutation builder.
+func (m *CacheInstanceMutation) Filter() *CacheInstanceFilter {
+	return &CacheInstanceFilter{config: m.config, predicateAdder: m}
+}
+
+// CacheInstanceFilter provides a generic filtering capability at runtime for CacheInstanceQuery.
+type CacheInstanceFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CacheInstanceFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *CacheInstanceFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(cacheinstance.FieldID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *CacheInstanceFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(cacheinstance.FieldName))
+}
+
+// WhereStartedAt applies the entql time.Time predicate on the started_at field.
+func (f *CacheInstanceFilter) WhereStartedAt(p entql.TimeP) {
+	f.Where(p.Field(cacheinstance.FieldStartedAt))
+}
+
+// WhereLeaseUntil applies the entql time.Time predicate on the lease_until field.
+func (f *CacheInstanceFilter) WhereLeaseUntil(p entql.TimeP) {
+	f.Where(p.Field(cacheinstance.FieldLeaseUntil))
+}
+
+// WhereSyncedAt applies the entql time.Time predicate on the synced_at field.
+func (f *CacheInstanceFilter) WhereSyncedAt(p entql.TimeP) {
+	f.Where(p.Field(cacheinstance.FieldSyncedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ProgramQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -490,7 +568,7 @@ type ProgramFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProgramFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -568,7 +646,7 @@ type ProjectFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProjectFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -651,7 +729,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -715,7 +793,7 @@ type RoleAssignmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleAssignmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -798,7 +876,7 @@ type ScopeAssignmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ScopeAssignmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -905,7 +983,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

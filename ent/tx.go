@@ -18,6 +18,8 @@ type Tx struct {
 	AccessChange *AccessChangeClient
 	// AccessChangeUser is the client for interacting with the AccessChangeUser builders.
 	AccessChangeUser *AccessChangeUserClient
+	// CacheInstance is the client for interacting with the CacheInstance builders.
+	CacheInstance *CacheInstanceClient
 	// Program is the client for interacting with the Program builders.
 	Program *ProgramClient
 	// Project is the client for interacting with the Project builders.
@@ -163,6 +165,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.AccessChange = NewAccessChangeClient(tx.config)
 	tx.AccessChangeUser = NewAccessChangeUserClient(tx.config)
+	tx.CacheInstance = NewCacheInstanceClient(tx.config)
 	tx.Program = NewProgramClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)

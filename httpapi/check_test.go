@@ -19,8 +19,12 @@ type checkWorld struct {
 	lead, pm, viewer int
 }
 
-func newCheckWorld(t *testing.T) checkWorld {
-	g := testenv.NewGateway(t, testenv.Options{})
+func newCheckWorld(t *testing.T, opts ...testenv.Options) checkWorld {
+	var o testenv.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	g := testenv.NewGateway(t, o)
 	w := testenv.NewWorld(t, g.DB.Client)
 	c := checkWorld{g: g}
 	c.A, c.B = w.Program("A"), w.Program("B")
@@ -68,17 +72,27 @@ func TestCan_ReadAndWriteReach(t *testing.T) {
 	}
 }
 
-func TestCan_WarmIsZeroSQLOneRoundTrip(t *testing.T) {
-	c := newCheckWorld(t)
-	token := c.g.Token(t, c.pm)
-	q := fmt.Sprintf(`{ me { can(permission: PROJECT_READ, on: "%d") } }`, c.a1)
-	testenv.MustOK(t, c.g.Do(t, token, q, nil))
-	c.g.SQL.Reset()
-	c.g.Trips.Reset()
-	r := testenv.MustOK(t, c.g.Do(t, token, q, nil))
-	assert.JSONEq(t, `{"me": {"can": true}}`, string(r.Data))
-	assert.Zero(t, c.g.SQL.Count(), "%v", c.g.SQL.Statements())
-	assert.Equal(t, 1, c.g.Trips.Trips())
+// TestCan_WarmIsZeroSQL: a warm check runs no SQL; its answers come from the
+// L1, or with the L1 off from one Redis round trip.
+func TestCan_WarmIsZeroSQL(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		noL1  bool
+		trips int
+	}{{"L1", false, 0}, {"Redis only", true, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCheckWorld(t, testenv.Options{NoL1: tc.noL1})
+			token := c.g.Token(t, c.pm)
+			q := fmt.Sprintf(`{ me { can(permission: PROJECT_READ, on: "%d") } }`, c.a1)
+			testenv.MustOK(t, c.g.Do(t, token, q, nil))
+			c.g.SQL.Reset()
+			c.g.Trips.Reset()
+			r := testenv.MustOK(t, c.g.Do(t, token, q, nil))
+			assert.JSONEq(t, `{"me": {"can": true}}`, string(r.Data))
+			assert.Zero(t, c.g.SQL.Count(), "%v", c.g.SQL.Statements())
+			assert.Equal(t, tc.trips, c.g.Trips.Trips())
+		})
+	}
 }
 
 func TestCheckAccess_Batch(t *testing.T) {

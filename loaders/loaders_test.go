@@ -77,24 +77,33 @@ func TestFanOut_ConstantQueriesAndRoundTrips(t *testing.T) {
 	// Redis round trips (read, fill) for each of the two batches.
 	assert.Equal(t, counts{sql: 5 + 1 + 1 + 3 + 2 + 1, authzSQL: 7, trips: 4}, cold50)
 	// Warm: the users page, the catalog's IDs for the GLOBAL admin's lists,
-	// the programs (entities); one Redis read per batch; authentication
-	// costs no SQL.
-	assert.Equal(t, counts{sql: 1 + 2 + 1, authzSQL: 0, trips: 2}, warm50)
+	// the programs (entities); authentication costs no SQL, and the answers
+	// come from the L1 (no Redis round trip).
+	assert.Equal(t, counts{sql: 1 + 2 + 1, authzSQL: 0, trips: 0}, warm50)
 }
 
-// TestWarmRequest_ZeroSQLOneRoundTrip: a warm request about the viewer is
-// answered from one Redis round trip and no SQL, authentication included.
-func TestWarmRequest_ZeroSQLOneRoundTrip(t *testing.T) {
-	g := testenv.NewGateway(t, testenv.Options{})
-	users := seedUsers(t, g, 1)
-	token := g.Token(t, users[0])
-	query := `{ me { id email permissions accessiblePrograms { id } accessibleProjects { id } scopeSummary { hasGlobalScope } } }`
-	testenv.MustOK(t, g.Do(t, token, query, nil)) // warm up
-	g.SQL.Reset()
-	g.Trips.Reset()
-	testenv.MustOK(t, g.Do(t, token, query, nil))
-	assert.Zero(t, g.SQL.Count(), "%v", g.SQL.Statements())
-	assert.Equal(t, 1, g.Trips.Trips())
+// TestWarmRequest_ZeroSQL: a warm request about the viewer, authentication
+// included, runs no SQL; its answers come from the L1, or with the L1 off
+// from one Redis round trip.
+func TestWarmRequest_ZeroSQL(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		noL1  bool
+		trips int
+	}{{"L1", false, 0}, {"Redis only", true, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := testenv.NewGateway(t, testenv.Options{NoL1: tc.noL1})
+			users := seedUsers(t, g, 1)
+			token := g.Token(t, users[0])
+			query := `{ me { id email permissions accessiblePrograms { id } accessibleProjects { id } scopeSummary { hasGlobalScope } } }`
+			testenv.MustOK(t, g.Do(t, token, query, nil)) // warm up
+			g.SQL.Reset()
+			g.Trips.Reset()
+			testenv.MustOK(t, g.Do(t, token, query, nil))
+			assert.Zero(t, g.SQL.Count(), "%v", g.SQL.Statements())
+			assert.Equal(t, tc.trips, g.Trips.Trips())
+		})
+	}
 }
 
 // busyCPUs keeps every CPU busy until stop is called.
@@ -168,6 +177,7 @@ func TestLoaders_MixedBatch(t *testing.T) {
 	l := loaders.New(g.DB.Client, g.Authz, countingWait)
 	ids := append(users, 99999999)
 	g.Trips.Reset()
+	l1Hits := g.Cache.LocalStats().Hits
 	var wg sync.WaitGroup
 	results := make([][]access.Permission, len(ids))
 	programs := make([][]int, len(ids))
@@ -195,6 +205,6 @@ func TestLoaders_MixedBatch(t *testing.T) {
 	assert.Empty(t, results[len(ids)-1], "unknown user: no permissions")
 	assert.Empty(t, programs[len(ids)-1], "unknown user: no programs")
 	stats := g.Cache.Stats(ctx).PerKind[cache.Permissions]
-	assert.EqualValues(t, 2, stats.Hits, "the two cached users hit")
-	assert.EqualValues(t, 2+3, stats.Misses, "their first reads, then the two uncached users and the unknown one")
+	assert.EqualValues(t, 2+3, stats.Misses, "the store: the cached users' first reads, then the two uncached users and the unknown one")
+	assert.EqualValues(t, 2*2, g.Cache.LocalStats().Hits-l1Hits, "the two cached users hit the L1 (permissions and programs)")
 }

@@ -32,6 +32,18 @@ func (f AccessChangeUserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.V
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccessChangeUserMutation", m)
 }
 
+// The CacheInstanceFunc type is an adapter to allow the use of ordinary
+// function as CacheInstance mutator.
+type CacheInstanceFunc func(context.Context, *ent.CacheInstanceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CacheInstanceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CacheInstanceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CacheInstanceMutation", m)
+}
+
 // The ProgramFunc type is an adapter to allow the use of ordinary
 // function as Program mutator.
 type ProgramFunc func(context.Context, *ent.ProgramMutation) (ent.Value, error)

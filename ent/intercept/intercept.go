@@ -9,6 +9,7 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/ent/cacheinstance"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -128,6 +129,33 @@ func (f TraverseAccessChangeUser) Traverse(ctx context.Context, q ent.Query) err
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AccessChangeUserQuery", q)
+}
+
+// The CacheInstanceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CacheInstanceFunc func(context.Context, *ent.CacheInstanceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CacheInstanceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CacheInstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CacheInstanceQuery", q)
+}
+
+// The TraverseCacheInstance type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCacheInstance func(context.Context, *ent.CacheInstanceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCacheInstance) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCacheInstance) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CacheInstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CacheInstanceQuery", q)
 }
 
 // The ProgramFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -299,6 +327,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AccessChangeQuery, predicate.AccessChange, accesschange.OrderOption]{typ: ent.TypeAccessChange, tq: q}, nil
 	case *ent.AccessChangeUserQuery:
 		return &query[*ent.AccessChangeUserQuery, predicate.AccessChangeUser, accesschangeuser.OrderOption]{typ: ent.TypeAccessChangeUser, tq: q}, nil
+	case *ent.CacheInstanceQuery:
+		return &query[*ent.CacheInstanceQuery, predicate.CacheInstance, cacheinstance.OrderOption]{typ: ent.TypeCacheInstance, tq: q}, nil
 	case *ent.ProgramQuery:
 		return &query[*ent.ProgramQuery, predicate.Program, program.OrderOption]{typ: ent.TypeProgram, tq: q}, nil
 	case *ent.ProjectQuery:

@@ -67,6 +67,20 @@ var (
 			},
 		},
 	}
+	// CacheInstancesColumns holds the columns for the "cache_instances" table.
+	CacheInstancesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "lease_until", Type: field.TypeTime},
+		{Name: "synced_at", Type: field.TypeTime},
+	}
+	// CacheInstancesTable holds the schema information for the "cache_instances" table.
+	CacheInstancesTable = &schema.Table{
+		Name:       "cache_instances",
+		Columns:    CacheInstancesColumns,
+		PrimaryKey: []*schema.Column{CacheInstancesColumns[0]},
+	}
 	// ProgramsColumns holds the columns for the "programs" table.
 	ProgramsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -258,6 +272,7 @@ var (
 	Tables = []*schema.Table{
 		AccessChangesTable,
 		AccessChangeUsersTable,
+		CacheInstancesTable,
 		ProgramsTable,
 		ProjectsTable,
 		RolesTable,

@@ -12,6 +12,9 @@ type AccessChange func(*sql.Selector)
 // AccessChangeUser is the predicate function for accesschangeuser builders.
 type AccessChangeUser func(*sql.Selector)
 
+// CacheInstance is the predicate function for cacheinstance builders.
+type CacheInstance func(*sql.Selector)
+
 // Program is the predicate function for program builders.
 type Program func(*sql.Selector)
 

@@ -159,6 +159,30 @@ func (f AccessChangeUserMutationRuleFunc) EvalMutation(ctx context.Context, m en
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AccessChangeUserMutation", m)
 }
 
+// The CacheInstanceQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CacheInstanceQueryRuleFunc func(context.Context, *ent.CacheInstanceQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CacheInstanceQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CacheInstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CacheInstanceQuery", q)
+}
+
+// The CacheInstanceMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CacheInstanceMutationRuleFunc func(context.Context, *ent.CacheInstanceMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CacheInstanceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CacheInstanceMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CacheInstanceMutation", m)
+}
+
 // The ProgramQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ProgramQueryRuleFunc func(context.Context, *ent.ProgramQuery) error
@@ -342,6 +366,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.AccessChangeUserQuery:
 		return q.Filter(), nil
+	case *ent.CacheInstanceQuery:
+		return q.Filter(), nil
 	case *ent.ProgramQuery:
 		return q.Filter(), nil
 	case *ent.ProjectQuery:
@@ -364,6 +390,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.AccessChangeMutation:
 		return m.Filter(), nil
 	case *ent.AccessChangeUserMutation:
+		return m.Filter(), nil
+	case *ent.CacheInstanceMutation:
 		return m.Filter(), nil
 	case *ent.ProgramMutation:
 		return m.Filter(), nil

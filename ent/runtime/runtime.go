@@ -5,6 +5,7 @@ package runtime
 import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/ent/cacheinstance"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -59,6 +60,21 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	cacheinstance.Policy = privacy.NewPolicies(schema.CacheInstance{})
+	cacheinstance.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := cacheinstance.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	cacheinstanceFields := schema.CacheInstance{}.Fields()
+	_ = cacheinstanceFields
+	// cacheinstanceDescStartedAt is the schema descriptor for started_at field.
+	cacheinstanceDescStartedAt := cacheinstanceFields[1].Descriptor()
+	// cacheinstance.DefaultStartedAt holds the default value on creation for the started_at field.
+	cacheinstance.DefaultStartedAt = cacheinstanceDescStartedAt.Default.(func() time.Time)
 	program.Policy = privacy.NewPolicies(schema.Program{})
 	program.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -13,9 +13,10 @@ import (
 )
 
 // SQLCounter wraps an ent driver and records every statement sent to the
-// database (inside transactions too), except the access-change log's: the
-// log watcher polls it in the background, which is no request's doing (the
-// log's own tests look at the log, not at counts).
+// database (inside transactions too), except the access-change log's and the
+// fleet's: the log watcher polls the log and the fleet renews its lease in
+// the background, which is no request's doing (their own tests look at the
+// log and the fleet, not at counts).
 type SQLCounter struct {
 	mu    sync.Mutex
 	stmts []string
@@ -27,7 +28,7 @@ func (c *SQLCounter) Wrap(drv dialect.Driver) dialect.Driver {
 }
 
 func (c *SQLCounter) record(query string) {
-	if strings.Contains(query, "access_change") {
+	if strings.Contains(query, "access_change") || strings.HasPrefix(query, "/* fleet */") {
 		return
 	}
 	c.mu.Lock()
@@ -98,12 +99,18 @@ func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 
 // QueryContext and ExecContext serve ent's raw-SQL API (sql/execquery).
 func (d *countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	d.c.record(query)
-	q, ok := d.Driver.(interface {
+	return queryContext(d.c, d.Driver, ctx, query, args)
+}
+
+// queryContext counts and runs a raw query on drv (a driver or a
+// transaction).
+func queryContext(c *SQLCounter, drv any, ctx context.Context, query string, args []any) (*sql.Rows, error) {
+	c.record(query)
+	q, ok := drv.(interface {
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	})
 	if !ok {
-		return nil, fmt.Errorf("testenv: driver %T has no QueryContext", d.Driver)
+		return nil, fmt.Errorf("testenv: %T has no QueryContext", drv)
 	}
 	return q.QueryContext(ctx, query, args...)
 }
@@ -140,9 +147,14 @@ func (t *countingTx) Query(ctx context.Context, query string, args, v any) error
 	return t.Tx.Query(ctx, query, args, v)
 }
 
-// ExecContext serves raw statements in a transaction (the log's NOTIFY).
+// ExecContext and QueryContext serve raw statements in a transaction (the
+// log's NOTIFY, the fleet's clock).
 func (t *countingTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return execContext(t.c, t.Tx, ctx, query, args)
+}
+
+func (t *countingTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return queryContext(t.c, t.Tx, ctx, query, args)
 }
 
 // RedisCounter is a go-redis hook counting round trips: one per command sent

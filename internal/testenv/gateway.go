@@ -76,6 +76,9 @@ type Options struct {
 	CORSOrigins []string
 	// AuditRetention overrides how long delivered log entries are kept.
 	AuditRetention time.Duration
+	// NoL1 runs without the in-process tier (CACHE_L1_BYTES=0), to measure
+	// the Redis tier alone.
+	NoL1 bool
 }
 
 // NewGateway builds a gateway for t.
@@ -104,6 +107,9 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 		cfg.AuditRetention = opts.AuditRetention
 	}
 	cfg.Limits = withDefaultLimits(opts.Limits, cfg.Limits)
+	if opts.NoL1 {
+		cfg.L1Bytes = 0
+	}
 	switch {
 	case opts.Redis.SentinelMaster != "" || len(opts.Redis.ClusterAddrs) > 0:
 		opts.Redis.Timeout = cfg.Redis.Timeout
@@ -260,4 +266,10 @@ func Serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req.WithContext(ctx))
 	return rec
+}
+
+// CacheHits counts the reads answered from a cache tier: the store's hits
+// and the L1's.
+func (g *Gateway) CacheHits() uint64 {
+	return g.Cache.Stats(context.Background()).Hits + g.Cache.LocalStats().Hits
 }

@@ -1,0 +1,405 @@
+package authz
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"authz-gateway/ent"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/reqctx"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The fleet: the instances that keep an in-process tier (L1), and the
+// protocol that keeps DESIGN section 4's promise with it (Chubby's cache
+// invalidation, with PostgreSQL as the master):
+//
+//   - Each instance has a row in cache_instances with a lease and a
+//     confirmation time, both on the database's clock. It confirms by
+//     reading, in one transaction started at time S, the changes delivered
+//     since its last confirmation, dropping their users from its L1, then
+//     setting synced_at = S and extending its lease. Every change delivered
+//     before S is visible to that read, so synced_at = S means "every change
+//     delivered before S is out of my memory".
+//   - A writer, after delivering its change (Redis invalidated, the entry
+//     marked delivered), reads the database's time W and waits until every
+//     other instance whose lease held at W has synced_at >= W, or its lease
+//     has run out. The confirmation is announced on the log's channel
+//     ("s:<id>"), so a writer usually waits one notification and one query.
+//   - An instance uses its L1 only until its lease's deadline measured on its
+//     own monotonic clock from *before* the renewal was sent: that is earlier
+//     than the lease_until the database wrote (now() + lease, read later), so
+//     a silent instance stops serving from memory before any writer stops
+//     waiting for it. Its lease needs the database: an instance that cannot
+//     reach it, or stalls, falls back to Redis on its own.
+//
+// Changes are found by delivered_at, not by ID: IDs are allocated when an
+// entry is inserted, and a lower ID can commit (and be delivered) after a
+// higher one. delivered_at is the marking transaction's now(), earlier than
+// its commit by at most that short transaction's duration, so each read looks
+// back fleetSlack before its previous start and skips what it already
+// dropped.
+
+const fleetSlack = 30 * time.Second
+
+// FleetConfig tunes the fleet membership.
+type FleetConfig struct {
+	// Lease is how long a confirmation lets the L1 answer (default 2 s). It
+	// bounds how long a write waits for an instance that went silent.
+	Lease time.Duration
+	// Renew is how often the instance confirms without being asked (default
+	// Lease/4).
+	Renew time.Duration
+	// Pause, if set, runs before every confirmation; tests use it to make
+	// an instance go silent.
+	Pause func(ctx context.Context)
+}
+
+func (c FleetConfig) withDefaults() FleetConfig {
+	if c.Lease <= 0 {
+		c.Lease = 2 * time.Second
+	}
+	if c.Renew <= 0 {
+		c.Renew = c.Lease / 4
+	}
+	return c
+}
+
+// fleet is this instance's membership.
+type fleet struct {
+	svc  *Service
+	cfg  FleetConfig
+	name string
+
+	mu        sync.Mutex
+	id        int               // this instance's row; 0 before registration
+	processed map[int]time.Time // changes dropped, by delivery time
+	lastSync  time.Time         // S of the last confirmation (database clock)
+	acked     chan struct{}     // closed (and replaced) when any instance confirms
+	poke      chan struct{}
+
+	waitSeconds prometheus.Histogram
+	fenced      prometheus.Counter
+	syncs       prometheus.Counter
+}
+
+// JoinFleet registers this instance's L1 (the service's cache must have one;
+// PostgreSQL only) and keeps its lease while the returned stop is not called.
+// Until the first confirmation the L1 does not answer.
+func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
+	if !s.cache.HasLocal() || !s.locksRows() {
+		return nil, errors.New("fleet: needs an L1 and PostgreSQL")
+	}
+	host, _ := os.Hostname()
+	f := &fleet{
+		svc:       s,
+		cfg:       cfg.withDefaults(),
+		name:      host + ":" + strconv.Itoa(os.Getpid()),
+		processed: make(map[int]time.Time),
+		acked:     make(chan struct{}),
+		poke:      make(chan struct{}, 1),
+		waitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "authz_write_ack_wait_seconds",
+			Help:    "Time a write waited, after delivering its change, for the other instances' L1s to confirm dropping it.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authz_write_ack_fenced_total",
+			Help: "Instances a write stopped waiting for because their lease ran out instead of confirming.",
+		}),
+		syncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authz_cache_local_confirmations_total",
+			Help: "Confirmations of this instance's L1 (changes dropped, lease extended).",
+		}),
+	}
+	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
+	if err := f.register(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.fleet = f
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f.run(ctx)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		s.cache.RevokeLocalLease()
+		f.leave()
+	}, nil
+}
+
+// Collectors exports the fleet's metrics (none without a fleet).
+func (s *Service) FleetCollectors() []prometheus.Collector {
+	if s.fleet == nil {
+		return nil
+	}
+	return []prometheus.Collector{s.fleet.waitSeconds, s.fleet.fenced, s.fleet.syncs}
+}
+
+// register inserts this instance's row, with no lease yet. Its L1 is empty
+// (it has never had a lease), so it has dropped every change delivered so far.
+func (f *fleet) register(ctx context.Context) error {
+	f.svc.cache.RevokeLocalLease()
+	var (
+		id  int
+		now time.Time
+	)
+	err := scanRow(ctx, f.svc.db,
+		`/* fleet */ INSERT INTO cache_instances (name, started_at, lease_until, synced_at) VALUES ($1, now(), now(), now()) RETURNING id, now()`,
+		[]any{f.name}, &id, &now)
+	if err != nil {
+		return fmt.Errorf("fleet: register: %w", err)
+	}
+	// Rows of instances long gone: nobody waits for them (their lease ran
+	// out), they only take space.
+	_, _ = f.svc.db.ExecContext(ctx, `/* fleet */ DELETE FROM cache_instances WHERE lease_until < now() - interval '1 hour'`)
+	f.mu.Lock()
+	f.id, f.lastSync = id, now
+	clear(f.processed)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fleet) leave() {
+	f.mu.Lock()
+	id := f.id
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = f.svc.db.ExecContext(ctx, `/* fleet */ DELETE FROM cache_instances WHERE id = $1`, id)
+}
+
+func (f *fleet) run(ctx context.Context) {
+	renew := time.NewTicker(f.cfg.Renew)
+	defer renew.Stop()
+	for {
+		if err := f.confirm(ctx); err != nil && ctx.Err() == nil {
+			slog.Warn("fleet: confirming the L1 failed; it stops answering when its lease runs out", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.poke:
+		case <-renew.C:
+		}
+	}
+}
+
+// changed asks for a confirmation now (a change was delivered).
+func (f *fleet) changed() {
+	select {
+	case f.poke <- struct{}{}:
+	default:
+	}
+}
+
+// confirmed wakes the writers waiting for confirmations.
+func (f *fleet) confirmed() {
+	f.mu.Lock()
+	close(f.acked)
+	f.acked = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// confirm drops the changes delivered since the last confirmation from the
+// L1, then records the confirmation and extends the lease.
+func (f *fleet) confirm(ctx context.Context) error {
+	if f.cfg.Pause != nil {
+		f.cfg.Pause(ctx)
+	}
+	sent := time.Now() // before the database reads its clock: see the deadline below
+	tx, err := f.svc.db.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var start time.Time
+	if err := scanRow(ctx, tx, `/* fleet */ SELECT now()`, nil, &start); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	id, from := f.id, f.lastSync.Add(-fleetSlack)
+	f.mu.Unlock()
+	entries, err := tx.AccessChange.Query().
+		Where(accesschange.Or(accesschange.DeliveredAtIsNil(), accesschange.DeliveredAtGT(from))).
+		Select(accesschange.FieldID, accesschange.FieldAll, accesschange.FieldUsers, accesschange.FieldDeliveredAt).
+		All(ctx)
+	if err != nil {
+		return fmt.Errorf("read delivered changes: %w", err)
+	}
+	var delivered []*ent.AccessChange
+	undelivered := false
+	for _, e := range entries {
+		if e.DeliveredAt == nil {
+			undelivered = true
+			continue
+		}
+		delivered = append(delivered, e)
+	}
+	if err := f.drop(ctx, tx, delivered); err != nil {
+		return err
+	}
+	// A change committed but not delivered: Redis may still hold the old
+	// answers and the L1 may hold them too. The L1 stops answering until the
+	// delivery (whoever makes it) is confirmed, which drops them.
+	f.svc.cache.SuspendLocal(undelivered)
+	res, err := tx.ExecContext(ctx,
+		`/* fleet */ UPDATE cache_instances SET synced_at = $1, lease_until = now() + make_interval(secs => $2) WHERE id = $3`,
+		start, f.cfg.Lease.Seconds(), id)
+	if err != nil {
+		return fmt.Errorf("extend lease: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		// Our row is gone (removed as long dead): we may have missed
+		// anything. Start again, empty.
+		return f.register(ctx)
+	}
+	if _, err := tx.ExecContext(ctx, `/* fleet */ SELECT pg_notify($1, $2)`, notifyChannel, "s:"+strconv.Itoa(id)); err != nil {
+		return fmt.Errorf("announce confirmation: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("extend lease: %w", err)
+	}
+	// now() + Lease in the database happened after sent; stopping at
+	// sent + 90 % of the lease keeps us inside it, with room for clocks that
+	// run at slightly different rates.
+	f.svc.cache.ExtendLocalLease(sent.Add(f.cfg.Lease * 9 / 10))
+	f.syncs.Inc()
+	f.mu.Lock()
+	f.lastSync = start
+	for cid, at := range f.processed {
+		if at.Before(start.Add(-fleetSlack)) {
+			delete(f.processed, cid)
+		}
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// drop removes from the L1 the users of the entries not dropped before.
+func (f *fleet) drop(ctx context.Context, tx *ent.Tx, entries []*ent.AccessChange) error {
+	f.mu.Lock()
+	entries = slices.DeleteFunc(entries, func(e *ent.AccessChange) bool { _, done := f.processed[e.ID]; return done })
+	f.mu.Unlock()
+	if len(entries) == 0 {
+		return nil
+	}
+	all := false
+	var users, ids []int
+	for _, e := range entries {
+		all = all || e.All
+		users = append(users, e.Users...)
+		ids = append(ids, e.ID)
+	}
+	if !all {
+		// The holders the delivery found, recorded with it.
+		recorded, err := tx.AccessChangeUser.Query().
+			Where(accesschangeuser.ChangeIDIn(ids...)).
+			Select(accesschangeuser.FieldUserID).Ints(ctx)
+		if err != nil {
+			return fmt.Errorf("read affected users: %w", err)
+		}
+		users = append(users, recorded...)
+	}
+	f.svc.cache.DropLocal(users, all)
+	f.mu.Lock()
+	for _, e := range entries {
+		f.processed[e.ID] = *e.DeliveredAt
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// await returns once every other instance whose lease held when the change
+// was delivered has confirmed dropping it, or its lease has run out. Call it
+// after the delivery has committed.
+func (f *fleet) await(ctx context.Context) {
+	begin := time.Now()
+	defer func() { f.waitSeconds.Observe(time.Since(begin).Seconds()) }()
+	var w time.Time
+	if err := scanRow(ctx, f.svc.db, `/* fleet */ SELECT now()`, nil, &w); err != nil {
+		f.sitOut(ctx, err)
+		return
+	}
+	f.mu.Lock()
+	me := f.id
+	f.mu.Unlock()
+	for {
+		f.mu.Lock()
+		acked := f.acked
+		f.mu.Unlock()
+		var waiting, fenced int
+		var next float64 // seconds until the first waited-for lease runs out
+		err := scanRow(ctx, f.svc.db, `/* fleet */
+			SELECT count(*) FILTER (WHERE lease_until > now()),
+			       count(*) FILTER (WHERE lease_until <= now()),
+			       COALESCE(EXTRACT(EPOCH FROM min(lease_until) FILTER (WHERE lease_until > now()) - now()), 0)::float8
+			FROM cache_instances
+			WHERE id <> $1 AND lease_until > $2 AND synced_at < $2`, []any{me, w}, &waiting, &fenced, &next)
+		if err != nil {
+			f.sitOut(ctx, err)
+			return
+		}
+		if waiting == 0 {
+			f.fenced.Add(float64(fenced))
+			return
+		}
+		timer := time.NewTimer(min(20*time.Millisecond, time.Duration(next*float64(time.Second))+time.Millisecond))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-acked:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// sitOut, when the database cannot say who confirmed, waits out the longest
+// lease any instance can hold: by then every silent one has stopped.
+func (f *fleet) sitOut(ctx context.Context, err error) {
+	slog.WarnContext(ctx, "fleet: cannot read confirmations; waiting out the leases", "err", err)
+	select {
+	case <-ctx.Done():
+	case <-time.After(f.cfg.Lease):
+	}
+}
+
+// scanRow scans the one row of a raw statement into dest. The fleet's
+// statements are raw SQL because they read and write the database's clock;
+// they start with a "/* fleet */" comment, so that pg_stat_activity (and the
+// tests' statement counter) tell them from requests' work.
+func scanRow(ctx context.Context, db interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, query string, args []any, dest ...any) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
+}

@@ -1,0 +1,181 @@
+package cache
+
+import (
+	"container/list"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// local is the in-process tier (L1) in front of a shared store. DESIGN
+// section 4: a value may be served from memory only while the instance is
+// known to receive every invalidation. Two things make that so:
+//
+//   - a lease: the tier answers only until a deadline that the fleet
+//     membership (authz/fleet.go) extends each time it has confirmed, in the
+//     database, that this instance has dropped every delivered change; a
+//     writer waits for that confirmation, or for the lease to run out, before
+//     it returns. An instance that stops confirming stops using its memory
+//     before any writer stops waiting for it.
+//   - an epoch: every drop advances it, and a value is kept only if no drop
+//     happened since its read began. A read that saw the store before an
+//     invalidation reached it cannot put its old value back after the drop.
+//
+// Memory is bounded (bytes of values plus a fixed overhead per entry), least
+// recently used first out.
+type local struct {
+	maxBytes int64
+
+	mu      sync.Mutex
+	bytes   int64
+	entries map[Key]*list.Element
+	lru     *list.List // front: most recently used; values are *localEntry
+
+	epoch     atomic.Uint64
+	deadline  atomic.Int64 // monotonic nanoseconds since base; 0: no lease
+	base      time.Time
+	suspended atomic.Bool // a committed change is not yet delivered
+
+	hits, misses, evictions, drops atomic.Uint64
+}
+
+type localEntry struct {
+	key   Key
+	value []byte
+}
+
+// entryOverhead approximates the memory of one entry beside its value: map
+// slot, list element, key.
+const entryOverhead = 128
+
+func newLocal(maxBytes int64) *local {
+	return &local{maxBytes: maxBytes, entries: make(map[Key]*list.Element), lru: list.New(), base: time.Now()}
+}
+
+// since is the monotonic clock the lease is measured on.
+func (l *local) since(t time.Time) int64 { return int64(t.Sub(l.base)) }
+
+// leased reports whether the lease allows serving from memory now (and
+// nothing suspends it).
+func (l *local) usable() bool { return !l.suspended.Load() && l.leased() }
+
+func (l *local) leased() bool {
+	d := l.deadline.Load()
+	return d != 0 && l.since(time.Now()) < d
+}
+
+// extend moves the lease's deadline to until (never back: a renewal that
+// finished late must not shorten a newer one).
+func (l *local) extend(until time.Time) {
+	to := l.since(until)
+	for cur := l.deadline.Load(); to > cur && !l.deadline.CompareAndSwap(cur, to); cur = l.deadline.Load() {
+	}
+}
+
+// revoke ends the lease now and forgets everything: the instance can no
+// longer tell whether it missed an invalidation.
+func (l *local) revoke() {
+	l.deadline.Store(0)
+	l.dropAll()
+}
+
+// get returns the values of keys held in memory.
+func (l *local) get(keys []Key) map[Key][]byte {
+	out := make(map[Key][]byte, len(keys))
+	l.mu.Lock()
+	for _, k := range keys {
+		if el, ok := l.entries[k]; ok {
+			l.lru.MoveToFront(el)
+			out[k] = el.Value.(*localEntry).value
+		}
+	}
+	l.mu.Unlock()
+	l.hits.Add(uint64(len(out)))
+	l.misses.Add(uint64(len(keys) - len(out)))
+	return out
+}
+
+// put keeps values read in epoch, unless something was dropped since.
+func (l *local) put(epoch uint64, values map[Key][]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Checked under the lock that drops take too: a drop either happened
+	// before this check (and the values are discarded) or waits for this put
+	// to finish (and removes them).
+	if l.epoch.Load() != epoch {
+		return
+	}
+	for k, v := range values {
+		size := int64(len(v)) + entryOverhead
+		if size > l.maxBytes {
+			continue
+		}
+		if el, ok := l.entries[k]; ok {
+			l.bytes -= int64(len(el.Value.(*localEntry).value)) + entryOverhead
+			el.Value.(*localEntry).value = v
+			l.lru.MoveToFront(el)
+		} else {
+			l.entries[k] = l.lru.PushFront(&localEntry{key: k, value: v})
+		}
+		l.bytes += size
+		for l.bytes > l.maxBytes {
+			l.removeLocked(l.lru.Back())
+			l.evictions.Add(1)
+		}
+	}
+}
+
+func (l *local) removeLocked(el *list.Element) {
+	e := el.Value.(*localEntry)
+	l.lru.Remove(el)
+	delete(l.entries, e.key)
+	l.bytes -= int64(len(e.value)) + entryOverhead
+}
+
+// dropUsers forgets every value of users.
+func (l *local) dropUsers(users []int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.epoch.Add(1)
+	l.drops.Add(1)
+	for _, u := range users {
+		for _, kind := range Kinds {
+			if el, ok := l.entries[Key{Kind: kind, UserID: u}]; ok {
+				l.removeLocked(el)
+			}
+		}
+	}
+}
+
+// dropAll forgets everything.
+func (l *local) dropAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.epoch.Add(1)
+	l.drops.Add(1)
+	clear(l.entries)
+	l.lru.Init()
+	l.bytes = 0
+}
+
+// LocalStats are the in-process tier's counters.
+type LocalStats struct {
+	Enabled                        bool
+	Leased                         bool
+	Entries                        int
+	Bytes, MaxBytes                int64
+	Hits, Misses, Evictions, Drops uint64
+}
+
+func (l *local) stats() LocalStats {
+	if l == nil {
+		return LocalStats{}
+	}
+	l.mu.Lock()
+	n, b := len(l.entries), l.bytes
+	l.mu.Unlock()
+	return LocalStats{
+		Enabled: true, Leased: l.leased(), Entries: n, Bytes: b, MaxBytes: l.maxBytes,
+		Hits: l.hits.Load(), Misses: l.misses.Load(), Evictions: l.evictions.Load(), Drops: l.drops.Load(),
+	}
+}

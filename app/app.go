@@ -65,6 +65,7 @@ type options struct {
 	redisHook  redis.Hook
 	tuneCache  func(*cache.Config)
 	schema     func(*App) graphql.ExecutableSchema
+	tuneFleet  func(*authz.FleetConfig)
 }
 
 // WithDriver wraps the database driver (tests count statements with it).
@@ -78,6 +79,12 @@ func WithRedisHook(h redis.Hook) Option { return func(o *options) { o.redisHook 
 // WithCacheConfig adjusts the cache's configuration after the environment's
 // (tests pause fills or shorten timeouts with it).
 func WithCacheConfig(tune func(*cache.Config)) Option { return func(o *options) { o.tuneCache = tune } }
+
+// WithFleetConfig adjusts the fleet membership (tests make an instance go
+// silent with it).
+func WithFleetConfig(tune func(*authz.FleetConfig)) Option {
+	return func(o *options) { o.tuneFleet = tune }
+}
 
 // WithSchema replaces the executable schema (benchmarks of resolver paths).
 func WithSchema(schema func(*App) graphql.ExecutableSchema) Option {
@@ -105,20 +112,31 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Dialect, a.positions)
-	if _, err := a.authz.BootstrapAdmin(ctx, cfg.AdminEmail); err != nil {
-		a.Close()
-		return nil, err
-	}
 	watch := authz.WatchConfig{Retention: cfg.AuditRetention}
 	if !cfg.embedded() {
 		watch.DSN = cfg.DatabaseURL
 	}
 	a.stopWatch = a.authz.WatchLog(watch)
 	if a.cache.HasLocal() {
-		if a.stopFleet, err = a.authz.JoinFleet(authz.FleetConfig{Lease: cfg.L1Lease}); err != nil {
+		fleet := authz.FleetConfig{Lease: cfg.L1Lease}
+		if a.opts.tuneFleet != nil {
+			a.opts.tuneFleet(&fleet)
+		}
+		if a.stopFleet, err = a.authz.JoinFleet(fleet); err != nil {
 			a.Close()
 			return nil, err
 		}
+	}
+	// After joining the fleet: the bootstrap's write, like any other, returns
+	// once the other instances' L1s have dropped what it changes.
+	if _, err := a.authz.BootstrapAdmin(ctx, cfg.AdminEmail); err != nil {
+		a.Close()
+		return nil, err
+	}
+	// The L1 answers from the first request: the bootstrap's change dropped,
+	// the lease taken.
+	if err := a.authz.ConfirmL1(ctx); err != nil {
+		slog.WarnContext(ctx, "fleet: first confirmation failed; the L1 answers once one succeeds", "err", err)
 	}
 	a.handler = a.newHandler()
 	return a, nil
@@ -388,5 +406,3 @@ func (a *App) TokenFor(ctx context.Context, email string) (string, error) {
 	}
 	return a.tokens.Issue(u.ID, a.cfg.TokenTTL)
 }
-
-func (a *App) Positions() *authz.Positions { return a.positions }

@@ -3,7 +3,9 @@ package authz_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"authz-gateway/authz"
 	"authz-gateway/cache"
@@ -12,13 +14,15 @@ import (
 )
 
 // BenchmarkResolve measures the answers (all four kinds) for N users of the
-// DESIGN section 7 workload: warm (Redis hits), cold (computed from
-// PostgreSQL, then stored) and with Redis down (computed, circuit open).
+// DESIGN section 7 workload: warm in the L1 (the default), warm in Redis (an
+// instance without L1), cold (computed from PostgreSQL, then stored) and with
+// Redis down (computed, circuit open, no L1).
 func BenchmarkResolve(b *testing.B) {
 	testenv.QuietLogs(b)
 	redisServer := testenv.StartRedis(b)
 	g := testenv.NewGateway(b, testenv.Options{})
-	down := testenv.NewGateway(b, testenv.Options{DatabaseURL: g.DatabaseURL, RedisAddr: redisServer.Addr})
+	redisOnly := testenv.NewGateway(b, testenv.Options{DatabaseURL: g.DatabaseURL, NoL1: true})
+	down := testenv.NewGateway(b, testenv.Options{DatabaseURL: g.DatabaseURL, RedisAddr: redisServer.Addr, NoL1: true})
 	data, err := workload.Build(context.Background(), g.DB.Client, workload.Default)
 	if err != nil {
 		b.Fatal(err)
@@ -27,10 +31,16 @@ func BenchmarkResolve(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{1, 10, 100, 1000} {
 		keys := keysFor(data.Users[:n])
-		b.Run(fmt.Sprintf("tier=warm/users=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("tier=l1/users=%d", n), func(b *testing.B) {
 			mustAnswer(b, g.Authz, keys)
 			for b.Loop() {
 				mustAnswer(b, g.Authz, keys)
+			}
+		})
+		b.Run(fmt.Sprintf("tier=redis/users=%d", n), func(b *testing.B) {
+			mustAnswer(b, redisOnly.Authz, keys)
+			for b.Loop() {
+				mustAnswer(b, redisOnly.Authz, keys)
 			}
 		})
 		b.Run(fmt.Sprintf("tier=cold/users=%d", n), func(b *testing.B) {
@@ -62,5 +72,47 @@ func keysFor(users []int) []cache.Key {
 func mustAnswer(b *testing.B, svc *authz.Service, keys []cache.Key) {
 	if _, err := svc.Answers(context.Background(), keys); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkWrite_AckWait measures what the L1 costs a write: a scope
+// toggled (revoke, grant, ...) on one of three instances sharing PostgreSQL
+// and Redis, with L1s (the write waits for the other two to confirm) and
+// without. It reports the p50 and p99 of a write.
+func BenchmarkWrite_AckWait(b *testing.B) {
+	testenv.QuietLogs(b)
+	for _, tc := range []struct {
+		name string
+		noL1 bool
+	}{{"l1", false}, {"redis-only", true}} {
+		b.Run("tier="+tc.name, func(b *testing.B) {
+			one := testenv.NewGateway(b, testenv.Options{NoL1: tc.noL1})
+			for range 2 {
+				testenv.NewGateway(b, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix(), NoL1: tc.noL1})
+			}
+			w := testenv.NewWorld(b, one.DB.Client)
+			u := w.User("toggled@test.example")
+			scope := w.InProject(u, w.Project(w.Program("P"), "p"))
+			admin := testenv.AsUser(one.Admin.ID)
+			var took []time.Duration
+			active := true
+			for b.Loop() {
+				start := time.Now()
+				var err error
+				if active {
+					_, err = one.Authz.DeactivateScope(admin, scope)
+				} else {
+					_, err = one.Authz.ActivateScope(admin, scope)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+				active = !active
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+		})
 	}
 }

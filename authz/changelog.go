@@ -96,7 +96,15 @@ func (s *Service) deliver(ctx context.Context, entry *ent.AccessChange) error {
 func (s *Service) invalidateFor(ctx context.Context, entry *ent.AccessChange) ([]int, error) {
 	users, all := s.affected(ctx, entry)
 	inv := cache.Invalidation{Users: users, All: all, Position: int64(entry.ID)}
-	return users, s.cache.Invalidate(ctx, inv)
+	if err := s.cache.Invalidate(ctx, inv); err != nil {
+		return users, err
+	}
+	if f := s.fleet.Load(); f != nil {
+		// Invalidate dropped them from this instance's L1 already (after
+		// the store): its confirmations need not drop them again.
+		f.alreadyDropped(entry.ID)
+	}
+	return users, nil
 }
 
 // markDelivered records the delivery of entry id and the users it affected,

@@ -3,19 +3,18 @@ package authz
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	"authz-gateway/ent"
-	"authz-gateway/ent/accesschange"
-	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/reqctx"
+
+	"github.com/lib/pq"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,8 +33,9 @@ import (
 //   - A writer, after delivering its change (Redis invalidated, the entry
 //     marked delivered), reads the database's time W and waits until every
 //     other instance whose lease held at W has synced_at >= W, or its lease
-//     has run out. The confirmation is announced on the log's channel
-//     ("s:<id>"), so a writer usually waits one notification and one query.
+//     has run out. It asks for confirmations ("w:<its id>" on the log's
+//     channel, sent after W) and they are announced there ("s:<id>"), so a writer
+//     usually waits one round of notifications and one query.
 //   - An instance uses its L1 only until its lease's deadline measured on its
 //     own monotonic clock from *before* the renewal was sent: that is earlier
 //     than the lease_until the database wrote (now() + lease, read later), so
@@ -58,7 +58,8 @@ type FleetConfig struct {
 	// bounds how long a write waits for an instance that went silent.
 	Lease time.Duration
 	// Renew is how often the instance confirms without being asked (default
-	// Lease/4).
+	// Lease/8). It bounds how long an instance serves from memory a change
+	// whose writer died before asking for confirmations.
 	Renew time.Duration
 	// Pause, if set, runs before every confirmation; tests use it to make
 	// an instance go silent.
@@ -70,7 +71,7 @@ func (c FleetConfig) withDefaults() FleetConfig {
 		c.Lease = 2 * time.Second
 	}
 	if c.Renew <= 0 {
-		c.Renew = c.Lease / 4
+		c.Renew = c.Lease / 8
 	}
 	return c
 }
@@ -86,7 +87,8 @@ type fleet struct {
 	processed map[int]time.Time // changes dropped, by delivery time
 	lastSync  time.Time         // S of the last confirmation (database clock)
 	acked     chan struct{}     // closed (and replaced) when any instance confirms
-	poke      chan struct{}
+	poke      chan struct{}     // a writer asked for a confirmation
+	now       chan chan error   // ConfirmL1's requests
 
 	waitSeconds prometheus.Histogram
 	fenced      prometheus.Counter
@@ -108,6 +110,7 @@ func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
 		processed: make(map[int]time.Time),
 		acked:     make(chan struct{}),
 		poke:      make(chan struct{}, 1),
+		now:       make(chan chan error),
 		waitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "authz_write_ack_wait_seconds",
 			Help:    "Time a write waited, after delivering its change, for the other instances' L1s to confirm dropping it.",
@@ -127,7 +130,7 @@ func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
 		cancel()
 		return nil, err
 	}
-	s.fleet = f
+	s.fleet.Store(f)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -144,10 +147,11 @@ func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
 
 // Collectors exports the fleet's metrics (none without a fleet).
 func (s *Service) FleetCollectors() []prometheus.Collector {
-	if s.fleet == nil {
+	f := s.fleet.Load()
+	if f == nil {
 		return nil
 	}
-	return []prometheus.Collector{s.fleet.waitSeconds, s.fleet.fenced, s.fleet.syncs}
+	return []prometheus.Collector{f.waitSeconds, f.fenced, f.syncs}
 }
 
 // register inserts this instance's row, with no lease yet. Its L1 is empty
@@ -186,21 +190,57 @@ func (f *fleet) leave() {
 func (f *fleet) run(ctx context.Context) {
 	renew := time.NewTicker(f.cfg.Renew)
 	defer renew.Stop()
+	var reply chan error
 	for {
-		if err := f.confirm(ctx); err != nil && ctx.Err() == nil {
+		err := f.confirm(ctx)
+		if err != nil && ctx.Err() == nil {
 			slog.Warn("fleet: confirming the L1 failed; it stops answering when its lease runs out", "err", err)
+		}
+		if reply != nil {
+			reply <- err
+			reply = nil
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.poke:
 		case <-renew.C:
+		case reply = <-f.now:
 		}
 	}
 }
 
-// changed asks for a confirmation now (a change was delivered).
-func (f *fleet) changed() {
+// ConfirmL1 runs a confirmation of this instance's L1 now and waits for it:
+// once it returns nil, the L1 has dropped every change delivered before the
+// call and its lease holds. Without a fleet it does nothing.
+func (s *Service) ConfirmL1(ctx context.Context) error {
+	f := s.fleet.Load()
+	if f == nil {
+		return nil
+	}
+	reply := make(chan error, 1)
+	select {
+	case f.now <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// asked asks for a confirmation now, unless the writer asking is this
+// instance (which dropped what its write affects before asking).
+func (f *fleet) asked(writer int) {
+	f.mu.Lock()
+	me := f.id
+	f.mu.Unlock()
+	if writer == me {
+		return
+	}
 	select {
 	case f.poke <- struct{}{}:
 	default:
@@ -216,63 +256,57 @@ func (f *fleet) confirmed() {
 }
 
 // confirm drops the changes delivered since the last confirmation from the
-// L1, then records the confirmation and extends the lease.
+// L1, then records the confirmation and extends the lease. Two statements,
+// so that a writer waits little: one reads the clock (S) and the changes
+// (its snapshot is taken after S), the other, after the drop, records S.
 func (f *fleet) confirm(ctx context.Context) error {
 	if f.cfg.Pause != nil {
 		f.cfg.Pause(ctx)
 	}
 	sent := time.Now() // before the database reads its clock: see the deadline below
-	tx, err := f.svc.db.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	var start time.Time
-	if err := scanRow(ctx, tx, `/* fleet */ SELECT now()`, nil, &start); err != nil {
-		return err
-	}
 	f.mu.Lock()
 	id, from := f.id, f.lastSync.Add(-fleetSlack)
+	done := make([]int64, 0, len(f.processed))
+	for cid := range f.processed {
+		done = append(done, int64(cid))
+	}
 	f.mu.Unlock()
-	entries, err := tx.AccessChange.Query().
-		Where(accesschange.Or(accesschange.DeliveredAtIsNil(), accesschange.DeliveredAtGT(from))).
-		Select(accesschange.FieldID, accesschange.FieldAll, accesschange.FieldUsers, accesschange.FieldDeliveredAt).
-		All(ctx)
+	var (
+		start time.Time
+		raw   []byte
+	)
+	err := scanRow(ctx, f.svc.db, `/* fleet */
+		SELECT now(), COALESCE(json_agg(json_build_object(
+			'id', c.id, 'all', c."all", 'users', c.users, 'delivered_at', c.delivered_at,
+			'affected', (SELECT json_agg(u.user_id) FROM access_change_users u WHERE u.change_id = c.id))), '[]')
+		FROM access_changes c
+		WHERE (c.delivered_at IS NULL OR c.delivered_at > $1) AND NOT c.id = ANY($2)`,
+		[]any{from, pq.Array(done)}, &start, &raw)
 	if err != nil {
-		return fmt.Errorf("read delivered changes: %w", err)
+		return fmt.Errorf("read changes: %w", err)
 	}
-	var delivered []*ent.AccessChange
-	undelivered := false
-	for _, e := range entries {
-		if e.DeliveredAt == nil {
-			undelivered = true
-			continue
-		}
-		delivered = append(delivered, e)
-	}
-	if err := f.drop(ctx, tx, delivered); err != nil {
-		return err
+	var changes []seenChange
+	if err := json.Unmarshal(raw, &changes); err != nil {
+		return fmt.Errorf("read changes: %w", err)
 	}
 	// A change committed but not delivered: Redis may still hold the old
 	// answers and the L1 may hold them too. The L1 stops answering until the
 	// delivery (whoever makes it) is confirmed, which drops them.
-	f.svc.cache.SuspendLocal(undelivered)
-	res, err := tx.ExecContext(ctx,
-		`/* fleet */ UPDATE cache_instances SET synced_at = $1, lease_until = now() + make_interval(secs => $2) WHERE id = $3`,
-		start, f.cfg.Lease.Seconds(), id)
+	f.svc.cache.SuspendLocal(f.drop(changes))
+	var confirmed int
+	err = scanRow(ctx, f.svc.db, `/* fleet */
+		WITH me AS (
+			UPDATE cache_instances SET synced_at = $1, lease_until = now() + make_interval(secs => $2)
+			WHERE id = $3 RETURNING id)
+		SELECT count(pg_notify($4, 's:' || id)) FROM me`,
+		[]any{start, f.cfg.Lease.Seconds(), id, notifyChannel}, &confirmed)
 	if err != nil {
 		return fmt.Errorf("extend lease: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	if confirmed == 0 {
 		// Our row is gone (removed as long dead): we may have missed
 		// anything. Start again, empty.
 		return f.register(ctx)
-	}
-	if _, err := tx.ExecContext(ctx, `/* fleet */ SELECT pg_notify($1, $2)`, notifyChannel, "s:"+strconv.Itoa(id)); err != nil {
-		return fmt.Errorf("announce confirmation: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("extend lease: %w", err)
 	}
 	// now() + Lease in the database happened after sent; stopping at
 	// sent + 90 % of the lease keeps us inside it, with room for clocks that
@@ -290,38 +324,43 @@ func (f *fleet) confirm(ctx context.Context) error {
 	return nil
 }
 
-// drop removes from the L1 the users of the entries not dropped before.
-func (f *fleet) drop(ctx context.Context, tx *ent.Tx, entries []*ent.AccessChange) error {
+// seenChange is what a confirmation reads of a change.
+type seenChange struct {
+	ID          int        `json:"id"`
+	All         bool       `json:"all"`
+	Users       []int      `json:"users"`
+	DeliveredAt *time.Time `json:"delivered_at"`
+	// Affected are the holders the delivery found, recorded with it.
+	Affected []int `json:"affected"`
+}
+
+// alreadyDropped records that this instance delivered change id itself,
+// and so dropped what it affects from its L1. (Its delivery time is the
+// database's; the local clock only decides when to forget the ID.)
+func (f *fleet) alreadyDropped(id int) {
 	f.mu.Lock()
-	entries = slices.DeleteFunc(entries, func(e *ent.AccessChange) bool { _, done := f.processed[e.ID]; return done })
+	f.processed[id] = time.Now()
 	f.mu.Unlock()
-	if len(entries) == 0 {
-		return nil
-	}
+}
+
+// drop removes from the L1 the users of the delivered changes, and reports
+// whether any change is not delivered yet.
+func (f *fleet) drop(changes []seenChange) (undelivered bool) {
 	all := false
-	var users, ids []int
-	for _, e := range entries {
-		all = all || e.All
-		users = append(users, e.Users...)
-		ids = append(ids, e.ID)
-	}
-	if !all {
-		// The holders the delivery found, recorded with it.
-		recorded, err := tx.AccessChangeUser.Query().
-			Where(accesschangeuser.ChangeIDIn(ids...)).
-			Select(accesschangeuser.FieldUserID).Ints(ctx)
-		if err != nil {
-			return fmt.Errorf("read affected users: %w", err)
-		}
-		users = append(users, recorded...)
-	}
-	f.svc.cache.DropLocal(users, all)
+	var users []int
 	f.mu.Lock()
-	for _, e := range entries {
-		f.processed[e.ID] = *e.DeliveredAt
+	for _, c := range changes {
+		if c.DeliveredAt == nil {
+			undelivered = true
+			continue
+		}
+		all = all || c.All
+		users = append(append(users, c.Users...), c.Affected...)
+		f.processed[c.ID] = *c.DeliveredAt
 	}
 	f.mu.Unlock()
-	return nil
+	f.svc.cache.DropLocal(users, all)
+	return undelivered
 }
 
 // await returns once every other instance whose lease held when the change
@@ -330,14 +369,17 @@ func (f *fleet) drop(ctx context.Context, tx *ent.Tx, entries []*ent.AccessChang
 func (f *fleet) await(ctx context.Context) {
 	begin := time.Now()
 	defer func() { f.waitSeconds.Observe(time.Since(begin).Seconds()) }()
-	var w time.Time
-	if err := scanRow(ctx, f.svc.db, `/* fleet */ SELECT now()`, nil, &w); err != nil {
-		f.sitOut(ctx, err)
-		return
-	}
+	// W, and a request to confirm sent after it: the confirmations it
+	// prompts start after W (their S >= W), so a writer waits for one
+	// notification and one confirmation, not for the next renewal.
 	f.mu.Lock()
 	me := f.id
 	f.mu.Unlock()
+	var w time.Time
+	if err := scanRow(ctx, f.svc.db, `/* fleet */ SELECT now(), pg_notify($1, 'w:' || $2)`, []any{notifyChannel, me}, &w, new(string)); err != nil {
+		f.sitOut(ctx, err)
+		return
+	}
 	for {
 		f.mu.Lock()
 		acked := f.acked

@@ -66,11 +66,11 @@ func (s *Service) mutate(ctx context.Context, op string, change func(ctx context
 	// What the request reads next (the mutation's result, a later mutation's
 	// checks) must see this write.
 	forgetViewer(ctx)
-	if s.fleet != nil {
+	if f := s.fleet.Load(); f != nil {
 		// Before the write returns, every other instance's L1 has dropped
 		// what the change affects, or stopped answering (the change is not
 		// delivered yet, or the instance's lease ran out): fleet.go.
-		s.fleet.await(ctx)
+		f.await(ctx)
 	}
 	return nil
 }

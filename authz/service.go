@@ -115,8 +115,8 @@ type Service struct {
 	cache     *cache.Cache
 	res       resolver
 	positions *Positions
-	fleet     *fleet       // nil unless the cache has an L1 (JoinFleet)
-	types     atomic.Value // []string: ent's type table, see objectKind
+	fleet     atomic.Pointer[fleet] // set by JoinFleet (with an L1), read by writes and the log watcher
+	types     atomic.Value          // []string: ent's type table, see objectKind
 }
 
 // NewService returns a Service reading db through c. sqlDialect is ent's

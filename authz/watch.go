@@ -158,8 +158,9 @@ func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
 	}
 }
 
-// notified handles "c:<id>" (committed: check once it is past the grace) and
-// "d:<id>" (delivered); nil means the listener reconnected and may have
+// notified handles "c:<id>" (committed: check once it is past the grace),
+// "d:<id>" (delivered), and the fleet's "w:<instance>" (a writer asks the L1s
+// to confirm) and "s:<id>" (an instance confirmed); nil means the listener reconnected and may have
 // missed some: check now.
 func (w *watcher) notified(n *pq.Notification) {
 	if n == nil {
@@ -176,12 +177,13 @@ func (w *watcher) notified(n *pq.Notification) {
 		w.wakeAfter(w.cfg.Grace)
 	case "d":
 		w.svc.positions.delivered(id)
-		if w.svc.fleet != nil {
-			w.svc.fleet.changed()
+	case "w":
+		if f := w.svc.fleet.Load(); f != nil {
+			f.asked(int(id))
 		}
 	case "s":
-		if w.svc.fleet != nil {
-			w.svc.fleet.confirmed()
+		if f := w.svc.fleet.Load(); f != nil {
+			f.confirmed()
 		}
 	}
 }

@@ -79,6 +79,9 @@ type Options struct {
 	// NoL1 runs without the in-process tier (CACHE_L1_BYTES=0), to measure
 	// the Redis tier alone.
 	NoL1 bool
+	// FleetPause runs before each of the instance's L1 confirmations (block
+	// in it to make the instance go silent).
+	FleetPause func(ctx context.Context)
 }
 
 // NewGateway builds a gateway for t.
@@ -121,7 +124,8 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 		app.WithDriver(g.SQL.Wrap),
 		app.WithRedisHook(g.Trips),
 		app.WithCacheConfig(func(c *cache.Config) { tuneCache(c, opts.Cache) }),
-		app.WithSchema(opts.Schema))
+		app.WithSchema(opts.Schema),
+		app.WithFleetConfig(func(f *authz.FleetConfig) { f.Pause = opts.FleetPause }))
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

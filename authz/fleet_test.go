@@ -1,0 +1,162 @@
+package authz_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// heldInL1 reports whether a read of gw's user on g was answered by g's L1
+// alone (no Redis round trip, an L1 hit).
+func heldInL1(t *testing.T, g *testenv.Gateway, gw grantWatch) bool {
+	t.Helper()
+	hits := g.Cache.LocalStats().Hits
+	g.Trips.Reset()
+	gw.shows(t, g)
+	return g.Trips.Trips() == 0 && g.Cache.LocalStats().Hits > hits
+}
+
+// Two instances with L1s: the other instance holds the grant in memory when
+// the revoke is written, and readers on it never see an answer older than
+// the last write that returned. Every round checks that the value was in
+// the L1 (so the test exercises the drop, not a miss).
+func TestL1_RevokeWhileTheOtherHoldsTheValueInMemory(t *testing.T) {
+	one := testenv.NewGateway(t, testenv.Options{})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix()})
+	gw := newGrantWatch(t, one)
+	admin := testenv.AsUser(one.Admin.ID)
+
+	// Writes alternate revoke, grant, revoke... started and returned count
+	// them. A read during which no write was in flight (none started that
+	// had not returned before the read began) must show the state after the
+	// last returned write: granted when their count is even. Reads that
+	// overlap a write may show either state.
+	var started, returned atomic.Int64
+	var stale, reads atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				before := returned.Load()
+				ids, err := projectIDs(two.Authz, gw.user)
+				if !assert.NoError(t, err) {
+					return
+				}
+				if started.Load() != before {
+					continue // a write was in flight
+				}
+				reads.Add(1)
+				if slices.Contains(ids, gw.project) != (before%2 == 0) {
+					stale.Add(1)
+				}
+			}
+		}()
+	}
+
+	const rounds = 20
+	inMemory := 0
+	for range rounds {
+		require.True(t, gw.shows(t, two))
+		if heldInL1(t, two, gw) {
+			inMemory++
+		}
+		started.Add(1)
+		_, err := one.Authz.DeactivateScope(admin, gw.scope)
+		require.NoError(t, err)
+		returned.Add(1)
+		assert.False(t, gw.shows(t, two), "revoked on two as soon as the write returned")
+
+		require.False(t, gw.shows(t, two))
+		started.Add(1)
+		_, err = one.Authz.ActivateScope(admin, gw.scope)
+		require.NoError(t, err)
+		returned.Add(1)
+		assert.True(t, gw.shows(t, two), "granted on two as soon as the write returned")
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d of %d concurrent reads on the other instance (between writes) were stale; the grant was in its L1 before %d of %d revokes",
+		stale.Load(), reads.Load(), inMemory, rounds)
+	assert.Zero(t, stale.Load())
+	assert.Positive(t, reads.Load())
+	assert.Equal(t, rounds, inMemory, "the other instance held the grant in memory before every revoke")
+}
+
+// An instance that stops confirming (stalled, partitioned from the
+// database) is fenced by its lease: the write waits for the lease to run
+// out, not forever, and by then the silent instance no longer answers from
+// memory.
+func TestL1_SilentInstanceIsFencedByItsLease(t *testing.T) {
+	var silent atomic.Bool
+	paused := make(chan struct{}, 1)
+	one := testenv.NewGateway(t, testenv.Options{})
+	two := testenv.NewGateway(t, testenv.Options{
+		DatabaseURL: one.DatabaseURL, Prefix: one.Prefix(),
+		FleetPause: func(ctx context.Context) {
+			for silent.Load() && ctx.Err() == nil {
+				select {
+				case paused <- struct{}{}:
+				default:
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		},
+	})
+	gw := newGrantWatch(t, one)
+	admin := testenv.AsUser(one.Admin.ID)
+	require.True(t, gw.shows(t, two))
+	require.True(t, heldInL1(t, two, gw), "the grant is in two's memory")
+
+	silent.Store(true)
+	<-paused // two has stopped confirming
+	require.True(t, heldInL1(t, two, gw), "its lease still holds for now")
+	before := fencedWrites(t, one)
+	_, err := one.Authz.DeactivateScope(admin, gw.scope)
+	require.NoError(t, err)
+	assert.False(t, gw.shows(t, two), "once the write returned, two no longer answers from memory")
+	assert.False(t, two.Cache.LocalStats().Leased)
+	assert.Equal(t, before+1, fencedWrites(t, one), "the write stopped waiting for two because its lease ran out")
+
+	silent.Store(false)
+	require.Eventually(t, func() bool { return two.Cache.LocalStats().Leased }, 5*time.Second, 10*time.Millisecond,
+		"two confirms again and its L1 answers again")
+	assert.False(t, gw.shows(t, two))
+	assert.True(t, heldInL1(t, two, gw), "from memory, and fresh")
+}
+
+var fencedLine = regexp.MustCompile(`(?m)^authz_write_ack_fenced_total (\d+)`)
+
+// fencedWrites reads authz_write_ack_fenced_total from g's /metrics.
+func fencedWrites(t *testing.T, g *testenv.Gateway) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	m := fencedLine.FindSubmatch(body)
+	require.NotNil(t, m, "authz_write_ack_fenced_total in /metrics")
+	n, err := strconv.Atoi(string(m[1]))
+	require.NoError(t, err)
+	return n
+}

@@ -143,17 +143,13 @@ func (s *Service) Answers(ctx context.Context, keys []Key) (map[Key]Answer, erro
 	if slices.ContainsFunc(keys, func(k Key) bool { return k.Kind == KindScopeSummary }) {
 		fetch = append(slices.Clip(keys), catalogKey)
 	}
-	raw, err := s.cache.Get(ctx, fetch, s.compute)
+	decoded, err := s.cache.GetDecoded(ctx, fetch, s.compute, decodeCached)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[Key]Answer, len(raw))
-	for k, data := range raw {
-		a, err := decodeAnswer(k.Kind, data)
-		if err != nil {
-			return nil, fmt.Errorf("decode %s: %w", k, err)
-		}
-		out[k] = a
+	out := make(map[Key]Answer, len(decoded))
+	for k, a := range decoded {
+		out[k] = a.(Answer)
 	}
 	catalog := out[catalogKey].Catalog
 	for k, a := range out {
@@ -284,6 +280,11 @@ func summarize(direct []DirectScope, programs, projects int) ScopeSummary {
 	}
 	return sum
 }
+
+// decodeCached is the cache's DecodeFunc: the L1 keeps answers decoded.
+// They are shared between requests, so nothing may modify an Answer's
+// slices.
+func decodeCached(k cache.Key, data []byte) (any, error) { return decodeAnswer(k.Kind, data) }
 
 func decodeAnswer(kind cache.Kind, data []byte) (Answer, error) {
 	var a Answer

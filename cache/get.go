@@ -1,38 +1,96 @@
 package cache
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
-// Get returns the value of every key: from the store when it holds a value of
-// the current generation, otherwise from compute (one call for all misses),
-// which it then stores. Store failures never fail Get; compute errors do, and
-// are never stored.
+// Get returns the value of every key: from the L1 when it may answer, else
+// from the store when it holds a value of the current generation, otherwise
+// from compute (one call for all misses), which it then stores. Store
+// failures never fail Get; compute errors do, and are never stored.
 func (c *Cache) Get(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key][]byte, error) {
-	keys = uniqueKeys(keys)
-	if len(keys) == 0 {
-		return map[Key][]byte{}, nil
-	}
-	l1 := c.usableLocal()
-	if l1 == nil {
-		return c.getShared(ctx, keys, compute)
-	}
-	epoch := l1.epoch.Load() // before anything is read: see local.put
-	out := l1.get(keys)
-	if len(out) == len(keys) {
-		return out, nil
-	}
-	rest := make([]Key, 0, len(keys)-len(out))
-	for _, k := range keys {
-		if _, ok := out[k]; !ok {
-			rest = append(rest, k)
-		}
-	}
-	got, err := c.getShared(ctx, rest, compute)
+	values, err := c.get(ctx, keys, compute, nil)
 	if err != nil {
 		return nil, err
 	}
-	l1.put(epoch, got)
-	for k, v := range got {
-		out[k] = v
+	out := make(map[Key][]byte, len(values))
+	for k, v := range values {
+		out[k] = v.Raw
+	}
+	return out, nil
+}
+
+// DecodeFunc turns a value into what its reader works with.
+type DecodeFunc func(k Key, raw []byte) (any, error)
+
+// GetDecoded is Get with every value decoded by decode. The L1 keeps what it
+// decoded, so a value held in memory is decoded once, not on every read.
+// Decoded values are shared between readers: never modify them. A cache has
+// one reader that decodes (the authz service): decode must be the same
+// function on every call.
+func (c *Cache) GetDecoded(ctx context.Context, keys []Key, compute ComputeFunc, decode DecodeFunc) (map[Key]any, error) {
+	values, err := c.get(ctx, keys, compute, decode)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[Key]any, len(values))
+	for k, v := range values {
+		out[k] = v.Decoded
+	}
+	return out, nil
+}
+
+// get serves Get and (with decode) GetDecoded.
+func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode DecodeFunc) (map[Key]Value, error) {
+	keys = uniqueKeys(keys)
+	out := make(map[Key]Value, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	l1 := c.usableLocal()
+	var epoch uint64
+	var held map[Key]Value
+	if l1 != nil {
+		epoch = l1.epoch.Load() // before anything is read: see local.put
+		held = l1.get(keys)
+	}
+	rest := make([]Key, 0, len(keys)-len(held))
+	for _, k := range keys {
+		if v, ok := held[k]; ok {
+			out[k] = v
+		} else {
+			rest = append(rest, k)
+		}
+	}
+	// What the L1 should keep: what it did not hold, and what it held
+	// undecoded and was decoded now.
+	keep := make(map[Key]Value, len(rest))
+	if len(rest) > 0 {
+		got, err := c.getShared(ctx, rest, compute)
+		if err != nil {
+			return nil, err
+		}
+		for k, raw := range got {
+			out[k] = Value{Raw: raw}
+			keep[k] = out[k]
+		}
+	}
+	if decode != nil {
+		for k, v := range out {
+			if v.Decoded != nil {
+				continue
+			}
+			d, err := decode(k, v.Raw)
+			if err != nil {
+				return nil, fmt.Errorf("decode %s: %w", k, err)
+			}
+			v.Decoded = d
+			out[k], keep[k] = v, v
+		}
+	}
+	if l1 != nil && len(keep) > 0 {
+		l1.put(epoch, keep)
 	}
 	return out, nil
 }

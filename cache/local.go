@@ -40,8 +40,15 @@ type local struct {
 }
 
 type localEntry struct {
-	key   Key
-	value []byte
+	key Key
+	Value
+}
+
+// Value is a cached value, raw and (when a reader asked, see GetDecoded)
+// decoded. Both are shared between readers: never modify them.
+type Value struct {
+	Raw     []byte
+	Decoded any
 }
 
 // entryOverhead approximates the memory of one entry beside its value: map
@@ -80,13 +87,13 @@ func (l *local) revoke() {
 }
 
 // get returns the values of keys held in memory.
-func (l *local) get(keys []Key) map[Key][]byte {
-	out := make(map[Key][]byte, len(keys))
+func (l *local) get(keys []Key) map[Key]Value {
+	out := make(map[Key]Value, len(keys))
 	l.mu.Lock()
 	for _, k := range keys {
 		if el, ok := l.entries[k]; ok {
 			l.lru.MoveToFront(el)
-			out[k] = el.Value.(*localEntry).value
+			out[k] = el.Value.(*localEntry).Value
 		}
 	}
 	l.mu.Unlock()
@@ -96,7 +103,7 @@ func (l *local) get(keys []Key) map[Key][]byte {
 }
 
 // put keeps values read in epoch, unless something was dropped since.
-func (l *local) put(epoch uint64, values map[Key][]byte) {
+func (l *local) put(epoch uint64, values map[Key]Value) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Checked under the lock that drops take too: a drop either happened
@@ -106,16 +113,18 @@ func (l *local) put(epoch uint64, values map[Key][]byte) {
 		return
 	}
 	for k, v := range values {
-		size := int64(len(v)) + entryOverhead
+		// The decoded form is counted as the raw bytes again: it is of the
+		// same order, and the bound stays a bound.
+		size := valueSize(v)
 		if size > l.maxBytes {
 			continue
 		}
 		if el, ok := l.entries[k]; ok {
-			l.bytes -= int64(len(el.Value.(*localEntry).value)) + entryOverhead
-			el.Value.(*localEntry).value = v
+			l.bytes -= valueSize(el.Value.(*localEntry).Value)
+			el.Value.(*localEntry).Value = v
 			l.lru.MoveToFront(el)
 		} else {
-			l.entries[k] = l.lru.PushFront(&localEntry{key: k, value: v})
+			l.entries[k] = l.lru.PushFront(&localEntry{key: k, Value: v})
 		}
 		l.bytes += size
 		for l.bytes > l.maxBytes {
@@ -129,7 +138,15 @@ func (l *local) removeLocked(el *list.Element) {
 	e := el.Value.(*localEntry)
 	l.lru.Remove(el)
 	delete(l.entries, e.key)
-	l.bytes -= int64(len(e.value)) + entryOverhead
+	l.bytes -= valueSize(e.Value)
+}
+
+func valueSize(v Value) int64 {
+	size := int64(len(v.Raw)) + entryOverhead
+	if v.Decoded != nil {
+		size += int64(len(v.Raw))
+	}
+	return size
 }
 
 // dropUsers forgets every value of users.

@@ -119,3 +119,29 @@ func TestL1_BoundedByBytesLeastRecentlyUsedFirst(t *testing.T) {
 	assert.Equal(t, value, get(t, c, src, key(cache.Permissions, 1)))
 	assert.Equal(t, misses+1, c.LocalStats().Misses, "an old one was evicted: the store answers")
 }
+
+// The L1 keeps values decoded: a value held in memory is decoded once.
+func TestL1_DecodesOnce(t *testing.T) {
+	c := withL1(t, 1<<20)
+	src := newSource()
+	k := key(cache.Permissions, 1)
+	src.set(k, "v1")
+	decodes := 0
+	decode := func(_ cache.Key, raw []byte) (any, error) {
+		decodes++
+		return string(raw), nil
+	}
+	for range 3 {
+		got, err := c.GetDecoded(context.Background(), []cache.Key{k}, src.compute, decode)
+		require.NoError(t, err)
+		assert.Equal(t, `"v1"`, got[k])
+	}
+	assert.Equal(t, 1, decodes)
+
+	c.RevokeLocalLease() // without the L1, every read decodes
+	for range 2 {
+		_, err := c.GetDecoded(context.Background(), []cache.Key{k}, src.compute, decode)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3, decodes)
+}

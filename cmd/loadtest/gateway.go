@@ -55,7 +55,7 @@ func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, g.app.Close)
-	if o.tier == "warm" || o.tier == "cold" {
+	if o.tier == "warm" || o.tier == "redis" || o.tier == "cold" {
 		if err := g.app.Redis().Ping(ctx).Err(); err != nil {
 			return nil, fmt.Errorf("redis %s: %w", o.redisAddr, err)
 		}
@@ -129,9 +129,12 @@ func gatewayConfig(o options, dbURL string) (app.Config, error) {
 		}
 		cfg.Redis.URL = "redis://" + l.Addr().String()
 		_ = l.Close()
-	case "warm", "cold":
+	case "warm", "redis", "cold":
 		cfg.Redis.URL = "redis://" + o.redisAddr
 		cfg.CachePrefix = "authzgw-load:" + scratch.Suffix() + ":"
+		if o.tier == "redis" {
+			cfg.L1Bytes = 0 // warm in Redis alone
+		}
 	default:
 		return cfg, fmt.Errorf("unknown -tier %q", o.tier)
 	}

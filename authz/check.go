@@ -31,8 +31,8 @@ const MaxChecks = 1000
 // unless the viewer may read it. No SQL on a warm path for a scoped viewer:
 // the ID's type comes from its range (ent's globally unique IDs; the type
 // table is read once per process) and its existence from the viewer's cached
-// lists. A GLOBAL viewer keeps no lists, so existence costs one indexed
-// lookup.
+// lists. A GLOBAL viewer keeps no lists, so existence comes from the L1's
+// catalog facts, or costs one indexed lookup.
 func (s *Service) Object(ctx context.Context, reach access.Reach, id int) (access.Object, error) {
 	kind, err := s.objectKind(ctx, id)
 	if err != nil {
@@ -55,11 +55,16 @@ func (s *Service) Object(ctx context.Context, reach access.Reach, id int) (acces
 	return o, nil
 }
 
+// exists reports whether o exists: through the L1, which keeps the yes
+// until the catalog changes (a deletion is a catalog change, dropped from
+// every L1 before it returns), else one indexed lookup.
 func (s *Service) exists(ctx context.Context, o access.Object) (bool, error) {
-	if o.Kind == access.ProgramObject {
-		return s.db.Program.Query().Where(program.ID(o.ID)).Exist(ctx)
-	}
-	return s.db.Project.Query().Where(project.ID(o.ID)).Exist(ctx)
+	return s.cache.ObjectExists(ctx, o.ID, func(ctx context.Context) (bool, error) {
+		if o.Kind == access.ProgramObject {
+			return s.db.Program.Query().Where(program.ID(o.ID)).Exist(ctx)
+		}
+		return s.db.Project.Query().Where(project.ID(o.ID)).Exist(ctx)
+	})
 }
 
 // CheckAccess answers checks in one batch: one cache round trip for every

@@ -82,6 +82,26 @@ func (c *Cache) SuspendLocal(suspend bool) {
 	}
 }
 
+// ObjectExists answers whether the catalog object id (a program or project)
+// exists: from the L1 when it knows, else from exists (the database), whose
+// yes it keeps until the catalog next changes. Without a usable L1 it asks
+// exists every time.
+func (c *Cache) ObjectExists(ctx context.Context, id int, exists func(context.Context) (bool, error)) (bool, error) {
+	l1 := c.usableLocal()
+	if l1 == nil {
+		return exists(ctx)
+	}
+	epoch := l1.epoch.Load() // before the database is read: see local.put
+	if l1.objectKnown(id) {
+		return true, nil
+	}
+	ok, err := exists(ctx)
+	if ok && err == nil {
+		l1.putObject(epoch, id)
+	}
+	return ok, err
+}
+
 // HasLocal reports whether the cache keeps an L1.
 func (c *Cache) HasLocal() bool { return c.local != nil }
 

@@ -31,6 +31,11 @@ type local struct {
 	entries map[Key]*list.Element
 	lru     *list.List // front: most recently used; values are *localEntry
 
+	// objects are catalog objects (programs, projects) known to exist: a
+	// GLOBAL viewer's check needs only that. Forgotten whenever the catalog
+	// changes (a drop of CatalogUser) or everything is dropped.
+	objects map[int]struct{}
+
 	epoch     atomic.Uint64
 	deadline  atomic.Int64 // monotonic nanoseconds since base; 0: no lease
 	base      time.Time
@@ -56,7 +61,8 @@ type Value struct {
 const entryOverhead = 128
 
 func newLocal(maxBytes int64) *local {
-	return &local{maxBytes: maxBytes, entries: make(map[Key]*list.Element), lru: list.New(), base: time.Now()}
+	return &local{maxBytes: maxBytes, entries: make(map[Key]*list.Element), objects: make(map[int]struct{}),
+		lru: list.New(), base: time.Now()}
 }
 
 // since is the monotonic clock the lease is measured on.
@@ -156,6 +162,9 @@ func (l *local) dropUsers(users []int) {
 	l.epoch.Add(1)
 	l.drops.Add(1)
 	for _, u := range users {
+		if u == CatalogUser {
+			clear(l.objects)
+		}
 		for _, kind := range Kinds {
 			if el, ok := l.entries[Key{Kind: kind, UserID: u}]; ok {
 				l.removeLocked(el)
@@ -171,8 +180,35 @@ func (l *local) dropAll() {
 	l.epoch.Add(1)
 	l.drops.Add(1)
 	clear(l.entries)
+	clear(l.objects)
 	l.lru.Init()
 	l.bytes = 0
+}
+
+// objectKnown reports whether id is known to exist.
+func (l *local) objectKnown(id int) bool {
+	l.mu.Lock()
+	_, ok := l.objects[id]
+	l.mu.Unlock()
+	if ok {
+		l.hits.Add(1)
+	} else {
+		l.misses.Add(1)
+	}
+	return ok
+}
+
+// putObject remembers that id exists, as read in epoch (see put).
+func (l *local) putObject(epoch uint64, id int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch.Load() != epoch {
+		return
+	}
+	if int64(len(l.objects)) >= l.maxBytes/entryOverhead {
+		clear(l.objects) // bounded like the values: start again
+	}
+	l.objects[id] = struct{}{}
 }
 
 // LocalStats are the in-process tier's counters.

@@ -145,3 +145,32 @@ func TestL1_DecodesOnce(t *testing.T) {
 	}
 	assert.Equal(t, 3, decodes)
 }
+
+// Catalog facts: a yes is kept until the catalog changes; a yes read
+// before a catalog change is not kept after it.
+func TestL1_ObjectFacts(t *testing.T) {
+	c := withL1(t, 1<<20)
+	lookups := 0
+	exists := func(context.Context) (bool, error) { lookups++; return true, nil }
+	ctx := context.Background()
+	for range 3 {
+		ok, err := c.ObjectExists(ctx, 42, exists)
+		require.NoError(t, err)
+		assert.True(t, ok)
+	}
+	assert.Equal(t, 1, lookups)
+
+	c.DropLocal([]int{cache.CatalogUser}, false)
+	_, _ = c.ObjectExists(ctx, 42, exists)
+	assert.Equal(t, 2, lookups, "forgotten when the catalog changes")
+
+	c.DropLocal(nil, true)
+	racing := func(context.Context) (bool, error) {
+		lookups++
+		c.DropLocal([]int{cache.CatalogUser}, false) // deleted while we looked
+		return true, nil
+	}
+	_, _ = c.ObjectExists(ctx, 42, racing)
+	_, _ = c.ObjectExists(ctx, 42, exists)
+	assert.Equal(t, 4, lookups, "a yes read before the change is not kept")
+}

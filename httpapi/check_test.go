@@ -95,6 +95,27 @@ func TestCan_WarmIsZeroSQL(t *testing.T) {
 	}
 }
 
+// A GLOBAL viewer keeps no lists: the object's existence comes from the
+// L1's catalog facts once known (no SQL), and a deletion on another
+// instance makes it NOT_FOUND as soon as the deletion returns.
+func TestCan_GlobalViewerWarmIsZeroSQLAndSeesDeletions(t *testing.T) {
+	c := newCheckWorld(t)
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: c.g.DatabaseURL, Prefix: c.g.Prefix()})
+	token := two.Token(t, two.Admin.ID)
+	q := fmt.Sprintf(`{ me { can(permission: PROJECT_READ, on: "%d") } }`, c.a1)
+	testenv.MustOK(t, two.Do(t, token, q, nil))
+	two.SQL.Reset()
+	two.Trips.Reset()
+	r := testenv.MustOK(t, two.Do(t, token, q, nil))
+	assert.JSONEq(t, `{"me": {"can": true}}`, string(r.Data))
+	assert.Zero(t, two.SQL.Count(), "%v", two.SQL.Statements())
+	assert.Zero(t, two.Trips.Trips())
+
+	_, err := c.g.Authz.DeleteProject(testenv.AsUser(c.g.Admin.ID), c.a1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"NOT_FOUND"}, two.Do(t, token, q, nil).Codes())
+}
+
 func TestCheckAccess_Batch(t *testing.T) {
 	c := newCheckWorld(t)
 	admin := c.g.Token(t, c.g.Admin.ID)

@@ -51,7 +51,14 @@ func (g documentGuard) MutateOperationParameters(ctx context.Context, p *graphql
 	if hasNUL(p.Variables) {
 		return limitError("variables must not contain NUL characters")
 	}
-	if _, ok := g.accepted.Get(ctx, p.Query); ok || p.Query == "" {
+	if p.Query == "" {
+		// No document (and no persisted one): the request's parameters are
+		// invalid, which GraphQL over HTTP answers 400 (gqlgen's own error
+		// follows).
+		markMalformed(ctx)
+		return nil
+	}
+	if _, ok := g.accepted.Get(ctx, p.Query); ok {
 		return nil
 	}
 	if strings.ContainsRune(p.Query, 0) {

@@ -93,7 +93,7 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 	srv.AroundFields(ForgetAfterMutation)
 	srv.SetErrorPresenter(PresentError)
 	srv.SetRecoverFunc(Recover)
-	return srv
+	return overHTTP(srv)
 }
 
 // withViewerReach gives an operation that passed validation the viewer's

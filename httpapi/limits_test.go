@@ -134,6 +134,14 @@ func TestHTTP_GraphQLOverHTTP(t *testing.T) {
 		{"batch array", "application/json", "", `[{"query":"{ me { id } }"}]`, 400, ""},
 		{"no query", "application/json", "application/graphql-response+json", `{}`, 400, ""},
 		{"syntax error", "application/json", "application/graphql-response+json", `{"query":"{ me { "}`, 400, ""},
+		// GraphQL over HTTP: with application/json, a well-formed request
+		// that fails to parse, validate or coerce its variables is 200 (the
+		// errors are in the body); with graphql-response+json it is 400.
+		{"syntax error, json", "application/json", "application/json", `{"query":"{ me { "}`, 200, "application/json"},
+		{"invalid, json", "application/json", "", `{"query":"{ nosuchfield }"}`, 200, "application/json"},
+		{"invalid", "application/json", "application/graphql-response+json", `{"query":"{ nosuchfield }"}`, 400, ""},
+		{"variables, json", "application/json", "application/json", `{"query":"query($n: Int!) { users(first: $n) { totalCount } }","variables":{"n":"x"}}`, 200, "application/json"},
+		{"variables", "application/json", "application/graphql-response+json", `{"query":"query($n: Int!) { users(first: $n) { totalCount } }","variables":{"n":"x"}}`, 400, ""},
 		{"unsupported media type", "text/plain", "", `{ me { id } }`, 415, ""},
 		{"form", "application/x-www-form-urlencoded", "", `query=%7Bme%7Bid%7D%7D`, 415, ""},
 	}
@@ -153,6 +161,10 @@ func TestHTTP_GraphQLOverHTTP(t *testing.T) {
 			}
 			var body map[string]any
 			assert.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), "always a JSON body")
+			if rec.Code >= 400 && rec.Header().Get("Content-Type") == "application/graphql-response+json" {
+				assert.NotContains(t, body, "data", "a request error has no data entry")
+				assert.NotEmpty(t, body["errors"])
+			}
 		})
 	}
 	for _, method := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
@@ -203,8 +215,16 @@ func TestPrivacy_WarmProgramsRunNoAuthorizationSQL(t *testing.T) {
 }
 
 func postRaw(h http.Handler, token, contentType string, body []byte) *httptest.ResponseRecorder {
+	return postAccepting(h, token, contentType, "", body)
+}
+
+// postAccepting is postRaw with an Accept header (none when empty).
+func postAccepting(h http.Handler, token, contentType, accept string, body []byte) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -23,12 +23,14 @@ import (
 // before the fix, against the production configuration.
 
 // answeredQuickly posts body and asserts a 4xx answer within bound, and that
-// no goroutine is left computing afterwards.
+// no goroutine is left computing afterwards. It asks for
+// application/graphql-response+json, whose request errors are 4xx (with
+// application/json they are 200, errors in the body: GraphQL over HTTP).
 func answeredQuickly(t *testing.T, g *testenv.Gateway, token string, body []byte, bound time.Duration) *httptest.ResponseRecorder {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() { done <- postRaw(g.Handler, token, "application/json", body) }()
+	go func() { done <- postAccepting(g.Handler, token, "application/json", "application/graphql-response+json", body) }()
 	var rec *httptest.ResponseRecorder
 	select {
 	case rec = <-done:

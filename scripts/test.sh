@@ -8,6 +8,12 @@ while IFS= read -r line; do export "$line"; done <<<"$env_lines"
 echo "using $TEST_DATABASE_URL and redis $TEST_REDIS_ADDR"
 go vet ./...
 scripts/check-generate.sh
+# The GraphQL-over-HTTP audit suite (npm graphql-http), from its lockfile,
+# for TestGraphQLOverHTTP_Audit. Node is on CI; elsewhere the test skips.
+if command -v npm >/dev/null 2>&1; then
+  (cd scripts/graphql-http-audit && npm ci --no-audit --no-fund --silent)
+  export GRAPHQL_HTTP_AUDIT=1
+fi
 go test -race -count=1 -timeout 15m "$@" ./...
 # Every benchmark once, so none can rot (figures come from `make bench`).
 go test -run '^$' -bench . -benchtime=1x -count=1 ./...

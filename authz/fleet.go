@@ -369,14 +369,26 @@ func (f *fleet) drop(changes []seenChange) (undelivered bool) {
 func (f *fleet) await(ctx context.Context) {
 	begin := time.Now()
 	defer func() { f.waitSeconds.Observe(time.Since(begin).Seconds()) }()
-	// W, and a request to confirm sent after it: the confirmations it
-	// prompts start after W (their S >= W), so a writer waits for one
-	// notification and one confirmation, not for the next renewal.
+	// W, whether anyone else holds a lease, and a request to confirm sent
+	// after W: the confirmations it prompts start after W (their S >= W),
+	// so a writer waits for one notification and one confirmation, not for
+	// the next renewal.
 	f.mu.Lock()
 	me := f.id
 	f.mu.Unlock()
-	var w time.Time
-	if err := scanRow(ctx, f.svc.db, `/* fleet */ SELECT now(), pg_notify($1, 'w:' || $2)`, []any{notifyChannel, me}, &w, new(string)); err != nil {
+	var (
+		w      time.Time
+		others int
+	)
+	err := scanRow(ctx, f.svc.db, `/* fleet */ SELECT now(), count(*) FROM cache_instances WHERE id <> $1 AND lease_until > now()`,
+		[]any{me}, &w, &others)
+	if err == nil && others == 0 {
+		return // alone: nobody else holds an L1
+	}
+	if err == nil {
+		_, err = f.svc.db.ExecContext(ctx, `/* fleet */ SELECT pg_notify($1, 'w:' || $2)`, notifyChannel, me)
+	}
+	if err != nil {
 		f.sitOut(ctx, err)
 		return
 	}

@@ -199,6 +199,23 @@ func (a *App) openCache() error {
 	return nil
 }
 
+// authenticate verifies a websocket's bearer token and loads its viewer
+// (subscriptions authenticate in connection_init, not per HTTP request).
+func (a *App) authenticate(ctx context.Context, token string) (context.Context, error) {
+	id, err := a.tokens.Verify(token)
+	if err != nil {
+		return ctx, err
+	}
+	ctx, user, err := a.authz.ResolveViewer(ctx, id)
+	if err != nil {
+		return ctx, err
+	}
+	if user == nil {
+		return ctx, errors.New("unknown or deactivated user")
+	}
+	return ctx, nil
+}
+
 // newHandler composes the HTTP surface: per request, the token is verified,
 // the rate limit spent (before any database work), the viewer loaded and
 // fresh loaders built, then GraphQL runs.
@@ -220,6 +237,8 @@ func (a *App) newHandler() http.Handler {
 		},
 		PersistedQueries: persisted,
 		Schema:           schema,
+		Authenticate:     a.authenticate,
+		Origins:          a.cfg.CORSOrigins,
 	}),
 		auth.VerifyToken(a.tokens),
 		ratelimit.Middleware(limiter, httpapi.TooManyRequests),

@@ -122,6 +122,7 @@ func (s *Service) markDelivered(ctx context.Context, id int, users []int) error 
 		return fmt.Errorf("mark delivered: %w", err)
 	}
 	s.positions.delivered(int64(id))
+	s.live.delivered(id)
 	return nil
 }
 

@@ -116,6 +116,7 @@ type Service struct {
 	res       resolver
 	positions *Positions
 	fleet     atomic.Pointer[fleet] // set by JoinFleet (with an L1), read by writes and the log watcher
+	live      *liveChanges          // accessChanged's watchers
 	types     atomic.Value          // []string: ent's type table, see objectKind
 }
 
@@ -128,7 +129,7 @@ func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *Po
 	if positions == nil {
 		positions = NewPositions()
 	}
-	return &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, positions: positions}
+	return &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, positions: positions, live: newLiveChanges()}
 }
 
 // Cache returns the cache the service reads through.

@@ -113,10 +113,14 @@ func (s *Service) WatchLog(cfg WatchConfig) (stop func()) {
 		notes = listener.Notify
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		w.run(ctx, notes)
+	}()
+	go func() {
+		defer wg.Done()
+		s.fanOut(ctx)
 	}()
 	return func() {
 		cancel()
@@ -177,6 +181,7 @@ func (w *watcher) notified(n *pq.Notification) {
 		w.wakeAfter(w.cfg.Grace)
 	case "d":
 		w.svc.positions.delivered(id)
+		w.svc.live.delivered(int(id))
 	case "w":
 		if f := w.svc.fleet.Load(); f != nil {
 			f.asked(int(id))
@@ -258,6 +263,7 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 	}
 	for _, e := range entries {
 		w.svc.positions.delivered(int64(e.ID))
+		w.svc.live.delivered(e.ID)
 	}
 	return len(entries) == 100, nil
 }

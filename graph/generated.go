@@ -43,6 +43,7 @@ type ResolverRoot interface {
 	RoleAssignment() RoleAssignmentResolver
 	ScopeAssignment() ScopeAssignmentResolver
 	ScopeSummary() ScopeSummaryResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -80,12 +81,37 @@ type ComplexityRoot struct {
 		Scopes  func(childComplexity int) int
 	}
 
+	AccessSnapshot struct {
+		AccessiblePrograms func(childComplexity int) int
+		AccessibleProjects func(childComplexity int) int
+		Permissions        func(childComplexity int) int
+		ScopeSummary       func(childComplexity int) int
+	}
+
+	AccessSummary struct {
+		AccessibleProgramCount func(childComplexity int) int
+		AccessibleProjectCount func(childComplexity int) int
+		DirectScopes           func(childComplexity int) int
+		HasGlobalScope         func(childComplexity int) int
+	}
+
+	AccessibleObject struct {
+		ID func(childComplexity int) int
+	}
+
 	CacheStats struct {
 		Backend        func(childComplexity int) int
 		HitRate        func(childComplexity int) int
 		Hits           func(childComplexity int) int
 		Misses         func(childComplexity int) int
 		RedisReachable func(childComplexity int) int
+	}
+
+	DirectScope struct {
+		ID        func(childComplexity int) int
+		ProgramID func(childComplexity int) int
+		ProjectID func(childComplexity int) int
+		ScopeType func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -198,6 +224,10 @@ type ComplexityRoot struct {
 		HasGlobalScope         func(childComplexity int) int
 	}
 
+	Subscription struct {
+		AccessChanged func(childComplexity int) int
+	}
+
 	User struct {
 		AccessibleProgramConnection func(childComplexity int, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) int
 		AccessiblePrograms          func(childComplexity int) int
@@ -288,6 +318,9 @@ type ScopeAssignmentResolver interface {
 }
 type ScopeSummaryResolver interface {
 	DirectScopes(ctx context.Context, obj *authz.ScopeSummary) ([]*ent.ScopeAssignment, error)
+}
+type SubscriptionResolver interface {
+	AccessChanged(ctx context.Context) (<-chan *model.AccessSnapshot, error)
 }
 type UserResolver interface {
 	RoleAssignments(ctx context.Context, obj *ent.User) ([]*ent.RoleAssignment, error)
@@ -426,6 +459,63 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AccessExplanation.Scopes(childComplexity), true
 
+	case "AccessSnapshot.accessiblePrograms":
+		if e.ComplexityRoot.AccessSnapshot.AccessiblePrograms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSnapshot.AccessiblePrograms(childComplexity), true
+	case "AccessSnapshot.accessibleProjects":
+		if e.ComplexityRoot.AccessSnapshot.AccessibleProjects == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSnapshot.AccessibleProjects(childComplexity), true
+	case "AccessSnapshot.permissions":
+		if e.ComplexityRoot.AccessSnapshot.Permissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSnapshot.Permissions(childComplexity), true
+	case "AccessSnapshot.scopeSummary":
+		if e.ComplexityRoot.AccessSnapshot.ScopeSummary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSnapshot.ScopeSummary(childComplexity), true
+
+	case "AccessSummary.accessibleProgramCount":
+		if e.ComplexityRoot.AccessSummary.AccessibleProgramCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSummary.AccessibleProgramCount(childComplexity), true
+	case "AccessSummary.accessibleProjectCount":
+		if e.ComplexityRoot.AccessSummary.AccessibleProjectCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSummary.AccessibleProjectCount(childComplexity), true
+	case "AccessSummary.directScopes":
+		if e.ComplexityRoot.AccessSummary.DirectScopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSummary.DirectScopes(childComplexity), true
+	case "AccessSummary.hasGlobalScope":
+		if e.ComplexityRoot.AccessSummary.HasGlobalScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessSummary.HasGlobalScope(childComplexity), true
+
+	case "AccessibleObject.id":
+		if e.ComplexityRoot.AccessibleObject.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessibleObject.ID(childComplexity), true
+
 	case "CacheStats.backend":
 		if e.ComplexityRoot.CacheStats.Backend == nil {
 			break
@@ -456,6 +546,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CacheStats.RedisReachable(childComplexity), true
+
+	case "DirectScope.id":
+		if e.ComplexityRoot.DirectScope.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DirectScope.ID(childComplexity), true
+	case "DirectScope.programId":
+		if e.ComplexityRoot.DirectScope.ProgramID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DirectScope.ProgramID(childComplexity), true
+	case "DirectScope.projectId":
+		if e.ComplexityRoot.DirectScope.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DirectScope.ProjectID(childComplexity), true
+	case "DirectScope.scopeType":
+		if e.ComplexityRoot.DirectScope.ScopeType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DirectScope.ScopeType(childComplexity), true
 
 	case "Mutation.activateRole":
 		if e.ComplexityRoot.Mutation.ActivateRole == nil {
@@ -1037,6 +1152,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScopeSummary.HasGlobalScope(childComplexity), true
 
+	case "Subscription.accessChanged":
+		if e.ComplexityRoot.Subscription.AccessChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.AccessChanged(childComplexity), true
+
 	case "User.accessibleProgramConnection":
 		if e.ComplexityRoot.User.AccessibleProgramConnection == nil {
 			break
@@ -1251,6 +1373,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1355,6 +1494,42 @@ func (ec *executionContext) childFields_AccessExplanation(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type AccessExplanation", field.Name)
 }
 
+func (ec *executionContext) childFields_AccessSnapshot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "permissions":
+		return ec.fieldContext_AccessSnapshot_permissions(ctx, field)
+	case "accessiblePrograms":
+		return ec.fieldContext_AccessSnapshot_accessiblePrograms(ctx, field)
+	case "accessibleProjects":
+		return ec.fieldContext_AccessSnapshot_accessibleProjects(ctx, field)
+	case "scopeSummary":
+		return ec.fieldContext_AccessSnapshot_scopeSummary(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessSnapshot", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hasGlobalScope":
+		return ec.fieldContext_AccessSummary_hasGlobalScope(ctx, field)
+	case "accessibleProgramCount":
+		return ec.fieldContext_AccessSummary_accessibleProgramCount(ctx, field)
+	case "accessibleProjectCount":
+		return ec.fieldContext_AccessSummary_accessibleProjectCount(ctx, field)
+	case "directScopes":
+		return ec.fieldContext_AccessSummary_directScopes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessibleObject(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AccessibleObject_id(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessibleObject", field.Name)
+}
+
 func (ec *executionContext) childFields_CacheStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "backend":
@@ -1369,6 +1544,20 @@ func (ec *executionContext) childFields_CacheStats(ctx context.Context, field gr
 		return ec.fieldContext_CacheStats_hitRate(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CacheStats", field.Name)
+}
+
+func (ec *executionContext) childFields_DirectScope(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DirectScope_id(ctx, field)
+	case "scopeType":
+		return ec.fieldContext_DirectScope_scopeType(ctx, field)
+	case "programId":
+		return ec.fieldContext_DirectScope_programId(ctx, field)
+	case "projectId":
+		return ec.fieldContext_DirectScope_projectId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DirectScope", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2955,6 +3144,249 @@ func (ec *executionContext) fieldContext_AccessExplanation_missing(_ context.Con
 	return graphql.NewScalarFieldContext("AccessExplanation", field, false, false, "String")
 }
 
+func (ec *executionContext) _AccessSnapshot_permissions(ctx context.Context, field graphql.CollectedField, obj *model.AccessSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSnapshot_permissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Permissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []access.Permission) graphql.Marshaler {
+			return ec.marshalNPermission2ᚕauthzᚑgatewayᚋaccessᚐPermissionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSnapshot_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessSnapshot", field, false, false, "Permission")
+}
+
+func (ec *executionContext) _AccessSnapshot_accessiblePrograms(ctx context.Context, field graphql.CollectedField, obj *model.AccessSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSnapshot_accessiblePrograms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessiblePrograms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AccessibleObject) graphql.Marshaler {
+			return ec.marshalNAccessibleObject2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐAccessibleObjectᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSnapshot_accessiblePrograms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessSnapshot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessibleObject(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessSnapshot_accessibleProjects(ctx context.Context, field graphql.CollectedField, obj *model.AccessSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSnapshot_accessibleProjects(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessibleProjects, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AccessibleObject) graphql.Marshaler {
+			return ec.marshalNAccessibleObject2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐAccessibleObjectᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSnapshot_accessibleProjects(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessSnapshot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessibleObject(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessSnapshot_scopeSummary(ctx context.Context, field graphql.CollectedField, obj *model.AccessSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSnapshot_scopeSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScopeSummary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *authz.ScopeSummary) graphql.Marshaler {
+			return ec.marshalNAccessSummary2ᚖauthzᚑgatewayᚋauthzᚐScopeSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSnapshot_scopeSummary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessSnapshot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessSummary_hasGlobalScope(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSummary_hasGlobalScope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasGlobalScope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSummary_hasGlobalScope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessSummary", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AccessSummary_accessibleProgramCount(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSummary_accessibleProgramCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessibleProgramCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSummary_accessibleProgramCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccessSummary_accessibleProjectCount(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSummary_accessibleProjectCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessibleProjectCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSummary_accessibleProjectCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccessSummary_directScopes(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessSummary_directScopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DirectScopes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []authz.DirectScope) graphql.Marshaler {
+			return ec.marshalNDirectScope2ᚕauthzᚑgatewayᚋauthzᚐDirectScopeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessSummary_directScopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DirectScope(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessibleObject_id(ctx context.Context, field graphql.CollectedField, obj *model.AccessibleObject) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessibleObject_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessibleObject_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessibleObject", field, false, false, "ID")
+}
+
 func (ec *executionContext) _CacheStats_backend(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3068,6 +3500,98 @@ func (ec *executionContext) _CacheStats_hitRate(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_CacheStats_hitRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CacheStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DirectScope_id(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DirectScope_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DirectScope_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DirectScope_scopeType(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DirectScope_scopeType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScopeType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v access.ScopeType) graphql.Marshaler {
+			return ec.marshalNScopeType2authzᚑgatewayᚋaccessᚐScopeType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DirectScope_scopeType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ScopeType")
+}
+
+func (ec *executionContext) _DirectScope_programId(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DirectScope_programId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProgramID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DirectScope_programId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DirectScope_projectId(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DirectScope_projectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DirectScope_projectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ID")
 }
 
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -5929,6 +6453,38 @@ func (ec *executionContext) fieldContext_ScopeSummary_directScopes(_ context.Con
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ScopeAssignment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_accessChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_accessChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().AccessChanged(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessSnapshot) graphql.Marshaler {
+			return ec.marshalNAccessSnapshot2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐAccessSnapshot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_accessChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessSnapshot(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9894,6 +10450,135 @@ func (ec *executionContext) _AccessExplanation(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var accessSnapshotImplementors = []string{"AccessSnapshot"}
+
+func (ec *executionContext) _AccessSnapshot(ctx context.Context, sel ast.SelectionSet, obj *model.AccessSnapshot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessSnapshotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessSnapshot")
+		case "permissions":
+			out.Values[i] = ec._AccessSnapshot_permissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessiblePrograms":
+			out.Values[i] = ec._AccessSnapshot_accessiblePrograms(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessibleProjects":
+			out.Values[i] = ec._AccessSnapshot_accessibleProjects(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopeSummary":
+			out.Values[i] = ec._AccessSnapshot_scopeSummary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessSummaryImplementors = []string{"AccessSummary"}
+
+func (ec *executionContext) _AccessSummary(ctx context.Context, sel ast.SelectionSet, obj *authz.ScopeSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessSummary")
+		case "hasGlobalScope":
+			out.Values[i] = ec._AccessSummary_hasGlobalScope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessibleProgramCount":
+			out.Values[i] = ec._AccessSummary_accessibleProgramCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessibleProjectCount":
+			out.Values[i] = ec._AccessSummary_accessibleProjectCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "directScopes":
+			out.Values[i] = ec._AccessSummary_directScopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessibleObjectImplementors = []string{"AccessibleObject"}
+
+func (ec *executionContext) _AccessibleObject(ctx context.Context, sel ast.SelectionSet, obj *model.AccessibleObject) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessibleObjectImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessibleObject")
+		case "id":
+			out.Values[i] = ec._AccessibleObject_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var cacheStatsImplementors = []string{"CacheStats"}
 
 func (ec *executionContext) _CacheStats(ctx context.Context, sel ast.SelectionSet, obj *model.CacheStats) graphql.Marshaler {
@@ -9928,6 +10613,54 @@ func (ec *executionContext) _CacheStats(ctx context.Context, sel ast.SelectionSe
 		case "hitRate":
 			out.Values[i] = ec._CacheStats_hitRate(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var directScopeImplementors = []string{"DirectScope"}
+
+func (ec *executionContext) _DirectScope(ctx context.Context, sel ast.SelectionSet, obj *authz.DirectScope) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, directScopeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DirectScope")
+		case "id":
+			out.Values[i] = ec._DirectScope_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopeType":
+			out.Values[i] = ec._DirectScope_scopeType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "programId":
+			out.Values[i] = ec._DirectScope_programId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "projectId":
+			out.Values[i] = ec._DirectScope_projectId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -10757,6 +11490,26 @@ func (ec *executionContext) _ScopeSummary(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "accessChanged":
+		return ec._Subscription_accessChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
@@ -11357,6 +12110,46 @@ func (ec *executionContext) marshalNAccessExplanation2ᚖauthzᚑgatewayᚋauthz
 	return ec._AccessExplanation(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAccessSnapshot2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐAccessSnapshot(ctx context.Context, sel ast.SelectionSet, v *model.AccessSnapshot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessSnapshot!")
+		return graphql.Null
+	}
+	return ec._AccessSnapshot(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessSummary2ᚖauthzᚑgatewayᚋauthzᚐScopeSummary(ctx context.Context, sel ast.SelectionSet, v *authz.ScopeSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessSummary!")
+		return graphql.Null
+	}
+	return ec._AccessSummary(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessibleObject2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐAccessibleObjectᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AccessibleObject) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessibleObject2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐAccessibleObject(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccessibleObject2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐAccessibleObject(ctx context.Context, sel ast.SelectionSet, v *model.AccessibleObject) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessibleObject!")
+		return graphql.Null
+	}
+	return ec._AccessibleObject(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAssignScopeInput2authzᚑgatewayᚋgraphᚋmodelᚐAssignScopeInput(ctx context.Context, v any) (model.AssignScopeInput, error) {
 	res, err := ec.unmarshalInputAssignScopeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11455,6 +12248,26 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNDirectScope2authzᚑgatewayᚋauthzᚐDirectScope(ctx context.Context, sel ast.SelectionSet, v authz.DirectScope) graphql.Marshaler {
+	return ec._DirectScope(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDirectScope2ᚕauthzᚑgatewayᚋauthzᚐDirectScopeᚄ(ctx context.Context, sel ast.SelectionSet, v []authz.DirectScope) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDirectScope2authzᚑgatewayᚋauthzᚐDirectScope(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {

@@ -56,10 +56,17 @@ type HandlerConfig struct {
 	PersistedQueries graphql.Cache[string]
 	// Schema replaces the standard executable schema (benchmarks only).
 	Schema graphql.ExecutableSchema
+	// Authenticate turns the bearer token of a websocket's connection_init
+	// into a context carrying the viewer (subscriptions); nil: no
+	// subscriptions.
+	Authenticate func(ctx context.Context, token string) (context.Context, error)
+	// Origins are the browser origins allowed to open websockets besides
+	// the gateway's own (CORS_ORIGINS).
+	Origins []string
 }
 
 // NewHandler returns the GraphQL endpoint over db and svc: GET and POST
-// transports only, a parsed-query cache, persisted queries, limits, the viewer
+// transports, and graphql-ws for subscriptions, a parsed-query cache, persisted queries, limits, the viewer
 // requirement, the viewer's reach per operation and the error presenter. It
 // expects the request's loaders in the context (loaders.Middleware).
 func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Handler {
@@ -69,6 +76,9 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 		schema = NewSchema(db, svc)
 	}
 	srv := handler.New(schema)
+	if cfg.Authenticate != nil {
+		srv.AddTransport(websocketTransport(cfg))
+	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))

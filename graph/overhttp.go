@@ -26,10 +26,19 @@ import (
 // overHTTP adjusts gqlgen's answers to these, and nothing else.
 func overHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebSocket(r) {
+			next.ServeHTTP(w, r) // the connection is hijacked: nothing to adjust
+			return
+		}
 		sw := &specWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), malformedKey{}, &sw.malformed)))
 		sw.finish()
 	})
+}
+
+// isWebSocket reports whether r asks to open a websocket (subscriptions).
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 type malformedKey struct{}

@@ -16,13 +16,14 @@ import (
 // to ent (root connections) or the request's loaders (fields and edges), and
 // mutations to the authz service.
 type Resolver struct {
-	db    *ent.Client
-	authz *authz.Service
+	db            *ent.Client
+	authz         *authz.Service
+	subscriptions *subscriptionCounts
 }
 
 // NewResolver returns the root resolver over db and svc.
 func NewResolver(db *ent.Client, svc *authz.Service) *Resolver {
-	return &Resolver{db: db, authz: svc}
+	return &Resolver{db: db, authz: svc, subscriptions: &subscriptionCounts{}}
 }
 
 // NewSchema returns the executable schema over db and svc.

@@ -195,6 +195,11 @@ func (r *scopeSummaryResolver) DirectScopes(ctx context.Context, obj *authz.Scop
 	return directScopes(obj.DirectScopes), nil
 }
 
+// AccessChanged is the resolver for the accessChanged field.
+func (r *subscriptionResolver) AccessChanged(ctx context.Context) (<-chan *model.AccessSnapshot, error) {
+	return r.accessChanged(ctx)
+}
+
 // Can is the resolver for the can field.
 func (r *userResolver) Can(ctx context.Context, obj *ent.User, permission access.Permission, on int) (bool, error) {
 	return can(ctx, r.authz, obj.ID, permission, on)
@@ -266,7 +271,11 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 // ScopeSummary returns ScopeSummaryResolver implementation.
 func (r *Resolver) ScopeSummary() ScopeSummaryResolver { return &scopeSummaryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
 	mutationResolver     struct{ *Resolver }
 	scopeSummaryResolver struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

@@ -43,8 +43,18 @@ func New(cfg Config) http.Handler {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	gql := withDeadline(cfg.RequestTimeout, getMutationIs405(cfg.GraphQL))
-	mux.Handle("/graphql", withCORS(cfg.CORSOrigins, withHTTPRules(withBodyLimit(cfg.MaxBodyBytes, gql))))
+	gql := withCORS(cfg.CORSOrigins, withHTTPRules(withBodyLimit(cfg.MaxBodyBytes,
+		withDeadline(cfg.RequestTimeout, getMutationIs405(cfg.GraphQL)))))
+	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebSocket(r) {
+			// A subscription lives as long as its connection: no request
+			// deadline, and the connection is hijacked, so nothing may wrap
+			// the response writer.
+			cfg.GraphQL.ServeHTTP(w, r)
+			return
+		}
+		gql.ServeHTTP(w, r)
+	}))
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authz-gateway", "/graphql"))
 	}

@@ -4,7 +4,26 @@ package model
 
 import (
 	"authz-gateway/access"
+	"authz-gateway/authz"
 )
+
+// What the viewer may do and where, as accessChanged pushes it.
+type AccessSnapshot struct {
+	// The union of the permission sets of the viewer's active roles.
+	Permissions []access.Permission `json:"permissions"`
+	// The programs in the viewer's scope that the viewer may read.
+	AccessiblePrograms []*AccessibleObject `json:"accessiblePrograms"`
+	// The projects in the viewer's scope that the viewer may read.
+	AccessibleProjects []*AccessibleObject `json:"accessibleProjects"`
+	// The viewer's scope summary (data only: nothing in a push is resolved later).
+	ScopeSummary *authz.ScopeSummary `json:"scopeSummary"`
+}
+
+// A program or project named by its ID only.
+type AccessibleObject struct {
+	// The program's or project's global ID.
+	ID int `json:"id"`
+}
 
 type AssignScopeInput struct {
 	UserID    int              `json:"userId"`
@@ -23,4 +42,7 @@ type CacheStats struct {
 	Misses         int    `json:"misses"`
 	// hits / (hits + misses) since this instance started; 0 before any lookup.
 	HitRate float64 `json:"hitRate"`
+}
+
+type Subscription struct {
 }

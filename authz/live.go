@@ -1,0 +1,150 @@
+package authz
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"authz-gateway/cache"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/reqctx"
+)
+
+// Live access changes: WatchUser tells a subscriber (the accessChanged
+// subscription) that a delivered change may have altered a user's answers,
+// whichever instance made it. Deliveries arrive from this instance (after
+// it marks an entry delivered) and from the others (the log's "d:<id>"
+// notifications); a goroutine of the log watcher reads whom each entry
+// affected, makes this instance's L1 drop it first, and signals the users'
+// watchers. A signal carries nothing: the subscriber recomputes, so it can
+// never show an answer older than one it read before.
+
+// liveChanges fans delivered entries out to per-user watchers.
+type liveChanges struct {
+	mu      sync.Mutex
+	byUser  map[int]map[chan struct{}]struct{}
+	pending []int
+	wake    chan struct{}
+	seen    map[int]struct{} // entries already fanned out (local and notified)
+}
+
+func newLiveChanges() *liveChanges {
+	return &liveChanges{byUser: make(map[int]map[chan struct{}]struct{}), wake: make(chan struct{}, 1), seen: make(map[int]struct{})}
+}
+
+// WatchUser returns a channel that receives a signal (coalesced: it holds at
+// most one) after every delivered change that can affect userID. stop
+// releases it.
+func (s *Service) WatchUser(userID int) (signals <-chan struct{}, stop func()) {
+	l := s.live
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	if l.byUser[userID] == nil {
+		l.byUser[userID] = make(map[chan struct{}]struct{})
+	}
+	l.byUser[userID][ch] = struct{}{}
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.byUser[userID], ch)
+		if len(l.byUser[userID]) == 0 {
+			delete(l.byUser, userID)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// delivered queues entry id for the watchers (nothing when nobody watches).
+func (l *liveChanges) delivered(id int) {
+	l.mu.Lock()
+	if len(l.byUser) == 0 {
+		l.mu.Unlock()
+		return
+	}
+	if _, done := l.seen[id]; !done {
+		l.pending = append(l.pending, id)
+	}
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fanOut runs until ctx ends: for each batch of delivered entries, this
+// instance's L1 drops them, then every watcher they can affect is signalled.
+func (s *Service) fanOut(ctx context.Context) {
+	l := s.live
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		}
+		l.mu.Lock()
+		ids := l.pending
+		l.pending = nil
+		for _, id := range ids {
+			l.seen[id] = struct{}{}
+		}
+		if len(l.seen) > 10_000 {
+			clear(l.seen) // a repeat costs a recomputation that finds nothing new
+		}
+		l.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		users, all, err := s.affectedBy(ctx, ids)
+		if err != nil {
+			slog.Warn("live access changes: reading the affected users; signalling everyone", "err", err)
+			all = true
+		}
+		if err := s.ConfirmL1(ctx); err != nil && ctx.Err() == nil {
+			slog.Warn("live access changes: confirming the L1 before signalling", "err", err)
+		}
+		l.signal(users, all)
+	}
+}
+
+// affectedBy reads whom delivered entries affected: their users, the
+// holders recorded at delivery, or everyone.
+func (s *Service) affectedBy(ctx context.Context, ids []int) (users []int, all bool, err error) {
+	ctx = reqctx.NewContextWithSystem(ctx)
+	entries, err := s.db.AccessChange.Query().Where(accesschange.IDIn(ids...)).
+		Select(accesschange.FieldAll, accesschange.FieldUsers).All(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, e := range entries {
+		if e.All {
+			return nil, true, nil
+		}
+		users = append(users, e.Users...)
+	}
+	recorded, err := s.db.AccessChangeUser.Query().Where(accesschangeuser.ChangeIDIn(ids...)).
+		Select(accesschangeuser.FieldUserID).Ints(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	return append(users, recorded...), false, nil
+}
+
+func (l *liveChanges) signal(users []int, all bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for user, chans := range l.byUser {
+		// The catalog pseudo-user's change alters every GLOBAL viewer's
+		// counts: signal everyone rather than find them.
+		if !all && !slices.Contains(users, user) && !slices.Contains(users, cache.CatalogUser) {
+			continue
+		}
+		for ch := range chans {
+			select {
+			case ch <- struct{}{}:
+			default: // a signal is pending already
+			}
+		}
+	}
+}

@@ -30,7 +30,9 @@ func answeredQuickly(t *testing.T, g *testenv.Gateway, token string, body []byte
 	t.Helper()
 	before := runtime.NumGoroutine()
 	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() { done <- postAccepting(g.Handler, token, "application/json", "application/graphql-response+json", body) }()
+	go func() {
+		done <- postAccepting(g.Handler, token, "application/json", "application/graphql-response+json", body)
+	}()
 	var rec *httptest.ResponseRecorder
 	select {
 	case rec = <-done:

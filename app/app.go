@@ -199,6 +199,15 @@ func (a *App) openCache() error {
 	return nil
 }
 
+// schemaSDL is the schema served at /schema.graphql: in development only,
+// like introspection.
+func (a *App) schemaSDL() []byte {
+	if !a.cfg.Development() {
+		return nil
+	}
+	return graph.SDL()
+}
+
 // authenticate verifies a websocket's bearer token and loads its viewer
 // (subscriptions authenticate in connection_init, not per HTTP request).
 func (a *App) authenticate(ctx context.Context, token string) (context.Context, error) {
@@ -248,6 +257,7 @@ func (a *App) newHandler() http.Handler {
 	cfg := httpapi.Config{
 		GraphQL:        gql,
 		Playground:     a.cfg.Development(),
+		SchemaSDL:      a.schemaSDL(),
 		MaxBodyBytes:   a.cfg.Limits.MaxBodyBytes,
 		RequestTimeout: a.cfg.Limits.RequestTimeout,
 		Ready:          a.ready,

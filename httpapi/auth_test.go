@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func TestTokens_Verify(t *testing.T) {
 
 func TestHTTP_Routes(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{})
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 404} {
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 404, "/schema.graphql": 404} {
 		rec := httptest.NewRecorder()
 		g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		assert.Equal(t, want, rec.Code, path)
@@ -107,6 +108,19 @@ func TestHTTP_Routes(t *testing.T) {
 		assert.Equal(t, http.StatusOK, rec.Code)
 		assert.Contains(t, rec.Body.String(), testenv.AdminEmail)
 	})
+}
+
+// In development the schema is served as SDL, the committed schema.graphql
+// exactly (code generators that do not introspect read it).
+func TestHTTP_SchemaSDLInDevelopment(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{Introspection: true})
+	rec := httptest.NewRecorder()
+	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/schema.graphql", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	committed, err := os.ReadFile("../schema.graphql")
+	require.NoError(t, err)
+	assert.Equal(t, string(committed), rec.Body.String())
+	assert.Contains(t, rec.Body.String(), "accessChanged: AccessSnapshot!")
 }
 
 func itoa(i int) string { return jsonNumber(i) }

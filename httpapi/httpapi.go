@@ -32,6 +32,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// CORSOrigins may call /graphql from browsers on other origins.
 	CORSOrigins []string
+	// SchemaSDL, if set, is served at /schema.graphql (development: for
+	// code generators that do not introspect).
+	SchemaSDL []byte
 }
 
 // New returns the gateway's HTTP handler.
@@ -57,6 +60,12 @@ func New(cfg Config) http.Handler {
 	}))
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authz-gateway", "/graphql"))
+	}
+	if cfg.SchemaSDL != nil {
+		mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/graphql; charset=utf-8")
+			_, _ = w.Write(cfg.SchemaSDL)
+		})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -25,8 +25,11 @@ type AccessibleObject struct {
 	ID int `json:"id"`
 }
 
+// A scope to assign.
 type AssignScopeInput struct {
-	UserID    int              `json:"userId"`
+	// The user who gets the scope.
+	UserID int `json:"userId"`
+	// GLOBAL, PROGRAM or PROJECT.
 	ScopeType access.ScopeType `json:"scopeType"`
 	// Required for PROGRAM scopes, absent otherwise.
 	ProgramID *int `json:"programId,omitempty"`
@@ -34,15 +37,20 @@ type AssignScopeInput struct {
 	ProjectID *int `json:"projectId,omitempty"`
 }
 
+// Counters of this instance's authorization cache.
 type CacheStats struct {
 	// redis or memory
-	Backend        string `json:"backend"`
-	RedisReachable bool   `json:"redisReachable"`
-	Hits           int    `json:"hits"`
-	Misses         int    `json:"misses"`
+	Backend string `json:"backend"`
+	// Whether the shared store answers now.
+	RedisReachable bool `json:"redisReachable"`
+	// Lookups answered by the store since this instance started.
+	Hits int `json:"hits"`
+	// Lookups the store could not answer (computed from the database).
+	Misses int `json:"misses"`
 	// hits / (hits + misses) since this instance started; 0 before any lookup.
 	HitRate float64 `json:"hitRate"`
 }
 
+// The root of every subscription (graphql-ws).
 type Subscription struct {
 }

@@ -10,9 +10,14 @@ go vet ./...
 scripts/check-generate.sh
 # The GraphQL-over-HTTP audit suite (npm graphql-http), from its lockfile,
 # for TestGraphQLOverHTTP_Audit. Node is on CI; elsewhere the test skips.
+# The typed web client example: installed from its lockfile, generated from
+# the committed schema and type-checked, so a schema change that breaks typed
+# clients fails here.
 if command -v npm >/dev/null 2>&1; then
   (cd scripts/graphql-http-audit && npm ci --no-audit --no-fund --silent)
   export GRAPHQL_HTTP_AUDIT=1
+  (cd examples/web-client && npm ci --no-audit --no-fund --silent --loglevel=error && npm run --silent check)
+  echo "web client example: generated and type-checked"
 fi
 go test -race -count=1 -timeout 15m "$@" ./...
 # Every benchmark once, so none can rot (figures come from `make bench`).

@@ -1,7 +1,7 @@
 # authz-gateway. `make run` starts the embedded default; `make test` runs the
 # whole suite against real PostgreSQL and Redis (starting them when needed).
 
-.PHONY: run test generate check-generate vet bench bench-peer loadtest fuzz services
+.PHONY: run test generate check-generate vet bench bench-peer loadtest fuzz services playground
 
 run:
 	GATEWAY_ENV=development go run .
@@ -17,6 +17,11 @@ check-generate:
 
 vet:
 	go vet ./...
+
+# Rebuilds the playground's vendored GraphiQL and React from npm (pinned by
+# web/playground/package-lock.json) into httpapi/playground/assets/.
+playground:
+	scripts/playground-assets.sh
 
 # Benchmarks against real PostgreSQL and Redis, benchstat-ready (6 runs).
 bench:

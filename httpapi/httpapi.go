@@ -10,7 +10,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
+	"authz-gateway/httpapi/playground"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -59,7 +60,7 @@ func New(cfg Config) http.Handler {
 		gql.ServeHTTP(w, r)
 	}))
 	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("authz-gateway", "/graphql"))
+		playground.Register(mux)
 	}
 	if cfg.SchemaSDL != nil {
 		mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, _ *http.Request) {

@@ -10,6 +10,15 @@ go vet ./...
 scripts/check-generate.sh
 # The GraphQL-over-HTTP audit suite (npm graphql-http), from its lockfile,
 # for TestGraphQLOverHTTP_Audit. Node is on CI; elsewhere the test skips.
+# A real browser for the playground test: Debian's chromium, installed when
+# missing (TestPlayground_OfflineInARealBrowser; screenshots in .tmp/artifacts).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) ||
+    echo "could not install chromium" >&2
+fi
+if command -v chromium >/dev/null 2>&1; then
+  export PLAYGROUND_BROWSER=1 TEST_ARTIFACTS="$PWD/.tmp/artifacts"
+fi
 # The typed web client example: installed from its lockfile, generated from
 # the committed schema and type-checked, so a schema change that breaks typed
 # clients fails here.

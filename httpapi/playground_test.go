@@ -1,0 +1,113 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"authz-gateway/internal/testenv"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPlayground_OfflineInARealBrowser opens the playground in Chromium with
+// no network beyond loopback (every other host fails to resolve and goes to
+// a dead proxy), pastes a token into the Headers editor, runs
+// `{ me { email } }` and reads the answer on the page. Every request the
+// page made must have gone to the gateway. scripts/test.sh installs
+// Debian's chromium when missing and sets PLAYGROUND_BROWSER=1, so CI cannot
+// skip it. A screenshot goes to $TEST_ARTIFACTS when set.
+func TestPlayground_OfflineInARealBrowser(t *testing.T) {
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("PLAYGROUND_BROWSER") == "1" {
+			t.Fatalf("chromium is required: %v", err)
+		}
+		t.Skip("no chromium (scripts/test.sh installs Debian's)")
+	}
+	g := testenv.NewGateway(t, testenv.Options{Introspection: true})
+	srv := httptest.NewServer(g.Handler)
+	t.Cleanup(srv.Close)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.ProxyServer("http://127.0.0.1:9"), // loopback bypasses it; anything else dies here
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelTimeout()
+
+	var mu sync.Mutex
+	var requested []string
+	requests := chromedp.Events(ctx, network.RequestWillBeSent) // subscribed from here on
+	go func() {
+		for ev, err := range requests {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			requested = append(requested, ev.Request.URL)
+			mu.Unlock()
+		}
+	}()
+
+	token := g.Token(t, g.Admin.ID)
+	headers := fmt.Sprintf(`{"Authorization": "Bearer %s"}`, token)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`.graphiql-execute-button`)),
+	))
+	// CodeMirror 5 editors keep their API on the wrapper element: set the
+	// query, and paste the token into the Headers editor (the last editable
+	// one besides the query).
+	edited, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`(() => {
+		const query = document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror;
+		query.setValue('{ me { email } }');
+		const tools = [...document.querySelectorAll('.CodeMirror')].map(e => e.CodeMirror)
+			.filter(cm => cm !== query && !cm.getOption('readOnly'));
+		tools[tools.length - 1].setValue(%q);
+		return tools.length;
+	})()`, headers)))
+	require.NoError(t, err)
+	require.Positive(t, edited, "the Headers editor is there")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.graphiql-execute-button`))))
+	answer, err := chromedp.Run(ctx, chromedp.Poll[string](
+		`(() => { const r = document.querySelector('.graphiql-response'); return r && r.innerText.includes('@') ? r.innerText : null; })()`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	require.NoError(t, err)
+	assert.Contains(t, answer, testenv.AdminEmail, "the answer is on the page")
+	screenshot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+
+	if dir := os.Getenv("TEST_ARTIFACTS"); dir != "" {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "playground.png"), screenshot, 0o644))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, requested)
+	for _, u := range requested {
+		if !strings.HasPrefix(u, srv.URL) && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the page requested %s: not the gateway", u)
+		}
+	}
+	t.Logf("%d requests, all to the gateway", len(requested))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"authz-gateway/access"
 	"authz-gateway/ent"
 	"authz-gateway/internal/testenv"
+	"authz-gateway/ratelimit"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
@@ -267,4 +269,22 @@ func TestSubscription_SlowClientDoesNotBlockOthersAndViewersAreBounded(t *testin
 		}
 	}
 	assert.True(t, refused)
+}
+
+// Opening a websocket spends the caller's rate limit like any request
+// (by address: the token comes only later, in connection_init).
+func TestSubscription_UpgradesAreRateLimited(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: ratelimit.Limit{PerSecond: 1, Burst: 1}})
+	srv := httptest.NewServer(g.Handler)
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	require.NoError(t, err)
+	defer first.CloseNow()
+	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 }

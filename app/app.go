@@ -51,9 +51,10 @@ type App struct {
 	metricsRegistry *prometheus.Registry
 	metricsServer   *http.Server
 
-	positions *authz.Positions
-	stopWatch func()
-	stopFleet func()
+	positions    *authz.Positions
+	redisLatency *redisconn.LatencyHook
+	stopWatch    func()
+	stopFleet    func()
 }
 
 // Option adjusts what the environment cannot say: instruments for tests and
@@ -182,6 +183,8 @@ func (a *App) openCache() error {
 		if a.opts.redisHook != nil {
 			client.AddHook(a.opts.redisHook)
 		}
+		a.redisLatency = redisconn.NewLatencyHook()
+		client.AddHook(a.redisLatency)
 		a.redis = client
 		store = cache.NewRedisStore(client, a.cfg.CachePrefix, 2*cacheCfg.MaxTTL())
 		cacheCfg.OpTimeout = a.cfg.Redis.Timeout
@@ -285,7 +288,9 @@ func (a *App) metrics() *prometheus.Registry {
 	reg.MustRegister(a.authz.FleetCollectors()...)
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))
 	if a.redis != nil {
-		reg.MustRegister(redisconn.NewPoolCollector(a.redis))
+		reg.MustRegister(redisconn.NewPoolCollector(a.redis),
+			redisconn.NewHealthCollector(a.redis, a.cfg.CachePrefix),
+			a.redisLatency.Collector())
 	}
 	return reg
 }

@@ -1,0 +1,105 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scrape returns the value of the first sample of metric (with labels, if
+// given, as written in the exposition) in g's /metrics.
+func scrape(t *testing.T, g *testenv.Gateway, metric string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(metric) + ` (\S+)$`).FindSubmatch(body)
+	require.NotNil(t, m, "%s in /metrics", metric)
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	require.NoError(t, err)
+	return v
+}
+
+func infoField(t *testing.T, info, name string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + `:(\S+)`).FindStringSubmatch(info)
+	require.NotNil(t, m, name)
+	v, err := strconv.ParseFloat(strings.TrimSpace(m[1]), 64)
+	require.NoError(t, err)
+	return v
+}
+
+// Redis health in /metrics: present, moving under traffic, and the same
+// figures INFO gives (a Redis of its own with a small maxmemory, filled
+// until it evicts).
+func TestMetrics_RedisHealthMatchesInfo(t *testing.T) {
+	server := testenv.StartRedis(t, "--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru")
+	g := testenv.NewGateway(t, testenv.Options{RedisAddr: server.Addr, Prefix: "gw:"})
+	ctx := context.Background()
+
+	pipelinesBefore := scrape(t, g, `authz_redis_command_seconds_count{command="pipeline"}`)
+	w := testenv.NewWorld(t, g.DB.Client)
+	for i := range 20 {
+		u := w.User(fmt.Sprintf("m%d@test.example", i))
+		testenv.MustOK(t, g.Do(t, g.Token(t, u), `{ me { permissions } }`, nil))
+	}
+	assert.Greater(t, scrape(t, g, `authz_redis_command_seconds_count{command="pipeline"}`), pipelinesBefore,
+		"command latency moves under traffic")
+	assert.Positive(t, scrape(t, g, "authz_redis_prefix_keys_estimate"), "the cache's keys are seen")
+
+	// Fill Redis past maxmemory from outside the gateway: it evicts.
+	junk := strings.Repeat("x", 10_000)
+	for i := range 1000 {
+		require.NoError(t, g.Redis.Set(ctx, fmt.Sprintf("junk:%d", i), junk, 0).Err())
+	}
+	info, err := g.Redis.Info(ctx, "memory", "stats", "clients", "replication").Result()
+	require.NoError(t, err)
+	evicted := infoField(t, info, "evicted_keys")
+	require.Positive(t, evicted, "Redis evicted")
+	// The collector reads INFO at most every 5 s, whatever the scrape rate:
+	// its next reading sees what INFO saw (nothing writes meanwhile).
+	require.Eventually(t, func() bool { return scrape(t, g, "authz_redis_evicted_keys_total") == evicted },
+		10*time.Second, 100*time.Millisecond)
+	assert.Equal(t, infoField(t, info, "maxmemory"), scrape(t, g, "authz_redis_max_memory_bytes"))
+	assert.InEpsilon(t, infoField(t, info, "used_memory"), scrape(t, g, "authz_redis_used_memory_bytes"), 0.2)
+	assert.Equal(t, 1.0, scrape(t, g, `authz_redis_role{role="master"}`))
+	assert.Equal(t, 1.0, scrape(t, g, "authz_redis_up"))
+	assert.Positive(t, scrape(t, g, "authz_redis_connected_clients"))
+}
+
+// The Grafana dashboard in docs/grafana plots only metrics the gateway
+// exports.
+func TestMetrics_GrafanaDashboardUsesExportedMetrics(t *testing.T) {
+	dashboard, err := os.ReadFile("../docs/grafana/authz-gateway.json")
+	require.NoError(t, err)
+	var parsed map[string]any
+	require.NoError(t, json.Unmarshal(dashboard, &parsed), "valid JSON")
+
+	g := testenv.NewGateway(t, testenv.Options{})
+	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `{ me { permissions } }`, nil))
+	rec := httptest.NewRecorder()
+	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	exported := rec.Body.String()
+
+	names := regexp.MustCompile(`authz_[a-z_]+`).FindAllString(string(dashboard), -1)
+	require.NotEmpty(t, names)
+	for _, name := range names {
+		base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count")
+		assert.Contains(t, exported, "# HELP "+base+" ", "the dashboard plots %s", name)
+	}
+}

@@ -55,6 +55,8 @@ type App struct {
 	redisLatency *redisconn.LatencyHook
 	stopWatch    func()
 	stopFleet    func()
+	stopWarming  func()
+	started      time.Time
 }
 
 // Option adjusts what the environment cannot say: instruments for tests and
@@ -139,6 +141,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	if err := a.authz.ConfirmL1(ctx); err != nil {
 		slog.WarnContext(ctx, "fleet: first confirmation failed; the L1 answers once one succeeds", "err", err)
 	}
+	a.started = time.Now()
+	a.stopWarming = a.authz.StartWarming(cfg.Warm)
 	a.handler = a.newHandler()
 	return a, nil
 }
@@ -286,6 +290,7 @@ func (a *App) metrics() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.cache.Collector())
 	reg.MustRegister(a.authz.FleetCollectors()...)
+	reg.MustRegister(a.authz.WarmCollectors()...)
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))
 	if a.redis != nil {
 		reg.MustRegister(redisconn.NewPoolCollector(a.redis),
@@ -301,8 +306,15 @@ func (a *App) ready(ctx context.Context) map[string]error {
 	if a.redis != nil {
 		status["redis"] = a.redis.Ping(ctx).Err()
 	}
+	// A new instance takes traffic once warm, or once WARM_READY_MAX has
+	// passed: warming never holds readiness back longer.
+	if !a.authz.Warmed() && time.Since(a.started) < a.cfg.WarmReady {
+		status["warming"] = errWarming
+	}
 	return status
 }
+
+var errWarming = errors.New("warming the cache")
 
 // Config returns the configuration the app was built with.
 func (a *App) Config() Config { return a.cfg }
@@ -403,6 +415,9 @@ func (a *App) serveMetrics(errc chan<- error) error {
 // Close stops the log watcher and releases the cache, Redis and the
 // database.
 func (a *App) Close() {
+	if a.stopWarming != nil {
+		a.stopWarming()
+	}
 	if a.stopFleet != nil {
 		a.stopFleet()
 	}

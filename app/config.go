@@ -49,6 +49,10 @@ type Config struct {
 	// and PostgreSQL (the embedded default has one in-process store).
 	L1Bytes int64
 	L1Lease time.Duration
+	// Warm is cache warming (WARM_USERS, WARM_WINDOW, WARM_SHARE); WarmReady
+	// is how long readiness may wait for the first warm run.
+	Warm      authz.WarmConfig
+	WarmReady time.Duration
 }
 
 // Limits bound what one request may ask for and how long it may take.
@@ -92,6 +96,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		CORSOrigins:    p.list("CORS_ORIGINS"),
 		L1Bytes:        int64(p.int("CACHE_L1_BYTES", 64<<20)),
 		L1Lease:        p.duration("CACHE_L1_LEASE", 2*time.Second),
+		Warm: authz.WarmConfig{
+			Users:  p.int("WARM_USERS", 1000),
+			Window: p.duration("WARM_WINDOW", 24*time.Hour),
+			Share:  p.float("WARM_SHARE", 0.25),
+		},
+		WarmReady: p.duration("WARM_READY_MAX", 5*time.Second),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),
@@ -183,6 +193,18 @@ func (p *envParser) int(name string, def int) int {
 		p.fail(name, "must be a non-negative integer")
 	}
 	return n
+}
+
+func (p *envParser) float(name string, def float64) float64 {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1 {
+		p.fail(name, "must be a fraction in (0, 1]")
+	}
+	return f
 }
 
 func (p *envParser) bool(name string, def bool) bool {

@@ -88,6 +88,9 @@ func (s *Service) deliver(ctx context.Context, entry *ent.AccessChange) error {
 	if err != nil {
 		return err
 	}
+	if entry.All {
+		s.warm.trigger("invalidate_all") // everyone's answers are cold now
+	}
 	return s.markDelivered(ctx, entry.ID, users)
 }
 

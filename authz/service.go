@@ -117,6 +117,7 @@ type Service struct {
 	positions *Positions
 	fleet     atomic.Pointer[fleet] // set by JoinFleet (with an L1), read by writes and the log watcher
 	live      *liveChanges          // accessChanged's watchers
+	warm      *warmer               // activity record and cache warming
 	types     atomic.Value          // []string: ent's type table, see objectKind
 }
 
@@ -129,7 +130,9 @@ func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *Po
 	if positions == nil {
 		positions = NewPositions()
 	}
-	return &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, positions: positions, live: newLiveChanges()}
+	s := &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, positions: positions, live: newLiveChanges()}
+	s.warm = newWarmer(s)
+	return s
 }
 
 // Cache returns the cache the service reads through.

@@ -65,6 +65,7 @@ func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Contex
 	if !st.Exists || !st.Active {
 		return ctx, nil, nil
 	}
+	s.warm.noteActive(userID)
 	viewer := reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID, Email: st.Email})
 	u := &ent.User{ID: userID, Email: st.Email, Name: st.Name, Active: st.Active}
 	return reqctx.NewContextWithReachSource(viewer, memo), u, nil

@@ -51,6 +51,9 @@ func (ks keyspace) userGen(userID int) string {
 
 func (ks keyspace) globalGen() string { return ks.prefix + "gen:global" }
 
+// active is the sorted set of recently active users (warming).
+func (ks keyspace) active() string { return ks.prefix + "active_users" }
+
 // applied holds the access-change log position the store has applied.
 func (ks keyspace) applied() string { return ks.prefix + "log:applied" }
 

@@ -17,6 +17,7 @@ type MemoryStore struct {
 	writes  int
 	maxSize int
 	applied int64
+	active  map[int]time.Time // see activity.go
 }
 
 type memoryEntry struct {

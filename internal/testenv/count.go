@@ -207,7 +207,21 @@ func (c *RedisCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *RedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.add()
+		if !activityFlush(cmds) {
+			c.add()
+		}
 		return next(ctx, cmds)
 	}
+}
+
+// activityFlush reports whether cmds are warming's periodic record of active
+// users (authz/warm.go): background work, no request's doing, like the log
+// statements the SQL counter leaves out.
+func activityFlush(cmds []redis.Cmder) bool {
+	for _, cmd := range cmds {
+		if name := cmd.Name(); name != "zadd" && name != "zremrangebyrank" {
+			return false
+		}
+	}
+	return len(cmds) > 0
 }

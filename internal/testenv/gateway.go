@@ -82,6 +82,9 @@ type Options struct {
 	// FleetPause runs before each of the instance's L1 confirmations (block
 	// in it to make the instance go silent).
 	FleetPause func(ctx context.Context)
+	// WarmUsers overrides WARM_USERS (how many recently active users are
+	// warmed); negative turns warming off.
+	WarmUsers int
 }
 
 // NewGateway builds a gateway for t.
@@ -112,6 +115,9 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 	cfg.Limits = withDefaultLimits(opts.Limits, cfg.Limits)
 	if opts.NoL1 {
 		cfg.L1Bytes = 0
+	}
+	if opts.WarmUsers != 0 {
+		cfg.Warm.Users = max(opts.WarmUsers, 0)
 	}
 	switch {
 	case opts.Redis.SentinelMaster != "" || len(opts.Redis.ClusterAddrs) > 0:

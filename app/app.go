@@ -178,7 +178,7 @@ func (a *App) openCache() error {
 	// The store is trusted only as far as it has applied the access-change
 	// log (authz.Positions).
 	a.positions = authz.NewPositions()
-	cacheCfg := cache.Config{TTL: a.cfg.CacheTTL, Accept: a.positions.Accept}
+	cacheCfg := cache.Config{TTL: a.cfg.CacheTTL, Accept: a.positions.Accept, NoRefreshAhead: !a.cfg.RefreshAhead}
 	if a.cfg.Redis.Configured() {
 		client, err := redisconn.NewClient(a.cfg.Redis)
 		if err != nil {

@@ -53,6 +53,9 @@ type Config struct {
 	// is how long readiness may wait for the first warm run.
 	Warm      authz.WarmConfig
 	WarmReady time.Duration
+	// RefreshAhead recomputes values read often shortly before they expire
+	// (CACHE_REFRESH_AHEAD, default on).
+	RefreshAhead bool
 }
 
 // Limits bound what one request may ask for and how long it may take.
@@ -101,7 +104,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Window: p.duration("WARM_WINDOW", 24*time.Hour),
 			Share:  p.float("WARM_SHARE", 0.25),
 		},
-		WarmReady: p.duration("WARM_READY_MAX", 5*time.Second),
+		WarmReady:    p.duration("WARM_READY_MAX", 5*time.Second),
+		RefreshAhead: p.bool("CACHE_REFRESH_AHEAD", true),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,19 +19,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// scrape returns the value of the first sample of metric (with labels, if
-// given, as written in the exposition) in g's /metrics.
+// scrape returns the value of one sample (name with labels, as written in
+// the exposition) in g's /metrics.
 func scrape(t *testing.T, g *testenv.Gateway, metric string) float64 {
 	t.Helper()
+	v, ok := metricValue(g, metric)
+	require.True(t, ok, "%s in /metrics", metric)
+	return v
+}
+
+// metricValue is scrape without failing (for polled conditions).
+func metricValue(g *testenv.Gateway, metric string) (float64, bool) {
 	rec := httptest.NewRecorder()
 	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body, err := io.ReadAll(rec.Body)
-	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(metric) + ` (\S+)$`).FindSubmatch(body)
-	require.NotNil(t, m, "%s in /metrics", metric)
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	require.NoError(t, err)
-	return v
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(metric) + ` (\S+)$`).FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
 }
 
 func infoField(t *testing.T, info, name string) float64 {
@@ -71,10 +76,27 @@ func TestMetrics_RedisHealthMatchesInfo(t *testing.T) {
 	require.NoError(t, err)
 	evicted := infoField(t, info, "evicted_keys")
 	require.Positive(t, evicted, "Redis evicted")
-	// The collector reads INFO at most every 5 s, whatever the scrape rate:
-	// its next reading sees what INFO saw (nothing writes meanwhile).
-	require.Eventually(t, func() bool { return scrape(t, g, "authz_redis_evicted_keys_total") == evicted },
-		10*time.Second, 100*time.Millisecond)
+	// The collector reads INFO at most every 5 s, whatever the scrape rate;
+	// once it has read again, its figure lies between INFO's just before
+	// and just after the scrape (the gateway's own background writes may
+	// evict a little more meanwhile).
+	infoEvicted := func() float64 {
+		info, err := g.Redis.Info(ctx, "stats").Result()
+		if err != nil {
+			return -1
+		}
+		m := regexp.MustCompile(`(?m)^evicted_keys:(\d+)`).FindStringSubmatch(info)
+		if m == nil {
+			return -1
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	require.Eventually(t, func() bool {
+		before := infoEvicted()
+		v, ok := metricValue(g, "authz_redis_evicted_keys_total")
+		return ok && v >= evicted && before <= v && v <= infoEvicted()
+	}, 10*time.Second, 100*time.Millisecond)
 	assert.Equal(t, infoField(t, info, "maxmemory"), scrape(t, g, "authz_redis_max_memory_bytes"))
 	assert.InEpsilon(t, infoField(t, info, "used_memory"), scrape(t, g, "authz_redis_used_memory_bytes"), 0.2)
 	assert.Equal(t, 1.0, scrape(t, g, `authz_redis_role{role="master"}`))

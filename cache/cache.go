@@ -63,6 +63,8 @@ type Config struct {
 	// ExtendLocalLease), so it needs the fleet membership of the authz
 	// package; 0 (the default here) has no L1.
 	LocalBytes int64
+	// NoRefreshAhead turns refresh-ahead off (refresh.go).
+	NoRefreshAhead bool
 	// LocalCurrent, if set, must say yes for the L1 to answer (the log's
 	// watcher says no while a change is overdue, as it does for the store).
 	LocalCurrent func() bool

@@ -11,6 +11,11 @@ import (
 type Envelope struct {
 	Gen  string          `json:"gen"`
 	Data json.RawMessage `json:"data"`
+	// Exp is when the value expires (Unix ms) and Cost how long it took to
+	// compute (µs): refresh-ahead decides from them (refresh.go). Absent in
+	// values written before it existed.
+	Exp  int64 `json:"exp,omitempty"`
+	Cost int64 `json:"cost,omitempty"`
 }
 
 // DecodeEnvelope parses a stored value. Anything that is not a well-formed

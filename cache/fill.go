@@ -67,23 +67,25 @@ func (c *Cache) computeAndSave(ctx context.Context, lead []Key, stamps map[Key]s
 	if c.cfg.BeforeFill != nil {
 		c.cfg.BeforeFill(ctx, lead)
 	}
-	c.save(ctx, lead, values, stamps)
+	c.save(ctx, lead, values, stamps, time.Since(start))
 	c.metrics.fillSeconds.Observe(time.Since(start).Seconds())
 	return values, nil
 }
 
-func (c *Cache) save(ctx context.Context, keys []Key, values map[Key][]byte, stamps map[Key]string) {
+func (c *Cache) save(ctx context.Context, keys []Key, values map[Key][]byte, stamps map[Key]string, cost time.Duration) {
 	if c.distrust.Load() {
 		return
 	}
 	entries := make([]Entry, 0, len(keys))
+	now := time.Now()
 	for _, k := range keys {
-		raw, err := json.Marshal(Envelope{Gen: stamps[k], Data: values[k]})
+		ttl := c.ttl(k.Kind)
+		raw, err := json.Marshal(Envelope{Gen: stamps[k], Data: values[k], Exp: now.Add(ttl).UnixMilli(), Cost: cost.Microseconds()})
 		if err != nil {
 			c.cfg.Logger.Error("cache: encode value", "key", k.String(), "err", err)
 			continue
 		}
-		entries = append(entries, Entry{Key: k, Value: raw, TTL: c.ttl(k.Kind)})
+		entries = append(entries, Entry{Key: k, Value: raw, TTL: ttl})
 	}
 	err := c.storeOp(ctx, func(ctx context.Context) error { return c.store.Save(ctx, entries) })
 	if err != nil {

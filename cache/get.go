@@ -132,16 +132,23 @@ func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) 
 	}
 	out := make(map[Key][]byte, len(keys))
 	stamps := make(map[Key]string)
-	var misses []Key
+	var misses, early []Key
 	for _, k := range keys {
 		stamp := snap.Global + "." + snap.Users[k.UserID]
-		data, ok := c.check(k, snap.Values[k], stamp)
-		if ok {
-			out[k] = data
-			continue
-		}
-		misses = append(misses, k)
+		data, ok, refresh := c.check(k, snap.Values[k], stamp)
 		stamps[k] = stamp
+		switch {
+		case ok && refresh:
+			early = append(early, k)
+			fallthrough
+		case ok:
+			out[k] = data
+		default:
+			misses = append(misses, k)
+		}
+	}
+	if len(early) > 0 {
+		c.refreshAhead(ctx, early, stamps, compute)
 	}
 	if len(misses) == 0 {
 		return out, nil
@@ -156,20 +163,21 @@ func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) 
 	return out, nil
 }
 
-// check opens a stored envelope and counts the lookup.
-func (c *Cache) check(k Key, raw []byte, stamp string) ([]byte, bool) {
+// check opens a stored envelope and counts the lookup; refresh says the
+// value, valid, should be recomputed ahead of its expiry (refresh.go).
+func (c *Cache) check(k Key, raw []byte, stamp string) (data []byte, ok, refresh bool) {
 	counters := c.metrics.kinds[k.Kind]
 	if raw == nil {
 		counters.misses.Add(1)
-		return nil, false
+		return nil, false, false
 	}
 	env, err := DecodeEnvelope(raw)
 	if err != nil || env.Gen != stamp {
 		// A foreign, corrupt or older-generation value: treat as absent.
 		counters.stale.Add(1)
 		counters.misses.Add(1)
-		return nil, false
+		return nil, false, false
 	}
 	counters.hits.Add(1)
-	return env.Data, true
+	return env.Data, true, c.expiresSoon(k, env)
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	kinds         map[Kind]*kindCounters
 	invalidations atomic.Uint64
 	invalidateAll atomic.Uint64
+	refreshes     atomic.Uint64
 	storeErrors   atomic.Uint64
 	fillSeconds   prometheus.Histogram
 }
@@ -89,6 +90,8 @@ var (
 		[]string{"scope"}, nil)
 	storeErrorsDesc = prometheus.NewDesc("authz_cache_store_errors_total",
 		"Failed store operations (Redis errors, timeouts, open circuit).", nil, nil)
+	refreshesDesc = prometheus.NewDesc("authz_cache_refresh_ahead_total",
+		"Values recomputed ahead of their expiry because they were read often (refresh-ahead).", nil, nil)
 	trustedDesc = prometheus.NewDesc("authz_cache_trusted",
 		"1 while the cache is used, 0 while an undelivered invalidation keeps it bypassed.", nil, nil)
 )
@@ -113,6 +116,7 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(invalidationsDesc, prometheus.CounterValue, float64(m.invalidations.Load()), "user")
 	ch <- prometheus.MustNewConstMetric(invalidationsDesc, prometheus.CounterValue, float64(m.invalidateAll.Load()), "all")
 	ch <- prometheus.MustNewConstMetric(storeErrorsDesc, prometheus.CounterValue, float64(m.storeErrors.Load()))
+	ch <- prometheus.MustNewConstMetric(refreshesDesc, prometheus.CounterValue, float64(m.refreshes.Load()))
 	trusted := 1.0
 	if col.c.distrust.Load() {
 		trusted = 0

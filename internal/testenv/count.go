@@ -214,12 +214,13 @@ func (c *RedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 	}
 }
 
-// activityFlush reports whether cmds are warming's periodic record of active
-// users (authz/warm.go): background work, no request's doing, like the log
-// statements the SQL counter leaves out.
+// activityFlush reports whether cmds are warming's record of active users
+// (authz/warm.go: the periodic flush, the read of a warm run): background
+// work, no request's doing, like the log statements the SQL counter leaves
+// out.
 func activityFlush(cmds []redis.Cmder) bool {
 	for _, cmd := range cmds {
-		if name := cmd.Name(); name != "zadd" && name != "zremrangebyrank" {
+		if name := cmd.Name(); name != "zadd" && name != "zremrangebyrank" && name != "zrange" {
 			return false
 		}
 	}

@@ -26,13 +26,17 @@ import (
 	"authz-gateway/ratelimit"
 	"authz-gateway/redisconn"
 	"authz-gateway/reqctx"
+	"authz-gateway/tracing"
 
 	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // App is the wired gateway.
@@ -57,6 +61,10 @@ type App struct {
 	stopFleet    func()
 	stopWarming  func()
 	started      time.Time
+	// traced: spans are recorded (tracing.Install was called);
+	// stopTracing flushes the exporter.
+	traced      bool
+	stopTracing func(context.Context) error
 }
 
 // Option adjusts what the environment cannot say: instruments for tests and
@@ -69,6 +77,7 @@ type options struct {
 	tuneCache  func(*cache.Config)
 	schema     func(*App) graphql.ExecutableSchema
 	tuneFleet  func(*authz.FleetConfig)
+	tracer     trace.TracerProvider
 }
 
 // WithDriver wraps the database driver (tests count statements with it).
@@ -89,6 +98,12 @@ func WithFleetConfig(tune func(*authz.FleetConfig)) Option {
 	return func(o *options) { o.tuneFleet = tune }
 }
 
+// WithTracerProvider turns tracing on with tp (tests record spans in
+// memory with it) instead of the OTLP exporter of the environment.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracer = tp }
+}
+
 // WithSchema replaces the executable schema (benchmarks of resolver paths).
 func WithSchema(schema func(*App) graphql.ExecutableSchema) Option {
 	return func(o *options) { o.schema = schema }
@@ -105,6 +120,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	a := &App{cfg: cfg, tokens: auth.NewTokens(secret).WithMaxAge(cfg.TokenMaxAge)}
 	for _, o := range opts {
 		o(&a.opts)
+	}
+	if err := a.startTracing(ctx); err != nil {
+		return nil, err
 	}
 	if err := a.openDB(ctx); err != nil {
 		a.Close()
@@ -144,6 +162,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	a.started = time.Now()
 	a.stopWarming = a.authz.StartWarming(cfg.Warm)
 	a.handler = a.newHandler()
+	if a.traced {
+		// The outermost span: one per HTTP request, named by route.
+		a.handler = otelhttp.NewHandler(a.handler, "http",
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+	}
 	return a, nil
 }
 
@@ -153,7 +176,7 @@ func (a *App) openDB(ctx context.Context) error {
 			return fmt.Errorf("create data dir: %w", err)
 		}
 	}
-	d, err := db.Open(a.cfg.DatabaseURL, a.cfg.sqlitePath(), db.Options{Driver: a.opts.wrapDriver, Timeout: a.cfg.Limits.DBTimeout})
+	d, err := db.Open(a.cfg.DatabaseURL, a.cfg.sqlitePath(), db.Options{Driver: a.opts.wrapDriver, Timeout: a.cfg.Limits.DBTimeout, Traced: a.traced})
 	if err != nil {
 		return err
 	}
@@ -189,6 +212,11 @@ func (a *App) openCache() error {
 		}
 		a.redisLatency = redisconn.NewLatencyHook()
 		client.AddHook(a.redisLatency)
+		if a.traced {
+			if err := redisotel.InstrumentTracing(client); err != nil {
+				return fmt.Errorf("trace redis: %w", err)
+			}
+		}
 		a.redis = client
 		store = cache.NewRedisStore(client, a.cfg.CachePrefix, 2*cacheCfg.MaxTTL())
 		cacheCfg.OpTimeout = a.cfg.Redis.Timeout
@@ -213,6 +241,27 @@ func (a *App) schemaSDL() []byte {
 		return nil
 	}
 	return graph.SDL()
+}
+
+// startTracing installs the tracer provider: the test's, or an OTLP
+// exporter when the environment names an endpoint. Otherwise nothing is
+// instrumented.
+func (a *App) startTracing(ctx context.Context) error {
+	switch {
+	case a.opts.tracer != nil:
+		tracing.Install(a.opts.tracer)
+	case a.cfg.Tracing:
+		tp, err := tracing.FromEnv(ctx)
+		if err != nil {
+			return err
+		}
+		tracing.Install(tp)
+		a.stopTracing = tp.Shutdown
+	default:
+		return nil
+	}
+	a.traced = true
+	return nil
 }
 
 // authenticate verifies a websocket's bearer token and loads its viewer
@@ -255,6 +304,7 @@ func (a *App) newHandler() http.Handler {
 		Schema:           schema,
 		Authenticate:     a.authenticate,
 		Origins:          a.cfg.CORSOrigins,
+		Traced:           a.traced,
 	}),
 		auth.VerifyToken(a.tokens),
 		ratelimit.Middleware(limiter, httpapi.TooManyRequests),
@@ -432,6 +482,11 @@ func (a *App) Close() {
 	}
 	if a.db != nil {
 		_ = a.db.Close()
+	}
+	if a.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.stopTracing(ctx) // flushes the spans still batched
 	}
 }
 

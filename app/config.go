@@ -16,6 +16,7 @@ import (
 	"authz-gateway/graph"
 	"authz-gateway/ratelimit"
 	"authz-gateway/redisconn"
+	"authz-gateway/tracing"
 )
 
 // Config is everything the environment decides (README: Configuration).
@@ -56,6 +57,9 @@ type Config struct {
 	// RefreshAhead recomputes values read often shortly before they expire
 	// (CACHE_REFRESH_AHEAD, default on).
 	RefreshAhead bool
+	// Tracing exports OpenTelemetry spans with OTLP/HTTP: on when
+	// OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
+	Tracing bool
 }
 
 // Limits bound what one request may ask for and how long it may take.
@@ -106,6 +110,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		},
 		WarmReady:    p.duration("WARM_READY_MAX", 5*time.Second),
 		RefreshAhead: p.bool("CACHE_REFRESH_AHEAD", true),
+		Tracing:      tracing.Configured(getenv),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),

@@ -19,7 +19,9 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/XSAM/otelsql"
 	"github.com/lib/pq"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	_ "modernc.org/sqlite"
 )
 
@@ -39,6 +41,8 @@ type Options struct {
 	// Timeout bounds connecting to PostgreSQL and every wait for it to
 	// answer (default DefaultTimeout).
 	Timeout time.Duration
+	// Traced opens the pool through otelsql: a span per statement.
+	Traced bool
 }
 
 // DefaultTimeout is how long the gateway waits for PostgreSQL to connect or
@@ -57,6 +61,9 @@ func OpenPostgres(dsn string, opts Options) (*DB, error) {
 	}
 	connector.Dialer(deadlineDialer{timeout: timeout})
 	pool := sql.OpenDB(connector)
+	if opts.Traced {
+		pool = otelsql.OpenDB(connector, otelsql.WithAttributes(semconv.DBSystemPostgreSQL))
+	}
 	pool.SetMaxOpenConns(20)
 	pool.SetMaxIdleConns(20)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
@@ -72,7 +79,13 @@ func OpenSQLite(path string, opts Options) (*DB, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_txlock", "immediate")
-	pool, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	open := sql.Open
+	if opts.Traced {
+		open = func(driver, dsn string) (*sql.DB, error) {
+			return otelsql.Open(driver, dsn, otelsql.WithAttributes(semconv.DBSystemSqlite))
+		}
+	}
+	pool, err := open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/ravilushqa/otelgqlgen"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -63,6 +64,9 @@ type HandlerConfig struct {
 	// Origins are the browser origins allowed to open websockets besides
 	// the gateway's own (CORS_ORIGINS).
 	Origins []string
+	// Traced adds OpenTelemetry spans for operations and the fields that
+	// resolve (the process's tracer provider).
+	Traced bool
 }
 
 // NewHandler returns the GraphQL endpoint over db and svc: GET and POST
@@ -97,6 +101,9 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 		srv.SetDisableSuggestion(true) // "Did you mean ..." would describe the schema
 	}
 	srv.Use(complexityLimit{max: limits.MaxComplexity, es: schema})
+	if cfg.Traced {
+		srv.Use(otelgqlgen.Middleware())
+	}
 	srv.AroundOperations(withViewerReach(svc))
 	srv.AroundResponses(capErrors)
 	srv.AroundRootFields(GuardRootFields)

@@ -19,8 +19,12 @@ import (
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/reqctx"
+	"authz-gateway/tracing"
 
 	"github.com/vikstrous/dataloadgen"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultWait is how long the loaders collect keys before fetching.
@@ -56,15 +60,32 @@ func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 	f := fetchers{db: db, svc: svc}
 	return &Loaders{
 		db:                db,
-		answers:           dataloadgen.NewLoader(f.answers, opt),
-		users:             dataloadgen.NewLoader(byID(f.users, func(u *ent.User) int { return u.ID }), opt),
-		roles:             dataloadgen.NewLoader(byID(f.roles, func(r *ent.Role) int { return r.ID }), opt),
-		programs:          dataloadgen.NewLoader(byID(f.programs, func(p *ent.Program) int { return p.ID }), opt),
-		projects:          dataloadgen.NewLoader(byID(f.projects, func(p *ent.Project) int { return p.ID }), opt),
-		projectsByProgram: dataloadgen.NewLoader(f.projectsByProgram, opt),
-		rolesByUser:       dataloadgen.NewLoader(f.roleAssignmentsByUser, opt),
-		scopesByUser:      dataloadgen.NewLoader(f.scopeAssignmentsByUser, opt),
-		affectedByChange:  dataloadgen.NewLoader(f.affectedByChange, opt),
+		answers:           dataloadgen.NewLoader(traced("answers", f.answers), opt),
+		users:             dataloadgen.NewLoader(traced("users", byID(f.users, func(u *ent.User) int { return u.ID })), opt),
+		roles:             dataloadgen.NewLoader(traced("roles", byID(f.roles, func(r *ent.Role) int { return r.ID })), opt),
+		programs:          dataloadgen.NewLoader(traced("programs", byID(f.programs, func(p *ent.Program) int { return p.ID })), opt),
+		projects:          dataloadgen.NewLoader(traced("projects", byID(f.projects, func(p *ent.Project) int { return p.ID })), opt),
+		projectsByProgram: dataloadgen.NewLoader(traced("projectsByProgram", f.projectsByProgram), opt),
+		rolesByUser:       dataloadgen.NewLoader(traced("rolesByUser", f.roleAssignmentsByUser), opt),
+		scopesByUser:      dataloadgen.NewLoader(traced("scopesByUser", f.scopeAssignmentsByUser), opt),
+		affectedByChange:  dataloadgen.NewLoader(traced("affectedByChange", f.affectedByChange), opt),
+	}
+}
+
+// traced wraps a batch function in a span "loader.<name>" with the batch's
+// size (a no-op span while tracing is off).
+func traced[K comparable, V any](name string, fetch func(context.Context, []K) ([]V, []error)) func(context.Context, []K) ([]V, []error) {
+	return func(ctx context.Context, keys []K) ([]V, []error) {
+		ctx, span := tracing.Tracer().Start(ctx, "loader."+name, trace.WithAttributes(attribute.Int("loader.batch_size", len(keys))))
+		defer span.End()
+		values, errs := fetch(ctx, keys)
+		for _, err := range errs {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+				break
+			}
+		}
+		return values, errs
 	}
 }
 

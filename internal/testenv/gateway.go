@@ -20,6 +20,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // AdminEmail is the admin every test gateway bootstraps.
@@ -85,6 +86,8 @@ type Options struct {
 	// WarmUsers overrides WARM_USERS (how many recently active users are
 	// warmed); negative turns warming off.
 	WarmUsers int
+	// Tracer turns tracing on with this provider (spans recorded in memory).
+	Tracer trace.TracerProvider
 }
 
 // NewGateway builds a gateway for t.
@@ -131,7 +134,8 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 		app.WithRedisHook(g.Trips),
 		app.WithCacheConfig(func(c *cache.Config) { tuneCache(c, opts.Cache) }),
 		app.WithSchema(opts.Schema),
-		app.WithFleetConfig(func(f *authz.FleetConfig) { f.Pause = opts.FleetPause }))
+		app.WithFleetConfig(func(f *authz.FleetConfig) { f.Pause = opts.FleetPause }),
+		app.WithTracerProvider(opts.Tracer))
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

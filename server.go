@@ -1,14 +1,13 @@
 // Command authz-gateway serves the authorization GraphQL gateway.
 //
 //	authz-gateway                 serve (default)
+//	authz-gateway migrate         bring the database schema to this binary's version
 //	authz-gateway token --email E print a bearer token for a user
 //
 // Configuration comes from the environment; see config.go and the README.
 package main
 
 import (
-	"authz-gateway/app"
-	"authz-gateway/redisconn"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +17,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"authz-gateway/app"
+	"authz-gateway/db"
+	"authz-gateway/redisconn"
 )
 
 func main() {
@@ -40,8 +43,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 0 && args[0] == "token" {
 		return tokenCommand(ctx, cfg, args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "migrate" {
+		migrated, err := app.Migrate(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if migrated {
+			_, err = fmt.Fprintf(stdout, "migrated the database schema to version %d\n", db.SchemaVersion)
+		} else {
+			_, err = fmt.Fprintf(stdout, "the database schema is already at version %d\n", db.SchemaVersion)
+		}
+		return err
+	}
 	if len(args) > 0 && args[0] != "serve" {
-		return fmt.Errorf("unknown command %q (commands: serve, token)", args[0])
+		return fmt.Errorf("unknown command %q (commands: serve, migrate, token)", args[0])
 	}
 	gw, err := app.New(ctx, cfg)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"authz-gateway/db"
+	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
 
 	"github.com/stretchr/testify/assert"
@@ -184,4 +186,15 @@ func TestEmbeddedDefault_AdminEmailOfNobody(t *testing.T) {
 		30*time.Second, 20*time.Millisecond, "%s", out.String())
 	cancel()
 	require.NoError(t, <-done, "it served, and shut down gracefully")
+}
+
+// `migrate` applies the schema once; a second run finds it current.
+func TestMigrateCommand(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": testenv.PostgresURL(t), "JWT_SECRET": strings.Repeat("s", 32)}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out))
+	assert.Equal(t, fmt.Sprintf("migrated the database schema to version %d\n", db.SchemaVersion), out.String())
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out))
+	assert.Equal(t, fmt.Sprintf("the database schema is already at version %d\n", db.SchemaVersion), out.String())
 }

@@ -181,7 +181,15 @@ func (a *App) openDB(ctx context.Context) error {
 		return err
 	}
 	a.db = d
-	if err := d.Migrate(ctx); err != nil {
+	if a.cfg.embedded() || a.cfg.MigrateAtStart {
+		migrated, err := d.MigrateVersioned(ctx)
+		if err != nil {
+			return err
+		}
+		if migrated {
+			slog.InfoContext(ctx, "database schema migrated", "version", db.SchemaVersion)
+		}
+	} else if err := d.CheckVersion(ctx); err != nil {
 		return err
 	}
 	if err := d.EnsureRoles(ctx); err != nil {
@@ -241,6 +249,18 @@ func (a *App) schemaSDL() []byte {
 		return nil
 	}
 	return graph.SDL()
+}
+
+// Migrate brings the configured database's schema to this binary's version
+// (the `migrate` command: run it once per deploy, then start instances with
+// MIGRATE_AT_START=false). It reports whether anything was applied.
+func Migrate(ctx context.Context, cfg Config) (migrated bool, err error) {
+	d, err := db.Open(cfg.DatabaseURL, cfg.sqlitePath(), db.Options{Timeout: cfg.Limits.DBTimeout})
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	return d.MigrateVersioned(ctx)
 }
 
 // startTracing installs the tracer provider: the test's, or an OTLP

@@ -57,6 +57,11 @@ type Config struct {
 	// RefreshAhead recomputes values read often shortly before they expire
 	// (CACHE_REFRESH_AHEAD, default on).
 	RefreshAhead bool
+	// MigrateAtStart migrates the database at start (MIGRATE_AT_START,
+	// default on): under an advisory lock, once for instances starting
+	// together. Off, the `migrate` command must have run first, and a start
+	// refuses a database whose schema is not this binary's.
+	MigrateAtStart bool
 	// Tracing exports OpenTelemetry spans with OTLP/HTTP: on when
 	// OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
 	Tracing bool
@@ -108,9 +113,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Window: p.duration("WARM_WINDOW", 24*time.Hour),
 			Share:  p.float("WARM_SHARE", 0.25),
 		},
-		WarmReady:    p.duration("WARM_READY_MAX", 5*time.Second),
-		RefreshAhead: p.bool("CACHE_REFRESH_AHEAD", true),
-		Tracing:      tracing.Configured(getenv),
+		WarmReady:      p.duration("WARM_READY_MAX", 5*time.Second),
+		RefreshAhead:   p.bool("CACHE_REFRESH_AHEAD", true),
+		Tracing:        tracing.Configured(getenv),
+		MigrateAtStart: p.bool("MIGRATE_AT_START", true),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
 			Host:           p.str("REDIS_HOST", ""),

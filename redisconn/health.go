@@ -51,7 +51,7 @@ type HealthCollector struct {
 
 type healthReading struct {
 	usedMemory, maxMemory, evicted, expired, clients, keys, prefixKeys float64
-	role                                                             string
+	role                                                               string
 }
 
 // NewHealthCollector reads c's health for keys under prefix.

@@ -1,7 +1,7 @@
 # authz-gateway. `make run` starts the embedded default; `make test` runs the
 # whole suite against real PostgreSQL and Redis (starting them when needed).
 
-.PHONY: run test generate check-generate vet bench bench-peer loadtest fuzz services playground
+.PHONY: run test generate check-generate vet bench bench-peer loadtest fuzz services playground dashboard
 
 run:
 	GATEWAY_ENV=development go run .
@@ -22,6 +22,11 @@ vet:
 # web/playground/package-lock.json) into httpapi/playground/assets/.
 playground:
 	scripts/playground-assets.sh
+
+# Rebuilds the dashboard's vendored uPlot from npm (web/dashboard) into
+# httpapi/dashboard/assets/.
+dashboard:
+	scripts/dashboard-assets.sh
 
 # Benchmarks against real PostgreSQL and Redis, benchstat-ready (6 runs).
 bench:

@@ -57,10 +57,13 @@ type App struct {
 
 	positions    *authz.Positions
 	redisLatency *redisconn.LatencyHook
-	stopWatch    func()
-	stopFleet    func()
-	stopWarming  func()
-	started      time.Time
+	// requestSeconds times GraphQL requests (the dashboard's request
+	// latency).
+	requestSeconds prometheus.Histogram
+	stopWatch      func()
+	stopFleet      func()
+	stopWarming    func()
+	started        time.Time
 	// traced: spans are recorded (tracing.Install was called);
 	// stopTracing flushes the exporter.
 	traced      bool
@@ -331,20 +334,40 @@ func (a *App) newHandler() http.Handler {
 		auth.LoadViewer(a.authz.ResolveViewer),
 		loaders.Middleware(a.db.Client, a.authz, a.cfg.LoaderWait),
 	)
+	a.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "authz_http_request_seconds",
+		Help:    "Time to answer a GraphQL request over HTTP (websocket subscriptions excluded).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
 	cfg := httpapi.Config{
-		GraphQL:        gql,
+		GraphQL:        timed(a.requestSeconds, gql),
 		Playground:     a.cfg.Development(),
 		SchemaSDL:      a.schemaSDL(),
 		MaxBodyBytes:   a.cfg.Limits.MaxBodyBytes,
 		RequestTimeout: a.cfg.Limits.RequestTimeout,
 		Ready:          a.ready,
 		CORSOrigins:    a.cfg.CORSOrigins,
+		Dashboard:      a.dashboardHandler(),
 	}
 	a.metricsRegistry = a.metrics()
 	if a.cfg.MetricsAddr == "" {
 		cfg.Metrics = a.metricsRegistry
 	}
 	return httpapi.New(cfg)
+}
+
+// timed observes how long h takes for each request but websocket upgrades
+// (a subscription lasts as long as its connection).
+func timed(seconds prometheus.Histogram, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		seconds.Observe(time.Since(start).Seconds())
+	})
 }
 
 // chain wraps h in middlewares, the first outermost.
@@ -358,7 +381,7 @@ func chain(h http.Handler, middlewares ...func(http.Handler) http.Handler) http.
 func (a *App) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(a.cache.Collector())
+	reg.MustRegister(a.cache.Collector(), a.requestSeconds)
 	reg.MustRegister(a.authz.FleetCollectors()...)
 	reg.MustRegister(a.authz.WarmCollectors()...)
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))

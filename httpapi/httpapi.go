@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"authz-gateway/httpapi/dashboard"
 	"authz-gateway/httpapi/playground"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// CORSOrigins may call /graphql from browsers on other origins.
 	CORSOrigins []string
+	// Dashboard, if set, serves /dashboard/data (the page and its assets
+	// come with it).
+	Dashboard http.Handler
 	// SchemaSDL, if set, is served at /schema.graphql (development: for
 	// code generators that do not introspect).
 	SchemaSDL []byte
@@ -61,6 +65,9 @@ func New(cfg Config) http.Handler {
 	}))
 	if cfg.Playground {
 		playground.Register(mux)
+	}
+	if cfg.Dashboard != nil {
+		dashboard.Register(mux, cfg.Dashboard)
 	}
 	if cfg.SchemaSDL != nil {
 		mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, _ *http.Request) {

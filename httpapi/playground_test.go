@@ -20,14 +20,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestPlayground_OfflineInARealBrowser opens the playground in Chromium with
-// no network beyond loopback (every other host fails to resolve and goes to
-// a dead proxy), pastes a token into the Headers editor, runs
-// `{ me { email } }` and reads the answer on the page. Every request the
-// page made must have gone to the gateway. scripts/test.sh installs
-// Debian's chromium when missing and sets PLAYGROUND_BROWSER=1, so CI cannot
-// skip it. A screenshot goes to $TEST_ARTIFACTS when set.
-func TestPlayground_OfflineInARealBrowser(t *testing.T) {
+// offlineBrowser starts Debian's chromium (headless) that can reach
+// loopback only: every other host fails to resolve and goes to a dead proxy.
+// scripts/test.sh installs chromium when missing and sets
+// PLAYGROUND_BROWSER=1, so CI cannot skip the browser tests.
+func offlineBrowser(t *testing.T) context.Context {
+	t.Helper()
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("PLAYGROUND_BROWSER") == "1" {
@@ -35,10 +33,6 @@ func TestPlayground_OfflineInARealBrowser(t *testing.T) {
 		}
 		t.Skip("no chromium (scripts/test.sh installs Debian's)")
 	}
-	g := testenv.NewGateway(t, testenv.Options{Introspection: true})
-	srv := httptest.NewServer(g.Handler)
-	t.Cleanup(srv.Close)
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
 		chromedp.NoSandbox,
@@ -49,11 +43,33 @@ func TestPlayground_OfflineInARealBrowser(t *testing.T) {
 		chromedp.ProxyServer("http://127.0.0.1:9"), // loopback bypasses it; anything else dies here
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// saveArtifact writes a test artifact (a screenshot) to $TEST_ARTIFACTS.
+func saveArtifact(t *testing.T, name string, data []byte) {
+	if dir := os.Getenv("TEST_ARTIFACTS"); dir != "" {
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
+	}
+}
+
+// TestPlayground_OfflineInARealBrowser opens the playground in Chromium with
+// no network beyond loopback (every other host fails to resolve and goes to
+// a dead proxy), pastes a token into the Headers editor, runs
+// `{ me { email } }` and reads the answer on the page. Every request the
+// page made must have gone to the gateway. A screenshot goes to
+// $TEST_ARTIFACTS when set.
+func TestPlayground_OfflineInARealBrowser(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{Introspection: true})
+	srv := httptest.NewServer(g.Handler)
+	t.Cleanup(srv.Close)
+	ctx := offlineBrowser(t)
 
 	var mu sync.Mutex
 	var requested []string
@@ -97,10 +113,7 @@ func TestPlayground_OfflineInARealBrowser(t *testing.T) {
 	screenshot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 
-	if dir := os.Getenv("TEST_ARTIFACTS"); dir != "" {
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "playground.png"), screenshot, 0o644))
-	}
+	saveArtifact(t, "playground.png", screenshot)
 	mu.Lock()
 	defer mu.Unlock()
 	require.NotEmpty(t, requested)

@@ -1,0 +1,118 @@
+// The dashboard: polls /dashboard/data with the token (kept in
+// sessionStorage), turns counters into rates between polls, and draws them
+// with uPlot (vendored: no CDN). window.dashboard exposes the state to tests.
+(function () {
+  'use strict';
+  const POLL_MS = 1000;
+  const KEEP = 300; // points per chart
+  const state = (window.dashboard = { points: 0, lastHitRate: null, refused: null, data: null });
+  const $ = (id) => document.getElementById(id);
+  const series = { t: [], hit: {}, l1: [], fillP50: [], fillP99: [], reqP50: [], reqP99: [], inval: [], evict: [], mem: [], maxMem: [] };
+  let prev = null;
+  let charts = null;
+  let timer = null;
+
+  function chart(id, labels) {
+    const opts = {
+      width: Math.min(640, $(id).parentElement.clientWidth || 460), height: 200,
+      series: [{}].concat(labels.map((label, i) => ({ label, stroke: ['#1565c0', '#2e7d32', '#c62828', '#6a1b9a', '#ef6c00', '#00838f', '#5d4037'][i % 7] }))),
+      axes: [{}, {}],
+    };
+    return new uPlot(opts, [[]].concat(labels.map(() => [])), $(id));
+  }
+
+  function kindsOf(d) { return Object.keys(d.kinds).sort(); }
+
+  function setup(d) {
+    const kinds = kindsOf(d);
+    kinds.forEach((k) => (series.hit[k] = []));
+    charts = {
+      hits: chart('chart-hits', kinds.concat(['L1'])),
+      latency: chart('chart-latency', ['fill p50', 'fill p99', 'request p50', 'request p99']),
+      events: chart('chart-events', ['invalidations/s', 'evictions/s']),
+      memory: chart('chart-memory', ['used', 'max']),
+    };
+  }
+
+  function push(arr, v) { arr.push(v); if (arr.length > KEEP) arr.shift(); }
+
+  function rate(hits, misses) { const all = hits + misses; return all > 0 ? hits / all : null; }
+
+  function update(d) {
+    if (!charts) setup(d);
+    const t = d.time / 1000;
+    const kinds = kindsOf(d);
+    if (prev) {
+      const dt = (d.time - prev.time) / 1000 || 1;
+      push(series.t, t);
+      // Overall: answered from a cache tier (L1 hits and store hits) over
+      // all answers (an L1 miss is a store hit or miss).
+      const l1Hits = d.l1.Hits - prev.l1.Hits;
+      let hits = l1Hits, all = l1Hits;
+      kinds.forEach((k) => {
+        const h = d.kinds[k].Hits - (prev.kinds[k] ? prev.kinds[k].Hits : 0);
+        const m = d.kinds[k].Misses - (prev.kinds[k] ? prev.kinds[k].Misses : 0);
+        hits += h; all += h + m;
+        push(series.hit[k], rate(h, m));
+      });
+      push(series.l1, rate(l1Hits, d.l1.Misses - prev.l1.Misses));
+      push(series.fillP50, d.fill.p50 * 1000); push(series.fillP99, d.fill.p99 * 1000);
+      push(series.reqP50, d.request.p50 * 1000); push(series.reqP99, d.request.p99 * 1000);
+      push(series.inval, (d.invalidations - prev.invalidations) / dt);
+      push(series.evict, ((d.redis.evicted_keys_total || 0) - (prev.redis.evicted_keys_total || 0)) / dt);
+      push(series.mem, (d.redis.used_memory_bytes || 0) / 1e6); push(series.maxMem, (d.redis.max_memory_bytes || 0) / 1e6);
+      if (all > 0) state.lastHitRate = hits / all;
+      state.points++;
+      charts.hits.setData([series.t].concat(kinds.map((k) => series.hit[k])).concat([series.l1]));
+      charts.latency.setData([series.t, series.fillP50, series.fillP99, series.reqP50, series.reqP99]);
+      charts.events.setData([series.t, series.inval, series.evict]);
+      charts.memory.setData([series.t, series.mem, series.maxMem]);
+    }
+    prev = d;
+    state.data = d;
+    const badge = (name, ok) => `<span class="${ok ? 'ok' : 'bad'}">${name}: ${ok ? 'yes' : 'no'}</span>`;
+    $('trust').innerHTML = badge('store trusted', d.trust.storeTrusted) + badge('store reachable', d.trust.storeReachable) +
+      badge('L1 leased', d.trust.l1Leased) + `<span>backend: ${d.backend}</span>`;
+    $('active').innerHTML = (d.activeUsers || []).map((u) => `<li>${escape(u.email)} (#${u.id})</li>`).join('');
+    $('changes').querySelector('tbody').innerHTML = (d.changes || []).map((c) =>
+      `<tr><td>${c.id}</td><td>${escape(c.operation)}</td><td>${escape(c.target)}</td><td>${new Date(c.createdAt).toLocaleTimeString()}</td><td>${c.delivered ? 'yes' : 'no'}</td></tr>`).join('');
+  }
+
+  function escape(s) { return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c])); }
+
+  async function poll() {
+    const token = sessionStorage.getItem('dashboardToken');
+    if (!token) return;
+    try {
+      const res = await fetch('/dashboard/data', { headers: { Authorization: 'Bearer ' + token } });
+      const body = await res.json();
+      if (!res.ok) {
+        state.refused = body.error || ('HTTP ' + res.status);
+        $('status').textContent = 'Refused: ' + state.refused;
+        $('status').className = 'refused';
+        clearInterval(timer);
+        return;
+      }
+      state.refused = null;
+      $('status').textContent = 'Live, every ' + POLL_MS / 1000 + ' s.';
+      $('status').className = '';
+      update(body);
+    } catch (e) {
+      $('status').textContent = 'Cannot reach the gateway: ' + e;
+    }
+  }
+
+  function start() {
+    clearInterval(timer);
+    poll();
+    timer = setInterval(poll, POLL_MS);
+  }
+
+  $('login').addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem('dashboardToken', $('token').value.trim());
+    $('token').value = '';
+    start();
+  });
+  if (sessionStorage.getItem('dashboardToken')) start();
+})();

@@ -138,6 +138,7 @@ func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
 		f.run(ctx)
 	}()
 	return func() {
+		s.fleet.CompareAndSwap(f, nil)
 		cancel()
 		wg.Wait()
 		s.cache.RevokeLocalLease()
@@ -145,7 +146,7 @@ func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
 	}, nil
 }
 
-// Collectors exports the fleet's metrics (none without a fleet).
+// FleetCollectors exports the fleet's metrics (none without a fleet).
 func (s *Service) FleetCollectors() []prometheus.Collector {
 	f := s.fleet.Load()
 	if f == nil {
@@ -424,8 +425,9 @@ func (f *fleet) await(ctx context.Context) {
 	}
 }
 
-// sitOut, when the database cannot say who confirmed, waits out the longest
-// lease any instance can hold: by then every silent one has stopped.
+// sitOut, when the database cannot say who confirmed, waits out a lease:
+// by then every silent instance has stopped using its L1. (Every instance of
+// a fleet is expected to run with the same CACHE_L1_LEASE.)
 func (f *fleet) sitOut(ctx context.Context, err error) {
 	slog.WarnContext(ctx, "fleet: cannot read confirmations; waiting out the leases", "err", err)
 	select {

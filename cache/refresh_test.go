@@ -36,14 +36,16 @@ func hotReads(t *testing.T, ttl, d time.Duration, noRefreshAhead bool) uint64 {
 // readers see no miss over several TTLs. Without refresh-ahead they see one
 // per TTL.
 func TestRefreshAhead_HotKeyNeverMisses(t *testing.T) {
-	const ttl, d = 400 * time.Millisecond, 3 * time.Second
+	// A TTL of 1 s: refreshes start ~100-200 ms before expiry, enough for a
+	// loaded CI machine (race detector, parallel packages) to land them.
+	const ttl, d = time.Second, 4 * time.Second
 	with := hotReads(t, ttl, d, false)
 	without := hotReads(t, ttl, d, true)
 	perMinute := func(n uint64) float64 { return float64(n) / d.Minutes() }
 	t.Logf("hot key, TTL %v, a read every 5 ms for %v: %d misses with refresh-ahead (%.0f/min), %d without (%.0f/min)",
 		ttl, d, with, perMinute(with), without, perMinute(without))
 	assert.Zero(t, with)
-	assert.GreaterOrEqual(t, without, uint64(5), "one per TTL without it")
+	assert.GreaterOrEqual(t, without, uint64(3), "one per TTL without it")
 }
 
 // A refresh that computed before a revoke committed is stored under the old

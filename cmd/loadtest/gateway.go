@@ -54,7 +54,7 @@ func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 	if g.app, err = app.New(ctx, cfg); err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, g.app.Close)
+	cleanups = append(cleanups, func() { g.app.Close() }) // the app of the moment (-restart replaces it)
 	if o.tier == "warm" || o.tier == "redis" || o.tier == "cold" {
 		if err := g.app.Redis().Ping(ctx).Err(); err != nil {
 			return nil, fmt.Errorf("redis %s: %w", o.redisAddr, err)

@@ -26,8 +26,9 @@ import (
 
 type options struct {
 	op, tier, dbURL, redisAddr, url, token, query, peer, userKind string
-	clients, users, scale                                         int
+	clients, users, scale, warmUsers                              int
 	duration, wait                                                time.Duration
+	restart                                                       bool
 }
 
 func main() {
@@ -42,6 +43,8 @@ func main() {
 	flag.StringVar(&o.redisAddr, "redis", envOr("TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis for the warm and cold tiers (keys get a random prefix, removed afterwards)")
 	flag.StringVar(&o.url, "url", "", "measure a running gateway's GraphQL URL instead (loopback only)")
 	flag.StringVar(&o.token, "token", "", "bearer token for -url")
+	flag.BoolVar(&o.restart, "restart", false, "measure the first -d after a restart that found every cached answer stale (cache warming's effect; with -warm-users)")
+	flag.IntVar(&o.warmUsers, "warm-users", -1, "with -restart: WARM_USERS of the restarted gateway (0: no warming; default: the gateway's)")
 	flag.IntVar(&o.scale, "scale", 1, "workload size: DESIGN's shape times this (programs and users; 100 = 100,000 projects)")
 	flag.StringVar(&o.userKind, "kind", "all", "askers of check, read, lookup, me, perms: all, global, program or project users")
 	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
@@ -76,6 +79,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer g.cleanup()
+	if o.restart {
+		return restartMeasure(ctx, g, o, out)
+	}
 	ops, kinds := strings.Split(o.op, ","), strings.Split(o.userKind, ",")
 	for _, op := range ops {
 		for _, kind := range kinds {

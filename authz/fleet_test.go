@@ -20,7 +20,8 @@ import (
 )
 
 // heldInL1 reports whether a read of gw's user on g was answered by g's L1
-// alone (no Redis round trip, an L1 hit).
+// alone (no Redis round trip, an L1 hit). Nothing else may read on g
+// meanwhile.
 func heldInL1(t *testing.T, g *testenv.Gateway, gw grantWatch) bool {
 	t.Helper()
 	hits := g.Cache.LocalStats().Hits
@@ -46,6 +47,9 @@ func TestL1_RevokeWhileTheOtherHoldsTheValueInMemory(t *testing.T) {
 	// overlap a write may show either state.
 	var started, returned atomic.Int64
 	var stale, reads atomic.Int64
+	// The readers hold gate's read side while they read, so that heldInL1
+	// (under the write side) counts only its own read.
+	var gate sync.RWMutex
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 2 {
@@ -59,7 +63,9 @@ func TestL1_RevokeWhileTheOtherHoldsTheValueInMemory(t *testing.T) {
 				default:
 				}
 				before := returned.Load()
+				gate.RLock()
 				ids, err := projectIDs(two.Authz, gw.user)
+				gate.RUnlock()
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -78,9 +84,11 @@ func TestL1_RevokeWhileTheOtherHoldsTheValueInMemory(t *testing.T) {
 	inMemory := 0
 	for range rounds {
 		require.True(t, gw.shows(t, two))
+		gate.Lock()
 		if heldInL1(t, two, gw) {
 			inMemory++
 		}
+		gate.Unlock()
 		started.Add(1)
 		_, err := one.Authz.DeactivateScope(admin, gw.scope)
 		require.NoError(t, err)

@@ -10,7 +10,7 @@ test:
 	scripts/test.sh
 
 generate:
-	go generate ./...
+	scripts/with-services.sh go generate ./...
 
 check-generate:
 	scripts/check-generate.sh

@@ -49,9 +49,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		if migrated {
-			_, err = fmt.Fprintf(stdout, "migrated the database schema to version %d\n", db.SchemaVersion)
+			_, err = fmt.Fprintf(stdout, "migrated the database schema to version %s\n", db.SchemaVersion())
 		} else {
-			_, err = fmt.Fprintf(stdout, "the database schema is already at version %d\n", db.SchemaVersion)
+			_, err = fmt.Fprintf(stdout, "the database schema is already at version %s\n", db.SchemaVersion())
 		}
 		return err
 	}

@@ -190,7 +190,7 @@ func (a *App) openDB(ctx context.Context) error {
 			return err
 		}
 		if migrated {
-			slog.InfoContext(ctx, "database schema migrated", "version", db.SchemaVersion)
+			slog.InfoContext(ctx, "database schema migrated", "version", db.SchemaVersion())
 		}
 	} else if err := d.CheckVersion(ctx); err != nil {
 		return err

@@ -38,6 +38,7 @@ func main() {
 			gen.FeatureExecQuery,
 			gen.FeatureUpsert,
 			gen.FeatureLock,
+			gen.FeatureVersionedMigration,
 		},
 	}, entc.Extensions(ex))
 	if err != nil {

@@ -3,7 +3,7 @@
 # the tree must be what the generators produce from the schemas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-snapshot() { find ent graph gqlgen.yml schema.graphql -type f | LC_ALL=C sort | xargs sha256sum; }
+snapshot() { find ent graph gqlgen.yml schema.graphql db/migrations -type f | LC_ALL=C sort | xargs sha256sum; }
 before="$(snapshot)"
 go generate ./...
 after="$(snapshot)"

@@ -18,10 +18,19 @@ import (
 // time are kept. Nobody holds a role that did not exist, so no answer changes.
 func (d *DB) EnsureRoles(ctx context.Context) error {
 	ctx = reqctx.NewContextWithSystem(ctx)
-	err := d.inTx(ctx, func(tx *ent.Tx) error {
-		_, err := ensureRoles(ctx, tx)
-		return err
-	})
+	var err error
+	// Instances starting together on an empty database race to create the
+	// roles: the loser's insert violates the unique type, and its next try
+	// finds them.
+	for range 3 {
+		err = d.inTx(ctx, func(tx *ent.Tx) error {
+			_, err := ensureRoles(ctx, tx)
+			return err
+		})
+		if !ent.IsConstraintError(err) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("ensure roles: %w", err)
 	}

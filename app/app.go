@@ -317,6 +317,13 @@ func (a *App) newHandler() http.Handler {
 		schema = a.opts.schema(a)
 	}
 	limiter := ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout)
+	// Every request that carries a token: verified, rate-limited, its viewer
+	// loaded (the GraphQL endpoint and the dashboard's data alike).
+	authenticated := []func(http.Handler) http.Handler{
+		auth.VerifyToken(a.tokens),
+		ratelimit.Middleware(limiter, httpapi.TooManyRequests),
+		auth.LoadViewer(a.authz.ResolveViewer),
+	}
 	gql := chain(graph.NewHandler(a.db.Client, a.authz, graph.HandlerConfig{
 		Introspection: a.cfg.Development(),
 		Limits: graph.Limits{
@@ -328,12 +335,7 @@ func (a *App) newHandler() http.Handler {
 		Authenticate:     a.authenticate,
 		Origins:          a.cfg.CORSOrigins,
 		Traced:           a.traced,
-	}),
-		auth.VerifyToken(a.tokens),
-		ratelimit.Middleware(limiter, httpapi.TooManyRequests),
-		auth.LoadViewer(a.authz.ResolveViewer),
-		loaders.Middleware(a.db.Client, a.authz, a.cfg.LoaderWait),
-	)
+	}), append(authenticated, loaders.Middleware(a.db.Client, a.authz, a.cfg.LoaderWait))...)
 	a.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "authz_http_request_seconds",
 		Help:    "Time to answer a GraphQL request over HTTP (websocket subscriptions excluded).",
@@ -347,7 +349,7 @@ func (a *App) newHandler() http.Handler {
 		RequestTimeout: a.cfg.Limits.RequestTimeout,
 		Ready:          a.ready,
 		CORSOrigins:    a.cfg.CORSOrigins,
-		Dashboard:      a.dashboardHandler(),
+		Dashboard:      chain(a.dashboardHandler(), authenticated...),
 	}
 	a.metricsRegistry = a.metrics()
 	if a.cfg.MetricsAddr == "" {

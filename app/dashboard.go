@@ -68,12 +68,13 @@ type dashboardChange struct {
 	Delivered bool      `json:"delivered"`
 }
 
-// dashboardHandler answers /dashboard/data.
+// dashboardHandler answers /dashboard/data, behind the authentication
+// middlewares.
 func (a *App) dashboardHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		ctx, err := a.dashboardViewer(r)
+		ctx, err := dashboardViewer(r)
 		if err != nil {
 			status := http.StatusUnauthorized
 			if errors.Is(err, errNotCacheManager) {
@@ -89,15 +90,15 @@ func (a *App) dashboardHandler() http.Handler {
 
 var errNotCacheManager = errors.New("the dashboard needs the CACHE_MANAGE permission")
 
-// dashboardViewer authenticates the bearer token and requires CACHE_MANAGE.
-func (a *App) dashboardViewer(r *http.Request) (context.Context, error) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return nil, errors.New("authentication required: a bearer token")
+// dashboardViewer requires the viewer the authentication middlewares loaded
+// to hold CACHE_MANAGE.
+func dashboardViewer(r *http.Request) (context.Context, error) {
+	ctx := r.Context()
+	if err := reqctx.AuthFailureFromContext(ctx); err != nil {
+		return nil, err
 	}
-	ctx, err := a.authenticate(r.Context(), strings.TrimSpace(token))
-	if err != nil {
-		return nil, errors.New("invalid or expired token")
+	if _, ok := reqctx.ViewerFromContext(ctx); !ok {
+		return nil, errors.New("authentication required: a bearer token")
 	}
 	reach, err := reqctx.ReachFromContext(ctx)
 	if err != nil || !reach.Can(access.CacheManage) {

@@ -117,15 +117,27 @@ func (t *Tokens) subject(r *http.Request) (int, string) {
 	if header == "" {
 		return 0, ""
 	}
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+	token, ok := BearerToken(header)
+	if !ok {
 		return 0, "the Authorization header must be: Bearer <token>"
 	}
-	id, err := t.Verify(strings.TrimSpace(token))
+	id, err := t.Verify(token)
 	if err != nil {
 		return 0, err.Error()
 	}
 	return id, ""
+}
+
+// BearerToken extracts the token of an Authorization value "Bearer <token>"
+// (the scheme in any case); false when it is not one. The HTTP middleware
+// and the websocket's connection_init read tokens with it.
+func BearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
 }
 
 // ViewerSource resolves a verified token's subject to an active user. It may

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"strings"
 	"time"
+
+	"authz-gateway/auth"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
@@ -32,7 +33,7 @@ func websocketTransport(cfg HandlerConfig) transport.Websocket {
 		InitTimeout:           10 * time.Second,
 		KeepAlivePingInterval: 15 * time.Second,
 		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			token, ok := bearer(payload.Authorization())
+			token, ok := auth.BearerToken(payload.Authorization())
 			if !ok {
 				return ctx, nil, errors.New("authentication required: connection_init needs {\"Authorization\": \"Bearer <token>\"}")
 			}
@@ -43,13 +44,4 @@ func websocketTransport(cfg HandlerConfig) transport.Websocket {
 			return authed, nil, nil
 		},
 	}
-}
-
-// bearer extracts the token of "Bearer <token>".
-func bearer(header string) (string, bool) {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", false
-	}
-	return strings.TrimSpace(token), true
 }

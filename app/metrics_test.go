@@ -19,27 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// scrape returns the value of one sample (name with labels, as written in
-// the exposition) in g's /metrics.
-func scrape(t *testing.T, g *testenv.Gateway, metric string) float64 {
-	t.Helper()
-	v, ok := metricValue(g, metric)
-	require.True(t, ok, "%s in /metrics", metric)
-	return v
-}
-
-// metricValue is scrape without failing (for polled conditions).
-func metricValue(g *testenv.Gateway, metric string) (float64, bool) {
-	rec := httptest.NewRecorder()
-	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(metric) + ` (\S+)$`).FindStringSubmatch(rec.Body.String())
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	return v, err == nil
-}
-
 func infoField(t *testing.T, info, name string) float64 {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^` + name + `:(\S+)`).FindStringSubmatch(info)
@@ -57,15 +36,15 @@ func TestMetrics_RedisHealthMatchesInfo(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{RedisAddr: server.Addr, Prefix: "gw:"})
 	ctx := context.Background()
 
-	pipelinesBefore := scrape(t, g, `authz_redis_command_seconds_count{command="pipeline"}`)
+	pipelinesBefore := g.MustMetric(t, `authz_redis_command_seconds_count{command="pipeline"}`)
 	w := testenv.NewWorld(t, g.DB.Client)
 	for i := range 20 {
 		u := w.User(fmt.Sprintf("m%d@test.example", i))
 		testenv.MustOK(t, g.Do(t, g.Token(t, u), `{ me { permissions } }`, nil))
 	}
-	assert.Greater(t, scrape(t, g, `authz_redis_command_seconds_count{command="pipeline"}`), pipelinesBefore,
+	assert.Greater(t, g.MustMetric(t, `authz_redis_command_seconds_count{command="pipeline"}`), pipelinesBefore,
 		"command latency moves under traffic")
-	assert.Positive(t, scrape(t, g, "authz_redis_prefix_keys_estimate"), "the cache's keys are seen")
+	assert.Positive(t, g.MustMetric(t, "authz_redis_prefix_keys_estimate"), "the cache's keys are seen")
 
 	// Fill Redis past maxmemory from outside the gateway: it evicts.
 	junk := strings.Repeat("x", 10_000)
@@ -94,14 +73,14 @@ func TestMetrics_RedisHealthMatchesInfo(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		before := infoEvicted()
-		v, ok := metricValue(g, "authz_redis_evicted_keys_total")
+		v, ok := g.Metric("authz_redis_evicted_keys_total")
 		return ok && v >= evicted && before <= v && v <= infoEvicted()
 	}, 10*time.Second, 100*time.Millisecond)
-	assert.Equal(t, infoField(t, info, "maxmemory"), scrape(t, g, "authz_redis_max_memory_bytes"))
-	assert.InEpsilon(t, infoField(t, info, "used_memory"), scrape(t, g, "authz_redis_used_memory_bytes"), 0.2)
-	assert.Equal(t, 1.0, scrape(t, g, `authz_redis_role{role="master"}`))
-	assert.Equal(t, 1.0, scrape(t, g, "authz_redis_up"))
-	assert.Positive(t, scrape(t, g, "authz_redis_connected_clients"))
+	assert.Equal(t, infoField(t, info, "maxmemory"), g.MustMetric(t, "authz_redis_max_memory_bytes"))
+	assert.InEpsilon(t, infoField(t, info, "used_memory"), g.MustMetric(t, "authz_redis_used_memory_bytes"), 0.2)
+	assert.Equal(t, 1.0, g.MustMetric(t, `authz_redis_role{role="master"}`))
+	assert.Equal(t, 1.0, g.MustMetric(t, "authz_redis_up"))
+	assert.Positive(t, g.MustMetric(t, "authz_redis_connected_clients"))
 }
 
 // The Grafana dashboard in docs/grafana plots only metrics the gateway

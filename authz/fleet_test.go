@@ -2,12 +2,7 @@ package authz_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,31 +150,5 @@ func TestL1_SilentInstanceIsFencedByItsLease(t *testing.T) {
 
 // fencedWrites reads authz_write_ack_fenced_total from g's /metrics.
 func fencedWrites(t *testing.T, g *testenv.Gateway) int {
-	return int(scrapeMetric(t, g, "authz_write_ack_fenced_total"))
-}
-
-// scrapeMetric reads one sample (name with labels, as exposed) from g's
-// /metrics.
-func scrapeMetric(t *testing.T, g *testenv.Gateway, name string) float64 {
-	t.Helper()
-	v, ok := metricValue(g, name)
-	require.True(t, ok, "%s in /metrics", name)
-	return v
-}
-
-// metricValue is scrapeMetric without failing (for conditions polled in
-// another goroutine): false when the sample is not (yet) exposed.
-func metricValue(g *testenv.Gateway, name string) (float64, bool) {
-	rec := httptest.NewRecorder()
-	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body, err := io.ReadAll(rec.Body)
-	if err != nil {
-		return 0, false
-	}
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	return v, err == nil
+	return int(g.MustMetric(t, "authz_write_ack_fenced_total"))
 }

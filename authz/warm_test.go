@@ -58,16 +58,16 @@ func TestWarming_RestartWarmsTheMostRecentlyActive(t *testing.T) {
 	t.Logf("with warming (10 users): first reads missed %d times for the 10 most recent users, %d for the 20 others", recent, others)
 	assert.Zero(t, recent, "the warmed users' first reads all hit")
 	assert.Positive(t, others, "beyond the bound, nothing was warmed")
-	assert.Equal(t, 10.0, scrapeMetric(t, g, "authz_cache_warm_users_total"))
+	assert.Equal(t, 10.0, g.MustMetric(t, "authz_cache_warm_users_total"))
 
 	// invalidateAllCaches makes everyone cold: the instance that delivered
 	// it warms again.
 	require.NoError(t, g.Authz.InvalidateAllCaches(testenv.AsUser(g.Admin.ID)))
 	require.Eventually(t, func() bool {
-		runs, ok := metricValue(g, `authz_cache_warm_runs_total{reason="invalidate_all"}`)
+		runs, ok := g.Metric(`authz_cache_warm_runs_total{reason="invalidate_all"}`)
 		return ok && runs == 1
 	}, 10*time.Second, 20*time.Millisecond)
-	assert.Equal(t, 20.0, scrapeMetric(t, g, "authz_cache_warm_users_total"))
+	assert.Equal(t, 20.0, g.MustMetric(t, "authz_cache_warm_users_total"))
 
 	recent, others, _ = warmScenario(t, -1)
 	t.Logf("without warming: first reads missed %d times for the 10 most recent users, %d for the 20 others", recent, others)

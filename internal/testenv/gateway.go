@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -286,4 +288,28 @@ func Serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 // and the L1's.
 func (g *Gateway) CacheHits() uint64 {
 	return g.Cache.Stats(context.Background()).Hits + g.Cache.LocalStats().Hits
+}
+
+// Metric reads one sample of g's /metrics, name with labels as exposed
+// (e.g. `authz_cache_warm_runs_total{reason="start"}`); false when it is not
+// (yet) exposed. It never fails the test, so polled conditions may call it.
+func (g *Gateway) Metric(name string) (float64, bool) {
+	rec := httptest.NewRecorder()
+	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
+}
+
+// MustMetric is Metric, failing the test when the sample is missing.
+func (g *Gateway) MustMetric(t testing.TB, name string) float64 {
+	t.Helper()
+	v, ok := g.Metric(name)
+	if !ok {
+		t.Fatalf("testenv: %s not in /metrics", name)
+	}
+	return v
 }

@@ -1,5 +1,6 @@
 // Package dashboard serves the cache dashboard page (/dashboard) from assets
-// embedded in the binary (uPlot vendored from npm by `make dashboard`); its
+// embedded in the binary (uPlot vendored from npm by `make dashboard`, beside
+// our dashboard.js and dashboard.css); its
 // data comes from the handler the app gives it (/dashboard/data, which needs
 // a token with CACHE_MANAGE).
 package dashboard
@@ -10,7 +11,7 @@ import (
 	"net/http"
 )
 
-//go:embed index.html dashboard.js dashboard.css assets
+//go:embed index.html assets
 var files embed.FS
 
 // contentSecurityPolicy: nothing beyond the gateway itself.
@@ -25,17 +26,10 @@ func Register(mux *http.ServeMux, data http.Handler) {
 		_, _ = w.Write(page)
 	})
 	mux.Handle("GET /dashboard/data", data)
-	own := map[string]string{"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
 	assets, _ := fs.Sub(files, "assets")
 	static := http.FileServerFS(assets)
 	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		if contentType, ok := own[r.URL.Path]; ok {
-			body, _ := files.ReadFile(r.URL.Path)
-			w.Header().Set("Content-Type", contentType)
-			_, _ = w.Write(body)
-			return
-		}
 		static.ServeHTTP(w, r)
 	})))
 }

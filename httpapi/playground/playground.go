@@ -1,5 +1,6 @@
 // Package playground serves the GraphiQL playground from assets embedded in
-// the binary (vendored from npm with their licences by `make playground`),
+// the binary (GraphiQL and React vendored from npm with their licences by
+// `make playground`, beside our playground.js),
 // so it works without internet. Development only, like introspection.
 package playground
 
@@ -9,7 +10,7 @@ import (
 	"net/http"
 )
 
-//go:embed index.html playground.js assets
+//go:embed index.html assets
 var files embed.FS
 
 // contentSecurityPolicy allows nothing beyond the gateway itself: scripts,
@@ -25,15 +26,13 @@ func Register(mux *http.ServeMux) {
 		_, _ = w.Write(page)
 	})
 	assets, _ := fs.Sub(files, "assets")
-	static := http.FileServerFS(assets)
-	mux.Handle("GET /playground/", http.StripPrefix("/playground/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /playground/", http.StripPrefix("/playground/", cached(http.FileServerFS(assets))))
+}
+
+// cached lets browsers keep the assets for an hour.
+func cached(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		if r.URL.Path == "playground.js" {
-			script, _ := files.ReadFile("playground.js")
-			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-			_, _ = w.Write(script)
-			return
-		}
-		static.ServeHTTP(w, r)
-	})))
+		h.ServeHTTP(w, r)
+	})
 }

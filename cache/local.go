@@ -2,6 +2,7 @@ package cache
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,4 +232,80 @@ func (l *local) stats() LocalStats {
 		Enabled: true, Leased: l.leased(), Entries: n, Bytes: b, MaxBytes: l.maxBytes,
 		Hits: l.hits.Load(), Misses: l.misses.Load(), Evictions: l.evictions.Load(), Drops: l.drops.Load(),
 	}
+}
+
+// The L1 as the rest of the gateway sees it.
+
+// DropLocal forgets users' values (or all) from this process's L1. Other
+// instances call it for the changes the access-change log tells them about.
+func (c *Cache) DropLocal(users []int, all bool) {
+	switch {
+	case c.local == nil:
+	case all:
+		c.local.dropAll()
+	case len(users) > 0:
+		c.local.dropUsers(users)
+	}
+}
+
+// ExtendLocalLease lets the L1 answer until until (a time carrying its
+// monotonic reading). The fleet membership calls it after confirming this
+// instance has dropped every delivered change.
+func (c *Cache) ExtendLocalLease(until time.Time) {
+	if c.local != nil {
+		c.local.extend(until)
+	}
+}
+
+// RevokeLocalLease stops the L1 answering and empties it, until the next
+// ExtendLocalLease.
+func (c *Cache) RevokeLocalLease() {
+	if c.local != nil {
+		c.local.revoke()
+	}
+}
+
+// SuspendLocal stops (true) or resumes (false) the L1's answers without
+// forgetting them: the fleet suspends it while a committed change is not yet
+// delivered, and resumes once it has dropped what the delivery names.
+func (c *Cache) SuspendLocal(suspend bool) {
+	if c.local != nil {
+		c.local.suspended.Store(suspend)
+	}
+}
+
+// ObjectExists answers whether the catalog object id (a program or project)
+// exists: from the L1 when it knows, else from exists (the database), whose
+// yes it keeps until the catalog next changes. Without a usable L1 it asks
+// exists every time.
+func (c *Cache) ObjectExists(ctx context.Context, id int, exists func(context.Context) (bool, error)) (bool, error) {
+	l1 := c.usableLocal()
+	if l1 == nil {
+		return exists(ctx)
+	}
+	epoch := l1.epoch.Load() // before the database is read: see local.put
+	if l1.objectKnown(id) {
+		return true, nil
+	}
+	ok, err := exists(ctx)
+	if ok && err == nil {
+		l1.putObject(epoch, id)
+	}
+	return ok, err
+}
+
+// HasLocal reports whether the cache keeps an L1.
+func (c *Cache) HasLocal() bool { return c.local != nil }
+
+// LocalStats returns the L1's counters (zero without one).
+func (c *Cache) LocalStats() LocalStats { return c.local.stats() }
+
+// InvalidateUsers makes every cached value of users invalid (see Invalidate).
+func (c *Cache) InvalidateUsers(ctx context.Context, users []int) error {
+	return c.Invalidate(ctx, Invalidation{Users: users})
+}
+
+// InvalidateAll makes every cached value invalid with one store command.
+func (c *Cache) InvalidateAll(ctx context.Context) error {
+	return c.Invalidate(ctx, Invalidation{All: true})
 }

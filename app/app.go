@@ -362,7 +362,7 @@ func (a *App) newHandler() http.Handler {
 // (a subscription lasts as long as its connection).
 func timed(seconds prometheus.Histogram, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "" {
+		if httpapi.IsWebSocket(r) {
 			h.ServeHTTP(w, r)
 			return
 		}

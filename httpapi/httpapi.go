@@ -54,7 +54,7 @@ func New(cfg Config) http.Handler {
 	gql := withCORS(cfg.CORSOrigins, withHTTPRules(withBodyLimit(cfg.MaxBodyBytes,
 		withDeadline(cfg.RequestTimeout, getMutationIs405(cfg.GraphQL)))))
 	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isWebSocket(r) {
+		if IsWebSocket(r) {
 			// A subscription lives as long as its connection: no request
 			// deadline, and the connection is hijacked, so nothing may wrap
 			// the response writer.

@@ -170,8 +170,8 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 	})
 }
 
-// isWebSocket reports whether r asks to open a websocket (GraphQL
+// IsWebSocket reports whether r asks to open a websocket (GraphQL
 // subscriptions).
-func isWebSocket(r *http.Request) bool {
+func IsWebSocket(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }

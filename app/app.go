@@ -20,6 +20,7 @@ import (
 	"authz-gateway/db"
 	"authz-gateway/ent"
 	"authz-gateway/ent/user"
+	"authz-gateway/gate"
 	"authz-gateway/graph"
 	"authz-gateway/httpapi"
 	"authz-gateway/loaders"
@@ -287,26 +288,28 @@ func (a *App) startTracing(ctx context.Context) error {
 	return nil
 }
 
-// authenticate verifies a websocket's bearer token and loads its viewer
-// (subscriptions authenticate in connection_init, not per HTTP request).
-func (a *App) authenticate(ctx context.Context, token string) (context.Context, error) {
-	id, err := a.tokens.Verify(token)
-	if err != nil {
-		return ctx, err
-	}
-	ctx, user, err := a.authz.ResolveViewer(ctx, id)
-	if err != nil {
-		return ctx, err
-	}
-	if user == nil {
-		return ctx, errors.New("unknown or deactivated user")
-	}
-	return ctx, nil
+// newGate is the one pipeline of every operation: token, rate limit, the
+// viewer afresh, fresh loaders (package gate).
+func (a *App) newGate() *gate.Gate {
+	return gate.New(gate.Config{
+		Tokens:  a.tokens,
+		Limiter: ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout),
+		Viewers: func(ctx context.Context, userID int) (context.Context, error) {
+			ctx, u, err := a.authz.ResolveViewer(ctx, userID)
+			if err == nil && u == nil {
+				err = gate.ErrUnknownViewer
+			}
+			return ctx, err
+		},
+		NewLoaders: func(ctx context.Context) context.Context {
+			return loaders.NewRequestContext(ctx, a.db.Client, a.authz, a.cfg.LoaderWait)
+		},
+	})
 }
 
-// newHandler composes the HTTP surface: per request, the token is verified,
-// the rate limit spent (before any database work), the viewer loaded and
-// fresh loaders built, then GraphQL runs.
+// newHandler composes the HTTP surface. Every GraphQL request and every
+// request for the dashboard's data passes the gate first; each operation on
+// a socket passes it too (graph's socket transport).
 func (a *App) newHandler() http.Handler {
 	var persisted graphql.Cache[string]
 	if a.redis != nil {
@@ -316,15 +319,9 @@ func (a *App) newHandler() http.Handler {
 	if a.opts.schema != nil {
 		schema = a.opts.schema(a)
 	}
-	limiter := ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout)
-	// Every request that carries a token: verified, rate-limited, its viewer
-	// loaded (the GraphQL endpoint and the dashboard's data alike).
-	authenticated := []func(http.Handler) http.Handler{
-		auth.VerifyToken(a.tokens),
-		ratelimit.Middleware(limiter, httpapi.TooManyRequests),
-		auth.LoadViewer(a.authz.ResolveViewer),
-	}
-	gql := chain(graph.NewHandler(a.db.Client, a.authz, graph.HandlerConfig{
+	g := a.newGate()
+	admitted := gate.Middleware(g, httpapi.TooManyRequests)
+	gql := admitted(graph.NewHandler(a.db.Client, a.authz, graph.HandlerConfig{
 		Introspection: a.cfg.Development(),
 		Limits: graph.Limits{
 			MaxDepth: a.cfg.Limits.MaxDepth, MaxComplexity: a.cfg.Limits.MaxComplexity, MaxAliases: a.cfg.Limits.MaxAliases,
@@ -332,10 +329,14 @@ func (a *App) newHandler() http.Handler {
 		},
 		PersistedQueries: persisted,
 		Schema:           schema,
-		Authenticate:     a.authenticate,
-		Origins:          a.cfg.CORSOrigins,
-		Traced:           a.traced,
-	}), append(authenticated, loaders.Middleware(a.db.Client, a.authz, a.cfg.LoaderWait))...)
+		Sockets: &graph.SocketConfig{
+			Gate:            g,
+			WatchUser:       a.authz.WatchUser,
+			Origins:         a.cfg.CORSOrigins,
+			MaxMessageBytes: a.cfg.Limits.MaxBodyBytes,
+		},
+		Traced: a.traced,
+	}))
 	a.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "authz_http_request_seconds",
 		Help:    "Time to answer a GraphQL request over HTTP (websocket subscriptions excluded).",
@@ -349,7 +350,7 @@ func (a *App) newHandler() http.Handler {
 		RequestTimeout: a.cfg.Limits.RequestTimeout,
 		Ready:          a.ready,
 		CORSOrigins:    a.cfg.CORSOrigins,
-		Dashboard:      chain(a.dashboardHandler(), authenticated...),
+		Dashboard:      admitted(a.dashboardHandler()),
 	}
 	a.metricsRegistry = a.metrics()
 	if a.cfg.MetricsAddr == "" {
@@ -370,14 +371,6 @@ func timed(seconds prometheus.Histogram, h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 		seconds.Observe(time.Since(start).Seconds())
 	})
-}
-
-// chain wraps h in middlewares, the first outermost.
-func chain(h http.Handler, middlewares ...func(http.Handler) http.Handler) http.Handler {
-	for i := len(middlewares) - 1; i >= 0; i-- {
-		h = middlewares[i](h)
-	}
-	return h
 }
 
 func (a *App) metrics() *prometheus.Registry {

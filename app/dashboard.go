@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math"
 	"net/http"
 	"slices"
@@ -11,9 +10,11 @@ import (
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/user"
+	"authz-gateway/gate"
 	"authz-gateway/reqctx"
 
 	dto "github.com/prometheus/client_model/go"
@@ -76,32 +77,36 @@ func (a *App) dashboardHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		ctx, err := dashboardViewer(r)
 		if err != nil {
-			status := http.StatusUnauthorized
-			if errors.Is(err, errNotCacheManager) {
-				status = http.StatusForbidden
-			}
-			w.WriteHeader(status)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			w.WriteHeader(dashboardStatus[apperr.CodeOf(err)])
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": apperr.MessageOf(err), "code": string(apperr.CodeOf(err))})
 			return
 		}
 		_ = json.NewEncoder(w).Encode(a.collectDashboard(ctx))
 	})
 }
 
-var errNotCacheManager = errors.New("the dashboard needs the CACHE_MANAGE permission")
+var errNotCacheManager = apperr.Errorf(apperr.Forbidden, "the dashboard needs the CACHE_MANAGE permission")
+
+// dashboardStatus is the HTTP status of each refusal.
+var dashboardStatus = map[apperr.Code]int{
+	apperr.Unauthenticated: http.StatusUnauthorized,
+	apperr.Forbidden:       http.StatusForbidden,
+	apperr.Unavailable:     http.StatusServiceUnavailable,
+	apperr.Internal:        http.StatusInternalServerError,
+}
 
 // dashboardViewer requires the viewer the authentication middlewares loaded
 // to hold CACHE_MANAGE.
 func dashboardViewer(r *http.Request) (context.Context, error) {
 	ctx := r.Context()
-	if err := reqctx.AuthFailureFromContext(ctx); err != nil {
+	if err := gate.RequireViewer(ctx); err != nil {
 		return nil, err
 	}
-	if _, ok := reqctx.ViewerFromContext(ctx); !ok {
-		return nil, errors.New("authentication required: a bearer token")
-	}
 	reach, err := reqctx.ReachFromContext(ctx)
-	if err != nil || !reach.Can(access.CacheManage) {
+	switch {
+	case err != nil:
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the database is unavailable; try again")
+	case !reach.Can(access.CacheManage):
 		return nil, errNotCacheManager
 	}
 	return ctx, nil
@@ -141,16 +146,18 @@ func (a *App) collectDashboard(ctx context.Context) dashboardData {
 			}
 		}
 	}
-	system := reqctx.NewContextWithSystem(ctx)
+	// Users and log entries are read as the viewer, through the same
+	// privacy rules as GraphQL: other users' emails need USER_READ, the log
+	// needs AUDIT_READ and shows only entries about objects in reach.
 	if ids, err := a.cache.RecentlyActive(ctx, time.Now().Add(-24*time.Hour), 10); err == nil && len(ids) > 0 {
-		users, _ := a.db.Client.User.Query().Where(user.IDIn(ids...)).All(system)
+		users, _ := a.db.Client.User.Query().Where(user.IDIn(ids...)).All(ctx)
 		for _, id := range ids {
 			if i := slices.IndexFunc(users, func(u *ent.User) bool { return u.ID == id }); i >= 0 {
 				d.ActiveUsers = append(d.ActiveUsers, dashboardUser{ID: id, Email: users[i].Email})
 			}
 		}
 	}
-	changes, _ := a.db.Client.AccessChange.Query().Order(ent.Desc(accesschange.FieldID)).Limit(10).All(system)
+	changes, _ := a.db.Client.AccessChange.Query().Order(ent.Desc(accesschange.FieldID)).Limit(10).All(ctx)
 	for _, c := range changes {
 		d.Changes = append(d.Changes, dashboardChange{ID: c.ID, Operation: c.Operation, Target: c.Target, CreatedAt: c.CreatedAt, Delivered: c.DeliveredAt != nil})
 	}

@@ -1,20 +1,14 @@
 // Package auth issues and verifies the gateway's bearer tokens (JWT, HS256,
-// `sub` = the user's decimal ID, `exp` required) and authenticates requests.
+// `sub` = the user's decimal ID, `exp` required). Requests are authenticated
+// by the gate, which uses it.
 package auth
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"authz-gateway/apperr"
-	"authz-gateway/ent"
-	"authz-gateway/reqctx"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -64,9 +58,17 @@ var (
 	ErrTokenInvalid = errors.New("invalid token")
 )
 
+// Identity is what a verified token says: whose it is and until when it may
+// be used (its exp plus the allowed clock skew, or its iat plus
+// TOKEN_MAX_AGE, whichever comes first). A websocket is closed at Until.
+type Identity struct {
+	UserID int
+	Until  time.Time
+}
+
 // Verify checks the signature (HS256 only), the expiry (required) and the
-// subject, and returns the user ID.
-func (t *Tokens) Verify(token string) (int, error) {
+// subject, and returns the token's identity.
+func (t *Tokens) Verify(token string) (Identity, error) {
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -77,60 +79,36 @@ func (t *Tokens) Verify(token string) (int, error) {
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return 0, ErrTokenExpired
+		return Identity{}, ErrTokenExpired
 	case err != nil:
-		return 0, ErrTokenInvalid
+		return Identity{}, ErrTokenInvalid
 	case t.maxAge > 0 && (claims.IssuedAt == nil || t.now().Sub(claims.IssuedAt.Time) > t.maxAge):
-		return 0, ErrTokenExpired
+		return Identity{}, ErrTokenExpired
 	}
 	id, err := strconv.Atoi(claims.Subject)
 	if err != nil || id <= 0 || strconv.Itoa(id) != claims.Subject {
-		return 0, ErrTokenInvalid
+		return Identity{}, ErrTokenInvalid
 	}
-	return id, nil
+	until := claims.ExpiresAt.Add(ClockSkew)
+	if t.maxAge > 0 {
+		until = minTime(until, claims.IssuedAt.Add(t.maxAge))
+	}
+	return Identity{UserID: id, Until: until}, nil
 }
 
-// VerifyToken is the first authentication middleware: it checks the bearer
-// token, without the database, and records its subject (or, for a token that
-// is not acceptable, a client-safe reason). Cheap enough to run before rate
-// limiting, which keys on the subject.
-func VerifyToken(tokens *Tokens) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := r.Context()
-			switch id, reason := tokens.subject(r); {
-			case id != 0:
-				ctx = reqctx.NewContextWithSubject(ctx, id)
-			case reason != "":
-				ctx = reqctx.NewContextWithAuthFailure(ctx, apperr.Errorf(apperr.Unauthenticated, "%s", reason))
-			}
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
 	}
+	return a
 }
 
-// subject returns the user ID of the request's bearer token: 0 and no reason
-// when no token was sent; 0 and a client-safe reason when one was sent but is
-// not acceptable.
-func (t *Tokens) subject(r *http.Request) (int, string) {
-	header := r.Header.Get("Authorization")
-	if header == "" {
-		return 0, ""
-	}
-	token, ok := BearerToken(header)
-	if !ok {
-		return 0, "the Authorization header must be: Bearer <token>"
-	}
-	id, err := t.Verify(token)
-	if err != nil {
-		return 0, err.Error()
-	}
-	return id, ""
-}
+// ErrNotBearer is the reason given for an Authorization value that is not
+// "Bearer <token>".
+var ErrNotBearer = errors.New("the Authorization header must be: Bearer <token>")
 
 // BearerToken extracts the token of an Authorization value "Bearer <token>"
-// (the scheme in any case); false when it is not one. The HTTP middleware
-// and the websocket's connection_init read tokens with it.
+// (the scheme in any case); false when it is not one.
 func BearerToken(header string) (string, bool) {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
 	token = strings.TrimSpace(token)
@@ -138,45 +116,4 @@ func BearerToken(header string) (string, bool) {
 		return "", false
 	}
 	return token, true
-}
-
-// ViewerSource resolves a verified token's subject to an active user. It may
-// return a context carrying what it learned on the way (the authz service
-// keeps the viewer's answers for the request); an unknown or inactive user is
-// nil, an unavailable source an error.
-type ViewerSource func(ctx context.Context, userID int) (context.Context, *ent.User, error)
-
-// LoadViewer is the second authentication middleware: the verified token's
-// user, if it exists and is active, becomes the request's viewer.
-func LoadViewer(source ViewerSource) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := r.Context()
-			if id, ok := reqctx.SubjectFromContext(ctx); ok {
-				ctx = withUser(ctx, source, id)
-			}
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
-	}
-}
-
-func withUser(ctx context.Context, source ViewerSource, id int) context.Context {
-	resolved, u, err := source(ctx, id)
-	switch {
-	case err != nil:
-		slog.WarnContext(ctx, "authentication: user lookup failed", "err", err)
-		return reqctx.NewContextWithAuthFailure(ctx, apperr.Wrap(apperr.Unavailable, err, "the database is unavailable; try again"))
-	case u == nil:
-		return reqctx.NewContextWithAuthFailure(ctx, apperr.Errorf(apperr.Unauthenticated, "unknown or inactive user"))
-	}
-	return context.WithValue(resolved, userKey{}, u)
-}
-
-type userKey struct{}
-
-// UserFromContext returns the viewer's user row as LoadViewer read it (the
-// loaders prime it), or nil.
-func UserFromContext(ctx context.Context) *ent.User {
-	u, _ := ctx.Value(userKey{}).(*ent.User)
-	return u
 }

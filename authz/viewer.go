@@ -68,7 +68,17 @@ func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Contex
 	s.warm.noteActive(userID)
 	viewer := reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID, Email: st.Email})
 	u := &ent.User{ID: userID, Email: st.Email, Name: st.Name, Active: st.Active}
+	viewer = context.WithValue(viewer, viewerUserKey{}, u)
 	return reqctx.NewContextWithReachSource(viewer, memo), u, nil
+}
+
+type viewerUserKey struct{}
+
+// ViewerUser returns the viewer's user row as ResolveViewer read it (the
+// request's loaders are primed with it), or nil.
+func ViewerUser(ctx context.Context) *ent.User {
+	u, _ := ctx.Value(viewerUserKey{}).(*ent.User)
+	return u
 }
 
 // PrefetchViewer starts fetching the viewer's answers without waiting, so

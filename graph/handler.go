@@ -57,13 +57,8 @@ type HandlerConfig struct {
 	PersistedQueries graphql.Cache[string]
 	// Schema replaces the standard executable schema (benchmarks only).
 	Schema graphql.ExecutableSchema
-	// Authenticate turns the bearer token of a websocket's connection_init
-	// into a context carrying the viewer (subscriptions); nil: no
-	// subscriptions.
-	Authenticate func(ctx context.Context, token string) (context.Context, error)
-	// Origins are the browser origins allowed to open websockets besides
-	// the gateway's own (CORS_ORIGINS).
-	Origins []string
+	// Sockets serves subscriptions over graphql-ws; nil: none.
+	Sockets *SocketConfig
 	// Traced adds OpenTelemetry spans for operations and the fields that
 	// resolve (the process's tracer provider).
 	Traced bool
@@ -72,7 +67,8 @@ type HandlerConfig struct {
 // NewHandler returns the GraphQL endpoint over db and svc: GET and POST
 // transports, and graphql-ws for subscriptions, a parsed-query cache, persisted queries, limits, the viewer
 // requirement, the viewer's reach per operation and the error presenter. It
-// expects the request's loaders in the context (loaders.Middleware).
+// expects every HTTP request admitted by the gate (gate.Middleware); socket
+// operations are admitted one by one by the socket transport.
 func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Handler {
 	limits := cfg.Limits.withDefaults()
 	schema := cfg.Schema
@@ -80,8 +76,8 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 		schema = NewSchema(db, svc)
 	}
 	srv := handler.New(schema)
-	if cfg.Authenticate != nil {
-		srv.AddTransport(websocketTransport(cfg))
+	if cfg.Sockets != nil {
+		srv.AddTransport(newSocketTransport(*cfg.Sockets))
 	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

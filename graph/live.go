@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"authz-gateway/apperr"
+	"authz-gateway/gate"
 	"authz-gateway/graph/model"
 	"authz-gateway/loaders"
 	"authz-gateway/reqctx"
@@ -51,10 +52,10 @@ func (c *subscriptionCounts) release(userID int) {
 // the previous one is skipped; a slow client only ever has the newest one
 // waiting. The stream ends when the viewer is deactivated or removed.
 func (r *Resolver) accessChanged(ctx context.Context) (<-chan *model.AccessSnapshot, error) {
-	v, ok := reqctx.ViewerFromContext(ctx)
-	if !ok {
-		return nil, authenticationError(ctx)
+	if err := gate.RequireViewer(ctx); err != nil {
+		return nil, err
 	}
+	v, _ := reqctx.ViewerFromContext(ctx)
 	if !r.subscriptions.acquire(v.UserID) {
 		return nil, apperr.Errorf(apperr.RateLimited, "at most %d accessChanged subscriptions per viewer", MaxSubscriptionsPerViewer)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+
+	"authz-gateway/httpapi"
 )
 
 // GraphQL over HTTP (the GraphQL Foundation's specification) asks what
@@ -26,7 +28,7 @@ import (
 // overHTTP adjusts gqlgen's answers to these, and nothing else.
 func overHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isWebSocket(r) {
+		if httpapi.IsWebSocket(r) {
 			next.ServeHTTP(w, r) // the connection is hijacked: nothing to adjust
 			return
 		}
@@ -34,11 +36,6 @@ func overHTTP(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), malformedKey{}, &sw.malformed)))
 		sw.finish()
 	})
-}
-
-// isWebSocket reports whether r asks to open a websocket (subscriptions).
-func isWebSocket(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 type malformedKey struct{}

@@ -6,8 +6,8 @@ import (
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
+	"authz-gateway/gate"
 	"authz-gateway/loaders"
-	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -57,20 +57,11 @@ func GuardRootFields(ctx context.Context, next graphql.RootResolver) graphql.Mar
 	case field == "__typename":
 		return next(ctx)
 	}
-	if _, ok := reqctx.ViewerFromContext(ctx); !ok {
-		graphql.AddError(ctx, authenticationError(ctx))
+	if err := gate.RequireViewer(ctx); err != nil {
+		graphql.AddError(ctx, err)
 		return graphql.Null
 	}
 	return next(ctx)
-}
-
-// authenticationError explains why there is no viewer: the auth middleware
-// records a rejected token's reason in the context.
-func authenticationError(ctx context.Context) error {
-	if err := reqctx.AuthFailureFromContext(ctx); err != nil {
-		return err
-	}
-	return apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
 }
 
 // ForgetAfterMutation clears the request's loaders after each mutation field

@@ -79,7 +79,7 @@ func TestTokens_Verify(t *testing.T) {
 	require.NoError(t, err)
 	id, err := tokens.Verify(tok)
 	require.NoError(t, err)
-	assert.Equal(t, 42, id)
+	assert.Equal(t, 42, id.UserID)
 	_, err = auth.NewTokens([]byte("other")).Verify(tok)
 	assert.ErrorIs(t, err, auth.ErrTokenInvalid)
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -148,13 +149,9 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 	if len(origins) == 0 {
 		return next
 	}
-	allowed := make(map[string]bool, len(origins))
-	for _, o := range origins {
-		allowed[o] = true
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && (allowed[origin] || allowed["*"]) {
+		if origin != "" && crossOriginAllowed(origins, origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
@@ -168,6 +165,32 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// crossOriginAllowed is the one rule for browsers on other origins: the
+// origin is listed in CORS_ORIGINS exactly (scheme, host and port), or the
+// list holds "*".
+func crossOriginAllowed(origins []string, origin string) bool {
+	for _, o := range origins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// OriginAllowed reports whether r may open a websocket: a request without
+// an Origin (not a browser), from the gateway's own origin, or from an
+// origin CORS lets call the API (crossOriginAllowed).
+func OriginAllowed(origins []string, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return crossOriginAllowed(origins, origin)
 }
 
 // IsWebSocket reports whether r asks to open a websocket (GraphQL

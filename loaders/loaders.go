@@ -1,5 +1,5 @@
 // Package loaders batches the lookups of one GraphQL request. A Loaders is
-// built for every request (Middleware, right after authentication) and never
+// built for every operation (NewRequestContext, by the gate) and never
 // shared: its per-key memoization is only valid for the request's viewer and
 // moment. Loaders batch; they decide nothing about authorization: entity
 // fetches run under the ent privacy rules, and the viewer's own answers come
@@ -8,12 +8,10 @@ package loaders
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"time"
 
 	"authz-gateway/access"
-	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
@@ -89,21 +87,19 @@ func traced[K comparable, V any](name string, fetch func(context.Context, []K) (
 	}
 }
 
-// Middleware gives every request fresh loaders, primed with the viewer's user
-// row that authentication read (auth.LoadViewer must run first).
-func Middleware(db *ent.Client, svc *authz.Service, wait time.Duration) func(http.Handler) http.Handler {
+// NewRequestContext returns ctx with fresh loaders for one operation,
+// primed with the viewer's user row that authentication read
+// (authz.ViewerUser); wait <= 0 means DefaultWait. The gate calls it for
+// every operation.
+func NewRequestContext(ctx context.Context, db *ent.Client, svc *authz.Service, wait time.Duration) context.Context {
 	if wait <= 0 {
 		wait = DefaultWait
 	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			l := New(db, svc, wait)
-			if u := auth.UserFromContext(r.Context()); u != nil {
-				l.users.Prime(u.ID, u)
-			}
-			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), l)))
-		})
+	l := New(db, svc, wait)
+	if u := authz.ViewerUser(ctx); u != nil {
+		l.users.Prime(u.ID, u)
 	}
+	return NewContext(ctx, l)
 }
 
 type contextKey struct{}
@@ -118,7 +114,7 @@ func NewContext(ctx context.Context, l *Loaders) context.Context {
 func For(ctx context.Context) *Loaders {
 	l, ok := ctx.Value(contextKey{}).(*Loaders)
 	if !ok {
-		panic("loaders: no loaders in context; build them per request with Middleware")
+		panic("loaders: no loaders in context; build them per operation with NewRequestContext")
 	}
 	return l
 }

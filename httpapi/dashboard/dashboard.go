@@ -9,6 +9,8 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+
+	"authz-gateway/httpapi/static"
 )
 
 //go:embed index.html assets
@@ -27,9 +29,5 @@ func Register(mux *http.ServeMux, data http.Handler) {
 	})
 	mux.Handle("GET /dashboard/data", data)
 	assets, _ := fs.Sub(files, "assets")
-	static := http.FileServerFS(assets)
-	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		static.ServeHTTP(w, r)
-	})))
+	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", static.Files(assets)))
 }

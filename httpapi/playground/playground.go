@@ -8,6 +8,8 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+
+	"authz-gateway/httpapi/static"
 )
 
 //go:embed index.html assets
@@ -26,13 +28,5 @@ func Register(mux *http.ServeMux) {
 		_, _ = w.Write(page)
 	})
 	assets, _ := fs.Sub(files, "assets")
-	mux.Handle("GET /playground/", http.StripPrefix("/playground/", cached(http.FileServerFS(assets))))
-}
-
-// cached lets browsers keep the assets for an hour.
-func cached(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		h.ServeHTTP(w, r)
-	})
+	mux.Handle("GET /playground/", http.StripPrefix("/playground/", static.Files(assets)))
 }

@@ -1,0 +1,184 @@
+// Package gate is the one pipeline every operation passes, whatever carries
+// it: an HTTP request to /graphql, the dashboard's data, and each operation
+// on a graphql-ws socket. Admit runs its steps in order: the bearer token is
+// verified (signature, expiry), the caller's rate limit is spent (per user
+// for a verified token, per client address otherwise), the viewer is
+// resolved afresh (active, with the answers that give its permissions and
+// reach) and fresh loaders are built. The document limits come next, in the
+// GraphQL handler. Nothing an earlier operation learned is reused: a socket
+// remembers only its token, and a viewer fired a moment ago is refused on
+// the next operation.
+package gate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"authz-gateway/apperr"
+	"authz-gateway/auth"
+	"authz-gateway/ratelimit"
+	"authz-gateway/reqctx"
+)
+
+// Credentials are what a caller presents: the Authorization value ("Bearer
+// <token>"; empty for an anonymous caller) and the address it calls from.
+type Credentials struct {
+	Authorization string
+	ClientIP      string
+}
+
+// Admission is what Admit established about an accepted caller.
+type Admission struct {
+	// UserID is the viewer (0: anonymous).
+	UserID int
+	// Until is when the token stops being acceptable (zero: anonymous).
+	Until time.Time
+}
+
+// ViewerResolver resolves a verified token's user afresh and returns ctx
+// carrying the viewer and the answers read on the way. It returns
+// ErrUnknownViewer for a user that does not exist or is inactive, and any
+// other error when the answer could not be had (database and cache down).
+type ViewerResolver func(ctx context.Context, userID int) (context.Context, error)
+
+// ErrUnknownViewer is returned by a ViewerResolver for a user that does not
+// exist or is inactive.
+var ErrUnknownViewer = errors.New("unknown or inactive user")
+
+// Config assembles a Gate.
+type Config struct {
+	Tokens  *auth.Tokens
+	Limiter *ratelimit.Limiter // nil or disabled: no rate limit
+	Viewers ViewerResolver
+	// NewLoaders returns ctx with fresh request loaders (primed with what
+	// the viewer's resolution read).
+	NewLoaders func(ctx context.Context) context.Context
+}
+
+// Gate admits operations.
+type Gate struct{ cfg Config }
+
+// New returns the gate of cfg.
+func New(cfg Config) *Gate { return &Gate{cfg: cfg} }
+
+// Admit runs the pipeline for one operation. The context it returns always
+// carries fresh loaders; on success it carries the viewer too (none for an
+// anonymous caller, whose operation may still run fields that need no
+// viewer). The error, when not nil, is coded: UNAUTHENTICATED (a bad token,
+// an unknown or inactive user), RATE_LIMITED (a *RateLimitError) or
+// UNAVAILABLE.
+func (g *Gate) Admit(ctx context.Context, c Credentials) (context.Context, Admission, error) {
+	ctx, adm, err := g.admit(ctx, c)
+	return g.cfg.NewLoaders(ctx), adm, err
+}
+
+func (g *Gate) admit(ctx context.Context, c Credentials) (context.Context, Admission, error) {
+	id, authErr := g.verify(c.Authorization)
+	// Spent before the token's verdict counts, so a flood of bad tokens
+	// is limited too (by address).
+	if err := g.spend(ctx, id.UserID, c.ClientIP); err != nil {
+		return ctx, Admission{}, err
+	}
+	if authErr != nil {
+		return ctx, Admission{}, authErr
+	}
+	if id.UserID == 0 {
+		return ctx, Admission{}, nil
+	}
+	ctx = reqctx.NewContextWithSubject(ctx, id.UserID)
+	resolved, err := g.cfg.Viewers(ctx, id.UserID)
+	switch {
+	case errors.Is(err, ErrUnknownViewer):
+		return ctx, Admission{}, apperr.Wrap(apperr.Unauthenticated, err, ErrUnknownViewer.Error())
+	case err != nil:
+		slog.WarnContext(ctx, "authentication: user lookup failed", "err", err)
+		return ctx, Admission{}, apperr.Wrap(apperr.Unavailable, err, "the database is unavailable; try again")
+	}
+	return resolved, Admission{UserID: id.UserID, Until: id.Until}, nil
+}
+
+// verify checks the token of an Authorization value: the zero identity and
+// no error when there is none.
+func (g *Gate) verify(authorization string) (auth.Identity, error) {
+	if authorization == "" {
+		return auth.Identity{}, nil
+	}
+	token, ok := auth.BearerToken(authorization)
+	if !ok {
+		return auth.Identity{}, apperr.Wrap(apperr.Unauthenticated, auth.ErrNotBearer, auth.ErrNotBearer.Error())
+	}
+	id, err := g.cfg.Tokens.Verify(token)
+	if err != nil {
+		return auth.Identity{}, apperr.Wrap(apperr.Unauthenticated, err, err.Error())
+	}
+	return id, nil
+}
+
+// RateLimitError refuses an operation over the caller's budget.
+type RateLimitError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitError) Error() string { return "rate limit exceeded; retry later" }
+
+// Coded makes the refusal a RATE_LIMITED error for GraphQL responses.
+func (e *RateLimitError) Coded() error {
+	return apperr.Wrap(apperr.RateLimited, e, e.Error())
+}
+
+func (g *Gate) spend(ctx context.Context, userID int, clientIP string) error {
+	l := g.cfg.Limiter
+	if l == nil || !l.Enabled() {
+		return nil
+	}
+	key := "ip:" + clientIP
+	if userID != 0 {
+		key = "user:" + strconv.Itoa(userID)
+	}
+	if d := l.Allow(ctx, key); !d.Allowed {
+		return &RateLimitError{RetryAfter: d.RetryAfter}
+	}
+	return nil
+}
+
+// ErrAuthenticationRequired is what an anonymous caller is told where a
+// viewer is needed.
+var ErrAuthenticationRequired = apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
+
+// RequireViewer returns nil when ctx has a viewer, and otherwise why not:
+// the refusal Admit recorded (a bad token, an unknown user) or
+// ErrAuthenticationRequired. Every surface that needs a viewer asks this,
+// so they all say the same.
+func RequireViewer(ctx context.Context) error {
+	if _, ok := reqctx.ViewerFromContext(ctx); ok {
+		return nil
+	}
+	if err := reqctx.AuthFailureFromContext(ctx); err != nil {
+		return err
+	}
+	return ErrAuthenticationRequired
+}
+
+// ClientIP is the address of a remote address "host:port". X-Forwarded-For
+// is not trusted: behind a proxy, limits apply per proxy (README, Security).
+func ClientIP(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
+}
+
+// StillActive reports whether userID is still an active user, read afresh
+// like Admit reads it (an open socket asks after every change that may have
+// deactivated its viewer). It spends no rate limit: the socket asks, not
+// the client.
+func (g *Gate) StillActive(ctx context.Context, userID int) (bool, error) {
+	_, err := g.cfg.Viewers(ctx, userID)
+	if errors.Is(err, ErrUnknownViewer) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -215,3 +215,27 @@ func (v validatedQueries) Add(ctx context.Context, hash, query string) {
 	}
 	v.Cache.Add(ctx, hash, query)
 }
+
+// singleStream refuses a subscription with more than one root field (the
+// GraphQL specification's rule, which an alias can slip past the
+// validator): it is the client's mistake, answered before execution.
+type singleStream struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = singleStream{}
+
+func (singleStream) ExtensionName() string { return "SingleStream" }
+
+func (singleStream) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (singleStream) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+		return nil
+	}
+	if n := len(graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Subscription"})); n != 1 {
+		return limitError("a subscription selects exactly one root field (this one selects %d)", n)
+	}
+	return nil
+}

@@ -97,6 +97,7 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 		srv.SetDisableSuggestion(true) // "Did you mean ..." would describe the schema
 	}
 	srv.Use(complexityLimit{max: limits.MaxComplexity, es: schema})
+	srv.Use(singleStream{})
 	if cfg.Traced {
 		srv.Use(otelgqlgen.Middleware())
 	}

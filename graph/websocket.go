@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -41,11 +42,11 @@ const (
 // The socket caps, per instance.
 const (
 	MaxSocketsPerViewer = 10
-	MaxSocketsPerIP     = 50
+	MaxSocketsPerIP     = 100
 	// A socket's messages (operations, pings, pongs): a steady rate and a
 	// burst. Operations also spend the viewer's rate limit.
-	SocketMessagesPerSecond = 20
-	SocketMessageBurst      = 60
+	SocketMessagesPerSecond = 100
+	SocketMessageBurst      = 200
 )
 
 // SocketConfig is what the websocket transport needs from the gateway.
@@ -91,7 +92,8 @@ func (t socketTransport) Supports(r *http.Request) bool { return httpapi.IsWebSo
 func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	s := &socket{ip: gate.ClientIP(r.RemoteAddr), counts: t.counts}
 	if !t.counts.openFrom(s.ip) {
-		httpapi.TooManyRequests(w, time.Second)
+		w.Header().Set("Retry-After", "1")
+		httpapi.WriteError(w, http.StatusTooManyRequests, apperr.RateLimited, fmt.Sprintf("at most %d sockets per address", MaxSocketsPerIP))
 		return
 	}
 	defer s.end()

@@ -61,6 +61,12 @@ func New(cfg Config) http.Handler {
 			cfg.GraphQL.ServeHTTP(w, r)
 			return
 		}
+		// Another Upgrade (h2c, which curl --http2 offers) is declined by
+		// ignoring it, as HTTP/1.1 allows: the request is served as sent.
+		if r.Header.Get("Upgrade") != "" {
+			r = r.Clone(r.Context())
+			r.Header.Del("Upgrade")
+		}
 		gql.ServeHTTP(w, r)
 	}))
 	if cfg.Playground {

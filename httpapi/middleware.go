@@ -99,6 +99,11 @@ func withHTTPRules(next http.Handler) http.Handler {
 	})
 }
 
+// WriteError answers with a coded GraphQL error body outside gqlgen.
+func WriteError(w http.ResponseWriter, status int, code apperr.Code, message string) {
+	writeGraphQLError(w, status, code, message)
+}
+
 // writeGraphQLError answers with a GraphQL error body outside gqlgen.
 func writeGraphQLError(w http.ResponseWriter, status int, code apperr.Code, message string) {
 	writeJSON(w, status, map[string]any{"errors": []map[string]any{{

@@ -313,3 +313,14 @@ func (g *Gateway) MustMetric(t testing.TB, name string) float64 {
 	}
 	return v
 }
+
+// ProductionRateLimit is the rate limit a gateway runs with when the
+// environment says nothing (RATE_LIMIT, RATE_LIMIT_BURST): tests of the
+// security rules run with it on.
+func ProductionRateLimit() ratelimit.Limit {
+	cfg, err := app.LoadConfig(func(string) string { return "" })
+	if err != nil {
+		panic(err)
+	}
+	return cfg.RateLimit
+}

@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,5 +101,61 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		assert.Equal(t, want, testenv.Serve(g.Handler, req).Code)
+	}
+}
+
+// Finding 8 of issue 17: the dashboard's data is read as the viewer. A
+// CACHE_MANAGE holder scoped to one program, without AUDIT_READ or
+// USER_READ, sees neither the log (a grant in a hidden program) nor other
+// users' emails; its own entry is all it gets of the active users.
+func TestDashboard_DataIsReadAsTheViewer(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit()})
+	w := testenv.NewWorld(t, g.DB.Client)
+	p1, p2 := w.Program("P1"), w.Program("P2")
+	manager := w.User("cache-manager@test.example")
+	w.Role(manager, access.RoleViewer)
+	w.InProgram(manager, p1)
+	hidden := w.User("only-in-p2@test.example")
+	admin := g.Token(t, g.Admin.ID)
+	testenv.MustOK(t, g.Do(t, admin, `mutation { setRolePermissions(role: VIEWER, permissions: [PROGRAM_READ, PROJECT_READ, CACHE_MANAGE]) { id } }`, nil))
+	testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!, $p: ID!) { assignScope(input: {userId: $u, scopeType: PROGRAM, programId: $p}) { id } }`,
+		map[string]any{"u": itoa(hidden), "p": itoa(p2)}))
+	managerToken := g.Token(t, manager)
+	for _, tok := range []string{g.Token(t, hidden), managerToken, admin} {
+		testenv.MustOK(t, g.Do(t, tok, `{ me { id } }`, nil)) // recently active
+	}
+
+	data := func(token string) (int, map[string]any) {
+		req := httptest.NewRequest(http.MethodGet, "/dashboard/data", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := testenv.Serve(g.Handler, req)
+		var body map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+		return rec.Code, body
+	}
+	require.Eventually(t, func() bool {
+		_, all := data(admin)
+		return strings.Contains(fmt.Sprint(all["activeUsers"]), "only-in-p2")
+	}, 10*time.Second, 100*time.Millisecond, "the admin sees the active users")
+	_, all := data(admin)
+	assert.Contains(t, fmt.Sprint(all["changes"]), "assignScope", "the admin reads the log")
+
+	code, mine := data(managerToken)
+	require.Equal(t, http.StatusOK, code, "%v", mine)
+	assert.Empty(t, mine["changes"], "no AUDIT_READ: no log")
+	assert.NotContains(t, fmt.Sprint(mine["activeUsers"]), "only-in-p2", "no USER_READ: no other users")
+	assert.NotContains(t, fmt.Sprint(mine["activeUsers"]), testenv.AdminEmail)
+
+	code, refused := data("not-a-token")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	assert.Equal(t, "UNAUTHENTICATED", refused["code"])
+}
+
+// The embedded assets are files, never a directory listing.
+func TestDashboard_AssetsAreNotListed(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{Introspection: true})
+	for _, path := range []string{"/dashboard/assets/", "/playground/"} {
+		rec := testenv.Serve(g.Handler, httptest.NewRequest(http.MethodGet, path, nil))
+		assert.Equal(t, http.StatusNotFound, rec.Code, path)
 	}
 }

@@ -117,6 +117,9 @@ func WithSchema(schema func(*App) graphql.ExecutableSchema) Option {
 // cache, the authz service (which bootstraps an admin if none exists) and the
 // HTTP handler.
 func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	secret, err := cfg.jwtSecret()
 	if err != nil {
 		return nil, err
@@ -232,7 +235,7 @@ func (a *App) openCache() error {
 		a.redis = client
 		store = cache.NewRedisStore(client, a.cfg.CachePrefix, 2*cacheCfg.MaxTTL())
 		cacheCfg.OpTimeout = a.cfg.Redis.Timeout
-		if !a.cfg.embedded() {
+		if a.cfg.l1() {
 			// An L1 in front of Redis; its lease comes from the fleet
 			// membership (JoinFleet), which needs PostgreSQL.
 			cacheCfg.LocalBytes = a.cfg.L1Bytes

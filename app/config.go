@@ -250,6 +250,22 @@ func (p *envParser) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// check refuses settings that contradict each other.
+func (c Config) check() error {
+	// A write may wait up to a lease for an instance that went silent
+	// before it returns; a request deadline shorter than that would answer
+	// the client while the write's wait is still under way.
+	if c.l1() && c.Limits.RequestTimeout <= c.L1Lease {
+		return fmt.Errorf("REQUEST_TIMEOUT (%s) must be longer than CACHE_L1_LEASE (%s): a write may wait a lease for a silent instance",
+			c.Limits.RequestTimeout, c.L1Lease)
+	}
+	return nil
+}
+
+// l1 reports whether the in-process tier runs: it needs Redis behind it
+// and PostgreSQL for the fleet's leases.
+func (c Config) l1() bool { return c.L1Bytes > 0 && c.Redis.Configured() && !c.embedded() }
+
 // MinSecretBytes is the shortest JWT_SECRET accepted outside development: an
 // HS256 key shorter than the hash is guessable offline from one token.
 const MinSecretBytes = 32

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"authz-gateway/redisconn"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,4 +47,40 @@ func TestConfig_WeakSecretRefusedInProduction(t *testing.T) {
 	cfg.JWTSecret = "0123456789abcdef0123456789abcdef"
 	_, err = cfg.jwtSecret()
 	assert.NoError(t, err)
+}
+
+// Issue 17, finding 9: a request deadline that could end a write's wait
+// for the fleet is refused at start.
+func TestConfig_RequestTimeoutMustOutlastTheLease(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://x@y/z", "REDIS_URL": "redis://127.0.0.1:1",
+		"JWT_SECRET": "0123456789abcdef0123456789abcdef", "REQUEST_TIMEOUT": "1s"}
+	cfg, err := LoadConfig(envOf(env))
+	require.NoError(t, err)
+	_, err = New(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "REQUEST_TIMEOUT (1s) must be longer than CACHE_L1_LEASE (2s)")
+
+	env["CACHE_L1_BYTES"] = "0" // no L1: no wait
+	cfg, err = LoadConfig(envOf(env))
+	require.NoError(t, err)
+	assert.NoError(t, cfg.check())
+}
+
+// A malformed connection URL is reported without its password.
+func TestConfig_StartErrorsHideURLPasswords(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"DATABASE_URL": "postgres://u:s3cret@host:notaport/db"},
+		{"DATABASE_URL": "postgres://u:s3cret@[bad/db"},
+	} {
+		env["JWT_SECRET"] = "0123456789abcdef0123456789abcdef"
+		cfg, err := LoadConfig(envOf(env))
+		require.NoError(t, err)
+		_, err = New(context.Background(), cfg)
+		require.Error(t, err, "%v", env)
+		assert.NotContains(t, err.Error(), "s3cret")
+		assert.Contains(t, err.Error(), "xxxxx", "the URL is still named")
+	}
+	_, err := redisconn.NewClient(redisconn.Options{URL: "redis://:s3cret@[bad/0"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret")
 }

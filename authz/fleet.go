@@ -366,8 +366,14 @@ func (f *fleet) drop(changes []seenChange) (undelivered bool) {
 
 // await returns once every other instance whose lease held when the change
 // was delivered has confirmed dropping it, or its lease has run out. Call it
-// after the delivery has committed.
+// after the delivery has committed. The wait is bounded by the lease alone:
+// neither the request's deadline nor a client hanging up may end it early,
+// or the write would return while an instance still answers the old value
+// from memory. Every lease held when it starts has run out a lease later
+// (plus a margin for the two clocks' rates), so that bounds it.
 func (f *fleet) await(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Lease+leaseMargin)
+	defer cancel()
 	begin := time.Now()
 	defer func() { f.waitSeconds.Observe(time.Since(begin).Seconds()) }()
 	// W, whether anyone else holds a lease, and a request to confirm sent
@@ -424,6 +430,9 @@ func (f *fleet) await(ctx context.Context) {
 		timer.Stop()
 	}
 }
+
+// leaseMargin is what await allows beyond a lease.
+const leaseMargin = 100 * time.Millisecond
 
 // sitOut, when the database cannot say who confirmed, waits out a lease:
 // by then every silent instance has stopped using its L1. (Every instance of

@@ -111,28 +111,10 @@ func TestL1_RevokeWhileTheOtherHoldsTheValueInMemory(t *testing.T) {
 // out, not forever, and by then the silent instance no longer answers from
 // memory.
 func TestL1_SilentInstanceIsFencedByItsLease(t *testing.T) {
-	var silent atomic.Bool
-	paused := make(chan struct{}, 1)
-	one := testenv.NewGateway(t, testenv.Options{})
-	two := testenv.NewGateway(t, testenv.Options{
-		DatabaseURL: one.DatabaseURL, Prefix: one.Prefix(),
-		FleetPause: func(ctx context.Context) {
-			for silent.Load() && ctx.Err() == nil {
-				select {
-				case paused <- struct{}{}:
-				default:
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		},
-	})
-	gw := newGrantWatch(t, one)
+	sp := newSilentPair(t)
+	one, two, gw := sp.one, sp.two, sp.gw
 	admin := testenv.AsUser(one.Admin.ID)
-	require.True(t, gw.shows(t, two))
-	require.True(t, heldInL1(t, two, gw), "the grant is in two's memory")
-
-	silent.Store(true)
-	<-paused // two has stopped confirming
+	sp.silence()
 	require.True(t, heldInL1(t, two, gw), "its lease still holds for now")
 	before := fencedWrites(t, one)
 	_, err := one.Authz.DeactivateScope(admin, gw.scope)
@@ -141,11 +123,62 @@ func TestL1_SilentInstanceIsFencedByItsLease(t *testing.T) {
 	assert.False(t, two.Cache.LocalStats().Leased)
 	assert.Equal(t, before+1, fencedWrites(t, one), "the write stopped waiting for two because its lease ran out")
 
-	silent.Store(false)
+	sp.silent.Store(false)
 	require.Eventually(t, func() bool { return two.Cache.LocalStats().Leased }, 5*time.Second, 10*time.Millisecond,
 		"two confirms again and its L1 answers again")
 	assert.False(t, gw.shows(t, two))
 	assert.True(t, heldInL1(t, two, gw), "from memory, and fresh")
+}
+
+// Issue 17, finding 9: a request deadline shorter than the lease (or a
+// client hanging up) does not cut the wait short. The write commits within
+// the deadline, then waits out two's lease all the same.
+func TestL1_TheWaitIsBoundedByTheLeaseAlone(t *testing.T) {
+	sp := newSilentPair(t)
+	sp.silence()
+	ctx, cancel := context.WithTimeout(testenv.AsUser(sp.one.Admin.ID), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := sp.one.Authz.DeactivateScope(ctx, sp.gw.scope)
+	require.NoError(t, err)
+	assert.Greater(t, time.Since(start), 300*time.Millisecond, "the deadline passed during the wait")
+	assert.False(t, sp.gw.shows(t, sp.two), "once the write returned, two no longer answers the old grant")
+}
+
+// silentPair: two instances, a grant held in two's L1, and a switch that
+// makes two stop confirming (it keeps its lease until it runs out).
+type silentPair struct {
+	one, two *testenv.Gateway
+	gw       grantWatch
+	silent   *atomic.Bool
+	paused   chan struct{}
+}
+
+func newSilentPair(t *testing.T) silentPair {
+	sp := silentPair{silent: &atomic.Bool{}, paused: make(chan struct{}, 1)}
+	sp.one = testenv.NewGateway(t, testenv.Options{})
+	sp.two = testenv.NewGateway(t, testenv.Options{
+		DatabaseURL: sp.one.DatabaseURL, Prefix: sp.one.Prefix(),
+		FleetPause: func(ctx context.Context) {
+			for sp.silent.Load() && ctx.Err() == nil {
+				select {
+				case sp.paused <- struct{}{}:
+				default:
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		},
+	})
+	sp.gw = newGrantWatch(t, sp.one)
+	require.True(t, sp.gw.shows(t, sp.two))
+	require.True(t, heldInL1(t, sp.two, sp.gw), "the grant is in two's memory")
+	return sp
+}
+
+// silence makes two stop confirming, and returns once it has.
+func (sp silentPair) silence() {
+	sp.silent.Store(true)
+	<-sp.paused
 }
 
 // fencedWrites reads authz_write_ack_fenced_total from g's /metrics.

@@ -13,6 +13,7 @@ import (
 
 	"authz-gateway/ent"
 	"authz-gateway/ent/migrate"
+	"authz-gateway/internal/redact"
 
 	// Registers the schema hooks and privacy policies with the ent client.
 	_ "authz-gateway/ent/runtime"
@@ -53,7 +54,7 @@ const DefaultTimeout = 3 * time.Second
 func OpenPostgres(dsn string, opts Options) (*DB, error) {
 	connector, err := pq.NewConnector(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, fmt.Errorf("open postgres: %w", redact.Error(err))
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {

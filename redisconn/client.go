@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"authz-gateway/internal/redact"
 )
 
 // Options says how to reach Redis: a URL, a host and port, a Sentinel
@@ -60,7 +62,7 @@ func NewClient(o Options) (redis.UniversalClient, error) {
 	case o.URL != "":
 		parsed, err := redis.ParseURL(o.URL)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+			return nil, fmt.Errorf("REDIS_URL: %w", redact.Error(err))
 		}
 		u.Addrs, u.DB, u.Password, u.Username, u.TLSConfig = []string{parsed.Addr}, parsed.DB, parsed.Password, parsed.Username, parsed.TLSConfig
 	case o.SentinelMaster != "":

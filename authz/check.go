@@ -13,6 +13,7 @@ import (
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/user"
 	"authz-gateway/reqctx"
 )
 
@@ -38,9 +39,12 @@ func (s *Service) Object(ctx context.Context, reach access.Reach, id int) (acces
 	if err != nil {
 		return access.Object{}, err
 	}
+	if kind == "" {
+		return access.Object{}, badInput("%d is not the ID of a program or a project", id)
+	}
 	o := access.Object{Kind: kind, ID: id}
 	notFound := apperr.Errorf(apperr.NotFound, "program or project not found")
-	if kind == "" || !reach.Sees(o) {
+	if !reach.Sees(o) {
 		return access.Object{}, notFound
 	}
 	if reach.Global {
@@ -67,15 +71,38 @@ func (s *Service) exists(ctx context.Context, o access.Object) (bool, error) {
 	})
 }
 
+// CheckObject resolves the object of a check about userID asked by the
+// viewer (viewerID, with reach viewer). About another user, an object the
+// viewer cannot read, or that does not exist, is NOT_FOUND. About the
+// viewer, it is no error: ok is false and the check answers false, the same
+// for a missing object as for an unreadable one, so nothing leaks and a UI
+// never loses `me` to one check. An ID of another type is BAD_USER_INPUT
+// for everyone.
+func (s *Service) CheckObject(ctx context.Context, viewer access.Reach, viewerID, userID, on int) (o access.Object, ok bool, err error) {
+	o, err = s.Object(ctx, viewer, on)
+	switch {
+	case err == nil:
+		return o, true, nil
+	case userID == viewerID && apperr.CodeOf(err) == apperr.NotFound:
+		return access.Object{}, false, nil
+	}
+	return access.Object{}, false, err
+}
+
 // CheckAccess answers checks in one batch: one cache round trip for every
-// user's answers. Asking about another user needs USER_READ; every object
-// must be readable by the viewer (NOT_FOUND otherwise, naming the check).
+// user's answers. Asking about another user needs USER_READ, and the user
+// must exist (NOT_FOUND otherwise: answers about made-up users are never
+// computed, so they cannot fill the cache); every object must be readable
+// by the viewer, except in checks about the viewer itself (CheckObject).
 func (s *Service) CheckAccess(ctx context.Context, checks []Check) ([]bool, error) {
 	if len(checks) > MaxChecks {
 		return nil, badInput("at most %d checks per call", MaxChecks)
 	}
 	objects, err := s.checkedObjects(ctx, checks)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkedUsersExist(ctx, checks); err != nil {
 		return nil, err
 	}
 	var keys []Key
@@ -88,9 +115,35 @@ func (s *Service) CheckAccess(ctx context.Context, checks []Check) ([]bool, erro
 	}
 	out := make([]bool, len(checks))
 	for i, c := range checks {
-		out[i] = ReachFromAnswers(c.UserID, answers).Allows(c.Permission, objects[i])
+		out[i] = objects[i].ID != 0 && ReachFromAnswers(c.UserID, answers).Allows(c.Permission, objects[i])
 	}
 	return out, nil
+}
+
+// checkedUsersExist refuses checks about users who do not exist, in one
+// indexed statement for the users other than the viewer (none when every
+// check is about the viewer).
+func (s *Service) checkedUsersExist(ctx context.Context, checks []Check) error {
+	v, _ := reqctx.ViewerFromContext(ctx)
+	var others []int
+	for _, c := range checks {
+		if c.UserID != v.UserID && !slices.Contains(others, c.UserID) {
+			others = append(others, c.UserID)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	known, err := s.db.User.Query().Where(user.IDIn(others...)).IDs(reqctx.NewContextWithSystem(ctx))
+	if err != nil {
+		return err
+	}
+	for i, c := range checks {
+		if c.UserID != v.UserID && !slices.Contains(known, c.UserID) {
+			return inputAt("checks", len(checks), i, apperr.Errorf(apperr.NotFound, "user not found"))
+		}
+	}
+	return nil
 }
 
 // checkedObjects applies the rules every check is asked under and resolves
@@ -104,10 +157,10 @@ func (s *Service) checkedObjects(ctx context.Context, checks []Check) ([]access.
 	objects := make([]access.Object, len(checks))
 	for i, c := range checks {
 		if c.UserID != v.UserID && !viewer.Can(access.UserRead) {
-			return nil, inputAt(len(checks), i, apperr.Errorf(apperr.Forbidden, "missing permission %s", access.UserRead))
+			return nil, inputAt("checks", len(checks), i, apperr.Errorf(apperr.Forbidden, "missing permission %s", access.UserRead))
 		}
-		if objects[i], err = s.Object(ctx, viewer, c.On); err != nil {
-			return nil, inputAt(len(checks), i, err)
+		if objects[i], _, err = s.CheckObject(ctx, viewer, v.UserID, c.UserID, c.On); err != nil {
+			return nil, inputAt("checks", len(checks), i, err)
 		}
 	}
 	return objects, nil

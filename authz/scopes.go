@@ -45,7 +45,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 	}
 	for i, in := range ins {
 		if err := checkScopeInput(reach, in); err != nil {
-			return nil, inputAt(len(ins), i, err)
+			return nil, inputAt("inputs", len(ins), i, err)
 		}
 	}
 	out := make([]*ent.ScopeAssignment, len(ins))
@@ -54,7 +54,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 		for i, in := range ins {
 			sa, err := assignScope(ctx, tx, in)
 			if err != nil {
-				return impact{}, inputAt(len(ins), i, err)
+				return impact{}, inputAt("inputs", len(ins), i, err)
 			}
 			out[i] = sa
 			imp.users = append(imp.users, in.UserID)
@@ -217,17 +217,17 @@ func (s *Service) changeScope(ctx context.Context, op string, id int, takesAway 
 	return s.mutate(ctx, op, apply)
 }
 
-// inputAt prefixes an error with the index of the input that caused it, when
-// there is more than one input.
-func inputAt(n, i int, err error) error {
+// inputAt prefixes an error with the argument list and index of the input
+// that caused it ("checks[3]: ..."), when there is more than one input.
+func inputAt(list string, n, i int, err error) error {
 	if n == 1 {
 		return err
 	}
 	code := apperr.CodeOf(err)
 	if code == apperr.Internal {
-		return fmt.Errorf("input %d: %w", i, err)
+		return fmt.Errorf("%s[%d]: %w", list, i, err)
 	}
-	return apperr.Wrap(code, err, fmt.Sprintf("inputs[%d]: %s", i, apperr.MessageOf(err)))
+	return apperr.Wrap(code, err, fmt.Sprintf("%s[%d]: %s", list, i, apperr.MessageOf(err)))
 }
 
 // describeScopes names scope assignments for the log, and the object a

@@ -101,14 +101,17 @@ func readableIDs(ids []int, canRead func(int) bool) []int {
 }
 
 // can answers User.can from the cached answers alone: the viewer's reach
-// decides whether the object may be named, the user's whether it is allowed.
+// decides whether the object may be named (authz.CheckObject: on `me`, an
+// object the viewer cannot name answers false), the user's whether it is
+// allowed.
 func can(ctx context.Context, svc *authz.Service, userID int, p access.Permission, on int) (bool, error) {
 	viewer, err := reqctx.ReachFromContext(ctx)
 	if err != nil {
 		return false, err
 	}
-	o, err := svc.Object(ctx, viewer, on)
-	if err != nil {
+	v, _ := reqctx.ViewerFromContext(ctx)
+	o, ok, err := svc.CheckObject(ctx, viewer, v.UserID, userID, on)
+	if err != nil || !ok {
 		return false, err
 	}
 	reach, err := loaders.For(ctx).Reach(ctx, userID)

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -62,11 +63,12 @@ func TestCan_ReadAndWriteReach(t *testing.T) {
 		{c.lead, "PROJECT_WRITE", c.a1, "true"},
 		{c.lead, "PROGRAM_READ", c.A, "true"},   // a PROJECT scope shows the parent...
 		{c.lead, "PROJECT_WRITE", c.A, "false"}, // ...but gives no write on it
-		{c.lead, "PROJECT_READ", c.b1, "NOT_FOUND"},
+		{c.lead, "PROJECT_READ", c.b1, "false"}, // unreadable: false, and me stays
+		{c.lead, "PROJECT_READ", c.b1 + 1000, "false"}, // missing: the same answer
 		{c.pm, "PROJECT_WRITE", c.a1, "true"},
 		{c.pm, "PROGRAM_WRITE", c.A, "true"},
 		{c.viewer, "PROJECT_WRITE", c.a1, "false"}, // no such permission
-		{c.viewer, "PROJECT_READ", 987654321, "NOT_FOUND"},
+		{c.viewer, "PROJECT_READ", c.viewer, "BAD_USER_INPUT"}, // a user is no object
 	} {
 		assert.Equal(t, []string{tc.want}, ask(tc.user, tc.perm, tc.on), "%d %s %d", tc.user, tc.perm, tc.on)
 	}
@@ -97,7 +99,7 @@ func TestCan_WarmIsZeroSQL(t *testing.T) {
 
 // A GLOBAL viewer keeps no lists: the object's existence comes from the
 // L1's catalog facts once known (no SQL), and a deletion on another
-// instance makes it NOT_FOUND as soon as the deletion returns.
+// instance makes the check false as soon as the deletion returns.
 func TestCan_GlobalViewerWarmIsZeroSQLAndSeesDeletions(t *testing.T) {
 	c := newCheckWorld(t)
 	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: c.g.DatabaseURL, Prefix: c.g.Prefix()})
@@ -113,7 +115,8 @@ func TestCan_GlobalViewerWarmIsZeroSQLAndSeesDeletions(t *testing.T) {
 
 	_, err := c.g.Authz.DeleteProject(testenv.AsUser(c.g.Admin.ID), c.a1)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"NOT_FOUND"}, two.Do(t, token, q, nil).Codes())
+	assert.JSONEq(t, `{"me": {"can": false}}`, string(testenv.MustOK(t, two.Do(t, token, q, nil)).Data),
+		"a deleted object: false, as for one never created")
 }
 
 func TestCheckAccess_Batch(t *testing.T) {
@@ -166,4 +169,34 @@ func TestExplainAccess(t *testing.T) {
 	assert.Len(t, no.ExplainAccess.Roles, 1, "the role grants the permission...")
 	assert.Empty(t, no.ExplainAccess.Scopes, "...but no scope reaches b1")
 	assert.Equal(t, []string{fmt.Sprintf("an active scope with project %d in its write reach", c.b1)}, no.ExplainAccess.Missing)
+}
+
+// Issue 17, finding 7: checks about users who do not exist are NOT_FOUND,
+// and nothing about them is computed or stored (1,000 made-up IDs per call
+// once filled Redis with their empty answers for an hour).
+func TestCheckAccess_UnknownUsersAreNotFoundAndNeverCached(t *testing.T) {
+	c := newCheckWorld(t)
+	token := c.g.Token(t, c.pm) // USER_READ, as every manager role has
+	keys := func() int {
+		n, err := c.g.Redis.Keys(context.Background(), c.g.Prefix()+"*").Result()
+		require.NoError(t, err)
+		return len(n)
+	}
+	testenv.MustOK(t, c.g.Do(t, token, `{ me { id } }`, nil))
+	before := keys()
+	checks := make([]map[string]any, 1000)
+	for i := range checks {
+		checks[i] = map[string]any{"userId": fmt.Sprint(c.viewer + 100_000 + i), "permission": "PROJECT_READ", "on": fmt.Sprint(c.a1)}
+	}
+	r := c.g.Do(t, token, `query($c: [AccessCheckInput!]!) { checkAccess(checks: $c) }`, map[string]any{"c": checks})
+	assert.Equal(t, []string{"NOT_FOUND"}, r.Codes())
+	assert.Contains(t, r.Errors[0].Message, "checks[0]: user not found")
+	assert.Equal(t, before, keys(), "no key stored for made-up users")
+
+	// A known user among them is answered once the others are gone.
+	checks[0]["userId"] = fmt.Sprint(c.lead)
+	var out struct{ CheckAccess []bool }
+	testenv.MustOK(t, c.g.Do(t, token, `query($c: [AccessCheckInput!]!) { checkAccess(checks: $c) }`,
+		map[string]any{"c": checks[:1]})).Decode(t, &out)
+	assert.Equal(t, []bool{true}, out.CheckAccess)
 }

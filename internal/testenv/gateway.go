@@ -173,9 +173,26 @@ func tuneCache(c *cache.Config, test cache.Config) {
 	}
 }
 
+// withDefaultLimits is l with every limit it leaves zero taken from def.
 func withDefaultLimits(l, def app.Limits) app.Limits {
-	if l == (app.Limits{}) {
-		return def
+	orDefault := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	orDefault(&l.MaxDepth, def.MaxDepth)
+	orDefault(&l.MaxComplexity, def.MaxComplexity)
+	orDefault(&l.MaxAliases, def.MaxAliases)
+	orDefault(&l.MaxTokens, def.MaxTokens)
+	orDefault(&l.MaxFields, def.MaxFields)
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if l.RequestTimeout == 0 {
+		l.RequestTimeout = def.RequestTimeout
+	}
+	if l.DBTimeout == 0 {
+		l.DBTimeout = def.DBTimeout
 	}
 	return l
 }

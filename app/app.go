@@ -328,15 +328,16 @@ func (a *App) newHandler() http.Handler {
 		Introspection: a.cfg.Development(),
 		Limits: graph.Limits{
 			MaxDepth: a.cfg.Limits.MaxDepth, MaxComplexity: a.cfg.Limits.MaxComplexity, MaxAliases: a.cfg.Limits.MaxAliases,
-			MaxTokens: a.cfg.Limits.MaxTokens, MaxFields: a.cfg.Limits.MaxFields,
+			MaxTokens: a.cfg.Limits.MaxTokens, MaxFields: a.cfg.Limits.MaxFields, MaxResponseBytes: a.cfg.Limits.MaxResponseBytes,
 		},
 		PersistedQueries: persisted,
 		Schema:           schema,
 		Sockets: &graph.SocketConfig{
-			Gate:            g,
-			WatchUser:       a.authz.WatchUser,
-			Origins:         a.cfg.CORSOrigins,
-			MaxMessageBytes: a.cfg.Limits.MaxBodyBytes,
+			Gate:             g,
+			WatchUser:        a.authz.WatchUser,
+			Origins:          a.cfg.CORSOrigins,
+			MaxMessageBytes:  a.cfg.Limits.MaxBodyBytes,
+			OperationTimeout: a.cfg.Limits.RequestTimeout,
 		},
 		Traced: a.traced,
 	}))

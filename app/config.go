@@ -75,6 +75,8 @@ type Limits struct {
 	MaxTokens     int
 	MaxFields     int
 	MaxBodyBytes  int64
+	// MaxResponseBytes refuses answers larger than this.
+	MaxResponseBytes int
 	// RequestTimeout is the deadline of every request's work.
 	RequestTimeout time.Duration
 	// DBTimeout bounds every database statement (and connecting), so a hung
@@ -133,14 +135,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Burst:     p.int("RATE_LIMIT_BURST", 100),
 		},
 		Limits: Limits{
-			MaxDepth:       p.int("MAX_QUERY_DEPTH", graph.DefaultMaxDepth),
-			MaxComplexity:  p.int("MAX_QUERY_COMPLEXITY", graph.DefaultMaxComplexity),
-			MaxAliases:     p.int("MAX_QUERY_ALIASES", graph.DefaultMaxAliases),
-			MaxTokens:      p.int("MAX_QUERY_TOKENS", graph.DefaultMaxTokens),
-			MaxFields:      p.int("MAX_QUERY_FIELDS", graph.DefaultMaxFields),
-			MaxBodyBytes:   int64(p.int("MAX_BODY_BYTES", 1<<20)),
-			RequestTimeout: p.duration("REQUEST_TIMEOUT", 10*time.Second),
-			DBTimeout:      p.duration("DB_TIMEOUT", 3*time.Second),
+			MaxDepth:         p.int("MAX_QUERY_DEPTH", graph.DefaultMaxDepth),
+			MaxComplexity:    p.int("MAX_QUERY_COMPLEXITY", graph.DefaultMaxComplexity),
+			MaxAliases:       p.int("MAX_QUERY_ALIASES", graph.DefaultMaxAliases),
+			MaxTokens:        p.int("MAX_QUERY_TOKENS", graph.DefaultMaxTokens),
+			MaxFields:        p.int("MAX_QUERY_FIELDS", graph.DefaultMaxFields),
+			MaxBodyBytes:     int64(p.int("MAX_BODY_BYTES", 1<<20)),
+			MaxResponseBytes: p.int("MAX_RESPONSE_BYTES", graph.DefaultMaxResponseBytes),
+			RequestTimeout:   p.duration("REQUEST_TIMEOUT", 10*time.Second),
+			DBTimeout:        p.duration("DB_TIMEOUT", 3*time.Second),
 		},
 	}
 	// The embedded default is a development setup by nature; a gateway with a

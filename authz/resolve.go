@@ -156,14 +156,17 @@ func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int]I
 	return out, err
 }
 
-// catalogSize counts the programs and the projects, in one statement.
-func (r resolver) catalogSize(ctx context.Context) (programs, projects int, err error) {
-	q := sqlQuery{text: "SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM projects)"}
-	err = r.scan(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&programs, &projects) })
+// catalogSize counts the programs, the projects, the users and the
+// projects of the largest program, in one statement.
+func (r resolver) catalogSize(ctx context.Context) (CatalogSize, error) {
+	q := sqlQuery{text: `SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM projects), (SELECT count(*) FROM users),
+		(SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM projects GROUP BY program_id) AS per_program)`}
+	var c CatalogSize
+	err := r.scan(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&c.Programs, &c.Projects, &c.Users, &c.LargestProgram) })
 	if err != nil {
-		return 0, 0, fmt.Errorf("count the catalog: %w", err)
+		return CatalogSize{}, fmt.Errorf("count the catalog: %w", err)
 	}
-	return programs, projects, nil
+	return c, nil
 }
 
 type sqlQuery struct {

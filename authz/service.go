@@ -56,10 +56,14 @@ const (
 // catalogKey is the one key of the catalog's size.
 var catalogKey = Key{Kind: KindCatalogSize, UserID: cache.CatalogUser}
 
-// CatalogSize counts the programs and the projects.
+// CatalogSize counts the programs and the projects (a GLOBAL viewer's
+// counts), and the users and the projects of the largest program (what the
+// cost limit prices lists by: ListBounds).
 type CatalogSize struct {
-	Programs int `json:"programs"`
-	Projects int `json:"projects"`
+	Programs       int `json:"programs"`
+	Projects       int `json:"projects"`
+	Users          int `json:"users"`
+	LargestProgram int `json:"largestProgram"`
 }
 
 // UserStatus is the user answer: what authentication needs to know.
@@ -226,11 +230,11 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		}
 	}
 	if len(byKind[KindCatalogSize]) > 0 {
-		programs, projects, err := s.res.catalogSize(ctx)
+		size, err := s.res.catalogSize(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := put(KindCatalogSize, cache.CatalogUser, CatalogSize{Programs: programs, Projects: projects}); err != nil {
+		if err := put(KindCatalogSize, cache.CatalogUser, size); err != nil {
 			return nil, err
 		}
 	}

@@ -30,7 +30,9 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 			return impact{}, dbError(err, "user")
 		}
 		created = u
-		return impact{users: []int{u.ID}, target: fmt.Sprintf("user %d (%s)", u.ID, u.Email)}, nil
+		// The catalog's size counts the users (the cost limit's bound on
+		// lists of users).
+		return impact{users: append([]int{u.ID}, catalogChanged...), target: fmt.Sprintf("user %d (%s)", u.ID, u.Email)}, nil
 	})
 	if err != nil {
 		return nil, err

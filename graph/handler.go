@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/ravilushqa/otelgqlgen"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // Limits bound what one operation may ask for.
@@ -23,15 +25,18 @@ type Limits struct {
 	MaxAliases    int // default 30
 	MaxTokens     int // parser tokens, default 5000
 	MaxFields     int // field selections, each fragment once, default 500
+	// MaxResponseBytes refuses a larger answer (its data), default 10 MiB.
+	MaxResponseBytes int
 }
 
 // The default limits (README, Security).
 const (
-	DefaultMaxDepth      = 15
-	DefaultMaxComplexity = 100_000
-	DefaultMaxAliases    = 30
-	DefaultMaxTokens     = 5000
-	DefaultMaxFields     = 500
+	DefaultMaxDepth         = 15
+	DefaultMaxComplexity    = 100_000
+	DefaultMaxAliases       = 30
+	DefaultMaxTokens        = 5000
+	DefaultMaxFields        = 500
+	DefaultMaxResponseBytes = 10 << 20
 )
 
 func (l Limits) withDefaults() Limits {
@@ -45,6 +50,7 @@ func (l Limits) withDefaults() Limits {
 	orDefault(&l.MaxAliases, DefaultMaxAliases)
 	orDefault(&l.MaxTokens, DefaultMaxTokens)
 	orDefault(&l.MaxFields, DefaultMaxFields)
+	orDefault(&l.MaxResponseBytes, DefaultMaxResponseBytes)
 	return l
 }
 
@@ -103,7 +109,9 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 	}
 	srv.AroundOperations(withViewerReach(svc))
 	srv.AroundResponses(capErrors)
+	srv.AroundResponses(capSize(limits.MaxResponseBytes))
 	srv.AroundRootFields(GuardRootFields)
+	srv.AroundFields(StopAtDeadline)
 	srv.AroundFields(ForgetAfterMutation)
 	srv.SetErrorPresenter(PresentError)
 	srv.SetRecoverFunc(Recover)
@@ -120,6 +128,30 @@ func withViewerReach(svc *authz.Service) graphql.OperationMiddleware {
 		authz.PrefetchViewer(ctx)
 		return next(ctx)
 	}
+}
+
+// capSize refuses an answer whose data is larger than max bytes: the
+// client asked for too much (the cost limit bounds how much can be built;
+// this bounds what is sent).
+func capSize(max int) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		if resp != nil && len(resp.Data) > max {
+			return &graphql.Response{Errors: gqlerror.List{limitError(
+				"the answer would be %d bytes, over the limit of %d; ask for less (use the connections' pages)", len(resp.Data), max)}}
+		}
+		return resp
+	}
+}
+
+// StopAtDeadline is a field middleware: once the request's deadline has
+// passed (or the client went away), no further field resolves, so the
+// deadline stops the work itself, not only the database calls in it.
+func StopAtDeadline(ctx context.Context, next graphql.Resolver) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "the request ran out of time (REQUEST_TIMEOUT); ask for less, or retry")
+	}
+	return next(ctx)
 }
 
 // MaxErrors caps the errors of one response: a query that fails on many

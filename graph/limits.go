@@ -1,7 +1,10 @@
 package graph
 
 import (
+	"time"
+
 	"authz-gateway/apperr"
+	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/graph/model"
 
@@ -14,10 +17,6 @@ const MaxPageSize = 1000
 // DefaultPageSize is used when a connection is asked for without first/last,
 // so no query can read a whole table by omission.
 const DefaultPageSize = 100
-
-// listCost is what an unbounded list field (accessible projects, a program's
-// projects, assignments) is assumed to hold when costing a query.
-const listCost = 10
 
 // page validates first/last and applies the default page size. Asking for
 // both first and last is ambiguous (entgql refuses it deep inside, where it
@@ -73,12 +72,11 @@ func complexity() ComplexityRoot {
 	c.User.AccessibleProjectConnection = func(child int, first *int, _ *entgql.Cursor[int], _ *ent.ProjectOrder) int {
 		return addSat(1, mulSat(child, pageCost(first, nil)))
 	}
-	list := func(child int) int { return addSat(1, mulSat(child, listCost)) }
-	c.User.AccessiblePrograms = list
-	c.User.AccessibleProjects = list
-	c.User.RoleAssignments = list
-	c.User.ScopeAssignments = list
-	c.Program.Projects = list
-	c.ScopeSummary.DirectScopes = list
+	c.Query.AccessChanges = func(child int, first *int, _ *entgql.Cursor[int], _ *int, _ *time.Time) int {
+		return addSat(1, mulSat(child, pageCost(first, nil)))
+	}
+	// Each check is a lookup: a thousand checks cost a thousand.
+	c.Query.CheckAccess = func(_ int, checks []*authz.Check) int { return max(len(checks), 1) }
+	// Lists without `first` are priced by the cost walker (listPrices).
 	return c
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"golang.org/x/time/rate"
 )
@@ -60,6 +61,10 @@ type SocketConfig struct {
 	Origins []string
 	// MaxMessageBytes bounds one message (MAX_BODY_BYTES).
 	MaxMessageBytes int64
+	// OperationTimeout is the deadline of each query and mutation
+	// (REQUEST_TIMEOUT, as over HTTP); a subscription lasts as long as the
+	// socket.
+	OperationTimeout time.Duration
 }
 
 // socketTransport is gqlgen's websocket transport with the gateway's rules
@@ -97,7 +102,8 @@ func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql
 		return
 	}
 	defer s.end()
-	t.inner.Do(w, r.WithContext(context.WithValue(r.Context(), socketKey{}, s)), &socketExecutor{GraphExecutor: exec, gate: t.cfg.Gate})
+	t.inner.Do(w, r.WithContext(context.WithValue(r.Context(), socketKey{}, s)),
+		&socketExecutor{GraphExecutor: exec, gate: t.cfg.Gate, timeout: t.cfg.OperationTimeout})
 }
 
 // init handles connection_init: the token must admit a viewer, who must
@@ -259,7 +265,8 @@ func (c *socketCounts) release(ip string, userID int) {
 // gqlgen parses it, as the HTTP middleware does for a request.
 type socketExecutor struct {
 	graphql.GraphExecutor
-	gate *gate.Gate
+	gate    *gate.Gate
+	timeout time.Duration
 	// admitted holds each created operation's admitted context until it is
 	// dispatched (gqlgen creates and dispatches in two calls).
 	admitted sync.Map // *graphql.OperationContext -> context.Context
@@ -285,7 +292,18 @@ func (e *socketExecutor) DispatchOperation(ctx context.Context, oc *graphql.Oper
 	if admitted, ok := e.admitted.LoadAndDelete(oc); ok {
 		ctx = withValuesOf(ctx, admitted.(context.Context))
 	}
-	return e.GraphExecutor.DispatchOperation(ctx, oc)
+	if oc.Operation == nil || oc.Operation.Operation == ast.Subscription || e.timeout <= 0 {
+		return e.GraphExecutor.DispatchOperation(ctx, oc)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	responses, ctx := e.GraphExecutor.DispatchOperation(ctx, oc)
+	return func(ctx context.Context) *graphql.Response {
+		resp := responses(ctx)
+		if resp == nil {
+			cancel() // the operation has ended
+		}
+		return resp
+	}, ctx
 }
 
 // codedError is a gate refusal as a GraphQL error.

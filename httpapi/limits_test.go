@@ -29,6 +29,15 @@ func TestLimits_RejectHostileQueries(t *testing.T) {
 	require.Equal(t, []string{"BAD_USER_INPUT"}, r.Codes())
 	assert.Contains(t, r.Errors[0].Message, "depth")
 
+	// Lists without first are priced by the catalog: 1000 users times
+	// (1 + 10 projects) + (1 + 5 programs) is over 5000.
+	w := testenv.NewWorld(t, g.DB.Client)
+	for i := range 5 {
+		p := w.Program(fmt.Sprint("P", i))
+		w.Project(p, "a")
+		w.Project(p, "b")
+	}
+	testenv.MustOK(t, g.Do(t, admin, `mutation { createProgram(input: {name: "catalog changed"}) { id } }`, nil))
 	wide := `{ users(first: 1000) { edges { node { accessibleProjects { id } accessiblePrograms { id } } } } }`
 	r = g.Do(t, admin, wide, nil)
 	require.Equal(t, []string{"BAD_USER_INPUT"}, r.Codes())

@@ -11,8 +11,8 @@ import (
 func TestURLs(t *testing.T) {
 	for in, want := range map[string]string{
 		`parse "postgres://u:s3cret@host:notaport/db": invalid port`: `parse "postgres://u:xxxxx@host:notaport/db": invalid port`,
-		`redis://:s3cret@[bad/0`:                                      `redis://:xxxxx@[bad/0`,
-		`postgres://u@host/db has no password`:                        `postgres://u@host/db has no password`,
+		`redis://:s3cret@[bad/0`:                                     `redis://:xxxxx@[bad/0`,
+		`postgres://u@host/db has no password`:                       `postgres://u@host/db has no password`,
 	} {
 		assert.Equal(t, want, URLs(in))
 	}

@@ -185,6 +185,7 @@ func withDefaultLimits(l, def app.Limits) app.Limits {
 	orDefault(&l.MaxAliases, def.MaxAliases)
 	orDefault(&l.MaxTokens, def.MaxTokens)
 	orDefault(&l.MaxFields, def.MaxFields)
+	orDefault(&l.MaxResponseBytes, def.MaxResponseBytes)
 	if l.MaxBodyBytes == 0 {
 		l.MaxBodyBytes = def.MaxBodyBytes
 	}

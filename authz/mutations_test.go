@@ -2,13 +2,16 @@ package authz_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
+	"authz-gateway/ent/roleassignment"
 	"authz-gateway/internal/testenv"
+	"authz-gateway/reqctx"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -258,4 +261,47 @@ func TestManualOperations(t *testing.T) {
 		err := svc.InvalidateAllCaches(testenv.AsUser(u))
 		assert.Equal(t, apperr.Forbidden, apperr.CodeOf(err), "%v", err)
 	})
+}
+
+// Issue 17: role changes are idempotent under concurrency, as scopes are.
+// Four identical assignRole calls at once all succeed (two used to fail
+// with "conflicts with existing data"), and assignRole racing removeRole
+// never answers NOT_FOUND for a user who exists.
+func TestRoles_ConcurrentChangesAreIdempotent(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	w := testenv.NewWorld(t, g.DB.Client)
+	admin := testenv.AsUser(g.Admin.ID)
+	for round := range 5 {
+		u := w.User(fmt.Sprintf("concurrent%d@test.example", round))
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				_, err := g.Authz.AssignRole(admin, u, access.RoleViewer)
+				errs <- err
+			}()
+		}
+		for range 4 {
+			assert.NoError(t, <-errs, "round %d", round)
+		}
+		n, err := g.DB.Client.RoleAssignment.Query().Where(roleassignment.UserID(u)).Count(reqctx.NewContextWithSystem(admin))
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "one assignment")
+	}
+
+	u := w.User("racing@test.example")
+	errs := make(chan error, 120)
+	for i := range 120 {
+		go func() {
+			var err error
+			if i%2 == 0 {
+				_, err = g.Authz.AssignRole(admin, u, access.RoleViewer)
+			} else {
+				_, err = g.Authz.RemoveRole(admin, u, access.RoleViewer)
+			}
+			errs <- err
+		}()
+	}
+	for range 120 {
+		assert.NoError(t, <-errs)
+	}
 }

@@ -50,7 +50,7 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 	}
 	var result *ent.RoleAssignment
 	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		r, err := roleToManage(ctx, tx, reach, rt, userID)
+		r, err := s.roleToManage(ctx, tx, reach, rt, userID)
 		if err != nil {
 			return impact{}, err
 		}
@@ -85,7 +85,7 @@ func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType
 	}
 	var removed int
 	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		r, err := roleToManage(ctx, tx, reach, rt, userID)
+		r, err := s.roleToManage(ctx, tx, reach, rt, userID)
 		if err != nil {
 			return impact{}, err
 		}
@@ -150,7 +150,7 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 
 // roleToManage loads the role an assignment change is about, once the
 // viewer is known to hold all its permissions and the user to exist.
-func roleToManage(ctx context.Context, tx *ent.Tx, reach access.Reach, rt access.RoleType, userID int) (*ent.Role, error) {
+func (s *Service) roleToManage(ctx context.Context, tx *ent.Tx, reach access.Reach, rt access.RoleType, userID int) (*ent.Role, error) {
 	r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
 	if err != nil {
 		return nil, dbError(err, "role "+string(rt))
@@ -158,7 +158,26 @@ func roleToManage(ctx context.Context, tx *ent.Tx, reach access.Reach, rt access
 	if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
 		return nil, err
 	}
-	return r, userExists(ctx, tx, userID)
+	return r, s.lockUser(ctx, tx, userID)
+}
+
+// lockUser locks the user's row for the transaction, NOT_FOUND when there is
+// none: role changes of one user take turns, so concurrent assignRole and
+// removeRole calls each find what the one before left (no duplicate
+// assignment refused by the unique index, no update of a row just deleted).
+func (s *Service) lockUser(ctx context.Context, tx *ent.Tx, userID int) error {
+	q := tx.User.Query().Where(user.ID(userID))
+	if s.locksRows() {
+		q = q.ForUpdate()
+	}
+	ids, err := q.IDs(ctx)
+	if err != nil {
+		return dbError(err, "user")
+	}
+	if len(ids) == 0 {
+		return apperr.Errorf(apperr.NotFound, "user not found")
+	}
+	return nil
 }
 
 // requireRoleManagement returns the viewer's reach if they may manage roles:

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 
 	"authz-gateway/access"
 	"authz-gateway/cache"
@@ -334,4 +335,28 @@ func union(a, b []int) []int {
 		}
 	}
 	return out
+}
+
+var _ cache.Sized = Answer{}
+
+// SizeBytes estimates the memory a decoded answer holds (the L1 counts it):
+// the struct and every slice and string it points to.
+func (a Answer) SizeBytes() int64 {
+	n := int64(unsafe.Sizeof(a))
+	n += int64(cap(a.Permissions)) * int64(unsafe.Sizeof(access.Permission("")))
+	for _, p := range a.Permissions {
+		n += int64(len(p))
+	}
+	n += int64(cap(a.IDs)) * int64(unsafe.Sizeof(0))
+	n += int64(cap(a.Summary.DirectScopes)) * int64(unsafe.Sizeof(DirectScope{}))
+	for _, d := range a.Summary.DirectScopes {
+		n += int64(len(d.ScopeType))
+		if d.ProgramID != nil {
+			n += 8
+		}
+		if d.ProjectID != nil {
+			n += 8
+		}
+	}
+	return n + int64(len(a.User.Email)+len(a.User.Name))
 }

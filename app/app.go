@@ -47,6 +47,7 @@ type App struct {
 	db       *db.DB
 	redis    redis.UniversalClient
 	cache    *cache.Cache
+	l1       *cache.LocalTier // nil without an L1
 	authz    *authz.Service
 	tokens   *auth.Tokens
 	handler  http.Handler
@@ -82,6 +83,7 @@ type options struct {
 	schema     func(*App) graphql.ExecutableSchema
 	tuneFleet  func(*authz.FleetConfig)
 	tracer     trace.TracerProvider
+	l1Hook     func(*cache.LocalTier)
 }
 
 // WithDriver wraps the database driver (tests count statements with it).
@@ -100,6 +102,12 @@ func WithCacheConfig(tune func(*cache.Config)) Option { return func(o *options) 
 // silent with it).
 func WithFleetConfig(tune func(*authz.FleetConfig)) Option {
 	return func(o *options) { o.tuneFleet = tune }
+}
+
+// WithL1Controls hands the L1's controls to hook as well as to the fleet
+// (tests drop the tier with them, as if another instance had filled Redis).
+func WithL1Controls(hook func(*cache.LocalTier)) Option {
+	return func(o *options) { o.l1Hook = hook }
 }
 
 // WithTracerProvider turns tracing on with tp (tests record spans in
@@ -145,12 +153,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		watch.DSN = cfg.DatabaseURL
 	}
 	a.stopWatch = a.authz.WatchLog(watch)
-	if a.cache.HasLocal() {
+	if a.l1 != nil {
 		fleet := authz.FleetConfig{Lease: cfg.L1Lease}
 		if a.opts.tuneFleet != nil {
 			a.opts.tuneFleet(&fleet)
 		}
-		if a.stopFleet, err = a.authz.JoinFleet(fleet); err != nil {
+		if a.stopFleet, err = a.authz.JoinFleet(fleet, a.l1); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -245,7 +253,10 @@ func (a *App) openCache() error {
 	if a.opts.tuneCache != nil {
 		a.opts.tuneCache(&cacheCfg)
 	}
-	a.cache = cache.New(store, cacheCfg)
+	a.cache, a.l1 = cache.New(store, cacheCfg)
+	if a.opts.l1Hook != nil && a.l1 != nil {
+		a.opts.l1Hook(a.l1)
+	}
 	return nil
 }
 

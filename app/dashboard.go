@@ -122,7 +122,7 @@ func (a *App) collectDashboard(ctx context.Context) dashboardData {
 		Invalidations: stats.Invalidations,
 		Backend:       stats.Backend,
 		Redis:         map[string]float64{},
-		Trust:         map[string]bool{"storeTrusted": a.cache.Trusted(), "storeReachable": stats.Reachable, "l1Leased": local.Leased},
+		Trust:         map[string]bool{"storeTrusted": stats.Trusted, "storeReachable": stats.Reachable, "l1Leased": local.Leased},
 		Extra:         map[string]float64{},
 	}
 	for kind, k := range stats.PerKind {

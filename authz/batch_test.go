@@ -49,7 +49,7 @@ func TestBatching_ConstantRoundTrips(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			keys := allKeys(populate(t, g, n))
 			ctx := context.Background()
-			require.NoError(t, g.Cache.InvalidateUsers(ctx, []int{cache.CatalogUser}))
+			require.NoError(t, g.Cache.Invalidate(ctx, cache.Invalidation{Users: []int{cache.CatalogUser}}))
 
 			g.SQL.Reset()
 			g.Trips.Reset()
@@ -65,7 +65,7 @@ func TestBatching_ConstantRoundTrips(t *testing.T) {
 			assert.Equal(t, 0, g.SQL.Count(), "warm: no SQL")
 			assert.Equal(t, 0, g.Trips.Trips(), "warm: all in the L1")
 
-			g.Cache.DropLocal(nil, true) // as if another instance had filled Redis
+			g.L1.DropAll() // as if another instance had filled Redis
 			g.Trips.Reset()
 			_, err = g.Authz.Answers(ctx, keys)
 			require.NoError(t, err)

@@ -46,7 +46,7 @@ func BenchmarkResolve(b *testing.B) {
 		b.Run(fmt.Sprintf("tier=cold/users=%d", n), func(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
-				if err := g.Cache.InvalidateAll(ctx); err != nil {
+				if err := g.Cache.Invalidate(ctx, cache.Invalidation{All: true}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

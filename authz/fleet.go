@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"authz-gateway/cache"
 	"authz-gateway/reqctx"
 
 	"github.com/lib/pq"
@@ -79,6 +80,7 @@ func (c FleetConfig) withDefaults() FleetConfig {
 // fleet is this instance's membership.
 type fleet struct {
 	svc  *Service
+	tier *cache.LocalTier // the L1's controls: only the fleet holds them
 	cfg  FleetConfig
 	name string
 
@@ -98,13 +100,14 @@ type fleet struct {
 // JoinFleet registers this instance's L1 (the service's cache must have one;
 // PostgreSQL only) and keeps its lease while the returned stop is not called.
 // Until the first confirmation the L1 does not answer.
-func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
-	if !s.cache.HasLocal() || !s.locksRows() {
+func (s *Service) JoinFleet(cfg FleetConfig, tier *cache.LocalTier) (stop func(), err error) {
+	if tier == nil || !s.locksRows() {
 		return nil, errors.New("fleet: needs an L1 and PostgreSQL")
 	}
 	host, _ := os.Hostname()
 	f := &fleet{
 		svc:       s,
+		tier:      tier,
 		cfg:       cfg.withDefaults(),
 		name:      host + ":" + strconv.Itoa(os.Getpid()),
 		processed: make(map[int]time.Time),
@@ -141,7 +144,7 @@ func (s *Service) JoinFleet(cfg FleetConfig) (stop func(), err error) {
 		s.fleet.CompareAndSwap(f, nil)
 		cancel()
 		wg.Wait()
-		s.cache.RevokeLocalLease()
+		tier.RevokeLease()
 		f.leave()
 	}, nil
 }
@@ -158,7 +161,7 @@ func (s *Service) FleetCollectors() []prometheus.Collector {
 // register inserts this instance's row, with no lease yet. Its L1 is empty
 // (it has never had a lease), so it has dropped every change delivered so far.
 func (f *fleet) register(ctx context.Context) error {
-	f.svc.cache.RevokeLocalLease()
+	f.tier.RevokeLease()
 	var (
 		id  int
 		now time.Time
@@ -293,7 +296,11 @@ func (f *fleet) confirm(ctx context.Context) error {
 	// A change committed but not delivered: Redis may still hold the old
 	// answers and the L1 may hold them too. The L1 stops answering until the
 	// delivery (whoever makes it) is confirmed, which drops them.
-	f.svc.cache.SuspendLocal(f.drop(changes))
+	if f.drop(changes) {
+		f.tier.Suspend()
+	} else {
+		f.tier.Resume()
+	}
 	var confirmed int
 	err = scanRow(ctx, f.svc.db, `/* fleet */
 		WITH me AS (
@@ -312,7 +319,7 @@ func (f *fleet) confirm(ctx context.Context) error {
 	// now() + Lease in the database happened after sent; stopping at
 	// sent + 90 % of the lease keeps us inside it, with room for clocks that
 	// run at slightly different rates.
-	f.svc.cache.ExtendLocalLease(sent.Add(f.cfg.Lease * 9 / 10))
+	f.tier.ExtendLease(sent.Add(f.cfg.Lease * 9 / 10))
 	f.syncs.Inc()
 	f.mu.Lock()
 	f.lastSync = start
@@ -360,7 +367,11 @@ func (f *fleet) drop(changes []seenChange) (undelivered bool) {
 		f.processed[c.ID] = *c.DeliveredAt
 	}
 	f.mu.Unlock()
-	f.svc.cache.DropLocal(users, all)
+	if all {
+		f.tier.DropAll()
+	} else {
+		f.tier.Drop(users)
+	}
 	return undelivered
 }
 

@@ -74,9 +74,9 @@ func heapInUse() uint64 {
 // MB of live heap). It now counts what it holds: filled with realistic
 // answers, the live heap it adds is within a quarter of its count.
 func TestL1_CountsWhatItHolds(t *testing.T) {
-	c := cache.New(forgetfulStore{}, cache.Config{LocalBytes: 1 << 30})
+	c, l1 := cache.New(forgetfulStore{}, cache.Config{LocalBytes: 1 << 30})
 	defer c.Close()
-	c.ExtendLocalLease(time.Now().Add(time.Hour))
+	l1.ExtendLease(time.Now().Add(time.Hour))
 	r := rand.New(rand.NewPCG(1, 2))
 	compute := func(_ context.Context, keys []cache.Key) (map[cache.Key][]byte, error) {
 		out := make(map[cache.Key][]byte, len(keys))

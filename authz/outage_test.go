@@ -72,7 +72,7 @@ func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	require.NoError(t, redisServer.Freeze())
 	_, err := one.Authz.DeactivateScope(admin, scope)
 	require.NoError(t, err, "the revoke commits although its invalidation times out")
-	assert.False(t, one.Cache.Trusted(), "the instance knows its invalidation was lost")
+	assert.False(t, one.Cache.Stats(context.Background()).Trusted, "the instance knows its invalidation was lost")
 	assert.False(t, grant(one), "during the outage: answered from the database")
 
 	require.NoError(t, redisServer.Thaw())
@@ -91,7 +91,7 @@ func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	assert.Less(t, lastStale, staleBound)
 
 	// Caching resumes: the store is trusted again and reads hit.
-	require.Eventually(t, func() bool { return one.Cache.Trusted() }, 3*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return one.Cache.Stats(context.Background()).Trusted }, 3*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
 		before := one.CacheHits()
 		_, err := projectIDs(one.Authz, u)

@@ -35,7 +35,7 @@ func TestScale_GlobalAnswersDoNotGrowWithTheCatalog(t *testing.T) {
 		}
 		require.NoError(t, g.DB.Client.Project.CreateBulk(batch...).Exec(ctx))
 		// Written behind the service's back: invalidate what it would have.
-		require.NoError(t, g.Cache.InvalidateUsers(ctx, []int{u, cache.CatalogUser}))
+		require.NoError(t, g.Cache.Invalidate(ctx, cache.Invalidation{Users: []int{u, cache.CatalogUser}}))
 		_, err := g.Authz.Reach(context.Background(), u)
 		require.NoError(t, err)
 		raw, err := g.Redis.Get(context.Background(), fmt.Sprintf("%saccessible_projects:{%d}", g.Prefix(), u)).Bytes()

@@ -8,6 +8,7 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/authz"
+	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
@@ -31,7 +32,7 @@ func warmScenario(t *testing.T, warmUsers int) (missesOfRecent, missesOfOthers u
 		time.Sleep(2 * time.Millisecond) // distinct last-seen times
 	}
 	ctx := context.Background()
-	require.NoError(t, one.Cache.InvalidateAll(ctx)) // every answer stale (no log entry: nobody warms now)
+	require.NoError(t, one.Cache.Invalidate(ctx, cache.Invalidation{All: true})) // every answer stale (no log entry: nobody warms now)
 	one.App.Close()                                  // the restart; what it saw is recorded on the way out
 
 	restarted = testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix(), WarmUsers: warmUsers})

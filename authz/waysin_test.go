@@ -12,6 +12,7 @@ import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
 
@@ -31,7 +32,7 @@ func requireCode(t *testing.T, want apperr.Code, err error) {
 func setRole(t *testing.T, g *testenv.Gateway, rt access.RoleType, perms ...access.Permission) {
 	ctx := reqctx.NewContextWithSystem(context.Background())
 	g.DB.Client.Role.Update().Where(role.TypeEQ(rt)).SetPermissions(perms).ExecX(ctx)
-	require.NoError(t, g.Cache.InvalidateAll(ctx))
+	require.NoError(t, g.Cache.Invalidate(ctx, cache.Invalidation{All: true}))
 }
 
 // Repro 3: a PROJECT-scoped manager widened its own scope and wrote to the
@@ -170,7 +171,7 @@ func TestWaysIn_StartUpWritesInvalidate(t *testing.T) {
 	ctx := reqctx.NewContextWithSystem(context.Background())
 	// The admin loses ADMIN behind the service's back (an operator's SQL).
 	p.one.DB.Client.RoleAssignment.Delete().Where(roleassignment.UserID(p.one.Admin.ID)).ExecX(ctx)
-	require.NoError(t, p.one.Cache.InvalidateUsers(ctx, []int{p.one.Admin.ID}))
+	require.NoError(t, p.one.Cache.Invalidate(ctx, cache.Invalidation{Users: []int{p.one.Admin.ID}}))
 	p.expect(t, p.one.Admin.ID, cannot(access.RoleManage)) // and both instances cache that
 
 	restarted := testenv.NewGateway(t, testenv.Options{DatabaseURL: p.one.DatabaseURL, Prefix: p.one.Prefix()})

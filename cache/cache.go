@@ -134,8 +134,10 @@ type Cache struct {
 	recoveryWG  sync.WaitGroup
 }
 
-// New returns a Cache over store.
-func New(store Store, cfg Config) *Cache {
+// New returns a Cache over store, and the controls of its L1 when
+// cfg.LocalBytes asks for one (nil otherwise): hand them to the fleet
+// membership, which alone may lease the tier.
+func New(store Store, cfg Config) (*Cache, *LocalTier) {
 	cfg = cfg.withDefaults()
 	c := &Cache{
 		store:   store,
@@ -144,8 +146,10 @@ func New(store Store, cfg Config) *Cache {
 		warn:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
 		closed:  make(chan struct{}),
 	}
+	var tier *LocalTier
 	if cfg.LocalBytes > 0 {
 		c.local = newLocal(cfg.LocalBytes)
+		tier = &LocalTier{l: c.local}
 	}
 	c.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "cache-store",
@@ -160,7 +164,7 @@ func New(store Store, cfg Config) *Cache {
 			cfg.Logger.Warn("cache store circuit changed state", "from", from.String(), "to", to.String())
 		},
 	})
-	return c
+	return c, tier
 }
 
 // Close stops background recovery. It does not close the store.
@@ -183,11 +187,8 @@ func (c *Cache) KeyPrefix() string {
 	return ""
 }
 
-// Trusted reports whether reads currently use the store.
-func (c *Cache) Trusted() bool { return !c.distrust.Load() }
-
-// Ping checks the store, bypassing the circuit breaker.
-func (c *Cache) Ping(ctx context.Context) error {
+// ping checks the store, bypassing the circuit breaker.
+func (c *Cache) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.OpTimeout)
 	defer cancel()
 	return c.store.Ping(ctx)
@@ -197,7 +198,8 @@ func (c *Cache) Ping(ctx context.Context) error {
 func (c *Cache) Stats(ctx context.Context) Stats {
 	s := c.metrics.snapshot()
 	s.Backend = c.store.Backend()
-	s.Reachable = c.breaker.State() != gobreaker.StateOpen && c.Ping(ctx) == nil
+	s.Reachable = c.breaker.State() != gobreaker.StateOpen && c.ping(ctx) == nil
+	s.Trusted = !c.distrust.Load()
 	return s
 }
 

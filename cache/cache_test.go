@@ -83,7 +83,7 @@ func tryGet(c *cache.Cache, src *source, k cache.Key) (string, error) {
 
 func TestCache_HitMissAndInvalidation(t *testing.T) {
 	tiers(t, func(t *testing.T, store cache.Store) {
-		c := cache.New(store, cache.Config{})
+		c, _ := cache.New(store, cache.Config{})
 		defer c.Close()
 		src := newSource()
 		k1, k2 := key(cache.Permissions, 1), key(cache.Permissions, 2)
@@ -96,7 +96,7 @@ func TestCache_HitMissAndInvalidation(t *testing.T) {
 
 		src.set(k1, "a2")
 		assert.Equal(t, "a", get(t, c, src, k1), "no invalidation, old value")
-		require.NoError(t, c.InvalidateUsers(context.Background(), []int{1}))
+		require.NoError(t, c.Invalidate(context.Background(), cache.Invalidation{Users: []int{1}}))
 		assert.Equal(t, "a2", get(t, c, src, k1), "invalidated user recomputes")
 		assert.Equal(t, "b", get(t, c, src, k2))
 		calls := src.calls.Load()
@@ -104,7 +104,7 @@ func TestCache_HitMissAndInvalidation(t *testing.T) {
 		assert.Equal(t, calls, src.calls.Load())
 
 		src.set(k2, "b2")
-		require.NoError(t, c.InvalidateAll(context.Background()))
+		require.NoError(t, c.Invalidate(context.Background(), cache.Invalidation{All: true}))
 		assert.Equal(t, "b2", get(t, c, src, k2), "invalidate-all reaches everyone")
 
 		s := c.Stats(context.Background())
@@ -121,7 +121,7 @@ func TestCache_StaleFillIsNeverServed(t *testing.T) {
 		src.set(k, "old")
 		paused, resume := make(chan struct{}), make(chan struct{})
 		var once sync.Once
-		c := cache.New(store, cache.Config{BeforeFill: func(context.Context, []cache.Key) {
+		c, _ := cache.New(store, cache.Config{BeforeFill: func(context.Context, []cache.Key) {
 			once.Do(func() { close(paused); <-resume })
 		}})
 		defer c.Close()
@@ -134,7 +134,7 @@ func TestCache_StaleFillIsNeverServed(t *testing.T) {
 		}()
 		<-paused // the reader computed "old" and has not stored it yet
 		src.set(k, "new")
-		require.NoError(t, c.InvalidateUsers(context.Background(), []int{7}))
+		require.NoError(t, c.Invalidate(context.Background(), cache.Invalidation{Users: []int{7}}))
 		close(resume)
 		assert.Equal(t, "old", <-done, "the reader that started before the change may see it")
 		assert.Equal(t, "new", get(t, c, src, k), "but its late fill is never served")
@@ -147,7 +147,7 @@ func TestCache_SingleflightComputesOnce(t *testing.T) {
 		k := key(cache.ScopeSummary, 3)
 		src.set(k, "v")
 		release := make(chan struct{})
-		c := cache.New(store, cache.Config{BeforeFill: func(context.Context, []cache.Key) { <-release }})
+		c, _ := cache.New(store, cache.Config{BeforeFill: func(context.Context, []cache.Key) { <-release }})
 		defer c.Close()
 		var wg sync.WaitGroup
 		for range 100 {
@@ -174,7 +174,7 @@ func TestCache_SingleflightComputesOnce(t *testing.T) {
 
 func TestCache_ErrorsAreNotCached(t *testing.T) {
 	tiers(t, func(t *testing.T, store cache.Store) {
-		c := cache.New(store, cache.Config{})
+		c, _ := cache.New(store, cache.Config{})
 		defer c.Close()
 		src := newSource()
 		k := key(cache.Permissions, 4)
@@ -189,7 +189,7 @@ func TestCache_ErrorsAreNotCached(t *testing.T) {
 
 func TestCache_BatchOneComputeForAllMisses(t *testing.T) {
 	tiers(t, func(t *testing.T, store cache.Store) {
-		c := cache.New(store, cache.Config{})
+		c, _ := cache.New(store, cache.Config{})
 		defer c.Close()
 		src := newSource()
 		var keys []cache.Key
@@ -212,7 +212,7 @@ func TestCache_BatchOneComputeForAllMisses(t *testing.T) {
 
 func TestCache_ForeignOrCorruptValuesAreMisses(t *testing.T) {
 	client, prefix := testenv.Redis(t)
-	c := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{})
+	c, _ := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{})
 	defer c.Close()
 	src := newSource()
 	k := key(cache.Permissions, 9)
@@ -222,13 +222,13 @@ func TestCache_ForeignOrCorruptValuesAreMisses(t *testing.T) {
 		require.NoError(t, client.Set(ctx, prefix+"permissions:{9}", raw, time.Hour).Err())
 		// A write that bypassed the protocol (or an old format) is never trusted.
 		assert.Equal(t, "truth", get(t, c, src, k), raw)
-		require.NoError(t, c.InvalidateUsers(ctx, []int{9}))
+		require.NoError(t, c.Invalidate(ctx, cache.Invalidation{Users: []int{9}}))
 	}
 }
 
 func TestCache_EvictedGenerationInvalidates(t *testing.T) {
 	client, prefix := testenv.Redis(t)
-	c := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{})
+	c, _ := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{})
 	defer c.Close()
 	src := newSource()
 	k := key(cache.Permissions, 5)
@@ -270,7 +270,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 func TestCache_TTLWithinConfiguredBound(t *testing.T) {
 	client, prefix := testenv.Redis(t)
 	ttl := map[cache.Kind]time.Duration{cache.Permissions: 10 * time.Minute, cache.AccessibleProjects: time.Hour}
-	c := cache.New(cache.NewRedisStore(client, prefix, 2*time.Hour), cache.Config{TTL: ttl})
+	c, _ := cache.New(cache.NewRedisStore(client, prefix, 2*time.Hour), cache.Config{TTL: ttl})
 	defer c.Close()
 	src := newSource()
 	ctx := context.Background()

@@ -40,14 +40,14 @@ func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) error {
 	}
 	// After the store: a read of this process that starts after the drop
 	// finds the store invalidated already.
-	c.DropLocal(users, inv.All)
+	c.dropLocal(Invalidation{Users: users, All: inv.All})
 	return nil
 }
 
 // undeliverable stops trusting the store and starts the recovery loop.
 func (c *Cache) undeliverable(ctx context.Context, err error) {
 	c.storeFailed(ctx, "invalidate", err)
-	c.DropLocal(nil, true)
+	c.dropLocal(Invalidation{All: true})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.undelivered++

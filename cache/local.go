@@ -247,43 +247,49 @@ func (l *local) stats() LocalStats {
 	}
 }
 
-// The L1 as the rest of the gateway sees it.
+// LocalTier controls the L1: what the fleet membership does to it (drop
+// what changed, extend or revoke the lease, suspend it while a change is
+// undelivered). New hands it out once, to whoever wires the fleet, so
+// nothing else can lease the tier or drop values behind the log's back.
+type LocalTier struct{ l *local }
 
-// DropLocal forgets users' values (or all) from this process's L1. Other
-// instances call it for the changes the access-change log tells them about.
-func (c *Cache) DropLocal(users []int, all bool) {
+// Drop forgets users' values from this process's L1. The fleet calls it for
+// the changes the access-change log tells it about.
+func (t *LocalTier) Drop(users []int) {
+	if len(users) > 0 {
+		t.l.dropUsers(users)
+	}
+}
+
+// DropAll forgets every value (a change that affects everyone).
+func (t *LocalTier) DropAll() { t.l.dropAll() }
+
+// ExtendLease lets the L1 answer until until (a time carrying its monotonic
+// reading). The fleet calls it after confirming this instance has dropped
+// every delivered change.
+func (t *LocalTier) ExtendLease(until time.Time) { t.l.extend(until) }
+
+// RevokeLease stops the L1 answering and empties it, until the next
+// ExtendLease.
+func (t *LocalTier) RevokeLease() { t.l.revoke() }
+
+// Suspend stops the L1's answers without forgetting them: the fleet
+// suspends it while a committed change is not yet delivered.
+func (t *LocalTier) Suspend() { t.l.suspended.Store(true) }
+
+// Resume lets a suspended L1 answer again, once the fleet has dropped what
+// the delivery names.
+func (t *LocalTier) Resume() { t.l.suspended.Store(false) }
+
+// dropLocal forgets users' values, or everyone's, from the L1 if there is
+// one (the cache's own invalidations).
+func (c *Cache) dropLocal(inv Invalidation) {
 	switch {
 	case c.local == nil:
-	case all:
+	case inv.All:
 		c.local.dropAll()
-	case len(users) > 0:
-		c.local.dropUsers(users)
-	}
-}
-
-// ExtendLocalLease lets the L1 answer until until (a time carrying its
-// monotonic reading). The fleet membership calls it after confirming this
-// instance has dropped every delivered change.
-func (c *Cache) ExtendLocalLease(until time.Time) {
-	if c.local != nil {
-		c.local.extend(until)
-	}
-}
-
-// RevokeLocalLease stops the L1 answering and empties it, until the next
-// ExtendLocalLease.
-func (c *Cache) RevokeLocalLease() {
-	if c.local != nil {
-		c.local.revoke()
-	}
-}
-
-// SuspendLocal stops (true) or resumes (false) the L1's answers without
-// forgetting them: the fleet suspends it while a committed change is not yet
-// delivered, and resumes once it has dropped what the delivery names.
-func (c *Cache) SuspendLocal(suspend bool) {
-	if c.local != nil {
-		c.local.suspended.Store(suspend)
+	default:
+		c.local.dropUsers(inv.Users)
 	}
 }
 
@@ -307,18 +313,6 @@ func (c *Cache) ObjectExists(ctx context.Context, id int, exists func(context.Co
 	return ok, err
 }
 
-// HasLocal reports whether the cache keeps an L1.
-func (c *Cache) HasLocal() bool { return c.local != nil }
-
-// LocalStats returns the L1's counters (zero without one).
+// LocalStats returns the L1's counters (zero, and Enabled false, without
+// one).
 func (c *Cache) LocalStats() LocalStats { return c.local.stats() }
-
-// InvalidateUsers makes every cached value of users invalid (see Invalidate).
-func (c *Cache) InvalidateUsers(ctx context.Context, users []int) error {
-	return c.Invalidate(ctx, Invalidation{Users: users})
-}
-
-// InvalidateAll makes every cached value invalid with one store command.
-func (c *Cache) InvalidateAll(ctx context.Context) error {
-	return c.Invalidate(ctx, Invalidation{All: true})
-}

@@ -14,19 +14,19 @@ import (
 
 // withL1 returns a cache over the in-process store with an L1 of maxBytes
 // whose lease holds for an hour.
-func withL1(t *testing.T, maxBytes int64, tune ...func(*cache.Config)) *cache.Cache {
+func withL1(t *testing.T, maxBytes int64, tune ...func(*cache.Config)) (*cache.Cache, *cache.LocalTier) {
 	cfg := cache.Config{LocalBytes: maxBytes}
 	for _, f := range tune {
 		f(&cfg)
 	}
-	c := cache.New(cache.NewMemoryStore(), cfg)
+	c, l1 := cache.New(cache.NewMemoryStore(), cfg)
 	t.Cleanup(c.Close)
-	c.ExtendLocalLease(time.Now().Add(time.Hour))
-	return c
+	l1.ExtendLease(time.Now().Add(time.Hour))
+	return c, l1
 }
 
 func TestL1_AnswersOnlyUnderItsLease(t *testing.T) {
-	c := cache.New(cache.NewMemoryStore(), cache.Config{LocalBytes: 1 << 20})
+	c, l1 := cache.New(cache.NewMemoryStore(), cache.Config{LocalBytes: 1 << 20})
 	t.Cleanup(c.Close)
 	src := newSource()
 	k := key(cache.Permissions, 1)
@@ -36,7 +36,7 @@ func TestL1_AnswersOnlyUnderItsLease(t *testing.T) {
 	get(t, c, src, k)
 	assert.Zero(t, c.LocalStats().Hits+c.LocalStats().Misses, "no lease yet: the L1 is not even looked at")
 
-	c.ExtendLocalLease(time.Now().Add(50 * time.Millisecond))
+	l1.ExtendLease(time.Now().Add(50 * time.Millisecond))
 	get(t, c, src, k) // fills the L1
 	get(t, c, src, k)
 	assert.EqualValues(t, 1, c.LocalStats().Hits)
@@ -46,16 +46,16 @@ func TestL1_AnswersOnlyUnderItsLease(t *testing.T) {
 	get(t, c, src, k)
 	assert.EqualValues(t, 1, c.LocalStats().Hits, "the lease ran out: the store answers")
 
-	c.ExtendLocalLease(time.Now().Add(time.Hour))
-	c.ExtendLocalLease(time.Now().Add(time.Millisecond)) // a late renewal never shortens the lease
+	l1.ExtendLease(time.Now().Add(time.Hour))
+	l1.ExtendLease(time.Now().Add(time.Millisecond)) // a late renewal never shortens the lease
 	assert.True(t, c.LocalStats().Leased)
-	c.RevokeLocalLease()
+	l1.RevokeLease()
 	assert.False(t, c.LocalStats().Leased)
 	assert.Zero(t, c.LocalStats().Entries, "revoking empties it")
 }
 
 func TestL1_DropsAndSuspension(t *testing.T) {
-	c := withL1(t, 1<<20)
+	c, l1 := withL1(t, 1<<20)
 	src := newSource()
 	a, b := key(cache.Permissions, 1), key(cache.Permissions, 2)
 	src.set(a, "a1")
@@ -67,16 +67,16 @@ func TestL1_DropsAndSuspension(t *testing.T) {
 	// Behind the cache's back, then dropped from the L1 only: the store still
 	// has the old value (the fleet drops only after the store was invalidated).
 	src.set(a, "a2")
-	require.NoError(t, c.InvalidateUsers(context.Background(), []int{1}))
+	require.NoError(t, c.Invalidate(context.Background(), cache.Invalidation{Users: []int{1}}))
 	assert.Equal(t, "a2", get(t, c, src, a), "invalidation drops the L1 after the store")
 	assert.Equal(t, "b1", get(t, c, src, b), "other users stay")
 	assert.Equal(t, calls+1, src.calls.Load())
 
 	hits := c.LocalStats().Hits
-	c.SuspendLocal(true)
+	l1.Suspend()
 	get(t, c, src, b)
 	assert.Equal(t, hits, c.LocalStats().Hits, "suspended: not answered from memory")
-	c.SuspendLocal(false)
+	l1.Resume()
 	get(t, c, src, b)
 	assert.Equal(t, hits+1, c.LocalStats().Hits, "resumed: the value was kept")
 }
@@ -84,10 +84,13 @@ func TestL1_DropsAndSuspension(t *testing.T) {
 // A read that began before a drop must not put its value into the L1 after
 // the drop: it may have read the store before the invalidation reached it.
 func TestL1_ReadBeforeADropIsNotKept(t *testing.T) {
-	var c *cache.Cache
+	var (
+		c  *cache.Cache
+		l1 *cache.LocalTier
+	)
 	k := key(cache.Permissions, 1)
-	c = withL1(t, 1<<20, func(cfg *cache.Config) {
-		cfg.BeforeFill = func(context.Context, []cache.Key) { c.DropLocal([]int{1}, false) }
+	c, l1 = withL1(t, 1<<20, func(cfg *cache.Config) {
+		cfg.BeforeFill = func(context.Context, []cache.Key) { l1.Drop([]int{1}) }
 	})
 	src := newSource()
 	src.set(k, "v1")
@@ -97,7 +100,7 @@ func TestL1_ReadBeforeADropIsNotKept(t *testing.T) {
 
 func TestL1_BoundedByBytesLeastRecentlyUsedFirst(t *testing.T) {
 	const maxBytes = 4 << 10
-	c := withL1(t, maxBytes)
+	c, _ := withL1(t, maxBytes)
 	src := newSource()
 	value := fmt.Sprintf("%0200d", 0) // ~200 bytes, ~330 with the entry's overhead
 	first := key(cache.Permissions, 0)
@@ -122,7 +125,7 @@ func TestL1_BoundedByBytesLeastRecentlyUsedFirst(t *testing.T) {
 
 // The L1 keeps values decoded: a value held in memory is decoded once.
 func TestL1_DecodesOnce(t *testing.T) {
-	c := withL1(t, 1<<20)
+	c, l1 := withL1(t, 1<<20)
 	src := newSource()
 	k := key(cache.Permissions, 1)
 	src.set(k, "v1")
@@ -138,7 +141,7 @@ func TestL1_DecodesOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, decodes)
 
-	c.RevokeLocalLease() // without the L1, every read decodes
+	l1.RevokeLease() // without the L1, every read decodes
 	for range 2 {
 		_, err := c.GetDecoded(context.Background(), []cache.Key{k}, src.compute, decode)
 		require.NoError(t, err)
@@ -149,7 +152,7 @@ func TestL1_DecodesOnce(t *testing.T) {
 // Catalog facts: a yes is kept until the catalog changes; a yes read
 // before a catalog change is not kept after it.
 func TestL1_ObjectFacts(t *testing.T) {
-	c := withL1(t, 1<<20)
+	c, l1 := withL1(t, 1<<20)
 	lookups := 0
 	exists := func(context.Context) (bool, error) { lookups++; return true, nil }
 	ctx := context.Background()
@@ -160,14 +163,14 @@ func TestL1_ObjectFacts(t *testing.T) {
 	}
 	assert.Equal(t, 1, lookups)
 
-	c.DropLocal([]int{cache.CatalogUser}, false)
+	l1.Drop([]int{cache.CatalogUser})
 	_, _ = c.ObjectExists(ctx, 42, exists)
 	assert.Equal(t, 2, lookups, "forgotten when the catalog changes")
 
-	c.DropLocal(nil, true)
+	l1.DropAll()
 	racing := func(context.Context) (bool, error) {
 		lookups++
-		c.DropLocal([]int{cache.CatalogUser}, false) // deleted while we looked
+		l1.Drop([]int{cache.CatalogUser}) // deleted while we looked
 		return true, nil
 	}
 	_, _ = c.ObjectExists(ctx, 42, racing)

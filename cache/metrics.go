@@ -39,8 +39,11 @@ func newMetrics() *metrics {
 
 // Stats is a snapshot of the counters.
 type Stats struct {
-	Backend       string
-	Reachable     bool
+	Backend   string
+	Reachable bool
+	// Trusted: reads use the store (false while an invalidation is
+	// undelivered, until a global one succeeds).
+	Trusted       bool
 	Hits          uint64
 	Misses        uint64
 	Stale         uint64

@@ -17,7 +17,7 @@ import (
 // permissions live ttl, and returns the misses after the first fill.
 func hotReads(t *testing.T, ttl, d time.Duration, noRefreshAhead bool) uint64 {
 	client, prefix := testenv.Redis(t)
-	c := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{
+	c, _ := cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{
 		TTL: map[cache.Kind]time.Duration{cache.Permissions: ttl}, NoRefreshAhead: noRefreshAhead,
 	})
 	t.Cleanup(c.Close)
@@ -57,7 +57,7 @@ func TestRefreshAhead_RacingARevokeNeverStoresAStaleValue(t *testing.T) {
 	var c *cache.Cache
 	var armed, raced, wasRefresh atomic.Bool
 	var missesAtArm uint64
-	c = cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{
+	c, _ = cache.New(cache.NewRedisStore(client, prefix, time.Hour), cache.Config{
 		TTL: map[cache.Kind]time.Duration{cache.Permissions: 300 * time.Millisecond},
 		BeforeFill: func(ctx context.Context, keys []cache.Key) {
 			if !armed.Load() || !raced.CompareAndSwap(false, true) {
@@ -67,7 +67,7 @@ func TestRefreshAhead_RacingARevokeNeverStoresAStaleValue(t *testing.T) {
 			// computed "granted"; now the revoke commits and invalidates.
 			wasRefresh.Store(c.Stats(ctx).Misses == missesAtArm)
 			src.set(k, "revoked")
-			assert.NoError(t, c.InvalidateUsers(ctx, []int{1}))
+			assert.NoError(t, c.Invalidate(ctx, cache.Invalidation{Users: []int{1}}))
 		},
 	})
 	t.Cleanup(c.Close)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"authz-gateway/reqctx"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -90,9 +91,15 @@ func (g *gateway) target(ctx context.Context, o options) (*target, error) {
 		return nil, err
 	}
 	if o.tier == "cold" {
-		t.before = func(ctx context.Context) error { return g.app.Cache().InvalidateAll(ctx) }
+		t.before = g.invalidateAll
 	}
 	return t, warmUp(ctx, t)
+}
+
+// invalidateAll empties every cache tier the way an operator does: the
+// invalidateAllCaches mutation, logged and delivered like every change.
+func (g *gateway) invalidateAll(ctx context.Context) error {
+	return g.app.Authz().InvalidateAllCaches(reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: g.adminID}))
 }
 
 // warmUp sends every distinct request once (there are 256).

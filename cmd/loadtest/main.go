@@ -7,7 +7,7 @@
 // measures one of the workload operations:
 //
 //	go run ./cmd/loadtest -op me -c 16 -d 10s
-//	go run ./cmd/loadtest -op fanout -n 100 -tier redis-down
+//	go run ./cmd/loadtest -op fanout -n 50 -tier redis-down
 //
 // Against a running gateway: -url http://127.0.0.1:8080/graphql -token T.
 package main
@@ -37,7 +37,9 @@ func main() {
 	flag.StringVar(&o.tier, "tier", "warm", "cache tier: warm (L1 and Redis, the default configuration), redis (warm, L1 off), cold (every answer recomputed), redis-down, memory")
 	flag.IntVar(&o.clients, "c", 16, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to run (at most 10m)")
-	flag.IntVar(&o.users, "n", 100, "users per fanout query")
+	// 50: a page of users with every list costs ~1,100 per user on the
+	// benchmark catalog, and the default complexity limit is 100,000.
+	flag.IntVar(&o.users, "n", 50, "users per fanout query")
 	flag.DurationVar(&o.wait, "wait", 0, "dataloader batching window (default: the gateway's)")
 	flag.StringVar(&o.dbURL, "db", envOr("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server to create the scratch database on")
 	flag.StringVar(&o.redisAddr, "redis", envOr("TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis for the warm and cold tiers (keys get a random prefix, removed afterwards)")

@@ -23,7 +23,7 @@ func restartMeasure(ctx context.Context, g *gateway, o options, out io.Writer) e
 	if _, err := g.target(ctx, o); err != nil { // warm-up: every user once
 		return err
 	}
-	if err := g.app.Cache().InvalidateAll(ctx); err != nil {
+	if err := g.invalidateAll(ctx); err != nil {
 		return err
 	}
 	cfg := g.app.Config()

@@ -44,8 +44,10 @@ type Gateway struct {
 	Tokens      *auth.Tokens
 	Handler     http.Handler
 	Admin       *ent.User
-	SQL         *SQLCounter
-	Trips       *RedisCounter
+	// L1 controls the in-process tier (nil without one).
+	L1    *cache.LocalTier
+	SQL   *SQLCounter
+	Trips *RedisCounter
 }
 
 // Options change a test gateway.
@@ -137,7 +139,8 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 		app.WithCacheConfig(func(c *cache.Config) { tuneCache(c, opts.Cache) }),
 		app.WithSchema(opts.Schema),
 		app.WithFleetConfig(func(f *authz.FleetConfig) { f.Pause = opts.FleetPause }),
-		app.WithTracerProvider(opts.Tracer))
+		app.WithTracerProvider(opts.Tracer),
+		app.WithL1Controls(func(l1 *cache.LocalTier) { g.L1 = l1 }))
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"authz-gateway/db"
 	"authz-gateway/ent"
 	"authz-gateway/ent/user"
+	"authz-gateway/freshness"
 	"authz-gateway/gate"
 	"authz-gateway/graph"
 	"authz-gateway/httpapi"
@@ -57,7 +58,7 @@ type App struct {
 	metricsRegistry *prometheus.Registry
 	metricsServer   *http.Server
 
-	positions    *authz.Positions
+	positions    *freshness.Positions
 	redisLatency *redisconn.LatencyHook
 	// requestSeconds times GraphQL requests (the dashboard's request
 	// latency).
@@ -81,7 +82,7 @@ type options struct {
 	redisHook  redis.Hook
 	tuneCache  func(*cache.Config)
 	schema     func(*App) graphql.ExecutableSchema
-	tuneFleet  func(*authz.FleetConfig)
+	tuneFleet  func(*freshness.FleetConfig)
 	tracer     trace.TracerProvider
 	l1Hook     func(*cache.LocalTier)
 }
@@ -100,7 +101,7 @@ func WithCacheConfig(tune func(*cache.Config)) Option { return func(o *options) 
 
 // WithFleetConfig adjusts the fleet membership (tests make an instance go
 // silent with it).
-func WithFleetConfig(tune func(*authz.FleetConfig)) Option {
+func WithFleetConfig(tune func(*freshness.FleetConfig)) Option {
 	return func(o *options) { o.tuneFleet = tune }
 }
 
@@ -148,34 +149,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Dialect, a.positions)
-	watch := authz.WatchConfig{Retention: cfg.AuditRetention}
-	if !cfg.embedded() {
-		watch.DSN = cfg.DatabaseURL
-	}
-	a.stopWatch = a.authz.WatchLog(watch)
-	if a.l1 != nil {
-		fleet := authz.FleetConfig{Lease: cfg.L1Lease}
-		if a.opts.tuneFleet != nil {
-			a.opts.tuneFleet(&fleet)
-		}
-		if a.stopFleet, err = a.authz.JoinFleet(fleet, a.l1); err != nil {
-			a.Close()
-			return nil, err
-		}
-	}
-	// After joining the fleet: the bootstrap's write, like any other, returns
-	// once the other instances' L1s have dropped what it changes.
-	if _, err := a.authz.BootstrapAdmin(ctx, cfg.AdminEmail); err != nil {
+	if err := a.start(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
-	// The L1 answers from the first request: the bootstrap's change dropped,
-	// the lease taken.
-	if err := a.authz.ConfirmL1(ctx); err != nil {
-		slog.WarnContext(ctx, "fleet: first confirmation failed; the L1 answers once one succeeds", "err", err)
-	}
-	a.started = time.Now()
-	a.stopWarming = a.authz.StartWarming(cfg.Warm)
 	a.handler = a.newHandler()
 	if a.traced {
 		// The outermost span: one per HTTP request, named by route.
@@ -183,6 +160,48 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 	}
 	return a, nil
+}
+
+// start brings the freshness machinery up, in the one order that keeps every
+// answer fresh from the first request:
+//
+//  1. the log watcher: deliveries from other instances (and overdue ones)
+//     reach this instance before it serves anything;
+//  2. the fleet membership (with an L1): from now on writers wait for this
+//     instance's confirmations;
+//  3. the admin bootstrap: a write like any other, so it must come after 2
+//     (it returns once the other instances' L1s have dropped what it
+//     changes);
+//  4. the first confirmation of this instance's L1: the bootstrap's change
+//     dropped and the lease taken, so the L1 answers from the first request
+//     (if it fails, the L1 answers once a later one succeeds);
+//  5. warming, last: it reads through the cache the steps above made fresh.
+func (a *App) start(ctx context.Context) error {
+	log := a.authz.Log()
+	watch := freshness.WatchConfig{Retention: a.cfg.AuditRetention}
+	if !a.cfg.embedded() {
+		watch.DSN = a.cfg.DatabaseURL
+	}
+	a.stopWatch = log.WatchLog(watch)
+	if a.l1 != nil {
+		fleet := freshness.FleetConfig{Lease: a.cfg.L1Lease}
+		if a.opts.tuneFleet != nil {
+			a.opts.tuneFleet(&fleet)
+		}
+		var err error
+		if a.stopFleet, err = log.JoinFleet(fleet, a.l1); err != nil {
+			return err
+		}
+	}
+	if _, err := a.authz.BootstrapAdmin(ctx, a.cfg.AdminEmail); err != nil {
+		return err
+	}
+	if err := log.ConfirmL1(ctx); err != nil {
+		slog.WarnContext(ctx, "fleet: first confirmation failed; the L1 answers once one succeeds", "err", err)
+	}
+	a.started = time.Now()
+	a.stopWarming = a.authz.StartWarming(a.cfg.Warm)
+	return nil
 }
 
 func (a *App) openDB(ctx context.Context) error {
@@ -222,8 +241,8 @@ func (a *App) openDB(ctx context.Context) error {
 func (a *App) openCache() error {
 	var store cache.Store = cache.NewMemoryStore()
 	// The store is trusted only as far as it has applied the access-change
-	// log (authz.Positions).
-	a.positions = authz.NewPositions()
+	// log (freshness.Positions).
+	a.positions = freshness.NewPositions()
 	cacheCfg := cache.Config{TTL: a.cfg.CacheTTL, Accept: a.positions.Accept, NoRefreshAhead: !a.cfg.RefreshAhead}
 	if a.cfg.Redis.Configured() {
 		client, err := redisconn.NewClient(a.cfg.Redis)
@@ -345,7 +364,7 @@ func (a *App) newHandler() http.Handler {
 		Schema:           schema,
 		Sockets: &graph.SocketConfig{
 			Gate:             g,
-			WatchUser:        a.authz.WatchUser,
+			WatchUser:        a.authz.Log().WatchUser,
 			Origins:          a.cfg.CORSOrigins,
 			MaxMessageBytes:  a.cfg.Limits.MaxBodyBytes,
 			OperationTimeout: a.cfg.Limits.RequestTimeout,
@@ -392,7 +411,7 @@ func (a *App) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.cache.Collector(), a.requestSeconds)
-	reg.MustRegister(a.authz.FleetCollectors()...)
+	reg.MustRegister(a.authz.Log().FleetCollectors()...)
 	reg.MustRegister(a.authz.WarmCollectors()...)
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))
 	if a.redis != nil {

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
-	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/role"
-	"authz-gateway/ent/scopeassignment"
-	"authz-gateway/reqctx"
+	"authz-gateway/freshness"
 
 	"entgo.io/ent/dialect"
 )
@@ -46,102 +43,51 @@ func (s *Service) write(ctx context.Context, op string, perm access.Permission, 
 	return s.mutate(ctx, op, change)
 }
 
-// mutate runs change in a transaction that also appends the change to the
-// access-change log, commits, and only then delivers the change to the cache
-// (invalidating the users it can affect). This is the one place writes
-// invalidate. Holders of the impact's targets are collected at delivery,
-// after the commit: anyone who gains a scope on a target later invalidates
-// themselves after their own commit, which follows ours. A change that
-// deletes targets must collect their holders itself, inside the transaction,
-// after locking the targets (see holdersBeforeDelete). A delivery that fails
-// does not fail the mutation: the entry stays undelivered in the log, this
-// cache bypasses itself until it can invalidate everything, and every other
-// instance bypasses Redis until some instance has delivered the entry (their
-// L1s at once: fleet.go).
+// mutate runs change through the access-change log (freshness.Log.Commit:
+// the change and its entry in one transaction, then the delivery, then the
+// wait for the fleet). This is the one place writes invalidate.
 func (s *Service) mutate(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
-	ctx = reqctx.NewContextWithSystem(ctx)
-	if _, err := s.commitAndDeliver(ctx, op, change); err != nil {
+	err := s.log.Commit(ctx, op, func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
+		imp, err := change(ctx, tx)
+		return imp.change(), err
+	})
+	if err != nil {
 		return err
 	}
 	// What the request reads next (the mutation's result, a later mutation's
 	// checks) must see this write.
 	forgetViewer(ctx)
-	if f := s.fleet.Load(); f != nil {
-		// Before the write returns, every other instance's L1 has dropped
-		// what the change affects, or stopped answering (the change is not
-		// delivered yet, or the instance's lease ran out): fleet.go.
-		f.await(ctx)
-	}
 	return nil
 }
 
-// commitAndDeliver is mutate without the wait for the fleet: the change and
-// its log entry in one transaction, then the delivery. It reports whether
-// the delivery succeeded (a failed one is logged, not returned).
-func (s *Service) commitAndDeliver(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) (delivered bool, err error) {
-	tx, err := s.db.Tx(ctx)
-	if err != nil {
-		return false, fmt.Errorf("begin transaction: %w", err)
+// change is the impact as the log records it.
+func (imp impact) change() freshness.Change {
+	return freshness.Change{
+		Users: imp.users, Programs: imp.programs, Projects: imp.projects, GlobalHolders: imp.global,
+		All: imp.all, Target: imp.target, On: freshness.Scope(imp.on),
 	}
-	imp, err := change(ctx, tx)
-	var entry *ent.AccessChange
-	if err == nil {
-		entry, err = s.appendChange(ctx, tx, op, imp)
-	}
-	if err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			slog.ErrorContext(ctx, "rollback failed", "err", rerr)
-		}
-		return false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("commit: %w", err)
-	}
-	if err := s.deliver(ctx, entry); err != nil {
-		slog.WarnContext(ctx, "access change undelivered; the log keeps it for any instance to deliver",
-			"change", entry.ID, "err", err)
-		return false, nil
-	}
-	return true, nil
 }
+
+// auditScope is the narrowest object a viewer must reach to read an entry:
+// a program, a project, or (kind "global") nothing narrower than GLOBAL.
+type auditScope struct {
+	Kind string
+	ID   int
+}
+
+func onProgram(id int) auditScope { return auditScope{Kind: "program", ID: id} }
+func onProject(id int) auditScope { return auditScope{Kind: "project", ID: id} }
 
 // holdersBeforeDelete returns imp with the current holders of its targets
 // added to its users. Call it inside the transaction, after locking the
 // targets and before deleting them (the delete cascades to their scopes).
 func holdersBeforeDelete(ctx context.Context, tx *ent.Tx, imp impact) (impact, error) {
-	users, err := holders(ctx, tx.Client(), imp)
+	users, err := freshness.Holders(ctx, tx.Client(), imp.change())
 	if err != nil {
 		return impact{}, err
 	}
 	imp.users = union(imp.users, users)
 	return imp, nil
-}
-
-// holders returns the users whose scopes reach the impact's targets (active or
-// not: an inactive scope can be activated concurrently).
-func holders(ctx context.Context, db *ent.Client, imp impact) ([]int, error) {
-	var or []predicate.ScopeAssignment
-	if len(imp.programs) > 0 {
-		or = append(or, scopeassignment.ProgramIDIn(imp.programs...))
-	}
-	if len(imp.projects) > 0 {
-		or = append(or, scopeassignment.ProjectIDIn(imp.projects...))
-	}
-	if imp.global {
-		or = append(or, scopeassignment.ScopeTypeEQ(access.ScopeGlobal))
-	}
-	if len(or) == 0 {
-		return nil, nil
-	}
-	ids, err := db.ScopeAssignment.Query().
-		Where(scopeassignment.Or(or...)).
-		Unique(true).
-		Select(scopeassignment.FieldUserID).
-		Ints(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("find affected users: %w", err)
-	}
-	return ids, nil
 }
 
 // locksRows reports whether transactions take row locks. On PostgreSQL they

@@ -28,22 +28,30 @@ func (s *Service) Roles(ctx context.Context) ([]*ent.Role, error) {
 // of the role (nobody grants beyond what they hold); the last admin cannot
 // lose ADMIN.
 func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, "assignRole", userID, rt, true, true)
+	return s.setRoleAssignment(ctx, "assignRole", userID, rt, roleChange{active: true, createMissing: true})
 }
 
 // ActivateRole reactivates an existing assignment. Needs ROLE_MANAGE; NOT_FOUND
 // when the user does not hold the role.
 func (s *Service) ActivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, "activateRole", userID, rt, true, false)
+	return s.setRoleAssignment(ctx, "activateRole", userID, rt, roleChange{active: true})
 }
 
 // DeactivateRole keeps the assignment but stops it from counting. Needs
 // ROLE_MANAGE; NOT_FOUND when the user does not hold the role.
 func (s *Service) DeactivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, "deactivateRole", userID, rt, false, false)
+	return s.setRoleAssignment(ctx, "deactivateRole", userID, rt, roleChange{active: false})
 }
 
-func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, rt access.RoleType, active, create bool) (*ent.RoleAssignment, error) {
+// roleChange is what setRoleAssignment does: set the assignment's activity,
+// and create it when the user does not hold the role yet (assignRole) or
+// answer NOT_FOUND (activateRole, deactivateRole).
+type roleChange struct {
+	active        bool
+	createMissing bool
+}
+
+func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, rt access.RoleType, rc roleChange) (*ent.RoleAssignment, error) {
 	reach, err := s.requireRoleManagement(ctx)
 	if err != nil {
 		return nil, err
@@ -58,16 +66,16 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 			Where(roleassignment.UserID(userID), roleassignment.RoleID(r.ID)).
 			Only(ctx)
 		switch {
-		case ent.IsNotFound(err) && create:
-			result, err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(r.ID).SetActive(active).Save(ctx)
+		case ent.IsNotFound(err) && rc.createMissing:
+			result, err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(r.ID).SetActive(rc.active).Save(ctx)
 		case ent.IsNotFound(err):
 			return impact{}, apperr.Errorf(apperr.NotFound, "user %d does not hold role %s", userID, rt)
 		case err == nil:
-			result, err = existing.Update().SetActive(active).Save(ctx)
+			result, err = existing.Update().SetActive(rc.active).Save(ctx)
 		}
 		return impact{users: []int{userID}, target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
 	}
-	if rt == access.RoleAdmin && !active {
+	if rt == access.RoleAdmin && !rc.active {
 		change = s.keepAnAdmin(change)
 	}
 	if err := s.mutate(ctx, op, change); err != nil {

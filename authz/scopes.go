@@ -157,7 +157,7 @@ func sameScope(in ScopeInput) []predicate.ScopeAssignment {
 // RemoveScope deletes a scope assignment. Needs SCOPE_MANAGE and its target in
 // the viewer's scope.
 func (s *Service) RemoveScope(ctx context.Context, id int) (bool, error) {
-	err := s.changeScope(ctx, "removeScope", id, true, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+	err := s.changeScope(ctx, "removeScope", id, takesAway, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
 		return dbError(tx.ScopeAssignment.DeleteOne(sa).Exec(ctx), "scope assignment")
 	})
 	return err == nil, err
@@ -174,12 +174,12 @@ func (s *Service) DeactivateScope(ctx context.Context, id int) (*ent.ScopeAssign
 }
 
 func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent.ScopeAssignment, error) {
-	op := "deactivateScope"
+	op, effect := "deactivateScope", takesAway
 	if active {
-		op = "activateScope"
+		op, effect = "activateScope", onlyGrants
 	}
 	var result *ent.ScopeAssignment
-	err := s.changeScope(ctx, op, id, !active, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+	err := s.changeScope(ctx, op, id, effect, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
 		var err error
 		result, err = tx.ScopeAssignment.UpdateOne(sa).SetActive(active).Save(ctx)
 		return dbError(err, "scope assignment")
@@ -190,11 +190,20 @@ func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent
 	return result.Unwrap(), nil
 }
 
+// scopeEffect says whether a change of a scope assignment can take access
+// away (then it must keep the last admin) or only grant it.
+type scopeEffect int
+
+const (
+	onlyGrants scopeEffect = iota
+	takesAway
+)
+
 // changeScope loads a scope assignment, checks the viewer may manage it, and
 // applies change; the assignment's user is invalidated after commit. A scope
 // out of the viewer's write reach is NOT_FOUND like a missing one, saying no
-// more about it. Taking away a GLOBAL scope keeps the last admin.
-func (s *Service) changeScope(ctx context.Context, op string, id int, takesAway bool, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
+// more about it. A change that takes access away keeps the last admin.
+func (s *Service) changeScope(ctx context.Context, op string, id int, effect scopeEffect, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
 	reach, err := s.require(ctx, access.ScopeManage)
 	if err != nil {
 		return err
@@ -211,7 +220,7 @@ func (s *Service) changeScope(ctx context.Context, op string, id int, takesAway 
 		target, on := describeScopes([]*ent.ScopeAssignment{sa})
 		return impact{users: []int{sa.UserID}, target: target, on: on}, change(ctx, tx, sa)
 	}
-	if takesAway {
+	if effect == takesAway {
 		apply = s.keepAnAdmin(apply)
 	}
 	return s.mutate(ctx, op, apply)

@@ -15,7 +15,10 @@ import (
 	"authz-gateway/access"
 	"authz-gateway/cache"
 	"authz-gateway/ent"
+	"authz-gateway/freshness"
 	"authz-gateway/reqctx"
+
+	"entgo.io/ent/dialect"
 )
 
 // DirectScope is one active scope assignment as the scope summary lists it.
@@ -116,14 +119,12 @@ type Answer struct {
 
 // Service resolves and manages authorization. It is safe for concurrent use.
 type Service struct {
-	db        *ent.Client
-	cache     *cache.Cache
-	res       resolver
-	positions *Positions
-	fleet     atomic.Pointer[fleet] // set by JoinFleet (with an L1), read by writes and the log watcher
-	live      *liveChanges          // accessChanged's watchers
-	warm      *warmer               // activity record and cache warming
-	types     atomic.Value          // []string: ent's type table, see objectKind
+	db    *ent.Client
+	cache *cache.Cache
+	res   resolver
+	log   *freshness.Log // every write commits through it
+	warm  *warmer        // activity record and cache warming
+	types atomic.Value   // []string: ent's type table, see objectKind
 }
 
 // NewService returns a Service reading db through c. sqlDialect is ent's
@@ -131,14 +132,23 @@ type Service struct {
 // decides the placeholder style of the resolution queries and whether
 // transactions lock rows. positions are the log positions c judges its store
 // by (c's Config.Accept is positions.Accept); nil when c trusts its store.
-func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *Positions) *Service {
+// The service builds the instance's access-change log over them (Log).
+func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *freshness.Positions) *Service {
 	if positions == nil {
-		positions = NewPositions()
+		positions = freshness.NewPositions()
 	}
-	s := &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, positions: positions, live: newLiveChanges()}
+	s := &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}}
 	s.warm = newWarmer(s)
+	s.log = freshness.New(freshness.Config{
+		DB: db, Cache: c, Positions: positions, Postgres: sqlDialect == dialect.Postgres,
+		OnInvalidateAll: func() { s.warm.trigger("invalidate_all") },
+	})
 	return s
 }
+
+// Log returns the instance's access-change log: the app starts its watcher
+// and fleet membership, subscriptions watch users through it.
+func (s *Service) Log() *freshness.Log { return s.log }
 
 // Cache returns the cache the service reads through.
 func (s *Service) Cache() *cache.Cache { return s.cache }
@@ -359,4 +369,11 @@ func (a Answer) SizeBytes() int64 {
 		}
 	}
 	return n + int64(len(a.User.Email)+len(a.User.Name))
+}
+
+func orEmpty(ids []int) []int {
+	if ids == nil {
+		return []int{}
+	}
+	return ids
 }

@@ -33,7 +33,7 @@ func warmScenario(t *testing.T, warmUsers int) (missesOfRecent, missesOfOthers u
 	}
 	ctx := context.Background()
 	require.NoError(t, one.Cache.Invalidate(ctx, cache.Invalidation{All: true})) // every answer stale (no log entry: nobody warms now)
-	one.App.Close()                                  // the restart; what it saw is recorded on the way out
+	one.App.Close()                                                              // the restart; what it saw is recorded on the way out
 
 	restarted = testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix(), WarmUsers: warmUsers})
 	require.Eventually(t, restarted.Authz.Warmed, 10*time.Second, 10*time.Millisecond)

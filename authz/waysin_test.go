@@ -8,11 +8,11 @@ import (
 	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
+	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
-	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
 

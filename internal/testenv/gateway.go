@@ -17,6 +17,7 @@ import (
 	"authz-gateway/cache"
 	"authz-gateway/db"
 	"authz-gateway/ent"
+	"authz-gateway/freshness"
 	"authz-gateway/ratelimit"
 	"authz-gateway/redisconn"
 
@@ -138,7 +139,7 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 		app.WithRedisHook(g.Trips),
 		app.WithCacheConfig(func(c *cache.Config) { tuneCache(c, opts.Cache) }),
 		app.WithSchema(opts.Schema),
-		app.WithFleetConfig(func(f *authz.FleetConfig) { f.Pause = opts.FleetPause }),
+		app.WithFleetConfig(func(f *freshness.FleetConfig) { f.Pause = opts.FleetPause }),
 		app.WithTracerProvider(opts.Tracer),
 		app.WithL1Controls(func(l1 *cache.LocalTier) { g.L1 = l1 }))
 	if err != nil {

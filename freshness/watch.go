@@ -1,4 +1,4 @@
-package authz
+package freshness
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/reqctx"
 
-	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/lib/pq"
 )
@@ -99,10 +98,10 @@ func (c WatchConfig) withDefaults() WatchConfig {
 // head, delivers entries whose writer did not (claimed with SKIP LOCKED, so
 // instances share the work), repairs a store that went back in time, and
 // prunes old entries. The returned function stops it.
-func (s *Service) WatchLog(cfg WatchConfig) (stop func()) {
+func (l *Log) WatchLog(cfg WatchConfig) (stop func()) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
-	w := &watcher{svc: s, cfg: cfg, wake: make(chan struct{}, 1)}
+	w := &watcher{log: l, cfg: cfg, wake: make(chan struct{}, 1)}
 	var notes <-chan *pq.Notification
 	var listener *pq.Listener
 	if cfg.DSN != "" {
@@ -120,7 +119,7 @@ func (s *Service) WatchLog(cfg WatchConfig) (stop func()) {
 	}()
 	go func() {
 		defer wg.Done()
-		s.fanOut(ctx)
+		l.fanOut(ctx)
 	}()
 	return func() {
 		cancel()
@@ -132,7 +131,7 @@ func (s *Service) WatchLog(cfg WatchConfig) (stop func()) {
 }
 
 type watcher struct {
-	svc  *Service
+	log  *Log
 	cfg  WatchConfig
 	wake chan struct{}
 }
@@ -150,7 +149,7 @@ func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
 			return
 		case n := <-notes:
 			w.notified(n)
-		case <-w.svc.positions.repair:
+		case <-w.log.positions.repair:
 			w.repair(ctx)
 		case <-w.wake:
 			w.check(ctx)
@@ -180,14 +179,14 @@ func (w *watcher) notified(n *pq.Notification) {
 	case "c":
 		w.wakeAfter(w.cfg.Grace)
 	case "d":
-		w.svc.positions.delivered(id)
-		w.svc.live.delivered(int(id))
+		w.log.positions.delivered(id)
+		w.log.live.delivered(int(id))
 	case "w":
-		if f := w.svc.fleet.Load(); f != nil {
+		if f := w.log.fleet.Load(); f != nil {
 			f.asked(int(id))
 		}
 	case "s":
-		if f := w.svc.fleet.Load(); f != nil {
+		if f := w.log.fleet.Load(); f != nil {
 			f.confirmed()
 		}
 	}
@@ -206,15 +205,15 @@ func (w *watcher) wakeAfter(d time.Duration) {
 // anything overdue stays undelivered (the store is unreachable), the store
 // is not trusted and the check repeats soon.
 func (w *watcher) check(ctx context.Context) {
-	db := w.svc.db
+	db := w.log.db
 	if head, err := db.AccessChange.Query().Where(accesschange.DeliveredAtNotNil()).Aggregate(ent.Max(accesschange.FieldID)).Int(ctx); err == nil {
-		w.svc.positions.delivered(int64(head))
+		w.log.positions.delivered(int64(head))
 	}
 	overdue, err := w.sweep(ctx)
 	if err != nil && ctx.Err() == nil {
 		slog.Warn("access-change log: delivering overdue entries", "err", err)
 	}
-	w.svc.positions.behind.Store(overdue)
+	w.log.positions.behind.Store(overdue)
 	if overdue {
 		w.wakeAfter(50 * time.Millisecond)
 	}
@@ -224,7 +223,7 @@ func (w *watcher) check(ctx context.Context) {
 // undelivered, in order, claiming them so that one instance does each. It
 // reports whether any overdue entry is left undelivered.
 func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
-	tx, err := w.svc.db.Tx(ctx)
+	tx, err := w.log.db.Tx(ctx)
 	if err != nil {
 		return true, err
 	}
@@ -234,7 +233,7 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 		Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(overdueAt)).
 		Order(ent.Asc(accesschange.FieldID)).
 		Limit(100)
-	if w.svc.locksRows() {
+	if w.log.postgres {
 		q = q.ForUpdate(entsql.WithLockAction(entsql.SkipLocked))
 	}
 	entries, err := q.All(ctx)
@@ -250,11 +249,11 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 			Exist(ctx)
 	}
 	for _, e := range entries {
-		users, err := w.svc.invalidateFor(ctx, e)
+		users, err := w.log.invalidateFor(ctx, e)
 		if err != nil {
 			return true, err
 		}
-		if err := w.svc.markInTx(ctx, tx, e.ID, users); err != nil {
+		if err := w.log.markInTx(ctx, tx, e.ID, users); err != nil {
 			return true, err
 		}
 	}
@@ -262,8 +261,8 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 		return true, err
 	}
 	for _, e := range entries {
-		w.svc.positions.delivered(int64(e.ID))
-		w.svc.live.delivered(e.ID)
+		w.log.positions.delivered(int64(e.ID))
+		w.log.live.delivered(e.ID)
 	}
 	return len(entries) == 100, nil
 }
@@ -274,21 +273,21 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 // every entry before it, delivered or not. Being an entry, it also empties
 // every instance's L1 and stays in the audit trail.
 func (w *watcher) repair(ctx context.Context) {
-	head, err := w.svc.db.AccessChange.Query().Aggregate(ent.Max(accesschange.FieldID)).Int(ctx)
+	head, err := w.log.db.AccessChange.Query().Aggregate(ent.Max(accesschange.FieldID)).Int(ctx)
 	if err != nil {
 		slog.Warn("access-change log: repair: reading the head", "err", err)
 		return
 	}
 	// Read before the invalidation: only what had committed by then is
 	// subsumed by it.
-	pending, err := w.svc.db.AccessChange.Query().
+	pending, err := w.log.db.AccessChange.Query().
 		Where(accesschange.DeliveredAtIsNil(), accesschange.IDLTE(head)).All(ctx)
 	if err != nil {
 		slog.Warn("access-change log: repair: reading the undelivered", "err", err)
 		return
 	}
-	delivered, err := w.svc.commitAndDeliver(ctx, "repairCache", func(context.Context, *ent.Tx) (impact, error) {
-		return impact{all: true, target: "every user (the cache store was behind the log)"}, nil
+	delivered, err := w.log.commitAndDeliver(ctx, "repairCache", func(context.Context, *ent.Tx) (Change, error) {
+		return Change{All: true, Target: "every user (the cache store was behind the log)"}, nil
 	})
 	if err != nil {
 		slog.Warn("access-change log: repair", "err", err)
@@ -300,7 +299,7 @@ func (w *watcher) repair(ctx context.Context) {
 	}
 	slog.Warn("cache store was behind the access-change log (restarted, failed over or flushed); invalidated everything", "head", head)
 	for _, e := range pending {
-		_ = w.svc.markDelivered(ctx, e.ID, e.Users)
+		_ = w.log.markDelivered(ctx, e.ID, e.Users)
 	}
 }
 
@@ -310,16 +309,16 @@ func (w *watcher) prune(ctx context.Context) {
 	cutoff := time.Now().Add(-w.cfg.Retention)
 	pruned := 0
 	for {
-		ids, err := w.svc.db.AccessChange.Query().
+		ids, err := w.log.db.AccessChange.Query().
 			Where(accesschange.DeliveredAtNotNil(), accesschange.CreatedAtLT(cutoff)).
 			Limit(pruneBatch).IDs(ctx)
 		if err != nil || len(ids) == 0 {
 			break
 		}
-		if _, err := w.svc.db.AccessChangeUser.Delete().Where(accesschangeuser.ChangeIDIn(ids...)).Exec(ctx); err != nil {
+		if _, err := w.log.db.AccessChangeUser.Delete().Where(accesschangeuser.ChangeIDIn(ids...)).Exec(ctx); err != nil {
 			break
 		}
-		n, err := w.svc.db.AccessChange.Delete().Where(accesschange.IDIn(ids...)).Exec(ctx)
+		n, err := w.log.db.AccessChange.Delete().Where(accesschange.IDIn(ids...)).Exec(ctx)
 		if err != nil {
 			break
 		}
@@ -334,11 +333,11 @@ const pruneBatch = 5000
 
 // affected resolves whom an entry affects: its users and, unless it is for
 // everyone, the current holders of its targets.
-func (s *Service) affected(ctx context.Context, e *ent.AccessChange) (users []int, all bool) {
+func (l *Log) affected(ctx context.Context, e *ent.AccessChange) (users []int, all bool) {
 	if e.All {
 		return e.Users, true
 	}
-	held, err := holders(ctx, s.db, impact{programs: e.Programs, projects: e.Projects, global: e.GlobalHolders})
+	held, err := Holders(ctx, l.db, Change{Programs: e.Programs, Projects: e.Projects, GlobalHolders: e.GlobalHolders})
 	if err != nil {
 		return e.Users, true // without the holders, everyone: never less
 	}
@@ -346,9 +345,9 @@ func (s *Service) affected(ctx context.Context, e *ent.AccessChange) (users []in
 }
 
 // markInTx marks entry id delivered inside tx, with its affected users.
-func (s *Service) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int) error {
+func (l *Log) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int) error {
 	upd := tx.AccessChange.Update().Where(accesschange.ID(id), accesschange.DeliveredAtIsNil())
-	if s.res.dialect == dialect.Postgres {
+	if l.postgres {
 		// The database's clock: the fleet finds delivered changes by it
 		// (fleet.go).
 		upd.Modify(func(u *entsql.UpdateBuilder) { u.Set(accesschange.FieldDeliveredAt, entsql.Expr("now()")) })
@@ -362,5 +361,5 @@ func (s *Service) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int)
 	if err := recordAffected(ctx, tx, id, users); err != nil {
 		return fmt.Errorf("record affected users: %w", err)
 	}
-	return s.announce(ctx, tx, "d", id)
+	return l.announce(ctx, tx, "d", id)
 }

@@ -1,4 +1,4 @@
-package authz
+package freshness
 
 import (
 	"context"
@@ -79,7 +79,7 @@ func (c FleetConfig) withDefaults() FleetConfig {
 
 // fleet is this instance's membership.
 type fleet struct {
-	svc  *Service
+	log  *Log
 	tier *cache.LocalTier // the L1's controls: only the fleet holds them
 	cfg  FleetConfig
 	name string
@@ -100,13 +100,13 @@ type fleet struct {
 // JoinFleet registers this instance's L1 (the service's cache must have one;
 // PostgreSQL only) and keeps its lease while the returned stop is not called.
 // Until the first confirmation the L1 does not answer.
-func (s *Service) JoinFleet(cfg FleetConfig, tier *cache.LocalTier) (stop func(), err error) {
-	if tier == nil || !s.locksRows() {
+func (l *Log) JoinFleet(cfg FleetConfig, tier *cache.LocalTier) (stop func(), err error) {
+	if tier == nil || !l.postgres {
 		return nil, errors.New("fleet: needs an L1 and PostgreSQL")
 	}
 	host, _ := os.Hostname()
 	f := &fleet{
-		svc:       s,
+		log:       l,
 		tier:      tier,
 		cfg:       cfg.withDefaults(),
 		name:      host + ":" + strconv.Itoa(os.Getpid()),
@@ -133,7 +133,7 @@ func (s *Service) JoinFleet(cfg FleetConfig, tier *cache.LocalTier) (stop func()
 		cancel()
 		return nil, err
 	}
-	s.fleet.Store(f)
+	l.fleet.Store(f)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -141,7 +141,7 @@ func (s *Service) JoinFleet(cfg FleetConfig, tier *cache.LocalTier) (stop func()
 		f.run(ctx)
 	}()
 	return func() {
-		s.fleet.CompareAndSwap(f, nil)
+		l.fleet.CompareAndSwap(f, nil)
 		cancel()
 		wg.Wait()
 		tier.RevokeLease()
@@ -150,8 +150,8 @@ func (s *Service) JoinFleet(cfg FleetConfig, tier *cache.LocalTier) (stop func()
 }
 
 // FleetCollectors exports the fleet's metrics (none without a fleet).
-func (s *Service) FleetCollectors() []prometheus.Collector {
-	f := s.fleet.Load()
+func (l *Log) FleetCollectors() []prometheus.Collector {
+	f := l.fleet.Load()
 	if f == nil {
 		return nil
 	}
@@ -166,7 +166,7 @@ func (f *fleet) register(ctx context.Context) error {
 		id  int
 		now time.Time
 	)
-	err := scanRow(ctx, f.svc.db,
+	err := scanRow(ctx, f.log.db,
 		`/* fleet */ INSERT INTO cache_instances (name, started_at, lease_until, synced_at) VALUES ($1, now(), now(), now()) RETURNING id, now()`,
 		[]any{f.name}, &id, &now)
 	if err != nil {
@@ -174,7 +174,7 @@ func (f *fleet) register(ctx context.Context) error {
 	}
 	// Rows of instances long gone: nobody waits for them (their lease ran
 	// out), they only take space.
-	_, _ = f.svc.db.ExecContext(ctx, `/* fleet */ DELETE FROM cache_instances WHERE lease_until < now() - interval '1 hour'`)
+	_, _ = f.log.db.ExecContext(ctx, `/* fleet */ DELETE FROM cache_instances WHERE lease_until < now() - interval '1 hour'`)
 	f.mu.Lock()
 	f.id, f.lastSync = id, now
 	clear(f.processed)
@@ -188,7 +188,7 @@ func (f *fleet) leave() {
 	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = f.svc.db.ExecContext(ctx, `/* fleet */ DELETE FROM cache_instances WHERE id = $1`, id)
+	_, _ = f.log.db.ExecContext(ctx, `/* fleet */ DELETE FROM cache_instances WHERE id = $1`, id)
 }
 
 func (f *fleet) run(ctx context.Context) {
@@ -217,8 +217,8 @@ func (f *fleet) run(ctx context.Context) {
 // ConfirmL1 runs a confirmation of this instance's L1 now and waits for it:
 // once it returns nil, the L1 has dropped every change delivered before the
 // call and its lease holds. Without a fleet it does nothing.
-func (s *Service) ConfirmL1(ctx context.Context) error {
-	f := s.fleet.Load()
+func (l *Log) ConfirmL1(ctx context.Context) error {
+	f := l.fleet.Load()
 	if f == nil {
 		return nil
 	}
@@ -279,7 +279,7 @@ func (f *fleet) confirm(ctx context.Context) error {
 		start time.Time
 		raw   []byte
 	)
-	err := scanRow(ctx, f.svc.db, `/* fleet */
+	err := scanRow(ctx, f.log.db, `/* fleet */
 		SELECT now(), COALESCE(json_agg(json_build_object(
 			'id', c.id, 'all', c."all", 'users', c.users, 'delivered_at', c.delivered_at,
 			'affected', (SELECT json_agg(u.user_id) FROM access_change_users u WHERE u.change_id = c.id))), '[]')
@@ -302,7 +302,7 @@ func (f *fleet) confirm(ctx context.Context) error {
 		f.tier.Resume()
 	}
 	var confirmed int
-	err = scanRow(ctx, f.svc.db, `/* fleet */
+	err = scanRow(ctx, f.log.db, `/* fleet */
 		WITH me AS (
 			UPDATE cache_instances SET synced_at = $1, lease_until = now() + make_interval(secs => $2)
 			WHERE id = $3 RETURNING id)
@@ -398,13 +398,13 @@ func (f *fleet) await(ctx context.Context) {
 		w      time.Time
 		others int
 	)
-	err := scanRow(ctx, f.svc.db, `/* fleet */ SELECT now(), count(*) FROM cache_instances WHERE id <> $1 AND lease_until > now()`,
+	err := scanRow(ctx, f.log.db, `/* fleet */ SELECT now(), count(*) FROM cache_instances WHERE id <> $1 AND lease_until > now()`,
 		[]any{me}, &w, &others)
 	if err == nil && others == 0 {
 		return // alone: nobody else holds an L1
 	}
 	if err == nil {
-		_, err = f.svc.db.ExecContext(ctx, `/* fleet */ SELECT pg_notify($1, 'w:' || $2)`, notifyChannel, me)
+		_, err = f.log.db.ExecContext(ctx, `/* fleet */ SELECT pg_notify($1, 'w:' || $2)`, notifyChannel, me)
 	}
 	if err != nil {
 		f.sitOut(ctx, err)
@@ -416,7 +416,7 @@ func (f *fleet) await(ctx context.Context) {
 		f.mu.Unlock()
 		var waiting, fenced int
 		var next float64 // seconds until the first waited-for lease runs out
-		err := scanRow(ctx, f.svc.db, `/* fleet */
+		err := scanRow(ctx, f.log.db, `/* fleet */
 			SELECT count(*) FILTER (WHERE lease_until > now()),
 			       count(*) FILTER (WHERE lease_until <= now()),
 			       COALESCE(EXTRACT(EPOCH FROM min(lease_until) FILTER (WHERE lease_until > now()) - now()), 0)::float8

@@ -1,4 +1,4 @@
-package authz
+package freshness
 
 import (
 	"context"
@@ -37,22 +37,22 @@ func newLiveChanges() *liveChanges {
 // WatchUser returns a channel that receives a signal (coalesced: it holds at
 // most one) after every delivered change that can affect userID. stop
 // releases it.
-func (s *Service) WatchUser(userID int) (signals <-chan struct{}, stop func()) {
-	l := s.live
+func (l *Log) WatchUser(userID int) (signals <-chan struct{}, stop func()) {
+	lc := l.live
 	ch := make(chan struct{}, 1)
-	l.mu.Lock()
-	if l.byUser[userID] == nil {
-		l.byUser[userID] = make(map[chan struct{}]struct{})
+	lc.mu.Lock()
+	if lc.byUser[userID] == nil {
+		lc.byUser[userID] = make(map[chan struct{}]struct{})
 	}
-	l.byUser[userID][ch] = struct{}{}
-	l.mu.Unlock()
+	lc.byUser[userID][ch] = struct{}{}
+	lc.mu.Unlock()
 	return ch, func() {
-		l.mu.Lock()
-		delete(l.byUser[userID], ch)
-		if len(l.byUser[userID]) == 0 {
-			delete(l.byUser, userID)
+		lc.mu.Lock()
+		delete(lc.byUser[userID], ch)
+		if len(lc.byUser[userID]) == 0 {
+			delete(lc.byUser, userID)
 		}
-		l.mu.Unlock()
+		lc.mu.Unlock()
 	}
 }
 
@@ -75,44 +75,44 @@ func (l *liveChanges) delivered(id int) {
 
 // fanOut runs until ctx ends: for each batch of delivered entries, this
 // instance's L1 drops them, then every watcher they can affect is signalled.
-func (s *Service) fanOut(ctx context.Context) {
-	l := s.live
+func (l *Log) fanOut(ctx context.Context) {
+	lc := l.live
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.wake:
+		case <-lc.wake:
 		}
-		l.mu.Lock()
-		ids := l.pending
-		l.pending = nil
+		lc.mu.Lock()
+		ids := lc.pending
+		lc.pending = nil
 		for _, id := range ids {
-			l.seen[id] = struct{}{}
+			lc.seen[id] = struct{}{}
 		}
-		if len(l.seen) > 10_000 {
-			clear(l.seen) // a repeat costs a recomputation that finds nothing new
+		if len(lc.seen) > 10_000 {
+			clear(lc.seen) // a repeat costs a recomputation that finds nothing new
 		}
-		l.mu.Unlock()
+		lc.mu.Unlock()
 		if len(ids) == 0 {
 			continue
 		}
-		users, all, err := s.affectedBy(ctx, ids)
+		users, all, err := l.affectedBy(ctx, ids)
 		if err != nil {
 			slog.Warn("live access changes: reading the affected users; signalling everyone", "err", err)
 			all = true
 		}
-		if err := s.ConfirmL1(ctx); err != nil && ctx.Err() == nil {
+		if err := l.ConfirmL1(ctx); err != nil && ctx.Err() == nil {
 			slog.Warn("live access changes: confirming the L1 before signalling", "err", err)
 		}
-		l.signal(users, all)
+		lc.signal(users, all)
 	}
 }
 
 // affectedBy reads whom delivered entries affected: their users, the
 // holders recorded at delivery, or everyone.
-func (s *Service) affectedBy(ctx context.Context, ids []int) (users []int, all bool, err error) {
+func (l *Log) affectedBy(ctx context.Context, ids []int) (users []int, all bool, err error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
-	entries, err := s.db.AccessChange.Query().Where(accesschange.IDIn(ids...)).
+	entries, err := l.db.AccessChange.Query().Where(accesschange.IDIn(ids...)).
 		Select(accesschange.FieldAll, accesschange.FieldUsers).All(ctx)
 	if err != nil {
 		return nil, false, err
@@ -123,7 +123,7 @@ func (s *Service) affectedBy(ctx context.Context, ids []int) (users []int, all b
 		}
 		users = append(users, e.Users...)
 	}
-	recorded, err := s.db.AccessChangeUser.Query().Where(accesschangeuser.ChangeIDIn(ids...)).
+	recorded, err := l.db.AccessChangeUser.Query().Where(accesschangeuser.ChangeIDIn(ids...)).
 		Select(accesschangeuser.FieldUserID).Ints(ctx)
 	if err != nil {
 		return nil, false, err

@@ -1,0 +1,172 @@
+// Package freshness keeps every cached answer fresh on every instance: the
+// access-change log (an entry appended in each write's transaction,
+// delivered to the cache after the commit by the writer or, when it could
+// not, by any instance's sweep; changelog.go, watch.go), the judgement of a
+// store that went back in time and its repair (Positions, watch.go), the
+// fleet of in-process tiers with their leases and confirmations (fleet.go),
+// and the live fan-out of delivered changes to subscribers (live.go). The
+// protocol and the invariants each part keeps are in docs/freshness.md.
+//
+// It owns the log's SQL, lib/pq's LISTEN and the fleet's statements; the
+// authz package keeps the domain and calls Commit for every write.
+package freshness
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+
+	"authz-gateway/access"
+	"authz-gateway/cache"
+	"authz-gateway/ent"
+	"authz-gateway/ent/predicate"
+	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/reqctx"
+)
+
+// Config assembles a Log.
+type Config struct {
+	DB    *ent.Client
+	Cache *cache.Cache
+	// Positions judge the store (the cache's Config.Accept reads them).
+	Positions *Positions
+	// Postgres: row locks, LISTEN/NOTIFY and the database's clock exist
+	// (the embedded SQLite default has none of them, and no fleet).
+	Postgres bool
+	// OnInvalidateAll runs after this instance delivered a change that
+	// invalidates everything (warming starts over).
+	OnInvalidateAll func()
+}
+
+// Log is this instance's side of the freshness protocol.
+type Log struct {
+	cfg       Config
+	db        *ent.Client
+	cache     *cache.Cache
+	positions *Positions
+	postgres  bool
+	fleet     atomic.Pointer[fleet] // set by JoinFleet (with an L1)
+	live      *liveChanges          // accessChanged's watchers
+}
+
+// New returns the log of cfg. Start it with Watch (and JoinFleet, with an
+// L1).
+func New(cfg Config) *Log {
+	return &Log{cfg: cfg, db: cfg.DB, cache: cfg.Cache, positions: cfg.Positions, postgres: cfg.Postgres, live: newLiveChanges()}
+}
+
+// Change is what one write tells the log: whose cached answers it can
+// alter (named users, the holders of scopes on some programs and projects,
+// every holder of a GLOBAL scope, or everyone) and what it was about, for
+// the audit trail.
+type Change struct {
+	Users              []int
+	Programs, Projects []int
+	GlobalHolders      bool
+	All                bool
+	Target             string
+	// On is the narrowest object a viewer must reach to read the entry.
+	On Scope
+}
+
+// Scope names a program or a project (Kind "program", "project"), or ""
+// for nothing narrower than GLOBAL.
+type Scope struct {
+	Kind string
+	ID   int
+}
+
+// Commit runs change in a transaction that also appends its entry to the
+// log, commits, and only then delivers it (invalidating the users it can
+// affect, on this instance's cache and, through the store, everyone's), and
+// returns once every other instance's L1 has dropped what it affects or
+// stopped answering (fleet.go). Holders of the change's targets are
+// collected at delivery, after the commit: anyone who gains a scope on a
+// target later invalidates themselves after their own commit, which follows
+// ours. A change that deletes targets must collect their holders itself,
+// inside the transaction, after locking them (Holders). A delivery that
+// fails does not fail the write: the entry stays undelivered in the log,
+// this cache bypasses its store until it can invalidate everything, and
+// every other instance bypasses the store until some instance has delivered
+// the entry (their L1s at once).
+func (l *Log) Commit(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) error {
+	ctx = reqctx.NewContextWithSystem(ctx)
+	if _, err := l.commitAndDeliver(ctx, op, change); err != nil {
+		return err
+	}
+	if f := l.fleet.Load(); f != nil {
+		f.await(ctx)
+	}
+	return nil
+}
+
+// commitAndDeliver is Commit without the wait for the fleet. It reports
+// whether the delivery succeeded (a failed one is logged, not returned).
+func (l *Log) commitAndDeliver(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) (delivered bool, err error) {
+	tx, err := l.db.Tx(ctx)
+	if err != nil {
+		return false, fmt.Errorf("begin transaction: %w", err)
+	}
+	c, err := change(ctx, tx)
+	var entry *ent.AccessChange
+	if err == nil {
+		entry, err = l.appendChange(ctx, tx, op, c)
+	}
+	if err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			slog.ErrorContext(ctx, "rollback failed", "err", rerr)
+		}
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	if err := l.deliver(ctx, entry); err != nil {
+		slog.WarnContext(ctx, "access change undelivered; the log keeps it for any instance to deliver",
+			"change", entry.ID, "err", err)
+		return false, nil
+	}
+	return true, nil
+}
+
+// Holders returns the users whose scopes reach the change's targets (active
+// or not: an inactive scope can be activated concurrently).
+func Holders(ctx context.Context, db *ent.Client, c Change) ([]int, error) {
+	var or []predicate.ScopeAssignment
+	if len(c.Programs) > 0 {
+		or = append(or, scopeassignment.ProgramIDIn(c.Programs...))
+	}
+	if len(c.Projects) > 0 {
+		or = append(or, scopeassignment.ProjectIDIn(c.Projects...))
+	}
+	if c.GlobalHolders {
+		or = append(or, scopeassignment.ScopeTypeEQ(access.ScopeGlobal))
+	}
+	if len(or) == 0 {
+		return nil, nil
+	}
+	ids, err := db.ScopeAssignment.Query().
+		Where(scopeassignment.Or(or...)).
+		Unique(true).
+		Select(scopeassignment.FieldUserID).
+		Ints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find affected users: %w", err)
+	}
+	return ids, nil
+}
+
+// union returns a followed by the elements of b that are not in a.
+func union(a, b []int) []int {
+	seen := make(map[int]bool, len(a)+len(b))
+	out := make([]int, 0, len(a)+len(b))
+	for _, v := range slices.Concat(a, b) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -4,7 +4,8 @@
 //	authz-gateway migrate         bring the database schema to this binary's version
 //	authz-gateway token --email E print a bearer token for a user
 //
-// Configuration comes from the environment; see config.go and the README.
+// Configuration comes from the environment; see app/config.go and the
+// README.
 package main
 
 import (

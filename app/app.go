@@ -193,7 +193,7 @@ func (a *App) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := a.authz.BootstrapAdmin(ctx, a.cfg.AdminEmail); err != nil {
+	if _, err := a.authz.BootstrapAdmin(ctx, a.cfg.AdminEmail, db.GrantAdmin); err != nil {
 		return err
 	}
 	if err := log.ConfirmL1(ctx); err != nil {

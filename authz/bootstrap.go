@@ -6,12 +6,12 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
-	"authz-gateway/db"
 	"authz-gateway/ent"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/ent/user"
+	"authz-gateway/reqctx"
 )
 
 // BootstrapAdmin runs at every start. Only when no admin exists (no active
@@ -19,8 +19,13 @@ import (
 // user with email one (created or reactivated) and return them; while an
 // admin exists it grants nobody anything and returns nil, so taking over
 // ADMIN_EMAIL gains nothing. Like every write, it commits and then
-// invalidates the user it touched.
-func (s *Service) BootstrapAdmin(ctx context.Context, email string) (*ent.User, error) {
+// invalidates the user it touched; a start with nothing to do writes
+// nothing (no log entry either). grant makes the rows (db.GrantAdmin: the
+// database package owns seeding; the service decides when, under the lock).
+func (s *Service) BootstrapAdmin(ctx context.Context, email string, grant GrantFunc) (*ent.User, error) {
+	if done, err := s.adminInPlace(ctx); err != nil || done {
+		return nil, err
+	}
 	var granted *ent.User
 	err := s.mutate(ctx, "bootstrapAdmin", func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		adminRole, err := s.lockRole(ctx, tx, access.RoleAdmin)
@@ -38,7 +43,7 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email string) (*ent.User, 
 		if exists {
 			return impact{users: upgraded, target: "no grant: an admin exists"}, nil
 		}
-		granted, err = db.GrantAdmin(ctx, tx, NormalizeEmail(email))
+		granted, err = grant(ctx, tx, NormalizeEmail(email))
 		if err != nil {
 			return impact{}, err
 		}
@@ -51,6 +56,29 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email string) (*ent.User, 
 		return nil, nil
 	}
 	return granted.Unwrap(), nil
+}
+
+// GrantFunc makes the user with email an admin inside tx (created or
+// reactivated, with an active ADMIN role and an active GLOBAL scope).
+type GrantFunc func(ctx context.Context, tx *ent.Tx, email string) (*ent.User, error)
+
+// adminInPlace reports, without writing, whether the bootstrap has nothing
+// to do: an admin exists and the ADMIN role holds every permission. (When
+// it says no, the bootstrap decides again under the ADMIN role's lock.)
+func (s *Service) adminInPlace(ctx context.Context) (bool, error) {
+	ctx = reqctx.NewContextWithSystem(ctx)
+	adminRole, err := s.db.Role.Query().Where(role.TypeEQ(access.RoleAdmin)).Only(ctx)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if len(adminRole.Permissions) != len(access.AllPermissions) {
+		return false, nil
+	}
+	exists, err := adminExists(ctx, s.db)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	return exists, nil
 }
 
 // adminExists reports whether an active user holds an active ADMIN role and

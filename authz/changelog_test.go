@@ -129,6 +129,10 @@ func TestLog_StartUpAndManualInvalidationsAreLogged(t *testing.T) {
 	assert.Equal(t, []int{g.Admin.ID}, boot.Users)
 	assert.Nil(t, boot.ActorID, "the gateway itself")
 	assert.NotNil(t, boot.DeliveredAt)
+	before := g.DB.Client.AccessChange.Query().CountX(ctx)
+	testenv.NewGateway(t, testenv.Options{DatabaseURL: g.DatabaseURL, Prefix: g.Prefix()})
+	assert.Equal(t, before, g.DB.Client.AccessChange.Query().CountX(ctx),
+		"a start with an admin in place writes nothing (each start used to log 'no grant')")
 
 	u := testenv.NewWorld(t, g.DB.Client).User("manual@test.example")
 	require.NoError(t, g.Authz.InvalidateUserCache(testenv.AsUser(g.Admin.ID), u))

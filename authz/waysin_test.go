@@ -9,6 +9,7 @@ import (
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
+	"authz-gateway/db"
 	"authz-gateway/ent"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
@@ -122,7 +123,7 @@ func TestWaysIn_AdminTakeoverByEmail(t *testing.T) {
 	taken := testenv.AdminEmail
 	_, err = g.Authz.UpdateUser(testenv.AsUser(mallory), mallory, ent.UpdateUserInput{Email: &taken})
 	require.NoError(t, err)
-	granted, err := g.Authz.BootstrapAdmin(context.Background(), testenv.AdminEmail)
+	granted, err := g.Authz.BootstrapAdmin(context.Background(), testenv.AdminEmail, db.GrantAdmin)
 	require.NoError(t, err)
 	assert.Nil(t, granted, "an admin exists: nobody is granted anything")
 	reach, err := g.Authz.Reach(context.Background(), mallory)
@@ -217,7 +218,7 @@ func TestBootstrap_AdminGainsNewPermissions(t *testing.T) {
 	setRole(t, g, access.RoleAdmin, access.DefaultPermissions(access.RoleViewer)...)
 	p := &pair{one: g, two: g}
 	p.expect(t, g.Admin.ID, cannot(access.AuditRead))
-	_, err := g.Authz.BootstrapAdmin(context.Background(), testenv.AdminEmail)
+	_, err := g.Authz.BootstrapAdmin(context.Background(), testenv.AdminEmail, db.GrantAdmin)
 	require.NoError(t, err)
 	p.expect(t, g.Admin.ID, can(access.AuditRead))
 }

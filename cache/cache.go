@@ -54,9 +54,10 @@ type Config struct {
 	// BeforeFill, if set, runs after a computation and before its values are
 	// stored. Tests use it to pause a reader inside the stale-fill window.
 	BeforeFill func(ctx context.Context, keys []Key)
-	// Accept, if set, decides whether a store whose applied log position is
-	// applied may be trusted for this read; when it says no, the read
-	// bypasses the store (the access-change log's watcher provides it).
+	// Accept, if set, decides whether a store that has applied the
+	// access-change log up to the given position may be trusted for this
+	// read; when it says no, the read bypasses the store
+	// (freshness.Positions.Accept).
 	Accept func(applied int64) bool
 	// LocalBytes, if positive, keeps an in-process tier (L1) of at most this
 	// many bytes in front of the store. It answers only under a lease (see

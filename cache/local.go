@@ -14,7 +14,7 @@ import (
 // known to receive every invalidation. Two things make that so:
 //
 //   - a lease: the tier answers only until a deadline that the fleet
-//     membership (authz/fleet.go) extends each time it has confirmed, in the
+//     membership (freshness/fleet.go) extends each time it has confirmed, in the
 //     database, that this instance has dropped every delivered change; a
 //     writer waits for that confirmation, or for the lease to run out, before
 //     it returns. An instance that stops confirming stops using its memory
@@ -79,8 +79,8 @@ func newLocal(maxBytes int64) *local {
 // since is the monotonic clock the lease is measured on.
 func (l *local) since(t time.Time) int64 { return int64(t.Sub(l.base)) }
 
-// leased reports whether the lease allows serving from memory now (and
-// nothing suspends it).
+// usable reports whether the L1 may answer now: its lease holds and nothing
+// suspends it.
 func (l *local) usable() bool { return !l.suspended.Load() && l.leased() }
 
 func (l *local) leased() bool {

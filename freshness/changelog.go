@@ -63,19 +63,54 @@ func (l *Log) announce(ctx context.Context, tx *ent.Tx, what string, id int) err
 	return nil
 }
 
-// deliver invalidates what entry affects, raises the store's applied
-// position to the entry, and marks the entry delivered (with the users it
-// affected, for the audit trail). Safe to repeat.
+// deliver delivers the writer's own entry, in a transaction of its own.
 func (l *Log) deliver(ctx context.Context, entry *ent.AccessChange) error {
 	ctx = reqctx.NewContextWithSystem(ctx)
-	users, err := l.invalidateFor(ctx, entry)
+	tx, err := l.db.Tx(ctx)
 	if err != nil {
+		return fmt.Errorf("deliver: %w", err)
+	}
+	if err := l.deliverIn(ctx, tx, []*ent.AccessChange{entry}); err != nil {
+		_ = tx.Rollback()
 		return err
 	}
-	if entry.All && l.cfg.OnInvalidateAll != nil {
-		l.cfg.OnInvalidateAll() // everyone's answers are cold now
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("deliver: %w", err)
 	}
-	return l.markDelivered(ctx, entry.ID, users)
+	l.delivered(entry)
+	return nil
+}
+
+// deliverIn is the one delivery, of the writer and of the sweep alike: for
+// each entry, in order, it invalidates what the entry affects (raising the
+// store's applied position to it) and marks it delivered inside tx, with
+// the users it affected, for the audit trail and the other instances. Safe
+// to repeat: a delivered entry is marked once. Call delivered for each entry
+// once tx has committed.
+func (l *Log) deliverIn(ctx context.Context, tx *ent.Tx, entries []*ent.AccessChange) error {
+	for _, e := range entries {
+		users, err := l.invalidateFor(ctx, e)
+		if err != nil {
+			return err
+		}
+		if err := l.markInTx(ctx, tx, e.ID, users); err != nil {
+			return fmt.Errorf("mark delivered: %w", err)
+		}
+	}
+	return nil
+}
+
+// delivered tells this instance an entry's delivery committed: the log's
+// delivered head advances, the live watchers it affects are woken, and an
+// invalidate-all starts warming over (everyone's answers are cold now).
+func (l *Log) delivered(entries ...*ent.AccessChange) {
+	for _, e := range entries {
+		l.positions.delivered(int64(e.ID))
+		l.live.delivered(e.ID)
+		if e.All && l.cfg.OnInvalidateAll != nil {
+			l.cfg.OnInvalidateAll()
+		}
+	}
 }
 
 // invalidateFor invalidates what entry affects and raises the store's
@@ -94,22 +129,26 @@ func (l *Log) invalidateFor(ctx context.Context, entry *ent.AccessChange) ([]int
 	return users, nil
 }
 
-// markDelivered records the delivery of entry id and the users it affected,
-// once (a repeated delivery finds it marked and writes nothing).
-func (l *Log) markDelivered(ctx context.Context, id int, users []int) error {
+// markSubsumed marks entries delivered without invalidating anything: a
+// delivered invalidate-all made after them (the repair) covered them.
+func (l *Log) markSubsumed(ctx context.Context, entries []*ent.AccessChange) error {
 	tx, err := l.db.Tx(ctx)
 	if err != nil {
 		return fmt.Errorf("mark delivered: %w", err)
 	}
-	if err := l.markInTx(ctx, tx, id, users); err != nil {
-		_ = tx.Rollback()
-		return fmt.Errorf("mark delivered: %w", err)
+	for _, e := range entries {
+		if err := l.markInTx(ctx, tx, e.ID, e.Users); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("mark delivered: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("mark delivered: %w", err)
 	}
-	l.positions.delivered(int64(id))
-	l.live.delivered(id)
+	for _, e := range entries {
+		l.positions.delivered(int64(e.ID))
+		l.live.delivered(e.ID)
+	}
 	return nil
 }
 

@@ -248,22 +248,13 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 			Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(overdueAt)).
 			Exist(ctx)
 	}
-	for _, e := range entries {
-		users, err := w.log.invalidateFor(ctx, e)
-		if err != nil {
-			return true, err
-		}
-		if err := w.log.markInTx(ctx, tx, e.ID, users); err != nil {
-			return true, err
-		}
+	if err := w.log.deliverIn(ctx, tx, entries); err != nil {
+		return true, err
 	}
 	if err := tx.Commit(); err != nil {
 		return true, err
 	}
-	for _, e := range entries {
-		w.log.positions.delivered(int64(e.ID))
-		w.log.live.delivered(e.ID)
-	}
+	w.log.delivered(entries...)
 	return len(entries) == 100, nil
 }
 
@@ -298,8 +289,8 @@ func (w *watcher) repair(ctx context.Context) {
 		return // the sweep delivers the repair and what it would subsume, in order
 	}
 	slog.Warn("cache store was behind the access-change log (restarted, failed over or flushed); invalidated everything", "head", head)
-	for _, e := range pending {
-		_ = w.log.markDelivered(ctx, e.ID, e.Users)
+	if err := w.log.markSubsumed(ctx, pending); err != nil {
+		slog.Warn("access-change log: repair: marking what it subsumed", "err", err)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/user"
 	"authz-gateway/gate"
-	"authz-gateway/reqctx"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -75,7 +74,7 @@ func (a *App) dashboardHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		ctx, err := dashboardViewer(r)
+		ctx, err := a.dashboardViewer(r)
 		if err != nil {
 			w.WriteHeader(dashboardStatus[apperr.CodeOf(err)])
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": apperr.MessageOf(err), "code": string(apperr.CodeOf(err))})
@@ -85,8 +84,6 @@ func (a *App) dashboardHandler() http.Handler {
 	})
 }
 
-var errNotCacheManager = apperr.Errorf(apperr.Forbidden, "the dashboard needs the CACHE_MANAGE permission")
-
 // dashboardStatus is the HTTP status of each refusal.
 var dashboardStatus = map[apperr.Code]int{
 	apperr.Unauthenticated: http.StatusUnauthorized,
@@ -95,19 +92,15 @@ var dashboardStatus = map[apperr.Code]int{
 	apperr.Internal:        http.StatusInternalServerError,
 }
 
-// dashboardViewer requires the viewer the authentication middlewares loaded
-// to hold CACHE_MANAGE.
-func dashboardViewer(r *http.Request) (context.Context, error) {
+// dashboardViewer requires the viewer the gate loaded to hold
+// CACHE_MANAGE (the authz service decides, as for the cache's mutations).
+func (a *App) dashboardViewer(r *http.Request) (context.Context, error) {
 	ctx := r.Context()
 	if err := gate.RequireViewer(ctx); err != nil {
 		return nil, err
 	}
-	reach, err := reqctx.ReachFromContext(ctx)
-	switch {
-	case err != nil:
-		return nil, apperr.Wrap(apperr.Unavailable, err, "the database is unavailable; try again")
-	case !reach.Can(access.CacheManage):
-		return nil, errNotCacheManager
+	if _, err := a.authz.Require(ctx, access.CacheManage); err != nil {
+		return nil, err
 	}
 	return ctx, nil
 }

@@ -13,7 +13,7 @@ import (
 // InvalidateUserCache drops every cached answer about a user, on every
 // instance. Needs CACHE_MANAGE.
 func (s *Service) InvalidateUserCache(ctx context.Context, userID int) error {
-	if _, err := s.require(ctx, access.CacheManage); err != nil {
+	if _, err := s.Require(ctx, access.CacheManage); err != nil {
 		return err
 	}
 	// Logged and delivered like every change; freshness holds even if the
@@ -26,7 +26,7 @@ func (s *Service) InvalidateUserCache(ctx context.Context, userID int) error {
 // InvalidateAllCaches drops every cached answer with one store command. Needs
 // CACHE_MANAGE.
 func (s *Service) InvalidateAllCaches(ctx context.Context) error {
-	if _, err := s.require(ctx, access.CacheManage); err != nil {
+	if _, err := s.Require(ctx, access.CacheManage); err != nil {
 		return err
 	}
 	return s.mutate(ctx, "invalidateAllCaches", func(context.Context, *ent.Tx) (impact, error) {

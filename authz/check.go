@@ -89,6 +89,28 @@ func (s *Service) CheckObject(ctx context.Context, viewer access.Reach, viewerID
 	return access.Object{}, false, err
 }
 
+// Can is User.can: whether userID may use p on the object named on, asked
+// by the request's viewer, from the cached answers alone. The viewer's reach
+// decides whether the object may be named (CheckObject: about the viewer, an
+// object it cannot name answers false); the user's reach (reachOf, called
+// only when needed: the request's loaders batch it) whether it is allowed.
+func (s *Service) Can(ctx context.Context, userID int, p access.Permission, on int, reachOf func(context.Context) (access.Reach, error)) (bool, error) {
+	viewer, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return false, err
+	}
+	v, _ := reqctx.ViewerFromContext(ctx)
+	o, ok, err := s.CheckObject(ctx, viewer, v.UserID, userID, on)
+	if err != nil || !ok {
+		return false, err
+	}
+	reach, err := reachOf(ctx)
+	if err != nil {
+		return false, err
+	}
+	return reach.Allows(p, o), nil
+}
+
 // CheckAccess answers checks in one batch: one cache round trip for every
 // user's answers. Asking about another user needs USER_READ, and the user
 // must exist (NOT_FOUND otherwise: answers about made-up users are never

@@ -33,7 +33,7 @@ type impact struct {
 // inReach must accept the viewer's reach, then change runs through mutate.
 func (s *Service) write(ctx context.Context, op string, perm access.Permission, inReach func(access.Reach) error,
 	change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
-	reach, err := s.require(ctx, perm)
+	reach, err := s.Require(ctx, perm)
 	if err != nil {
 		return err
 	}

@@ -63,9 +63,9 @@ func (s *Service) Reach(ctx context.Context, userID int) (access.Reach, error) {
 	return ReachFromAnswers(userID, answers), nil
 }
 
-// require returns the viewer's reach if the viewer holds p, FORBIDDEN naming p
-// otherwise.
-func (s *Service) require(ctx context.Context, p access.Permission) (access.Reach, error) {
+// Require returns the viewer's reach if the viewer holds p, FORBIDDEN naming p
+// otherwise (UNAUTHENTICATED without a viewer). Every write is gated by it.
+func (s *Service) Require(ctx context.Context, p access.Permission) (access.Reach, error) {
 	reach, err := s.viewerReach(ctx)
 	if err != nil {
 		return access.Reach{}, err

@@ -191,7 +191,7 @@ func (s *Service) lockUser(ctx context.Context, tx *ent.Tx, userID int) error {
 // requireRoleManagement returns the viewer's reach if they may manage roles:
 // ROLE_MANAGE and a GLOBAL scope (roles apply everywhere).
 func (s *Service) requireRoleManagement(ctx context.Context) (access.Reach, error) {
-	reach, err := s.require(ctx, access.RoleManage)
+	reach, err := s.Require(ctx, access.RoleManage)
 	if err != nil {
 		return access.Reach{}, err
 	}

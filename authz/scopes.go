@@ -36,7 +36,7 @@ func (s *Service) AssignScope(ctx context.Context, in ScopeInput) (*ent.ScopeAss
 // BulkAssignScopes assigns every scope in one transaction: all or nothing, then
 // one invalidation for all the users involved. An error names the input.
 func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*ent.ScopeAssignment, error) {
-	reach, err := s.require(ctx, access.ScopeManage)
+	reach, err := s.Require(ctx, access.ScopeManage)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ const (
 // out of the viewer's write reach is NOT_FOUND like a missing one, saying no
 // more about it. A change that takes access away keeps the last admin.
 func (s *Service) changeScope(ctx context.Context, op string, id int, effect scopeEffect, change func(context.Context, *ent.Tx, *ent.ScopeAssignment) error) error {
-	reach, err := s.require(ctx, access.ScopeManage)
+	reach, err := s.Require(ctx, access.ScopeManage)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,34 @@ type ScopeSummary struct {
 	DirectScopes           []DirectScope `json:"directScopes"`
 }
 
+// VisibleTo is the summary as a viewer may see it: counting only the
+// programs and projects the viewer may read, so the counts agree with the
+// accessible lists shown beside them and reveal nothing the lists hide.
+// lists reads the user's accessible program and project IDs, only when the
+// viewer cannot read everything.
+func (sum ScopeSummary) VisibleTo(viewer access.Reach, lists func() (programs, projects []int, err error)) (ScopeSummary, error) {
+	if viewer.Global && viewer.Can(access.ProgramRead) && viewer.Can(access.ProjectRead) {
+		return sum, nil
+	}
+	programs, projects, err := lists()
+	if err != nil {
+		return ScopeSummary{}, err
+	}
+	sum.AccessibleProgramCount = countIf(programs, viewer.CanReadProgram)
+	sum.AccessibleProjectCount = countIf(projects, viewer.CanReadProject)
+	return sum, nil
+}
+
+func countIf(ids []int, ok func(int) bool) int {
+	n := 0
+	for _, id := range ids {
+		if ok(id) {
+			n++
+		}
+	}
+	return n
+}
+
 // Key names one answer: a kind for a user. The answers are what the cache
 // stores, so the cache's key and kinds are the domain's names for them too.
 type (

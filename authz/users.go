@@ -13,7 +13,7 @@ import (
 // CreateUser creates a user. Needs USER_MANAGE. Returns BAD_USER_INPUT for an
 // invalid or taken email.
 func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.User, error) {
-	if _, err := s.require(ctx, access.UserManage); err != nil {
+	if _, err := s.Require(ctx, access.UserManage); err != nil {
 		return nil, err
 	}
 	if err := cleanTexts(text{field: "email", value: &in.Email}, name(&in.Name)); err != nil {
@@ -46,7 +46,7 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 // reactivating) a user changes every answer about them, so the user is
 // invalidated.
 func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput) (*ent.User, error) {
-	reach, err := s.require(ctx, access.UserManage)
+	reach, err := s.Require(ctx, access.UserManage)
 	if err != nil {
 		return nil, err
 	}

@@ -64,29 +64,22 @@ func accessible[T any](ctx context.Context, kind items[T], load func(context.Con
 	return out, nil
 }
 
-// visibleSummary counts only the programs and projects the viewer may read,
-// so the counts agree with the accessible lists shown beside them and reveal
-// nothing the lists hide.
+// visibleSummary is the user's summary as the viewer may see it
+// (authz.ScopeSummary.VisibleTo), its lists read through the loaders.
 func visibleSummary(ctx context.Context, userID int, sum authz.ScopeSummary) (*authz.ScopeSummary, error) {
-	reach, err := reqctx.ReachFromContext(ctx)
+	viewer, err := reqctx.ReachFromContext(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if reach.Global && reach.Can(access.ProgramRead) && reach.Can(access.ProjectRead) {
-		return &sum, nil // everything is readable
-	}
-	l := loaders.For(ctx)
-	programs, err := l.AccessibleProgramIDs(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	projects, err := l.AccessibleProjectIDs(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	sum.AccessibleProgramCount = len(readableIDs(programs, reach.CanReadProgram))
-	sum.AccessibleProjectCount = len(readableIDs(projects, reach.CanReadProject))
-	return &sum, nil
+	visible, err := sum.VisibleTo(viewer, func() (programs, projects []int, err error) {
+		l := loaders.For(ctx)
+		if programs, err = l.AccessibleProgramIDs(ctx, userID); err != nil {
+			return nil, nil, err
+		}
+		projects, err = l.AccessibleProjectIDs(ctx, userID)
+		return programs, projects, err
+	})
+	return &visible, err
 }
 
 // readableIDs keeps the IDs the viewer may read.
@@ -100,25 +93,12 @@ func readableIDs(ids []int, canRead func(int) bool) []int {
 	return out
 }
 
-// can answers User.can from the cached answers alone: the viewer's reach
-// decides whether the object may be named (authz.CheckObject: on `me`, an
-// object the viewer cannot name answers false), the user's whether it is
-// allowed.
+// can answers User.can (authz.Service.Can), the user's reach read through
+// the loaders.
 func can(ctx context.Context, svc *authz.Service, userID int, p access.Permission, on int) (bool, error) {
-	viewer, err := reqctx.ReachFromContext(ctx)
-	if err != nil {
-		return false, err
-	}
-	v, _ := reqctx.ViewerFromContext(ctx)
-	o, ok, err := svc.CheckObject(ctx, viewer, v.UserID, userID, on)
-	if err != nil || !ok {
-		return false, err
-	}
-	reach, err := loaders.For(ctx).Reach(ctx, userID)
-	if err != nil {
-		return false, err
-	}
-	return reach.Allows(p, o), nil
+	return svc.Can(ctx, userID, p, on, func(ctx context.Context) (access.Reach, error) {
+		return loaders.For(ctx).Reach(ctx, userID)
+	})
 }
 
 // programsInReach and projectsInReach query a user's accessible programs

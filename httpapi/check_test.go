@@ -61,13 +61,13 @@ func TestCan_ReadAndWriteReach(t *testing.T) {
 		want string
 	}{
 		{c.lead, "PROJECT_WRITE", c.a1, "true"},
-		{c.lead, "PROGRAM_READ", c.A, "true"},   // a PROJECT scope shows the parent...
-		{c.lead, "PROJECT_WRITE", c.A, "false"}, // ...but gives no write on it
-		{c.lead, "PROJECT_READ", c.b1, "false"}, // unreadable: false, and me stays
+		{c.lead, "PROGRAM_READ", c.A, "true"},          // a PROJECT scope shows the parent...
+		{c.lead, "PROJECT_WRITE", c.A, "false"},        // ...but gives no write on it
+		{c.lead, "PROJECT_READ", c.b1, "false"},        // unreadable: false, and me stays
 		{c.lead, "PROJECT_READ", c.b1 + 1000, "false"}, // missing: the same answer
 		{c.pm, "PROJECT_WRITE", c.a1, "true"},
 		{c.pm, "PROGRAM_WRITE", c.A, "true"},
-		{c.viewer, "PROJECT_WRITE", c.a1, "false"}, // no such permission
+		{c.viewer, "PROJECT_WRITE", c.a1, "false"},             // no such permission
 		{c.viewer, "PROJECT_READ", c.viewer, "BAD_USER_INPUT"}, // a user is no object
 	} {
 		assert.Equal(t, []string{tc.want}, ask(tc.user, tc.perm, tc.on), "%d %s %d", tc.user, tc.perm, tc.on)

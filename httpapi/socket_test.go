@@ -173,7 +173,9 @@ func TestSocket_FiredAdminCannotReGrantHimself(t *testing.T) {
 func TestSocket_EachOperationReadsTheViewerAndDataAfresh(t *testing.T) {
 	sw := newSocketWorld(t)
 	c := sw.open(t, sw.two.Token(t, sw.bob))
-	var before struct{ Me struct{ Permissions []string } }
+	var before struct {
+		Me struct{ Permissions []string }
+	}
 	res := c.run("1", `{ me { permissions } }`, nil)
 	require.Empty(t, res.Codes)
 	require.NoError(t, json.Unmarshal(res.Data, &before))
@@ -383,4 +385,3 @@ func TestHTTP_OtherUpgradeHeadersAreServedNormally(t *testing.T) {
 	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	assert.Contains(t, rec.Body.String(), testenv.AdminEmail)
 }
-

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -197,4 +198,63 @@ func TestMigrateCommand(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out))
 	assert.Equal(t, fmt.Sprintf("the database schema is already at version %s\n", db.SchemaVersion()), out.String())
+}
+
+// Help and the version answer at once and touch nothing: no data directory,
+// no database, no server (issue 19: `serve --help` started the server,
+// `migrate --help` migrated).
+func TestCLI_HelpAndVersionHaveNoSideEffects(t *testing.T) {
+	dir := t.TempDir() + "/data"
+	env := map[string]string{"DATA_DIR": dir, "PORT": "0", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"migrate", "--help"}, {"token", "--help"}, {"token", "-h"}} {
+		var out bytes.Buffer
+		require.NoError(t, run(context.Background(), args, envOf(env), &out), "%v", args)
+		assert.Contains(t, out.String(), "Usage", "%v", args)
+		assert.NoDirExists(t, dir, "%v created nothing", args)
+	}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"--help"}, envOf(env), &out))
+	for _, want := range []string{"serve", "migrate", "token --email", "--version", "DATABASE_URL", "Configuration"} {
+		assert.Contains(t, out.String(), want)
+	}
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"--version"}, envOf(env), &out))
+	assert.Regexp(t, `^authz-gateway \S+`, out.String())
+	err := run(context.Background(), []string{"frobnicate"}, envOf(env), &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--help")
+}
+
+// Minting a token reads: it writes no log entry and invalidates nobody
+// (issue 19: each run appended "bootstrapAdmin: no grant", and sometimes
+// a full cache repair), and a missing schema or user is a clear error.
+func TestCLI_TokenIsReadOnly(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	env := map[string]string{"DATABASE_URL": g.DatabaseURL, "JWT_SECRET": string(testenv.Secret)}
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	before := g.DB.Client.AccessChange.Query().CountX(ctx)
+	for range 3 {
+		var out bytes.Buffer
+		require.NoError(t, run(context.Background(), []string{"token", "--email", testenv.AdminEmail}, envOf(env), &out))
+		id, err := g.Tokens.Verify(strings.TrimSpace(out.String()))
+		require.NoError(t, err)
+		assert.Equal(t, g.Admin.ID, id.UserID)
+	}
+	assert.Equal(t, before, g.DB.Client.AccessChange.Query().CountX(ctx), "no log entry")
+
+	err := run(context.Background(), []string{"token", "--email", "nobody@test.example"}, envOf(env), &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no user with email")
+
+	env["DATABASE_URL"] = testenv.PostgresURL(t) // a database never migrated
+	err = run(context.Background(), []string{"token", "--email", testenv.AdminEmail}, envOf(env), &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "authz-gateway migrate")
+
+	empty := map[string]string{"DATA_DIR": t.TempDir()}
+	err = run(context.Background(), []string{"token", "--email", "x@example.com"}, envOf(empty), &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "make run")
+	entries, _ := os.ReadDir(empty["DATA_DIR"])
+	assert.Empty(t, entries, "nothing created")
 }

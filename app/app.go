@@ -582,3 +582,38 @@ func (a *App) TokenFor(ctx context.Context, email string) (string, error) {
 	}
 	return a.tokens.Issue(u.ID, a.cfg.TokenTTL)
 }
+
+// IssueToken mints a token, valid TOKEN_TTL, for the active user with that
+// email without starting the gateway: it reads the secret and the user and
+// writes nothing (no migration, no bootstrap, no log entry, so minting a
+// token never invalidates anyone's cache). A missing database, schema or
+// user is an error that says what to run.
+func IssueToken(ctx context.Context, cfg Config, email string) (string, error) {
+	secret, err := cfg.existingSecret()
+	if err != nil {
+		return "", err
+	}
+	if cfg.embedded() {
+		if _, err := os.Stat(cfg.sqlitePath()); err != nil {
+			return "", fmt.Errorf("no database at %s yet: start the gateway once (make run)", cfg.sqlitePath())
+		}
+	}
+	d, err := db.Open(cfg.DatabaseURL, cfg.sqlitePath(), db.Options{Timeout: cfg.Limits.DBTimeout})
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	if err := d.CheckVersion(ctx); err != nil {
+		return "", err
+	}
+	u, err := d.Client.User.Query().Where(user.Email(authz.NormalizeEmail(email))).Only(reqctx.NewContextWithSystem(ctx))
+	switch {
+	case ent.IsNotFound(err):
+		return "", fmt.Errorf("no user with email %q", email)
+	case err != nil:
+		return "", fmt.Errorf("find the user (has the database been migrated? run `authz-gateway migrate`): %w", err)
+	case !u.Active:
+		return "", fmt.Errorf("the user with email %q is deactivated", email)
+	}
+	return auth.NewTokens(secret).WithMaxAge(cfg.TokenMaxAge).Issue(u.ID, cfg.TokenTTL)
+}

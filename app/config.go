@@ -308,3 +308,17 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 	}
 	return []byte(secret), nil
 }
+
+// existingSecret is JWT_SECRET, or the embedded default's secret kept beside
+// its SQLite file. Unlike jwtSecret it never creates one: a command that only
+// reads (token) must not.
+func (c Config) existingSecret() ([]byte, error) {
+	if c.JWTSecret != "" || !c.Development() || !c.embedded() {
+		return c.jwtSecret()
+	}
+	b, err := os.ReadFile(filepath.Join(c.DataDir, "jwt-secret"))
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return nil, fmt.Errorf("no JWT secret in %s yet: start the gateway once (make run), or set JWT_SECRET", c.DataDir)
+	}
+	return []byte(strings.TrimSpace(string(b))), nil
+}

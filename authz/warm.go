@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -166,7 +167,7 @@ func (w *warmer) flush(ctx context.Context) {
 	w.mu.Unlock()
 	keep := max(4*w.cfg.Users, 1000)
 	if err := w.svc.cache.RecordActive(ctx, seen, keep); err != nil && ctx.Err() == nil {
-		slog.Warn("warming: recording active users failed", "users", len(seen), "err", err)
+		quietlog.Warn(context.Background(), "warming: recording active users failed", "users", len(seen), "err", err)
 	}
 }
 
@@ -180,7 +181,7 @@ func (w *warmer) warmOnce(ctx context.Context, reason string) {
 	defer w.runs.Add(1)
 	users, err := w.svc.cache.RecentlyActive(ctx, start.Add(-w.cfg.Window), w.cfg.Users)
 	if err != nil {
-		slog.Warn("warming: reading the recently active users failed", "reason", reason, "err", err)
+		quietlog.Warn(context.Background(), "warming: reading the recently active users failed", "reason", reason, "err", err)
 		return
 	}
 	slog.Info("warming the cache", "reason", reason, "users", len(users))
@@ -193,7 +194,7 @@ func (w *warmer) warmOnce(ctx context.Context, reason string) {
 		}
 		if _, err := w.svc.Answers(ctx, keys); err != nil {
 			if ctx.Err() == nil {
-				slog.Warn("warming: a batch failed; stopping this run", "reason", reason, "done", done, "err", err)
+				quietlog.Warn(context.Background(), "warming: a batch failed; stopping this run", "reason", reason, "done", done, "err", err)
 			}
 			return
 		}

@@ -122,7 +122,9 @@ type Cache struct {
 	breaker *gobreaker.CircuitBreaker[struct{}]
 	flights flights
 	metrics *metrics
-	warn    rate.Sometimes
+	warn    rate.Sometimes // store failures
+	// refreshWarn: refresh-ahead failures (a warning at most every 10 s each)
+	refreshWarn rate.Sometimes
 
 	// distrust is set while an invalidation is undelivered; reads and writes
 	// then skip the store until the global token has been replaced.
@@ -141,11 +143,12 @@ type Cache struct {
 func New(store Store, cfg Config) (*Cache, *LocalTier) {
 	cfg = cfg.withDefaults()
 	c := &Cache{
-		store:   store,
-		cfg:     cfg,
-		metrics: newMetrics(),
-		warn:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
-		closed:  make(chan struct{}),
+		store:       store,
+		cfg:         cfg,
+		metrics:     newMetrics(),
+		warn:        rate.Sometimes{First: 1, Interval: 10 * time.Second},
+		refreshWarn: rate.Sometimes{First: 1, Interval: 10 * time.Second},
+		closed:      make(chan struct{}),
 	}
 	var tier *LocalTier
 	if cfg.LocalBytes > 0 {
@@ -161,8 +164,16 @@ func New(store Store, cfg Config) (*Cache, *LocalTier) {
 		},
 		// A request that was cancelled says nothing about the store's health.
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// A store that stays down takes the breaker open -> half-open ->
+		// open once per BreakerOpen: say so when it opens after working and
+		// when it closes again, not at every probe.
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			cfg.Logger.Warn("cache store circuit changed state", "from", from.String(), "to", to.String())
+			switch {
+			case from == gobreaker.StateClosed && to == gobreaker.StateOpen:
+				cfg.Logger.Warn("cache store unreachable: circuit open, answering from the database")
+			case to == gobreaker.StateClosed:
+				cfg.Logger.Info("cache store reachable again: circuit closed")
+			}
 		},
 	})
 	return c, tier

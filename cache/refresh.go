@@ -54,7 +54,7 @@ func (c *Cache) refreshAhead(ctx context.Context, keys []Key, stamps map[Key]str
 	go func() {
 		defer cancel()
 		if _, err := c.computeAndSave(ctx, lead, stamps, compute); err != nil {
-			c.cfg.Logger.Warn("cache: refresh-ahead failed", "keys", len(lead), "err", err)
+			c.refreshWarn.Do(func() { c.cfg.Logger.Warn("cache: refresh-ahead failed", "keys", len(lead), "err", err) })
 		}
 	}()
 }

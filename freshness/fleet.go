@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"authz-gateway/cache"
+	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
 
 	"github.com/lib/pq"
@@ -198,7 +198,7 @@ func (f *fleet) run(ctx context.Context) {
 	for {
 		err := f.confirm(ctx)
 		if err != nil && ctx.Err() == nil {
-			slog.Warn("fleet: confirming the L1 failed; it stops answering when its lease runs out", "err", err)
+			quietlog.Warn(ctx, "fleet: confirming the L1 failed; it stops answering when its lease runs out", "err", err)
 		}
 		if reply != nil {
 			reply <- err
@@ -449,7 +449,7 @@ const leaseMargin = 100 * time.Millisecond
 // by then every silent instance has stopped using its L1. (Every instance of
 // a fleet is expected to run with the same CACHE_L1_LEASE.)
 func (f *fleet) sitOut(ctx context.Context, err error) {
-	slog.WarnContext(ctx, "fleet: cannot read confirmations; waiting out the leases", "err", err)
+	quietlog.Warn(ctx, "fleet: cannot read confirmations; waiting out the leases", "err", err)
 	select {
 	case <-ctx.Done():
 	case <-time.After(f.cfg.Lease):

@@ -2,13 +2,13 @@ package freshness
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"sync"
 
 	"authz-gateway/cache"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
 )
 
@@ -98,11 +98,11 @@ func (l *Log) fanOut(ctx context.Context) {
 		}
 		users, all, err := l.affectedBy(ctx, ids)
 		if err != nil {
-			slog.Warn("live access changes: reading the affected users; signalling everyone", "err", err)
+			quietlog.Warn(ctx, "live access changes: reading the affected users; signalling everyone", "err", err)
 			all = true
 		}
 		if err := l.ConfirmL1(ctx); err != nil && ctx.Err() == nil {
-			slog.Warn("live access changes: confirming the L1 before signalling", "err", err)
+			quietlog.Warn(ctx, "live access changes: confirming the L1 before signalling", "err", err)
 		}
 		lc.signal(users, all)
 	}

@@ -23,6 +23,7 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
 )
 
@@ -124,7 +125,7 @@ func (l *Log) commitAndDeliver(ctx context.Context, op string, change func(ctx c
 		return false, fmt.Errorf("commit: %w", err)
 	}
 	if err := l.deliver(ctx, entry); err != nil {
-		slog.WarnContext(ctx, "access change undelivered; the log keeps it for any instance to deliver",
+		quietlog.Warn(ctx, "access change undelivered; the log keeps it for any instance to deliver",
 			"change", entry.ID, "err", err)
 		return false, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
+	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -211,7 +212,7 @@ func (w *watcher) check(ctx context.Context) {
 	}
 	overdue, err := w.sweep(ctx)
 	if err != nil && ctx.Err() == nil {
-		slog.Warn("access-change log: delivering overdue entries", "err", err)
+		quietlog.Warn(ctx, "access-change log: delivering overdue entries", "err", err)
 	}
 	w.log.positions.behind.Store(overdue)
 	if overdue {
@@ -266,7 +267,7 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 func (w *watcher) repair(ctx context.Context) {
 	head, err := w.log.db.AccessChange.Query().Aggregate(ent.Max(accesschange.FieldID)).Int(ctx)
 	if err != nil {
-		slog.Warn("access-change log: repair: reading the head", "err", err)
+		quietlog.Warn(ctx, "access-change log: repair: reading the head", "err", err)
 		return
 	}
 	// Read before the invalidation: only what had committed by then is
@@ -274,14 +275,14 @@ func (w *watcher) repair(ctx context.Context) {
 	pending, err := w.log.db.AccessChange.Query().
 		Where(accesschange.DeliveredAtIsNil(), accesschange.IDLTE(head)).All(ctx)
 	if err != nil {
-		slog.Warn("access-change log: repair: reading the undelivered", "err", err)
+		quietlog.Warn(ctx, "access-change log: repair: reading the undelivered", "err", err)
 		return
 	}
 	delivered, err := w.log.commitAndDeliver(ctx, "repairCache", func(context.Context, *ent.Tx) (Change, error) {
 		return Change{All: true, Target: "every user (the cache store was behind the log)"}, nil
 	})
 	if err != nil {
-		slog.Warn("access-change log: repair", "err", err)
+		quietlog.Warn(ctx, "access-change log: repair", "err", err)
 		w.wakeAfter(50 * time.Millisecond)
 		return
 	}
@@ -290,7 +291,7 @@ func (w *watcher) repair(ctx context.Context) {
 	}
 	slog.Warn("cache store was behind the access-change log (restarted, failed over or flushed); invalidated everything", "head", head)
 	if err := w.log.markSubsumed(ctx, pending); err != nil {
-		slog.Warn("access-change log: repair: marking what it subsumed", "err", err)
+		quietlog.Warn(ctx, "access-change log: repair: marking what it subsumed", "err", err)
 	}
 }
 

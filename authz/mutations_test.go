@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
@@ -244,6 +245,14 @@ func TestManualOperations(t *testing.T) {
 		p.expect(t, v, projects())
 	})
 	t.Run("invalidateAllCaches is one command", func(t *testing.T) {
+		// The previous write may have suspended the L1 until the next
+		// confirmation (a change seen committed before it was delivered):
+		// wait until the viewer's check is answered from memory again.
+		require.Eventually(t, func() bool {
+			p.one.Trips.Reset()
+			_, err := svc.Require(p.admin, access.CacheManage)
+			return err == nil && p.one.Trips.Trips() == 0
+		}, 5*time.Second, 10*time.Millisecond, "the L1 answers the viewer's check")
 		p.one.Trips.Reset()
 		require.NoError(t, svc.InvalidateAllCaches(p.admin))
 		assert.Equal(t, 1, p.one.Trips.Trips(), "the invalidation (the viewer's permission check is answered by the L1)")

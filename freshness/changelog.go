@@ -152,6 +152,20 @@ func (l *Log) markSubsumed(ctx context.Context, entries []*ent.AccessChange) err
 	return nil
 }
 
+// affectedUsers is whom delivered changes affected: everyone, or their
+// users and the holders recorded at their delivery (recordAffected). The
+// fleet, dropping them from its L1, and the live fan-out, waking their
+// subscribers, both read a delivery this way.
+func affectedUsers(changes []seenChange) (users []int, all bool) {
+	for _, c := range changes {
+		if c.All {
+			return nil, true
+		}
+		users = append(append(users, c.Users...), c.Affected...)
+	}
+	return users, false
+}
+
 func recordAffected(ctx context.Context, tx *ent.Tx, id int, users []int) error {
 	users = slices.DeleteFunc(slices.Clone(users), func(u int) bool { return u == cache.CatalogUser })
 	for chunk := range slices.Chunk(users, 1000) {

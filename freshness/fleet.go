@@ -332,7 +332,8 @@ func (f *fleet) confirm(ctx context.Context) error {
 	return nil
 }
 
-// seenChange is what a confirmation reads of a change.
+// seenChange is what a reader of the log needs of a delivered change to know
+// whom it affected (affectedUsers).
 type seenChange struct {
 	ID          int        `json:"id"`
 	All         bool       `json:"all"`
@@ -354,20 +355,18 @@ func (f *fleet) alreadyDropped(id int) {
 // drop removes from the L1 the users of the delivered changes, and reports
 // whether any change is not delivered yet.
 func (f *fleet) drop(changes []seenChange) (undelivered bool) {
-	all := false
-	var users []int
+	var delivered []seenChange
 	f.mu.Lock()
 	for _, c := range changes {
 		if c.DeliveredAt == nil {
 			undelivered = true
 			continue
 		}
-		all = all || c.All
-		users = append(append(users, c.Users...), c.Affected...)
+		delivered = append(delivered, c)
 		f.processed[c.ID] = *c.DeliveredAt
 	}
 	f.mu.Unlock()
-	if all {
+	if users, all := affectedUsers(delivered); all {
 		f.tier.DropAll()
 	} else {
 		f.tier.Drop(users)

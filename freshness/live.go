@@ -108,8 +108,8 @@ func (l *Log) fanOut(ctx context.Context) {
 	}
 }
 
-// affectedBy reads whom delivered entries affected: their users, the
-// holders recorded at delivery, or everyone.
+// affectedBy reads whom delivered entries affected (affectedUsers), in two
+// statements that SQLite answers too.
 func (l *Log) affectedBy(ctx context.Context, ids []int) (users []int, all bool, err error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	entries, err := l.db.AccessChange.Query().Where(accesschange.IDIn(ids...)).
@@ -117,18 +117,21 @@ func (l *Log) affectedBy(ctx context.Context, ids []int) (users []int, all bool,
 	if err != nil {
 		return nil, false, err
 	}
-	for _, e := range entries {
-		if e.All {
-			return nil, true, nil
-		}
-		users = append(users, e.Users...)
-	}
-	recorded, err := l.db.AccessChangeUser.Query().Where(accesschangeuser.ChangeIDIn(ids...)).
-		Select(accesschangeuser.FieldUserID).Ints(ctx)
+	recorded, err := l.db.AccessChangeUser.Query().Where(accesschangeuser.ChangeIDIn(ids...)).All(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	return append(users, recorded...), false, nil
+	changes := make([]seenChange, len(entries))
+	for i, e := range entries {
+		changes[i] = seenChange{ID: e.ID, All: e.All, Users: e.Users}
+		for _, r := range recorded {
+			if r.ChangeID == e.ID {
+				changes[i].Affected = append(changes[i].Affected, r.UserID)
+			}
+		}
+	}
+	users, all = affectedUsers(changes)
+	return users, all, nil
 }
 
 func (l *liveChanges) signal(users []int, all bool) {

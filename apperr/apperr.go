@@ -12,7 +12,7 @@ import (
 // Code classifies an error for clients.
 type Code string
 
-// The codes, as DESIGN section 5 names them.
+// The codes, as docs/design.md, section 5 names them.
 const (
 	Unauthenticated Code = "UNAUTHENTICATED"
 	Forbidden       Code = "FORBIDDEN"

@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkResolve measures the answers (all four kinds) for N users of the
-// DESIGN section 7 workload: warm in the L1 (the default), warm in Redis (an
+// docs/design.md, section 7 workload: warm in the L1 (the default), warm in Redis (an
 // instance without L1), cold (computed from PostgreSQL, then stored) and with
 // Redis down (computed, circuit open, no L1).
 func BenchmarkResolve(b *testing.B) {

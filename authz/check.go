@@ -256,7 +256,7 @@ func (s *Service) grantingRoles(ctx context.Context, c Check) ([]*ent.RoleAssign
 }
 
 // grantingScopes are the user's active scopes that put the object in the
-// reach the permission needs (DESIGN section 3).
+// reach the permission needs (docs/design.md, section 3).
 func (s *Service) grantingScopes(ctx context.Context, c Check, o access.Object) ([]*ent.ScopeAssignment, error) {
 	scopes, err := s.db.ScopeAssignment.Query().
 		Where(scopeassignment.UserID(c.UserID), scopeassignment.Active(true)).All(ctx)

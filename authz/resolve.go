@@ -17,7 +17,7 @@ import (
 
 // resolver computes authorization answers for a set of users straight from the
 // database: one SQL statement per kind, whatever the number of users. Only
-// active assignments of active users count (DESIGN section 3).
+// active assignments of active users count (docs/design.md, section 3).
 type resolver struct {
 	db      *ent.Client
 	dialect string

@@ -73,7 +73,7 @@ type (
 	Kind = cache.Kind
 )
 
-// The kinds of answer: the four of DESIGN section 4, the user's status
+// The kinds of answer: the four of docs/design.md, section 4, the user's status
 // (authentication) and the catalog's size (kept once, for GLOBAL users'
 // summaries).
 const (

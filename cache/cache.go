@@ -71,7 +71,7 @@ type Config struct {
 	LocalCurrent func() bool
 }
 
-// DefaultTTL is the value lifetime of DESIGN section 4.
+// DefaultTTL is the value lifetime of docs/design.md, section 4.
 const DefaultTTL = time.Hour
 
 func (c Config) withDefaults() Config {

@@ -8,7 +8,7 @@ import (
 // Kind is one of the cached answers about a user.
 type Kind string
 
-// The cached kinds; their string is the key name of DESIGN section 4. The
+// The cached kinds; their string is the key name of docs/design.md, section 4. The
 // first four are the authorization answers; UserStatus (the user's email,
 // name and whether they are active) lets a warm request authenticate without
 // the database.

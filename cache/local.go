@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// local is the in-process tier (L1) in front of a shared store. DESIGN
-// section 4: a value may be served from memory only while the instance is
+// local is the in-process tier (L1) in front of a shared store. The
+// promise (docs/freshness.md): a value may be served from memory only while the instance is
 // known to receive every invalidation. Two things make that so:
 //
 //   - a lease: the tier answers only until a deadline that the fleet

@@ -39,7 +39,7 @@ func (d *DB) EnsureRoles(ctx context.Context) error {
 
 // GrantAdmin makes the user with email an admin inside tx: created or
 // reactivated, with an active ADMIN role and an active GLOBAL scope. The
-// authz service calls it, only when no admin exists (DESIGN section 6).
+// authz service calls it, only when no admin exists (docs/design.md, section 6).
 func GrantAdmin(ctx context.Context, tx *ent.Tx, email string) (*ent.User, error) {
 	roles, err := ensureRoles(ctx, tx)
 	if err != nil {

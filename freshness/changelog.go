@@ -11,7 +11,7 @@ import (
 	"authz-gateway/reqctx"
 )
 
-// The access-change log (DESIGN section 4): every write appends an entry in
+// The access-change log (docs/design.md, section 4): every write appends an entry in
 // its own transaction; after the commit the entry is delivered to the cache
 // (its users invalidated, the store's applied position raised to the entry's
 // ID) and marked delivered. Delivery is idempotent, so the writer or any

@@ -21,7 +21,7 @@ import (
 )
 
 // The fleet: the instances that keep an in-process tier (L1), and the
-// protocol that keeps DESIGN section 4's promise with it (Chubby's cache
+// protocol that keeps docs/design.md, section 4 promise with it (Chubby's cache
 // invalidation, with PostgreSQL as the master):
 //
 //   - Each instance has a row in cache_instances with a lease and a

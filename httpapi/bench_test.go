@@ -106,7 +106,7 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 }
 
-// BenchmarkOperations runs the other DESIGN section 7 operations through the
+// BenchmarkOperations runs the other docs/design.md, section 7 operations through the
 // handler on a warm cache: check (me { can } on a project, half allowed),
 // read (node of a project, half accessible), lookup (me { accessibleProjects { id } }) and floor ({ __typename }).
 func BenchmarkOperations(b *testing.B) {

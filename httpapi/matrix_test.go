@@ -15,7 +15,7 @@ import (
 
 // The permission matrix: every role (and none) with every scope shape (and
 // none), over every read path and every kind of mutation, checked against the
-// rules of DESIGN section 3 computed independently here.
+// rules of docs/design.md, section 3 computed independently here.
 
 type shape struct {
 	name               string
@@ -235,7 +235,7 @@ func checkMutations(t *testing.T, m *matrixWorld, s subject, n int) {
 		}
 		return ""
 	}
-	// Write reach (DESIGN section 3): a program through GLOBAL or a PROGRAM
+	// Write reach (docs/design.md, section 3): a program through GLOBAL or a PROGRAM
 	// scope on it; a PROJECT scope shows the parent program (FORBIDDEN to
 	// write, with PROGRAM_READ) but never makes it writable.
 	programWrite := func(perm access.Permission, program string) string {

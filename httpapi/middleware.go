@@ -112,8 +112,8 @@ func writeGraphQLError(w http.ResponseWriter, status int, code apperr.Code, mess
 }
 
 // getMutationIs405 makes a mutation sent over GET answer 405 Method Not
-// Allowed (gqlgen says 406, with an error that has no code), as DESIGN
-// section 6 asks, with a coded error body.
+// Allowed (gqlgen says 406, with an error that has no code), as docs/design.md
+// (section 6) asks, with a coded error body.
 func getMutationIs405(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {

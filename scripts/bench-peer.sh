@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The peer benchmark (not part of `make test`): builds a pinned SpiceDB from
-# the Go module proxy into .tmp/peer/ (once), then runs the DESIGN section 7
+# the Go module proxy into .tmp/peer/ (once), then runs the docs/design.md, section 7
 # check and lookup operations against the gateway and against SpiceDB (in
 # memory, through its HTTP API), the same clients and duration for both,
 # every answer checked, and prints one table with ratios.

@@ -148,7 +148,7 @@ func gatewayConfig(o options, dbURL string) (app.Config, error) {
 	return cfg, nil
 }
 
-// operation returns the requests of one DESIGN section 7 operation, each
+// operation returns the requests of one docs/design.md, section 7 operation, each
 // with the answer the workload says is right.
 func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens, url string) (*target, error) {
 	tokenFor := map[int]string{}

@@ -3,7 +3,7 @@
 // percentiles.
 //
 // Self-contained (default): it creates a fresh PostgreSQL database, writes the
-// DESIGN section 7 workload, starts the gateway in-process on 127.0.0.1 and
+// docs/design.md, section 7 workload, starts the gateway in-process on 127.0.0.1 and
 // measures one of the workload operations:
 //
 //	go run ./cmd/loadtest -op me -c 16 -d 10s
@@ -47,7 +47,7 @@ func main() {
 	flag.StringVar(&o.token, "token", "", "bearer token for -url")
 	flag.BoolVar(&o.restart, "restart", false, "measure the first -d after a restart that found every cached answer stale (cache warming's effect; with -warm-users)")
 	flag.IntVar(&o.warmUsers, "warm-users", -1, "with -restart: WARM_USERS of the restarted gateway (0: no warming; default: the gateway's)")
-	flag.IntVar(&o.scale, "scale", 1, "workload size: DESIGN's shape times this (programs and users; 100 = 100,000 projects)")
+	flag.IntVar(&o.scale, "scale", 1, "workload size: the benchmark workload's shape (docs/design.md, section 7) times this (programs and users; 100 = 100,000 projects)")
 	flag.StringVar(&o.userKind, "kind", "all", "askers of check, read, lookup, me, perms: all, global, program or project users")
 	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")

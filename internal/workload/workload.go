@@ -1,4 +1,4 @@
-// Package workload builds the benchmark data set of DESIGN section 7, the same
+// Package workload builds the benchmark data set of docs/design.md, section 7, the same
 // on every run (fixed seed), so figures compare across runs: 50 programs x 20
 // projects; 1,000 users: 10 GLOBAL, 500 PROGRAM-scoped on 1-3 random programs,
 // 490 PROJECT-scoped on 1-5 random projects; each user one random role.
@@ -17,7 +17,7 @@ import (
 	"authz-gateway/reqctx"
 )
 
-// Shape sizes the data set; Default is DESIGN's.
+// Shape sizes the data set; Default is the benchmark workload (docs/design.md, section 7).
 type Shape struct {
 	Programs, ProjectsPerProgram    int
 	Global, ProgramScoped, Projects int // users per scope kind
@@ -228,7 +228,7 @@ func (d *Data) UsersOf(kind string) []int {
 }
 
 // Scaled returns the shape with n times the programs and users (projects per
-// program unchanged): DESIGN's shape at 10x or 100x.
+// program unchanged): the benchmark workload's shape (docs/design.md, section 7) at 10x or 100x.
 func (s Shape) Scaled(n int) Shape {
 	return Shape{Programs: s.Programs * n, ProjectsPerProgram: s.ProjectsPerProgram,
 		Global: s.Global * n, ProgramScoped: s.ProgramScoped * n, Projects: s.Projects * n}

@@ -258,3 +258,16 @@ func TestCLI_TokenIsReadOnly(t *testing.T) {
 	entries, _ := os.ReadDir(empty["DATA_DIR"])
 	assert.Empty(t, entries, "nothing created")
 }
+
+// On SQLite, `migrate` says it migrated when it created the schema, and
+// that the schema is current afterwards (issue 19: it always said
+// "migrated").
+func TestMigrateCommand_SQLite(t *testing.T) {
+	env := map[string]string{"DATA_DIR": t.TempDir() + "/fresh"}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out))
+	assert.Contains(t, out.String(), "migrated")
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out))
+	assert.Contains(t, out.String(), "already at version")
+}

@@ -292,6 +292,11 @@ func (a *App) schemaSDL() []byte {
 // (the `migrate` command: run it once per deploy, then start instances with
 // MIGRATE_AT_START=false). It reports whether anything was applied.
 func Migrate(ctx context.Context, cfg Config) (migrated bool, err error) {
+	if cfg.embedded() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return false, fmt.Errorf("create data dir: %w", err)
+		}
+	}
 	d, err := db.Open(cfg.DatabaseURL, cfg.sqlitePath(), db.Options{Timeout: cfg.Limits.DBTimeout})
 	if err != nil {
 		return false, err

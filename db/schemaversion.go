@@ -86,7 +86,13 @@ func migrationDir() (*atlas.MemDir, error) {
 // automatically.
 func (d *DB) MigrateVersioned(ctx context.Context) (migrated bool, err error) {
 	if d.Dialect != dialect.Postgres {
-		return true, d.Migrate(ctx)
+		// SQLite keeps ent's automatic migration (no versions): it reports
+		// a migration when it created the schema, not on every run.
+		var tables int
+		if err := d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'`).Scan(&tables); err != nil {
+			return false, fmt.Errorf("migrate: %w", err)
+		}
+		return tables == 0, d.Migrate(ctx)
 	}
 	conn, err := d.SQL.Conn(ctx) // the lock belongs to this session
 	if err != nil {

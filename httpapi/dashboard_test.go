@@ -71,6 +71,8 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#login button`)),
 	))
 	poll(`window.dashboard.points >= 3 && document.querySelectorAll('canvas').length >= 4 && window.dashboard.lastHitRate > 0.9`)
+	// The legends show the latest values without hovering (issue 19).
+	poll(`[...document.querySelectorAll('#chart-hits .u-legend .u-series:not(:first-child) .u-value')].every((e) => e.textContent !== '--')`)
 	before, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.dashboard.lastHitRate`))
 	require.NoError(t, err)
 

@@ -23,15 +23,32 @@
 
   function kindsOf(d) { return Object.keys(d.kinds).sort(); }
 
+  // What applies to this gateway: the embedded default has no L1 and no
+  // Redis, so their series, badges and chart are left out rather than shown
+  // empty or alarming.
+  let withL1 = false;
+  let withRedis = false;
+
   function setup(d) {
     const kinds = kindsOf(d);
     kinds.forEach((k) => (series.hit[k] = []));
+    withL1 = d.l1.Enabled;
+    withRedis = d.backend === 'redis';
+    $('chart-memory').parentElement.hidden = !withRedis;
     charts = {
-      hits: chart('chart-hits', kinds.concat(['L1'])),
+      hits: chart('chart-hits', withL1 ? kinds.concat(['L1']) : kinds),
       latency: chart('chart-latency', ['fill p50', 'fill p99', 'request p50', 'request p99']),
       events: chart('chart-events', ['invalidations/s', 'evictions/s']),
       memory: chart('chart-memory', ['used', 'max']),
     };
+  }
+
+  // show draws data and, unless the pointer is over the chart, shows the
+  // latest values in the legend (uPlot shows "--" until hovered).
+  function show(c, data) {
+    c.setData(data);
+    const n = data[0].length;
+    if (n > 0 && !(c.cursor.left >= 0)) c.setLegend({ idx: n - 1 });
   }
 
   function push(arr, v) { arr.push(v); if (arr.length > KEEP) arr.shift(); }
@@ -63,16 +80,16 @@
       push(series.mem, (d.redis.used_memory_bytes || 0) / 1e6); push(series.maxMem, (d.redis.max_memory_bytes || 0) / 1e6);
       if (all > 0) state.lastHitRate = hits / all;
       state.points++;
-      charts.hits.setData([series.t].concat(kinds.map((k) => series.hit[k])).concat([series.l1]));
-      charts.latency.setData([series.t, series.fillP50, series.fillP99, series.reqP50, series.reqP99]);
-      charts.events.setData([series.t, series.inval, series.evict]);
-      charts.memory.setData([series.t, series.mem, series.maxMem]);
+      show(charts.hits, [series.t].concat(kinds.map((k) => series.hit[k])).concat(withL1 ? [series.l1] : []));
+      show(charts.latency, [series.t, series.fillP50, series.fillP99, series.reqP50, series.reqP99]);
+      show(charts.events, [series.t, series.inval, series.evict]);
+      if (withRedis) show(charts.memory, [series.t, series.mem, series.maxMem]);
     }
     prev = d;
     state.data = d;
     const badge = (name, ok) => `<span class="${ok ? 'ok' : 'bad'}">${name}: ${ok ? 'yes' : 'no'}</span>`;
-    $('trust').innerHTML = badge('store trusted', d.trust.storeTrusted) + badge('store reachable', d.trust.storeReachable) +
-      badge('L1 leased', d.trust.l1Leased) + `<span>backend: ${d.backend}</span>`;
+    $('trust').innerHTML = (withRedis ? badge('store trusted', d.trust.storeTrusted) + badge('store reachable', d.trust.storeReachable) : '') +
+      (withL1 ? badge('L1 leased', d.trust.l1Leased) : '') + `<span>backend: ${d.backend}</span>`;
     $('active').innerHTML = (d.activeUsers || []).map((u) => `<li>${escape(u.email)} (#${u.id})</li>`).join('');
     $('changes').querySelector('tbody').innerHTML = (d.changes || []).map((c) =>
       `<tr><td>${c.id}</td><td>${escape(c.operation)}</td><td>${escape(c.target)}</td><td>${new Date(c.createdAt).toLocaleTimeString()}</td><td>${c.delivered ? 'yes' : 'no'}</td></tr>`).join('');

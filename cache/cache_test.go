@@ -147,7 +147,10 @@ func TestCache_SingleflightComputesOnce(t *testing.T) {
 		k := key(cache.ScopeSummary, 3)
 		src.set(k, "v")
 		release := make(chan struct{})
-		c, _ := cache.New(store, cache.Config{BeforeFill: func(context.Context, []cache.Key) { <-release }})
+		// A store read slower than the 100 ms budget (100 readers at once on
+		// a loaded machine) would bypass the store and compute on its own:
+		// that is the outage path, not the one under test.
+		c, _ := cache.New(store, cache.Config{OpTimeout: 5 * time.Second, BeforeFill: func(context.Context, []cache.Key) { <-release }})
 		defer c.Close()
 		var wg sync.WaitGroup
 		for range 100 {

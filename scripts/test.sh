@@ -16,6 +16,12 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
   (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) ||
     echo "could not install chromium" >&2
 fi
+# podman, to build the release image from scratch (TestDeploy_ImageBuilds...):
+# no registry is reachable, so only the FROM scratch stage is built.
+if ! command -v podman >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get install -y -qq podman >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq podman >/dev/null)) ||
+    echo "could not install podman" >&2
+fi
 if command -v chromium >/dev/null 2>&1; then
   export PLAYGROUND_BROWSER=1 TEST_ARTIFACTS="$PWD/.tmp/artifacts"
 fi

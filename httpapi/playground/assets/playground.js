@@ -10,7 +10,7 @@
       fetcher: fetcher,
       shouldPersistHeaders: true,
       defaultEditorToolsVisibility: 'headers',
-      defaultHeaders: JSON.stringify({ Authorization: 'Bearer <paste a token: go run . token you@example.com>' }, null, 2),
+      defaultHeaders: JSON.stringify({ Authorization: 'Bearer <paste a token: go run . token --email you@example.com>' }, null, 2),
       defaultQuery:
         '# authz-gateway at ' + url + '\n' +
         '# Put your token in the Headers tab below, then run:\n' +

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -167,7 +166,7 @@ func TestDeploy_ImageBuildsAndItsBinaryServes(t *testing.T) {
 	cmd.Env = []string{"DATA_DIR=" + t.TempDir(), "PORT=0", "GATEWAY_ENV=development"}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
+	var stderr syncBuffer // written by the command while a failure reads it
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	url := ""

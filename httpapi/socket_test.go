@@ -247,8 +247,16 @@ func TestSocket_OperationsSpendTheRateLimit(t *testing.T) {
 	t.Logf("%d answered, %d rate limited", ok, limited)
 	assert.Positive(t, limited, "operations over the budget are refused")
 	assert.LessOrEqual(t, ok, limit.Burst+limit.PerSecond*5, "no more than the budget could hold")
-	r := sw.one.Do(t, token, `{ me { id } }`, nil)
-	assert.Equal(t, http.StatusTooManyRequests, r.Status, "the budget is the viewer's, over HTTP too")
+	// The budget refills at RATE_LIMIT per second: a short burst over HTTP
+	// right after finds it spent (it is the viewer's, shared).
+	limitedOverHTTP := false
+	for range 10 {
+		if sw.one.Do(t, token, `{ me { id } }`, nil).Status == http.StatusTooManyRequests {
+			limitedOverHTTP = true
+			break
+		}
+	}
+	assert.True(t, limitedOverHTTP, "the budget is the viewer's, over HTTP too")
 }
 
 func TestSocket_MessageFloodIsClosed(t *testing.T) {

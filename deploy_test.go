@@ -1,6 +1,7 @@
 package main
 
 import (
+	"authz-gateway/internal/testenv"
 	"bufio"
 	"context"
 	"io"
@@ -166,7 +167,7 @@ func TestDeploy_ImageBuildsAndItsBinaryServes(t *testing.T) {
 	cmd.Env = []string{"DATA_DIR=" + t.TempDir(), "PORT=0", "GATEWAY_ENV=development"}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr syncBuffer // written by the command while a failure reads it
+	var stderr testenv.SyncBuffer // written by the command while a failure reads it
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	url := ""

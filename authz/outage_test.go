@@ -1,12 +1,10 @@
 package authz_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -122,7 +120,7 @@ func TestOutage_DatabaseDownDenies(t *testing.T) {
 // per sweep, probe or write (1,216 lines in 15 s before). Six seconds of
 // reads and writes against a killed Redis: each message at most once.
 func TestOutage_RedisDownDoesNotFloodTheLog(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	t.Cleanup(func() { slog.SetDefault(old) })
@@ -159,22 +157,4 @@ func TestOutage_RedisDownDoesNotFloodTheLog(t *testing.T) {
 		assert.LessOrEqual(t, n, 1, "%q repeated", msg)
 	}
 	assert.LessOrEqual(t, len(lines), 12)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -171,9 +171,10 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldEmail:  {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldName:   {Type: field.TypeString, Column: user.FieldName},
-			user.FieldActive: {Type: field.TypeBool, Column: user.FieldActive},
+			user.FieldEmail:      {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldName:       {Type: field.TypeString, Column: user.FieldName},
+			user.FieldActive:     {Type: field.TypeBool, Column: user.FieldActive},
+			user.FieldExternalID: {Type: field.TypeString, Column: user.FieldExternalID},
 		},
 	}
 	graph.MustAddE(
@@ -1007,6 +1008,11 @@ func (f *UserFilter) WhereName(p entql.StringP) {
 // WhereActive applies the entql bool predicate on the active field.
 func (f *UserFilter) WhereActive(p entql.BoolP) {
 	f.Where(p.Field(user.FieldActive))
+}
+
+// WhereExternalID applies the entql string predicate on the external_id field.
+func (f *UserFilter) WhereExternalID(p entql.StringP) {
+	f.Where(p.Field(user.FieldExternalID))
 }
 
 // WhereHasRoleAssignments applies a predicate to check if query has an edge role_assignments.

@@ -681,6 +681,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, user.FieldActive)
 				fieldSeen[user.FieldActive] = struct{}{}
 			}
+		case "externalID":
+			if _, ok := fieldSeen[user.FieldExternalID]; !ok {
+				selectedFields = append(selectedFields, user.FieldExternalID)
+				fieldSeen[user.FieldExternalID] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

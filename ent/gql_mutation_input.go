@@ -106,9 +106,10 @@ func (c *ProjectUpdateOne) SetInput(i UpdateProjectInput) *ProjectUpdateOne {
 
 // CreateUserInput represents a mutation input for creating users.
 type CreateUserInput struct {
-	Email  string
-	Name   string
-	Active *bool
+	Email      string
+	Name       string
+	Active     *bool
+	ExternalID *string
 }
 
 // Mutate applies the CreateUserInput on the UserMutation builder.
@@ -117,6 +118,9 @@ func (i *CreateUserInput) Mutate(m *UserMutation) {
 	m.SetName(i.Name)
 	if v := i.Active; v != nil {
 		m.SetActive(*v)
+	}
+	if v := i.ExternalID; v != nil {
+		m.SetExternalID(*v)
 	}
 }
 
@@ -128,9 +132,11 @@ func (c *UserCreate) SetInput(i CreateUserInput) *UserCreate {
 
 // UpdateUserInput represents a mutation input for updating users.
 type UpdateUserInput struct {
-	Email  *string
-	Name   *string
-	Active *bool
+	Email           *string
+	Name            *string
+	Active          *bool
+	ClearExternalID bool
+	ExternalID      *string
 }
 
 // Mutate applies the UpdateUserInput on the UserMutation builder.
@@ -143,6 +149,12 @@ func (i *UpdateUserInput) Mutate(m *UserMutation) {
 	}
 	if v := i.Active; v != nil {
 		m.SetActive(*v)
+	}
+	if i.ClearExternalID {
+		m.ClearExternalID()
+	}
+	if v := i.ExternalID; v != nil {
+		m.SetExternalID(*v)
 	}
 }
 

@@ -261,6 +261,7 @@ var (
 		{Name: "email", Type: field.TypeString, Unique: true, Size: 320},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "external_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 255},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{

@@ -32,6 +32,15 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.OrderField("NAME")),
 		field.Bool("active").
 			Default(true),
+		// externalID is the user's subject at the team's identity provider
+		// (the token's `sub`, with AUTH_USER_CLAIM=sub): how a service
+		// account, which has no email, is recognised.
+		field.String("external_id").
+			Optional().
+			Nillable().
+			Unique().
+			NotEmpty().
+			MaxLen(255),
 	}
 }
 

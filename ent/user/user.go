@@ -19,6 +19,8 @@ const (
 	FieldName = "name"
 	// FieldActive holds the string denoting the active field in the database.
 	FieldActive = "active"
+	// FieldExternalID holds the string denoting the external_id field in the database.
+	FieldExternalID = "external_id"
 	// EdgeRoleAssignments holds the string denoting the role_assignments edge name in mutations.
 	EdgeRoleAssignments = "role_assignments"
 	// EdgeScopeAssignments holds the string denoting the scope_assignments edge name in mutations.
@@ -47,6 +49,7 @@ var Columns = []string{
 	FieldEmail,
 	FieldName,
 	FieldActive,
+	FieldExternalID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -73,6 +76,8 @@ var (
 	NameValidator func(string) error
 	// DefaultActive holds the default value on creation for the "active" field.
 	DefaultActive bool
+	// ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
+	ExternalIDValidator func(string) error
 )
 
 // OrderOption defines the ordering options for the User queries.
@@ -96,6 +101,11 @@ func ByName(opts ...sql.OrderTermOption) OrderOption {
 // ByActive orders the results by the active field.
 func ByActive(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldActive, opts...).ToFunc()
+}
+
+// ByExternalID orders the results by the external_id field.
+func ByExternalID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExternalID, opts...).ToFunc()
 }
 
 // ByRoleAssignmentsCount orders the results by role_assignments count.

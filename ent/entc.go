@@ -22,7 +22,7 @@ func main() {
 		entgql.WithSchemaPath("./graph/ent.graphql"),
 		entgql.WithWhereInputs(true),
 		entgql.WithRelaySpec(true),
-		entgql.WithSchemaHook(describe),
+		entgql.WithSchemaHook(rename, describe),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
@@ -52,66 +52,70 @@ func main() {
 // missing). Predicates of the where inputs and order fields are described
 // by rule (describe).
 var descriptions = map[string]string{
-	"User":                           "A person who holds roles (what they may do) and scopes (where).",
-	"User.email":                     "The user's email address, unique (compared case-insensitively).",
-	"User.name":                      "The user's display name.",
-	"User.active":                    "Whether the user may sign in; an inactive user has no access at all.",
-	"User.roleAssignments":           "The user's role assignments, active or not.",
-	"User.scopeAssignments":          "The user's scope assignments, active or not.",
-	"Program":                        "A program: a group of projects. A PROGRAM scope reaches it and all its projects.",
-	"Program.name":                   "The program's name, unique.",
-	"Program.description":            "A free-text description.",
-	"Program.projects":               "The program's projects (that the viewer may read).",
-	"Project":                        "A project, in exactly one program. A PROJECT scope reaches it (and lets its holder see the program).",
-	"Project.name":                   "The project's name, unique within its program.",
-	"Project.description":            "A free-text description.",
-	"Project.programID":              "The ID of the project's program.",
-	"Project.program":                "The project's program.",
-	"Role":                           "One of the fixed roles with its permission set (editable, except ADMIN's: it holds every permission).",
-	"Role.type":                      "Which role this is.",
-	"RoleAssignment":                 "A role held by a user; only active assignments grant anything.",
-	"RoleAssignment.active":          "Whether the assignment grants its role's permissions now.",
-	"RoleAssignment.user":            "Who holds the role.",
-	"RoleAssignment.role":            "The role held.",
-	"ScopeAssignment":                "Where a user's permissions apply: everywhere (GLOBAL), one program, or one project. Only active assignments count.",
-	"ScopeAssignment.scopeType":      "GLOBAL, PROGRAM or PROJECT.",
-	"ScopeAssignment.active":         "Whether the scope applies now.",
-	"ScopeAssignment.user":           "Who holds the scope.",
-	"ScopeAssignment.program":        "The program of a PROGRAM scope (null otherwise).",
-	"ScopeAssignment.project":        "The project of a PROJECT scope (null otherwise).",
-	"AccessChange":                   "One entry of the access-change log: a write that could change someone's access.",
-	"AccessChange.createdAt":         "When the change was made.",
-	"AccessChange.operation":         "The mutation that made it (e.g. deactivateScope).",
-	"AccessChange.target":            "What it was about, in words.",
-	"AccessChange.all":               "Whether it affected everyone's cached access (e.g. invalidateAllCaches).",
-	"AccessChange.deliveredAt":       "When every gateway instance's cache was told (null: not yet).",
-	"RoleType.ADMIN":                 "Every permission, always.",
-	"RoleType.PROGRAM_MANAGER":       "Manages programs and their projects.",
-	"RoleType.PROJECT_MANAGER":       "Manages projects.",
-	"RoleType.VIEWER":                "Reads programs and projects.",
-	"ScopeType.GLOBAL":               "Everywhere: every program and project, now and later.",
-	"ScopeType.PROGRAM":              "One program and all its projects.",
-	"ScopeType.PROJECT":              "One project (and the name of its program).",
-	"CreateUserInput.email":          "The user's email address (unique, case-insensitive).",
-	"CreateUserInput.name":           "The user's display name.",
-	"CreateUserInput.active":         "Whether the user may sign in (default true).",
-	"UpdateUserInput.email":          "A new email address.",
-	"UpdateUserInput.name":           "A new display name.",
-	"UpdateUserInput.active":         "Activates or deactivates the user.",
-	"CreateProgramInput.name":        "The program's name (unique).",
-	"CreateProgramInput.description": "A free-text description.",
-	"UpdateProgramInput.name":        "A new name (unique).",
-	"UpdateProgramInput.description": "A new description.",
-	"CreateProjectInput.name":        "The project's name (unique within its program).",
-	"CreateProjectInput.description": "A free-text description.",
-	"CreateProjectInput.programID":   "The program the project belongs to (in the viewer's write reach).",
-	"UpdateProjectInput.name":        "A new name (unique within its program).",
-	"UpdateProjectInput.description": "A new description.",
-	"UpdateProjectInput.programID":   "Moves the project to this program (both in the viewer's write reach).",
-	"Query":                          "The root of every read. Everything out of the viewer's scope is invisible: absent from lists, NOT_FOUND by ID.",
-	"Query.programs":                 "The programs the viewer may read, a page at a time.",
-	"Query.projects":                 "The projects the viewer may read, a page at a time.",
-	"Query.users":                    "The users the viewer may read (USER_READ), a page at a time.",
+	"User":                            "A person who holds roles (what they may do) and scopes (where).",
+	"User.email":                      "The user's email address, unique (compared case-insensitively).",
+	"User.name":                       "The user's display name.",
+	"User.active":                     "Whether the user may sign in; an inactive user has no access at all.",
+	"User.externalId":                 "The user's subject (`sub`) at the identity provider, unique; how a service account is recognised with AUTH_USER_CLAIM=sub.",
+	"User.roleAssignments":            "The user's role assignments, active or not.",
+	"User.scopeAssignments":           "The user's scope assignments, active or not.",
+	"Program":                         "A program: a group of projects. A PROGRAM scope reaches it and all its projects.",
+	"Program.name":                    "The program's name, unique.",
+	"Program.description":             "A free-text description.",
+	"Program.projects":                "The program's projects (that the viewer may read).",
+	"Project":                         "A project, in exactly one program. A PROJECT scope reaches it (and lets its holder see the program).",
+	"Project.name":                    "The project's name, unique within its program.",
+	"Project.description":             "A free-text description.",
+	"Project.programID":               "The ID of the project's program.",
+	"Project.program":                 "The project's program.",
+	"Role":                            "One of the fixed roles with its permission set (editable, except ADMIN's: it holds every permission).",
+	"Role.type":                       "Which role this is.",
+	"RoleAssignment":                  "A role held by a user; only active assignments grant anything.",
+	"RoleAssignment.active":           "Whether the assignment grants its role's permissions now.",
+	"RoleAssignment.user":             "Who holds the role.",
+	"RoleAssignment.role":             "The role held.",
+	"ScopeAssignment":                 "Where a user's permissions apply: everywhere (GLOBAL), one program, or one project. Only active assignments count.",
+	"ScopeAssignment.scopeType":       "GLOBAL, PROGRAM or PROJECT.",
+	"ScopeAssignment.active":          "Whether the scope applies now.",
+	"ScopeAssignment.user":            "Who holds the scope.",
+	"ScopeAssignment.program":         "The program of a PROGRAM scope (null otherwise).",
+	"ScopeAssignment.project":         "The project of a PROJECT scope (null otherwise).",
+	"AccessChange":                    "One entry of the access-change log: a write that could change someone's access.",
+	"AccessChange.createdAt":          "When the change was made.",
+	"AccessChange.operation":          "The mutation that made it (e.g. deactivateScope).",
+	"AccessChange.target":             "What it was about, in words.",
+	"AccessChange.all":                "Whether it affected everyone's cached access (e.g. invalidateAllCaches).",
+	"AccessChange.deliveredAt":        "When every gateway instance's cache was told (null: not yet).",
+	"RoleType.ADMIN":                  "Every permission, always.",
+	"RoleType.PROGRAM_MANAGER":        "Manages programs and their projects.",
+	"RoleType.PROJECT_MANAGER":        "Manages projects.",
+	"RoleType.VIEWER":                 "Reads programs and projects.",
+	"ScopeType.GLOBAL":                "Everywhere: every program and project, now and later.",
+	"ScopeType.PROGRAM":               "One program and all its projects.",
+	"ScopeType.PROJECT":               "One project (and the name of its program).",
+	"CreateUserInput.email":           "The user's email address (unique, case-insensitive).",
+	"CreateUserInput.name":            "The user's display name.",
+	"CreateUserInput.active":          "Whether the user may sign in (default true).",
+	"UpdateUserInput.email":           "A new email address.",
+	"UpdateUserInput.name":            "A new display name.",
+	"UpdateUserInput.active":          "Activates or deactivates the user.",
+	"CreateUserInput.externalId":      "The user's subject (`sub`) at the identity provider (unique).",
+	"UpdateUserInput.externalId":      "A new subject at the identity provider (unique).",
+	"UpdateUserInput.clearExternalId": "Removes the subject: tokens with the old one no longer map to this user.",
+	"CreateProgramInput.name":         "The program's name (unique).",
+	"CreateProgramInput.description":  "A free-text description.",
+	"UpdateProgramInput.name":         "A new name (unique).",
+	"UpdateProgramInput.description":  "A new description.",
+	"CreateProjectInput.name":         "The project's name (unique within its program).",
+	"CreateProjectInput.description":  "A free-text description.",
+	"CreateProjectInput.programID":    "The program the project belongs to (in the viewer's write reach).",
+	"UpdateProjectInput.name":         "A new name (unique within its program).",
+	"UpdateProjectInput.description":  "A new description.",
+	"UpdateProjectInput.programID":    "Moves the project to this program (both in the viewer's write reach).",
+	"Query":                           "The root of every read. Everything out of the viewer's scope is invisible: absent from lists, NOT_FOUND by ID.",
+	"Query.programs":                  "The programs the viewer may read, a page at a time.",
+	"Query.projects":                  "The projects the viewer may read, a page at a time.",
+	"Query.users":                     "The users the viewer may read (USER_READ), a page at a time.",
 }
 
 // predicates describes the where inputs' predicate fields by suffix (the
@@ -131,6 +135,25 @@ var predicates = []struct{ suffix, text string }{
 	{"EqualFold", "%s equals the value, ignoring case."},
 	{"IsNil", "%s is null."},
 	{"NotNil", "%s is not null."},
+}
+
+// renames are the generated names that differ from the contract's: ent
+// spells the ID initialism in capitals (externalID), the API spells
+// externalId like userId. gqlgen binds fields case-insensitively, so the
+// Go names (ExternalID) stay.
+var renames = map[string]string{"externalID": "externalId", "ExternalID": "ExternalId"}
+
+// rename is the schema hook that applies renames to every field name
+// (the type's field, the mutation inputs, the where predicates).
+func rename(_ *gen.Graph, s *ast.Schema) error {
+	for _, def := range s.Types {
+		for _, f := range def.Fields {
+			for from, to := range renames {
+				f.Name = strings.ReplaceAll(f.Name, from, to)
+			}
+		}
+	}
+	return nil
 }
 
 // describe is the schema hook: it fills every description ent left empty.

@@ -1217,7 +1217,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Email(childComplexity), true
-	case "User.externalID":
+	case "User.externalId":
 		if e.ComplexityRoot.User.ExternalID == nil {
 			break
 		}
@@ -1721,8 +1721,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_name(ctx, field)
 	case "active":
 		return ec.fieldContext_User_active(ctx, field)
-	case "externalID":
-		return ec.fieldContext_User_externalID(ctx, field)
+	case "externalId":
+		return ec.fieldContext_User_externalId(ctx, field)
 	case "roleAssignments":
 		return ec.fieldContext_User_roleAssignments(ctx, field)
 	case "scopeAssignments":
@@ -6591,13 +6591,13 @@ func (ec *executionContext) fieldContext_User_active(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("User", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _User_externalID(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+func (ec *executionContext) _User_externalId(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_externalID(ctx, field)
+			return ec.fieldContext_User_externalId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
 			return obj.ExternalID, nil
@@ -6610,7 +6610,7 @@ func (ec *executionContext) _User_externalID(ctx context.Context, field graphql.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_User_externalID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_User_externalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
@@ -8476,7 +8476,7 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "name", "active", "externalID"}
+	fieldsInOrder := [...]string{"email", "name", "active", "externalId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8504,8 +8504,8 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.Active = data
-		case "externalID":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalID"))
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
@@ -9800,7 +9800,7 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "name", "active", "externalID", "clearExternalID"}
+	fieldsInOrder := [...]string{"email", "name", "active", "externalId", "clearExternalId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9828,15 +9828,15 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.Active = data
-		case "externalID":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalID"))
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalID = data
-		case "clearExternalID":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearExternalID"))
+		case "clearExternalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearExternalId"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
 			if err != nil {
 				return it, err
@@ -9923,7 +9923,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "active", "activeNEQ", "externalID", "externalIDNEQ", "externalIDIn", "externalIDNotIn", "externalIDGT", "externalIDGTE", "externalIDLT", "externalIDLTE", "externalIDContains", "externalIDHasPrefix", "externalIDHasSuffix", "externalIDIsNil", "externalIDNotNil", "externalIDEqualFold", "externalIDContainsFold", "hasRoleAssignments", "hasRoleAssignmentsWith", "hasScopeAssignments", "hasScopeAssignmentsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "active", "activeNEQ", "externalId", "externalIdNEQ", "externalIdIn", "externalIdNotIn", "externalIdGT", "externalIdGTE", "externalIdLT", "externalIdLTE", "externalIdContains", "externalIdHasPrefix", "externalIdHasSuffix", "externalIdIsNil", "externalIdNotNil", "externalIdEqualFold", "externalIdContainsFold", "hasRoleAssignments", "hasRoleAssignmentsWith", "hasScopeAssignments", "hasScopeAssignmentsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -10203,106 +10203,106 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.ActiveNEQ = data
-		case "externalID":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalID"))
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalID = data
-		case "externalIDNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDNEQ"))
+		case "externalIdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdNEQ"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDNEQ = data
-		case "externalIDIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDIn"))
+		case "externalIdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdIn"))
 			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDIn = data
-		case "externalIDNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDNotIn"))
+		case "externalIdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdNotIn"))
 			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDNotIn = data
-		case "externalIDGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGT"))
+		case "externalIdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdGT"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDGT = data
-		case "externalIDGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDGTE"))
+		case "externalIdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdGTE"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDGTE = data
-		case "externalIDLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLT"))
+		case "externalIdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdLT"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDLT = data
-		case "externalIDLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDLTE"))
+		case "externalIdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdLTE"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDLTE = data
-		case "externalIDContains":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContains"))
+		case "externalIdContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdContains"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDContains = data
-		case "externalIDHasPrefix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasPrefix"))
+		case "externalIdHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdHasPrefix"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDHasPrefix = data
-		case "externalIDHasSuffix":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDHasSuffix"))
+		case "externalIdHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdHasSuffix"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDHasSuffix = data
-		case "externalIDIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDIsNil"))
+		case "externalIdIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDIsNil = data
-		case "externalIDNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDNotNil"))
+		case "externalIdNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdNotNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDNotNil = data
-		case "externalIDEqualFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDEqualFold"))
+		case "externalIdEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdEqualFold"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ExternalIDEqualFold = data
-		case "externalIDContainsFold":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIDContainsFold"))
+		case "externalIdContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalIdContainsFold"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
@@ -11699,8 +11699,8 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "externalID":
-			out.Values[i] = ec._User_externalID(ctx, field, obj)
+		case "externalId":
+			out.Values[i] = ec._User_externalId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -51,6 +51,10 @@ type App struct {
 	l1       *cache.LocalTier // nil without an L1
 	authz    *authz.Service
 	tokens   *auth.Tokens
+	// verifiers verifies every bearer token: the gateway's own (tokens)
+	// and the identity provider's, when one is configured.
+	verifiers *auth.Verifiers
+	stopKeys  context.CancelFunc
 	handler  http.Handler
 	server   *http.Server
 	listener net.Listener
@@ -136,6 +140,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	a := &App{cfg: cfg, tokens: auth.NewTokens(secret).WithMaxAge(cfg.TokenMaxAge)}
 	for _, o := range opts {
 		o(&a.opts)
+	}
+	if err := a.startIdentity(); err != nil {
+		return nil, err
 	}
 	if err := a.startTracing(ctx); err != nil {
 		return nil, err
@@ -326,11 +333,33 @@ func (a *App) startTracing(ctx context.Context) error {
 	return nil
 }
 
+// startIdentity builds the token verifiers: the gateway's own tokens and,
+// with AUTH_ISSUER, the identity provider's (its keys fetched now and kept
+// fresh until Close; a provider that is down leaves the gateway running
+// and not ready).
+func (a *App) startIdentity() error {
+	ip := a.cfg.Identity
+	if !ip.Enabled() {
+		a.verifiers = auth.NewVerifiers(a.tokens, nil)
+		return nil
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	a.stopKeys = stop
+	keys := auth.NewKeySet(ctx, auth.KeySetConfig{Issuer: ip.Issuer, JWKSURL: ip.JWKSURL})
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ip.Issuer, Audience: ip.Audience, Claim: ip.UserClaim, Keys: keys})
+	if err != nil {
+		stop()
+		return fmt.Errorf("identity provider: %w", err)
+	}
+	a.verifiers = auth.NewVerifiers(a.tokens, issuer)
+	return nil
+}
+
 // newGate is the one pipeline of every operation: token, rate limit, the
 // viewer afresh, fresh loaders (package gate).
 func (a *App) newGate() *gate.Gate {
 	return gate.New(gate.Config{
-		Tokens:  a.tokens,
+		Tokens:  a.verifiers,
 		Limiter: ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout),
 		Viewers: func(ctx context.Context, userID int) (context.Context, error) {
 			ctx, u, err := a.authz.ResolveViewer(ctx, userID)
@@ -338,6 +367,16 @@ func (a *App) newGate() *gate.Gate {
 				err = gate.ErrUnknownViewer
 			}
 			return ctx, err
+		},
+		Identities: func(ctx context.Context, ext auth.External) (context.Context, int, error) {
+			resolved, u, err := a.authz.ResolveExternal(ctx, ext, a.cfg.Identity.Provision)
+			switch {
+			case err != nil:
+				return ctx, 0, err
+			case u == nil:
+				return ctx, 0, gate.ErrUnknownViewer
+			}
+			return reqctx.NewContextWithSubject(resolved, u.ID), u.ID, nil
 		},
 		NewLoaders: func(ctx context.Context) context.Context {
 			return loaders.NewRequestContext(ctx, a.db.Client, a.authz, a.cfg.LoaderWait)
@@ -430,6 +469,9 @@ func (a *App) metrics() *prometheus.Registry {
 // ready pings the database and, when configured, Redis.
 func (a *App) ready(ctx context.Context) map[string]error {
 	status := map[string]error{"database": a.db.Ping(ctx)}
+	if a.cfg.Identity.Enabled() {
+		status["identity provider"] = a.verifiers.Ready(ctx)
+	}
 	if a.redis != nil {
 		status["redis"] = a.redis.Ping(ctx).Err()
 	}
@@ -542,6 +584,9 @@ func (a *App) serveMetrics(errc chan<- error) error {
 // Close stops the log watcher and releases the cache, Redis and the
 // database.
 func (a *App) Close() {
+	if a.stopKeys != nil {
+		a.stopKeys()
+	}
 	if a.stopWarming != nil {
 		a.stopWarming()
 	}

@@ -4,12 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/db"
@@ -65,7 +67,27 @@ type Config struct {
 	// Tracing exports OpenTelemetry spans with OTLP/HTTP: on when
 	// OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
 	Tracing bool
+	// Identity is the team's identity provider (AUTH_*): off while
+	// Identity.Issuer is empty.
+	Identity IdentityProvider
 }
+
+// IdentityProvider says whose tokens the gateway accepts besides its own.
+type IdentityProvider struct {
+	// Issuer is the required `iss` (AUTH_ISSUER); its OIDC discovery
+	// document names the key set unless JWKSURL (AUTH_JWKS_URL) does.
+	Issuer  string
+	JWKSURL string
+	// Audience is the required `aud` (AUTH_AUDIENCE).
+	Audience string
+	// UserClaim maps a token to a user: email or sub (AUTH_USER_CLAIM).
+	UserClaim auth.UserClaim
+	// Provision creates an unknown user on first sight (AUTH_PROVISION).
+	Provision bool
+}
+
+// Enabled reports whether an identity provider is configured.
+func (p IdentityProvider) Enabled() bool { return p.Issuer != "" }
 
 // Limits bound what one request may ask for and how long it may take.
 type Limits struct {
@@ -118,6 +140,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		WarmReady:      p.duration("WARM_READY_MAX", 5*time.Second),
 		RefreshAhead:   p.bool("CACHE_REFRESH_AHEAD", true),
 		Tracing:        tracing.Configured(getenv),
+		Identity: IdentityProvider{
+			Issuer:    p.str("AUTH_ISSUER", ""),
+			JWKSURL:   p.str("AUTH_JWKS_URL", ""),
+			Audience:  p.str("AUTH_AUDIENCE", ""),
+			UserClaim: auth.UserClaim(p.str("AUTH_USER_CLAIM", string(auth.ClaimEmail))),
+			Provision: p.bool("AUTH_PROVISION", false),
+		},
 		MigrateAtStart: p.bool("MIGRATE_AT_START", true),
 		Redis: redisconn.Options{
 			URL:            p.str("REDIS_URL", ""),
@@ -168,6 +197,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.Env != "development" && c.Env != "production" {
 		p.fail("GATEWAY_ENV", "must be development or production")
 	}
+	c.Identity.check(&p)
 	return c, p.err
 }
 
@@ -251,6 +281,29 @@ func (p *envParser) duration(name string, def time.Duration) time.Duration {
 		p.fail(name, "must be a positive duration (e.g. 3600 or 1h)")
 	}
 	return d
+}
+
+// check refuses identity provider settings that cannot work.
+func (ip IdentityProvider) check(p *envParser) {
+	switch {
+	case ip.UserClaim != auth.ClaimEmail && ip.UserClaim != auth.ClaimSub:
+		p.fail("AUTH_USER_CLAIM", "must be email or sub")
+	case !ip.Enabled():
+		if ip.JWKSURL != "" || ip.Audience != "" || ip.Provision {
+			p.fail("AUTH_ISSUER", "is required with AUTH_JWKS_URL, AUTH_AUDIENCE or AUTH_PROVISION (it is the required iss of the provider's tokens)")
+		}
+	case ip.Audience == "":
+		p.fail("AUTH_AUDIENCE", "is required with AUTH_ISSUER (a token meant for another service must not be accepted)")
+	case !isHTTPURL(ip.Issuer):
+		p.fail("AUTH_ISSUER", "must be an http(s) URL")
+	case ip.JWKSURL != "" && !isHTTPURL(ip.JWKSURL):
+		p.fail("AUTH_JWKS_URL", "must be an http(s) URL")
+	}
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // check refuses settings that contradict each other.

@@ -1,6 +1,8 @@
 // Package auth issues and verifies the gateway's bearer tokens (JWT, HS256,
-// `sub` = the user's decimal ID, `exp` required). Requests are authenticated
-// by the gate, which uses it.
+// `sub` = the user's decimal ID, `exp` required) and verifies the tokens
+// of the team's identity provider (asymmetric keys from its published key
+// set; Issuer, KeySet). Requests are authenticated by the gate, which
+// uses it.
 package auth
 
 import (
@@ -61,9 +63,12 @@ var (
 // Identity is what a verified token says: whose it is and until when it may
 // be used (its exp plus the allowed clock skew, or its iat plus
 // TOKEN_MAX_AGE, whichever comes first). A websocket is closed at Until.
+// The gateway's own tokens name the user (UserID); an identity provider's
+// say who the caller is there (External), which the gate maps to a user.
 type Identity struct {
-	UserID int
-	Until  time.Time
+	UserID   int
+	External *External
+	Until    time.Time
 }
 
 // Verify checks the signature (HS256 only), the expiry (required) and the

@@ -218,13 +218,17 @@ func knownPermissions(ps []access.Permission) []access.Permission {
 // user's status says it does not exist.
 func (r resolver) userStatuses(ctx context.Context, users []int) (map[int]UserStatus, error) {
 	rows, err := r.db.User.Query().Where(user.IDIn(users...)).
-		Select(user.FieldEmail, user.FieldName, user.FieldActive).All(ctx)
+		Select(user.FieldEmail, user.FieldName, user.FieldActive, user.FieldExternalID).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("user statuses: %w", err)
 	}
 	out := make(map[int]UserStatus, len(users))
 	for _, u := range rows {
-		out[u.ID] = UserStatus{Exists: true, Email: u.Email, Name: u.Name, Active: u.Active}
+		st := UserStatus{Exists: true, Email: u.Email, Name: u.Name, Active: u.Active}
+		if u.ExternalID != nil {
+			st.ExternalID = *u.ExternalID
+		}
+		out[u.ID] = st
 	}
 	return out, nil
 }

@@ -104,6 +104,8 @@ type UserStatus struct {
 	Email  string `json:"email,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Active bool   `json:"active"`
+	// ExternalID is the user's subject at the identity provider ("": none).
+	ExternalID string `json:"externalId,omitempty"`
 }
 
 // IDSet is an accessible-programs or -projects answer: every one (a GLOBAL
@@ -153,6 +155,7 @@ type Service struct {
 	log   *freshness.Log // every write commits through it
 	warm  *warmer        // activity record and cache warming
 	types atomic.Value   // []string: ent's type table, see objectKind
+	hints identityHints  // identity provider callers -> users (ResolveExternal)
 }
 
 // NewService returns a Service reading db through c. sqlDialect is ent's

@@ -11,7 +11,7 @@ import (
 )
 
 // CreateUser creates a user. Needs USER_MANAGE. Returns BAD_USER_INPUT for an
-// invalid or taken email.
+// invalid or taken email or externalId.
 func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.User, error) {
 	if _, err := s.Require(ctx, access.UserManage); err != nil {
 		return nil, err
@@ -23,6 +23,9 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 	var created *ent.User
 	err := s.mutate(ctx, "createUser", func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := checkEmailFree(ctx, tx, in.Email, 0); err != nil {
+			return impact{}, err
+		}
+		if err := checkExternalIDFree(ctx, tx, in.ExternalID, 0); err != nil {
 			return impact{}, err
 		}
 		u, err := tx.User.Create().SetInput(in).Save(ctx)
@@ -71,6 +74,9 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 				return impact{}, err
 			}
 		}
+		if err := checkExternalIDFree(ctx, tx, in.ExternalID, id); err != nil {
+			return impact{}, err
+		}
 		u, err := tx.User.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = u
 		return impact{users: []int{id}, target: fmt.Sprintf("user %d", id)}, dbError(err, "user")
@@ -87,6 +93,19 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 func checkEmailFree(ctx context.Context, tx *ent.Tx, email string, except int) error {
 	return mustBeFree(ctx, tx.User.Query().Where(user.Email(email), user.IDNEQ(except)).Exist,
 		"user", "a user with email %q already exists", email)
+}
+
+// checkExternalIDFree refuses an externalId another user has (nil: none
+// asked for). The value is the provider's subject, compared exactly.
+func checkExternalIDFree(ctx context.Context, tx *ent.Tx, externalID *string, except int) error {
+	if externalID == nil {
+		return nil
+	}
+	if *externalID == "" {
+		return badInput("externalId must not be empty (clear it with clearExternalId)")
+	}
+	return mustBeFree(ctx, tx.User.Query().Where(user.ExternalID(*externalID), user.IDNEQ(except)).Exist,
+		"user", "a user with externalId %q already exists", *externalID)
 }
 
 // NormalizeEmail trims and lower-cases an email, the form users are stored and

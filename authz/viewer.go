@@ -68,6 +68,9 @@ func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Contex
 	s.warm.noteActive(userID)
 	viewer := reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID, Email: st.Email})
 	u := &ent.User{ID: userID, Email: st.Email, Name: st.Name, Active: st.Active}
+	if st.ExternalID != "" {
+		u.ExternalID = &st.ExternalID
+	}
 	viewer = context.WithValue(viewer, viewerUserKey{}, u)
 	return reqctx.NewContextWithReachSource(viewer, memo), u, nil
 }

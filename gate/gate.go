@@ -49,11 +49,21 @@ type ViewerResolver func(ctx context.Context, userID int) (context.Context, erro
 // exist or is inactive.
 var ErrUnknownViewer = errors.New("unknown or inactive user")
 
+// IdentityResolver maps an identity provider's caller to a user and
+// resolves that user like a ViewerResolver (ErrUnknownViewer for nobody
+// known and not provisioned, or inactive).
+type IdentityResolver func(ctx context.Context, ext auth.External) (context.Context, int, error)
+
 // Config assembles a Gate.
 type Config struct {
-	Tokens  *auth.Tokens
+	// Tokens verifies bearer tokens: the gateway's own and, when an
+	// identity provider is configured, the provider's (auth.Verifiers).
+	Tokens  auth.Verifier
 	Limiter *ratelimit.Limiter // nil or disabled: no rate limit
 	Viewers ViewerResolver
+	// Identities maps an identity provider's tokens to users (nil: no
+	// provider; such tokens never verify then).
+	Identities IdentityResolver
 	// NewLoaders returns ctx with fresh request loaders (primed with what
 	// the viewer's resolution read).
 	NewLoaders func(ctx context.Context) context.Context
@@ -80,17 +90,25 @@ func (g *Gate) admit(ctx context.Context, c Credentials) (context.Context, Admis
 	id, authErr := g.verify(c.Authorization)
 	// Spent before the token's verdict counts, so a flood of bad tokens
 	// is limited too (by address).
-	if err := g.spend(ctx, id.UserID, c.ClientIP); err != nil {
+	if err := g.spend(ctx, limitKey(id, c.ClientIP)); err != nil {
 		return ctx, Admission{}, err
 	}
 	if authErr != nil {
 		return ctx, Admission{}, authErr
 	}
-	if id.UserID == 0 {
+	var (
+		resolved context.Context
+		err      error
+	)
+	switch {
+	case id.External != nil:
+		resolved, id.UserID, err = g.cfg.Identities(ctx, *id.External)
+	case id.UserID == 0:
 		return ctx, Admission{}, nil
+	default:
+		ctx = reqctx.NewContextWithSubject(ctx, id.UserID)
+		resolved, err = g.cfg.Viewers(ctx, id.UserID)
 	}
-	ctx = reqctx.NewContextWithSubject(ctx, id.UserID)
-	resolved, err := g.cfg.Viewers(ctx, id.UserID)
 	switch {
 	case errors.Is(err, ErrUnknownViewer):
 		return ctx, Admission{}, apperr.Wrap(apperr.Unauthenticated, err, ErrUnknownViewer.Error())
@@ -112,6 +130,9 @@ func (g *Gate) verify(authorization string) (auth.Identity, error) {
 		return auth.Identity{}, apperr.Wrap(apperr.Unauthenticated, auth.ErrNotBearer, auth.ErrNotBearer.Error())
 	}
 	id, err := g.cfg.Tokens.Verify(token)
+	if err == nil && id.External != nil && g.cfg.Identities == nil {
+		err = auth.ErrTokenInvalid
+	}
 	if err != nil {
 		return auth.Identity{}, apperr.Wrap(apperr.Unauthenticated, err, err.Error())
 	}
@@ -128,14 +149,23 @@ func (e *RateLimitError) Coded() error {
 	return apperr.Wrap(apperr.RateLimited, e, e.Error())
 }
 
-func (g *Gate) spend(ctx context.Context, userID int, clientIP string) error {
+// limitKey is whose budget an operation spends: the user's for the
+// gateway's own token, the provider's identity for a provider's token (the
+// user it maps to is not known yet), the address's otherwise.
+func limitKey(id auth.Identity, clientIP string) string {
+	switch {
+	case id.External != nil:
+		return "ext:" + string(id.External.By) + ":" + id.External.Key
+	case id.UserID != 0:
+		return "user:" + strconv.Itoa(id.UserID)
+	}
+	return "ip:" + clientIP
+}
+
+func (g *Gate) spend(ctx context.Context, key string) error {
 	l := g.cfg.Limiter
 	if l == nil || !l.Enabled() {
 		return nil
-	}
-	key := "ip:" + clientIP
-	if userID != 0 {
-		key = "user:" + strconv.Itoa(userID)
 	}
 	if d := l.Allow(ctx, key); !d.Allowed {
 		return &RateLimitError{RetryAfter: d.RetryAfter}

@@ -10,6 +10,7 @@ import (
 	"authz-gateway/auth"
 	"authz-gateway/ent"
 	"authz-gateway/ent/user"
+	"authz-gateway/reqctx"
 )
 
 // maxIdentityHints bounds the identity-to-user memory of an instance.
@@ -104,7 +105,8 @@ func (s *Service) lookupExternal(ctx context.Context, ext auth.External) (int, e
 	if ext.By == auth.ClaimSub {
 		q = s.db.User.Query().Where(user.ExternalID(ext.Key))
 	}
-	id, err := q.OnlyID(ctx)
+	// The gateway reads for itself here: nobody is the viewer yet.
+	id, err := q.OnlyID(reqctx.NewContextWithSystem(ctx))
 	switch {
 	case ent.IsNotFound(err):
 		return 0, nil

@@ -22,6 +22,13 @@ if ! command -v podman >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; th
   (apt-get install -y -qq podman >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq podman >/dev/null)) ||
     echo "could not install podman" >&2
 fi
+# A real OIDC provider for the identity tests (Ory Hydra, built once from
+# the Go module proxy and kept in the user's cache).
+if hydra_bin="$(scripts/hydra.sh)"; then
+  export HYDRA_BIN="$hydra_bin"
+else
+  echo "could not build Ory Hydra: the identity provider tests will skip (fail under CI)" >&2
+fi
 if command -v chromium >/dev/null 2>&1; then
   export PLAYGROUND_BROWSER=1 TEST_ARTIFACTS="$PWD/.tmp/artifacts"
 fi

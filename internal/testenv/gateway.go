@@ -93,6 +93,8 @@ type Options struct {
 	WarmUsers int
 	// Tracer turns tracing on with this provider (spans recorded in memory).
 	Tracer trace.TracerProvider
+	// Identity accepts an identity provider's tokens (AUTH_*).
+	Identity app.IdentityProvider
 }
 
 // NewGateway builds a gateway for t.
@@ -117,6 +119,10 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 	cfg.RateLimit = opts.RateLimit
 	cfg.LoaderWait = opts.LoaderWait
 	cfg.CORSOrigins = opts.CORSOrigins
+	cfg.Identity = opts.Identity
+	if cfg.Identity.UserClaim == "" {
+		cfg.Identity.UserClaim = auth.ClaimEmail
+	}
 	if opts.AuditRetention > 0 {
 		cfg.AuditRetention = opts.AuditRetention
 	}

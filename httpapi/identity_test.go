@@ -1,0 +1,158 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"authz-gateway/app"
+	"authz-gateway/auth"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/internal/testenv"
+	"authz-gateway/reqctx"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const audience = "authz-gateway"
+
+// TestIdentityProvider_Hydra: a real OIDC provider's JWT access tokens,
+// over HTTP and over the socket, in the production configuration (rate
+// limit and L1 on). A service account (client credentials, sub = client
+// ID) is mapped through externalId; a person (authorization code, email in
+// the token) through email, provisioned on first sight.
+func TestIdentityProvider_Hydra(t *testing.T) {
+	hydra := testenv.StartHydra(t)
+	bot := hydra.CreateClient(t, "reporting-bot", audience)
+	web := hydra.CreateClient(t, "web-app", audience)
+
+	t.Run("service account by sub and externalId", func(t *testing.T) {
+		g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
+			Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimSub}})
+		admin := g.Token(t, g.Admin.ID)
+		token := hydra.ServiceToken(t, bot, audience)
+		const me = `{ me { id email permissions } }`
+
+		assert.Equal(t, []string{"UNAUTHENTICATED"}, g.Do(t, token, me, nil).Codes(), "nobody has that externalId yet")
+
+		var created struct {
+			CreateUser struct {
+				ID         string
+				ExternalID string `json:"externalId"`
+			}
+		}
+		testenv.MustOK(t, g.Do(t, admin, `mutation($in: CreateUserInput!) { createUser(input: $in) { id externalId } }`,
+			map[string]any{"in": map[string]any{"email": "bot@test.example", "name": "Reporting bot", "externalId": "reporting-bot"}})).Decode(t, &created)
+		assert.Equal(t, "reporting-bot", created.CreateUser.ExternalID)
+		testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!) { assignRole(userId: $u, role: VIEWER) { id } }`, map[string]any{"u": created.CreateUser.ID}))
+		testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!) { assignScope(input: {userId: $u, scopeType: GLOBAL}) { id } }`, map[string]any{"u": created.CreateUser.ID}))
+
+		var got struct {
+			Me struct {
+				ID, Email   string
+				Permissions []string
+			}
+		}
+		testenv.MustOK(t, g.Do(t, token, me, nil)).Decode(t, &got)
+		assert.Equal(t, created.CreateUser.ID, got.Me.ID)
+		assert.Equal(t, []string{"PROGRAM_READ", "PROJECT_READ"}, got.Me.Permissions)
+
+		// Warm: the token's verification, the mapping and the answers are
+		// all remembered; not one SQL statement.
+		g.SQL.Reset()
+		testenv.MustOK(t, g.Do(t, token, me, nil))
+		assert.Zero(t, g.SQL.Count(), "a warm request with the provider's token: %v", g.SQL.Statements())
+
+		// The same token over the socket: connection_init, then each
+		// operation, through the one pipeline.
+		srv := httptest.NewServer(g.Handler)
+		t.Cleanup(srv.Close)
+		c := dialWS(t, srv, map[string]any{"Authorization": "Bearer " + token})
+		ack, err := c.next(5e9)
+		require.NoError(t, err)
+		require.Equal(t, "connection_ack", ack.Type, "%s", ack.Payload)
+		res := c.run("1", `{ me { id } }`, nil)
+		assert.JSONEq(t, fmt.Sprintf(`{"me":{"id":%q}}`, created.CreateUser.ID), string(res.Data))
+
+		// Moving the externalId away takes the token's user away at once
+		// (the mapping is checked against the fresh user), on the open
+		// socket too; moving it back restores it.
+		setExternalID := func(v any) {
+			testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!, $in: UpdateUserInput!) { updateUser(id: $u, input: $in) { id } }`,
+				map[string]any{"u": created.CreateUser.ID, "in": v}))
+		}
+		setExternalID(map[string]any{"externalId": "renamed-bot"})
+		assert.Equal(t, []string{"UNAUTHENTICATED"}, g.Do(t, token, me, nil).Codes())
+		res = c.run("2", `{ me { id } }`, nil)
+		assert.True(t, res.Closed != -1 || len(res.Codes) > 0, "the socket no longer serves the old mapping: %+v", res)
+		setExternalID(map[string]any{"clearExternalId": true})
+		assert.Equal(t, []string{"UNAUTHENTICATED"}, g.Do(t, token, me, nil).Codes())
+		setExternalID(map[string]any{"externalId": "reporting-bot"})
+		testenv.MustOK(t, g.Do(t, token, me, nil)).Decode(t, &got)
+		assert.Equal(t, created.CreateUser.ID, got.Me.ID)
+
+		// externalId is unique: a clash is the client's to fix.
+		clash := g.Do(t, admin, `mutation($in: CreateUserInput!) { createUser(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"email": "twin@test.example", "name": "Twin", "externalId": "reporting-bot"}})
+		assert.Equal(t, []string{"BAD_USER_INPUT"}, clash.Codes())
+
+		// The gateway's own tokens keep working beside the provider's.
+		testenv.MustOK(t, g.Do(t, admin, me, nil))
+		// A provider's token for another audience is refused.
+		other := hydra.CreateClient(t, "someone-elses-client", "another-service")
+		assert.Equal(t, []string{"UNAUTHENTICATED"}, g.Do(t, hydra.ServiceToken(t, other, "another-service"), me, nil).Codes())
+	})
+
+	t.Run("person by email, provisioned on first sight", func(t *testing.T) {
+		g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
+			Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimEmail, Provision: true}})
+		token := hydra.UserToken(t, web, audience, "ada-subject", "Ada@Example.com", "Ada Lovelace")
+		const me = `{ me { id email name active permissions roleAssignments { id } scopeAssignments { id } } }`
+		var first, second struct {
+			Me struct {
+				ID, Email, Name  string
+				Active           bool
+				Permissions      []string
+				RoleAssignments  []struct{ ID string }
+				ScopeAssignments []struct{ ID string }
+			}
+		}
+		testenv.MustOK(t, g.Do(t, token, me, nil)).Decode(t, &first)
+		assert.Equal(t, "ada@example.com", first.Me.Email, "the email claim, case-insensitively")
+		assert.Equal(t, "Ada Lovelace", first.Me.Name)
+		assert.True(t, first.Me.Active)
+		assert.Empty(t, first.Me.Permissions)
+		assert.Empty(t, first.Me.RoleAssignments)
+		assert.Empty(t, first.Me.ScopeAssignments)
+		testenv.MustOK(t, g.Do(t, token, me, nil)).Decode(t, &second)
+		assert.Equal(t, first.Me.ID, second.Me.ID, "provisioned once")
+		n, err := g.DB.Client.AccessChange.Query().Where(accesschange.Operation("provisionUser")).Count(reqctx.NewContextWithSystem(t.Context()))
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "the provisioning is a logged write")
+
+		// Without provisioning, an unknown email is UNAUTHENTICATED.
+		strict := testenv.NewGateway(t, testenv.Options{
+			Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimEmail}})
+		assert.Equal(t, []string{"UNAUTHENTICATED"}, strict.Do(t, token, me, nil).Codes())
+	})
+}
+
+// TestIdentityProvider_DownAtStart: a gateway whose provider is down
+// starts anyway and says why it is not ready.
+func TestIdentityProvider_DownAtStart(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	g := testenv.NewGateway(t, testenv.Options{
+		Identity: app.IdentityProvider{Issuer: dead.URL, Audience: audience, UserClaim: auth.ClaimEmail}})
+	rec := httptest.NewRecorder()
+	g.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	var status map[string]string
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &status), rec.Body.String())
+	assert.Contains(t, status, "identity provider")
+	assert.NotEqual(t, "ok", status["identity provider"])
+	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `{ me { id } }`, nil))
+}

@@ -29,7 +29,7 @@ import (
 // provider is a small in-process identity provider: a discovery document
 // and a key set that a test can change or take down, counting requests.
 type provider struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -46,7 +46,7 @@ type signingKey struct {
 	priv   crypto.Signer
 }
 
-func newProvider(t *testing.T) *provider {
+func newProvider(t testing.TB) *provider {
 	p := &provider{t: t}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(p.srv.Close)
@@ -107,7 +107,7 @@ func (p *provider) hits() int {
 	return p.jwksHits
 }
 
-func rsaKey(t *testing.T, kid string) signingKey {
+func rsaKey(t testing.TB, kid string) signingKey {
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	return signingKey{kid: kid, method: jwt.SigningMethodRS256, priv: priv}
@@ -136,7 +136,7 @@ func (p *provider) claims() jwt.MapClaims {
 	}
 }
 
-func sign(t *testing.T, k signingKey, claims jwt.MapClaims) string {
+func sign(t testing.TB, k signingKey, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(k.method, claims)
 	if k.kid != "" {

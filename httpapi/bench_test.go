@@ -4,16 +4,20 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/app"
+	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/graph"
+	"authz-gateway/internal/idp"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/internal/workload"
+	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -150,4 +154,52 @@ func BenchmarkOperations(b *testing.B) {
 			testenv.MustOK(b, g.Do(b, "", `{ __typename }`, nil))
 		}
 	})
+}
+
+// BenchmarkCheck_Tokens is the check operation with the gateway's own
+// HS256 token and with an identity provider's RS256 token, side by side on
+// one gateway: a warm request must not pay the asymmetric verification
+// (verified tokens are remembered until they expire).
+func BenchmarkCheck_Tokens(b *testing.B) {
+	testenv.QuietLogs(b)
+	provider, err := idp.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(provider.Close)
+	g := testenv.NewGateway(b, testenv.Options{
+		Identity: app.IdentityProvider{Issuer: provider.Issuer(), Audience: idp.Audience, UserClaim: auth.ClaimEmail}})
+	data, err := workload.Build(context.Background(), g.DB.Client, workload.Default)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pairs := data.CheckPairs(64)
+	own, issuer := map[int]string{}, map[int]string{}
+	for _, p := range pairs {
+		u, err := g.DB.Client.User.Get(reqctx.NewContextWithSystem(context.Background()), p[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		own[p[0]] = g.Token(b, p[0])
+		if issuer[p[0]], err = provider.Token(u.Email, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const check = `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`
+	for _, kind := range []struct {
+		name   string
+		tokens map[int]string
+	}{{"own-HS256", own}, {"issuer-RS256", issuer}} {
+		b.Run("token="+kind.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				p := pairs[i%len(pairs)]
+				i++
+				r := g.Do(b, kind.tokens[p[0]], check, map[string]any{"id": fmt.Sprint(p[1])})
+				if r.Status != 200 || len(r.Errors) > 0 {
+					b.Fatalf("status %d: %v", r.Status, r.Errors)
+				}
+			}
+		})
+	}
 }

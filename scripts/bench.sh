@@ -12,6 +12,13 @@ out="${1:-docs/benchmarks.txt}"
       scripts/with-services.sh go run ./cmd/loadtest -op "$op" -c "$c" -d "${LOAD_DURATION:-10s}"
     done
   done
+  # The check with an identity provider's RS256 tokens beside the gateway's
+  # own HS256 tokens, alternated (README: Using your identity provider).
+  for c in 1 16; do
+    for tokens in own issuer own issuer; do
+      scripts/with-services.sh go run ./cmd/loadtest -op check -tokens "$tokens" -c "$c" -d "${LOAD_DURATION:-10s}"
+    done
+  done
   for tier in cold redis-down; do
     for c in 1 16; do
       scripts/with-services.sh go run ./cmd/loadtest -op me -tier "$tier" -c "$c" -d "${LOAD_DURATION:-10s}"

@@ -74,6 +74,19 @@ func expectAllowed(allowed bool, want string) func(answer) error {
 	}
 }
 
+// expectData: exactly this data, no error.
+func expectData(want string) func(answer) error {
+	return func(a answer) error {
+		if err := noErrors(a); err != nil {
+			return err
+		}
+		if !jsonEqual(a.Data, want) {
+			return fmt.Errorf("wrong answer: want %s, got %s", want, a.Data)
+		}
+		return nil
+	}
+}
+
 // expectProjects: the accessible projects, exactly (n of them, each one
 // reachable).
 func expectProjects(n int, reachable func(int) bool) func(answer) error {

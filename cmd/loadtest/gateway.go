@@ -14,6 +14,7 @@ import (
 
 	"authz-gateway/app"
 	"authz-gateway/auth"
+	"authz-gateway/internal/idp"
 	"authz-gateway/internal/scratch"
 	"authz-gateway/internal/workload"
 	"authz-gateway/ratelimit"
@@ -25,6 +26,7 @@ type gateway struct {
 	app     *app.App
 	data    *workload.Data
 	adminID int
+	idp     *idp.Provider // with -tokens issuer
 	cleanup func()
 }
 
@@ -51,6 +53,20 @@ func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 	cfg, err := gatewayConfig(o, dbURL)
 	if err != nil {
 		return nil, err
+	}
+	switch o.tokens {
+	case "own":
+	case "issuer":
+		if o.restart {
+			return nil, fmt.Errorf("-tokens issuer does not go with -restart")
+		}
+		if g.idp, err = idp.New(); err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, g.idp.Close)
+		cfg.Identity = app.IdentityProvider{Issuer: g.idp.Issuer(), Audience: idp.Audience, UserClaim: auth.ClaimEmail}
+	default:
+		return nil, fmt.Errorf("unknown -tokens %q", o.tokens)
 	}
 	if g.app, err = app.New(ctx, cfg); err != nil {
 		return nil, err
@@ -86,7 +102,7 @@ func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 // pass over every distinct request, so "warm" means warm, checking every
 // answer on the way.
 func (g *gateway) target(ctx context.Context, o options) (*target, error) {
-	t, err := operation(o, g.data, g.adminID, g.app.Tokens(), g.app.URL()+"/graphql")
+	t, err := operation(o, g.data, g.adminID, g.issue(ctx, g.app), g.app.URL()+"/graphql")
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +110,21 @@ func (g *gateway) target(ctx context.Context, o options) (*target, error) {
 		t.before = g.invalidateAll
 	}
 	return t, warmUp(ctx, t)
+}
+
+// issue returns how the tool's tokens for a user are made: by the gateway
+// (own) or by the identity provider, for the user's email (issuer).
+func (g *gateway) issue(ctx context.Context, a *app.App) func(userID int) (string, error) {
+	if g.idp == nil {
+		return func(userID int) (string, error) { return a.Tokens().Issue(userID, time.Hour) }
+	}
+	return func(userID int) (string, error) {
+		u, err := a.DB().Client.User.Get(reqctx.NewContextWithSystem(ctx), userID)
+		if err != nil {
+			return "", fmt.Errorf("user %d: %w", userID, err)
+		}
+		return g.idp.Token(u.Email, time.Hour)
+	}
 }
 
 // invalidateAll empties every cache tier the way an operator does: the
@@ -150,13 +181,17 @@ func gatewayConfig(o options, dbURL string) (app.Config, error) {
 
 // operation returns the requests of one docs/design.md, section 7 operation, each
 // with the answer the workload says is right.
-func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens, url string) (*target, error) {
+func operation(o options, data *workload.Data, adminID int, issue func(userID int) (string, error), url string) (*target, error) {
 	tokenFor := map[int]string{}
+	var issueErr error
 	token := func(user int) string {
 		if tok, ok := tokenFor[user]; ok {
 			return tok
 		}
-		tok, _ := tokens.Issue(user, time.Hour)
+		tok, err := issue(user)
+		if err != nil && issueErr == nil {
+			issueErr = err
+		}
 		tokenFor[user] = tok
 		return tok
 	}
@@ -183,7 +218,9 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens,
 			checks[i] = expectProjects(data.Reachable(user))
 		case "check":
 			q, vars = `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`, map[string]any{"id": fmt.Sprint(project)}
-			checks[i] = expectAllowed(allowed, `{"me":{"can":true}}`)
+			// A self-check answers false, without an error, on what the
+			// viewer cannot read.
+			checks[i] = expectData(fmt.Sprintf(`{"me":{"can":%t}}`, allowed))
 		case "read":
 			q, vars = `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": fmt.Sprint(project)}
 			checks[i] = expectAllowed(allowed, fmt.Sprintf(`{"node":{"id":"%d"}}`, project))
@@ -200,6 +237,9 @@ func operation(o options, data *workload.Data, adminID int, tokens *auth.Tokens,
 		}
 		bodies[i], _ = json.Marshal(map[string]any{"query": q, "variables": vars})
 		toks[i] = token(user)
+	}
+	if issueErr != nil {
+		return nil, issueErr
 	}
 	return graphQL(url,
 		func(i int) ([]byte, string) { return bodies[i%len(bodies)], toks[i%len(toks)] },

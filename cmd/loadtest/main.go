@@ -26,6 +26,7 @@ import (
 
 type options struct {
 	op, tier, dbURL, redisAddr, url, token, query, peer, userKind string
+	tokens                                                        string
 	clients, users, scale, warmUsers                              int
 	duration, wait                                                time.Duration
 	restart                                                       bool
@@ -48,6 +49,7 @@ func main() {
 	flag.BoolVar(&o.restart, "restart", false, "measure the first -d after a restart that found every cached answer stale (cache warming's effect; with -warm-users)")
 	flag.IntVar(&o.warmUsers, "warm-users", -1, "with -restart: WARM_USERS of the restarted gateway (0: no warming; default: the gateway's)")
 	flag.IntVar(&o.scale, "scale", 1, "workload size: the benchmark workload's shape (docs/design.md, section 7) times this (programs and users; 100 = 100,000 projects)")
+	flag.StringVar(&o.tokens, "tokens", "own", "bearer tokens: own (the gateway's HS256) or issuer (RS256 from an in-process identity provider, AUTH_ISSUER set, users mapped by email)")
 	flag.StringVar(&o.userKind, "kind", "all", "askers of check, read, lookup, me, perms: all, global, program or project users")
 	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")

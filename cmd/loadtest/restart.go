@@ -49,7 +49,7 @@ func restartMeasure(ctx context.Context, g *gateway, o options, out io.Writer) e
 		return err
 	}
 	ready := time.Since(started)
-	t, err := operation(o, g.data, g.adminID, fresh.Tokens(), fresh.URL()+"/graphql")
+	t, err := operation(o, g.data, g.adminID, g.issue(ctx, fresh), fresh.URL()+"/graphql")
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"authz-gateway/app"
+	"authz-gateway/auth"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/user"
@@ -117,4 +119,46 @@ func TestDocs_ExamplesRun(t *testing.T) {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// TestDocs_IdentityProviderExample runs the README's worked example of an
+// identity provider (the bash block) as written, against a real Ory Hydra
+// and a gateway configured as the example says: the service account's
+// token from Hydra reads its own user.
+func TestDocs_IdentityProviderExample(t *testing.T) {
+	hydra := testenv.StartHydra(t)
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
+		Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: "authz-gateway", UserClaim: auth.ClaimSub}})
+	srv := httptest.NewServer(g.Handler)
+	defer srv.Close()
+	var example string
+	for _, block := range fenced(t, "README.md", "bash") {
+		if strings.Contains(block, "reporting-bot") {
+			example = block
+		}
+	}
+	require.NotEmpty(t, example, "the README's identity provider example")
+	script := strings.NewReplacer(
+		"http://127.0.0.1:4445", hydra.AdminURL,
+		"http://127.0.0.1:4444", hydra.Issuer,
+		"localhost:8080", strings.TrimPrefix(srv.URL, "http://"),
+	).Replace(example)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+g.DatabaseURL, "JWT_SECRET="+string(testenv.Secret), "ADMIN_EMAIL="+testenv.AdminEmail)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	var body struct {
+		Data struct {
+			Me struct {
+				Email       string
+				ExternalID  string `json:"externalId"`
+				Permissions []string
+			}
+		}
+		Errors []any
+	}
+	require.NoError(t, json.Unmarshal(out, &body), "%s", out)
+	assert.Empty(t, body.Errors)
+	assert.Equal(t, "reporting-bot", body.Data.Me.ExternalID)
+	assert.Equal(t, []string{"PROGRAM_READ", "PROJECT_READ"}, body.Data.Me.Permissions)
 }

@@ -43,21 +43,21 @@ import (
 
 // App is the wired gateway.
 type App struct {
-	cfg      Config
-	opts     options
-	db       *db.DB
-	redis    redis.UniversalClient
-	cache    *cache.Cache
-	l1       *cache.LocalTier // nil without an L1
-	authz    *authz.Service
-	tokens   *auth.Tokens
+	cfg    Config
+	opts   options
+	db     *db.DB
+	redis  redis.UniversalClient
+	cache  *cache.Cache
+	l1     *cache.LocalTier // nil without an L1
+	authz  *authz.Service
+	tokens *auth.Tokens
 	// verifiers verifies every bearer token: the gateway's own (tokens)
 	// and the identity provider's, when one is configured.
 	verifiers *auth.Verifiers
 	stopKeys  context.CancelFunc
-	handler  http.Handler
-	server   *http.Server
-	listener net.Listener
+	handler   http.Handler
+	server    *http.Server
+	listener  net.Listener
 
 	metricsRegistry *prometheus.Registry
 	metricsServer   *http.Server

@@ -137,9 +137,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Window: p.duration("WARM_WINDOW", 24*time.Hour),
 			Share:  p.float("WARM_SHARE", 0.25),
 		},
-		WarmReady:      p.duration("WARM_READY_MAX", 5*time.Second),
-		RefreshAhead:   p.bool("CACHE_REFRESH_AHEAD", true),
-		Tracing:        tracing.Configured(getenv),
+		WarmReady:    p.duration("WARM_READY_MAX", 5*time.Second),
+		RefreshAhead: p.bool("CACHE_REFRESH_AHEAD", true),
+		Tracing:      tracing.Configured(getenv),
 		Identity: IdentityProvider{
 			Issuer:    p.str("AUTH_ISSUER", ""),
 			JWKSURL:   p.str("AUTH_JWKS_URL", ""),

@@ -105,7 +105,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 // measure drives t and prints one line of figures.
 func measure(ctx context.Context, o options, t *target, out io.Writer) error {
 	res := drive(ctx, t, o.clients, o.duration)
-	fmt.Fprintf(out, "op=%s kind=%s tier=%s scale=%d clients=%d %s\n", o.op, o.userKind, o.tier, max(o.scale, 1), o.clients, res)
+	fmt.Fprintf(out, "op=%s kind=%s tier=%s tokens=%s scale=%d clients=%d %s\n", o.op, o.userKind, o.tier, o.tokens, max(o.scale, 1), o.clients, res)
 	if res.errors > 0 {
 		return fmt.Errorf("%d requests failed (first: %v)", res.errors, res.firstErr)
 	}

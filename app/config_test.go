@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"authz-gateway/auth"
 	"authz-gateway/redisconn"
 
 	"github.com/stretchr/testify/assert"
@@ -83,4 +84,31 @@ func TestConfig_StartErrorsHideURLPasswords(t *testing.T) {
 	_, err := redisconn.NewClient(redisconn.Options{URL: "redis://:s3cret@[bad/0"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+// TestConfig_IdentityProvider: the AUTH_* settings are read, and the
+// combinations that cannot work refuse to start, naming the setting.
+func TestConfig_IdentityProvider(t *testing.T) {
+	cfg, err := LoadConfig(envOf(map[string]string{"AUTH_ISSUER": "https://id.example.com/", "AUTH_AUDIENCE": "gw",
+		"AUTH_USER_CLAIM": "sub", "AUTH_PROVISION": "true"}))
+	require.NoError(t, err)
+	assert.Equal(t, IdentityProvider{Issuer: "https://id.example.com/", Audience: "gw", UserClaim: auth.ClaimSub, Provision: true}, cfg.Identity)
+	cfg, err = LoadConfig(envOf(nil))
+	require.NoError(t, err)
+	assert.False(t, cfg.Identity.Enabled())
+	assert.Equal(t, auth.ClaimEmail, cfg.Identity.UserClaim, "email by default")
+
+	for env, names := range map[string]map[string]string{
+		"AUTH_AUDIENCE":   {"AUTH_ISSUER": "https://id.example.com"},
+		"AUTH_USER_CLAIM": {"AUTH_ISSUER": "https://id.example.com", "AUTH_AUDIENCE": "gw", "AUTH_USER_CLAIM": "preferred_username"},
+		"AUTH_ISSUER":     {"AUTH_AUDIENCE": "gw"},
+		"AUTH_JWKS_URL":   {"AUTH_ISSUER": "https://id.example.com", "AUTH_AUDIENCE": "gw", "AUTH_JWKS_URL": "file:///etc/keys"},
+	} {
+		_, err := LoadConfig(envOf(names))
+		if assert.Error(t, err, env) {
+			assert.Contains(t, err.Error(), env)
+		}
+	}
+	_, err = LoadConfig(envOf(map[string]string{"AUTH_ISSUER": "id.example.com", "AUTH_AUDIENCE": "gw"}))
+	assert.ErrorContains(t, err, "AUTH_ISSUER")
 }

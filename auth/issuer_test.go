@@ -388,3 +388,31 @@ func TestVerifiers_RememberUntilExpiry(t *testing.T) {
 	_, err = v.Verify(token)
 	assert.Error(t, err, "past exp and the skew, memory or not")
 }
+
+// TestKeySet_JWKSURL: with AUTH_JWKS_URL the key set is read there, no
+// discovery asked (the provider here has none).
+func TestKeySet_JWKSURL(t *testing.T) {
+	p := newProvider(t)
+	rs := rsaKey(t, "rs")
+	p.keys = []signingKey{rs}
+	jwksOnly := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/keys" {
+			http.NotFound(w, r)
+			return
+		}
+		r.URL.Path = "/jwks"
+		p.serve(w, r)
+	}))
+	t.Cleanup(jwksOnly.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	keys := NewKeySet(ctx, KeySetConfig{Issuer: "https://issuer.example", JWKSURL: jwksOnly.URL + "/keys"})
+	require.NoError(t, keys.Ready())
+	issuer, err := NewIssuer(IssuerConfig{Issuer: "https://issuer.example", Audience: testAudience, Claim: ClaimEmail, Keys: keys})
+	require.NoError(t, err)
+	c := p.claims()
+	c["iss"] = "https://issuer.example/"
+	id, err := NewVerifiers(NewTokens(ownSecret), issuer).Verify(sign(t, rs, c))
+	require.NoError(t, err, "the iss with or without its trailing slash")
+	assert.Equal(t, "ada@example.com", id.External.Key)
+}

@@ -58,7 +58,7 @@ func TestIdentityProvider_Hydra(t *testing.T) {
 		}
 		testenv.MustOK(t, g.Do(t, token, me, nil)).Decode(t, &got)
 		assert.Equal(t, created.CreateUser.ID, got.Me.ID)
-		assert.Equal(t, []string{"PROGRAM_READ", "PROJECT_READ"}, got.Me.Permissions)
+		assert.Equal(t, []string{"PROGRAM_READ", "PROJECT_READ"}, got.Me.Permissions, "VIEWER, GLOBAL")
 
 		// Warm: the token's verification, the mapping and the answers are
 		// all remembered; not one SQL statement.
@@ -76,6 +76,19 @@ func TestIdentityProvider_Hydra(t *testing.T) {
 		require.Equal(t, "connection_ack", ack.Type, "%s", ack.Payload)
 		res := c.run("1", `{ me { id } }`, nil)
 		assert.JSONEq(t, fmt.Sprintf(`{"me":{"id":%q}}`, created.CreateUser.ID), string(res.Data))
+
+		// The dashboard's data takes the same token through the same gate:
+		// authenticated, then refused for want of CACHE_MANAGE, then served
+		// once the service account is an admin.
+		dashboard := func(token string) int {
+			req := httptest.NewRequest(http.MethodGet, "/dashboard/data", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			return testenv.Serve(g.Handler, req).Code
+		}
+		assert.Equal(t, http.StatusUnauthorized, dashboard(token+"x"))
+		assert.Equal(t, http.StatusForbidden, dashboard(token))
+		testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!) { assignRole(userId: $u, role: ADMIN) { id } }`, map[string]any{"u": created.CreateUser.ID}))
+		assert.Equal(t, http.StatusOK, dashboard(token))
 
 		// Moving the externalId away takes the token's user away at once
 		// (the mapping is checked against the fresh user), on the open

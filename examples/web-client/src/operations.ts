@@ -1,4 +1,4 @@
-// The operations of the example, typed by the client preset: write them with
+// The operations of the app, typed by the client preset: write them with
 // graphql() and `npm run codegen` gives each its result and variables types.
 import { graphql } from './gql';
 
@@ -14,6 +14,26 @@ export const Me = graphql(`
         hasGlobalScope
         accessibleProgramCount
         accessibleProjectCount
+      }
+    }
+  }
+`);
+
+/** The programs the viewer may read, a page at a time. */
+export const ProgramsPage = graphql(`
+  query ProgramsPage($first: Int!, $after: Cursor) {
+    programs(first: $first, after: $after, orderBy: { field: NAME }) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        node {
+          id
+          name
+          description
+        }
       }
     }
   }
@@ -42,11 +62,33 @@ export const ProjectsPage = graphql(`
   }
 `);
 
-/** May I edit this project? (Hide the button when not.) */
-export const CanEdit = graphql(`
-  query CanEdit($on: ID!) {
-    me {
-      can(permission: PROJECT_WRITE, on: $on)
+/** Many checks in one request: which rows get which buttons. */
+export const Checks = graphql(`
+  query Checks($checks: [AccessCheckInput!]!) {
+    checkAccess(checks: $checks)
+  }
+`);
+
+/** Why may I (not) write this project? */
+export const WhyWrite = graphql(`
+  query WhyWrite($user: ID!, $on: ID!) {
+    explainAccess(userId: $user, permission: PROJECT_WRITE, on: $on) {
+      allowed
+      missing
+      roles {
+        role {
+          type
+        }
+      }
+      scopes {
+        scopeType
+        program {
+          name
+        }
+        project {
+          name
+        }
+      }
     }
   }
 `);
@@ -66,11 +108,8 @@ export const AccessChanged = graphql(`
   subscription AccessChanged {
     accessChanged {
       permissions
-      accessibleProjects {
-        id
-      }
       scopeSummary {
-        hasGlobalScope
+        accessibleProgramCount
         accessibleProjectCount
       }
     }

@@ -1,0 +1,259 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"authz-gateway/ent/user"
+	"authz-gateway/internal/testenv"
+	"authz-gateway/reqctx"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// webClientDist is the built example app (examples/web-client, `npm run
+// build`; scripts/test.sh builds it and sets WEB_CLIENT=1, so CI cannot
+// skip this test).
+func webClientDist(t *testing.T) string {
+	dist, err := filepath.Abs("../examples/web-client/dist")
+	require.NoError(t, err)
+	if _, err := os.Stat(filepath.Join(dist, "index.html")); err != nil {
+		if os.Getenv("WEB_CLIENT") == "1" {
+			t.Fatalf("the web client is not built: %v", err)
+		}
+		t.Skip("the web client is not built (cd examples/web-client && npm ci && npm run build)")
+	}
+	return dist
+}
+
+// webRow is a row of the app's projects list, as the page shows it.
+type webRow struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Rename bool   `json:"rename"`
+}
+
+const readRows = `[...document.querySelectorAll('#projects li.row')].map(r => ({
+	id: r.dataset.id, name: r.querySelector('.name')?.textContent ?? '', rename: !!r.querySelector('button.rename') }))`
+
+// TestWebClient_InARealBrowser: the example app, built as shipped and served
+// on the gateway's origin (as `npm run dev` proxies it), in Chromium with no
+// network beyond loopback. A project lead signs in with a token, sees their
+// rows with a rename button exactly where checkAccess allows it, renames a
+// project, and watches the row leave and come back exactly once while the
+// admin revokes and re-grants the scope through the API (accessChanged);
+// deactivated, they end on the sign-in screen. Every request the page made
+// went to loopback.
+func TestWebClient_InARealBrowser(t *testing.T) {
+	dist := webClientDist(t)
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit()})
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	_, err := g.DB.SeedDemo(ctx)
+	require.NoError(t, err)
+	lead := g.DB.Client.User.Query().Where(user.Email("lead.lander@example.com")).OnlyX(ctx)
+	leadToken, admin := g.Token(t, lead.ID), g.Token(t, g.Admin.ID)
+
+	// The app and the gateway on one origin, as the dev server serves them.
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", g.Handler)
+	mux.Handle("/", http.FileServer(http.Dir(dist)))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	// What the page should show, from the API.
+	var want struct {
+		Projects struct{ Edges []struct{ Node struct{ ID, Name string } } }
+	}
+	testenv.MustOK(t, g.Do(t, leadToken, `{ projects(first: 100, orderBy: {field: NAME}) { edges { node { id name } } } }`, nil)).Decode(t, &want)
+	require.NotEmpty(t, want.Projects.Edges)
+	var checks []map[string]any
+	for _, e := range want.Projects.Edges {
+		checks = append(checks, map[string]any{"userId": fmt.Sprint(lead.ID), "permission": "PROJECT_WRITE", "on": e.Node.ID})
+	}
+	var can struct{ CheckAccess []bool }
+	testenv.MustOK(t, g.Do(t, leadToken, `query($c: [AccessCheckInput!]!) { checkAccess(checks: $c) }`, map[string]any{"c": checks})).Decode(t, &can)
+
+	browser := offlineBrowser(t)
+	var mu sync.Mutex
+	var requested []string
+	note := func(u string) {
+		mu.Lock()
+		defer mu.Unlock()
+		requested = append(requested, u)
+	}
+	requests, sockets := chromedp.Events(browser, network.RequestWillBeSent), chromedp.Events(browser, network.WebSocketCreated)
+	go func() {
+		for ev, err := range requests {
+			if err != nil {
+				return
+			}
+			note(ev.Request.URL)
+		}
+	}()
+	go func() {
+		for ev, err := range sockets {
+			if err != nil {
+				return
+			}
+			note(ev.URL)
+		}
+	}()
+
+	rows := func() []webRow {
+		t.Helper()
+		got, err := chromedp.Run(browser, chromedp.Evaluate[[]webRow](readRows))
+		require.NoError(t, err)
+		return got
+	}
+	// text reads an element's text as the page has it now (the page
+	// rebuilds its nodes on every change, so no node is held across reads).
+	text := func(selector string) string {
+		t.Helper()
+		got, err := chromedp.Run(browser, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ''`, selector)))
+		require.NoError(t, err)
+		return got
+	}
+	// waitRows polls the page until ok holds for its rows.
+	waitRows := func(what string, ok func([]webRow) bool) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for deadline := start.Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if ok(rows()) {
+				return time.Since(start)
+			}
+		}
+		t.Fatalf("%s: the page shows %+v", what, rows())
+		return 0
+	}
+
+	require.NoError(t, chromedp.Do(browser,
+		chromedp.EmulateViewport(1000, 760),
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		chromedp.SetValue(chromedp.CSS(`#token`), leadToken),
+		chromedp.Click(chromedp.CSS(`#sign-in`)),
+		chromedp.WaitVisible(chromedp.CSS(`#projects li.row`)),
+	))
+	shown := rows()
+	require.Len(t, shown, len(want.Projects.Edges), "one row per readable project")
+	for i, e := range want.Projects.Edges {
+		assert.Equal(t, e.Node.ID, shown[i].ID)
+		assert.Equal(t, e.Node.Name, shown[i].Name)
+		assert.Equal(t, can.CheckAccess[i], shown[i].Rename, "rename shows exactly where checkAccess allows it: %s", e.Node.Name)
+	}
+	assert.Contains(t, text(`#who`), "lead.lander@example.com")
+
+	// "why?" explains the button.
+	target := shown[0]
+	require.True(t, target.Rename, "the lead may rename their project")
+	row := fmt.Sprintf(`#projects li.row[data-id="%s"]`, target.ID)
+	require.NoError(t, chromedp.Do(browser, chromedp.Click(chromedp.CSS(row+` a.why`)), chromedp.WaitVisible(chromedp.CSS(row+` .why-box`))))
+	assert.Contains(t, text(row+` .why-box`), "PROJECT_MANAGER")
+
+	// Rename it in the page; the gateway has the new name.
+	require.NoError(t, chromedp.Do(browser,
+		chromedp.Click(chromedp.CSS(row+` button.rename`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` input.rename-input`)),
+		chromedp.SetValue(chromedp.CSS(row+` input.rename-input`), "Lunar Lander II"),
+		chromedp.Click(chromedp.CSS(row+` button.save`)),
+	))
+	waitRows("renamed", func(r []webRow) bool { return len(r) > 0 && r[0].Name == "Lunar Lander II" })
+	var renamed struct{ Node struct{ Name string } }
+	testenv.MustOK(t, g.Do(t, admin, `query($id: ID!) { node(id: $id) { ... on Project { name } } }`, map[string]any{"id": target.ID})).Decode(t, &renamed)
+	assert.Equal(t, "Lunar Lander II", renamed.Node.Name)
+
+	// The admin revokes the lead's scope on it, then grants it again: the
+	// row leaves, then comes back exactly once (accessChanged, no reload).
+	var scopes struct {
+		Node struct {
+			ScopeAssignments []struct {
+				ID      string
+				Project *struct{ ID string }
+			}
+		}
+	}
+	testenv.MustOK(t, g.Do(t, admin, `query($id: ID!) { node(id: $id) { ... on User { scopeAssignments { id project { id } } } } }`,
+		map[string]any{"id": fmt.Sprint(lead.ID)})).Decode(t, &scopes)
+	var scope string
+	for _, s := range scopes.Node.ScopeAssignments {
+		if s.Project != nil && s.Project.ID == target.ID {
+			scope = s.ID
+		}
+	}
+	require.NotEmpty(t, scope)
+	count := func(r []webRow) int {
+		n := 0
+		for _, x := range r {
+			if x.ID == target.ID {
+				n++
+			}
+		}
+		return n
+	}
+	testenv.MustOK(t, g.Do(t, admin, `mutation($id: ID!) { deactivateScope(id: $id) { id } }`, map[string]any{"id": scope}))
+	left := waitRows("the revoked row leaves", func(r []webRow) bool { return count(r) == 0 })
+	testenv.MustOK(t, g.Do(t, admin, `mutation($id: ID!) { activateScope(id: $id) { id } }`, map[string]any{"id": scope}))
+	back := waitRows("the re-granted row comes back", func(r []webRow) bool { return count(r) == 1 })
+	time.Sleep(1500 * time.Millisecond) // any late push would duplicate it now
+	assert.Equal(t, 1, count(rows()), "exactly once")
+	assert.Len(t, rows(), len(want.Projects.Edges))
+	t.Logf("the row left %v after the revoke and came back %v after the grant", left.Round(time.Millisecond), back.Round(time.Millisecond))
+
+	// A PROGRAM scope on Apollo and a dozen new projects in it: the push
+	// brings a first page of 10 and "Load more" the rest, each once, each
+	// with its rename button (PROJECT_MANAGER over the whole program).
+	var apollo struct{ Node struct{ Program struct{ ID string } } }
+	testenv.MustOK(t, g.Do(t, admin, `query($id: ID!) { node(id: $id) { ... on Project { program { id } } } }`, map[string]any{"id": target.ID})).Decode(t, &apollo)
+	for i := range 12 {
+		testenv.MustOK(t, g.Do(t, admin, `mutation($p: ID!, $n: String!) { createProject(input: {programID: $p, name: $n}) { id } }`,
+			map[string]any{"p": apollo.Node.Program.ID, "n": fmt.Sprintf("Probe %02d", i+1)}))
+	}
+	testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!, $p: ID!) { assignScope(input: {userId: $u, scopeType: PROGRAM, programId: $p}) { id } }`,
+		map[string]any{"u": fmt.Sprint(lead.ID), "p": apollo.Node.Program.ID}))
+	waitRows("the first page after the grant", func(r []webRow) bool { return len(r) == 10 })
+	require.NoError(t, chromedp.Do(browser, chromedp.Click(chromedp.CSS(`#projects button.more`))))
+	all := waitRows("every project after load more", func(r []webRow) bool { return len(r) == 3+12 })
+	seen := map[string]bool{}
+	for _, r := range rows() {
+		assert.False(t, seen[r.ID], "row %s shown twice", r.Name)
+		seen[r.ID] = true
+		assert.True(t, r.Rename, "%s: writable through the PROGRAM scope", r.Name)
+	}
+	t.Logf("load more took %v", all.Round(time.Millisecond))
+
+	screenshot, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	saveArtifact(t, "web-client.png", screenshot)
+
+	// Deactivated, the lead ends on the sign-in screen, told why.
+	testenv.MustOK(t, g.Do(t, admin, `mutation($id: ID!) { updateUser(id: $id, input: {active: false}) { id } }`, map[string]any{"id": fmt.Sprint(lead.ID)}))
+	require.NoError(t, chromedp.Do(browser, chromedp.WaitVisible(chromedp.CSS(`#token`))))
+	assert.Contains(t, text(`.sign-in .error`), "signed out")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, requested)
+	sawSocket := false
+	for _, raw := range requested {
+		u, err := url.Parse(raw)
+		require.NoError(t, err)
+		if u.Scheme == "data" {
+			continue
+		}
+		sawSocket = sawSocket || u.Scheme == "ws"
+		assert.Equal(t, "127.0.0.1", u.Hostname(), "the page requested %s", raw)
+	}
+	assert.True(t, sawSocket, "the page opened the graphql-ws socket: %s", strings.Join(requested, " "))
+}

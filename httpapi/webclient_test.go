@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"authz-gateway/app"
+	"authz-gateway/auth"
 	"authz-gateway/ent/user"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
@@ -256,4 +259,74 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 		assert.Equal(t, "127.0.0.1", u.Hostname(), "the page requested %s", raw)
 	}
 	assert.True(t, sawSocket, "the page opened the graphql-ws socket: %s", strings.Join(requested, " "))
+}
+
+// TestWebClient_SignInWithTheIdentityProvider: the same build, configured
+// by a config.json beside it, signs a person in through a real Ory Hydra
+// (authorization code with PKCE, a public client; the login and consent UI
+// is the test's, accepting through Hydra's admin API) and shows their data:
+// the gateway maps the provider's token to the user by email.
+func TestWebClient_SignInWithTheIdentityProvider(t *testing.T) {
+	dist := webClientDist(t)
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux) // the app's origin: Hydra must know it
+	t.Cleanup(srv.Close)
+	var hydra *testenv.Hydra
+	loginUI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var next string
+		var err error
+		switch r.URL.Path {
+		case "/login":
+			next, err = hydra.AcceptLogin(r.Context(), r.URL.Query().Get("login_challenge"), "grace")
+		case "/consent":
+			next, err = hydra.AcceptConsent(r.Context(), r.URL.Query().Get("consent_challenge"), audience, "Lead.Lander@example.com", "Grace")
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		http.Redirect(w, r, next, http.StatusFound)
+	}))
+	t.Cleanup(loginUI.Close)
+	hydra = testenv.StartHydraWith(t, testenv.HydraOptions{
+		LoginURL: loginUI.URL + "/login", ConsentURL: loginUI.URL + "/consent", CORSOrigins: []string{srv.URL}})
+	client := hydra.CreateClientWith(t, map[string]any{
+		"client_id": "web-app", "grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
+		"redirect_uris": []string{srv.URL + "/"}, "scope": "openid email profile", "audience": []string{audience},
+		"token_endpoint_auth_method": "none", "access_token_strategy": "jwt",
+	})
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
+		Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimEmail}})
+	_, err := g.DB.SeedDemo(reqctx.NewContextWithSystem(context.Background()))
+	require.NoError(t, err)
+	config, _ := json.Marshal(map[string]any{"gatewayURL": "/graphql", "provider": map[string]string{
+		"issuer": hydra.Issuer, "clientId": client.ID, "audience": audience, "scope": "openid email profile"}})
+	mux.Handle("/graphql", g.Handler)
+	mux.HandleFunc("/config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(config)
+	})
+	mux.Handle("/", http.FileServer(http.Dir(dist)))
+
+	browser := offlineBrowser(t)
+	require.NoError(t, chromedp.Do(browser,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#sign-in-provider`)),
+		chromedp.Click(chromedp.CSS(`#sign-in-provider`)),
+		chromedp.WaitVisible(chromedp.CSS(`#projects li.row`)),
+	))
+	who, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.querySelector('#who').textContent`))
+	require.NoError(t, err)
+	assert.Contains(t, who, "lead.lander@example.com")
+	// The token the page holds is Hydra's, not one the gateway minted.
+	iss, err := chromedp.Run(browser, chromedp.Evaluate[string](
+		`JSON.parse(atob(sessionStorage.getItem('authz-gateway.token').split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).iss`))
+	require.NoError(t, err)
+	assert.True(t, auth.SameIssuer(iss, hydra.Issuer), "iss %q", iss)
+	address, err := chromedp.Run(browser, chromedp.Evaluate[string](`location.href`))
+	require.NoError(t, err)
+	assert.Equal(t, srv.URL+"/", address, "the code and state are gone from the address")
 }

@@ -27,8 +27,21 @@ type Hydra struct {
 	AdminURL string
 }
 
+// HydraOptions adjust a test Hydra.
+type HydraOptions struct {
+	// LoginURL and ConsentURL are the login and consent UIs (default:
+	// pages nobody serves; UserToken accepts both through the admin API).
+	LoginURL, ConsentURL string
+	// CORSOrigins may call the public endpoints from browsers (a web app's
+	// token request).
+	CORSOrigins []string
+}
+
 // StartHydra starts Hydra for t and stops it (by PID) when t ends.
-func StartHydra(t *testing.T) *Hydra {
+func StartHydra(t *testing.T) *Hydra { return StartHydraWith(t, HydraOptions{}) }
+
+// StartHydraWith starts Hydra with opts.
+func StartHydraWith(t *testing.T, opts HydraOptions) *Hydra {
 	t.Helper()
 	bin := os.Getenv("HYDRA_BIN")
 	if bin == "" {
@@ -40,9 +53,16 @@ func StartHydra(t *testing.T) *Hydra {
 	public, admin := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	h := &Hydra{Issuer: "http://127.0.0.1:" + public, AdminURL: "http://127.0.0.1:" + admin}
 	dir := t.TempDir()
+	if opts.LoginURL == "" {
+		opts.LoginURL, opts.ConsentURL = h.Issuer+"/login-ui", h.Issuer+"/consent-ui"
+	}
+	origins, _ := json.Marshal(append([]string{}, opts.CORSOrigins...))
 	config := fmt.Sprintf(`dsn: %q
 serve:
-  public: {host: 127.0.0.1, port: %s}
+  public:
+    host: 127.0.0.1
+    port: %s
+    cors: {enabled: %t, allowed_origins: %s, allowed_methods: [GET, POST], allowed_headers: [Content-Type, Authorization]}
   admin: {host: 127.0.0.1, port: %s}
 urls:
   self: {issuer: %q}
@@ -52,8 +72,8 @@ secrets: {system: ["a-system-secret-for-tests-only-0123456789"]}
 strategies: {access_token: jwt}
 oauth2: {allowed_top_level_claims: [email, name]}
 log: {level: warn}
-`, strings.Replace(PostgresURL(t), "sslmode=disable", "sslmode=disable&max_conns=5", 1), public, admin,
-		h.Issuer, h.Issuer+"/login-ui", h.Issuer+"/consent-ui")
+`, strings.Replace(PostgresURL(t), "sslmode=disable", "sslmode=disable&max_conns=5", 1), public,
+		len(opts.CORSOrigins) > 0, origins, admin, h.Issuer, opts.LoginURL, opts.ConsentURL)
 	cfgPath := filepath.Join(dir, "hydra.yml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -102,11 +122,7 @@ const redirectURI = "http://127.0.0.1:1/callback"
 // authorization-code grants for audience.
 func (h *Hydra) CreateClient(t *testing.T, id, audience string) Client {
 	t.Helper()
-	var out struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	h.call(t, http.MethodPost, h.AdminURL+"/admin/clients", map[string]any{
+	return h.CreateClientWith(t, map[string]any{
 		"client_id":                  id,
 		"grant_types":                []string{"client_credentials", "authorization_code"},
 		"response_types":             []string{"code"},
@@ -115,8 +131,50 @@ func (h *Hydra) CreateClient(t *testing.T, id, audience string) Client {
 		"audience":                   []string{audience},
 		"token_endpoint_auth_method": "client_secret_post",
 		"access_token_strategy":      "jwt",
-	}, &out)
+	})
+}
+
+// CreateClientWith registers the client described (Hydra's admin API).
+func (h *Hydra) CreateClientWith(t *testing.T, client map[string]any) Client {
+	t.Helper()
+	var out struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	h.call(t, http.MethodPost, h.AdminURL+"/admin/clients", client, &out)
 	return Client{ID: out.ClientID, Secret: out.ClientSecret}
+}
+
+// AcceptLogin accepts a login challenge for subject, as a login UI does,
+// and returns where to send the browser.
+func (h *Hydra) AcceptLogin(ctx context.Context, challenge, subject string) (string, error) {
+	var out struct {
+		RedirectTo string `json:"redirect_to"`
+	}
+	err := h.callErr(ctx, http.MethodPut, h.AdminURL+"/admin/oauth2/auth/requests/login/accept?login_challenge="+url.QueryEscape(challenge),
+		map[string]any{"subject": subject}, &out)
+	return out.RedirectTo, err
+}
+
+// AcceptConsent grants a consent challenge the scopes asked for and
+// audience, with email and name in the access token, and returns where to
+// send the browser.
+func (h *Hydra) AcceptConsent(ctx context.Context, challenge, audience, email, name string) (string, error) {
+	var asked struct {
+		RequestedScope []string `json:"requested_scope"`
+	}
+	if err := h.callErr(ctx, http.MethodGet, h.AdminURL+"/admin/oauth2/auth/requests/consent?consent_challenge="+url.QueryEscape(challenge), nil, &asked); err != nil {
+		return "", err
+	}
+	var out struct {
+		RedirectTo string `json:"redirect_to"`
+	}
+	err := h.callErr(ctx, http.MethodPut, h.AdminURL+"/admin/oauth2/auth/requests/consent/accept?consent_challenge="+url.QueryEscape(challenge), map[string]any{
+		"grant_scope":                 asked.RequestedScope,
+		"grant_access_token_audience": []string{audience},
+		"session":                     map[string]any{"access_token": map[string]any{"email": email, "name": name}},
+	}, &out)
+	return out.RedirectTo, err
 }
 
 // ServiceToken is a client-credentials access token for c (sub = c's ID).
@@ -153,19 +211,15 @@ func (h *Hydra) UserToken(t *testing.T, c Client, audience, subject, email, name
 		"scope": {"openid"}, "state": {"state-of-the-test"}, "audience": {audience},
 	}.Encode()
 	login := follow(auth)
-	var accepted struct {
-		RedirectTo string `json:"redirect_to"`
+	next, err := h.AcceptLogin(context.Background(), login.Query().Get("login_challenge"), subject)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h.call(t, http.MethodPut, h.AdminURL+"/admin/oauth2/auth/requests/login/accept?login_challenge="+
-		url.QueryEscape(login.Query().Get("login_challenge")), map[string]any{"subject": subject}, &accepted)
-	consent := follow(accepted.RedirectTo)
-	h.call(t, http.MethodPut, h.AdminURL+"/admin/oauth2/auth/requests/consent/accept?consent_challenge="+
-		url.QueryEscape(consent.Query().Get("consent_challenge")), map[string]any{
-		"grant_scope":                 []string{"openid"},
-		"grant_access_token_audience": []string{audience},
-		"session":                     map[string]any{"access_token": map[string]any{"email": email, "name": name}},
-	}, &accepted)
-	callback := follow(accepted.RedirectTo)
+	consent := follow(next)
+	if next, err = h.AcceptConsent(context.Background(), consent.Query().Get("consent_challenge"), audience, email, name); err != nil {
+		t.Fatal(err)
+	}
+	callback := follow(next)
 	code := callback.Query().Get("code")
 	if code == "" {
 		t.Fatalf("hydra flow: no code in %s", callback)
@@ -195,18 +249,34 @@ func (h *Hydra) token(t *testing.T, form url.Values) string {
 
 func (h *Hydra) call(t *testing.T, method, u string, in, out any) {
 	t.Helper()
-	body, _ := json.Marshal(in)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := h.callErr(context.Background(), method, u, in, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// callErr calls Hydra's admin API (safe off the test's goroutine, e.g. in
+// a login UI's handler).
+func (h *Hydra) callErr(ctx context.Context, method, u string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		raw, _ := json.Marshal(in)
+		body = bytes.NewReader(raw)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return fmt.Errorf("hydra admin: %w", err)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("hydra admin: %v", err)
+		return fmt.Errorf("hydra admin: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 || json.Unmarshal(raw, out) != nil {
-		t.Fatalf("hydra admin %s %s: %s: %s", method, u, resp.Status, raw)
+		return fmt.Errorf("hydra admin %s %s: %s: %s", method, u, resp.Status, raw)
 	}
+	return nil
 }

@@ -6,9 +6,9 @@ import './style.css';
 import { Gateway, GatewayError } from './client';
 import { AccessChanged, Checks, Me, ProgramsPage, ProjectsPage, RenameProject, WhyWrite } from './operations';
 import type { MeQuery, ProgramsPageQuery, ProjectsPageQuery, WhyWriteQuery } from './gql/graphql';
-import { finishProviderSignIn, forgetToken, provider, savedToken, saveToken, signInWithProvider } from './session';
+import { finishProviderSignIn, forgetToken, loadConfig, provider, savedToken, saveToken, signInWithProvider } from './session';
 
-const gatewayURL = (import.meta.env.VITE_GATEWAY_URL as string | undefined) ?? '/graphql';
+let gatewayURL = '/graphql';
 const pageSize = 10;
 
 type Viewer = NonNullable<MeQuery['me']>;
@@ -105,7 +105,10 @@ function renderSignIn(reason = ''): void {
     h('button', { id: 'sign-in', type: 'submit' }, 'Sign in with a token'),
   );
   if (provider) {
-    form.append(h('p.or', {}, 'or'), h('button.secondary', { id: 'sign-in-provider', type: 'button', onclick: () => void signInWithProvider() }, 'Sign in with your identity provider'));
+    form.append(
+      h('p.or', {}, 'or'),
+      h('button.secondary', { id: 'sign-in-provider', type: 'button', onclick: () => void signInWithProvider().catch((e) => renderSignIn(messageOf(e))) }, 'Sign in with your identity provider'),
+    );
   }
   root.replaceChildren(h('header.bar', {}, h('h1', {}, 'authz-gateway')), form);
 }
@@ -307,6 +310,10 @@ function explanation(why: Explanation | string): HTMLElement {
 
 // ---- boot ----
 
-finishProviderSignIn()
+loadConfig()
+  .then((config) => {
+    gatewayURL = config.gatewayURL;
+    return finishProviderSignIn();
+  })
   .then(() => start())
   .catch((error) => renderSignIn(messageOf(error)));

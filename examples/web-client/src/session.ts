@@ -18,15 +18,55 @@ export function forgetToken(): void {
   sessionStorage.removeItem(tokenKey);
 }
 
-/** The identity provider the app was built for, if any. */
-export const provider = import.meta.env.VITE_OIDC_ISSUER
-  ? {
-      issuer: import.meta.env.VITE_OIDC_ISSUER as string,
-      clientId: (import.meta.env.VITE_OIDC_CLIENT_ID as string) ?? '',
-      audience: (import.meta.env.VITE_OIDC_AUDIENCE as string) ?? 'authz-gateway',
-      scope: (import.meta.env.VITE_OIDC_SCOPE as string) ?? 'openid email profile',
+/** The identity provider's settings for the app (a public OIDC client). */
+export interface ProviderConfig {
+  issuer: string;
+  clientId: string;
+  audience: string;
+  scope: string;
+}
+
+/** What the app needs to know: where the gateway is and who signs users in. */
+export interface AppConfig {
+  gatewayURL: string;
+  provider: ProviderConfig | null;
+}
+
+const env = import.meta.env;
+const built: AppConfig = {
+  gatewayURL: env.VITE_GATEWAY_URL ?? '/graphql',
+  provider: env.VITE_OIDC_ISSUER
+    ? {
+        issuer: env.VITE_OIDC_ISSUER,
+        clientId: env.VITE_OIDC_CLIENT_ID ?? '',
+        audience: env.VITE_OIDC_AUDIENCE ?? 'authz-gateway',
+        scope: env.VITE_OIDC_SCOPE ?? 'openid email profile',
+      }
+    : null,
+};
+
+/** The identity provider the app signs in with, if any (set by loadConfig). */
+export let provider: ProviderConfig | null = built.provider;
+
+/**
+ * The settings: those given at build time (VITE_*), overridden by a
+ * config.json served beside index.html when there is one, so one build
+ * serves every environment.
+ */
+export async function loadConfig(): Promise<AppConfig> {
+  let config = built;
+  try {
+    const response = await fetch('config.json', { cache: 'no-store' });
+    if (response.ok && response.headers.get('Content-Type')?.includes('json')) {
+      const given = (await response.json()) as Partial<AppConfig>;
+      config = { gatewayURL: given.gatewayURL ?? built.gatewayURL, provider: given.provider ?? built.provider };
     }
-  : null;
+  } catch {
+    // No config.json: the build's settings.
+  }
+  provider = config.provider;
+  return config;
+}
 
 interface Discovery {
   authorization_endpoint: string;

@@ -41,6 +41,37 @@ func webClientDist(t *testing.T) string {
 	return dist
 }
 
+// pageActions act on the page as it is at that instant: the app rebuilds
+// its nodes on every change (a push, a page loaded), so no node is held
+// between steps; each action waits for its element, then uses it at once.
+type pageActions struct {
+	t       *testing.T
+	browser context.Context
+}
+
+func (a pageActions) act(selector, script string) {
+	a.t.Helper()
+	_, err := chromedp.Run(a.browser, chromedp.Poll[bool](fmt.Sprintf(
+		`(() => { const el = document.querySelector(%q); if (!el) return null; %s; return true; })()`, selector, script),
+		chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(a.t, err, "%s", selector)
+}
+
+func (a pageActions) click(selector string) { a.act(selector, "el.click()") }
+
+func (a pageActions) fill(selector, value string) {
+	a.act(selector, fmt.Sprintf(`el.value = %q; el.dispatchEvent(new Event('input', {bubbles: true}))`, value))
+}
+
+// text waits for an element and returns its text.
+func (a pageActions) text(selector string) string {
+	a.t.Helper()
+	got, err := chromedp.Run(a.browser, chromedp.Poll[string](fmt.Sprintf(`document.querySelector(%q)?.textContent`, selector),
+		chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(a.t, err, "%s", selector)
+	return got
+}
+
 // webRow is a row of the app's projects list, as the page shows it.
 type webRow struct {
 	ID     string `json:"id"`
@@ -77,7 +108,9 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 
 	// What the page should show, from the API.
 	var want struct {
-		Projects struct{ Edges []struct{ Node struct{ ID, Name string } } }
+		Projects struct {
+			Edges []struct{ Node struct{ ID, Name string } }
+		}
 	}
 	testenv.MustOK(t, g.Do(t, leadToken, `{ projects(first: 100, orderBy: {field: NAME}) { edges { node { id name } } } }`, nil)).Decode(t, &want)
 	require.NotEmpty(t, want.Projects.Edges)
@@ -120,14 +153,7 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 		require.NoError(t, err)
 		return got
 	}
-	// text reads an element's text as the page has it now (the page
-	// rebuilds its nodes on every change, so no node is held across reads).
-	text := func(selector string) string {
-		t.Helper()
-		got, err := chromedp.Run(browser, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ''`, selector)))
-		require.NoError(t, err)
-		return got
-	}
+	page := pageActions{t: t, browser: browser}
 	// waitRows polls the page until ok holds for its rows.
 	waitRows := func(what string, ok func([]webRow) bool) time.Duration {
 		t.Helper()
@@ -141,37 +167,29 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 		return 0
 	}
 
-	require.NoError(t, chromedp.Do(browser,
-		chromedp.EmulateViewport(1000, 760),
-		chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`#token`)),
-		chromedp.SetValue(chromedp.CSS(`#token`), leadToken),
-		chromedp.Click(chromedp.CSS(`#sign-in`)),
-		chromedp.WaitVisible(chromedp.CSS(`#projects li.row`)),
-	))
+	require.NoError(t, chromedp.Do(browser, chromedp.EmulateViewport(1000, 760), chromedp.Navigate(srv.URL+"/")))
+	page.fill(`#token`, leadToken)
+	page.click(`#sign-in`)
+	waitRows("signed in", func(r []webRow) bool { return len(r) == len(want.Projects.Edges) })
 	shown := rows()
-	require.Len(t, shown, len(want.Projects.Edges), "one row per readable project")
 	for i, e := range want.Projects.Edges {
 		assert.Equal(t, e.Node.ID, shown[i].ID)
 		assert.Equal(t, e.Node.Name, shown[i].Name)
 		assert.Equal(t, can.CheckAccess[i], shown[i].Rename, "rename shows exactly where checkAccess allows it: %s", e.Node.Name)
 	}
-	assert.Contains(t, text(`#who`), "lead.lander@example.com")
+	assert.Contains(t, page.text(`#who`), "lead.lander@example.com")
 
 	// "why?" explains the button.
 	target := shown[0]
 	require.True(t, target.Rename, "the lead may rename their project")
 	row := fmt.Sprintf(`#projects li.row[data-id="%s"]`, target.ID)
-	require.NoError(t, chromedp.Do(browser, chromedp.Click(chromedp.CSS(row+` a.why`)), chromedp.WaitVisible(chromedp.CSS(row+` .why-box`))))
-	assert.Contains(t, text(row+` .why-box`), "PROJECT_MANAGER")
+	page.click(row + ` a.why`)
+	assert.Contains(t, page.text(row+` .why-box`), "PROJECT_MANAGER")
 
 	// Rename it in the page; the gateway has the new name.
-	require.NoError(t, chromedp.Do(browser,
-		chromedp.Click(chromedp.CSS(row+` button.rename`)),
-		chromedp.WaitVisible(chromedp.CSS(row+` input.rename-input`)),
-		chromedp.SetValue(chromedp.CSS(row+` input.rename-input`), "Lunar Lander II"),
-		chromedp.Click(chromedp.CSS(row+` button.save`)),
-	))
+	page.click(row + ` button.rename`)
+	page.fill(row+` input.rename-input`, "Lunar Lander II")
+	page.click(row + ` button.save`)
 	waitRows("renamed", func(r []webRow) bool { return len(r) > 0 && r[0].Name == "Lunar Lander II" })
 	var renamed struct{ Node struct{ Name string } }
 	testenv.MustOK(t, g.Do(t, admin, `query($id: ID!) { node(id: $id) { ... on Project { name } } }`, map[string]any{"id": target.ID})).Decode(t, &renamed)
@@ -217,7 +235,9 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 	// A PROGRAM scope on Apollo and a dozen new projects in it: the push
 	// brings a first page of 10 and "Load more" the rest, each once, each
 	// with its rename button (PROJECT_MANAGER over the whole program).
-	var apollo struct{ Node struct{ Program struct{ ID string } } }
+	var apollo struct {
+		Node struct{ Program struct{ ID string } }
+	}
 	testenv.MustOK(t, g.Do(t, admin, `query($id: ID!) { node(id: $id) { ... on Project { program { id } } } }`, map[string]any{"id": target.ID})).Decode(t, &apollo)
 	for i := range 12 {
 		testenv.MustOK(t, g.Do(t, admin, `mutation($p: ID!, $n: String!) { createProject(input: {programID: $p, name: $n}) { id } }`,
@@ -226,7 +246,7 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 	testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!, $p: ID!) { assignScope(input: {userId: $u, scopeType: PROGRAM, programId: $p}) { id } }`,
 		map[string]any{"u": fmt.Sprint(lead.ID), "p": apollo.Node.Program.ID}))
 	waitRows("the first page after the grant", func(r []webRow) bool { return len(r) == 10 })
-	require.NoError(t, chromedp.Do(browser, chromedp.Click(chromedp.CSS(`#projects button.more`))))
+	page.click(`#projects button.more`)
 	all := waitRows("every project after load more", func(r []webRow) bool { return len(r) == 3+12 })
 	seen := map[string]bool{}
 	for _, r := range rows() {
@@ -242,8 +262,7 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 
 	// Deactivated, the lead ends on the sign-in screen, told why.
 	testenv.MustOK(t, g.Do(t, admin, `mutation($id: ID!) { updateUser(id: $id, input: {active: false}) { id } }`, map[string]any{"id": fmt.Sprint(lead.ID)}))
-	require.NoError(t, chromedp.Do(browser, chromedp.WaitVisible(chromedp.CSS(`#token`))))
-	assert.Contains(t, text(`.sign-in .error`), "signed out")
+	assert.Contains(t, page.text(`.sign-in .error`), "signed out")
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -312,15 +331,12 @@ func TestWebClient_SignInWithTheIdentityProvider(t *testing.T) {
 	mux.Handle("/", http.FileServer(http.Dir(dist)))
 
 	browser := offlineBrowser(t)
-	require.NoError(t, chromedp.Do(browser,
-		chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`#sign-in-provider`)),
-		chromedp.Click(chromedp.CSS(`#sign-in-provider`)),
-		chromedp.WaitVisible(chromedp.CSS(`#projects li.row`)),
-	))
-	who, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.querySelector('#who').textContent`))
-	require.NoError(t, err)
-	assert.Contains(t, who, "lead.lander@example.com")
+	page := pageActions{t: t, browser: browser}
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(srv.URL+"/")))
+	page.click(`#sign-in-provider`)
+	// Through Hydra and back: the page navigates several times.
+	require.NoError(t, chromedp.Do(browser, chromedp.WaitVisible(chromedp.CSS(`#projects li.row`))))
+	assert.Contains(t, page.text(`#who`), "lead.lander@example.com")
 	// The token the page holds is Hydra's, not one the gateway minted.
 	iss, err := chromedp.Run(browser, chromedp.Evaluate[string](
 		`JSON.parse(atob(sessionStorage.getItem('authz-gateway.token').split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).iss`))
@@ -329,4 +345,45 @@ func TestWebClient_SignInWithTheIdentityProvider(t *testing.T) {
 	address, err := chromedp.Run(browser, chromedp.Evaluate[string](`location.href`))
 	require.NoError(t, err)
 	assert.Equal(t, srv.URL+"/", address, "the code and state are gone from the address")
+}
+
+// TestWebClient_FromAnotherOrigin: the same build served from its own
+// origin, calling a gateway on another that lists it in CORS_ORIGINS (the
+// way `npm run build` output is deployed): requests (with their preflight)
+// and the socket both work, and a revoke reaches the page live.
+func TestWebClient_FromAnotherOrigin(t *testing.T) {
+	dist := webClientDist(t)
+	site := http.NewServeMux()
+	appSrv := httptest.NewServer(site)
+	t.Cleanup(appSrv.Close)
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(), CORSOrigins: []string{appSrv.URL}})
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	_, err := g.DB.SeedDemo(ctx)
+	require.NoError(t, err)
+	gatewaySrv := httptest.NewServer(g.Handler)
+	t.Cleanup(gatewaySrv.Close)
+	config, _ := json.Marshal(map[string]any{"gatewayURL": gatewaySrv.URL + "/graphql"})
+	site.HandleFunc("/config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(config)
+	})
+	site.Handle("/", http.FileServer(http.Dir(dist)))
+	lead := g.DB.Client.User.Query().Where(user.Email("lead.lander@example.com")).OnlyX(ctx)
+
+	browser := offlineBrowser(t)
+	page := pageActions{t: t, browser: browser}
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(appSrv.URL+"/")))
+	page.fill(`#token`, g.Token(t, lead.ID))
+	page.click(`#sign-in`)
+	page.text(`#projects li.row`)
+	// The lead's only scope, revoked by the admin: the page empties live.
+	var scopes struct {
+		Node struct{ ScopeAssignments []struct{ ID string } }
+	}
+	admin := g.Token(t, g.Admin.ID)
+	testenv.MustOK(t, g.Do(t, admin, `query($id: ID!) { node(id: $id) { ... on User { scopeAssignments { id } } } }`,
+		map[string]any{"id": fmt.Sprint(lead.ID)})).Decode(t, &scopes)
+	require.Len(t, scopes.Node.ScopeAssignments, 1)
+	testenv.MustOK(t, g.Do(t, admin, `mutation($id: ID!) { deactivateScope(id: $id) { id } }`, map[string]any{"id": scopes.Node.ScopeAssignments[0].ID}))
+	assert.Contains(t, page.text(`#projects .empty`), "No projects", "the push reached the page across origins")
 }

@@ -35,6 +35,8 @@ interface State {
   /** Open "why?" answers, by project ID. */
   why: Map<string, Explanation | string>;
   editing: string | null;
+  /** The name being typed for the project being renamed (kept across renders). */
+  draft: string;
   notice: string;
 }
 
@@ -42,6 +44,13 @@ const root = document.querySelector<HTMLDivElement>('#app')!;
 let gateway: Gateway | null = null;
 let state: State | null = null;
 let unsubscribe: (() => void) | null = null;
+/**
+ * The generation of the lists: a full reload starts a new one, and so does
+ * a write the page applied itself; an answer of an older generation is
+ * dropped when it arrives (answers can overtake each other, and an old one
+ * must not undo a newer state).
+ */
+let generation = 0;
 
 /** Builds an element: h('li.row', {dataset...}, children). */
 function h(tag: string, props: Partial<HTMLElement> & Record<string, unknown> = {}, ...children: (Node | string)[]): HTMLElement {
@@ -123,21 +132,29 @@ async function start(): Promise<void> {
   try {
     const { me } = await gateway.request(Me, {});
     if (!me) return signOut('The gateway does not know this token.');
-    state = { viewer: me, programs: emptyList(), projects: emptyList(), writable: new Set(), why: new Map(), editing: null, notice: '' };
+    state = { viewer: me, programs: emptyList(), projects: emptyList(), writable: new Set(), why: new Map(), editing: null, draft: '', notice: '' };
     render();
-    await Promise.all([loadPrograms(pageSize, null), loadProjects(pageSize, null)]);
+    const gen = ++generation;
+    await Promise.all([loadPrograms(pageSize, null, gen), loadProjects(pageSize, null, gen)]);
     // Live: every push reloads what is shown (the same number of rows).
-    unsubscribe = gateway.subscribe(AccessChanged, () => void refresh());
+    // The first push is sent on subscribing: it reloads too (a change may
+    // have landed between the lists and the subscription) but quietly.
+    let first = true;
+    unsubscribe = gateway.subscribe(AccessChanged, () => {
+      void refresh(first ? '' : 'Your access changed; the lists are up to date.');
+      first = false;
+    });
   } catch (error) {
     if (gateway) show(messageOf(error));
   }
 }
 
-async function loadPrograms(first: number, after: string | null): Promise<void> {
+async function loadPrograms(first: number, after: string | null, gen = generation): Promise<void> {
   const s = state!;
   s.programs.loading = true;
   render();
   const { programs } = await gateway!.request(ProgramsPage, { first, after });
+  if (gen !== generation || state !== s) return;
   const page = (programs.edges ?? []).flatMap((e) => (e?.node ? [e.node] : []));
   s.programs = {
     items: after ? mergeByID(s.programs.items, page) : page,
@@ -149,7 +166,7 @@ async function loadPrograms(first: number, after: string | null): Promise<void> 
   render();
 }
 
-async function loadProjects(first: number, after: string | null): Promise<void> {
+async function loadProjects(first: number, after: string | null, gen = generation): Promise<void> {
   const s = state!;
   s.projects.loading = true;
   render();
@@ -160,6 +177,7 @@ async function loadProjects(first: number, after: string | null): Promise<void> 
   const { checkAccess } = await gateway!.request(Checks, {
     checks: page.map((p) => ({ userId: s.viewer.id, permission: 'PROJECT_WRITE' as const, on: p.id })),
   });
+  if (gen !== generation || state !== s) return;
   if (!after) s.writable.clear();
   page.forEach((p, i) => (checkAccess[i] ? s.writable.add(p.id) : s.writable.delete(p.id)));
   s.projects = {
@@ -178,19 +196,25 @@ function mergeByID<T extends { id: string }>(have: T[], page: T[]): T[] {
 }
 
 /** After a push: the viewer and as many rows as are shown, afresh. */
-async function refresh(): Promise<void> {
+async function refresh(notice: string): Promise<void> {
   const s = state;
   if (!s || !gateway) return;
   try {
     const { me } = await gateway.request(Me, {});
     if (!me) return signOut('The gateway no longer knows this user.');
     s.viewer = me;
-    s.why.clear();
+    const gen = ++generation;
     await Promise.all([
-      loadPrograms(Math.max(s.programs.items.length, pageSize), null),
-      loadProjects(Math.max(s.projects.items.length, pageSize), null),
+      loadPrograms(Math.max(s.programs.items.length, pageSize), null, gen),
+      loadProjects(Math.max(s.projects.items.length, pageSize), null, gen),
     ]);
-    show('Your access changed; the lists are up to date.');
+    // Open explanations are asked again: the access they explain changed.
+    for (const id of [...s.why.keys()]) {
+      const project = s.projects.items.find((p) => p.id === id);
+      s.why.delete(id);
+      if (project) await explain(project);
+    }
+    if (notice) show(notice);
   } catch (error) {
     show(messageOf(error));
   }
@@ -208,9 +232,11 @@ async function rename(project: Project, name: string): Promise<void> {
   try {
     const { updateProject } = await gateway!.request(RenameProject, { id: project.id, name });
     const s = state!;
+    generation++; // a reload already under way read the old name
     s.projects.items = s.projects.items.map((p) => (p.id === updateProject.id ? { ...p, name: updateProject.name } : p));
     s.editing = null;
     show(`Renamed to ${updateProject.name}.`);
+    void refresh(''); // and whatever it carried besides, afresh
   } catch (error) {
     show(messageOf(error));
   }
@@ -283,7 +309,7 @@ function projectRow(p: Project): HTMLElement {
   const s = state!;
   const row = h('li.row', { dataset: { id: p.id } });
   if (s.editing === p.id) {
-    const input = h('input', { value: p.name, className: 'rename-input' }) as HTMLInputElement;
+    const input = h('input', { value: s.draft, className: 'rename-input', oninput: () => (s.draft = input.value) }) as HTMLInputElement;
     row.append(
       h('form.inline', { onsubmit: (e: Event) => (e.preventDefault(), void rename(p, input.value)) }, input, h('button.save', { type: 'submit' }, 'Save'), h('button.secondary', { type: 'button', onclick: () => ((s.editing = null), render()) }, 'Cancel')),
     );
@@ -292,7 +318,7 @@ function projectRow(p: Project): HTMLElement {
   }
   row.append(h('span.name', {}, p.name), h('span.muted', {}, p.program.name));
   const actions = h('span.actions');
-  if (s.writable.has(p.id)) actions.append(h('button.rename', { onclick: () => ((s.editing = p.id), render()) }, 'Rename'));
+  if (s.writable.has(p.id)) actions.append(h('button.rename', { onclick: () => ((s.editing = p.id), (s.draft = p.name), render()) }, 'Rename'));
   actions.append(h('a.why', { href: '#', onclick: (e: Event) => (e.preventDefault(), void explain(p)) }, s.writable.has(p.id) ? 'why?' : 'why not?'));
   row.append(actions);
   const why = s.why.get(p.id);

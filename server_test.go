@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -251,4 +252,34 @@ func TestMigrateCommand_SQLite(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out))
 	assert.Contains(t, out.String(), "already at version")
+}
+
+// TestEmbeddedDefault_Accessors: "who can access this?" on SQLite (the
+// embedded default's dialect: its own placeholders, LIKE ... ESCAPE on a
+// JSON text column, a window count).
+func TestEmbeddedDefault_Accessors(t *testing.T) {
+	url, token, stop := startEmbedded(t, map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"})
+	defer stop()
+	post := func(query string) string {
+		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(query))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	body := post(`{"query":"{ programs(first: 1, where: {name: \"Apollo\"}) { edges { node { accessors(permission: PROGRAM_READ) { totalCount edges { node { email } } } } } } }"}`)
+	// The admin (GLOBAL), Apollo's program manager, and the lead of one of
+	// its projects (a PROJECT scope reads its program); not the viewer of
+	// Gemini and Mercury.
+	for _, email := range []string{"admin@example.com", "pm.apollo@example.com", "lead.lander@example.com"} {
+		assert.Contains(t, body, email)
+	}
+	assert.NotContains(t, body, "viewer@example.com")
+	assert.Contains(t, body, `"totalCount":3`)
+	assert.NotContains(t, body, `"errors"`)
 }

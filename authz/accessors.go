@@ -97,10 +97,9 @@ func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, aft
 		}
 		return "?"
 	}
-	permissions := "r.permissions"
-	if sqlDialect == dialect.Postgres {
-		permissions = "r.permissions::text" // jsonb
-	}
+	// The role's permission set as text: jsonb on PostgreSQL, a blob on
+	// SQLite.
+	permissions := "CAST(r.permissions AS TEXT)"
 	// Marks are numbered in the order they appear in the text (SQLite's
 	// are positional): the reach first, then the permission.
 	var reach string

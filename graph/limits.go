@@ -3,6 +3,7 @@ package graph
 import (
 	"time"
 
+	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
@@ -70,6 +71,12 @@ func complexity() ComplexityRoot {
 		return addSat(1, mulSat(child, pageCost(first, nil)))
 	}
 	c.User.AccessibleProjectConnection = func(child int, first *int, _ *entgql.Cursor[int], _ *ent.ProjectOrder) int {
+		return addSat(1, mulSat(child, pageCost(first, nil)))
+	}
+	c.Program.Accessors = func(child int, _ access.Permission, first *int, _ *entgql.Cursor[int]) int {
+		return addSat(1, mulSat(child, pageCost(first, nil)))
+	}
+	c.Project.Accessors = func(child int, _ access.Permission, first *int, _ *entgql.Cursor[int]) int {
 		return addSat(1, mulSat(child, pageCost(first, nil)))
 	}
 	c.Query.AccessChanges = func(child int, first *int, _ *entgql.Cursor[int], _ *int, _ *time.Time) int {

@@ -142,6 +142,24 @@ func (r *mutationResolver) RefreshUserCache(ctx context.Context, userID int) (*a
 	return &sum, err
 }
 
+// Accessors is the resolver for the accessors field.
+func (r *programResolver) Accessors(ctx context.Context, obj *ent.Program, permission access.Permission, first *int, after *entgql.Cursor[int]) (*ent.UserConnection, error) {
+	first, _, err := page(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.authz.Accessors(ctx, permission, obj.ID, *first, after)
+}
+
+// Accessors is the resolver for the accessors field.
+func (r *projectResolver) Accessors(ctx context.Context, obj *ent.Project, permission access.Permission, first *int, after *entgql.Cursor[int]) (*ent.UserConnection, error) {
+	first, _, err := page(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.authz.Accessors(ctx, permission, obj.ID, *first, after)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 	v, _ := reqctx.ViewerFromContext(ctx)

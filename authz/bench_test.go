@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"authz-gateway/access"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
@@ -113,6 +114,41 @@ func BenchmarkWrite_AckWait(b *testing.B) {
 			slices.Sort(took)
 			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}
+
+// BenchmarkAccessors: "who can access this?" on the benchmark workload, one
+// page of 100 (one SQL statement): the accessors of a project (PROJECT_READ:
+// its GLOBAL holders, its program's PROGRAM scopes, its own PROJECT scopes)
+// and of a program (PROGRAM_READ: also the PROJECT scopes under it), asked
+// by the admin.
+func BenchmarkAccessors(b *testing.B) {
+	testenv.QuietLogs(b)
+	g := testenv.NewGateway(b, testenv.Options{})
+	data, err := workload.Build(context.Background(), g.DB.Client, workload.Default)
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := testenv.AsUser(g.Admin.ID)
+	for _, c := range []struct {
+		name string
+		p    access.Permission
+		on   int
+	}{
+		{"project/PROJECT_READ", access.ProjectRead, data.Projects[0]},
+		{"program/PROGRAM_READ", access.ProgramRead, data.Programs[0]},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var total int
+			for b.Loop() {
+				conn, err := g.Authz.Accessors(admin, c.p, c.on, 100, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total = conn.TotalCount
+			}
+			b.ReportMetric(float64(total), "accessors")
 		})
 	}
 }

@@ -169,6 +169,24 @@ func (r resolver) catalogSize(ctx context.Context) (CatalogSize, error) {
 	return c, nil
 }
 
+// catalogIDs returns the IDs of every row of table (programs or projects),
+// ascending: what a GLOBAL scope reaches.
+func (r resolver) catalogIDs(ctx context.Context, table string) ([]int, error) {
+	ids := []int{}
+	err := r.scan(ctx, sqlQuery{text: "SELECT id FROM " + table + " ORDER BY id"}, func(rows *sql.Rows) error {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the %s: %w", table, err)
+	}
+	return ids, nil
+}
+
 type sqlQuery struct {
 	text string
 	args []any

@@ -88,6 +88,12 @@ const (
 // catalogKey is the one key of the catalog's size.
 var catalogKey = Key{Kind: KindCatalogSize, UserID: cache.CatalogUser}
 
+// CatalogUser is the pseudo-user the catalog's own answers are kept under:
+// its size, and under KindAccessiblePrograms and KindAccessibleProjects the
+// IDs of every program and project (what a GLOBAL scope reaches), ascending.
+// A catalog change invalidates it (catalogChanged), nothing else does.
+const CatalogUser = cache.CatalogUser
+
 // CatalogSize counts the programs and the projects (a GLOBAL viewer's
 // counts), and the users and the projects of the largest program (what the
 // cost limit prices lists by: ListBounds).
@@ -230,6 +236,12 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		byKind[k.Kind] = append(byKind[k.Kind], k.UserID)
 	}
 	summaries := byKind[cache.ScopeSummary]
+	// The catalog's own lists are not any user's: taken apart here.
+	catalogPrograms := slices.Contains(byKind[cache.AccessiblePrograms], CatalogUser)
+	catalogProjects := slices.Contains(byKind[cache.AccessibleProjects], CatalogUser)
+	notCatalog := func(u int) bool { return u == CatalogUser }
+	byKind[cache.AccessiblePrograms] = slices.DeleteFunc(byKind[cache.AccessiblePrograms], notCatalog)
+	byKind[cache.AccessibleProjects] = slices.DeleteFunc(byKind[cache.AccessibleProjects], notCatalog)
 	programUsers := union(byKind[cache.AccessiblePrograms], summaries)
 	projectUsers := union(byKind[cache.AccessibleProjects], summaries)
 
@@ -268,6 +280,22 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 	}
 	for _, u := range byKind[cache.AccessibleProjects] {
 		if err := put(cache.AccessibleProjects, u, projects[u]); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []struct {
+		asked bool
+		kind  cache.Kind
+		table string
+	}{{catalogPrograms, cache.AccessiblePrograms, "programs"}, {catalogProjects, cache.AccessibleProjects, "projects"}} {
+		if !c.asked {
+			continue
+		}
+		ids, err := s.res.catalogIDs(ctx, c.table)
+		if err != nil {
+			return nil, err
+		}
+		if err := put(c.kind, CatalogUser, IDSet{IDs: ids}); err != nil {
 			return nil, err
 		}
 	}

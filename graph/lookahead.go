@@ -24,7 +24,8 @@ var answerKinds = map[string][]authz.Kind{
 }
 
 // preloadUsers looks ahead at what a page of users will be asked for and
-// loads it for every user at once: their answers in one batch, then the
+// loads it for every user at once: their answers in one batch, the
+// catalog's lists their GLOBAL answers stand for in one more, then the
 // programs and projects those answers name in one batch each. The field
 // resolvers then find everything memoized, so the number of SQL statements
 // and Redis round trips of a list is the same whatever order the scheduler
@@ -44,6 +45,15 @@ func preloadUsers(ctx context.Context, conn *ent.UserConnection) error {
 	}
 	l := loaders.For(ctx)
 	if err := l.PreloadAnswers(ctx, ids, kinds); err != nil {
+		return err
+	}
+	var lists []authz.Kind
+	for name, kind := range map[string]authz.Kind{"accessiblePrograms": authz.KindAccessiblePrograms, "accessibleProjects": authz.KindAccessibleProjects} {
+		if _, ok := fields[name]; ok {
+			lists = append(lists, kind)
+		}
+	}
+	if err := l.PreloadCatalog(ctx, ids, lists...); err != nil {
 		return err
 	}
 	if sel, ok := fields["accessiblePrograms"]; ok && !onlyID(ctx, sel, "Program") {

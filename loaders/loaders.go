@@ -8,14 +8,11 @@ package loaders
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
-	"authz-gateway/ent/program"
-	"authz-gateway/ent/project"
 	"authz-gateway/reqctx"
 	"authz-gateway/tracing"
 
@@ -37,8 +34,7 @@ const DefaultWait = 200 * time.Microsecond
 
 // Loaders holds one request's loaders.
 type Loaders struct {
-	db      *ent.Client
-	catalog catalogIDs
+	db *ent.Client
 	// answers batches other users' answers (lists of users); the viewer's
 	// come from authz.ViewerAnswer.
 	answers           *dataloadgen.Loader[authz.Key, authz.Answer]
@@ -131,9 +127,6 @@ func (l *Loaders) Forget() {
 	l.rolesByUser.ClearAll()
 	l.scopesByUser.ClearAll()
 	l.affectedByChange.ClearAll()
-	l.catalog.mu.Lock()
-	l.catalog.memo = nil
-	l.catalog.mu.Unlock()
 }
 
 // answer loads one answer: the viewer's from the request's memo, anyone
@@ -162,49 +155,25 @@ func (l *Loaders) Permissions(ctx context.Context, userID int) ([]access.Permiss
 // list is read from the database (once per request), as far as the viewer
 // may read it.
 func (l *Loaders) AccessibleProgramIDs(ctx context.Context, userID int) ([]int, error) {
-	a, err := l.answer(ctx, authz.KindAccessiblePrograms, userID)
-	if err != nil || !a.All {
-		return a.IDs, err
-	}
-	return l.catalog.ids(ctx, "programs", func(ctx context.Context) ([]int, error) {
-		return l.db.Program.Query().Order(ent.Asc(program.FieldID)).IDs(ctx)
-	})
+	return l.accessibleIDs(ctx, authz.KindAccessiblePrograms, userID)
 }
 
 // AccessibleProjectIDs returns the IDs of a user's accessible projects (see
 // AccessibleProgramIDs).
 func (l *Loaders) AccessibleProjectIDs(ctx context.Context, userID int) ([]int, error) {
-	a, err := l.answer(ctx, authz.KindAccessibleProjects, userID)
+	return l.accessibleIDs(ctx, authz.KindAccessibleProjects, userID)
+}
+
+// accessibleIDs reads a user's list; "every one" (a GLOBAL scope) is the
+// catalog's own list, one answer shared by every GLOBAL user and cached
+// like any other (under authz.CatalogUser), so a warm request reads no table.
+func (l *Loaders) accessibleIDs(ctx context.Context, kind authz.Kind, userID int) ([]int, error) {
+	a, err := l.answer(ctx, kind, userID)
 	if err != nil || !a.All {
 		return a.IDs, err
 	}
-	return l.catalog.ids(ctx, "projects", func(ctx context.Context) ([]int, error) {
-		return l.db.Project.Query().Order(ent.Asc(project.FieldID)).IDs(ctx)
-	})
-}
-
-// catalogIDs memoizes, for one request, the IDs of every program or project
-// the viewer may read.
-type catalogIDs struct {
-	mu   sync.Mutex
-	memo map[string][]int
-}
-
-func (c *catalogIDs) ids(ctx context.Context, table string, query func(context.Context) ([]int, error)) ([]int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ids, ok := c.memo[table]; ok {
-		return ids, nil
-	}
-	ids, err := query(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if c.memo == nil {
-		c.memo = map[string][]int{}
-	}
-	c.memo[table] = ids
-	return ids, nil
+	all, err := l.answer(ctx, kind, authz.CatalogUser)
+	return all.IDs, err
 }
 
 // ScopeSummary returns a user's scope summary.
@@ -294,6 +263,35 @@ func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz
 			if u != viewer.UserID && !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := l.answers.LoadAll(ctx, keys); err != nil {
+		for _, k := range keys {
+			l.answers.Clear(k)
+		}
+		return err
+	}
+	return nil
+}
+
+// PreloadCatalog loads, in one batch, the catalog's lists (every program,
+// every project) that the users' GLOBAL answers of kinds stand for (their
+// answers must be loaded): one batch whatever the page holds.
+func (l *Loaders) PreloadCatalog(ctx context.Context, users []int, kinds ...authz.Kind) error {
+	var keys []authz.Key
+	for _, kind := range kinds {
+		for _, u := range users {
+			a, err := l.answer(ctx, kind, u)
+			if err != nil {
+				return err
+			}
+			if a.All {
+				keys = append(keys, authz.Key{Kind: kind, UserID: authz.CatalogUser})
+				break
 			}
 		}
 	}

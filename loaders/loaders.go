@@ -46,19 +46,31 @@ type Loaders struct {
 	rolesByUser       *dataloadgen.Loader[int, []*ent.RoleAssignment]
 	scopesByUser      *dataloadgen.Loader[int, []*ent.ScopeAssignment]
 	affectedByChange  *dataloadgen.Loader[int, []*ent.AccessChangeUser]
+
+	// The batch functions the lookahead calls itself (preload): what it
+	// knows ahead goes out in one call, never split by a batching window.
+	fetchAnswers  func(context.Context, []authz.Key) ([]authz.Answer, []error)
+	fetchPrograms func(context.Context, []int) ([]*ent.Program, []error)
+	fetchProjects func(context.Context, []int) ([]*ent.Project, []error)
 }
 
 // New returns loaders over db and svc that wait `wait` to batch.
 func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
 	opt := dataloadgen.WithWait(wait)
 	f := fetchers{db: db, svc: svc}
+	fetchAnswers := traced("answers", f.answers)
+	fetchPrograms := traced("programs", byID(f.programs, func(p *ent.Program) int { return p.ID }))
+	fetchProjects := traced("projects", byID(f.projects, func(p *ent.Project) int { return p.ID }))
 	return &Loaders{
 		db:                db,
-		answers:           dataloadgen.NewLoader(traced("answers", f.answers), opt),
+		fetchAnswers:      fetchAnswers,
+		fetchPrograms:     fetchPrograms,
+		fetchProjects:     fetchProjects,
+		answers:           dataloadgen.NewLoader(fetchAnswers, opt),
 		users:             dataloadgen.NewLoader(traced("users", byID(f.users, func(u *ent.User) int { return u.ID })), opt),
 		roles:             dataloadgen.NewLoader(traced("roles", byID(f.roles, func(r *ent.Role) int { return r.ID })), opt),
-		programs:          dataloadgen.NewLoader(traced("programs", byID(f.programs, func(p *ent.Program) int { return p.ID })), opt),
-		projects:          dataloadgen.NewLoader(traced("projects", byID(f.projects, func(p *ent.Project) int { return p.ID })), opt),
+		programs:          dataloadgen.NewLoader(fetchPrograms, opt),
+		projects:          dataloadgen.NewLoader(fetchProjects, opt),
 		projectsByProgram: dataloadgen.NewLoader(traced("projectsByProgram", f.projectsByProgram), opt),
 		rolesByUser:       dataloadgen.NewLoader(traced("rolesByUser", f.roleAssignmentsByUser), opt),
 		scopesByUser:      dataloadgen.NewLoader(traced("scopesByUser", f.scopeAssignmentsByUser), opt),
@@ -266,14 +278,29 @@ func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz
 			}
 		}
 	}
+	return preload(ctx, l.answers, l.fetchAnswers, keys)
+}
+
+// preload fetches keys in one call of the loader's batch function and
+// primes the loader with the answers. A loader's LoadAll adds its keys one
+// at a time while the batching window runs: on a machine busy with other
+// processes the window can close halfway and split the batch (issue 21
+// measured the scope query run 5 times in one request). The lookahead knows
+// every key before it dispatches, so no timer decides here.
+func preload[K comparable, V any](ctx context.Context, loader *dataloadgen.Loader[K, V], fetch func(context.Context, []K) ([]V, []error), keys []K) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if _, err := l.answers.LoadAll(ctx, keys); err != nil {
-		for _, k := range keys {
-			l.answers.Clear(k)
+	values, errs := fetch(ctx, keys)
+	for i, k := range keys {
+		switch {
+		case len(errs) == 1 && errs[0] != nil:
+			return errs[0]
+		case i < len(errs) && errs[i] != nil:
+			return errs[i]
+		case i < len(values):
+			loader.Prime(k, values[i])
 		}
-		return err
 	}
 	return nil
 }
@@ -295,32 +322,23 @@ func (l *Loaders) PreloadCatalog(ctx context.Context, users []int, kinds ...auth
 			}
 		}
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	if _, err := l.answers.LoadAll(ctx, keys); err != nil {
-		for _, k := range keys {
-			l.answers.Clear(k)
-		}
-		return err
-	}
-	return nil
+	return preload(ctx, l.answers, l.fetchAnswers, keys)
 }
 
 // PreloadPrograms loads, in one batch, the programs accessible to users
 // (their answers must be loaded). The fetch runs under the privacy rules,
 // so what the viewer may not read comes back as nothing, as always.
 func (l *Loaders) PreloadPrograms(ctx context.Context, users []int) error {
-	return preloadAccessible(ctx, users, l.AccessibleProgramIDs, l.Programs)
+	return preloadAccessible(ctx, users, l.AccessibleProgramIDs, l.programs, l.fetchPrograms)
 }
 
 // PreloadProjects: see PreloadPrograms.
 func (l *Loaders) PreloadProjects(ctx context.Context, users []int) error {
-	return preloadAccessible(ctx, users, l.AccessibleProjectIDs, l.Projects)
+	return preloadAccessible(ctx, users, l.AccessibleProjectIDs, l.projects, l.fetchProjects)
 }
 
-func preloadAccessible[T any](ctx context.Context, users []int,
-	idsOf func(context.Context, int) ([]int, error), load func(context.Context, []int) ([]*T, error)) error {
+func preloadAccessible[T any](ctx context.Context, users []int, idsOf func(context.Context, int) ([]int, error),
+	loader *dataloadgen.Loader[int, *T], fetch func(context.Context, []int) ([]*T, []error)) error {
 	seen := map[int]bool{}
 	var all []int
 	for _, u := range users {
@@ -335,8 +353,7 @@ func preloadAccessible[T any](ctx context.Context, users []int,
 			}
 		}
 	}
-	_, err := load(ctx, all)
-	return err
+	return preload(ctx, loader, fetch, all)
 }
 
 // Reach returns a user's reach from their four answers (the viewer's from

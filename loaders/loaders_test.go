@@ -3,6 +3,7 @@ package loaders_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"runtime"
 	"sync"
 	"testing"
@@ -105,6 +106,62 @@ func TestWarmRequest_ZeroSQL(t *testing.T) {
 			assert.Equal(t, tc.trips, g.Trips.Trips())
 		})
 	}
+}
+
+// TestFanOut_BatchesHoldUnderExternalLoad: while other processes keep every
+// core busy, the cold fan-out costs the same statements for N=5 and N=50 in
+// each of 20 runs (issue 21: 13 to 56 statements in one request when a
+// batching window decided; the lookahead now sends what it knows in one
+// call). Cold means after invalidateAllCaches, as an operator does it;
+// warming is off here: after invalidateAllCaches it recomputes the recent
+// users (the admin) concurrently, and when it wins the race the request
+// finds answers cached, which is warming's doing, not batching's.
+func TestFanOut_BatchesHoldUnderExternalLoad(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{WarmUsers: -1})
+	seedUsers(t, g, 60)
+	admin := g.Token(t, g.Admin.ID)
+	stop := burnCPUs(t)
+	defer stop()
+	cold := func(n int) int {
+		testenv.MustOK(t, g.Do(t, admin, `mutation { invalidateAllCaches }`, nil))
+		g.SQL.Reset()
+		testenv.MustOK(t, g.Do(t, admin, fanOut, map[string]any{"n": n}))
+		return g.SQL.Count()
+	}
+	first := cold(5)
+	for run := range 20 {
+		five, fifty := cold(5), cold(50)
+		if !assert.Equal(t, []int{first, first}, []int{five, fifty}, "run %d: statements for N=5 and N=50", run+1) {
+			t.Logf("N=50: %v", g.SQL.Statements())
+			return
+		}
+	}
+	t.Logf("every run: %d statements", first)
+}
+
+// burnCPUs starts one busy child process per CPU (another process's load,
+// which the scheduler of this one does not see) and kills them, by PID,
+// when stopped.
+func burnCPUs(t *testing.T) (stop func()) {
+	var procs []*exec.Cmd
+	for range runtime.NumCPU() {
+		cmd := exec.Command("sh", "-c", "while :; do :; done")
+		require.NoError(t, cmd.Start())
+		procs = append(procs, cmd)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		for _, p := range procs {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // busyCPUs keeps every CPU busy until stop is called.

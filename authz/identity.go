@@ -3,10 +3,12 @@ package authz
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"authz-gateway/apperr"
 	"authz-gateway/auth"
 	"authz-gateway/ent"
 	"authz-gateway/ent/user"
@@ -76,6 +78,12 @@ func (s *Service) ResolveExternal(ctx context.Context, ext auth.External, provis
 				id, err = again, nil
 			}
 		}
+		if apperr.CodeOf(err) == apperr.BadUserInput {
+			// The token's claims make no valid user (an email that is not
+			// one, say): nobody to sign in, not an outage.
+			slog.WarnContext(ctx, "identity provider: cannot provision the token's user", "err", err)
+			return ctx, nil, nil
+		}
 		if err != nil {
 			return ctx, nil, err
 		}
@@ -130,7 +138,7 @@ func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, er
 			create.SetExternalID(ext.Key)
 			if taken, err := tx.User.Query().Where(user.Email(email)).Exist(ctx); err != nil || taken || email == "" {
 				if err != nil {
-					return impact{}, fmt.Errorf("provision: email taken: %w", err)
+					return impact{}, fmt.Errorf("provision: is the email free: %w", err)
 				}
 				email = placeholderEmail(ext.Key)
 			}

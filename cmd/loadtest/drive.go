@@ -87,6 +87,24 @@ func expectData(want string) func(answer) error {
 	}
 }
 
+// expectTotal: an accessors answer counting exactly n users.
+func expectTotal(n int) func(answer) error {
+	return func(a answer) error {
+		if err := noErrors(a); err != nil {
+			return err
+		}
+		var out struct {
+			Node struct {
+				Accessors struct{ TotalCount int }
+			}
+		}
+		if err := json.Unmarshal(a.Data, &out); err != nil || out.Node.Accessors.TotalCount != n {
+			return fmt.Errorf("wrong answer: want %d accessors, got %s", n, a.Data)
+		}
+		return nil
+	}
+}
+
 // expectProjects: the accessible projects, exactly (n of them, each one
 // reachable).
 func expectProjects(n int, reachable func(int) bool) func(answer) error {

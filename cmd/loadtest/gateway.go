@@ -229,6 +229,17 @@ func operation(o options, data *workload.Data, adminID int, issue func(userID in
 			vars = map[string]any{"n": o.users}
 			user = adminID
 			checks[i] = noErrors
+		case "accessors":
+			// Who can read this project? A page of 100, asked by the admin.
+			q = `query($id: ID!) { node(id: $id) { ... on Project { accessors(permission: PROJECT_READ, first: 100) { totalCount edges { node { id } } } } } }`
+			vars, user = map[string]any{"id": fmt.Sprint(project)}, adminID
+			readers := 1 // the admin
+			for _, u := range data.Users {
+				if data.Allowed(u, project) {
+					readers++
+				}
+			}
+			checks[i] = expectTotal(readers)
 		case "floor":
 			q = `{ __typename }`
 			checks[i] = noErrors

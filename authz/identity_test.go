@@ -1,0 +1,61 @@
+package authz_test
+
+import (
+	"context"
+	"testing"
+
+	"authz-gateway/auth"
+	"authz-gateway/ent"
+	"authz-gateway/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestResolveExternal: the identity provider's caller mapped to a user:
+// provisioned once when allowed, remembered (a warm call runs no SQL), and
+// moved at once when the user's email changes; claims that make no valid
+// user sign nobody in, without an error.
+func TestResolveExternal(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	ctx := context.Background()
+	ada := auth.External{By: auth.ClaimEmail, Key: "ada@example.com", Email: "Ada@Example.com", Name: "Ada"}
+
+	_, u, err := g.Authz.ResolveExternal(ctx, ada, false)
+	require.NoError(t, err)
+	assert.Nil(t, u, "unknown, and no provisioning")
+
+	_, u, err = g.Authz.ResolveExternal(ctx, ada, true)
+	require.NoError(t, err)
+	require.NotNil(t, u)
+	assert.Equal(t, "ada@example.com", u.Email)
+	assert.Equal(t, "Ada", u.Name)
+	g.SQL.Reset()
+	_, again, err := g.Authz.ResolveExternal(ctx, ada, true)
+	require.NoError(t, err)
+	assert.Equal(t, u.ID, again.ID, "provisioned once")
+	assert.Zero(t, g.SQL.Count(), "warm: %v", g.SQL.Statements())
+
+	email := "lovelace@example.com"
+	_, err = g.Authz.UpdateUser(testenv.AsUser(g.Admin.ID), u.ID, ent.UpdateUserInput{Email: &email})
+	require.NoError(t, err)
+	_, gone, err := g.Authz.ResolveExternal(ctx, ada, false)
+	require.NoError(t, err)
+	assert.Nil(t, gone, "the old email no longer names the user")
+	_, moved, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: email}, false)
+	require.NoError(t, err)
+	require.NotNil(t, moved)
+	assert.Equal(t, u.ID, moved.ID)
+
+	_, bad, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: "not an email"}, true)
+	assert.NoError(t, err, "not an outage")
+	assert.Nil(t, bad)
+
+	bot := auth.External{By: auth.ClaimSub, Key: "svc|reporting", Subject: "svc|reporting"}
+	_, b, err := g.Authz.ResolveExternal(ctx, bot, true)
+	require.NoError(t, err)
+	require.NotNil(t, b)
+	assert.Equal(t, "svc-reporting@idp.invalid", b.Email, "a service account without an email")
+	require.NotNil(t, b.ExternalID)
+	assert.Equal(t, "svc|reporting", *b.ExternalID)
+}

@@ -96,7 +96,7 @@ function signOut(reason = ''): void {
 }
 
 function renderSignIn(reason = ''): void {
-  const token = h('textarea#token', { id: 'token', rows: 4, placeholder: 'Paste a bearer token (go run . token --email you@example.com)' }) as HTMLTextAreaElement;
+  const token = h('textarea', { id: 'token', rows: 4, placeholder: 'Paste a bearer token (go run . token --email you@example.com)' }) as HTMLTextAreaElement;
   const form = h(
     'form.card.sign-in',
     {

@@ -141,7 +141,8 @@ func TestFanOut_BatchesHoldUnderExternalLoad(t *testing.T) {
 
 // burnCPUs starts one busy child process per CPU (another process's load,
 // which the scheduler of this one does not see) and kills them, by PID,
-// when stopped.
+// when stopped. They starve every process on the machine, Redis too, so
+// scripts/test.sh runs the test that uses them on its own.
 func burnCPUs(t *testing.T) (stop func()) {
 	var procs []*exec.Cmd
 	for range runtime.NumCPU() {

@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	if err := a.startTracing(ctx); err != nil {
+		a.Close() // stops the key set's refresh
 		return nil, err
 	}
 	if err := a.openDB(ctx); err != nil {

@@ -283,3 +283,82 @@ func TestEmbeddedDefault_Accessors(t *testing.T) {
 	assert.Contains(t, body, `"totalCount":3`)
 	assert.NotContains(t, body, `"errors"`)
 }
+
+// The embedded SQLite default ends time-bound grants too (its own clock is
+// the database's): a scope granted through HTTP with an end 2 s ahead shows
+// before it, no check that starts after it shows it, and the end is an
+// "expire" entry of the audit trail.
+func TestEmbeddedDefault_TimeBoundGrant(t *testing.T) {
+	url, token, stop := startEmbedded(t, map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"})
+	defer stop()
+	post := func(query string, vars map[string]any) map[string]any {
+		t.Helper()
+		body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out struct {
+			Data   map[string]any
+			Errors []any
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		require.Empty(t, out.Errors, "%s", query)
+		return out.Data
+	}
+	ids := post(`{ users(where: {email: "viewer@example.com"}) { edges { node { id } } }
+		projects(first: 100) { edges { node { id } } } }`, nil)
+	viewer := ids["users"].(map[string]any)["edges"].([]any)[0].(map[string]any)["node"].(map[string]any)["id"]
+	var project any
+	for _, e := range ids["projects"].(map[string]any)["edges"].([]any) {
+		id := e.(map[string]any)["node"].(map[string]any)["id"]
+		if !checkRead(post, viewer, id) {
+			project = id
+			break
+		}
+		time.Sleep(25 * time.Millisecond) // within the default rate limit (50/s)
+	}
+	require.NotNil(t, project, "a project the demo viewer cannot read")
+
+	end := time.Now().Add(2 * time.Second)
+	post(`mutation($u: ID!, $p: ID!, $end: Time) { assignScope(input: {userId: $u, scopeType: PROJECT, projectId: $p, expiresAt: $end}) { id expiresAt } }`,
+		map[string]any{"u": viewer, "p": project, "end": end.Format(time.RFC3339Nano)})
+	var before, after, stale int
+	for time.Now().Before(end.Add(1500 * time.Millisecond)) {
+		start := time.Now()
+		can := checkRead(post, viewer, project)
+		switch {
+		case start.After(end):
+			after++
+			if can {
+				stale++
+			}
+		case can:
+			before++
+		}
+		time.Sleep(25 * time.Millisecond) // within the default rate limit (50/s)
+	}
+	t.Logf("shown %d times before the end; %d of %d checks after it", before, stale, after)
+	assert.Positive(t, before)
+	assert.Positive(t, after)
+	assert.Zero(t, stale)
+	require.Eventually(t, func() bool {
+		entries := post(`{ accessChanges(first: 5) { edges { node { operation target } } } }`, nil)
+		for _, e := range entries["accessChanges"].(map[string]any)["edges"].([]any) {
+			if e.(map[string]any)["node"].(map[string]any)["operation"] == "expire" {
+				return true
+			}
+		}
+		return false
+	}, 3*time.Second, 100*time.Millisecond, "the end is in the audit trail")
+}
+
+func checkRead(post func(string, map[string]any) map[string]any, user, project any) bool {
+	got := post(`query($u: ID!, $p: ID!) { checkAccess(checks: [{userId: $u, permission: PROJECT_READ, on: $p}]) }`,
+		map[string]any{"u": user, "p": project})
+	return got["checkAccess"].([]any)[0] == true
+}

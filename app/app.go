@@ -70,6 +70,7 @@ type App struct {
 	stopWatch      func()
 	stopFleet      func()
 	stopWarming    func()
+	stopExpiry     func()
 	started        time.Time
 	// traced: spans are recorded (tracing.Install was called);
 	// stopTracing flushes the exporter.
@@ -183,7 +184,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 //  4. the first confirmation of this instance's L1: the bootstrap's change
 //     dropped and the lease taken, so the L1 answers from the first request
 //     (if it fails, the L1 answers once a later one succeeds);
-//  5. warming, last: it reads through the cache the steps above made fresh.
+//  5. the expiry watcher: it writes the "expire" entries of ended grants,
+//     writes like any other (so after 2);
+//  6. warming, last: it reads through the cache the steps above made fresh.
 func (a *App) start(ctx context.Context) error {
 	log := a.authz.Log()
 	watch := freshness.WatchConfig{Retention: a.cfg.AuditRetention}
@@ -208,6 +211,7 @@ func (a *App) start(ctx context.Context) error {
 		slog.WarnContext(ctx, "fleet: first confirmation failed; the L1 answers once one succeeds", "err", err)
 	}
 	a.started = time.Now()
+	a.stopExpiry = a.authz.StartExpiry(authz.ExpiryConfig{})
 	a.stopWarming = a.authz.StartWarming(a.cfg.Warm)
 	return nil
 }
@@ -590,6 +594,9 @@ func (a *App) Close() {
 	}
 	if a.stopWarming != nil {
 		a.stopWarming()
+	}
+	if a.stopExpiry != nil {
+		a.stopExpiry()
 	}
 	if a.stopFleet != nil {
 		a.stopFleet()

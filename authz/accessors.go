@@ -101,8 +101,9 @@ func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, aft
 		}
 		return "?"
 	}
+	live := resolver{dialect: sqlDialect}.live // time-bound grants that ended count no more
 	scopes := func(where string) string {
-		return "SELECT user_id FROM scope_assignments WHERE active AND " + where
+		return "SELECT user_id FROM scope_assignments sa WHERE sa.active AND " + live("sa") + " AND " + where
 	}
 	reach := []string{scopes(`scope_type = 'GLOBAL'`)}
 	switch {
@@ -129,8 +130,8 @@ func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, aft
 	holders AS (
 		SELECT u.id, u.email, u.name, u.external_id FROM users u JOIN reach ON reach.user_id = u.id
 		WHERE u.active AND CASE WHEN EXISTS (SELECT 1 FROM role_assignments ra JOIN roles r ON r.id = ra.role_id
-			WHERE ra.user_id = u.id AND ra.active AND %s) THEN 1 ELSE 0 END = 1)
+			WHERE ra.user_id = u.id AND ra.active AND %s AND %s) THEN 1 ELSE 0 END = 1)
 	SELECT id, email, name, external_id, (SELECT count(*) FROM holders) FROM holders
-	WHERE id > %s ORDER BY id LIMIT %s`, strings.Join(reach, "\n\t\tUNION "), held, mark(afterID), mark(limit))
+	WHERE id > %s ORDER BY id LIMIT %s`, strings.Join(reach, "\n\t\tUNION "), live("ra"), held, mark(afterID), mark(limit))
 	return sqlQuery{text: text, args: args}
 }

@@ -82,12 +82,15 @@ func (s *Service) adminInPlace(ctx context.Context) (bool, error) {
 }
 
 // adminExists reports whether an active user holds an active ADMIN role and
-// an active GLOBAL scope.
+// an active GLOBAL scope, neither with an end: an admin who lapses on their
+// own does not keep the gateway manageable.
 func adminExists(ctx context.Context, client *ent.Client) (bool, error) {
 	return client.User.Query().Where(
 		user.Active(true),
-		user.HasRoleAssignmentsWith(roleassignment.Active(true), roleassignment.HasRoleWith(role.TypeEQ(access.RoleAdmin))),
-		user.HasScopeAssignmentsWith(scopeassignment.Active(true), scopeassignment.ScopeTypeEQ(access.ScopeGlobal)),
+		user.HasRoleAssignmentsWith(roleassignment.Active(true), roleassignment.ExpiresAtIsNil(),
+			roleassignment.HasRoleWith(role.TypeEQ(access.RoleAdmin))),
+		user.HasScopeAssignmentsWith(scopeassignment.Active(true), scopeassignment.ExpiresAtIsNil(),
+			scopeassignment.ScopeTypeEQ(access.ScopeGlobal)),
 	).Exist(ctx)
 }
 
@@ -110,7 +113,7 @@ func (s *Service) keepAnAdmin(change func(ctx context.Context, tx *ent.Tx) (impa
 		}
 		if !exists {
 			return impact{}, apperr.Errorf(apperr.Forbidden,
-				"this would leave no admin (an active user with an active ADMIN role and an active GLOBAL scope)")
+				"this would leave no admin (an active user with an active ADMIN role and an active GLOBAL scope, neither with an end)")
 		}
 		return imp, nil
 	}

@@ -241,7 +241,7 @@ func (s *Service) ExplainAccess(ctx context.Context, c Check) (Explanation, erro
 
 func (s *Service) grantingRoles(ctx context.Context, c Check) ([]*ent.RoleAssignment, error) {
 	all, err := s.db.RoleAssignment.Query().
-		Where(roleassignment.UserID(c.UserID), roleassignment.Active(true)).
+		Where(roleassignment.UserID(c.UserID), roleassignment.Active(true), roleassignment.And(notEnded)).
 		WithRole().All(ctx)
 	if err != nil {
 		return nil, dbError(err, "role assignments")
@@ -259,7 +259,7 @@ func (s *Service) grantingRoles(ctx context.Context, c Check) ([]*ent.RoleAssign
 // reach the permission needs (docs/design.md, section 3).
 func (s *Service) grantingScopes(ctx context.Context, c Check, o access.Object) ([]*ent.ScopeAssignment, error) {
 	scopes, err := s.db.ScopeAssignment.Query().
-		Where(scopeassignment.UserID(c.UserID), scopeassignment.Active(true)).All(ctx)
+		Where(scopeassignment.UserID(c.UserID), scopeassignment.Active(true), scopeassignment.And(notEnded)).All(ctx)
 	if err != nil {
 		return nil, dbError(err, "scope assignments")
 	}

@@ -78,10 +78,10 @@ func TestL1_CountsWhatItHolds(t *testing.T) {
 	defer c.Close()
 	l1.ExtendLease(time.Now().Add(time.Hour))
 	r := rand.New(rand.NewPCG(1, 2))
-	compute := func(_ context.Context, keys []cache.Key) (map[cache.Key][]byte, error) {
-		out := make(map[cache.Key][]byte, len(keys))
+	compute := func(_ context.Context, keys []cache.Key) (map[cache.Key]cache.Computed, error) {
+		out := make(map[cache.Key]cache.Computed, len(keys))
 		for _, k := range keys {
-			out[k] = realisticValue(r, k.Kind, k.UserID)
+			out[k] = cache.Computed{Data: realisticValue(r, k.Kind, k.UserID)}
 		}
 		return out, nil
 	}

@@ -103,7 +103,7 @@ func TestMutations_RolesAreVisibleEverywhereAtOnce(t *testing.T) {
 			p.expect(t, u, check)
 		})
 	}
-	step("assignRole", func() error { _, err := svc.AssignRole(p.admin, u, access.RoleViewer); return err }, can(access.ProjectRead))
+	step("assignRole", func() error { _, err := svc.AssignRole(p.admin, u, access.RoleViewer, nil); return err }, can(access.ProjectRead))
 	step("deactivateRole", func() error { _, err := svc.DeactivateRole(p.admin, u, access.RoleViewer); return err }, cannot(access.ProjectRead))
 	step("activateRole", func() error { _, err := svc.ActivateRole(p.admin, u, access.RoleViewer); return err }, can(access.ProjectRead))
 	step("setRolePermissions", func() error {
@@ -285,7 +285,7 @@ func TestRoles_ConcurrentChangesAreIdempotent(t *testing.T) {
 		errs := make(chan error, 4)
 		for range 4 {
 			go func() {
-				_, err := g.Authz.AssignRole(admin, u, access.RoleViewer)
+				_, err := g.Authz.AssignRole(admin, u, access.RoleViewer, nil)
 				errs <- err
 			}()
 		}
@@ -303,7 +303,7 @@ func TestRoles_ConcurrentChangesAreIdempotent(t *testing.T) {
 		go func() {
 			var err error
 			if i%2 == 0 {
-				_, err = g.Authz.AssignRole(admin, u, access.RoleViewer)
+				_, err = g.Authz.AssignRole(admin, u, access.RoleViewer, nil)
 			} else {
 				_, err = g.Authz.RemoveRole(admin, u, access.RoleViewer)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/ent"
@@ -24,26 +25,35 @@ type resolver struct {
 }
 
 // activeScopes is the common table expression every scope query starts from:
-// the active scope assignments of the active users in the batch.
+// the active, not ended scope assignments of the active users in the batch,
+// with their ends (Unix ms, NULL: none). %[1]s is the batch, %[2]s the
+// "not ended" condition of the dialect and %[3]s the end's expression.
 const activeScopes = `WITH s AS (
-	SELECT sa.id, sa.user_id, sa.scope_type, sa.program_id, sa.project_id
+	SELECT sa.id, sa.user_id, sa.scope_type, sa.program_id, sa.project_id, %[3]s AS ends
 	FROM scope_assignments sa JOIN users u ON u.id = sa.user_id
-	WHERE sa.active AND u.active AND sa.user_id IN %s)
+	WHERE sa.active AND u.active AND %[2]s AND sa.user_id IN %[1]s)
 `
 
+// scopeQuery fills activeScopes (and what follows it) for users.
+func (r resolver) scopeQuery(text string, users []int) sqlQuery {
+	return r.query(strings.NewReplacer("%[2]s", r.live("sa"), "%[3]s", r.endMs("sa")).Replace(activeScopes+text), users)
+}
+
 // permissions returns the union of the permission sets of each user's active
-// roles.
-func (r resolver) permissions(ctx context.Context, users []int) (map[int][]access.Permission, error) {
-	q := r.query(`SELECT ra.user_id, r.permissions
+// roles, and each user's earliest end among them.
+func (r resolver) permissions(ctx context.Context, users []int) (map[int][]access.Permission, ends, error) {
+	q := r.query(`SELECT ra.user_id, r.permissions, `+r.endMs("ra")+`
 		FROM role_assignments ra
 		JOIN users u ON u.id = ra.user_id
 		JOIN roles r ON r.id = ra.role_id
-		WHERE ra.active AND u.active AND ra.user_id IN %s`, users)
+		WHERE ra.active AND u.active AND `+r.live("ra")+` AND ra.user_id IN %[1]s`, users)
 	sets := make(map[int][]access.Permission, len(users))
+	until := ends{}
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		var user int
 		var raw []byte
-		if err := rows.Scan(&user, &raw); err != nil {
+		var end sql.NullInt64
+		if err := rows.Scan(&user, &raw, &end); err != nil {
 			return err
 		}
 		var perms []access.Permission
@@ -51,10 +61,11 @@ func (r resolver) permissions(ctx context.Context, users []int) (map[int][]acces
 			return fmt.Errorf("decode permissions of a role of user %d: %w", user, err)
 		}
 		sets[user] = append(sets[user], perms...)
+		until.note(user, end)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("compute permissions: %w", err)
+		return nil, nil, fmt.Errorf("compute permissions: %w", err)
 	}
 	out := make(map[int][]access.Permission, len(users))
 	for _, u := range users {
@@ -62,7 +73,7 @@ func (r resolver) permissions(ctx context.Context, users []int) (map[int][]acces
 		// (from a hand-edited row) are dropped rather than granted.
 		out[u] = knownPermissions(sets[u])
 	}
-	return out, nil
+	return out, until, nil
 }
 
 // allIDs stands, in the (user, id) rows of programs and projects, for "every
@@ -71,48 +82,51 @@ const allIDs = -1
 
 // programs returns each user's accessible programs: all with a GLOBAL scope,
 // else PROGRAM-scoped programs plus parents of PROJECT-scoped projects,
-// ascending.
-func (r resolver) programs(ctx context.Context, users []int) (map[int]IDSet, error) {
-	q := r.query(activeScopes+`
-		SELECT s.user_id, s.program_id FROM s WHERE s.scope_type = 'PROGRAM'
+// ascending; and each user's earliest end among the scopes that reach them.
+func (r resolver) programs(ctx context.Context, users []int) (map[int]IDSet, ends, error) {
+	q := r.scopeQuery(`
+		SELECT s.user_id, s.program_id, s.ends FROM s WHERE s.scope_type = 'PROGRAM'
 		UNION
-		SELECT s.user_id, p.program_id FROM s JOIN projects p ON p.id = s.project_id WHERE s.scope_type = 'PROJECT'
+		SELECT s.user_id, p.program_id, s.ends FROM s JOIN projects p ON p.id = s.project_id WHERE s.scope_type = 'PROJECT'
 		UNION
-		SELECT s.user_id, -1 FROM s WHERE s.scope_type = 'GLOBAL'
+		SELECT s.user_id, -1, s.ends FROM s WHERE s.scope_type = 'GLOBAL'
 		ORDER BY 1, 2`, users)
-	out, err := r.pairs(ctx, q, users)
+	out, until, err := r.pairs(ctx, q, users)
 	if err != nil {
-		return nil, fmt.Errorf("compute accessible programs: %w", err)
+		return nil, nil, fmt.Errorf("compute accessible programs: %w", err)
 	}
-	return out, nil
+	return out, until, nil
 }
 
 // projects returns each user's accessible projects: all with a GLOBAL scope,
 // else every project of PROGRAM-scoped programs plus PROJECT-scoped
-// projects, ascending.
-func (r resolver) projects(ctx context.Context, users []int) (map[int]IDSet, error) {
-	q := r.query(activeScopes+`
-		SELECT s.user_id, p.id FROM s JOIN projects p ON p.program_id = s.program_id WHERE s.scope_type = 'PROGRAM'
+// projects, ascending; and each user's earliest end among the scopes that
+// reach them.
+func (r resolver) projects(ctx context.Context, users []int) (map[int]IDSet, ends, error) {
+	q := r.scopeQuery(`
+		SELECT s.user_id, p.id, s.ends FROM s JOIN projects p ON p.program_id = s.program_id WHERE s.scope_type = 'PROGRAM'
 		UNION
-		SELECT s.user_id, s.project_id FROM s WHERE s.scope_type = 'PROJECT'
+		SELECT s.user_id, s.project_id, s.ends FROM s WHERE s.scope_type = 'PROJECT'
 		UNION
-		SELECT s.user_id, -1 FROM s WHERE s.scope_type = 'GLOBAL'
+		SELECT s.user_id, -1, s.ends FROM s WHERE s.scope_type = 'GLOBAL'
 		ORDER BY 1, 2`, users)
-	out, err := r.pairs(ctx, q, users)
+	out, until, err := r.pairs(ctx, q, users)
 	if err != nil {
-		return nil, fmt.Errorf("compute accessible projects: %w", err)
+		return nil, nil, fmt.Errorf("compute accessible projects: %w", err)
 	}
-	return out, nil
+	return out, until, nil
 }
 
-// directScopes returns each user's active scope assignments, by ID.
-func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]DirectScope, error) {
-	q := r.query(activeScopes+`SELECT s.id, s.user_id, s.scope_type, s.program_id, s.project_id FROM s ORDER BY s.id`, users)
+// directScopes returns each user's active scope assignments, by ID, and each
+// user's earliest end among them.
+func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]DirectScope, ends, error) {
+	q := r.scopeQuery(`SELECT s.id, s.user_id, s.scope_type, s.program_id, s.project_id, s.ends FROM s ORDER BY s.id`, users)
 	out := make(map[int][]DirectScope, len(users))
+	until := ends{}
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		var d DirectScope
-		var program, project sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.UserID, &d.ScopeType, &program, &project); err != nil {
+		var program, project, end sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.UserID, &d.ScopeType, &program, &project, &end); err != nil {
 			return err
 		}
 		if program.Valid {
@@ -123,37 +137,48 @@ func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]Dire
 			id := int(project.Int64)
 			d.ProjectID = &id
 		}
+		if end.Valid {
+			at := time.UnixMilli(end.Int64).UTC()
+			d.ExpiresAt = &at
+		}
 		out[d.UserID] = append(out[d.UserID], d)
+		until.note(d.UserID, end)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("compute direct scopes: %w", err)
+		return nil, nil, fmt.Errorf("compute direct scopes: %w", err)
 	}
-	return out, nil
+	return out, until, nil
 }
 
-// pairs runs a query of (user, id) rows into per-user ID sets (an empty,
-// non-nil list for users without rows; allIDs makes the set "all").
-func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int]IDSet, error) {
+// pairs runs a query of (user, id, end) rows into per-user ID sets (an
+// empty, non-nil list for users without rows; allIDs makes the set "all")
+// and each user's earliest end.
+func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int]IDSet, ends, error) {
 	out := make(map[int]IDSet, len(users))
 	for _, u := range users {
 		out[u] = IDSet{IDs: []int{}}
 	}
+	until := ends{}
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		var user, id int
-		if err := rows.Scan(&user, &id); err != nil {
+		var end sql.NullInt64
+		if err := rows.Scan(&user, &id, &end); err != nil {
 			return err
 		}
+		until.note(user, end)
 		set := out[user]
-		if id == allIDs {
+		switch {
+		case id == allIDs:
 			set.All, set.IDs = true, nil
-		} else if !set.All {
+		case !set.All && (len(set.IDs) == 0 || set.IDs[len(set.IDs)-1] != id):
+			// The same ID comes once per end it is reached with.
 			set.IDs = append(set.IDs, id)
 		}
 		out[user] = set
 		return nil
 	})
-	return out, err
+	return out, until, err
 }
 
 // catalogSize counts the programs, the projects, the users and the
@@ -192,7 +217,7 @@ type sqlQuery struct {
 	args []any
 }
 
-// query fills the single `IN %s` list of text with placeholders for users, in
+// query fills the single `IN %[1]s` list of text with placeholders for users, in
 // the dialect's style ($n for PostgreSQL, ? for SQLite).
 func (r resolver) query(text string, users []int) sqlQuery {
 	marks := make([]string, len(users))
@@ -204,7 +229,7 @@ func (r resolver) query(text string, users []int) sqlQuery {
 		}
 		args[i] = u
 	}
-	return sqlQuery{text: fmt.Sprintf(text, "("+strings.Join(marks, ", ")+")"), args: args}
+	return sqlQuery{text: strings.ReplaceAll(text, "%[1]s", "("+strings.Join(marks, ", ")+")"), args: args}
 }
 
 func (r resolver) scan(ctx context.Context, q sqlQuery, row func(*sql.Rows) error) error {

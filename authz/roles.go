@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
@@ -23,12 +24,21 @@ func (s *Service) Roles(ctx context.Context) ([]*ent.Role, error) {
 	return roles, nil
 }
 
-// AssignRole gives a user a role, or reactivates the existing assignment.
-// Every role change needs ROLE_MANAGE, a GLOBAL scope and every permission
-// of the role (nobody grants beyond what they hold); the last admin cannot
-// lose ADMIN.
-func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, "assignRole", userID, rt, roleChange{active: true, createMissing: true})
+// AssignRole gives a user a role, or reactivates the existing assignment,
+// ending on its own at expiresAt (nil: never; assigning again sets the end
+// anew). Every role change needs ROLE_MANAGE, a GLOBAL scope and every
+// permission of the role (nobody grants beyond what they hold); the last
+// admin cannot lose ADMIN, nor hold it only until an end.
+func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType, expiresAt *time.Time) (*ent.RoleAssignment, error) {
+	end, err := checkEnd(expiresAt)
+	if err != nil {
+		return nil, err
+	}
+	ra, err := s.setRoleAssignment(ctx, "assignRole", userID, rt, roleChange{active: true, createMissing: true, setEnd: true, end: end})
+	if err == nil && end != nil {
+		s.expiry.poke() // it may end before the watcher's next look
+	}
+	return ra, err
 }
 
 // ActivateRole reactivates an existing assignment. Needs ROLE_MANAGE; NOT_FOUND
@@ -49,6 +59,10 @@ func (s *Service) DeactivateRole(ctx context.Context, userID int, rt access.Role
 type roleChange struct {
 	active        bool
 	createMissing bool
+	// setEnd: the assignment's end becomes end (nil: none), and its expiry
+	// is to be logged anew.
+	setEnd bool
+	end    *time.Time
 }
 
 func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, rt access.RoleType, rc roleChange) (*ent.RoleAssignment, error) {
@@ -67,15 +81,25 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 			Only(ctx)
 		switch {
 		case ent.IsNotFound(err) && rc.createMissing:
-			result, err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(r.ID).SetActive(rc.active).Save(ctx)
+			result, err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(r.ID).SetActive(rc.active).
+				SetNillableExpiresAt(rc.end).Save(ctx)
 		case ent.IsNotFound(err):
 			return impact{}, apperr.Errorf(apperr.NotFound, "user %d does not hold role %s", userID, rt)
 		case err == nil:
-			result, err = existing.Update().SetActive(rc.active).Save(ctx)
+			upd := existing.Update().SetActive(rc.active)
+			if rc.setEnd {
+				upd.SetExpireLogged(false)
+				if rc.end == nil {
+					upd.ClearExpiresAt()
+				} else {
+					upd.SetExpiresAt(*rc.end)
+				}
+			}
+			result, err = upd.Save(ctx)
 		}
 		return impact{users: []int{userID}, target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
 	}
-	if rt == access.RoleAdmin && !rc.active {
+	if rt == access.RoleAdmin && (!rc.active || rc.end != nil) {
 		change = s.keepAnAdmin(change)
 	}
 	if err := s.mutate(ctx, op, change); err != nil {

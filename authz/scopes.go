@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
@@ -19,6 +20,9 @@ type ScopeInput struct {
 	ScopeType access.ScopeType
 	ProgramID *int
 	ProjectID *int
+	// ExpiresAt ends the scope on its own (nil: never); assigning an
+	// existing scope again sets its end anew.
+	ExpiresAt *time.Time
 }
 
 // AssignScope gives a user a scope, or reactivates an identical existing one.
@@ -43,13 +47,20 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 	if len(ins) > MaxBulkScopes {
 		return nil, badInput("at most %d scopes per call", MaxBulkScopes)
 	}
+	endsGlobal := false
 	for i, in := range ins {
 		if err := checkScopeInput(reach, in); err != nil {
 			return nil, inputAt("inputs", len(ins), i, err)
 		}
+		end, err := checkEnd(in.ExpiresAt)
+		if err != nil {
+			return nil, inputAt("inputs", len(ins), i, err)
+		}
+		ins[i].ExpiresAt = end
+		endsGlobal = endsGlobal || (end != nil && in.ScopeType == access.ScopeGlobal)
 	}
 	out := make([]*ent.ScopeAssignment, len(ins))
-	err = s.mutateRetryingConflicts(ctx, "assignScope", func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		var imp impact
 		for i, in := range ins {
 			sa, err := assignScope(ctx, tx, in)
@@ -61,12 +72,19 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 		}
 		imp.target, imp.on = describeScopes(out)
 		return imp, nil
-	})
-	if err != nil {
+	}
+	if endsGlobal {
+		// An admin's GLOBAL scope with an end would end the admin.
+		change = s.keepAnAdmin(change)
+	}
+	if err := s.mutateRetryingConflicts(ctx, "assignScope", change); err != nil {
 		return nil, err
 	}
 	for i := range out {
 		out[i] = out[i].Unwrap()
+		if out[i].ExpiresAt != nil {
+			s.expiry.poke() // it may end before the watcher's next look
+		}
 	}
 	return out, nil
 }
@@ -122,7 +140,13 @@ func assignScope(ctx context.Context, tx *ent.Tx, in ScopeInput) (*ent.ScopeAssi
 	existing, err := tx.ScopeAssignment.Query().Where(sameScope(in)...).First(ctx)
 	switch {
 	case err == nil:
-		sa, err := existing.Update().SetActive(true).Save(ctx)
+		upd := existing.Update().SetActive(true).SetExpireLogged(false)
+		if in.ExpiresAt == nil {
+			upd.ClearExpiresAt()
+		} else {
+			upd.SetExpiresAt(*in.ExpiresAt)
+		}
+		sa, err := upd.Save(ctx)
 		return sa, dbError(err, "scope assignment")
 	case !ent.IsNotFound(err):
 		return nil, dbError(err, "scope assignment")
@@ -132,6 +156,7 @@ func assignScope(ctx context.Context, tx *ent.Tx, in ScopeInput) (*ent.ScopeAssi
 		SetScopeType(in.ScopeType).
 		SetNillableProgramID(in.ProgramID).
 		SetNillableProjectID(in.ProjectID).
+		SetNillableExpiresAt(in.ExpiresAt).
 		Save(ctx)
 	return sa, dbError(err, "scope assignment")
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"authz-gateway/access"
@@ -28,6 +29,8 @@ type DirectScope struct {
 	ScopeType access.ScopeType `json:"scopeType"`
 	ProgramID *int             `json:"programId,omitempty"`
 	ProjectID *int             `json:"projectId,omitempty"`
+	// ExpiresAt: the scope ends on its own then (to the millisecond).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // ScopeSummary is the scope_summary answer.
@@ -162,6 +165,8 @@ type Service struct {
 	warm  *warmer        // activity record and cache warming
 	types atomic.Value   // []string: ent's type table, see objectKind
 	hints identityHints  // identity provider callers -> users (ResolveExternal)
+	// expiry logs the ends of time-bound grants (StartExpiry).
+	expiry *expiryWatcher
 }
 
 // NewService returns a Service reading db through c. sqlDialect is ent's
@@ -174,7 +179,7 @@ func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *fr
 	if positions == nil {
 		positions = freshness.NewPositions()
 	}
-	s := &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}}
+	s := &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, expiry: newExpiryWatcher()}
 	s.warm = newWarmer(s)
 	s.log = freshness.New(freshness.Config{
 		DB: db, Cache: c, Positions: positions, Postgres: sqlDialect == dialect.Postgres,
@@ -228,8 +233,9 @@ func (s *Service) Answer(ctx context.Context, key Key) (Answer, error) {
 
 // compute is the cache's ComputeFunc: one query per kind among keys. A scope
 // summary needs the program and project lists too, so users whose summary
-// missed join those queries.
-func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key][]byte, error) {
+// missed join those queries. Each answer ends with the earliest end among
+// the time-bound grants it was built from.
+func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]cache.Computed, error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	byKind := make(map[cache.Kind][]int)
 	for _, k := range keys {
@@ -245,41 +251,41 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 	programUsers := union(byKind[cache.AccessiblePrograms], summaries)
 	projectUsers := union(byKind[cache.AccessibleProjects], summaries)
 
-	out := make(map[cache.Key][]byte, len(keys))
-	put := func(kind cache.Kind, user int, v any) error {
+	out := make(map[cache.Key]cache.Computed, len(keys))
+	put := func(kind cache.Kind, user int, v any, end time.Time) error {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", kind, err)
 		}
-		out[cache.Key{Kind: kind, UserID: user}] = b
+		out[cache.Key{Kind: kind, UserID: user}] = cache.Computed{Data: b, End: end}
 		return nil
 	}
 	if users := byKind[cache.Permissions]; len(users) > 0 {
-		perms, err := s.res.permissions(ctx, users)
+		perms, until, err := s.res.permissions(ctx, users)
 		if err != nil {
 			return nil, err
 		}
 		for _, u := range users {
-			if err := put(cache.Permissions, u, perms[u]); err != nil {
+			if err := put(cache.Permissions, u, perms[u], until.at(u)); err != nil {
 				return nil, err
 			}
 		}
 	}
-	programs, err := s.idsFor(ctx, programUsers, s.res.programs)
+	programs, programsUntil, err := s.idsFor(ctx, programUsers, s.res.programs)
 	if err != nil {
 		return nil, err
 	}
-	projects, err := s.idsFor(ctx, projectUsers, s.res.projects)
+	projects, projectsUntil, err := s.idsFor(ctx, projectUsers, s.res.projects)
 	if err != nil {
 		return nil, err
 	}
 	for _, u := range byKind[cache.AccessiblePrograms] {
-		if err := put(cache.AccessiblePrograms, u, programs[u]); err != nil {
+		if err := put(cache.AccessiblePrograms, u, programs[u], programsUntil.at(u)); err != nil {
 			return nil, err
 		}
 	}
 	for _, u := range byKind[cache.AccessibleProjects] {
-		if err := put(cache.AccessibleProjects, u, projects[u]); err != nil {
+		if err := put(cache.AccessibleProjects, u, projects[u], projectsUntil.at(u)); err != nil {
 			return nil, err
 		}
 	}
@@ -295,7 +301,7 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		if err != nil {
 			return nil, err
 		}
-		if err := put(c.kind, CatalogUser, IDSet{IDs: ids}); err != nil {
+		if err := put(c.kind, CatalogUser, IDSet{IDs: ids}, time.Time{}); err != nil {
 			return nil, err
 		}
 	}
@@ -304,7 +310,7 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		if err != nil {
 			return nil, err
 		}
-		if err := put(KindCatalogSize, cache.CatalogUser, size); err != nil {
+		if err := put(KindCatalogSize, cache.CatalogUser, size, time.Time{}); err != nil {
 			return nil, err
 		}
 	}
@@ -314,20 +320,21 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 			return nil, err
 		}
 		for _, u := range users {
-			if err := put(KindUser, u, statuses[u]); err != nil {
+			if err := put(KindUser, u, statuses[u], time.Time{}); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if len(summaries) > 0 {
-		direct, err := s.res.directScopes(ctx, summaries)
+		direct, until, err := s.res.directScopes(ctx, summaries)
 		if err != nil {
 			return nil, err
 		}
 		for _, u := range summaries {
 			// A GLOBAL user's counts come from the catalog's size when read.
 			sum := summarize(direct[u], len(programs[u].IDs), len(projects[u].IDs))
-			if err := put(cache.ScopeSummary, u, sum); err != nil {
+			end := earliest(until.at(u), earliest(programsUntil.at(u), projectsUntil.at(u)))
+			if err := put(cache.ScopeSummary, u, sum, end); err != nil {
 				return nil, err
 			}
 		}
@@ -335,9 +342,9 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 	return out, nil
 }
 
-func (s *Service) idsFor(ctx context.Context, users []int, query func(context.Context, []int) (map[int]IDSet, error)) (map[int]IDSet, error) {
+func (s *Service) idsFor(ctx context.Context, users []int, query func(context.Context, []int) (map[int]IDSet, ends, error)) (map[int]IDSet, ends, error) {
 	if len(users) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	return query(ctx, users)
 }

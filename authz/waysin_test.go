@@ -77,7 +77,7 @@ func TestWaysIn_RoleManagementNeedsGlobalAndStaysWithinOwnPermissions(t *testing
 	w.InProgram(scoped, c.A)
 	as := testenv.AsUser(scoped)
 
-	_, err := g.Authz.AssignRole(as, scoped, access.RoleAdmin)
+	_, err := g.Authz.AssignRole(as, scoped, access.RoleAdmin, nil)
 	requireCode(t, apperr.Forbidden, err)
 	_, err = g.Authz.SetRolePermissions(as, access.RoleAdmin, []access.Permission{access.ProgramRead})
 	requireCode(t, apperr.Forbidden, err)
@@ -91,11 +91,11 @@ func TestWaysIn_RoleManagementNeedsGlobalAndStaysWithinOwnPermissions(t *testing
 	w.Global(global)
 	as = testenv.AsUser(global)
 	target := w.User("target@test.example")
-	_, err = g.Authz.AssignRole(as, target, access.RoleAdmin)
+	_, err = g.Authz.AssignRole(as, target, access.RoleAdmin, nil)
 	requireCode(t, apperr.Forbidden, err)
 	_, err = g.Authz.SetRolePermissions(as, access.RoleViewer, []access.Permission{access.UserManage})
 	requireCode(t, apperr.Forbidden, err)
-	_, err = g.Authz.AssignRole(as, target, access.RoleViewer)
+	_, err = g.Authz.AssignRole(as, target, access.RoleViewer, nil)
 	require.NoError(t, err, "VIEWER's permissions are all its own")
 
 	// Not even an admin can strip ADMIN: nobody could restore it.

@@ -29,7 +29,21 @@ import (
 
 // ComputeFunc computes the values of keys from the source of truth, as JSON,
 // in as few queries as it can. It must return a value for every key.
-type ComputeFunc func(ctx context.Context, keys []Key) (map[Key][]byte, error)
+type ComputeFunc func(ctx context.Context, keys []Key) (map[Key]Computed, error)
+
+// Computed is one computed value: its JSON and, when it holds only until an
+// instant (a time-bound grant it was built from ends then), that instant on
+// the database's clock. Zero End: the value has no end of its own.
+//
+// No tier serves a value past its End: Redis keeps it no longer (its TTL is
+// capped), a read rejects it once the database's clock (as far as this
+// process can tell, ObserveDatabaseClock) reaches End, the L1 drops it,
+// a caller waiting on another's computation of it computes again, and
+// nothing a read does moves End.
+type Computed struct {
+	Data []byte
+	End  time.Time
+}
 
 // Config tunes a Cache. Zero fields take the defaults.
 type Config struct {
@@ -104,6 +118,28 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ended reports whether a value ending at end (Unix ms on the database's
+// clock, 0: no end) has ended.
+func (c *Cache) ended(end int64) bool {
+	return end != 0 && c.databaseNow().UnixMilli() >= end
+}
+
+// databaseNow is the database's clock as this process can tell it, never
+// behind it: values' ends (Computed.End) are measured on it.
+func (c *Cache) databaseNow() time.Time {
+	return time.Now().Add(time.Duration(c.dbAhead.Load()))
+}
+
+// ObserveDatabaseClock tells the cache that the database's clock read dbNow
+// (rounded down to the millisecond) in a statement sent at sent on this
+// process's clock. The difference bounds how far the database's clock is
+// ahead of ours from above (it includes the trip there), so an end is never
+// judged later than the database would. Until told, the clocks are taken to
+// agree (they do for the embedded database, which is this process).
+func (c *Cache) ObserveDatabaseClock(sent, dbNow time.Time) {
+	c.dbAhead.Store(int64(dbNow.Add(time.Millisecond).Sub(sent)))
+}
+
 // MaxTTL returns the longest configured TTL.
 func (c Config) MaxTTL() time.Duration {
 	c = c.withDefaults()
@@ -126,6 +162,9 @@ type Cache struct {
 	// refreshWarn: refresh-ahead failures (a warning at most every 10 s each)
 	refreshWarn rate.Sometimes
 
+	// dbAhead is how far the database's clock runs ahead of this
+	// process's (ns, an upper bound; ObserveDatabaseClock).
+	dbAhead atomic.Int64
 	// distrust is set while an invalidation is undelivered; reads and writes
 	// then skip the store until the global token has been replaced.
 	distrust    atomic.Bool
@@ -238,7 +277,7 @@ func (c *Cache) storeFailed(ctx context.Context, op string, err error) {
 }
 
 // computeAll calls compute and checks that it answered every key.
-func computeAll(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key][]byte, error) {
+func computeAll(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key]Computed, error) {
 	values, err := compute(ctx, keys)
 	if err != nil {
 		return nil, err

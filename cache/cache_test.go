@@ -34,6 +34,7 @@ type source struct {
 	calls  atomic.Int64
 	keys   atomic.Int64
 	err    error
+	ends   map[cache.Key]time.Time
 }
 
 func (s *source) set(k cache.Key, v string) {
@@ -42,7 +43,7 @@ func (s *source) set(k cache.Key, v string) {
 	s.values[k] = v
 }
 
-func (s *source) compute(_ context.Context, keys []cache.Key) (map[cache.Key][]byte, error) {
+func (s *source) compute(_ context.Context, keys []cache.Key) (map[cache.Key]cache.Computed, error) {
 	s.calls.Add(1)
 	s.keys.Add(int64(len(keys)))
 	s.mu.Lock()
@@ -50,12 +51,22 @@ func (s *source) compute(_ context.Context, keys []cache.Key) (map[cache.Key][]b
 	if s.err != nil {
 		return nil, s.err
 	}
-	out := make(map[cache.Key][]byte, len(keys))
+	out := make(map[cache.Key]cache.Computed, len(keys))
 	for _, k := range keys {
 		b, _ := json.Marshal(s.values[k])
-		out[k] = b
+		out[k] = cache.Computed{Data: b, End: s.ends[k]}
 	}
 	return out, nil
+}
+
+// endAt makes k's value, from now on computed, hold only until end.
+func (s *source) endAt(k cache.Key, end time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ends == nil {
+		s.ends = map[cache.Key]time.Time{}
+	}
+	s.ends[k] = end
 }
 
 func newSource() *source { return &source{values: map[cache.Key]string{}} }

@@ -16,6 +16,9 @@ type Envelope struct {
 	// values written before it existed.
 	Exp  int64 `json:"exp,omitempty"`
 	Cost int64 `json:"cost,omitempty"`
+	// End is when the value stops being true (Unix ms, the database's
+	// clock; Computed.End): no read accepts it from then on.
+	End int64 `json:"end,omitempty"`
 }
 
 // DecodeEnvelope parses a stored value. Anything that is not a well-formed

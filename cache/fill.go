@@ -10,9 +10,9 @@ import (
 
 // fill computes the misses this process is not already computing, stores them,
 // and waits for the ones it is.
-func (c *Cache) fill(ctx context.Context, misses []Key, stamps map[Key]string, compute ComputeFunc) (map[Key][]byte, error) {
+func (c *Cache) fill(ctx context.Context, misses []Key, stamps map[Key]string, compute ComputeFunc) (map[Key]Computed, error) {
 	lead, follow := c.flights.join(misses, stamps)
-	out := make(map[Key][]byte, len(misses))
+	out := make(map[Key]Computed, len(misses))
 	if len(lead) > 0 {
 		values, err := c.computeAndSave(ctx, lead, stamps, compute)
 		if err != nil {
@@ -29,9 +29,11 @@ func (c *Cache) fill(ctx context.Context, misses []Key, stamps map[Key]string, c
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if f.err != nil {
+		if f.err != nil || c.ended(endMs(f.value.End)) {
 			// The leader failed, perhaps only because its own request was
-			// cancelled: compute this key ourselves rather than share the error.
+			// cancelled: compute this key ourselves rather than share the
+			// error. Or its value, computed before we asked, has ended since:
+			// this read started after the end and must not see it.
 			retry = append(retry, k)
 			continue
 		}
@@ -51,7 +53,7 @@ func (c *Cache) fill(ctx context.Context, misses []Key, stamps map[Key]string, c
 
 // computeAndSave runs compute for the keys this call leads, stores the result
 // stamped with the generation read before computing, and releases followers.
-func (c *Cache) computeAndSave(ctx context.Context, lead []Key, stamps map[Key]string, compute ComputeFunc) (values map[Key][]byte, err error) {
+func (c *Cache) computeAndSave(ctx context.Context, lead []Key, stamps map[Key]string, compute ComputeFunc) (values map[Key]Computed, err error) {
 	start := time.Now()
 	defer func() {
 		if values == nil && err == nil {
@@ -72,20 +74,34 @@ func (c *Cache) computeAndSave(ctx context.Context, lead []Key, stamps map[Key]s
 	return values, nil
 }
 
-func (c *Cache) save(ctx context.Context, keys []Key, values map[Key][]byte, stamps map[Key]string, cost time.Duration) {
+func (c *Cache) save(ctx context.Context, keys []Key, values map[Key]Computed, stamps map[Key]string, cost time.Duration) {
 	if c.distrust.Load() {
 		return
 	}
 	entries := make([]Entry, 0, len(keys))
 	now := time.Now()
 	for _, k := range keys {
+		v := values[k]
 		ttl := c.ttl(k.Kind)
-		raw, err := json.Marshal(Envelope{Gen: stamps[k], Data: values[k], Exp: now.Add(ttl).UnixMilli(), Cost: cost.Microseconds()})
+		end := endMs(v.End)
+		if end != 0 {
+			// Redis keeps the value no longer than it holds (measured on
+			// the database's clock, which databaseNow never trails).
+			left := time.Duration(end-c.databaseNow().UnixMilli()) * time.Millisecond
+			if left <= 0 {
+				continue // ended already: nothing to keep
+			}
+			ttl = min(ttl, left)
+		}
+		raw, err := json.Marshal(Envelope{Gen: stamps[k], Data: v.Data, Exp: now.Add(ttl).UnixMilli(), Cost: cost.Microseconds(), End: end})
 		if err != nil {
 			c.cfg.Logger.Error("cache: encode value", "key", k.String(), "err", err)
 			continue
 		}
 		entries = append(entries, Entry{Key: k, Value: raw, TTL: ttl})
+	}
+	if len(entries) == 0 {
+		return
 	}
 	err := c.storeOp(ctx, func(ctx context.Context) error { return c.store.Save(ctx, entries) })
 	if err != nil {
@@ -103,9 +119,18 @@ func (c *Cache) ttl(kind Kind) time.Duration {
 // bypass computes without the store: used while the store is down or not
 // trusted. No singleflight here: without a generation stamp there is no way
 // to tell a computation that started before a commit from one after it.
-func (c *Cache) bypass(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key][]byte, error) {
+func (c *Cache) bypass(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key]Computed, error) {
 	for _, k := range keys {
 		c.metrics.kinds[k.Kind].bypassed.Add(1)
 	}
 	return computeAll(ctx, keys, compute)
+}
+
+// endMs is a value's end in Unix ms (0: none), rounded down: a value never
+// outlives its end by the rounding.
+func endMs(end time.Time) int64 {
+	if end.IsZero() {
+		return 0
+	}
+	return end.UnixMilli()
 }

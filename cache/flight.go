@@ -19,7 +19,7 @@ type flightKey struct {
 
 type flight struct {
 	done  chan struct{}
-	value []byte
+	value Computed
 	err   error
 }
 
@@ -46,7 +46,7 @@ func (f *flights) join(keys []Key, stamps map[Key]string) (lead []Key, follow ma
 
 // finish publishes the leader's result to its followers and forgets the calls.
 // Errors are delivered, never kept.
-func (f *flights) finish(keys []Key, stamps map[Key]string, values map[Key][]byte, err error) {
+func (f *flights) finish(keys []Key, stamps map[Key]string, values map[Key]Computed, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, k := range keys {

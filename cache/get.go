@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Get returns the value of every key: from the L1 when it may answer, else
@@ -53,7 +54,7 @@ func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode
 	var held map[Key]Value
 	if l1 != nil {
 		epoch = l1.epoch.Load() // before anything is read: see local.put
-		held = l1.get(keys)
+		held = l1.get(keys, c.databaseNow().UnixMilli())
 	}
 	rest := make([]Key, 0, len(keys)-len(held))
 	for _, k := range keys {
@@ -71,8 +72,8 @@ func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode
 		if err != nil {
 			return nil, err
 		}
-		for k, raw := range got {
-			out[k] = Value{Raw: raw}
+		for k, v := range got {
+			out[k] = Value{Raw: v.Data, end: endMs(v.End)}
 			keep[k] = out[k]
 		}
 	}
@@ -110,7 +111,7 @@ func (c *Cache) usableLocal() *local {
 }
 
 // getShared is Get from the shared store (or the source of truth).
-func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key][]byte, error) {
+func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key]Computed, error) {
 	if c.distrust.Load() {
 		return c.bypass(ctx, keys, compute)
 	}
@@ -130,7 +131,7 @@ func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) 
 		// The store is behind the access-change log (or went back in time).
 		return c.bypass(ctx, keys, compute)
 	}
-	out := make(map[Key][]byte, len(keys))
+	out := make(map[Key]Computed, len(keys))
 	stamps := make(map[Key]string)
 	var misses, early []Key
 	for _, k := range keys {
@@ -164,20 +165,26 @@ func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) 
 }
 
 // check opens a stored envelope and counts the lookup; refresh says the
-// value, valid, should be recomputed ahead of its expiry (refresh.go).
-func (c *Cache) check(k Key, raw []byte, stamp string) (data []byte, ok, refresh bool) {
+// value, valid, should be recomputed ahead of its expiry (refresh.go). A
+// value whose end has come is absent, whatever Redis still holds.
+func (c *Cache) check(k Key, raw []byte, stamp string) (data Computed, ok, refresh bool) {
 	counters := c.metrics.kinds[k.Kind]
 	if raw == nil {
 		counters.misses.Add(1)
-		return nil, false, false
+		return Computed{}, false, false
 	}
 	env, err := DecodeEnvelope(raw)
-	if err != nil || env.Gen != stamp {
-		// A foreign, corrupt or older-generation value: treat as absent.
+	if err != nil || env.Gen != stamp || c.ended(env.End) {
+		// A foreign, corrupt, older-generation or ended value: treat as
+		// absent.
 		counters.stale.Add(1)
 		counters.misses.Add(1)
-		return nil, false, false
+		return Computed{}, false, false
 	}
 	counters.hits.Add(1)
-	return env.Data, true, c.expiresSoon(k, env)
+	data = Computed{Data: env.Data}
+	if env.End != 0 {
+		data.End = time.UnixMilli(env.End)
+	}
+	return data, true, c.expiresSoon(k, env)
 }

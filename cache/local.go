@@ -59,6 +59,9 @@ type localEntry struct {
 type Value struct {
 	Raw     []byte
 	Decoded any
+	// end: when the value stops being true (Unix ms, the database's clock;
+	// 0: no end). The L1 serves no value from then on.
+	end int64
 }
 
 // entryOverhead is the memory of one entry beside its value: the map slot
@@ -103,14 +106,20 @@ func (l *local) revoke() {
 	l.dropAll()
 }
 
-// get returns the values of keys held in memory.
-func (l *local) get(keys []Key) map[Key]Value {
+// get returns the values of keys held in memory, forgetting those that
+// have ended by now (Unix ms on the database's clock).
+func (l *local) get(keys []Key, now int64) map[Key]Value {
 	out := make(map[Key]Value, len(keys))
 	l.mu.Lock()
 	for _, k := range keys {
 		if el, ok := l.entries[k]; ok {
+			v := el.Value.(*localEntry).Value
+			if v.end != 0 && now >= v.end {
+				l.removeLocked(el)
+				continue
+			}
 			l.lru.MoveToFront(el)
-			out[k] = el.Value.(*localEntry).Value
+			out[k] = v
 		}
 	}
 	l.mu.Unlock()

@@ -31,7 +31,10 @@ const refreshBeta = 1.0
 
 // expiresSoon is the XFetch decision for a valid envelope.
 func (c *Cache) expiresSoon(k Key, env Envelope) bool {
-	if c.cfg.NoRefreshAhead || env.Exp == 0 {
+	if c.cfg.NoRefreshAhead || env.Exp == 0 || env.End != 0 {
+		// A value with an end of its own is not refreshed ahead: a refresh
+		// holds only until the same end (a read never extends it), and the
+		// first read after the end recomputes anyway.
 		return false
 	}
 	delta := max(time.Duration(env.Cost)*time.Microsecond, c.cfg.TTL[k.Kind]/10)

@@ -80,6 +80,10 @@ func OpenSQLite(path string, opts Options) (*DB, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_txlock", "immediate")
+	// Times as SQLite's date functions read them (the default, Go's
+	// time.String, they cannot): time-bound grants compare expires_at with
+	// julianday('now').
+	q.Add("_time_format", "sqlite")
 	open := sql.Open
 	if opts.Traced {
 		open = func(driver, dsn string) (*sql.DB, error) {

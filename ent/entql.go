@@ -137,9 +137,11 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "RoleAssignment",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			roleassignment.FieldUserID: {Type: field.TypeInt, Column: roleassignment.FieldUserID},
-			roleassignment.FieldRoleID: {Type: field.TypeInt, Column: roleassignment.FieldRoleID},
-			roleassignment.FieldActive: {Type: field.TypeBool, Column: roleassignment.FieldActive},
+			roleassignment.FieldUserID:       {Type: field.TypeInt, Column: roleassignment.FieldUserID},
+			roleassignment.FieldRoleID:       {Type: field.TypeInt, Column: roleassignment.FieldRoleID},
+			roleassignment.FieldActive:       {Type: field.TypeBool, Column: roleassignment.FieldActive},
+			roleassignment.FieldExpiresAt:    {Type: field.TypeTime, Column: roleassignment.FieldExpiresAt},
+			roleassignment.FieldExpireLogged: {Type: field.TypeBool, Column: roleassignment.FieldExpireLogged},
 		},
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
@@ -153,11 +155,13 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "ScopeAssignment",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			scopeassignment.FieldUserID:    {Type: field.TypeInt, Column: scopeassignment.FieldUserID},
-			scopeassignment.FieldScopeType: {Type: field.TypeEnum, Column: scopeassignment.FieldScopeType},
-			scopeassignment.FieldProgramID: {Type: field.TypeInt, Column: scopeassignment.FieldProgramID},
-			scopeassignment.FieldProjectID: {Type: field.TypeInt, Column: scopeassignment.FieldProjectID},
-			scopeassignment.FieldActive:    {Type: field.TypeBool, Column: scopeassignment.FieldActive},
+			scopeassignment.FieldUserID:       {Type: field.TypeInt, Column: scopeassignment.FieldUserID},
+			scopeassignment.FieldScopeType:    {Type: field.TypeEnum, Column: scopeassignment.FieldScopeType},
+			scopeassignment.FieldProgramID:    {Type: field.TypeInt, Column: scopeassignment.FieldProgramID},
+			scopeassignment.FieldProjectID:    {Type: field.TypeInt, Column: scopeassignment.FieldProjectID},
+			scopeassignment.FieldActive:       {Type: field.TypeBool, Column: scopeassignment.FieldActive},
+			scopeassignment.FieldExpiresAt:    {Type: field.TypeTime, Column: scopeassignment.FieldExpiresAt},
+			scopeassignment.FieldExpireLogged: {Type: field.TypeBool, Column: scopeassignment.FieldExpireLogged},
 		},
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
@@ -820,6 +824,16 @@ func (f *RoleAssignmentFilter) WhereActive(p entql.BoolP) {
 	f.Where(p.Field(roleassignment.FieldActive))
 }
 
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *RoleAssignmentFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(roleassignment.FieldExpiresAt))
+}
+
+// WhereExpireLogged applies the entql bool predicate on the expire_logged field.
+func (f *RoleAssignmentFilter) WhereExpireLogged(p entql.BoolP) {
+	f.Where(p.Field(roleassignment.FieldExpireLogged))
+}
+
 // WhereHasUser applies a predicate to check if query has an edge user.
 func (f *RoleAssignmentFilter) WhereHasUser() {
 	f.Where(entql.HasEdge("user"))
@@ -911,6 +925,16 @@ func (f *ScopeAssignmentFilter) WhereProjectID(p entql.IntP) {
 // WhereActive applies the entql bool predicate on the active field.
 func (f *ScopeAssignmentFilter) WhereActive(p entql.BoolP) {
 	f.Where(p.Field(scopeassignment.FieldActive))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *ScopeAssignmentFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(scopeassignment.FieldExpiresAt))
+}
+
+// WhereExpireLogged applies the entql bool predicate on the expire_logged field.
+func (f *ScopeAssignmentFilter) WhereExpireLogged(p entql.BoolP) {
+	f.Where(p.Field(scopeassignment.FieldExpireLogged))
 }
 
 // WhereHasUser applies a predicate to check if query has an edge user.

@@ -461,6 +461,11 @@ func (_q *RoleAssignmentQuery) collectField(ctx context.Context, oneNode bool, o
 				selectedFields = append(selectedFields, roleassignment.FieldActive)
 				fieldSeen[roleassignment.FieldActive] = struct{}{}
 			}
+		case "expiresAt":
+			if _, ok := fieldSeen[roleassignment.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, roleassignment.FieldExpiresAt)
+				fieldSeen[roleassignment.FieldExpiresAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -577,6 +582,11 @@ func (_q *ScopeAssignmentQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[scopeassignment.FieldActive]; !ok {
 				selectedFields = append(selectedFields, scopeassignment.FieldActive)
 				fieldSeen[scopeassignment.FieldActive] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[scopeassignment.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, scopeassignment.FieldExpiresAt)
+				fieldSeen[scopeassignment.FieldExpiresAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":

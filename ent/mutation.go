@@ -3708,6 +3708,8 @@ type RoleAssignmentMutation struct {
 	typ           string
 	id            *int
 	active        *bool
+	expires_at    *time.Time
+	expire_logged *bool
 	clearedFields map[string]struct{}
 	user          *int
 	cleareduser   bool
@@ -3924,6 +3926,91 @@ func (m *RoleAssignmentMutation) ResetActive() {
 	m.active = nil
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (m *RoleAssignmentMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *RoleAssignmentMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the RoleAssignment entity.
+// If the RoleAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleAssignmentMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *RoleAssignmentMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[roleassignment.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *RoleAssignmentMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[roleassignment.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *RoleAssignmentMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, roleassignment.FieldExpiresAt)
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (m *RoleAssignmentMutation) SetExpireLogged(b bool) {
+	m.expire_logged = &b
+}
+
+// ExpireLogged returns the value of the "expire_logged" field in the mutation.
+func (m *RoleAssignmentMutation) ExpireLogged() (r bool, exists bool) {
+	v := m.expire_logged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpireLogged returns the old "expire_logged" field's value of the RoleAssignment entity.
+// If the RoleAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleAssignmentMutation) OldExpireLogged(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpireLogged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpireLogged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpireLogged: %w", err)
+	}
+	return oldValue.ExpireLogged, nil
+}
+
+// ResetExpireLogged resets all changes to the "expire_logged" field.
+func (m *RoleAssignmentMutation) ResetExpireLogged() {
+	m.expire_logged = nil
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *RoleAssignmentMutation) ClearUser() {
 	m.cleareduser = true
@@ -4012,7 +4099,7 @@ func (m *RoleAssignmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RoleAssignmentMutation) Fields() []string {
-	fields := make([]string, 0, 3)
+	fields := make([]string, 0, 5)
 	if m.user != nil {
 		fields = append(fields, roleassignment.FieldUserID)
 	}
@@ -4021,6 +4108,12 @@ func (m *RoleAssignmentMutation) Fields() []string {
 	}
 	if m.active != nil {
 		fields = append(fields, roleassignment.FieldActive)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, roleassignment.FieldExpiresAt)
+	}
+	if m.expire_logged != nil {
+		fields = append(fields, roleassignment.FieldExpireLogged)
 	}
 	return fields
 }
@@ -4036,6 +4129,10 @@ func (m *RoleAssignmentMutation) Field(name string) (ent.Value, bool) {
 		return m.RoleID()
 	case roleassignment.FieldActive:
 		return m.Active()
+	case roleassignment.FieldExpiresAt:
+		return m.ExpiresAt()
+	case roleassignment.FieldExpireLogged:
+		return m.ExpireLogged()
 	}
 	return nil, false
 }
@@ -4051,6 +4148,10 @@ func (m *RoleAssignmentMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldRoleID(ctx)
 	case roleassignment.FieldActive:
 		return m.OldActive(ctx)
+	case roleassignment.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case roleassignment.FieldExpireLogged:
+		return m.OldExpireLogged(ctx)
 	}
 	return nil, fmt.Errorf("unknown RoleAssignment field %s", name)
 }
@@ -4080,6 +4181,20 @@ func (m *RoleAssignmentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetActive(v)
+		return nil
+	case roleassignment.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case roleassignment.FieldExpireLogged:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpireLogged(v)
 		return nil
 	}
 	return fmt.Errorf("unknown RoleAssignment field %s", name)
@@ -4113,7 +4228,11 @@ func (m *RoleAssignmentMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *RoleAssignmentMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(roleassignment.FieldExpiresAt) {
+		fields = append(fields, roleassignment.FieldExpiresAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -4126,6 +4245,11 @@ func (m *RoleAssignmentMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *RoleAssignmentMutation) ClearField(name string) error {
+	switch name {
+	case roleassignment.FieldExpiresAt:
+		m.ClearExpiresAt()
+		return nil
+	}
 	return fmt.Errorf("unknown RoleAssignment nullable field %s", name)
 }
 
@@ -4141,6 +4265,12 @@ func (m *RoleAssignmentMutation) ResetField(name string) error {
 		return nil
 	case roleassignment.FieldActive:
 		m.ResetActive()
+		return nil
+	case roleassignment.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case roleassignment.FieldExpireLogged:
+		m.ResetExpireLogged()
 		return nil
 	}
 	return fmt.Errorf("unknown RoleAssignment field %s", name)
@@ -4246,6 +4376,8 @@ type ScopeAssignmentMutation struct {
 	id             *int
 	scope_type     *access.ScopeType
 	active         *bool
+	expires_at     *time.Time
+	expire_logged  *bool
 	clearedFields  map[string]struct{}
 	user           *int
 	cleareduser    bool
@@ -4562,6 +4694,91 @@ func (m *ScopeAssignmentMutation) ResetActive() {
 	m.active = nil
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (m *ScopeAssignmentMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *ScopeAssignmentMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the ScopeAssignment entity.
+// If the ScopeAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScopeAssignmentMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *ScopeAssignmentMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[scopeassignment.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *ScopeAssignmentMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[scopeassignment.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *ScopeAssignmentMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, scopeassignment.FieldExpiresAt)
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (m *ScopeAssignmentMutation) SetExpireLogged(b bool) {
+	m.expire_logged = &b
+}
+
+// ExpireLogged returns the value of the "expire_logged" field in the mutation.
+func (m *ScopeAssignmentMutation) ExpireLogged() (r bool, exists bool) {
+	v := m.expire_logged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpireLogged returns the old "expire_logged" field's value of the ScopeAssignment entity.
+// If the ScopeAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScopeAssignmentMutation) OldExpireLogged(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpireLogged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpireLogged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpireLogged: %w", err)
+	}
+	return oldValue.ExpireLogged, nil
+}
+
+// ResetExpireLogged resets all changes to the "expire_logged" field.
+func (m *ScopeAssignmentMutation) ResetExpireLogged() {
+	m.expire_logged = nil
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *ScopeAssignmentMutation) ClearUser() {
 	m.cleareduser = true
@@ -4677,7 +4894,7 @@ func (m *ScopeAssignmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ScopeAssignmentMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 7)
 	if m.user != nil {
 		fields = append(fields, scopeassignment.FieldUserID)
 	}
@@ -4692,6 +4909,12 @@ func (m *ScopeAssignmentMutation) Fields() []string {
 	}
 	if m.active != nil {
 		fields = append(fields, scopeassignment.FieldActive)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, scopeassignment.FieldExpiresAt)
+	}
+	if m.expire_logged != nil {
+		fields = append(fields, scopeassignment.FieldExpireLogged)
 	}
 	return fields
 }
@@ -4711,6 +4934,10 @@ func (m *ScopeAssignmentMutation) Field(name string) (ent.Value, bool) {
 		return m.ProjectID()
 	case scopeassignment.FieldActive:
 		return m.Active()
+	case scopeassignment.FieldExpiresAt:
+		return m.ExpiresAt()
+	case scopeassignment.FieldExpireLogged:
+		return m.ExpireLogged()
 	}
 	return nil, false
 }
@@ -4730,6 +4957,10 @@ func (m *ScopeAssignmentMutation) OldField(ctx context.Context, name string) (en
 		return m.OldProjectID(ctx)
 	case scopeassignment.FieldActive:
 		return m.OldActive(ctx)
+	case scopeassignment.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case scopeassignment.FieldExpireLogged:
+		return m.OldExpireLogged(ctx)
 	}
 	return nil, fmt.Errorf("unknown ScopeAssignment field %s", name)
 }
@@ -4774,6 +5005,20 @@ func (m *ScopeAssignmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetActive(v)
 		return nil
+	case scopeassignment.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case scopeassignment.FieldExpireLogged:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpireLogged(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ScopeAssignment field %s", name)
 }
@@ -4813,6 +5058,9 @@ func (m *ScopeAssignmentMutation) ClearedFields() []string {
 	if m.FieldCleared(scopeassignment.FieldProjectID) {
 		fields = append(fields, scopeassignment.FieldProjectID)
 	}
+	if m.FieldCleared(scopeassignment.FieldExpiresAt) {
+		fields = append(fields, scopeassignment.FieldExpiresAt)
+	}
 	return fields
 }
 
@@ -4832,6 +5080,9 @@ func (m *ScopeAssignmentMutation) ClearField(name string) error {
 		return nil
 	case scopeassignment.FieldProjectID:
 		m.ClearProjectID()
+		return nil
+	case scopeassignment.FieldExpiresAt:
+		m.ClearExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown ScopeAssignment nullable field %s", name)
@@ -4855,6 +5106,12 @@ func (m *ScopeAssignmentMutation) ResetField(name string) error {
 		return nil
 	case scopeassignment.FieldActive:
 		m.ResetActive()
+		return nil
+	case scopeassignment.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case scopeassignment.FieldExpireLogged:
+		m.ResetExpireLogged()
 		return nil
 	}
 	return fmt.Errorf("unknown ScopeAssignment field %s", name)

@@ -8,6 +8,7 @@ import (
 	"authz-gateway/ent/user"
 	"fmt"
 	"strings"
+	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -24,6 +25,10 @@ type RoleAssignment struct {
 	RoleID int `json:"role_id,omitempty"`
 	// Active holds the value of the "active" field.
 	Active bool `json:"active,omitempty"`
+	// ExpiresAt holds the value of the "expires_at" field.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ExpireLogged holds the value of the "expire_logged" field.
+	ExpireLogged bool `json:"expire_logged,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RoleAssignmentQuery when eager-loading is set.
 	Edges        RoleAssignmentEdges `json:"edges"`
@@ -70,10 +75,12 @@ func (*RoleAssignment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case roleassignment.FieldActive:
+		case roleassignment.FieldActive, roleassignment.FieldExpireLogged:
 			values[i] = new(sql.NullBool)
 		case roleassignment.FieldID, roleassignment.FieldUserID, roleassignment.FieldRoleID:
 			values[i] = new(sql.NullInt64)
+		case roleassignment.FieldExpiresAt:
+			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
 		}
@@ -112,6 +119,19 @@ func (_m *RoleAssignment) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field active", values[i])
 			} else if value.Valid {
 				_m.Active = value.Bool
+			}
+		case roleassignment.FieldExpiresAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field expires_at", values[i])
+			} else if value.Valid {
+				_m.ExpiresAt = new(time.Time)
+				*_m.ExpiresAt = value.Time
+			}
+		case roleassignment.FieldExpireLogged:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field expire_logged", values[i])
+			} else if value.Valid {
+				_m.ExpireLogged = value.Bool
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -167,6 +187,14 @@ func (_m *RoleAssignment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("active=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Active))
+	builder.WriteString(", ")
+	if v := _m.ExpiresAt; v != nil {
+		builder.WriteString("expires_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("expire_logged=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ExpireLogged))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -45,6 +46,34 @@ func (_c *RoleAssignmentCreate) SetActive(v bool) *RoleAssignmentCreate {
 func (_c *RoleAssignmentCreate) SetNillableActive(v *bool) *RoleAssignmentCreate {
 	if v != nil {
 		_c.SetActive(*v)
+	}
+	return _c
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (_c *RoleAssignmentCreate) SetExpiresAt(v time.Time) *RoleAssignmentCreate {
+	_c.mutation.SetExpiresAt(v)
+	return _c
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_c *RoleAssignmentCreate) SetNillableExpiresAt(v *time.Time) *RoleAssignmentCreate {
+	if v != nil {
+		_c.SetExpiresAt(*v)
+	}
+	return _c
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (_c *RoleAssignmentCreate) SetExpireLogged(v bool) *RoleAssignmentCreate {
+	_c.mutation.SetExpireLogged(v)
+	return _c
+}
+
+// SetNillableExpireLogged sets the "expire_logged" field if the given value is not nil.
+func (_c *RoleAssignmentCreate) SetNillableExpireLogged(v *bool) *RoleAssignmentCreate {
+	if v != nil {
+		_c.SetExpireLogged(*v)
 	}
 	return _c
 }
@@ -100,6 +129,10 @@ func (_c *RoleAssignmentCreate) defaults() error {
 		v := roleassignment.DefaultActive
 		_c.mutation.SetActive(v)
 	}
+	if _, ok := _c.mutation.ExpireLogged(); !ok {
+		v := roleassignment.DefaultExpireLogged
+		_c.mutation.SetExpireLogged(v)
+	}
 	return nil
 }
 
@@ -113,6 +146,9 @@ func (_c *RoleAssignmentCreate) check() error {
 	}
 	if _, ok := _c.mutation.Active(); !ok {
 		return &ValidationError{Name: "active", err: errors.New(`ent: missing required field "RoleAssignment.active"`)}
+	}
+	if _, ok := _c.mutation.ExpireLogged(); !ok {
+		return &ValidationError{Name: "expire_logged", err: errors.New(`ent: missing required field "RoleAssignment.expire_logged"`)}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "RoleAssignment.user"`)}
@@ -150,6 +186,14 @@ func (_c *RoleAssignmentCreate) createSpec() (*RoleAssignment, *sqlgraph.CreateS
 	if value, ok := _c.mutation.Active(); ok {
 		_spec.SetField(roleassignment.FieldActive, field.TypeBool, value)
 		_node.Active = value
+	}
+	if value, ok := _c.mutation.ExpiresAt(); ok {
+		_spec.SetField(roleassignment.FieldExpiresAt, field.TypeTime, value)
+		_node.ExpiresAt = &value
+	}
+	if value, ok := _c.mutation.ExpireLogged(); ok {
+		_spec.SetField(roleassignment.FieldExpireLogged, field.TypeBool, value)
+		_node.ExpireLogged = value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -249,6 +293,36 @@ func (u *RoleAssignmentUpsert) UpdateActive() *RoleAssignmentUpsert {
 	return u
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (u *RoleAssignmentUpsert) SetExpiresAt(v time.Time) *RoleAssignmentUpsert {
+	u.Set(roleassignment.FieldExpiresAt, v)
+	return u
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *RoleAssignmentUpsert) UpdateExpiresAt() *RoleAssignmentUpsert {
+	u.SetExcluded(roleassignment.FieldExpiresAt)
+	return u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *RoleAssignmentUpsert) ClearExpiresAt() *RoleAssignmentUpsert {
+	u.SetNull(roleassignment.FieldExpiresAt)
+	return u
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (u *RoleAssignmentUpsert) SetExpireLogged(v bool) *RoleAssignmentUpsert {
+	u.Set(roleassignment.FieldExpireLogged, v)
+	return u
+}
+
+// UpdateExpireLogged sets the "expire_logged" field to the value that was provided on create.
+func (u *RoleAssignmentUpsert) UpdateExpireLogged() *RoleAssignmentUpsert {
+	u.SetExcluded(roleassignment.FieldExpireLogged)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -308,6 +382,41 @@ func (u *RoleAssignmentUpsertOne) SetActive(v bool) *RoleAssignmentUpsertOne {
 func (u *RoleAssignmentUpsertOne) UpdateActive() *RoleAssignmentUpsertOne {
 	return u.Update(func(s *RoleAssignmentUpsert) {
 		s.UpdateActive()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *RoleAssignmentUpsertOne) SetExpiresAt(v time.Time) *RoleAssignmentUpsertOne {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *RoleAssignmentUpsertOne) UpdateExpiresAt() *RoleAssignmentUpsertOne {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *RoleAssignmentUpsertOne) ClearExpiresAt() *RoleAssignmentUpsertOne {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.ClearExpiresAt()
+	})
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (u *RoleAssignmentUpsertOne) SetExpireLogged(v bool) *RoleAssignmentUpsertOne {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.SetExpireLogged(v)
+	})
+}
+
+// UpdateExpireLogged sets the "expire_logged" field to the value that was provided on create.
+func (u *RoleAssignmentUpsertOne) UpdateExpireLogged() *RoleAssignmentUpsertOne {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.UpdateExpireLogged()
 	})
 }
 
@@ -536,6 +645,41 @@ func (u *RoleAssignmentUpsertBulk) SetActive(v bool) *RoleAssignmentUpsertBulk {
 func (u *RoleAssignmentUpsertBulk) UpdateActive() *RoleAssignmentUpsertBulk {
 	return u.Update(func(s *RoleAssignmentUpsert) {
 		s.UpdateActive()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *RoleAssignmentUpsertBulk) SetExpiresAt(v time.Time) *RoleAssignmentUpsertBulk {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *RoleAssignmentUpsertBulk) UpdateExpiresAt() *RoleAssignmentUpsertBulk {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *RoleAssignmentUpsertBulk) ClearExpiresAt() *RoleAssignmentUpsertBulk {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.ClearExpiresAt()
+	})
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (u *RoleAssignmentUpsertBulk) SetExpireLogged(v bool) *RoleAssignmentUpsertBulk {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.SetExpireLogged(v)
+	})
+}
+
+// UpdateExpireLogged sets the "expire_logged" field to the value that was provided on create.
+func (u *RoleAssignmentUpsertBulk) UpdateExpireLogged() *RoleAssignmentUpsertBulk {
+	return u.Update(func(s *RoleAssignmentUpsert) {
+		s.UpdateExpireLogged()
 	})
 }
 

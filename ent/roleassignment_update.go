@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -38,6 +39,40 @@ func (_u *RoleAssignmentUpdate) SetActive(v bool) *RoleAssignmentUpdate {
 func (_u *RoleAssignmentUpdate) SetNillableActive(v *bool) *RoleAssignmentUpdate {
 	if v != nil {
 		_u.SetActive(*v)
+	}
+	return _u
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (_u *RoleAssignmentUpdate) SetExpiresAt(v time.Time) *RoleAssignmentUpdate {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *RoleAssignmentUpdate) SetNillableExpiresAt(v *time.Time) *RoleAssignmentUpdate {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (_u *RoleAssignmentUpdate) ClearExpiresAt() *RoleAssignmentUpdate {
+	_u.mutation.ClearExpiresAt()
+	return _u
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (_u *RoleAssignmentUpdate) SetExpireLogged(v bool) *RoleAssignmentUpdate {
+	_u.mutation.SetExpireLogged(v)
+	return _u
+}
+
+// SetNillableExpireLogged sets the "expire_logged" field if the given value is not nil.
+func (_u *RoleAssignmentUpdate) SetNillableExpireLogged(v *bool) *RoleAssignmentUpdate {
+	if v != nil {
+		_u.SetExpireLogged(*v)
 	}
 	return _u
 }
@@ -106,6 +141,15 @@ func (_u *RoleAssignmentUpdate) sqlSave(ctx context.Context) (_node int, err err
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(roleassignment.FieldActive, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(roleassignment.FieldExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExpiresAtCleared() {
+		_spec.ClearField(roleassignment.FieldExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ExpireLogged(); ok {
+		_spec.SetField(roleassignment.FieldExpireLogged, field.TypeBool, value)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -138,6 +182,40 @@ func (_u *RoleAssignmentUpdateOne) SetActive(v bool) *RoleAssignmentUpdateOne {
 func (_u *RoleAssignmentUpdateOne) SetNillableActive(v *bool) *RoleAssignmentUpdateOne {
 	if v != nil {
 		_u.SetActive(*v)
+	}
+	return _u
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (_u *RoleAssignmentUpdateOne) SetExpiresAt(v time.Time) *RoleAssignmentUpdateOne {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *RoleAssignmentUpdateOne) SetNillableExpiresAt(v *time.Time) *RoleAssignmentUpdateOne {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (_u *RoleAssignmentUpdateOne) ClearExpiresAt() *RoleAssignmentUpdateOne {
+	_u.mutation.ClearExpiresAt()
+	return _u
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (_u *RoleAssignmentUpdateOne) SetExpireLogged(v bool) *RoleAssignmentUpdateOne {
+	_u.mutation.SetExpireLogged(v)
+	return _u
+}
+
+// SetNillableExpireLogged sets the "expire_logged" field if the given value is not nil.
+func (_u *RoleAssignmentUpdateOne) SetNillableExpireLogged(v *bool) *RoleAssignmentUpdateOne {
+	if v != nil {
+		_u.SetExpireLogged(*v)
 	}
 	return _u
 }
@@ -235,6 +313,15 @@ func (_u *RoleAssignmentUpdateOne) sqlSave(ctx context.Context) (_node *RoleAssi
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(roleassignment.FieldActive, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(roleassignment.FieldExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExpiresAtCleared() {
+		_spec.ClearField(roleassignment.FieldExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ExpireLogged(); ok {
+		_spec.SetField(roleassignment.FieldExpireLogged, field.TypeBool, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &RoleAssignment{config: _u.config}

@@ -10,6 +10,7 @@ import (
 	"authz-gateway/ent/user"
 	"fmt"
 	"strings"
+	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -30,6 +31,10 @@ type ScopeAssignment struct {
 	ProjectID *int `json:"project_id,omitempty"`
 	// Active holds the value of the "active" field.
 	Active bool `json:"active,omitempty"`
+	// ExpiresAt holds the value of the "expires_at" field.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ExpireLogged holds the value of the "expire_logged" field.
+	ExpireLogged bool `json:"expire_logged,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ScopeAssignmentQuery when eager-loading is set.
 	Edges        ScopeAssignmentEdges `json:"edges"`
@@ -89,12 +94,14 @@ func (*ScopeAssignment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case scopeassignment.FieldActive:
+		case scopeassignment.FieldActive, scopeassignment.FieldExpireLogged:
 			values[i] = new(sql.NullBool)
 		case scopeassignment.FieldID, scopeassignment.FieldUserID, scopeassignment.FieldProgramID, scopeassignment.FieldProjectID:
 			values[i] = new(sql.NullInt64)
 		case scopeassignment.FieldScopeType:
 			values[i] = new(sql.NullString)
+		case scopeassignment.FieldExpiresAt:
+			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
 		}
@@ -147,6 +154,19 @@ func (_m *ScopeAssignment) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field active", values[i])
 			} else if value.Valid {
 				_m.Active = value.Bool
+			}
+		case scopeassignment.FieldExpiresAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field expires_at", values[i])
+			} else if value.Valid {
+				_m.ExpiresAt = new(time.Time)
+				*_m.ExpiresAt = value.Time
+			}
+		case scopeassignment.FieldExpireLogged:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field expire_logged", values[i])
+			} else if value.Valid {
+				_m.ExpireLogged = value.Bool
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -217,6 +237,14 @@ func (_m *ScopeAssignment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("active=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Active))
+	builder.WriteString(", ")
+	if v := _m.ExpiresAt; v != nil {
+		builder.WriteString("expires_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("expire_logged=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ExpireLogged))
 	builder.WriteByte(')')
 	return builder.String()
 }

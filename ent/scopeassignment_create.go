@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -79,6 +80,34 @@ func (_c *ScopeAssignmentCreate) SetNillableActive(v *bool) *ScopeAssignmentCrea
 	return _c
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (_c *ScopeAssignmentCreate) SetExpiresAt(v time.Time) *ScopeAssignmentCreate {
+	_c.mutation.SetExpiresAt(v)
+	return _c
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_c *ScopeAssignmentCreate) SetNillableExpiresAt(v *time.Time) *ScopeAssignmentCreate {
+	if v != nil {
+		_c.SetExpiresAt(*v)
+	}
+	return _c
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (_c *ScopeAssignmentCreate) SetExpireLogged(v bool) *ScopeAssignmentCreate {
+	_c.mutation.SetExpireLogged(v)
+	return _c
+}
+
+// SetNillableExpireLogged sets the "expire_logged" field if the given value is not nil.
+func (_c *ScopeAssignmentCreate) SetNillableExpireLogged(v *bool) *ScopeAssignmentCreate {
+	if v != nil {
+		_c.SetExpireLogged(*v)
+	}
+	return _c
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_c *ScopeAssignmentCreate) SetUser(v *User) *ScopeAssignmentCreate {
 	return _c.SetUserID(v.ID)
@@ -135,6 +164,10 @@ func (_c *ScopeAssignmentCreate) defaults() error {
 		v := scopeassignment.DefaultActive
 		_c.mutation.SetActive(v)
 	}
+	if _, ok := _c.mutation.ExpireLogged(); !ok {
+		v := scopeassignment.DefaultExpireLogged
+		_c.mutation.SetExpireLogged(v)
+	}
 	return nil
 }
 
@@ -153,6 +186,9 @@ func (_c *ScopeAssignmentCreate) check() error {
 	}
 	if _, ok := _c.mutation.Active(); !ok {
 		return &ValidationError{Name: "active", err: errors.New(`ent: missing required field "ScopeAssignment.active"`)}
+	}
+	if _, ok := _c.mutation.ExpireLogged(); !ok {
+		return &ValidationError{Name: "expire_logged", err: errors.New(`ent: missing required field "ScopeAssignment.expire_logged"`)}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "ScopeAssignment.user"`)}
@@ -191,6 +227,14 @@ func (_c *ScopeAssignmentCreate) createSpec() (*ScopeAssignment, *sqlgraph.Creat
 	if value, ok := _c.mutation.Active(); ok {
 		_spec.SetField(scopeassignment.FieldActive, field.TypeBool, value)
 		_node.Active = value
+	}
+	if value, ok := _c.mutation.ExpiresAt(); ok {
+		_spec.SetField(scopeassignment.FieldExpiresAt, field.TypeTime, value)
+		_node.ExpiresAt = &value
+	}
+	if value, ok := _c.mutation.ExpireLogged(); ok {
+		_spec.SetField(scopeassignment.FieldExpireLogged, field.TypeBool, value)
+		_node.ExpireLogged = value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -307,6 +351,36 @@ func (u *ScopeAssignmentUpsert) UpdateActive() *ScopeAssignmentUpsert {
 	return u
 }
 
+// SetExpiresAt sets the "expires_at" field.
+func (u *ScopeAssignmentUpsert) SetExpiresAt(v time.Time) *ScopeAssignmentUpsert {
+	u.Set(scopeassignment.FieldExpiresAt, v)
+	return u
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *ScopeAssignmentUpsert) UpdateExpiresAt() *ScopeAssignmentUpsert {
+	u.SetExcluded(scopeassignment.FieldExpiresAt)
+	return u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *ScopeAssignmentUpsert) ClearExpiresAt() *ScopeAssignmentUpsert {
+	u.SetNull(scopeassignment.FieldExpiresAt)
+	return u
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (u *ScopeAssignmentUpsert) SetExpireLogged(v bool) *ScopeAssignmentUpsert {
+	u.Set(scopeassignment.FieldExpireLogged, v)
+	return u
+}
+
+// UpdateExpireLogged sets the "expire_logged" field to the value that was provided on create.
+func (u *ScopeAssignmentUpsert) UpdateExpireLogged() *ScopeAssignmentUpsert {
+	u.SetExcluded(scopeassignment.FieldExpireLogged)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -372,6 +446,41 @@ func (u *ScopeAssignmentUpsertOne) SetActive(v bool) *ScopeAssignmentUpsertOne {
 func (u *ScopeAssignmentUpsertOne) UpdateActive() *ScopeAssignmentUpsertOne {
 	return u.Update(func(s *ScopeAssignmentUpsert) {
 		s.UpdateActive()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *ScopeAssignmentUpsertOne) SetExpiresAt(v time.Time) *ScopeAssignmentUpsertOne {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *ScopeAssignmentUpsertOne) UpdateExpiresAt() *ScopeAssignmentUpsertOne {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *ScopeAssignmentUpsertOne) ClearExpiresAt() *ScopeAssignmentUpsertOne {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.ClearExpiresAt()
+	})
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (u *ScopeAssignmentUpsertOne) SetExpireLogged(v bool) *ScopeAssignmentUpsertOne {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.SetExpireLogged(v)
+	})
+}
+
+// UpdateExpireLogged sets the "expire_logged" field to the value that was provided on create.
+func (u *ScopeAssignmentUpsertOne) UpdateExpireLogged() *ScopeAssignmentUpsertOne {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.UpdateExpireLogged()
 	})
 }
 
@@ -606,6 +715,41 @@ func (u *ScopeAssignmentUpsertBulk) SetActive(v bool) *ScopeAssignmentUpsertBulk
 func (u *ScopeAssignmentUpsertBulk) UpdateActive() *ScopeAssignmentUpsertBulk {
 	return u.Update(func(s *ScopeAssignmentUpsert) {
 		s.UpdateActive()
+	})
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (u *ScopeAssignmentUpsertBulk) SetExpiresAt(v time.Time) *ScopeAssignmentUpsertBulk {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.SetExpiresAt(v)
+	})
+}
+
+// UpdateExpiresAt sets the "expires_at" field to the value that was provided on create.
+func (u *ScopeAssignmentUpsertBulk) UpdateExpiresAt() *ScopeAssignmentUpsertBulk {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.UpdateExpiresAt()
+	})
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (u *ScopeAssignmentUpsertBulk) ClearExpiresAt() *ScopeAssignmentUpsertBulk {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.ClearExpiresAt()
+	})
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (u *ScopeAssignmentUpsertBulk) SetExpireLogged(v bool) *ScopeAssignmentUpsertBulk {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.SetExpireLogged(v)
+	})
+}
+
+// UpdateExpireLogged sets the "expire_logged" field to the value that was provided on create.
+func (u *ScopeAssignmentUpsertBulk) UpdateExpireLogged() *ScopeAssignmentUpsertBulk {
+	return u.Update(func(s *ScopeAssignmentUpsert) {
+		s.UpdateExpireLogged()
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -38,6 +39,40 @@ func (_u *ScopeAssignmentUpdate) SetActive(v bool) *ScopeAssignmentUpdate {
 func (_u *ScopeAssignmentUpdate) SetNillableActive(v *bool) *ScopeAssignmentUpdate {
 	if v != nil {
 		_u.SetActive(*v)
+	}
+	return _u
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (_u *ScopeAssignmentUpdate) SetExpiresAt(v time.Time) *ScopeAssignmentUpdate {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *ScopeAssignmentUpdate) SetNillableExpiresAt(v *time.Time) *ScopeAssignmentUpdate {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (_u *ScopeAssignmentUpdate) ClearExpiresAt() *ScopeAssignmentUpdate {
+	_u.mutation.ClearExpiresAt()
+	return _u
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (_u *ScopeAssignmentUpdate) SetExpireLogged(v bool) *ScopeAssignmentUpdate {
+	_u.mutation.SetExpireLogged(v)
+	return _u
+}
+
+// SetNillableExpireLogged sets the "expire_logged" field if the given value is not nil.
+func (_u *ScopeAssignmentUpdate) SetNillableExpireLogged(v *bool) *ScopeAssignmentUpdate {
+	if v != nil {
+		_u.SetExpireLogged(*v)
 	}
 	return _u
 }
@@ -103,6 +138,15 @@ func (_u *ScopeAssignmentUpdate) sqlSave(ctx context.Context) (_node int, err er
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(scopeassignment.FieldActive, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(scopeassignment.FieldExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExpiresAtCleared() {
+		_spec.ClearField(scopeassignment.FieldExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ExpireLogged(); ok {
+		_spec.SetField(scopeassignment.FieldExpireLogged, field.TypeBool, value)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -135,6 +179,40 @@ func (_u *ScopeAssignmentUpdateOne) SetActive(v bool) *ScopeAssignmentUpdateOne 
 func (_u *ScopeAssignmentUpdateOne) SetNillableActive(v *bool) *ScopeAssignmentUpdateOne {
 	if v != nil {
 		_u.SetActive(*v)
+	}
+	return _u
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (_u *ScopeAssignmentUpdateOne) SetExpiresAt(v time.Time) *ScopeAssignmentUpdateOne {
+	_u.mutation.SetExpiresAt(v)
+	return _u
+}
+
+// SetNillableExpiresAt sets the "expires_at" field if the given value is not nil.
+func (_u *ScopeAssignmentUpdateOne) SetNillableExpiresAt(v *time.Time) *ScopeAssignmentUpdateOne {
+	if v != nil {
+		_u.SetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (_u *ScopeAssignmentUpdateOne) ClearExpiresAt() *ScopeAssignmentUpdateOne {
+	_u.mutation.ClearExpiresAt()
+	return _u
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (_u *ScopeAssignmentUpdateOne) SetExpireLogged(v bool) *ScopeAssignmentUpdateOne {
+	_u.mutation.SetExpireLogged(v)
+	return _u
+}
+
+// SetNillableExpireLogged sets the "expire_logged" field if the given value is not nil.
+func (_u *ScopeAssignmentUpdateOne) SetNillableExpireLogged(v *bool) *ScopeAssignmentUpdateOne {
+	if v != nil {
+		_u.SetExpireLogged(*v)
 	}
 	return _u
 }
@@ -229,6 +307,15 @@ func (_u *ScopeAssignmentUpdateOne) sqlSave(ctx context.Context) (_node *ScopeAs
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(scopeassignment.FieldActive, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.ExpiresAt(); ok {
+		_spec.SetField(scopeassignment.FieldExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.ExpiresAtCleared() {
+		_spec.ClearField(scopeassignment.FieldExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ExpireLogged(); ok {
+		_spec.SetField(scopeassignment.FieldExpireLogged, field.TypeBool, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &ScopeAssignment{config: _u.config}

@@ -140,5 +140,5 @@ func directScopes(ds []authz.DirectScope) []*ent.ScopeAssignment {
 }
 
 func scopeInput(in *model.AssignScopeInput) authz.ScopeInput {
-	return authz.ScopeInput{UserID: in.UserID, ScopeType: in.ScopeType, ProgramID: in.ProgramID, ProjectID: in.ProjectID}
+	return authz.ScopeInput{UserID: in.UserID, ScopeType: in.ScopeType, ProgramID: in.ProgramID, ProjectID: in.ProjectID, ExpiresAt: in.ExpiresAt}
 }

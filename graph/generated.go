@@ -108,6 +108,7 @@ type ComplexityRoot struct {
 	}
 
 	DirectScope struct {
+		ExpiresAt func(childComplexity int) int
 		ID        func(childComplexity int) int
 		ProgramID func(childComplexity int) int
 		ProjectID func(childComplexity int) int
@@ -117,7 +118,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ActivateRole        func(childComplexity int, userID int, role access.RoleType) int
 		ActivateScope       func(childComplexity int, id int) int
-		AssignRole          func(childComplexity int, userID int, role access.RoleType) int
+		AssignRole          func(childComplexity int, userID int, role access.RoleType, expiresAt *time.Time) int
 		AssignScope         func(childComplexity int, input model.AssignScopeInput) int
 		BulkAssignScopes    func(childComplexity int, inputs []*model.AssignScopeInput) int
 		CreateProgram       func(childComplexity int, input ent.CreateProgramInput) int
@@ -204,14 +205,16 @@ type ComplexityRoot struct {
 	}
 
 	RoleAssignment struct {
-		Active func(childComplexity int) int
-		ID     func(childComplexity int) int
-		Role   func(childComplexity int) int
-		User   func(childComplexity int) int
+		Active    func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Role      func(childComplexity int) int
+		User      func(childComplexity int) int
 	}
 
 	ScopeAssignment struct {
 		Active    func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Program   func(childComplexity int) int
 		Project   func(childComplexity int) int
@@ -277,7 +280,7 @@ type MutationResolver interface {
 	CreateProject(ctx context.Context, input ent.CreateProjectInput) (*ent.Project, error)
 	UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error)
 	DeleteProject(ctx context.Context, id int) (bool, error)
-	AssignRole(ctx context.Context, userID int, role access.RoleType) (*ent.RoleAssignment, error)
+	AssignRole(ctx context.Context, userID int, role access.RoleType, expiresAt *time.Time) (*ent.RoleAssignment, error)
 	RemoveRole(ctx context.Context, userID int, role access.RoleType) (bool, error)
 	ActivateRole(ctx context.Context, userID int, role access.RoleType) (*ent.RoleAssignment, error)
 	DeactivateRole(ctx context.Context, userID int, role access.RoleType) (*ent.RoleAssignment, error)
@@ -552,6 +555,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CacheStats.RedisReachable(childComplexity), true
 
+	case "DirectScope.expiresAt":
+		if e.ComplexityRoot.DirectScope.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DirectScope.ExpiresAt(childComplexity), true
 	case "DirectScope.id":
 		if e.ComplexityRoot.DirectScope.ID == nil {
 			break
@@ -609,7 +618,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AssignRole(childComplexity, args["userId"].(int), args["role"].(access.RoleType)), true
+		return e.ComplexityRoot.Mutation.AssignRole(childComplexity, args["userId"].(int), args["role"].(access.RoleType), args["expiresAt"].(*time.Time)), true
 	case "Mutation.assignScope":
 		if e.ComplexityRoot.Mutation.AssignScope == nil {
 			break
@@ -1098,6 +1107,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RoleAssignment.Active(childComplexity), true
+	case "RoleAssignment.expiresAt":
+		if e.ComplexityRoot.RoleAssignment.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleAssignment.ExpiresAt(childComplexity), true
 	case "RoleAssignment.id":
 		if e.ComplexityRoot.RoleAssignment.ID == nil {
 			break
@@ -1123,6 +1138,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ScopeAssignment.Active(childComplexity), true
+	case "ScopeAssignment.expiresAt":
+		if e.ComplexityRoot.ScopeAssignment.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScopeAssignment.ExpiresAt(childComplexity), true
 	case "ScopeAssignment.id":
 		if e.ComplexityRoot.ScopeAssignment.ID == nil {
 			break
@@ -1589,6 +1610,8 @@ func (ec *executionContext) childFields_DirectScope(ctx context.Context, field g
 		return ec.fieldContext_DirectScope_programId(ctx, field)
 	case "projectId":
 		return ec.fieldContext_DirectScope_projectId(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_DirectScope_expiresAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DirectScope", field.Name)
 }
@@ -1701,6 +1724,8 @@ func (ec *executionContext) childFields_RoleAssignment(ctx context.Context, fiel
 		return ec.fieldContext_RoleAssignment_id(ctx, field)
 	case "active":
 		return ec.fieldContext_RoleAssignment_active(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_RoleAssignment_expiresAt(ctx, field)
 	case "user":
 		return ec.fieldContext_RoleAssignment_user(ctx, field)
 	case "role":
@@ -1717,6 +1742,8 @@ func (ec *executionContext) childFields_ScopeAssignment(ctx context.Context, fie
 		return ec.fieldContext_ScopeAssignment_scopeType(ctx, field)
 	case "active":
 		return ec.fieldContext_ScopeAssignment_active(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ScopeAssignment_expiresAt(ctx, field)
 	case "user":
 		return ec.fieldContext_ScopeAssignment_user(ctx, field)
 	case "program":
@@ -1984,6 +2011,14 @@ func (ec *executionContext) field_Mutation_assignRole_args(ctx context.Context, 
 		return nil, err
 	}
 	args["role"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expiresAt",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expiresAt"] = arg2
 	return args, nil
 }
 
@@ -3693,6 +3728,29 @@ func (ec *executionContext) fieldContext_DirectScope_projectId(_ context.Context
 	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ID")
 }
 
+func (ec *executionContext) _DirectScope_expiresAt(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DirectScope_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DirectScope_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4199,7 +4257,7 @@ func (ec *executionContext) _Mutation_assignRole(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AssignRole(ctx, fc.Args["userId"].(int), fc.Args["role"].(access.RoleType))
+			return ec.Resolvers.Mutation().AssignRole(ctx, fc.Args["userId"].(int), fc.Args["role"].(access.RoleType), fc.Args["expiresAt"].(*time.Time))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -6315,6 +6373,29 @@ func (ec *executionContext) fieldContext_RoleAssignment_active(_ context.Context
 	return graphql.NewScalarFieldContext("RoleAssignment", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _RoleAssignment_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.RoleAssignment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoleAssignment_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RoleAssignment_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoleAssignment", field, false, false, "Time")
+}
+
 func (ec *executionContext) _RoleAssignment_user(ctx context.Context, field graphql.CollectedField, obj *ent.RoleAssignment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6446,6 +6527,29 @@ func (ec *executionContext) _ScopeAssignment_active(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_ScopeAssignment_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScopeAssignment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ScopeAssignment_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.ScopeAssignment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScopeAssignment_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScopeAssignment_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScopeAssignment", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ScopeAssignment_user(ctx context.Context, field graphql.CollectedField, obj *ent.ScopeAssignment) (ret graphql.Marshaler) {
@@ -8486,7 +8590,7 @@ func (ec *executionContext) unmarshalInputAssignScopeInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"userId", "scopeType", "programId", "projectId"}
+	fieldsInOrder := [...]string{"userId", "scopeType", "programId", "projectId", "expiresAt"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8521,6 +8625,13 @@ func (ec *executionContext) unmarshalInputAssignScopeInput(ctx context.Context, 
 				return it, err
 			}
 			it.ProjectID = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
 		}
 	}
 	return it, nil
@@ -9411,7 +9522,7 @@ func (ec *executionContext) unmarshalInputRoleAssignmentWhereInput(ctx context.C
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "active", "activeNEQ", "hasUser", "hasUserWith", "hasRole", "hasRoleWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "active", "activeNEQ", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "hasUser", "hasUserWith", "hasRole", "hasRoleWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9509,6 +9620,76 @@ func (ec *executionContext) unmarshalInputRoleAssignmentWhereInput(ctx context.C
 				return it, err
 			}
 			it.ActiveNEQ = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "expiresAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNEQ = data
+		case "expiresAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtIn = data
+		case "expiresAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNotIn = data
+		case "expiresAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGT = data
+		case "expiresAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGTE = data
+		case "expiresAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLT = data
+		case "expiresAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLTE = data
+		case "expiresAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtIsNil = data
+		case "expiresAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNotNil = data
 		case "hasUser":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasUser"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -9705,7 +9886,7 @@ func (ec *executionContext) unmarshalInputScopeAssignmentWhereInput(ctx context.
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "scopeType", "scopeTypeNEQ", "scopeTypeIn", "scopeTypeNotIn", "active", "activeNEQ", "hasUser", "hasUserWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "scopeType", "scopeTypeNEQ", "scopeTypeIn", "scopeTypeNotIn", "active", "activeNEQ", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "hasUser", "hasUserWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9831,6 +10012,76 @@ func (ec *executionContext) unmarshalInputScopeAssignmentWhereInput(ctx context.
 				return it, err
 			}
 			it.ActiveNEQ = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "expiresAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNEQ = data
+		case "expiresAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtIn = data
+		case "expiresAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNotIn = data
+		case "expiresAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGT = data
+		case "expiresAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtGTE = data
+		case "expiresAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLT = data
+		case "expiresAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtLTE = data
+		case "expiresAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtIsNil = data
+		case "expiresAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAtNotNil = data
 		case "hasUser":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasUser"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -10999,6 +11250,11 @@ func (ec *executionContext) _DirectScope(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "expiresAt":
+			out.Values[i] = ec._DirectScope_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11699,6 +11955,11 @@ func (ec *executionContext) _RoleAssignment(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "expiresAt":
+			out.Values[i] = ec._RoleAssignment_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "user":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -11752,6 +12013,11 @@ func (ec *executionContext) _ScopeAssignment(ctx context.Context, sel ast.Select
 		case "active":
 			out.Values[i] = ec._ScopeAssignment_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ScopeAssignment_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "user":
@@ -13798,6 +14064,41 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx context.Context, v any) ([]time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]time.Time, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTime2timeᚐTime(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOTime2ᚕtimeᚐTimeᚄ(ctx context.Context, sel ast.SelectionSet, v []time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNTime2timeᚐTime(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {

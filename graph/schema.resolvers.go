@@ -73,8 +73,8 @@ func (r *mutationResolver) DeleteProject(ctx context.Context, id int) (bool, err
 }
 
 // AssignRole is the resolver for the assignRole field.
-func (r *mutationResolver) AssignRole(ctx context.Context, userID int, role access.RoleType) (*ent.RoleAssignment, error) {
-	return r.authz.AssignRole(ctx, userID, role)
+func (r *mutationResolver) AssignRole(ctx context.Context, userID int, role access.RoleType, expiresAt *time.Time) (*ent.RoleAssignment, error) {
+	return r.authz.AssignRole(ctx, userID, role, expiresAt)
 }
 
 // RemoveRole is the resolver for the removeRole field.

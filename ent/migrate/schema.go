@@ -144,6 +144,8 @@ var (
 	RoleAssignmentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "expire_logged", Type: field.TypeBool, Default: false},
 		{Name: "role_id", Type: field.TypeInt},
 		{Name: "user_id", Type: field.TypeInt},
 	}
@@ -155,13 +157,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "role_assignments_roles_assignments",
-				Columns:    []*schema.Column{RoleAssignmentsColumns[2]},
+				Columns:    []*schema.Column{RoleAssignmentsColumns[4]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "role_assignments_users_role_assignments",
-				Columns:    []*schema.Column{RoleAssignmentsColumns[3]},
+				Columns:    []*schema.Column{RoleAssignmentsColumns[5]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -170,12 +172,20 @@ var (
 			{
 				Name:    "roleassignment_user_id_role_id",
 				Unique:  true,
-				Columns: []*schema.Column{RoleAssignmentsColumns[3], RoleAssignmentsColumns[2]},
+				Columns: []*schema.Column{RoleAssignmentsColumns[5], RoleAssignmentsColumns[4]},
 			},
 			{
 				Name:    "roleassignment_role_id",
 				Unique:  false,
+				Columns: []*schema.Column{RoleAssignmentsColumns[4]},
+			},
+			{
+				Name:    "role_pending_expiry",
+				Unique:  false,
 				Columns: []*schema.Column{RoleAssignmentsColumns[2]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((expires_at IS NOT NULL) AND (NOT expire_logged))",
+				},
 			},
 		},
 	}
@@ -184,6 +194,8 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "scope_type", Type: field.TypeEnum, Enums: []string{"GLOBAL", "PROGRAM", "PROJECT"}},
 		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "expire_logged", Type: field.TypeBool, Default: false},
 		{Name: "program_id", Type: field.TypeInt, Nullable: true},
 		{Name: "project_id", Type: field.TypeInt, Nullable: true},
 		{Name: "user_id", Type: field.TypeInt},
@@ -196,19 +208,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "scope_assignments_programs_scope_assignments",
-				Columns:    []*schema.Column{ScopeAssignmentsColumns[3]},
+				Columns:    []*schema.Column{ScopeAssignmentsColumns[5]},
 				RefColumns: []*schema.Column{ProgramsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "scope_assignments_projects_scope_assignments",
-				Columns:    []*schema.Column{ScopeAssignmentsColumns[4]},
+				Columns:    []*schema.Column{ScopeAssignmentsColumns[6]},
 				RefColumns: []*schema.Column{ProjectsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "scope_assignments_users_scope_assignments",
-				Columns:    []*schema.Column{ScopeAssignmentsColumns[5]},
+				Columns:    []*schema.Column{ScopeAssignmentsColumns[7]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -217,22 +229,30 @@ var (
 			{
 				Name:    "scopeassignment_user_id_active",
 				Unique:  false,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[5], ScopeAssignmentsColumns[2]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[7], ScopeAssignmentsColumns[2]},
 			},
 			{
 				Name:    "scopeassignment_program_id",
 				Unique:  false,
+				Columns: []*schema.Column{ScopeAssignmentsColumns[5]},
+			},
+			{
+				Name:    "scope_pending_expiry",
+				Unique:  false,
 				Columns: []*schema.Column{ScopeAssignmentsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((expires_at IS NOT NULL) AND (NOT expire_logged))",
+				},
 			},
 			{
 				Name:    "scopeassignment_project_id",
 				Unique:  false,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[4]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[6]},
 			},
 			{
 				Name:    "scope_unique_global",
 				Unique:  true,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[5]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[7]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scope_type = 'GLOBAL'",
 				},
@@ -240,7 +260,7 @@ var (
 			{
 				Name:    "scope_unique_program",
 				Unique:  true,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[5], ScopeAssignmentsColumns[3]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[7], ScopeAssignmentsColumns[5]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scope_type = 'PROGRAM'",
 				},
@@ -248,7 +268,7 @@ var (
 			{
 				Name:    "scope_unique_project",
 				Unique:  true,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[5], ScopeAssignmentsColumns[4]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[7], ScopeAssignmentsColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scope_type = 'PROJECT'",
 				},

@@ -19,6 +19,10 @@ const (
 	FieldRoleID = "role_id"
 	// FieldActive holds the string denoting the active field in the database.
 	FieldActive = "active"
+	// FieldExpiresAt holds the string denoting the expires_at field in the database.
+	FieldExpiresAt = "expires_at"
+	// FieldExpireLogged holds the string denoting the expire_logged field in the database.
+	FieldExpireLogged = "expire_logged"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeRole holds the string denoting the role edge name in mutations.
@@ -47,6 +51,8 @@ var Columns = []string{
 	FieldUserID,
 	FieldRoleID,
 	FieldActive,
+	FieldExpiresAt,
+	FieldExpireLogged,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -69,6 +75,8 @@ var (
 	Policy ent.Policy
 	// DefaultActive holds the default value on creation for the "active" field.
 	DefaultActive bool
+	// DefaultExpireLogged holds the default value on creation for the "expire_logged" field.
+	DefaultExpireLogged bool
 )
 
 // OrderOption defines the ordering options for the RoleAssignment queries.
@@ -92,6 +100,16 @@ func ByRoleID(opts ...sql.OrderTermOption) OrderOption {
 // ByActive orders the results by the active field.
 func ByActive(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldActive, opts...).ToFunc()
+}
+
+// ByExpiresAt orders the results by the expires_at field.
+func ByExpiresAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExpiresAt, opts...).ToFunc()
+}
+
+// ByExpireLogged orders the results by the expire_logged field.
+func ByExpireLogged(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExpireLogged, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -4,6 +4,7 @@ package roleassignment
 
 import (
 	"authz-gateway/ent/predicate"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -69,6 +70,16 @@ func Active(v bool) predicate.RoleAssignment {
 	return predicate.RoleAssignment(sql.FieldEQ(FieldActive, v))
 }
 
+// ExpiresAt applies equality check predicate on the "expires_at" field. It's identical to ExpiresAtEQ.
+func ExpiresAt(v time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldEQ(FieldExpiresAt, v))
+}
+
+// ExpireLogged applies equality check predicate on the "expire_logged" field. It's identical to ExpireLoggedEQ.
+func ExpireLogged(v bool) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldEQ(FieldExpireLogged, v))
+}
+
 // UserIDEQ applies the EQ predicate on the "user_id" field.
 func UserIDEQ(v int) predicate.RoleAssignment {
 	return predicate.RoleAssignment(sql.FieldEQ(FieldUserID, v))
@@ -117,6 +128,66 @@ func ActiveEQ(v bool) predicate.RoleAssignment {
 // ActiveNEQ applies the NEQ predicate on the "active" field.
 func ActiveNEQ(v bool) predicate.RoleAssignment {
 	return predicate.RoleAssignment(sql.FieldNEQ(FieldActive, v))
+}
+
+// ExpiresAtEQ applies the EQ predicate on the "expires_at" field.
+func ExpiresAtEQ(v time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldEQ(FieldExpiresAt, v))
+}
+
+// ExpiresAtNEQ applies the NEQ predicate on the "expires_at" field.
+func ExpiresAtNEQ(v time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldNEQ(FieldExpiresAt, v))
+}
+
+// ExpiresAtIn applies the In predicate on the "expires_at" field.
+func ExpiresAtIn(vs ...time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldIn(FieldExpiresAt, vs...))
+}
+
+// ExpiresAtNotIn applies the NotIn predicate on the "expires_at" field.
+func ExpiresAtNotIn(vs ...time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldNotIn(FieldExpiresAt, vs...))
+}
+
+// ExpiresAtGT applies the GT predicate on the "expires_at" field.
+func ExpiresAtGT(v time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldGT(FieldExpiresAt, v))
+}
+
+// ExpiresAtGTE applies the GTE predicate on the "expires_at" field.
+func ExpiresAtGTE(v time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldGTE(FieldExpiresAt, v))
+}
+
+// ExpiresAtLT applies the LT predicate on the "expires_at" field.
+func ExpiresAtLT(v time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldLT(FieldExpiresAt, v))
+}
+
+// ExpiresAtLTE applies the LTE predicate on the "expires_at" field.
+func ExpiresAtLTE(v time.Time) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldLTE(FieldExpiresAt, v))
+}
+
+// ExpiresAtIsNil applies the IsNil predicate on the "expires_at" field.
+func ExpiresAtIsNil() predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldIsNull(FieldExpiresAt))
+}
+
+// ExpiresAtNotNil applies the NotNil predicate on the "expires_at" field.
+func ExpiresAtNotNil() predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldNotNull(FieldExpiresAt))
+}
+
+// ExpireLoggedEQ applies the EQ predicate on the "expire_logged" field.
+func ExpireLoggedEQ(v bool) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldEQ(FieldExpireLogged, v))
+}
+
+// ExpireLoggedNEQ applies the NEQ predicate on the "expire_logged" field.
+func ExpireLoggedNEQ(v bool) predicate.RoleAssignment {
+	return predicate.RoleAssignment(sql.FieldNEQ(FieldExpireLogged, v))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -169,6 +169,10 @@ func init() {
 	roleassignmentDescActive := roleassignmentFields[2].Descriptor()
 	// roleassignment.DefaultActive holds the default value on creation for the active field.
 	roleassignment.DefaultActive = roleassignmentDescActive.Default.(bool)
+	// roleassignmentDescExpireLogged is the schema descriptor for expire_logged field.
+	roleassignmentDescExpireLogged := roleassignmentFields[4].Descriptor()
+	// roleassignment.DefaultExpireLogged holds the default value on creation for the expire_logged field.
+	roleassignment.DefaultExpireLogged = roleassignmentDescExpireLogged.Default.(bool)
 	scopeassignment.Policy = privacy.NewPolicies(schema.ScopeAssignment{})
 	scopeassignment.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -187,6 +191,10 @@ func init() {
 	scopeassignmentDescActive := scopeassignmentFields[4].Descriptor()
 	// scopeassignment.DefaultActive holds the default value on creation for the active field.
 	scopeassignment.DefaultActive = scopeassignmentDescActive.Default.(bool)
+	// scopeassignmentDescExpireLogged is the schema descriptor for expire_logged field.
+	scopeassignmentDescExpireLogged := scopeassignmentFields[6].Descriptor()
+	// scopeassignment.DefaultExpireLogged holds the default value on creation for the expire_logged field.
+	scopeassignment.DefaultExpireLogged = scopeassignmentDescExpireLogged.Default.(bool)
 	user.Policy = privacy.NewPolicies(schema.User{})
 	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -19,6 +20,16 @@ func (RoleAssignment) Fields() []ent.Field {
 		field.Int("user_id").Immutable().Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
 		field.Int("role_id").Immutable().Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
 		field.Bool("active").Default(true),
+		// expires_at ends the assignment on its own (time-bound grants): from
+		// that instant, on the database's clock, it counts as inactive
+		// everywhere. Null: no end.
+		field.Time("expires_at").Optional().Nillable(),
+		// expire_logged says the end has its "expire" entry in the
+		// access-change log: set in the transaction that appends it, so the
+		// entry is written once whichever instance notices first; assigning
+		// again (a new end) clears it.
+		field.Bool("expire_logged").Default(false).
+			Annotations(entgql.Skip()),
 	}
 }
 
@@ -46,6 +57,10 @@ func (RoleAssignment) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "role_id").Unique(),
 		index.Fields("role_id"),
+		// The ends no "expire" entry has logged yet: the expiry watcher's
+		// next-end lookup.
+		index.Fields("expires_at").StorageKey("role_pending_expiry").
+			Annotations(entsql.IndexWhere("((expires_at IS NOT NULL) AND (NOT expire_logged))")),
 	}
 }
 

@@ -37,6 +37,16 @@ func (ScopeAssignment) Fields() []ent.Field {
 		field.Int("project_id").Optional().Nillable().Immutable().
 			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
 		field.Bool("active").Default(true),
+		// expires_at ends the assignment on its own (time-bound grants): from
+		// that instant, on the database's clock, it counts as inactive
+		// everywhere. Null: no end.
+		field.Time("expires_at").Optional().Nillable(),
+		// expire_logged says the end has its "expire" entry in the
+		// access-change log: set in the transaction that appends it, so the
+		// entry is written once whichever instance notices first; assigning
+		// again (a new end) clears it.
+		field.Bool("expire_logged").Default(false).
+			Annotations(entgql.Skip()),
 	}
 }
 
@@ -77,6 +87,10 @@ func (ScopeAssignment) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "active"),
 		index.Fields("program_id"),
+		// The ends no "expire" entry has logged yet: the expiry watcher's
+		// next-end lookup.
+		index.Fields("expires_at").StorageKey("scope_pending_expiry").
+			Annotations(entsql.IndexWhere("((expires_at IS NOT NULL) AND (NOT expire_logged))")),
 		index.Fields("project_id"),
 		index.Fields("user_id").Unique().StorageKey("scope_unique_global").
 			Annotations(entsql.IndexWhere("scope_type = 'GLOBAL'")),

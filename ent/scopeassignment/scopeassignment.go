@@ -27,6 +27,10 @@ const (
 	FieldProjectID = "project_id"
 	// FieldActive holds the string denoting the active field in the database.
 	FieldActive = "active"
+	// FieldExpiresAt holds the string denoting the expires_at field in the database.
+	FieldExpiresAt = "expires_at"
+	// FieldExpireLogged holds the string denoting the expire_logged field in the database.
+	FieldExpireLogged = "expire_logged"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeProgram holds the string denoting the program edge name in mutations.
@@ -66,6 +70,8 @@ var Columns = []string{
 	FieldProgramID,
 	FieldProjectID,
 	FieldActive,
+	FieldExpiresAt,
+	FieldExpireLogged,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -88,6 +94,8 @@ var (
 	Policy ent.Policy
 	// DefaultActive holds the default value on creation for the "active" field.
 	DefaultActive bool
+	// DefaultExpireLogged holds the default value on creation for the "expire_logged" field.
+	DefaultExpireLogged bool
 )
 
 // ScopeTypeValidator is a validator for the "scope_type" field enum values. It is called by the builders before save.
@@ -131,6 +139,16 @@ func ByProjectID(opts ...sql.OrderTermOption) OrderOption {
 // ByActive orders the results by the active field.
 func ByActive(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldActive, opts...).ToFunc()
+}
+
+// ByExpiresAt orders the results by the expires_at field.
+func ByExpiresAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExpiresAt, opts...).ToFunc()
+}
+
+// ByExpireLogged orders the results by the expire_logged field.
+func ByExpireLogged(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExpireLogged, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

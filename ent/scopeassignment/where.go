@@ -5,6 +5,7 @@ package scopeassignment
 import (
 	"authz-gateway/access"
 	"authz-gateway/ent/predicate"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -73,6 +74,16 @@ func ProjectID(v int) predicate.ScopeAssignment {
 // Active applies equality check predicate on the "active" field. It's identical to ActiveEQ.
 func Active(v bool) predicate.ScopeAssignment {
 	return predicate.ScopeAssignment(sql.FieldEQ(FieldActive, v))
+}
+
+// ExpiresAt applies equality check predicate on the "expires_at" field. It's identical to ExpiresAtEQ.
+func ExpiresAt(v time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldEQ(FieldExpiresAt, v))
+}
+
+// ExpireLogged applies equality check predicate on the "expire_logged" field. It's identical to ExpireLoggedEQ.
+func ExpireLogged(v bool) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldEQ(FieldExpireLogged, v))
 }
 
 // UserIDEQ applies the EQ predicate on the "user_id" field.
@@ -193,6 +204,66 @@ func ActiveEQ(v bool) predicate.ScopeAssignment {
 // ActiveNEQ applies the NEQ predicate on the "active" field.
 func ActiveNEQ(v bool) predicate.ScopeAssignment {
 	return predicate.ScopeAssignment(sql.FieldNEQ(FieldActive, v))
+}
+
+// ExpiresAtEQ applies the EQ predicate on the "expires_at" field.
+func ExpiresAtEQ(v time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldEQ(FieldExpiresAt, v))
+}
+
+// ExpiresAtNEQ applies the NEQ predicate on the "expires_at" field.
+func ExpiresAtNEQ(v time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNEQ(FieldExpiresAt, v))
+}
+
+// ExpiresAtIn applies the In predicate on the "expires_at" field.
+func ExpiresAtIn(vs ...time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldIn(FieldExpiresAt, vs...))
+}
+
+// ExpiresAtNotIn applies the NotIn predicate on the "expires_at" field.
+func ExpiresAtNotIn(vs ...time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNotIn(FieldExpiresAt, vs...))
+}
+
+// ExpiresAtGT applies the GT predicate on the "expires_at" field.
+func ExpiresAtGT(v time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldGT(FieldExpiresAt, v))
+}
+
+// ExpiresAtGTE applies the GTE predicate on the "expires_at" field.
+func ExpiresAtGTE(v time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldGTE(FieldExpiresAt, v))
+}
+
+// ExpiresAtLT applies the LT predicate on the "expires_at" field.
+func ExpiresAtLT(v time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldLT(FieldExpiresAt, v))
+}
+
+// ExpiresAtLTE applies the LTE predicate on the "expires_at" field.
+func ExpiresAtLTE(v time.Time) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldLTE(FieldExpiresAt, v))
+}
+
+// ExpiresAtIsNil applies the IsNil predicate on the "expires_at" field.
+func ExpiresAtIsNil() predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldIsNull(FieldExpiresAt))
+}
+
+// ExpiresAtNotNil applies the NotNil predicate on the "expires_at" field.
+func ExpiresAtNotNil() predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNotNull(FieldExpiresAt))
+}
+
+// ExpireLoggedEQ applies the EQ predicate on the "expire_logged" field.
+func ExpireLoggedEQ(v bool) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldEQ(FieldExpireLogged, v))
+}
+
+// ExpireLoggedNEQ applies the NEQ predicate on the "expire_logged" field.
+func ExpireLoggedNEQ(v bool) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNEQ(FieldExpireLogged, v))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -5,6 +5,7 @@ package model
 import (
 	"authz-gateway/access"
 	"authz-gateway/authz"
+	"time"
 )
 
 // What the viewer may do and where, as accessChanged pushes it.
@@ -35,6 +36,10 @@ type AssignScopeInput struct {
 	ProgramID *int `json:"programId,omitempty"`
 	// Required for PROJECT scopes, absent otherwise.
 	ProjectID *int `json:"projectId,omitempty"`
+	// When the scope ends on its own (RFC 3339, in the future); null: never.
+	// Assigning an existing scope again sets its end anew, so an end can be
+	// extended or removed.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // Counters of this instance's authorization cache.

@@ -1,0 +1,335 @@
+package authz
+
+// Time-bound grants (docs/design.md, "Time-bound grants"). A role or scope
+// assignment may carry expires_at; from that instant, on the database's
+// clock, it counts as inactive everywhere. Three things make that so:
+//
+//   - every query that reads assignments filters ended ones out with the
+//     database's own clock (notEnded, resolver.live);
+//   - every cached answer carries the earliest end among the assignments it
+//     was built from (resolver.endMs -> cache.Computed.End): Redis keeps it
+//     no longer, the L1 and every read reject it from then on, and no read
+//     moves it (cache package);
+//   - the end is an entry of the access-change log (operation "expire"),
+//     appended once by whichever instance notices first (the expiry
+//     watcher below): the audit trail shows it, accessChanged pushes it, and
+//     its delivery invalidates like any write (a second line behind the
+//     first two, never the one correctness rests on).
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"authz-gateway/ent"
+	"authz-gateway/ent/predicate"
+	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/freshness"
+	"authz-gateway/internal/quietlog"
+	"authz-gateway/reqctx"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+)
+
+// checkEnd validates a grant's requested end: none, or an instant still
+// ahead. It returns it in UTC at microsecond precision (what PostgreSQL
+// keeps), so what is stored is what was asked.
+func checkEnd(end *time.Time) (*time.Time, error) {
+	if end == nil {
+		return nil, nil
+	}
+	t := end.UTC().Truncate(time.Microsecond)
+	if !t.After(time.Now()) {
+		return nil, badInput("expiresAt must be in the future (it is %s)", t.Format(time.RFC3339))
+	}
+	return &t, nil
+}
+
+// live is the SQL condition that assignment a (an alias of role_assignments
+// or scope_assignments) has not ended, on the database's clock. SQLite is
+// in this process: its clock is ours; julianday reads the stored instants
+// (the connection writes times as "2006-01-02 15:04:05.999999999-07:00",
+// db.OpenSQLite).
+func (r resolver) live(a string) string {
+	if r.dialect == dialect.Postgres {
+		return "(" + a + ".expires_at IS NULL OR " + a + ".expires_at > now())"
+	}
+	return "(" + a + ".expires_at IS NULL OR julianday(" + a + ".expires_at) > julianday('now'))"
+}
+
+// endMs is the SQL expression of assignment a's end in Unix milliseconds
+// (NULL: no end), rounded down (and, in SQLite, a millisecond earlier still:
+// julianday's floating point is exact to some microseconds only), so an
+// answer never outlives the assignment by the rounding.
+func (r resolver) endMs(a string) string {
+	if r.dialect == dialect.Postgres {
+		return "floor(EXTRACT(EPOCH FROM " + a + ".expires_at) * 1000)::bigint"
+	}
+	return "(CAST((julianday(" + a + ".expires_at) - 2440587.5) * 86400000.0 AS INTEGER) - 1)"
+}
+
+// notEnded is live as an ent predicate, for the queries built with ent
+// (explainAccess, the admin rule).
+func notEnded(s *entsql.Selector) {
+	col := s.C("expires_at")
+	if s.Dialect() == dialect.Postgres {
+		s.Where(entsql.ExprP("(" + col + " IS NULL OR " + col + " > now())"))
+		return
+	}
+	s.Where(entsql.ExprP("(" + col + " IS NULL OR julianday(" + col + ") > julianday('now'))"))
+}
+
+// ends collects, per user, the earliest end among the assignments an answer
+// was built from (Unix ms; absent: none).
+type ends map[int]int64
+
+func (e ends) note(user int, end sql.NullInt64) {
+	if !end.Valid {
+		return
+	}
+	if cur, ok := e[user]; !ok || end.Int64 < cur {
+		e[user] = end.Int64
+	}
+}
+
+// at returns user's earliest end (zero: none).
+func (e ends) at(user int) time.Time {
+	if ms, ok := e[user]; ok {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
+
+// earliest returns the earlier of two ends, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
+
+// ExpiryConfig tunes the expiry watcher.
+type ExpiryConfig struct {
+	// Poll is how often the watcher looks for the next end when nothing
+	// told it of one (default 1 s): an end set through another instance is
+	// logged within about this, even if that instance is gone.
+	Poll time.Duration
+}
+
+// StartExpiry starts the instance's expiry watcher: at each end of a
+// time-bound grant it appends the "expire" entry of the access-change log,
+// once across every instance. The returned function stops it.
+func (s *Service) StartExpiry(cfg ExpiryConfig) (stop func()) {
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.expiry.run(ctx, s, cfg)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// expiryWatcher is the loop of StartExpiry; wake tells it a grant with an
+// end was written here (it may end before the next poll).
+type expiryWatcher struct {
+	wake chan struct{}
+}
+
+func newExpiryWatcher() *expiryWatcher { return &expiryWatcher{wake: make(chan struct{}, 1)} }
+
+// poke makes the watcher look for the next end now.
+func (w *expiryWatcher) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *expiryWatcher) run(ctx context.Context, s *Service, cfg ExpiryConfig) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		wait := cfg.Poll
+		next, err := s.logEnded(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			quietlog.Warn(ctx, "expiry watcher: logging ended grants", "err", err)
+		case !next.IsZero():
+			// Woken at the end itself; at least a few ms, so a clock a little
+			// ahead of the database's does not spin.
+			wait = min(wait, max(time.Until(next), 5*time.Millisecond))
+		}
+		timer.Reset(wait)
+	}
+}
+
+// expiryBatch bounds the ended grants one pass logs; the next pass follows
+// at once.
+const expiryBatch = 100
+
+// logEnded appends an "expire" entry for every ended grant not logged yet
+// and returns the next end to come (zero: none known), on this process's
+// clock. Its reads are marked "/* expiry */": background work, no request's.
+func (s *Service) logEnded(ctx context.Context) (next time.Time, err error) {
+	for _, t := range []struct {
+		table, kind string
+	}{{"role_assignments", "role"}, {"scope_assignments", "scope"}} {
+		due, err := s.res.ended(ctx, t.table)
+		if err != nil {
+			return time.Time{}, err
+		}
+		for _, id := range due {
+			if err := s.logExpiry(ctx, t.kind, id); err != nil {
+				return time.Time{}, err
+			}
+		}
+		if len(due) == expiryBatch {
+			return time.Now(), nil // more to log: come back at once
+		}
+	}
+	return s.res.nextEnd(ctx, s.cache.ObserveDatabaseClock)
+}
+
+// ended returns the IDs of table's ended assignments whose end is not logged.
+func (r resolver) ended(ctx context.Context, table string) ([]int, error) {
+	q := sqlQuery{text: fmt.Sprintf(`/* expiry */ SELECT a.id FROM %s a
+		WHERE a.expires_at IS NOT NULL AND NOT a.expire_logged AND NOT %s ORDER BY a.expires_at LIMIT %d`,
+		table, r.live("a"), expiryBatch)}
+	var ids []int
+	err := r.scan(ctx, q, func(rows *sql.Rows) error {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find ended %s: %w", table, err)
+	}
+	return ids, nil
+}
+
+// nextEnd returns the earliest end not logged yet, on this process's clock
+// (the database tells its own now beside it; the difference between the two
+// clocks moves the end, rounded down), or zero when there is none. The
+// database's clock reading goes to observe (PostgreSQL: another host's).
+func (r resolver) nextEnd(ctx context.Context, observe func(sent, dbNow time.Time)) (time.Time, error) {
+	now := "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+	if r.dialect == dialect.Postgres {
+		now = "floor(EXTRACT(EPOCH FROM now()) * 1000)::bigint"
+	}
+	pending := func(table string) string {
+		return fmt.Sprintf("(SELECT min(%s) FROM %s a WHERE a.expires_at IS NOT NULL AND NOT a.expire_logged)", r.endMs("a"), table)
+	}
+	q := sqlQuery{text: fmt.Sprintf("/* expiry */ SELECT %s, %s, %s", now, pending("role_assignments"), pending("scope_assignments"))}
+	sent := time.Now()
+	var dbNow int64
+	var roles, scopes sql.NullInt64
+	if err := r.scan(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&dbNow, &roles, &scopes) }); err != nil {
+		return time.Time{}, fmt.Errorf("find the next end: %w", err)
+	}
+	if r.dialect == dialect.Postgres && observe != nil {
+		observe(sent, time.UnixMilli(dbNow))
+	}
+	e := ends{}
+	e.note(0, roles)
+	e.note(0, scopes)
+	end, ok := e[0]
+	if !ok {
+		return time.Time{}, nil
+	}
+	return sent.Add(time.Duration(end-dbNow) * time.Millisecond), nil
+}
+
+// errLoggedAlready rolls back an expiry another instance logged first.
+var errLoggedAlready = errors.New("expiry logged already")
+
+// logExpiry appends the "expire" entry of one ended assignment (kind "role"
+// or "scope"), in the transaction that marks it logged: the conditional
+// update lets one instance through (PostgreSQL re-checks it after a
+// concurrent writer's commit; SQLite serializes writers), so the entry is
+// written once.
+func (s *Service) logExpiry(ctx context.Context, kind string, id int) error {
+	err := s.log.Commit(ctx, "expire", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
+		if kind == "role" {
+			return expireRole(ctx, tx, id)
+		}
+		return expireScope(ctx, tx, id)
+	})
+	if errors.Is(err, errLoggedAlready) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("log the end of %s assignment %d: %w", kind, id, err)
+	}
+	slog.InfoContext(ctx, "time-bound grant ended", "kind", kind, "assignment", id)
+	return nil
+}
+
+func expireRole(ctx context.Context, tx *ent.Tx, id int) (freshness.Change, error) {
+	n, err := tx.RoleAssignment.Update().
+		Where(roleassignment.ID(id), roleassignment.ExpireLogged(false), roleassignment.ExpiresAtNotNil(),
+			roleassignment.Not(predicate.RoleAssignment(notEnded))).
+		SetExpireLogged(true).Save(ctx)
+	switch {
+	case err != nil:
+		return freshness.Change{}, err
+	case n == 0:
+		return freshness.Change{}, errLoggedAlready
+	}
+	ra, err := tx.RoleAssignment.Query().Where(roleassignment.ID(id)).WithRole().Only(ctx)
+	if err != nil {
+		return freshness.Change{}, err
+	}
+	return freshness.Change{
+		Users:  []int{ra.UserID},
+		Target: fmt.Sprintf("user %d, role %s (ended %s)", ra.UserID, ra.Edges.Role.Type, ra.ExpiresAt.UTC().Format(time.RFC3339)),
+		On:     freshness.Scope(auditScope{}), // roles are GLOBAL business
+	}, nil
+}
+
+func expireScope(ctx context.Context, tx *ent.Tx, id int) (freshness.Change, error) {
+	n, err := tx.ScopeAssignment.Update().
+		Where(scopeassignment.ID(id), scopeassignment.ExpireLogged(false), scopeassignment.ExpiresAtNotNil(),
+			scopeassignment.Not(predicate.ScopeAssignment(notEnded))).
+		SetExpireLogged(true).Save(ctx)
+	switch {
+	case err != nil:
+		return freshness.Change{}, err
+	case n == 0:
+		return freshness.Change{}, errLoggedAlready
+	}
+	sa, err := tx.ScopeAssignment.Get(ctx, id)
+	if err != nil {
+		return freshness.Change{}, err
+	}
+	target, on := describeScopes([]*ent.ScopeAssignment{sa})
+	return freshness.Change{
+		Users:  []int{sa.UserID},
+		Target: fmt.Sprintf("%s (ended %s)", target, sa.ExpiresAt.UTC().Format(time.RFC3339)),
+		On:     freshness.Scope(on),
+	}, nil
+}

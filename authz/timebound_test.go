@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
+	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
@@ -112,6 +114,10 @@ func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
 			require.NoError(t, err)
 			_, err = one.Authz.AssignScope(admin, authz.ScopeInput{UserID: u, ScopeType: access.ScopeProject, ProjectID: &c.b1, ExpiresAt: &scopeEnd})
 			require.NoError(t, err)
+			who, err := two.Authz.Accessors(admin, access.ProjectRead, c.b1, 100, nil)
+			require.NoError(t, err)
+			assert.True(t, slices.ContainsFunc(who.Edges, func(e *ent.UserEdge) bool { return e.Node.ID == u }),
+				"accessors list the contractor before the end")
 			signals, stopWatch := two.Authz.Log().WatchUser(u)
 			defer stopWatch()
 
@@ -178,6 +184,13 @@ func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
 			assert.False(t, ex.Allowed)
 			assert.Empty(t, ex.Scopes, "explainAccess lists no ended scope")
 			assert.Empty(t, ex.Roles, "nor the ended role")
+			for _, on := range []int{c.b1, c.a1} {
+				who, err := one.Authz.Accessors(admin, access.ProjectRead, on, 100, nil)
+				require.NoError(t, err)
+				for _, e := range who.Edges {
+					assert.NotEqual(t, u, e.Node.ID, "accessors of %d list the contractor after the ends", on)
+				}
+			}
 		})
 	}
 }

@@ -20,6 +20,10 @@ type target struct {
 	send func(ctx context.Context, hc *http.Client, i int) error
 	// before runs before request i, outside the measured time (cold tier).
 	before func(ctx context.Context) error
+	// connect, if set, gives each client its own connection (gRPC: one
+	// per worker, as SpiceDB's users call it) and its send, which replaces
+	// send; close releases the connection.
+	connect func() (send func(ctx context.Context, i int) error, close func(), err error)
 }
 
 // graphQL is a target that posts GraphQL request i (body and token) to url
@@ -199,6 +203,15 @@ func drive(ctx context.Context, t *target, clients int, d time.Duration) result 
 
 func client(ctx context.Context, hc *http.Client, t *target, id, stride int) result {
 	var r result
+	send := func(ctx context.Context, i int) error { return t.send(ctx, hc, i) }
+	if t.connect != nil {
+		own, closeConn, err := t.connect()
+		if err != nil {
+			return result{errors: 1, firstErr: err}
+		}
+		defer closeConn()
+		send = own
+	}
 	for i := id; ctx.Err() == nil; i += stride {
 		if t.before != nil {
 			if err := t.before(ctx); err != nil {
@@ -206,7 +219,7 @@ func client(ctx context.Context, hc *http.Client, t *target, id, stride int) res
 			}
 		}
 		began := time.Now()
-		err := t.send(ctx, hc, i)
+		err := send(ctx, i)
 		if ctx.Err() != nil {
 			break // the run ended mid-request: not a measurement
 		}

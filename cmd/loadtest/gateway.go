@@ -135,8 +135,17 @@ func (g *gateway) invalidateAll(ctx context.Context) error {
 
 // warmUp sends every distinct request once (there are 256).
 func warmUp(ctx context.Context, t *target) error {
+	send := func(ctx context.Context, i int) error { return t.send(ctx, http.DefaultClient, i) }
+	if t.connect != nil {
+		own, closeConn, err := t.connect()
+		if err != nil {
+			return err
+		}
+		defer closeConn()
+		send = own
+	}
 	for i := range 256 {
-		if err := t.send(ctx, http.DefaultClient, i); err != nil {
+		if err := send(ctx, i); err != nil {
 			return fmt.Errorf("warm-up request %d: %w", i, err)
 		}
 	}

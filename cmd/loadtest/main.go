@@ -20,13 +20,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
 
 type options struct {
 	op, tier, dbURL, redisAddr, url, token, query, peer, userKind string
-	tokens                                                        string
+	tokens, cpuProfile, memProfile                                string
 	clients, users, scale, warmUsers                              int
 	duration, wait                                                time.Duration
 	restart                                                       bool
@@ -52,6 +54,8 @@ func main() {
 	flag.StringVar(&o.tokens, "tokens", "own", "bearer tokens: own (the gateway's HS256) or issuer (RS256 from an in-process identity provider, AUTH_ISSUER set, users mapped by email)")
 	flag.StringVar(&o.userKind, "kind", "all", "askers of check, read, lookup, me, perms: all, global, program or project users")
 	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (gateway and load generator: one process) to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the measured runs to this file")
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -104,7 +108,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 // measure drives t and prints one line of figures.
 func measure(ctx context.Context, o options, t *target, out io.Writer) error {
+	stopProfiles, err := startProfiles(o)
+	if err != nil {
+		return err
+	}
 	res := drive(ctx, t, o.clients, o.duration)
+	if err := stopProfiles(); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "op=%s kind=%s tier=%s tokens=%s scale=%d clients=%d %s\n", o.op, o.userKind, o.tier, o.tokens, max(o.scale, 1), o.clients, res)
 	if res.errors > 0 {
 		return fmt.Errorf("%d requests failed (first: %v)", res.errors, res.firstErr)
@@ -117,4 +128,48 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// startProfiles starts the CPU profile (-cpuprofile) and, for -memprofile,
+// writes the allocations so far to <file>.base, so that
+// `go tool pprof -base <file>.base <file>` shows the measured run's alone;
+// the returned function writes the profiles.
+func startProfiles(o options) (stop func() error, err error) {
+	var cpu *os.File
+	if o.cpuProfile != "" {
+		if cpu, err = os.Create(o.cpuProfile); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			cpu.Close()
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	if o.memProfile != "" {
+		runtime.GC()
+		if err := writeAllocs(o.memProfile + ".base"); err != nil {
+			return nil, err
+		}
+	}
+	return func() error {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			if err := cpu.Close(); err != nil {
+				return err
+			}
+		}
+		if o.memProfile != "" {
+			return writeAllocs(o.memProfile)
+		}
+		return nil
+	}, nil
+}
+
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }

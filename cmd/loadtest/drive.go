@@ -220,8 +220,11 @@ func client(ctx context.Context, hc *http.Client, t *target, id, stride int) res
 		}
 		began := time.Now()
 		err := send(ctx, i)
-		if ctx.Err() != nil {
-			break // the run ended mid-request: not a measurement
+		if d, ok := ctx.Deadline(); ctx.Err() != nil || (ok && !time.Now().Before(d)) {
+			// The run ended mid-request: not a measurement. (gRPC times
+			// out on the deadline by its own timer, a little before the
+			// context says so.)
+			break
 		}
 		r.latencies = append(r.latencies, time.Since(began))
 		r.requests++

@@ -383,9 +383,7 @@ func (a *App) newGate() *gate.Gate {
 			}
 			return reqctx.NewContextWithSubject(resolved, u.ID), u.ID, nil
 		},
-		NewLoaders: func(ctx context.Context) context.Context {
-			return loaders.NewRequestContext(ctx, a.db.Client, a.authz, a.cfg.LoaderWait)
-		},
+		NewLoaders: loaders.NewFactory(a.db.Client, a.authz, a.cfg.LoaderWait).NewRequestContext,
 	})
 }
 

@@ -8,6 +8,8 @@ package loaders
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"authz-gateway/access"
@@ -32,50 +34,130 @@ import (
 // no window at all (authz.PrefetchViewer).
 const DefaultWait = 200 * time.Microsecond
 
-// Loaders holds one request's loaders.
+// Loaders holds one request's loaders. Each is built on its first use: an
+// operation uses one or two of them (a check none), and building all nine
+// for every request was 5 % of the gateway's CPU at 16 clients
+// (docs/performance.md, "Where a check's time goes").
 type Loaders struct {
-	db *ent.Client
+	f *Factory
 	// answers batches other users' answers (lists of users); the viewer's
 	// come from authz.ViewerAnswer.
-	answers           *dataloadgen.Loader[authz.Key, authz.Answer]
-	users             *dataloadgen.Loader[int, *ent.User]
-	roles             *dataloadgen.Loader[int, *ent.Role]
-	programs          *dataloadgen.Loader[int, *ent.Program]
-	projects          *dataloadgen.Loader[int, *ent.Project]
-	projectsByProgram *dataloadgen.Loader[int, []*ent.Project]
-	rolesByUser       *dataloadgen.Loader[int, []*ent.RoleAssignment]
-	scopesByUser      *dataloadgen.Loader[int, []*ent.ScopeAssignment]
-	affectedByChange  *dataloadgen.Loader[int, []*ent.AccessChangeUser]
-
-	// The batch functions the lookahead calls itself (preload): what it
-	// knows ahead goes out in one call, never split by a batching window.
-	fetchAnswers  func(context.Context, []authz.Key) ([]authz.Answer, []error)
-	fetchPrograms func(context.Context, []int) ([]*ent.Program, []error)
-	fetchProjects func(context.Context, []int) ([]*ent.Project, []error)
+	answersL           lazy[authz.Key, authz.Answer]
+	usersL             lazy[int, *ent.User]
+	rolesL             lazy[int, *ent.Role]
+	programsL          lazy[int, *ent.Program]
+	projectsL          lazy[int, *ent.Project]
+	projectsByProgramL lazy[int, []*ent.Project]
+	rolesByUserL       lazy[int, []*ent.RoleAssignment]
+	scopesByUserL      lazy[int, []*ent.ScopeAssignment]
+	affectedByChangeL  lazy[int, []*ent.AccessChangeUser]
 }
 
-// New returns loaders over db and svc that wait `wait` to batch.
-func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
-	opt := dataloadgen.WithWait(wait)
-	f := fetchers{db: db, svc: svc}
-	fetchAnswers := traced("answers", f.answers)
-	fetchPrograms := traced("programs", byID(f.programs, func(p *ent.Program) int { return p.ID }))
-	fetchProjects := traced("projects", byID(f.projects, func(p *ent.Project) int { return p.ID }))
-	return &Loaders{
-		db:                db,
-		fetchAnswers:      fetchAnswers,
-		fetchPrograms:     fetchPrograms,
-		fetchProjects:     fetchProjects,
-		answers:           dataloadgen.NewLoader(fetchAnswers, opt),
-		users:             dataloadgen.NewLoader(traced("users", byID(f.users, func(u *ent.User) int { return u.ID })), opt),
-		roles:             dataloadgen.NewLoader(traced("roles", byID(f.roles, func(r *ent.Role) int { return r.ID })), opt),
-		programs:          dataloadgen.NewLoader(fetchPrograms, opt),
-		projects:          dataloadgen.NewLoader(fetchProjects, opt),
-		projectsByProgram: dataloadgen.NewLoader(traced("projectsByProgram", f.projectsByProgram), opt),
-		rolesByUser:       dataloadgen.NewLoader(traced("rolesByUser", f.roleAssignmentsByUser), opt),
-		scopesByUser:      dataloadgen.NewLoader(traced("scopesByUser", f.scopeAssignmentsByUser), opt),
-		affectedByChange:  dataloadgen.NewLoader(traced("affectedByChange", f.affectedByChange), opt),
+// Factory holds what every request's loaders share: the batch functions
+// over the database and the authz service, and the batching window. Build
+// one per process (NewFactory) and a Loaders per operation from it.
+type Factory struct {
+	db  *ent.Client
+	opt dataloadgen.Option
+	// The batch functions; the lookahead calls the first three itself
+	// (preload): what it knows ahead goes out in one call, never split by a
+	// batching window.
+	fetchAnswers      func(context.Context, []authz.Key) ([]authz.Answer, []error)
+	fetchPrograms     func(context.Context, []int) ([]*ent.Program, []error)
+	fetchProjects     func(context.Context, []int) ([]*ent.Project, []error)
+	fetchUsers        func(context.Context, []int) ([]*ent.User, []error)
+	fetchRoles        func(context.Context, []int) ([]*ent.Role, []error)
+	projectsByProgram func(context.Context, []int) ([][]*ent.Project, []error)
+	rolesByUser       func(context.Context, []int) ([][]*ent.RoleAssignment, []error)
+	scopesByUser      func(context.Context, []int) ([][]*ent.ScopeAssignment, []error)
+	affectedByChange  func(context.Context, []int) ([][]*ent.AccessChangeUser, []error)
+}
+
+// NewFactory returns the loaders' factory over db and svc, batching for
+// wait (<= 0: DefaultWait).
+func NewFactory(db *ent.Client, svc *authz.Service, wait time.Duration) *Factory {
+	if wait <= 0 {
+		wait = DefaultWait
 	}
+	f := fetchers{db: db, svc: svc}
+	return &Factory{
+		db:                db,
+		opt:               dataloadgen.WithWait(wait),
+		fetchAnswers:      traced("answers", f.answers),
+		fetchPrograms:     traced("programs", byID(f.programs, func(p *ent.Program) int { return p.ID })),
+		fetchProjects:     traced("projects", byID(f.projects, func(p *ent.Project) int { return p.ID })),
+		fetchUsers:        traced("users", byID(f.users, func(u *ent.User) int { return u.ID })),
+		fetchRoles:        traced("roles", byID(f.roles, func(r *ent.Role) int { return r.ID })),
+		projectsByProgram: traced("projectsByProgram", f.projectsByProgram),
+		rolesByUser:       traced("rolesByUser", f.roleAssignmentsByUser),
+		scopesByUser:      traced("scopesByUser", f.scopeAssignmentsByUser),
+		affectedByChange:  traced("affectedByChange", f.affectedByChange),
+	}
+}
+
+// New returns fresh loaders for one operation.
+func (f *Factory) New() *Loaders { return &Loaders{f: f} }
+
+// New returns loaders over db and svc that wait `wait` to batch (a factory
+// of their own: where loaders are built rarely, as for a subscription's
+// pushes).
+func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
+	return NewFactory(db, svc, wait).New()
+}
+
+// lazy is a loader built on its first use.
+type lazy[K comparable, V any] struct {
+	mu sync.Mutex
+	l  atomic.Pointer[dataloadgen.Loader[K, V]]
+}
+
+func (z *lazy[K, V]) get(fetch func(context.Context, []K) ([]V, []error), opt dataloadgen.Option) *dataloadgen.Loader[K, V] {
+	if l := z.l.Load(); l != nil {
+		return l
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if l := z.l.Load(); l != nil {
+		return l
+	}
+	l := dataloadgen.NewLoader(fetch, opt)
+	z.l.Store(l)
+	return l
+}
+
+// clearAll forgets what the loader memoized, if it was ever built.
+func (z *lazy[K, V]) clearAll() {
+	if l := z.l.Load(); l != nil {
+		l.ClearAll()
+	}
+}
+
+func (l *Loaders) answers() *dataloadgen.Loader[authz.Key, authz.Answer] {
+	return l.answersL.get(l.f.fetchAnswers, l.f.opt)
+}
+func (l *Loaders) users() *dataloadgen.Loader[int, *ent.User] {
+	return l.usersL.get(l.f.fetchUsers, l.f.opt)
+}
+func (l *Loaders) roles() *dataloadgen.Loader[int, *ent.Role] {
+	return l.rolesL.get(l.f.fetchRoles, l.f.opt)
+}
+func (l *Loaders) programs() *dataloadgen.Loader[int, *ent.Program] {
+	return l.programsL.get(l.f.fetchPrograms, l.f.opt)
+}
+func (l *Loaders) projects() *dataloadgen.Loader[int, *ent.Project] {
+	return l.projectsL.get(l.f.fetchProjects, l.f.opt)
+}
+func (l *Loaders) projectsByProgram() *dataloadgen.Loader[int, []*ent.Project] {
+	return l.projectsByProgramL.get(l.f.projectsByProgram, l.f.opt)
+}
+func (l *Loaders) rolesByUser() *dataloadgen.Loader[int, []*ent.RoleAssignment] {
+	return l.rolesByUserL.get(l.f.rolesByUser, l.f.opt)
+}
+func (l *Loaders) scopesByUser() *dataloadgen.Loader[int, []*ent.ScopeAssignment] {
+	return l.scopesByUserL.get(l.f.scopesByUser, l.f.opt)
+}
+func (l *Loaders) affectedByChange() *dataloadgen.Loader[int, []*ent.AccessChangeUser] {
+	return l.affectedByChangeL.get(l.f.affectedByChange, l.f.opt)
 }
 
 // traced wraps a batch function in a span "loader.<name>" with the batch's
@@ -97,15 +179,11 @@ func traced[K comparable, V any](name string, fetch func(context.Context, []K) (
 
 // NewRequestContext returns ctx with fresh loaders for one operation,
 // primed with the viewer's user row that authentication read
-// (authz.ViewerUser); wait <= 0 means DefaultWait. The gate calls it for
-// every operation.
-func NewRequestContext(ctx context.Context, db *ent.Client, svc *authz.Service, wait time.Duration) context.Context {
-	if wait <= 0 {
-		wait = DefaultWait
-	}
-	l := New(db, svc, wait)
+// (authz.ViewerUser). The gate calls it for every operation.
+func (f *Factory) NewRequestContext(ctx context.Context) context.Context {
+	l := f.New()
 	if u := authz.ViewerUser(ctx); u != nil {
-		l.users.Prime(u.ID, u)
+		l.users().Prime(u.ID, u)
 	}
 	return NewContext(ctx, l)
 }
@@ -130,15 +208,15 @@ func For(ctx context.Context) *Loaders {
 // Forget drops everything the loaders memoized: called after a write, so what
 // the request reads next reflects it.
 func (l *Loaders) Forget() {
-	l.answers.ClearAll()
-	l.users.ClearAll()
-	l.roles.ClearAll()
-	l.programs.ClearAll()
-	l.projects.ClearAll()
-	l.projectsByProgram.ClearAll()
-	l.rolesByUser.ClearAll()
-	l.scopesByUser.ClearAll()
-	l.affectedByChange.ClearAll()
+	l.answersL.clearAll()
+	l.usersL.clearAll()
+	l.rolesL.clearAll()
+	l.programsL.clearAll()
+	l.projectsL.clearAll()
+	l.projectsByProgramL.clearAll()
+	l.rolesByUserL.clearAll()
+	l.scopesByUserL.clearAll()
+	l.affectedByChangeL.clearAll()
 }
 
 // answer loads one answer: the viewer's from the request's memo, anyone
@@ -149,9 +227,9 @@ func (l *Loaders) answer(ctx context.Context, kind authz.Kind, userID int) (auth
 	if a, ok, err := authz.ViewerAnswer(ctx, key); ok {
 		return a, err
 	}
-	a, err := l.answers.Load(ctx, key)
+	a, err := l.answers().Load(ctx, key)
 	if err != nil {
-		l.answers.Clear(key)
+		l.answers().Clear(key)
 	}
 	return a, err
 }
@@ -195,44 +273,44 @@ func (l *Loaders) ScopeSummary(ctx context.Context, userID int) (authz.ScopeSumm
 }
 
 // User returns a user the viewer may read, or nil.
-func (l *Loaders) User(ctx context.Context, id int) (*ent.User, error) { return l.users.Load(ctx, id) }
+func (l *Loaders) User(ctx context.Context, id int) (*ent.User, error) { return l.users().Load(ctx, id) }
 
 // Role returns a role, or nil.
-func (l *Loaders) Role(ctx context.Context, id int) (*ent.Role, error) { return l.roles.Load(ctx, id) }
+func (l *Loaders) Role(ctx context.Context, id int) (*ent.Role, error) { return l.roles().Load(ctx, id) }
 
 // Program returns a program the viewer may read, or nil.
 func (l *Loaders) Program(ctx context.Context, id int) (*ent.Program, error) {
-	return l.programs.Load(ctx, id)
+	return l.programs().Load(ctx, id)
 }
 
 // Programs returns the programs among ids the viewer may read, in ids order.
 func (l *Loaders) Programs(ctx context.Context, ids []int) ([]*ent.Program, error) {
-	return visible(l.programs.LoadAll(ctx, ids))
+	return visible(l.programs().LoadAll(ctx, ids))
 }
 
 // Project returns a project the viewer may read, or nil.
 func (l *Loaders) Project(ctx context.Context, id int) (*ent.Project, error) {
-	return l.projects.Load(ctx, id)
+	return l.projects().Load(ctx, id)
 }
 
 // Projects returns the projects among ids the viewer may read, in ids order.
 func (l *Loaders) Projects(ctx context.Context, ids []int) ([]*ent.Project, error) {
-	return visible(l.projects.LoadAll(ctx, ids))
+	return visible(l.projects().LoadAll(ctx, ids))
 }
 
 // ProjectsOfProgram returns the program's projects the viewer may read.
 func (l *Loaders) ProjectsOfProgram(ctx context.Context, programID int) ([]*ent.Project, error) {
-	return l.projectsByProgram.Load(ctx, programID)
+	return l.projectsByProgram().Load(ctx, programID)
 }
 
 // RoleAssignmentsOfUser returns a user's role assignments.
 func (l *Loaders) RoleAssignmentsOfUser(ctx context.Context, userID int) ([]*ent.RoleAssignment, error) {
-	return l.rolesByUser.Load(ctx, userID)
+	return l.rolesByUser().Load(ctx, userID)
 }
 
 // ScopeAssignmentsOfUser returns a user's scope assignments.
 func (l *Loaders) ScopeAssignmentsOfUser(ctx context.Context, userID int) ([]*ent.ScopeAssignment, error) {
-	return l.scopesByUser.Load(ctx, userID)
+	return l.scopesByUser().Load(ctx, userID)
 }
 
 // visible drops the nils (rows the viewer may not read) from a LoadAll.
@@ -252,7 +330,7 @@ func visible[T any](items []*T, err error) ([]*T, error) {
 // AffectedUsers returns the users an access change affected that the viewer
 // may read.
 func (l *Loaders) AffectedUsers(ctx context.Context, changeID int) ([]*ent.User, error) {
-	rows, err := l.affectedByChange.Load(ctx, changeID)
+	rows, err := l.affectedByChange().Load(ctx, changeID)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +338,7 @@ func (l *Loaders) AffectedUsers(ctx context.Context, changeID int) ([]*ent.User,
 	for i, r := range rows {
 		ids[i] = r.UserID
 	}
-	return visible(l.users.LoadAll(ctx, ids))
+	return visible(l.users().LoadAll(ctx, ids))
 }
 
 // PreloadAnswers loads the given kinds of answers for users in one batch
@@ -278,7 +356,7 @@ func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz
 			}
 		}
 	}
-	return preload(ctx, l.answers, l.fetchAnswers, keys)
+	return preload(ctx, l.answers(), l.f.fetchAnswers, keys)
 }
 
 // preload fetches keys in one call of the loader's batch function and
@@ -322,19 +400,19 @@ func (l *Loaders) PreloadCatalog(ctx context.Context, users []int, kinds ...auth
 			}
 		}
 	}
-	return preload(ctx, l.answers, l.fetchAnswers, keys)
+	return preload(ctx, l.answers(), l.f.fetchAnswers, keys)
 }
 
 // PreloadPrograms loads, in one batch, the programs accessible to users
 // (their answers must be loaded). The fetch runs under the privacy rules,
 // so what the viewer may not read comes back as nothing, as always.
 func (l *Loaders) PreloadPrograms(ctx context.Context, users []int) error {
-	return preloadAccessible(ctx, users, l.AccessibleProgramIDs, l.programs, l.fetchPrograms)
+	return preloadAccessible(ctx, users, l.AccessibleProgramIDs, l.programs(), l.f.fetchPrograms)
 }
 
 // PreloadProjects: see PreloadPrograms.
 func (l *Loaders) PreloadProjects(ctx context.Context, users []int) error {
-	return preloadAccessible(ctx, users, l.AccessibleProjectIDs, l.projects, l.fetchProjects)
+	return preloadAccessible(ctx, users, l.AccessibleProjectIDs, l.projects(), l.f.fetchProjects)
 }
 
 func preloadAccessible[T any](ctx context.Context, users []int, idsOf func(context.Context, int) ([]int, error),
@@ -364,10 +442,10 @@ func (l *Loaders) Reach(ctx context.Context, userID int) (access.Reach, error) {
 	if v, ok := reqctx.ViewerFromContext(ctx); ok && v.UserID == userID {
 		return reqctx.ReachFromContext(ctx)
 	}
-	got, err := l.answers.LoadAll(ctx, keys)
+	got, err := l.answers().LoadAll(ctx, keys)
 	if err != nil {
 		for _, k := range keys {
-			l.answers.Clear(k)
+			l.answers().Clear(k)
 		}
 		return access.Reach{}, err
 	}

@@ -204,13 +204,10 @@ func (s *Service) Answers(ctx context.Context, keys []Key) (map[Key]Answer, erro
 	if slices.ContainsFunc(keys, func(k Key) bool { return k.Kind == KindScopeSummary }) {
 		fetch = append(slices.Clip(keys), catalogKey)
 	}
-	decoded, err := s.cache.GetDecoded(ctx, fetch, s.compute, decodeCached)
+	out := make(map[Key]Answer, len(fetch))
+	err := s.cache.EachDecoded(ctx, fetch, s.compute, decodeCached, func(k Key, a any) { out[k] = a.(Answer) })
 	if err != nil {
 		return nil, err
-	}
-	out := make(map[Key]Answer, len(decoded))
-	for k, a := range decoded {
-		out[k] = a.(Answer)
 	}
 	catalog := out[catalogKey].Catalog
 	for k, a := range out {

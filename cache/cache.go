@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,11 +292,32 @@ func computeAll(ctx context.Context, keys []Key, compute ComputeFunc) (map[Key]C
 }
 
 func uniqueKeys(keys []Key) []Key {
+	if len(keys) <= 16 {
+		// A request's own answers (five keys): no map, and no copy when
+		// there is nothing to drop.
+		for i, k := range keys {
+			if slices.Contains(keys[:i], k) {
+				return uniqueSmall(keys)
+			}
+		}
+		return keys
+	}
 	seen := make(map[Key]bool, len(keys))
 	out := keys[:0:0]
 	for _, k := range keys {
 		if !seen[k] {
 			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// uniqueSmall is uniqueKeys for a few keys with duplicates, order kept.
+func uniqueSmall(keys []Key) []Key {
+	out := make([]Key, 0, len(keys))
+	for _, k := range keys {
+		if !slices.Contains(out, k) {
 			out = append(out, k)
 		}
 	}

@@ -31,15 +31,22 @@ type DecodeFunc func(k Key, raw []byte) (any, error)
 // one reader that decodes (the authz service): decode must be the same
 // function on every call.
 func (c *Cache) GetDecoded(ctx context.Context, keys []Key, compute ComputeFunc, decode DecodeFunc) (map[Key]any, error) {
+	out := make(map[Key]any, len(keys))
+	err := c.EachDecoded(ctx, keys, compute, decode, func(k Key, v any) { out[k] = v })
+	return out, err
+}
+
+// EachDecoded is GetDecoded handing each decoded value to each, with no map
+// of its own (a reader that builds its own saves one per call).
+func (c *Cache) EachDecoded(ctx context.Context, keys []Key, compute ComputeFunc, decode DecodeFunc, each func(Key, any)) error {
 	values, err := c.get(ctx, keys, compute, decode)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make(map[Key]any, len(values))
 	for k, v := range values {
-		out[k] = v.Decoded
+		each(k, v.Decoded)
 	}
-	return out, nil
+	return nil
 }
 
 // get serves Get and (with decode) GetDecoded.
@@ -56,7 +63,10 @@ func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode
 		epoch = l1.epoch.Load() // before anything is read: see local.put
 		held = l1.get(keys, c.databaseNow().UnixMilli())
 	}
-	rest := make([]Key, 0, len(keys)-len(held))
+	var rest []Key
+	if len(held) < len(keys) {
+		rest = make([]Key, 0, len(keys)-len(held))
+	}
 	for _, k := range keys {
 		if v, ok := held[k]; ok {
 			out[k] = v
@@ -65,13 +75,14 @@ func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode
 		}
 	}
 	// What the L1 should keep: what it did not hold, and what it held
-	// undecoded and was decoded now.
-	keep := make(map[Key]Value, len(rest))
+	// undecoded and was decoded now (nil until there is some).
+	var keep map[Key]Value
 	if len(rest) > 0 {
 		got, err := c.getShared(ctx, rest, compute)
 		if err != nil {
 			return nil, err
 		}
+		keep = make(map[Key]Value, len(got))
 		for k, v := range got {
 			out[k] = Value{Raw: v.Data, end: endMs(v.End)}
 			keep[k] = out[k]
@@ -87,6 +98,9 @@ func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode
 				return nil, fmt.Errorf("decode %s: %w", k, err)
 			}
 			v.Decoded = d
+			if keep == nil {
+				keep = make(map[Key]Value)
+			}
 			out[k], keep[k] = v, v
 		}
 	}

@@ -2,8 +2,9 @@
 # The peer benchmark (not part of `make test`): builds a pinned SpiceDB from
 # the Go module proxy into .tmp/peer/ (once), then runs the docs/design.md, section 7
 # check and lookup operations against the gateway and against SpiceDB (in
-# memory, through its HTTP API), the same clients and duration for both,
-# every answer checked, and prints one table with ratios.
+# memory, over gRPC with authzed-go, one connection per client, and through
+# its HTTP API for reference), the same clients and duration for each, every
+# answer checked, and prints one table with both ratios.
 #   make bench-peer                 # 16 clients, 10 s per run
 #   PEER_ARGS="-c 8 -d 5s" make bench-peer
 set -euo pipefail

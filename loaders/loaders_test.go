@@ -52,18 +52,31 @@ func seedUsers(t *testing.T, g *testenv.Gateway, n int) []int {
 func TestFanOut_ConstantQueriesAndRoundTrips(t *testing.T) {
 	type counts struct{ sql, authzSQL, trips int }
 	measure := func(n int) (cold, warm counts) {
-		g := testenv.NewGateway(t, testenv.Options{})
-		seedUsers(t, g, 60)
-		token := g.Token(t, g.Admin.ID)
-		run := func() counts {
-			stop := busyCPUs()
-			defer stop()
-			g.SQL.Reset()
-			g.Trips.Reset()
-			testenv.MustOK(t, g.Do(t, token, fanOut, map[string]any{"n": n}))
-			return counts{g.SQL.Count(), len(g.SQL.Matching("scope_assignments")) + len(g.SQL.Matching("role_assignments")), g.Trips.Trips()}
+		// A Redis call that times out (100 ms) on a machine loaded by the
+		// other packages' tests sends its batch around the store, which
+		// changes the trips but says nothing of batching: such an attempt
+		// runs again on a fresh gateway (CI once saw 5 trips for 6).
+		for attempt := 1; ; attempt++ {
+			g := testenv.NewGateway(t, testenv.Options{})
+			seedUsers(t, g, 60)
+			token := g.Token(t, g.Admin.ID)
+			before := g.Cache.Stats(context.Background())
+			run := func() counts {
+				stop := busyCPUs()
+				defer stop()
+				g.SQL.Reset()
+				g.Trips.Reset()
+				testenv.MustOK(t, g.Do(t, token, fanOut, map[string]any{"n": n}))
+				return counts{g.SQL.Count(), len(g.SQL.Matching("scope_assignments")) + len(g.SQL.Matching("role_assignments")), g.Trips.Trips()}
+			}
+			cold, warm = run(), run()
+			after := g.Cache.Stats(context.Background())
+			if after.Errors == before.Errors && after.Bypassed == before.Bypassed || attempt == 3 {
+				return cold, warm
+			}
+			t.Logf("n=%d attempt %d: the store failed (%d errors, %d bypassed); again", n, attempt,
+				after.Errors-before.Errors, after.Bypassed-before.Bypassed)
 		}
-		return run(), run()
 	}
 	cold5, warm5 := measure(5)
 	cold50, warm50 := measure(50)

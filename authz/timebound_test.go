@@ -233,6 +233,19 @@ func TestTimeBound_AssigningAgainExtendsOrRemovesTheEnd(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, removed.ExpiresAt, "no end any more")
 	assert.True(t, can())
+
+	// Activating an ended assignment does not revive it; assigning does.
+	soon = time.Now().Add(500 * time.Millisecond)
+	_, err = g.Authz.AssignScope(admin, authz.ScopeInput{UserID: u, ScopeType: access.ScopeProject, ProjectID: &c.b1, ExpiresAt: &soon})
+	require.NoError(t, err)
+	time.Sleep(time.Until(soon) + 50*time.Millisecond)
+	require.False(t, can(), "ended")
+	_, err = g.Authz.ActivateScope(admin, sa.ID)
+	require.NoError(t, err)
+	assert.False(t, can(), "activating does not revive it")
+	_, err = g.Authz.AssignScope(admin, authz.ScopeInput{UserID: u, ScopeType: access.ScopeProject, ProjectID: &c.b1})
+	require.NoError(t, err)
+	assert.True(t, can(), "assigning again does")
 }
 
 // The last admin cannot be made to lapse: an end on the only admin's ADMIN

@@ -148,7 +148,20 @@ func TestServe_MetricsOnTheirOwnAddress(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "not beside the API")
-	assert.Contains(t, get(t, "http://"+metricsAddr+"/metrics"), "authz_cache_lookups_total")
+	// The metrics listener starts beside the API, not before the token is
+	// printed: wait for it to answer.
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		body = string(b)
+		return err == nil && resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.Contains(t, body, "authz_cache_lookups_total")
 }
 
 // TestEmbeddedDefault_AdminEmailOfNobody: ADMIN_EMAIL is bootstrapped only

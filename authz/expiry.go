@@ -56,11 +56,15 @@ func checkEnd(end *time.Time) (*time.Time, error) {
 // in this process: its clock is ours; julianday reads the stored instants
 // (the connection writes times as "2006-01-02 15:04:05.999999999-07:00",
 // db.OpenSQLite).
-func (r resolver) live(a string) string {
-	if r.dialect == dialect.Postgres {
-		return "(" + a + ".expires_at IS NULL OR " + a + ".expires_at > now())"
+func (r resolver) live(a string) string { return notEndedSQL(r.dialect, a+".expires_at") }
+
+// notEndedSQL is the condition that the end in column col has not come, in
+// dialect's SQL: the one text behind live and notEnded.
+func notEndedSQL(sqlDialect, col string) string {
+	if sqlDialect == dialect.Postgres {
+		return "(" + col + " IS NULL OR " + col + " > now())"
 	}
-	return "(" + a + ".expires_at IS NULL OR julianday(" + a + ".expires_at) > julianday('now'))"
+	return "(" + col + " IS NULL OR julianday(" + col + ") > julianday('now'))"
 }
 
 // endMs is the SQL expression of assignment a's end in Unix milliseconds
@@ -77,12 +81,7 @@ func (r resolver) endMs(a string) string {
 // notEnded is live as an ent predicate, for the queries built with ent
 // (explainAccess, the admin rule).
 func notEnded(s *entsql.Selector) {
-	col := s.C("expires_at")
-	if s.Dialect() == dialect.Postgres {
-		s.Where(entsql.ExprP("(" + col + " IS NULL OR " + col + " > now())"))
-		return
-	}
-	s.Where(entsql.ExprP("(" + col + " IS NULL OR julianday(" + col + ") > julianday('now'))"))
+	s.Where(entsql.ExprP(notEndedSQL(s.Dialect(), s.C("expires_at"))))
 }
 
 // ends collects, per user, the earliest end among the assignments an answer

@@ -1,7 +1,7 @@
 # authz-gateway. `make run` starts the embedded default; `make test` runs the
 # whole suite against real PostgreSQL and Redis (starting them when needed).
 
-.PHONY: run test generate check-generate vet bench bench-peer loadtest fuzz services playground dashboard
+.PHONY: run test generate check-generate vet bench bench-peer fleet-sim loadtest fuzz services playground dashboard
 
 # The binary is built first (saying so: the first build compiles every
 # dependency, a minute or two on a small machine), then replaces the shell,
@@ -42,6 +42,11 @@ bench:
 # from the Go module proxy once): `make bench-peer`.
 bench-peer:
 	scripts/bench-peer.sh
+
+# The fleet simulation alone (also part of make bench): N gateways in one
+# process against a PostgreSQL of its own, `make fleet-sim ARGS="-members 1,10,100"`.
+fleet-sim:
+	scripts/fleet-sim.sh $(ARGS)
 
 # The load tool: `make loadtest ARGS="-op me -c 16 -d 10s"`.
 loadtest:

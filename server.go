@@ -104,6 +104,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	app.ApplyMemoryLimit(cfg, getenv)
 	gw, err := app.New(ctx, cfg)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -191,7 +192,7 @@ func (a *App) start(ctx context.Context) error {
 	log := a.authz.Log()
 	watch := freshness.WatchConfig{Retention: a.cfg.AuditRetention}
 	if !a.cfg.embedded() {
-		watch.DSN = a.cfg.DatabaseURL
+		watch.DSN = cmp.Or(a.cfg.DatabaseListenURL, a.cfg.DatabaseURL)
 	}
 	a.stopWatch = log.WatchLog(watch)
 	if a.l1 != nil {
@@ -222,7 +223,7 @@ func (a *App) openDB(ctx context.Context) error {
 			return fmt.Errorf("create data dir: %w", err)
 		}
 	}
-	d, err := db.Open(a.cfg.DatabaseURL, a.cfg.sqlitePath(), db.Options{Driver: a.opts.wrapDriver, Timeout: a.cfg.Limits.DBTimeout, Traced: a.traced})
+	d, err := db.Open(a.cfg.DatabaseURL, a.cfg.sqlitePath(), db.Options{Driver: a.opts.wrapDriver, Timeout: a.cfg.Limits.DBTimeout, MaxConns: a.cfg.Limits.DBMaxConns, Traced: a.traced})
 	if err != nil {
 		return err
 	}

@@ -25,19 +25,24 @@ import (
 type Config struct {
 	Port        string
 	DatabaseURL string
-	DataDir     string
-	Redis       redisconn.Options
-	CachePrefix string
-	CacheTTL    map[cache.Kind]time.Duration
-	JWTSecret   string
-	TokenTTL    time.Duration
-	AdminEmail  string
-	Env         string
-	SeedDemo    bool
-	Limits      Limits
-	LoaderWait  time.Duration
-	RateLimit   ratelimit.Limit
-	CORSOrigins []string
+	// DatabaseListenURL is where the instance's one listening connection
+	// goes (default DatabaseURL): a session of its own, so it must reach
+	// PostgreSQL directly when DatabaseURL goes through a transaction
+	// pooler.
+	DatabaseListenURL string
+	DataDir           string
+	Redis             redisconn.Options
+	CachePrefix       string
+	CacheTTL          map[cache.Kind]time.Duration
+	JWTSecret         string
+	TokenTTL          time.Duration
+	AdminEmail        string
+	Env               string
+	SeedDemo          bool
+	Limits            Limits
+	LoaderWait        time.Duration
+	RateLimit         ratelimit.Limit
+	CORSOrigins       []string
 	// TokenMaxAge refuses tokens issued longer ago than this (0: only exp).
 	TokenMaxAge time.Duration
 	// MetricsAddr serves /metrics on its own address (e.g. 127.0.0.1:9090)
@@ -104,6 +109,9 @@ type Limits struct {
 	// DBTimeout bounds every database statement (and connecting), so a hung
 	// database costs a request this much, not forever.
 	DBTimeout time.Duration
+	// DBMaxConns bounds the instance's PostgreSQL connection pool (its one
+	// listening connection comes on top).
+	DBMaxConns int
 }
 
 // embedded reports whether this is the embedded default (SQLite file).
@@ -119,19 +127,20 @@ func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "gateway.d
 func LoadConfig(getenv func(string) string) (Config, error) {
 	p := envParser{getenv: getenv}
 	c := Config{
-		Port:           p.str("PORT", "8080"),
-		DatabaseURL:    p.str("DATABASE_URL", ""),
-		DataDir:        p.str("DATA_DIR", ".data"),
-		CachePrefix:    p.str("CACHE_PREFIX", ""),
-		JWTSecret:      p.str("JWT_SECRET", ""),
-		TokenTTL:       p.duration("TOKEN_TTL", 24*time.Hour),
-		AdminEmail:     authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
-		LoaderWait:     p.duration("LOADER_WAIT", 0),
-		MetricsAddr:    p.str("METRICS_ADDR", ""),
-		AuditRetention: p.duration("AUDIT_RETENTION", 90*24*time.Hour),
-		CORSOrigins:    p.list("CORS_ORIGINS"),
-		L1Bytes:        int64(p.int("CACHE_L1_BYTES", 64<<20)),
-		L1Lease:        p.duration("CACHE_L1_LEASE", 2*time.Second),
+		Port:              p.str("PORT", "8080"),
+		DatabaseURL:       p.str("DATABASE_URL", ""),
+		DatabaseListenURL: p.str("DATABASE_LISTEN_URL", ""),
+		DataDir:           p.str("DATA_DIR", ".data"),
+		CachePrefix:       p.str("CACHE_PREFIX", ""),
+		JWTSecret:         p.str("JWT_SECRET", ""),
+		TokenTTL:          p.duration("TOKEN_TTL", 24*time.Hour),
+		AdminEmail:        authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
+		LoaderWait:        p.duration("LOADER_WAIT", 0),
+		MetricsAddr:       p.str("METRICS_ADDR", ""),
+		AuditRetention:    p.duration("AUDIT_RETENTION", 90*24*time.Hour),
+		CORSOrigins:       p.list("CORS_ORIGINS"),
+		L1Bytes:           int64(p.int("CACHE_L1_BYTES", 64<<20)),
+		L1Lease:           p.duration("CACHE_L1_LEASE", 2*time.Second),
 		Warm: authz.WarmConfig{
 			Users:  p.int("WARM_USERS", 1000),
 			Window: p.duration("WARM_WINDOW", 24*time.Hour),
@@ -173,6 +182,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			MaxResponseBytes: p.int("MAX_RESPONSE_BYTES", graph.DefaultMaxResponseBytes),
 			RequestTimeout:   p.duration("REQUEST_TIMEOUT", 10*time.Second),
 			DBTimeout:        p.duration("DB_TIMEOUT", 3*time.Second),
+			DBMaxConns:       p.int("DB_MAX_CONNS", db.DefaultMaxConns),
 		},
 	}
 	// The embedded default is a development setup by nature; a gateway with a
@@ -193,6 +203,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.DatabaseURL != "" && !db.IsPostgresURL(c.DatabaseURL) {
 		p.fail("DATABASE_URL", "must be a postgres:// or postgresql:// URL")
+	}
+	if c.DatabaseListenURL != "" && (c.DatabaseURL == "" || !db.IsPostgresURL(c.DatabaseListenURL)) {
+		p.fail("DATABASE_LISTEN_URL", "must be a postgres:// or postgresql:// URL, beside DATABASE_URL")
+	}
+	if c.Limits.DBMaxConns < 1 {
+		p.fail("DB_MAX_CONNS", "must be at least 1")
 	}
 	if c.Env != "development" && c.Env != "production" {
 		p.fail("GATEWAY_ENV", "must be development or production")

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -34,6 +35,21 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"https://a.example", "https://b.example"}, cfg.CORSOrigins)
 	assert.Equal(t, []string{"a:1", "b:2"}, cfg.Redis.ClusterAddrs)
+
+	// The pool's bound and the listener's own URL (a transaction pooler in
+	// front of the pool, the listener direct).
+	cfg, err = LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://pooler/z?binary_parameters=yes",
+		"DATABASE_LISTEN_URL": "postgres://direct/z", "DB_MAX_CONNS": "4"}))
+	require.NoError(t, err)
+	assert.Equal(t, 4, cfg.Limits.DBMaxConns)
+	assert.Equal(t, "postgres://direct/z", cfg.DatabaseListenURL)
+	cfg, err = LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z"}))
+	require.NoError(t, err)
+	assert.Equal(t, 20, cfg.Limits.DBMaxConns, "default")
+	_, err = LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z", "DB_MAX_CONNS": "0"}))
+	assert.ErrorContains(t, err, "DB_MAX_CONNS")
+	_, err = LoadConfig(envOf(map[string]string{"DATABASE_LISTEN_URL": "postgres://direct/z"}))
+	assert.ErrorContains(t, err, "DATABASE_LISTEN_URL", "a listener without a database")
 }
 
 // TestConfig_WeakSecretRefusedInProduction: a 1-byte JWT_SECRET was accepted
@@ -111,4 +127,27 @@ func TestConfig_IdentityProvider(t *testing.T) {
 	}
 	_, err = LoadConfig(envOf(map[string]string{"AUTH_ISSUER": "id.example.com", "AUTH_AUDIENCE": "gw"}))
 	assert.ErrorContains(t, err, "AUTH_ISSUER")
+}
+
+// The memory limit follows the L1's bound (issue 21: 64 MiB of L1 was a
+// 262-294 MB process), and only when there is an L1.
+func TestConfig_MemoryLimitFollowsTheL1(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://x@y/z", "REDIS_URL": "redis://127.0.0.1:1", "CACHE_L1_BYTES": "268435456"}
+	cfg, err := LoadConfig(envOf(env))
+	require.NoError(t, err)
+	assert.Equal(t, int64(256<<20+128<<20), cfg.MemoryLimit())
+	env["CACHE_L1_BYTES"] = "0"
+	cfg, err = LoadConfig(envOf(env))
+	require.NoError(t, err)
+	assert.Zero(t, cfg.MemoryLimit(), "no L1, no limit")
+
+	env["CACHE_L1_BYTES"] = "268435456"
+	cfg, err = LoadConfig(envOf(env))
+	require.NoError(t, err)
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	ApplyMemoryLimit(cfg, envOf(map[string]string{"GOMEMLIMIT": "1GiB"}))
+	assert.Equal(t, before, debug.SetMemoryLimit(-1), "the operator's GOMEMLIMIT stands")
+	ApplyMemoryLimit(cfg, envOf(nil))
+	assert.Equal(t, cfg.MemoryLimit(), debug.SetMemoryLimit(-1))
 }

@@ -119,8 +119,10 @@ func earliest(a, b time.Time) time.Time {
 // ExpiryConfig tunes the expiry watcher.
 type ExpiryConfig struct {
 	// Poll is how often the watcher looks for the next end when nothing
-	// told it of one (default 1 s): an end set through another instance is
-	// logged within about this, even if that instance is gone.
+	// told it of one (default 5 s, one statement): an end set through
+	// another instance is logged within about this, even if that instance
+	// is gone. (That instance logs it at the end itself while it runs, and
+	// answers never outlive their end whether or not it is logged.)
 	Poll time.Duration
 }
 
@@ -129,7 +131,7 @@ type ExpiryConfig struct {
 // once across every instance. The returned function stops it.
 func (s *Service) StartExpiry(cfg ExpiryConfig) (stop func()) {
 	if cfg.Poll <= 0 {
-		cfg.Poll = time.Second
+		cfg.Poll = 5 * time.Second
 	}
 	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
 	var wg sync.WaitGroup
@@ -191,7 +193,12 @@ const expiryBatch = 100
 // logEnded appends an "expire" entry for every ended grant not logged yet
 // and returns the next end to come (zero: none known), on this process's
 // clock. Its reads are marked "/* expiry */": background work, no request's.
+// While nothing has ended (the usual poll), it is one statement.
 func (s *Service) logEnded(ctx context.Context) (next time.Time, err error) {
+	next, err = s.res.nextEnd(ctx, s.cache.ObserveDatabaseClock)
+	if err != nil || next.IsZero() || next.After(time.Now()) {
+		return next, err
+	}
 	for _, t := range []struct {
 		table, kind string
 	}{{"role_assignments", "role"}, {"scope_assignments", "scope"}} {

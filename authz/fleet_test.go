@@ -3,11 +3,13 @@ package authz_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"authz-gateway/freshness"
 	"authz-gateway/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
@@ -179,6 +181,61 @@ func newSilentPair(t *testing.T) silentPair {
 func (sp silentPair) silence() {
 	sp.silent.Store(true)
 	<-sp.paused
+}
+
+// An idle member of the fleet costs the database about one statement a
+// second: its renewal, which also stands in for the log watcher's poll, and
+// every few seconds the expiry watcher's look for the next end. It was 16
+// a second (renewals of two statements eight times a second, the watcher's
+// poll of five, the expiry watcher's three), which a fleet of a hundred
+// multiplies.
+func TestFleet_IdleInstanceCostsAboutOneStatementPerSecond(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	time.Sleep(time.Second) // start-up's work settles
+	g.SQL.Reset()
+	const idle = 4 * time.Second
+	time.Sleep(idle)
+	background := g.SQL.Background()
+	assert.LessOrEqual(t, len(background), 7, "in %s idle: a renewal a second and at most one expiry poll", idle)
+	assert.GreaterOrEqual(t, len(background), 3, "the lease is renewed while idle")
+	assert.Empty(t, g.SQL.Statements(), "no other statement while idle")
+}
+
+// A confirmation is not announced to everyone: on the log's channel, which
+// every instance hears, a write sends three notifications whatever the
+// fleet's size (committed, delivered, confirm-please), and the idle fleet's
+// renewals send none. (Each confirmation used to be announced there: with
+// N instances, N deliveries to each of N listeners per write, and again at
+// every renewal.) The writer still returns only once the others dropped
+// the change.
+func TestFleet_ConfirmationsAreNotBroadcast(t *testing.T) {
+	one := testenv.NewGateway(t, testenv.Options{})
+	others := []*testenv.Gateway{
+		testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix()}),
+		testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix()}),
+	}
+	gw := newGrantWatch(t, one)
+	for _, g := range others {
+		require.True(t, gw.shows(t, g))
+		require.True(t, heldInL1(t, g, gw), "the grant is in the other instance's memory")
+	}
+	notes := testenv.ListenAll(t, one.DatabaseURL, freshness.NotifyChannel)
+	time.Sleep(1500 * time.Millisecond) // more than a renewal of each
+	assert.Empty(t, notes.Take(), "idle renewals notify nobody")
+
+	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	require.NoError(t, err)
+	for _, g := range others {
+		assert.False(t, gw.shows(t, g), "revoked on every instance once the write returned")
+	}
+	time.Sleep(300 * time.Millisecond)
+	var kinds []string
+	for _, n := range notes.Take() {
+		kind, _, _ := strings.Cut(n, ":")
+		kinds = append(kinds, kind)
+	}
+	slices.Sort(kinds)
+	assert.Equal(t, []string{"c", "d", "w"}, kinds, "one write: committed, delivered, asked to confirm")
 }
 
 // fencedWrites reads authz_write_ack_fenced_total from g's /metrics.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -103,4 +106,70 @@ func TestL1_CountsWhatItHolds(t *testing.T) {
 	ratio := float64(held) / float64(stats.Bytes)
 	t.Logf("%d entries: counted %d bytes, live heap +%d bytes (%.2fx the count)", stats.Entries, stats.Bytes, held, ratio)
 	assert.InDelta(t, 1.0, ratio, 0.25, "the count is what the L1 holds")
+}
+
+// BenchmarkL1MemoryLimit fills an L1 of 256 MiB with realistic answers
+// while requests' garbage comes and goes, without a memory limit and under
+// the one the gateway sets (app.Config.MemoryLimit: the bound plus 128
+// MiB), and reports the largest heap the process held (peak-heap-MiB) and
+// the live heap at the end (live-MiB). Run: go test -run '^$' -bench
+// L1MemoryLimit -benchtime 1x ./authz/
+func BenchmarkL1MemoryLimit(b *testing.B) {
+	const bound = 256 << 20
+	for _, limited := range []bool{false, true} {
+		b.Run(fmt.Sprintf("limit=%v", limited), func(b *testing.B) {
+			limit := int64(math.MaxInt64)
+			if limited {
+				limit = bound + 128<<20
+			}
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
+			for range b.N {
+				peak, live := fillUnderGarbage(b, bound)
+				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+				b.ReportMetric(float64(live)/(1<<20), "live-MiB")
+			}
+		})
+	}
+}
+
+// fillUnderGarbage fills an L1 of bound bytes, allocating short-lived
+// garbage beside each batch as requests do, and returns the largest heap
+// seen (in use, free and not yet returned to the OS) and the live heap at
+// the end.
+func fillUnderGarbage(b *testing.B, bound int64) (peak, live uint64) {
+	runtime.GC()
+	c, l1 := cache.New(forgetfulStore{}, cache.Config{LocalBytes: bound})
+	defer c.Close()
+	l1.ExtendLease(time.Now().Add(time.Hour))
+	r := rand.New(rand.NewPCG(1, 2))
+	compute := func(_ context.Context, keys []cache.Key) (map[cache.Key]cache.Computed, error) {
+		out := make(map[cache.Key]cache.Computed, len(keys))
+		for _, k := range keys {
+			out[k] = cache.Computed{Data: realisticValue(r, k.Kind, k.UserID)}
+		}
+		return out, nil
+	}
+	kinds := []cache.Kind{cache.Permissions, cache.AccessiblePrograms, cache.AccessibleProjects, cache.ScopeSummary, cache.UserStatus}
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
+	var sink [][]byte
+	for batch := 0; c.LocalStats().Bytes < bound*95/100; batch++ {
+		keys := make([]cache.Key, 0, 50*len(kinds))
+		for u := range 50 {
+			for _, kind := range kinds {
+				keys = append(keys, cache.Key{Kind: kind, UserID: batch*50 + u + 1})
+			}
+		}
+		if _, err := c.GetDecoded(context.Background(), keys, compute, decodeCached); err != nil {
+			b.Fatal(err)
+		}
+		sink = sink[:0]
+		for range 64 { // a request's worth of garbage
+			sink = append(sink, make([]byte, 4096))
+		}
+		if batch%50 == 0 {
+			metrics.Read(samples)
+			peak = max(peak, samples[0].Value.Uint64()+samples[1].Value.Uint64()+samples[2].Value.Uint64())
+		}
+	}
+	return peak, heapInUse()
 }

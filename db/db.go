@@ -44,7 +44,18 @@ type Options struct {
 	Timeout time.Duration
 	// Traced opens the pool through otelsql: a span per statement.
 	Traced bool
+	// MaxConns bounds PostgreSQL's connection pool (default
+	// DefaultMaxConns).
+	MaxConns int
 }
+
+// DefaultMaxConns is the PostgreSQL pool's bound by default. Connections
+// idle for poolIdle close, so an idle instance holds the one its background
+// work uses (and its listener): a fleet of a hundred idle instances holds
+// about two hundred connections, not a hundred pools.
+const DefaultMaxConns = 20
+
+const poolIdle = 10 * time.Second
 
 // DefaultTimeout is how long the gateway waits for PostgreSQL to connect or
 // to answer one read before it gives up on the connection.
@@ -65,9 +76,13 @@ func OpenPostgres(dsn string, opts Options) (*DB, error) {
 	if opts.Traced {
 		pool = otelsql.OpenDB(connector, otelsql.WithAttributes(semconv.DBSystemPostgreSQL))
 	}
-	pool.SetMaxOpenConns(20)
-	pool.SetMaxIdleConns(20)
-	pool.SetConnMaxIdleTime(5 * time.Minute)
+	maxConns := opts.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	pool.SetMaxOpenConns(maxConns)
+	pool.SetMaxIdleConns(maxConns)
+	pool.SetConnMaxIdleTime(poolIdle)
 	return newDB(pool, dialect.Postgres, opts), nil
 }
 

@@ -20,9 +20,9 @@ import (
 // applied position behind what the log says was delivered, and is not
 // trusted until repaired (watch.go).
 
-// notifyChannel is the PostgreSQL channel entries are announced on:
+// NotifyChannel is the PostgreSQL channel entries are announced on:
 // "c:<id>" when committed, "d:<id>" when delivered.
-const notifyChannel = "access_changes"
+const NotifyChannel = "access_changes"
 
 // appendChange writes the log entry of a change inside its transaction and,
 // on PostgreSQL, announces it when the transaction commits.
@@ -57,7 +57,7 @@ func (l *Log) announce(ctx context.Context, tx *ent.Tx, what string, id int) err
 	if !l.postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", notifyChannel, what+":"+strconv.Itoa(id)); err != nil {
+	if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, what+":"+strconv.Itoa(id)); err != nil {
 		return fmt.Errorf("announce access change: %w", err)
 	}
 	return nil

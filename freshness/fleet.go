@@ -26,23 +26,36 @@ import (
 //
 //   - Each instance has a row in cache_instances with a lease and a
 //     confirmation time, both on the database's clock. It confirms by
-//     reading, in one transaction started at time S, the changes delivered
+//     reading, in a statement started at time S, the changes delivered
 //     since its last confirmation, dropping their users from its L1, then
 //     setting synced_at = S and extending its lease. Every change delivered
 //     before S is visible to that read, so synced_at = S means "every change
-//     delivered before S is out of my memory".
+//     delivered before S is out of my memory". When there is nothing to
+//     drop (an idle renewal), the read and the extension are one statement.
 //   - A writer, after delivering its change (Redis invalidated, the entry
-//     marked delivered), reads the database's time W and waits until every
-//     other instance whose lease held at W has synced_at >= W, or its lease
-//     has run out. It asks for confirmations ("w:<its id>" on the log's
-//     channel, sent after W) and they are announced there ("s:<id>"), so a writer
-//     usually waits one round of notifications and one query.
+//     marked delivered), reads the database's time W and, in the same
+//     statement, asks for confirmations ("w:<its id>:<W>" on the log's
+//     channel, sent after W). It then waits until every other instance whose
+//     lease held at W has synced_at >= W, or its lease has run out.
+//   - Confirmations are not announced to everyone: an instance that
+//     confirmed because writers asked checks, after recording its
+//     confirmation, whether any instance still owes each of them one, and if
+//     none does tells that writer alone ("s:<W>" on the writer's own
+//     channel). Of the last two to confirm, the later one's check sees both,
+//     so the writer hears once, and each instance handles O(1) messages per
+//     write whatever the fleet's size. A writer that hears nothing (an
+//     instance went silent, a notification was lost) reads the table again
+//     at the first lease's end or after ackPoll.
 //   - An instance uses its L1 only until its lease's deadline measured on its
 //     own monotonic clock from *before* the renewal was sent: that is earlier
 //     than the lease_until the database wrote (now() + lease, read later), so
 //     a silent instance stops serving from memory before any writer stops
 //     waiting for it. Its lease needs the database: an instance that cannot
 //     reach it, or stalls, falls back to Redis on its own.
+//   - An idle instance costs the database one statement per renewal
+//     (Lease/2, so once a second by default), and that statement also tells
+//     the log watcher the log's delivered head and whether an entry is
+//     overdue, in place of the watcher's own poll.
 //
 // Changes are found by delivered_at, not by ID: IDs are allocated when an
 // entry is inserted, and a lower ID can commit (and be delivered) after a
@@ -59,8 +72,10 @@ type FleetConfig struct {
 	// bounds how long a write waits for an instance that went silent.
 	Lease time.Duration
 	// Renew is how often the instance confirms without being asked (default
-	// Lease/8). It bounds how long an instance serves from memory a change
-	// whose writer died before asking for confirmations.
+	// Lease/2: one statement a second for the default lease, while a
+	// renewal may take most of a second before the L1 pauses). It bounds
+	// how long an instance serves from memory a change whose writer died
+	// before asking for confirmations.
 	Renew time.Duration
 	// Pause, if set, runs before every confirmation; tests use it to make
 	// an instance go silent.
@@ -72,7 +87,7 @@ func (c FleetConfig) withDefaults() FleetConfig {
 		c.Lease = 2 * time.Second
 	}
 	if c.Renew <= 0 {
-		c.Renew = c.Lease / 8
+		c.Renew = c.Lease / 2
 	}
 	return c
 }
@@ -88,7 +103,9 @@ type fleet struct {
 	id        int               // this instance's row; 0 before registration
 	processed map[int]time.Time // changes dropped, by delivery time
 	lastSync  time.Time         // S of the last confirmation (database clock)
-	acked     chan struct{}     // closed (and replaced) when any instance confirms
+	askers    map[int]time.Time // writers waiting for a confirmation: the latest W each asked about
+	ackedTo   time.Time         // the latest W of ours the fleet has confirmed
+	acked     chan struct{}     // closed (and replaced) when ackedTo moves
 	poke      chan struct{}     // a writer asked for a confirmation
 	now       chan chan error   // ConfirmL1's requests
 
@@ -111,6 +128,7 @@ func (l *Log) JoinFleet(cfg FleetConfig, tier *cache.LocalTier) (stop func(), er
 		cfg:       cfg.withDefaults(),
 		name:      host + ":" + strconv.Itoa(os.Getpid()),
 		processed: make(map[int]time.Time),
+		askers:    make(map[int]time.Time),
 		acked:     make(chan struct{}),
 		poke:      make(chan struct{}, 1),
 		now:       make(chan chan error),
@@ -179,8 +197,20 @@ func (f *fleet) register(ctx context.Context) error {
 	f.id, f.lastSync = id, now
 	clear(f.processed)
 	f.mu.Unlock()
+	// Writers hear on their own channel that the fleet confirmed.
+	f.log.listen(ackChannel(id))
 	return nil
 }
+
+// instance is this instance's row.
+func (f *fleet) instance() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.id
+}
+
+// ackChannel is the channel a writer hears its confirmations on.
+func ackChannel(instance int) string { return NotifyChannel + "_" + strconv.Itoa(instance) }
 
 func (f *fleet) leave() {
 	f.mu.Lock()
@@ -236,11 +266,15 @@ func (l *Log) ConfirmL1(ctx context.Context) error {
 	}
 }
 
-// asked asks for a confirmation now, unless the writer asking is this
+// asked asks for a confirmation now on behalf of writer, which waits for
+// every instance to have confirmed after w, unless the writer is this
 // instance (which dropped what its write affects before asking).
-func (f *fleet) asked(writer int) {
+func (f *fleet) asked(writer int, w time.Time) {
 	f.mu.Lock()
 	me := f.id
+	if writer != me && w.After(f.askers[writer]) {
+		f.askers[writer] = w
+	}
 	f.mu.Unlock()
 	if writer == me {
 		return
@@ -251,18 +285,25 @@ func (f *fleet) asked(writer int) {
 	}
 }
 
-// confirmed wakes the writers waiting for confirmations.
-func (f *fleet) confirmed() {
+// confirmedTo wakes this instance's writers waiting for confirmations after
+// a time up to w.
+func (f *fleet) confirmedTo(w time.Time) {
 	f.mu.Lock()
-	close(f.acked)
-	f.acked = make(chan struct{})
+	if w.After(f.ackedTo) {
+		f.ackedTo = w
+		close(f.acked)
+		f.acked = make(chan struct{})
+	}
 	f.mu.Unlock()
 }
 
 // confirm drops the changes delivered since the last confirmation from the
-// L1, then records the confirmation and extends the lease. Two statements,
-// so that a writer waits little: one reads the clock (S) and the changes
-// (its snapshot is taken after S), the other, after the drop, records S.
+// L1, then records the confirmation and extends the lease, then tells the
+// writers that asked for it whether the fleet has confirmed. With nothing
+// to drop, reading and recording are one statement (an idle renewal);
+// otherwise two, so that a writer waits little: one reads the clock (S) and
+// the changes (its snapshot is taken after S), the other, after the drop,
+// records S.
 func (f *fleet) confirm(ctx context.Context) error {
 	if f.cfg.Pause != nil {
 		f.cfg.Pause(ctx)
@@ -274,25 +315,49 @@ func (f *fleet) confirm(ctx context.Context) error {
 	for cid := range f.processed {
 		done = append(done, int64(cid))
 	}
+	askers := f.askers
+	f.askers = make(map[int]time.Time)
 	f.mu.Unlock()
 	var (
-		start time.Time
-		raw   []byte
+		start   time.Time
+		raw     []byte
+		renewed int
+		present bool
+		head    int64
 	)
 	err := scanRow(ctx, f.log.db, `/* fleet */
-		SELECT now(), COALESCE(json_agg(json_build_object(
-			'id', c.id, 'all', c."all", 'users', c.users, 'delivered_at', c.delivered_at,
-			'affected', (SELECT json_agg(u.user_id) FROM access_change_users u WHERE u.change_id = c.id))), '[]')
-		FROM access_changes c
-		WHERE (c.delivered_at IS NULL OR c.delivered_at > $1) AND NOT c.id = ANY($2)`,
-		[]any{from, pq.Array(done)}, &start, &raw)
+		WITH changes AS (
+			SELECT c.id, c."all", c.users, c.delivered_at, c.created_at,
+				(SELECT json_agg(u.user_id) FROM access_change_users u WHERE u.change_id = c.id) AS affected
+			FROM access_changes c
+			WHERE (c.delivered_at IS NULL OR c.delivered_at > $1) AND NOT c.id = ANY($2)),
+		renewed AS (
+			UPDATE cache_instances SET synced_at = now(), lease_until = now() + make_interval(secs => $3)
+			WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM changes WHERE delivered_at IS NOT NULL)
+			RETURNING id)
+		SELECT now(),
+			(SELECT COALESCE(json_agg(json_build_object('id', id, 'all', "all", 'users', users,
+				'delivered_at', delivered_at, 'created_at', created_at, 'affected', affected)), '[]') FROM changes),
+			(SELECT count(*) FROM renewed),
+			EXISTS (SELECT 1 FROM cache_instances WHERE id = $4),
+			COALESCE((SELECT max(id) FROM access_changes WHERE delivered_at IS NOT NULL), 0)`,
+		[]any{from, pq.Array(done), f.cfg.Lease.Seconds(), id}, &start, &raw, &renewed, &present, &head)
 	if err != nil {
+		f.reask(askers)
 		return fmt.Errorf("read changes: %w", err)
+	}
+	if !present {
+		// Our row is gone (removed as long dead): we may have missed
+		// anything. Start again, empty.
+		f.reask(askers)
+		return f.register(ctx)
 	}
 	var changes []seenChange
 	if err := json.Unmarshal(raw, &changes); err != nil {
+		f.reask(askers)
 		return fmt.Errorf("read changes: %w", err)
 	}
+	f.log.polled(head, overdue(changes, start, f.log.grace()))
 	// A change committed but not delivered: Redis may still hold the old
 	// answers and the L1 may hold them too. The L1 stops answering until the
 	// delivery (whoever makes it) is confirmed, which drops them.
@@ -301,20 +366,19 @@ func (f *fleet) confirm(ctx context.Context) error {
 	} else {
 		f.tier.Resume()
 	}
-	var confirmed int
-	err = scanRow(ctx, f.log.db, `/* fleet */
-		WITH me AS (
+	if renewed == 0 {
+		err = scanRow(ctx, f.log.db, `/* fleet */
 			UPDATE cache_instances SET synced_at = $1, lease_until = now() + make_interval(secs => $2)
-			WHERE id = $3 RETURNING id)
-		SELECT count(pg_notify($4, 's:' || id)) FROM me`,
-		[]any{start, f.cfg.Lease.Seconds(), id, notifyChannel}, &confirmed)
-	if err != nil {
-		return fmt.Errorf("extend lease: %w", err)
-	}
-	if confirmed == 0 {
-		// Our row is gone (removed as long dead): we may have missed
-		// anything. Start again, empty.
-		return f.register(ctx)
+			WHERE id = $3 RETURNING id`,
+			[]any{start, f.cfg.Lease.Seconds(), id}, &renewed)
+		if errors.Is(err, sql.ErrNoRows) {
+			f.reask(askers)
+			return f.register(ctx)
+		}
+		if err != nil {
+			f.reask(askers)
+			return fmt.Errorf("extend lease: %w", err)
+		}
 	}
 	// now() + Lease in the database happened after sent; stopping at
 	// sent + 90 % of the lease keeps us inside it, with room for clocks that
@@ -329,7 +393,56 @@ func (f *fleet) confirm(ctx context.Context) error {
 		}
 	}
 	f.mu.Unlock()
+	if len(askers) > 0 {
+		if err := f.answer(ctx, askers); err != nil {
+			return fmt.Errorf("answer writers: %w", err)
+		}
+	}
 	return nil
+}
+
+// answer tells each writer that asked, on its own channel, when no
+// instance whose lease holds still owes it a confirmation. It runs after
+// this instance's confirmation has committed: of the instances confirming
+// last, the one whose check starts after every other's commit sees them all.
+// (A writer that hears nothing reads the table itself: await.)
+func (f *fleet) answer(ctx context.Context, askers map[int]time.Time) error {
+	writers := make([]int64, 0, len(askers))
+	ws := make([]int64, 0, len(askers))
+	for writer, w := range askers {
+		writers = append(writers, int64(writer))
+		ws = append(ws, w.UnixMicro())
+	}
+	var told int
+	return scanRow(ctx, f.log.db, `/* fleet */
+		SELECT count(pg_notify($1 || '_' || a.writer, 's:' || a.w))
+		FROM unnest($2::bigint[], $3::bigint[]) AS a(writer, w)
+		WHERE NOT EXISTS (SELECT 1 FROM cache_instances i
+			WHERE i.id <> a.writer AND i.lease_until > now()
+			  AND i.synced_at < timestamptz 'epoch' + a.w * interval '1 microsecond')`,
+		[]any{NotifyChannel, pq.Array(writers), pq.Array(ws)}, &told)
+}
+
+// reask keeps the requests of a confirmation that failed for the next one.
+func (f *fleet) reask(askers map[int]time.Time) {
+	f.mu.Lock()
+	for writer, w := range askers {
+		if w.After(f.askers[writer]) {
+			f.askers[writer] = w
+		}
+	}
+	f.mu.Unlock()
+}
+
+// overdue reports whether a change committed more than grace before now is
+// still undelivered.
+func overdue(changes []seenChange, now time.Time, grace time.Duration) bool {
+	for _, c := range changes {
+		if c.DeliveredAt == nil && c.CreatedAt.Before(now.Add(-grace)) {
+			return true
+		}
+	}
+	return false
 }
 
 // seenChange is what a reader of the log needs of a delivered change to know
@@ -339,6 +452,7 @@ type seenChange struct {
 	All         bool       `json:"all"`
 	Users       []int      `json:"users"`
 	DeliveredAt *time.Time `json:"delivered_at"`
+	CreatedAt   time.Time  `json:"created_at"`
 	// Affected are the holders the delivery found, recorded with it.
 	Affected []int `json:"affected"`
 }
@@ -387,34 +501,51 @@ func (f *fleet) await(ctx context.Context) {
 	begin := time.Now()
 	defer func() { f.waitSeconds.Observe(time.Since(begin).Seconds()) }()
 	// W, whether anyone else holds a lease, and a request to confirm sent
-	// after W: the confirmations it prompts start after W (their S >= W),
-	// so a writer waits for one notification and one confirmation, not for
-	// the next renewal.
+	// after W, in one statement (the notification leaves when it commits):
+	// the confirmations it prompts start after W (their S >= W), so a
+	// writer waits for one notification and one confirmation, not for the
+	// next renewal.
 	f.mu.Lock()
 	me := f.id
 	f.mu.Unlock()
 	var (
 		w      time.Time
 		others int
+		next   float64 // seconds until the first other lease runs out
+		asked  int
 	)
-	err := scanRow(ctx, f.log.db, `/* fleet */ SELECT now(), count(*) FROM cache_instances WHERE id <> $1 AND lease_until > now()`,
-		[]any{me}, &w, &others)
-	if err == nil && others == 0 {
-		return // alone: nobody else holds an L1
-	}
-	if err == nil {
-		_, err = f.log.db.ExecContext(ctx, `/* fleet */ SELECT pg_notify($1, 'w:' || $2)`, notifyChannel, me)
-	}
+	err := scanRow(ctx, f.log.db, `/* fleet */
+		SELECT s.w, s.n, s.next, (SELECT count(*) FROM (SELECT pg_notify($1, 'w:' || $2 || ':' || (EXTRACT(EPOCH FROM s.w) * 1000000)::bigint) WHERE s.n > 0) x)
+		FROM (SELECT now() AS w, count(*) AS n,
+		             COALESCE(EXTRACT(EPOCH FROM min(lease_until) - now()), 0)::float8 AS next
+		      FROM cache_instances WHERE id <> $2 AND lease_until > now()) s`,
+		[]any{NotifyChannel, me}, &w, &others, &next, &asked)
 	if err != nil {
 		f.sitOut(ctx, err)
 		return
 	}
+	if others == 0 {
+		return // alone: nobody else holds an L1
+	}
 	for {
 		f.mu.Lock()
-		acked := f.acked
+		acked, done := f.acked, !f.ackedTo.Before(w)
 		f.mu.Unlock()
+		if done {
+			return // the last instance to confirm said so
+		}
+		timer := time.NewTimer(min(ackPoll, time.Duration(next*float64(time.Second))+time.Millisecond))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-acked:
+			timer.Stop()
+			continue
+		case <-timer.C:
+		}
+		// Nobody said so yet: a lease ran out, or a notification was lost.
 		var waiting, fenced int
-		var next float64 // seconds until the first waited-for lease runs out
 		err := scanRow(ctx, f.log.db, `/* fleet */
 			SELECT count(*) FILTER (WHERE lease_until > now()),
 			       count(*) FILTER (WHERE lease_until <= now()),
@@ -429,17 +560,12 @@ func (f *fleet) await(ctx context.Context) {
 			f.fenced.Add(float64(fenced))
 			return
 		}
-		timer := time.NewTimer(min(20*time.Millisecond, time.Duration(next*float64(time.Second))+time.Millisecond))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-acked:
-		case <-timer.C:
-		}
-		timer.Stop()
 	}
 }
+
+// ackPoll is how long a writer waits for the fleet's word before reading
+// the confirmations itself.
+const ackPoll = 100 * time.Millisecond
 
 // leaseMargin is what await allows beyond a lease.
 const leaseMargin = 100 * time.Millisecond

@@ -25,6 +25,8 @@ import (
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
+
+	"github.com/lib/pq"
 )
 
 // Config assembles a Log.
@@ -49,7 +51,9 @@ type Log struct {
 	positions *Positions
 	postgres  bool
 	fleet     atomic.Pointer[fleet] // set by JoinFleet (with an L1)
-	live      *liveChanges          // accessChanged's watchers
+	watcher   atomic.Pointer[watcher]
+	listener  atomic.Pointer[pq.Listener] // PostgreSQL: set by WatchLog
+	live      *liveChanges                // accessChanged's watchers
 }
 
 // New returns the log of cfg. Start it with Watch (and JoinFleet, with an

@@ -2,6 +2,7 @@ package freshness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -103,13 +104,15 @@ func (l *Log) WatchLog(cfg WatchConfig) (stop func()) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
 	w := &watcher{log: l, cfg: cfg, wake: make(chan struct{}, 1)}
+	l.watcher.Store(w)
 	var notes <-chan *pq.Notification
 	var listener *pq.Listener
 	if cfg.DSN != "" {
+		// The instance's one listening connection: the log's channel and,
+		// in a fleet, the instance's own (fleet.go).
 		listener = pq.NewListener(cfg.DSN, 100*time.Millisecond, 5*time.Second, nil)
-		if err := listener.Listen(notifyChannel); err != nil {
-			slog.Warn("access-change log: LISTEN failed; polling only", "err", err)
-		}
+		l.listener.Store(listener)
+		l.listen(NotifyChannel)
 		notes = listener.Notify
 	}
 	var wg sync.WaitGroup
@@ -126,15 +129,55 @@ func (l *Log) WatchLog(cfg WatchConfig) (stop func()) {
 		cancel()
 		wg.Wait()
 		if listener != nil {
+			l.listener.CompareAndSwap(listener, nil)
 			_ = listener.Close()
 		}
 	}
+}
+
+// listen adds channel to the instance's listening connection (none on
+// SQLite: there, and if LISTEN fails, polls stand in).
+func (l *Log) listen(channel string) {
+	listener := l.listener.Load()
+	if listener == nil {
+		return
+	}
+	if err := listener.Listen(channel); err != nil && !errors.Is(err, pq.ErrChannelAlreadyOpen) {
+		slog.Warn("access-change log: LISTEN failed; polling only", "channel", channel, "err", err)
+	}
+}
+
+// polled takes what a fleet renewal read of the log in place of the
+// watcher's poll: the delivered head, and whether an entry is overdue (then
+// the watcher checks and delivers it now).
+func (l *Log) polled(head int64, overdue bool) {
+	l.positions.delivered(head)
+	w := l.watcher.Load()
+	if w == nil {
+		return
+	}
+	if overdue {
+		w.wakeAfter(0)
+		return
+	}
+	w.polledAt.Store(time.Now().UnixNano())
+}
+
+// grace is how long an entry may stay undelivered before it is overdue.
+func (l *Log) grace() time.Duration {
+	if w := l.watcher.Load(); w != nil {
+		return w.cfg.Grace
+	}
+	return WatchConfig{}.withDefaults().Grace
 }
 
 type watcher struct {
 	log  *Log
 	cfg  WatchConfig
 	wake chan struct{}
+	// polledAt is when a fleet renewal last read the log and found
+	// nothing overdue (UnixNano): the poll is not repeated within Poll.
+	polledAt atomic.Int64
 }
 
 func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
@@ -155,23 +198,27 @@ func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
 		case <-w.wake:
 			w.check(ctx)
 		case <-poll.C:
-			w.check(ctx)
+			if time.Since(time.Unix(0, w.polledAt.Load())) >= w.cfg.Poll {
+				w.check(ctx)
+			}
 		case <-prune.C:
 			w.prune(ctx)
 		}
 	}
 }
 
-// notified handles "c:<id>" (committed: check once it is past the grace),
-// "d:<id>" (delivered), and the fleet's "w:<instance>" (a writer asks the L1s
-// to confirm) and "s:<id>" (an instance confirmed); nil means the listener reconnected and may have
-// missed some: check now.
+// notified handles, on the log's channel, "c:<id>" (committed: check once
+// it is past the grace), "d:<id>" (delivered) and the fleet's
+// "w:<instance>:<W>" (a writer asks the L1s to confirm after W), and on this
+// instance's own channel "s:<W>" (the fleet confirmed our write of W); nil
+// means the listener reconnected and may have missed some: check now.
 func (w *watcher) notified(n *pq.Notification) {
 	if n == nil {
 		w.wakeAfter(0)
 		return
 	}
-	what, idText, _ := strings.Cut(n.Extra, ":")
+	what, rest, _ := strings.Cut(n.Extra, ":")
+	idText, wText, _ := strings.Cut(rest, ":")
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil {
 		return
@@ -183,12 +230,13 @@ func (w *watcher) notified(n *pq.Notification) {
 		w.log.positions.delivered(id)
 		w.log.live.delivered(int(id))
 	case "w":
-		if f := w.log.fleet.Load(); f != nil {
-			f.asked(int(id))
+		micros, err := strconv.ParseInt(wText, 10, 64)
+		if f := w.log.fleet.Load(); f != nil && err == nil {
+			f.asked(int(id), time.UnixMicro(micros))
 		}
 	case "s":
-		if f := w.log.fleet.Load(); f != nil {
-			f.confirmed()
+		if f := w.log.fleet.Load(); f != nil && n.Channel == ackChannel(f.instance()) {
+			f.confirmedTo(time.UnixMicro(id))
 		}
 	}
 }
@@ -204,20 +252,39 @@ func (w *watcher) wakeAfter(d time.Duration) {
 
 // check learns the delivered head and delivers what is overdue. While
 // anything overdue stays undelivered (the store is unreachable), the store
-// is not trusted and the check repeats soon.
+// is not trusted and the check repeats soon. When nothing is overdue (the
+// usual poll), it is one statement.
 func (w *watcher) check(ctx context.Context) {
-	db := w.log.db
-	if head, err := db.AccessChange.Query().Where(accesschange.DeliveredAtNotNil()).Aggregate(ent.Max(accesschange.FieldID)).Int(ctx); err == nil {
-		w.log.positions.delivered(int64(head))
+	head, overdue, err := w.read(ctx)
+	if err == nil {
+		w.log.positions.delivered(head)
 	}
-	overdue, err := w.sweep(ctx)
-	if err != nil && ctx.Err() == nil {
-		quietlog.Warn(ctx, "access-change log: delivering overdue entries", "err", err)
+	if err != nil || overdue {
+		overdue, err = w.sweep(ctx)
+		if err != nil && ctx.Err() == nil {
+			quietlog.Warn(ctx, "access-change log: delivering overdue entries", "err", err)
+		}
 	}
 	w.log.positions.behind.Store(overdue)
 	if overdue {
 		w.wakeAfter(50 * time.Millisecond)
 	}
+}
+
+// read returns the log's delivered head and whether an entry older than
+// the grace is undelivered.
+func (w *watcher) read(ctx context.Context) (head int64, overdue bool, err error) {
+	param := "?"
+	if w.log.postgres {
+		param = "$1"
+	}
+	err = scanRow(ctx, w.log.db, `SELECT COALESCE((SELECT max(id) FROM access_changes WHERE delivered_at IS NOT NULL), 0),
+		EXISTS (SELECT 1 FROM access_changes WHERE delivered_at IS NULL AND created_at < `+param+`)`,
+		[]any{time.Now().Add(-w.cfg.Grace)}, &head, &overdue)
+	if err != nil {
+		return 0, true, fmt.Errorf("read the log's head: %w", err)
+	}
+	return head, overdue, nil
 }
 
 // sweep delivers the entries older than the grace that are still

@@ -27,6 +27,8 @@ out="${1:-docs/benchmarks.txt}"
   for c in 1 16; do
     scripts/with-services.sh go run ./cmd/loadtest -op fanout -n 100 -c "$c" -d "${LOAD_DURATION:-10s}"
   done
+  # The fleet's cost with 1, 10 and 100 members (its own PostgreSQL).
+  scripts/fleet-sim.sh -members 1,10,100
 } 2>&1 | grep -v '^{' | tee "$out"
 if command -v benchstat >/dev/null || [ -x "$(go env GOPATH)/bin/benchstat" ]; then
   PATH="$PATH:$(go env GOPATH)/bin" benchstat "$out" || true

@@ -8,7 +8,8 @@
 # (installing the Debian packages first when missing and running as root).
 # Tests only ever create their own databases and key prefixes, so a shared
 # server's data is never touched. AUTHZGW_PRIVATE_SERVICES=1 always uses the
-# private servers.
+# private servers; AUTHZGW_PG_OPTIONS adds server settings to a private
+# PostgreSQL started here (the fleet simulation's max_connections).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -66,7 +67,7 @@ ensure_postgres() {
       as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    as_owner "$bin/pg_ctl" -D "$data" -l "$run/pg.log" -w -o "-p $PG_PORT -k $run -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >&2
+    as_owner "$bin/pg_ctl" -D "$data" -l "$run/pg.log" -w -o "-p $PG_PORT -k $run -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 ${AUTHZGW_PG_OPTIONS:-}" start >&2
   fi
   echo "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 }

@@ -19,8 +19,9 @@ import (
 // background, which is no request's doing (their own tests look at the
 // log and the fleet, not at counts).
 type SQLCounter struct {
-	mu    sync.Mutex
-	stmts []string
+	mu         sync.Mutex
+	stmts      []string
+	background []string // the excluded: the log's, the fleet's, the expiry watcher's
 }
 
 // Wrap is a db.Options.Driver: it returns drv with counting.
@@ -29,11 +30,12 @@ func (c *SQLCounter) Wrap(drv dialect.Driver) dialect.Driver {
 }
 
 func (c *SQLCounter) record(query string) {
-	if strings.Contains(query, "access_change") || strings.HasPrefix(query, "/* fleet */") || strings.HasPrefix(query, "/* expiry */") {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if strings.Contains(query, "access_change") || strings.HasPrefix(query, "/* fleet */") || strings.HasPrefix(query, "/* expiry */") {
+		c.background = append(c.background, query)
+		return
+	}
 	c.stmts = append(c.stmts, query)
 }
 
@@ -41,7 +43,15 @@ func (c *SQLCounter) record(query string) {
 func (c *SQLCounter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.stmts = nil
+	c.stmts, c.background = nil, nil
+}
+
+// Background returns the statements Count leaves out (the log's, the
+// fleet's, the expiry watcher's) since the last Reset.
+func (c *SQLCounter) Background() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.background...)
 }
 
 // Count returns how many statements were sent since the last Reset.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"authz-gateway/cache"
 	"authz-gateway/ent"
@@ -57,10 +58,66 @@ func (l *Log) announce(ctx context.Context, tx *ent.Tx, what string, id int) err
 	if !l.postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, what+":"+strconv.Itoa(id)); err != nil {
+	return l.announceText(ctx, tx, what+":"+strconv.Itoa(id))
+}
+
+// announceText sends payload on the log's channel when tx commits.
+func (l *Log) announceText(ctx context.Context, tx *ent.Tx, payload string) error {
+	if !l.postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, payload); err != nil {
 		return fmt.Errorf("announce access change: %w", err)
 	}
 	return nil
+}
+
+// maxNoticeUsers bounds the users a delivery's notification names (a
+// notification carries at most 8,000 bytes); beyond it the notification
+// names nobody and readers read the log.
+const maxNoticeUsers = 400
+
+// announceDelivered announces entry id delivered ("d:<id>:<users>", "*"
+// for everyone), naming whom it affected when they fit, so that the
+// fleet's instances drop them on receipt (fleet.droppedOnNotice); too many
+// to name, it names nobody ("d:<id>") and readers read the log.
+func (l *Log) announceDelivered(ctx context.Context, tx *ent.Tx, id int, users []int, all bool) error {
+	var affected string
+	switch {
+	case all:
+		affected = "*"
+	case len(users) <= maxNoticeUsers:
+		parts := make([]string, len(users))
+		for i, u := range users {
+			parts[i] = strconv.Itoa(u)
+		}
+		affected = strings.Join(parts, ",")
+		if affected == "" {
+			affected = "-" // affects nobody
+		}
+	}
+	if affected == "" {
+		return l.announce(ctx, tx, "d", id)
+	}
+	return l.announceText(ctx, tx, "d:"+strconv.Itoa(id)+":"+affected)
+}
+
+// parseAffected reads the affected part of a delivery's notification.
+func parseAffected(text string) (users []int, all, ok bool) {
+	switch text {
+	case "*":
+		return nil, true, true
+	case "-":
+		return nil, false, true
+	}
+	for part := range strings.SplitSeq(text, ",") {
+		u, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, false, false
+		}
+		users = append(users, u)
+	}
+	return users, false, true
 }
 
 // deliver delivers the writer's own entry, in a transaction of its own.
@@ -93,7 +150,7 @@ func (l *Log) deliverIn(ctx context.Context, tx *ent.Tx, entries []*ent.AccessCh
 		if err != nil {
 			return err
 		}
-		if err := l.markInTx(ctx, tx, e.ID, users); err != nil {
+		if err := l.markInTx(ctx, tx, e.ID, users, e.All); err != nil {
 			return fmt.Errorf("mark delivered: %w", err)
 		}
 	}
@@ -137,7 +194,9 @@ func (l *Log) markSubsumed(ctx context.Context, entries []*ent.AccessChange) err
 		return fmt.Errorf("mark delivered: %w", err)
 	}
 	for _, e := range entries {
-		if err := l.markInTx(ctx, tx, e.ID, e.Users); err != nil {
+		// Subsumed by an invalidate-all delivered before: announced as
+		// affecting everyone, as that one did.
+		if err := l.markInTx(ctx, tx, e.ID, e.Users, true); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("mark delivered: %w", err)
 		}

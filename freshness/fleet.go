@@ -38,14 +38,21 @@ import (
 //     channel, sent after W). It then waits until every other instance whose
 //     lease held at W has synced_at >= W, or its lease has run out.
 //   - Confirmations are not announced to everyone: an instance that
-//     confirmed because writers asked checks, after recording its
-//     confirmation, whether any instance still owes each of them one, and if
-//     none does tells that writer alone ("s:<W>" on the writer's own
-//     channel). Of the last two to confirm, the later one's check sees both,
+//     confirmed because writers asked checks, as it records its
+//     confirmation, whether any other instance still owes each of them one,
+//     and if none does tells that writer alone ("s:<W>" on the writer's own
+//     channel). Of the last two to confirm, one whose check starts after the
+//     other's commit sees both,
 //     so the writer hears once, and each instance handles O(1) messages per
-//     write whatever the fleet's size. A writer that hears nothing (an
-//     instance went silent, a notification was lost) reads the table again
-//     at the first lease's end or after ackPoll.
+//     write whatever the fleet's size. The check rides on the statement that
+//     records the confirmation, so when the last confirmations overlap none
+//     sees the other's; a writer that hears nothing (that, an instance gone
+//     silent, a notification lost) reads the table itself, soon at first,
+//     then less often (ackPollFirst, ackPollMax), and at the first lease's end.
+//   - A delivery's notification ("d:<id>:<users>", or ":*" for everyone)
+//     names whom it affected when that fits in a notification: each
+//     instance drops them from its L1 on receipt, so the confirmation the
+//     writer asks for next has nothing to drop and is one statement.
 //   - An instance uses its L1 only until its lease's deadline measured on its
 //     own monotonic clock from *before* the renewal was sent: that is earlier
 //     than the lease_until the database wrote (now() + lease, read later), so
@@ -319,12 +326,14 @@ func (f *fleet) confirm(ctx context.Context) error {
 	f.askers = make(map[int]time.Time)
 	f.mu.Unlock()
 	var (
-		start   time.Time
-		raw     []byte
-		renewed int
-		present bool
-		head    int64
+		start    time.Time
+		raw      []byte
+		renewed  int
+		answered int
+		present  bool
+		head     int64
 	)
+	writers, ws := askedOf(askers)
 	err := scanRow(ctx, f.log.db, `/* fleet */
 		WITH changes AS (
 			SELECT c.id, c."all", c.users, c.delivered_at, c.created_at,
@@ -334,14 +343,16 @@ func (f *fleet) confirm(ctx context.Context) error {
 		renewed AS (
 			UPDATE cache_instances SET synced_at = now(), lease_until = now() + make_interval(secs => $3)
 			WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM changes WHERE delivered_at IS NOT NULL)
-			RETURNING id)
+			RETURNING id),
+		`+answeredCTE(4, 5)+`
 		SELECT now(),
 			(SELECT COALESCE(json_agg(json_build_object('id', id, 'all', "all", 'users', users,
 				'delivered_at', delivered_at, 'created_at', created_at, 'affected', affected)), '[]') FROM changes),
 			(SELECT count(*) FROM renewed),
+			(SELECT count(*) FROM answered),
 			EXISTS (SELECT 1 FROM cache_instances WHERE id = $4),
 			COALESCE((SELECT max(id) FROM access_changes WHERE delivered_at IS NOT NULL), 0)`,
-		[]any{from, pq.Array(done), f.cfg.Lease.Seconds(), id}, &start, &raw, &renewed, &present, &head)
+		[]any{from, pq.Array(done), f.cfg.Lease.Seconds(), id, NotifyChannel, writers, ws}, &start, &raw, &renewed, &answered, &present, &head)
 	if err != nil {
 		f.reask(askers)
 		return fmt.Errorf("read changes: %w", err)
@@ -368,9 +379,15 @@ func (f *fleet) confirm(ctx context.Context) error {
 	}
 	if renewed == 0 {
 		err = scanRow(ctx, f.log.db, `/* fleet */
-			UPDATE cache_instances SET synced_at = $1, lease_until = now() + make_interval(secs => $2)
-			WHERE id = $3 RETURNING id`,
-			[]any{start, f.cfg.Lease.Seconds(), id}, &renewed)
+			WITH renewed AS (
+				UPDATE cache_instances SET synced_at = $1, lease_until = now() + make_interval(secs => $2)
+				WHERE id = $3 RETURNING id),
+			`+answeredCTE(3, 4)+`
+			SELECT (SELECT count(*) FROM renewed), (SELECT count(*) FROM answered)`,
+			[]any{start, f.cfg.Lease.Seconds(), id, NotifyChannel, writers, ws}, &renewed, &answered)
+		if err == nil && renewed == 0 {
+			err = sql.ErrNoRows
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			f.reask(askers)
 			return f.register(ctx)
@@ -393,34 +410,38 @@ func (f *fleet) confirm(ctx context.Context) error {
 		}
 	}
 	f.mu.Unlock()
-	if len(askers) > 0 {
-		if err := f.answer(ctx, askers); err != nil {
-			return fmt.Errorf("answer writers: %w", err)
-		}
-	}
 	return nil
 }
 
-// answer tells each writer that asked, on its own channel, when no
-// instance whose lease holds still owes it a confirmation. It runs after
-// this instance's confirmation has committed: of the instances confirming
-// last, the one whose check starts after every other's commit sees them all.
-// (A writer that hears nothing reads the table itself: await.)
-func (f *fleet) answer(ctx context.Context, askers map[int]time.Time) error {
-	writers := make([]int64, 0, len(askers))
-	ws := make([]int64, 0, len(askers))
+// answeredCTE is the part of a confirmation's statement that tells each
+// writer that asked for it (parameters $ch, $ch+1, $ch+2: the channel, the
+// writers, their W in microseconds), on the writer's own channel, when no
+// instance whose lease holds still owes it a confirmation. It runs in the
+// statement that records this instance's confirmation ("renewed", the row
+// of parameter $me), so it sees the others as of that statement's start:
+// of the last instances to confirm, one whose statement started after the
+// others' committed tells the writer; when the last ones overlap, none
+// does, and the writer reads the table itself (await).
+func answeredCTE(me, ch int) string {
+	return fmt.Sprintf(`answered AS (
+			SELECT pg_notify($%[2]d || '_' || a.writer, 's:' || a.w)
+			FROM unnest($%[3]d::bigint[], $%[4]d::bigint[]) AS a(writer, w)
+			WHERE EXISTS (SELECT 1 FROM renewed)
+			  AND NOT EXISTS (SELECT 1 FROM cache_instances i
+				WHERE i.id <> a.writer AND i.id <> $%[1]d AND i.lease_until > now()
+				  AND i.synced_at < timestamptz 'epoch' + a.w * interval '1 microsecond'))`, me, ch, ch+1, ch+2)
+}
+
+// askedOf is the writers of askers and their W in microseconds, as the
+// statement's arrays.
+func askedOf(askers map[int]time.Time) (writers, ws any) {
+	ids := make([]int64, 0, len(askers))
+	micros := make([]int64, 0, len(askers))
 	for writer, w := range askers {
-		writers = append(writers, int64(writer))
-		ws = append(ws, w.UnixMicro())
+		ids = append(ids, int64(writer))
+		micros = append(micros, w.UnixMicro())
 	}
-	var told int
-	return scanRow(ctx, f.log.db, `/* fleet */
-		SELECT count(pg_notify($1 || '_' || a.writer, 's:' || a.w))
-		FROM unnest($2::bigint[], $3::bigint[]) AS a(writer, w)
-		WHERE NOT EXISTS (SELECT 1 FROM cache_instances i
-			WHERE i.id <> a.writer AND i.lease_until > now()
-			  AND i.synced_at < timestamptz 'epoch' + a.w * interval '1 microsecond')`,
-		[]any{NotifyChannel, pq.Array(writers), pq.Array(ws)}, &told)
+	return pq.Array(ids), pq.Array(micros)
 }
 
 // reask keeps the requests of a confirmation that failed for the next one.
@@ -464,6 +485,18 @@ func (f *fleet) alreadyDropped(id int) {
 	f.mu.Lock()
 	f.processed[id] = time.Now()
 	f.mu.Unlock()
+}
+
+// droppedOnNotice drops from the L1 whom delivered change id affected, as
+// its notification named them, and records it dropped: the confirmation a
+// writer asks for next need not read it.
+func (f *fleet) droppedOnNotice(id int, users []int, all bool) {
+	if all {
+		f.tier.DropAll()
+	} else {
+		f.tier.Drop(users)
+	}
+	f.alreadyDropped(id)
 }
 
 // drop removes from the L1 the users of the delivered changes, and reports
@@ -527,14 +560,14 @@ func (f *fleet) await(ctx context.Context) {
 	if others == 0 {
 		return // alone: nobody else holds an L1
 	}
-	for {
+	for poll := ackPollFirst; ; poll = min(2*poll, ackPollMax) {
 		f.mu.Lock()
 		acked, done := f.acked, !f.ackedTo.Before(w)
 		f.mu.Unlock()
 		if done {
 			return // the last instance to confirm said so
 		}
-		timer := time.NewTimer(min(ackPoll, time.Duration(next*float64(time.Second))+time.Millisecond))
+		timer := time.NewTimer(min(poll, time.Duration(next*float64(time.Second))+time.Millisecond))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -563,9 +596,15 @@ func (f *fleet) await(ctx context.Context) {
 	}
 }
 
-// ackPoll is how long a writer waits for the fleet's word before reading
-// the confirmations itself.
-const ackPoll = 100 * time.Millisecond
+// A writer that has not heard from the fleet reads the confirmations itself
+// after ackPollFirst, then at doubling intervals up to ackPollMax (and at
+// the first waited-for lease's end): the last confirmations overlapping is
+// common in a large fleet, and then it is done at the first read; an
+// instance gone silent costs a read every ackPollMax until its lease ends.
+const (
+	ackPollFirst = 10 * time.Millisecond
+	ackPollMax   = 160 * time.Millisecond
+)
 
 // leaseMargin is what await allows beyond a lease.
 const leaseMargin = 100 * time.Millisecond

@@ -103,7 +103,7 @@ func (c WatchConfig) withDefaults() WatchConfig {
 func (l *Log) WatchLog(cfg WatchConfig) (stop func()) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
-	w := &watcher{log: l, cfg: cfg, wake: make(chan struct{}, 1)}
+	w := &watcher{log: l, cfg: cfg, wake: make(chan struct{}, 1), committed: make(map[int64]struct{})}
 	l.watcher.Store(w)
 	var notes <-chan *pq.Notification
 	var listener *pq.Listener
@@ -175,6 +175,10 @@ type watcher struct {
 	log  *Log
 	cfg  WatchConfig
 	wake chan struct{}
+	// committed are the entries announced committed and not yet announced
+	// delivered: past the grace, one still here is checked for.
+	committedMu sync.Mutex
+	committed   map[int64]struct{}
 	// polledAt is when a fleet renewal last read the log and found
 	// nothing overdue (UnixNano): the poll is not repeated within Poll.
 	polledAt atomic.Int64
@@ -208,7 +212,7 @@ func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
 }
 
 // notified handles, on the log's channel, "c:<id>" (committed: check once
-// it is past the grace), "d:<id>" (delivered) and the fleet's
+// it is past the grace), "d:<id>[:<affected>]" (delivered) and the fleet's
 // "w:<instance>:<W>" (a writer asks the L1s to confirm after W), and on this
 // instance's own channel "s:<W>" (the fleet confirmed our write of W); nil
 // means the listener reconnected and may have missed some: check now.
@@ -225,8 +229,16 @@ func (w *watcher) notified(n *pq.Notification) {
 	}
 	switch what {
 	case "c":
-		w.wakeAfter(w.cfg.Grace)
+		w.overdueAfter(id)
 	case "d":
+		w.committedMu.Lock()
+		delete(w.committed, id)
+		w.committedMu.Unlock()
+		if f := w.log.fleet.Load(); f != nil && wText != "" {
+			if users, all, ok := parseAffected(wText); ok {
+				f.droppedOnNotice(int(id), users, all)
+			}
+		}
 		w.log.positions.delivered(id)
 		w.log.live.delivered(int(id))
 	case "w":
@@ -239,6 +251,25 @@ func (w *watcher) notified(n *pq.Notification) {
 			f.confirmedTo(time.UnixMicro(id))
 		}
 	}
+}
+
+// overdueAfter checks the log once the grace has passed since entry id was
+// announced committed, unless its delivery was announced before that (the
+// usual case: then the check, a statement on every instance per write,
+// would find nothing).
+func (w *watcher) overdueAfter(id int64) {
+	w.committedMu.Lock()
+	w.committed[id] = struct{}{}
+	w.committedMu.Unlock()
+	time.AfterFunc(w.cfg.Grace, func() {
+		w.committedMu.Lock()
+		_, pending := w.committed[id]
+		delete(w.committed, id)
+		w.committedMu.Unlock()
+		if pending {
+			w.wakeAfter(0)
+		}
+	})
 }
 
 func (w *watcher) wakeAfter(d time.Duration) {
@@ -404,7 +435,7 @@ func (l *Log) affected(ctx context.Context, e *ent.AccessChange) (users []int, a
 }
 
 // markInTx marks entry id delivered inside tx, with its affected users.
-func (l *Log) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int) error {
+func (l *Log) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int, all bool) error {
 	upd := tx.AccessChange.Update().Where(accesschange.ID(id), accesschange.DeliveredAtIsNil())
 	if l.postgres {
 		// The database's clock: the fleet finds delivered changes by it
@@ -420,5 +451,5 @@ func (l *Log) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int) err
 	if err := recordAffected(ctx, tx, id, users); err != nil {
 		return fmt.Errorf("record affected users: %w", err)
 	}
-	return l.announce(ctx, tx, "d", id)
+	return l.announceDelivered(ctx, tx, id, users, all)
 }

@@ -273,10 +273,14 @@ func (l *Loaders) ScopeSummary(ctx context.Context, userID int) (authz.ScopeSumm
 }
 
 // User returns a user the viewer may read, or nil.
-func (l *Loaders) User(ctx context.Context, id int) (*ent.User, error) { return l.users().Load(ctx, id) }
+func (l *Loaders) User(ctx context.Context, id int) (*ent.User, error) {
+	return l.users().Load(ctx, id)
+}
 
 // Role returns a role, or nil.
-func (l *Loaders) Role(ctx context.Context, id int) (*ent.Role, error) { return l.roles().Load(ctx, id) }
+func (l *Loaders) Role(ctx context.Context, id int) (*ent.Role, error) {
+	return l.roles().Load(ctx, id)
+}
 
 // Program returns a program the viewer may read, or nil.
 func (l *Loaders) Program(ctx context.Context, id int) (*ent.Program, error) {

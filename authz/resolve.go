@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -181,13 +182,27 @@ func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int]I
 	return out, until, err
 }
 
-// catalogSize counts the programs, the projects, the users and the
-// projects of the largest program, in one statement.
+// catalogSize reads the numbers of programs, projects and users and the
+// projects of the largest program, in one statement. PostgreSQL keeps them
+// in catalog_counts (triggers, in every write's transaction: a read of a
+// row and an index, whatever the catalog's size); SQLite counts.
 func (r resolver) catalogSize(ctx context.Context) (CatalogSize, error) {
 	q := sqlQuery{text: `SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM projects), (SELECT count(*) FROM users),
 		(SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM projects GROUP BY program_id) AS per_program)`}
+	if r.dialect == dialect.Postgres {
+		q.text = `SELECT programs, projects, users,
+			(SELECT COALESCE(max(projects), 0) FROM catalog_counts WHERE id > 0)
+			FROM catalog_counts WHERE id = 0`
+	}
 	var c CatalogSize
-	err := r.scan(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&c.Programs, &c.Projects, &c.Users, &c.LargestProgram) })
+	found := false
+	err := r.scan(ctx, q, func(rows *sql.Rows) error {
+		found = true
+		return rows.Scan(&c.Programs, &c.Projects, &c.Users, &c.LargestProgram)
+	})
+	if err == nil && !found {
+		err = errors.New("catalog_counts has no totals: the database was not migrated by this version")
+	}
 	if err != nil {
 		return CatalogSize{}, fmt.Errorf("count the catalog: %w", err)
 	}

@@ -137,13 +137,15 @@ func newDB(pool *sql.DB, name string, opts Options) *DB {
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: pool, Dialect: name}
 }
 
-// Migrate creates or updates the schema. IDs are globally unique across types
-// (each type owns a range), which is what makes `node(id:)` work.
+// Migrate creates or updates the schema automatically (SQLite, tests, and
+// databases from before versioned migrations), with the catalog counts'
+// triggers on PostgreSQL. IDs are globally unique across types (each type
+// owns a range), which is what makes `node(id:)` work.
 func (d *DB) Migrate(ctx context.Context) error {
 	if err := d.Client.Schema.Create(ctx, migrate.WithGlobalUniqueID(true)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return nil
+	return d.installCatalogCounts(ctx)
 }
 
 // Ping checks the database answers.

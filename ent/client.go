@@ -14,6 +14,7 @@ import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/cacheinstance"
+	"authz-gateway/ent/catalogcount"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -40,6 +41,8 @@ type Client struct {
 	AccessChangeUser *AccessChangeUserClient
 	// CacheInstance is the client for interacting with the CacheInstance builders.
 	CacheInstance *CacheInstanceClient
+	// CatalogCount is the client for interacting with the CatalogCount builders.
+	CatalogCount *CatalogCountClient
 	// Program is the client for interacting with the Program builders.
 	Program *ProgramClient
 	// Project is the client for interacting with the Project builders.
@@ -68,6 +71,7 @@ func (c *Client) init() {
 	c.AccessChange = NewAccessChangeClient(c.config)
 	c.AccessChangeUser = NewAccessChangeUserClient(c.config)
 	c.CacheInstance = NewCacheInstanceClient(c.config)
+	c.CatalogCount = NewCatalogCountClient(c.config)
 	c.Program = NewProgramClient(c.config)
 	c.Project = NewProjectClient(c.config)
 	c.Role = NewRoleClient(c.config)
@@ -169,6 +173,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AccessChange:     NewAccessChangeClient(cfg),
 		AccessChangeUser: NewAccessChangeUserClient(cfg),
 		CacheInstance:    NewCacheInstanceClient(cfg),
+		CatalogCount:     NewCatalogCountClient(cfg),
 		Program:          NewProgramClient(cfg),
 		Project:          NewProjectClient(cfg),
 		Role:             NewRoleClient(cfg),
@@ -197,6 +202,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AccessChange:     NewAccessChangeClient(cfg),
 		AccessChangeUser: NewAccessChangeUserClient(cfg),
 		CacheInstance:    NewCacheInstanceClient(cfg),
+		CatalogCount:     NewCatalogCountClient(cfg),
 		Program:          NewProgramClient(cfg),
 		Project:          NewProjectClient(cfg),
 		Role:             NewRoleClient(cfg),
@@ -232,8 +238,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AccessChange, c.AccessChangeUser, c.CacheInstance, c.Program, c.Project,
-		c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
+		c.AccessChange, c.AccessChangeUser, c.CacheInstance, c.CatalogCount, c.Program,
+		c.Project, c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -243,8 +249,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AccessChange, c.AccessChangeUser, c.CacheInstance, c.Program, c.Project,
-		c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
+		c.AccessChange, c.AccessChangeUser, c.CacheInstance, c.CatalogCount, c.Program,
+		c.Project, c.Role, c.RoleAssignment, c.ScopeAssignment, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -259,6 +265,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AccessChangeUser.mutate(ctx, m)
 	case *CacheInstanceMutation:
 		return c.CacheInstance.mutate(ctx, m)
+	case *CatalogCountMutation:
+		return c.CatalogCount.mutate(ctx, m)
 	case *ProgramMutation:
 		return c.Program.mutate(ctx, m)
 	case *ProjectMutation:
@@ -675,6 +683,140 @@ func (c *CacheInstanceClient) mutate(ctx context.Context, m *CacheInstanceMutati
 		return (&CacheInstanceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CacheInstance mutation op: %q", m.Op())
+	}
+}
+
+// CatalogCountClient is a client for the CatalogCount schema.
+type CatalogCountClient struct {
+	config
+}
+
+// NewCatalogCountClient returns a client for the CatalogCount from the given config.
+func NewCatalogCountClient(c config) *CatalogCountClient {
+	return &CatalogCountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `catalogcount.Hooks(f(g(h())))`.
+func (c *CatalogCountClient) Use(hooks ...Hook) {
+	c.hooks.CatalogCount = append(c.hooks.CatalogCount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `catalogcount.Intercept(f(g(h())))`.
+func (c *CatalogCountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CatalogCount = append(c.inters.CatalogCount, interceptors...)
+}
+
+// Create returns a builder for creating a CatalogCount entity.
+func (c *CatalogCountClient) Create() *CatalogCountCreate {
+	mutation := newCatalogCountMutation(c.config, OpCreate)
+	return &CatalogCountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CatalogCount entities.
+func (c *CatalogCountClient) CreateBulk(builders ...*CatalogCountCreate) *CatalogCountCreateBulk {
+	return &CatalogCountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CatalogCountClient) MapCreateBulk(slice any, setFunc func(*CatalogCountCreate, int)) *CatalogCountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CatalogCountCreateBulk{err: fmt.Errorf("calling to CatalogCountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CatalogCountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CatalogCountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CatalogCount.
+func (c *CatalogCountClient) Update() *CatalogCountUpdate {
+	mutation := newCatalogCountMutation(c.config, OpUpdate)
+	return &CatalogCountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CatalogCountClient) UpdateOne(_m *CatalogCount) *CatalogCountUpdateOne {
+	mutation := newCatalogCountMutation(c.config, OpUpdateOne, withCatalogCount(_m))
+	return &CatalogCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CatalogCountClient) UpdateOneID(id int) *CatalogCountUpdateOne {
+	mutation := newCatalogCountMutation(c.config, OpUpdateOne, withCatalogCountID(id))
+	return &CatalogCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CatalogCount.
+func (c *CatalogCountClient) Delete() *CatalogCountDelete {
+	mutation := newCatalogCountMutation(c.config, OpDelete)
+	return &CatalogCountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CatalogCountClient) DeleteOne(_m *CatalogCount) *CatalogCountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CatalogCountClient) DeleteOneID(id int) *CatalogCountDeleteOne {
+	builder := c.Delete().Where(catalogcount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CatalogCountDeleteOne{builder}
+}
+
+// Query returns a query builder for CatalogCount.
+func (c *CatalogCountClient) Query() *CatalogCountQuery {
+	return &CatalogCountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCatalogCount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CatalogCount entity by its id.
+func (c *CatalogCountClient) Get(ctx context.Context, id int) (*CatalogCount, error) {
+	return c.Query().Where(catalogcount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CatalogCountClient) GetX(ctx context.Context, id int) *CatalogCount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CatalogCountClient) Hooks() []Hook {
+	hooks := c.hooks.CatalogCount
+	return append(hooks[:len(hooks):len(hooks)], catalogcount.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CatalogCountClient) Interceptors() []Interceptor {
+	return c.inters.CatalogCount
+}
+
+func (c *CatalogCountClient) mutate(ctx context.Context, m *CatalogCountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CatalogCountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CatalogCountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CatalogCountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CatalogCountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CatalogCount mutation op: %q", m.Op())
 	}
 }
 
@@ -1677,12 +1819,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AccessChange, AccessChangeUser, CacheInstance, Program, Project, Role,
-		RoleAssignment, ScopeAssignment, User []ent.Hook
+		AccessChange, AccessChangeUser, CacheInstance, CatalogCount, Program, Project,
+		Role, RoleAssignment, ScopeAssignment, User []ent.Hook
 	}
 	inters struct {
-		AccessChange, AccessChangeUser, CacheInstance, Program, Project, Role,
-		RoleAssignment, ScopeAssignment, User []ent.Interceptor
+		AccessChange, AccessChangeUser, CacheInstance, CatalogCount, Program, Project,
+		Role, RoleAssignment, ScopeAssignment, User []ent.Interceptor
 	}
 )
 

@@ -6,6 +6,7 @@ import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/cacheinstance"
+	"authz-gateway/ent/catalogcount"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -84,6 +85,7 @@ func checkColumn(t, c string) error {
 			accesschange.Table:     accesschange.ValidColumn,
 			accesschangeuser.Table: accesschangeuser.ValidColumn,
 			cacheinstance.Table:    cacheinstance.ValidColumn,
+			catalogcount.Table:     catalogcount.ValidColumn,
 			program.Table:          program.ValidColumn,
 			project.Table:          project.ValidColumn,
 			role.Table:             role.ValidColumn,

@@ -6,6 +6,7 @@ import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/cacheinstance"
+	"authz-gateway/ent/catalogcount"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -22,7 +23,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 9)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 10)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accesschange.Table,
@@ -82,6 +83,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   catalogcount.Table,
+			Columns: catalogcount.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: catalogcount.FieldID,
+			},
+		},
+		Type: "CatalogCount",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			catalogcount.FieldPrograms: {Type: field.TypeInt, Column: catalogcount.FieldPrograms},
+			catalogcount.FieldProjects: {Type: field.TypeInt, Column: catalogcount.FieldProjects},
+			catalogcount.FieldUsers:    {Type: field.TypeInt, Column: catalogcount.FieldUsers},
+		},
+	}
+	graph.Nodes[4] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   program.Table,
 			Columns: program.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -95,7 +112,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			program.FieldDescription: {Type: field.TypeString, Column: program.FieldDescription},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   project.Table,
 			Columns: project.Columns,
@@ -111,7 +128,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			project.FieldProgramID:   {Type: field.TypeInt, Column: project.FieldProgramID},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -126,7 +143,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldPermissions: {Type: field.TypeJSON, Column: role.FieldPermissions},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   roleassignment.Table,
 			Columns: roleassignment.Columns,
@@ -144,7 +161,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			roleassignment.FieldExpireLogged: {Type: field.TypeBool, Column: roleassignment.FieldExpireLogged},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   scopeassignment.Table,
 			Columns: scopeassignment.Columns,
@@ -164,7 +181,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			scopeassignment.FieldExpireLogged: {Type: field.TypeBool, Column: scopeassignment.FieldExpireLogged},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -545,6 +562,61 @@ func (f *CacheInstanceFilter) WhereSyncedAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *CatalogCountQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CatalogCountQuery builder.
+func (_q *CatalogCountQuery) Filter() *CatalogCountFilter {
+	return &CatalogCountFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CatalogCountMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CatalogCountMutation builder.
+func (m *CatalogCountMutation) Filter() *CatalogCountFilter {
+	return &CatalogCountFilter{config: m.config, predicateAdder: m}
+}
+
+// CatalogCountFilter provides a generic filtering capability at runtime for CatalogCountQuery.
+type CatalogCountFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CatalogCountFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *CatalogCountFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(catalogcount.FieldID))
+}
+
+// WherePrograms applies the entql int predicate on the programs field.
+func (f *CatalogCountFilter) WherePrograms(p entql.IntP) {
+	f.Where(p.Field(catalogcount.FieldPrograms))
+}
+
+// WhereProjects applies the entql int predicate on the projects field.
+func (f *CatalogCountFilter) WhereProjects(p entql.IntP) {
+	f.Where(p.Field(catalogcount.FieldProjects))
+}
+
+// WhereUsers applies the entql int predicate on the users field.
+func (f *CatalogCountFilter) WhereUsers(p entql.IntP) {
+	f.Where(p.Field(catalogcount.FieldUsers))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ProgramQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -573,7 +645,7 @@ type ProgramFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProgramFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -651,7 +723,7 @@ type ProjectFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProjectFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -734,7 +806,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -798,7 +870,7 @@ type RoleAssignmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleAssignmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -891,7 +963,7 @@ type ScopeAssignmentFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ScopeAssignmentFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1008,7 +1080,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/cacheinstance"
+	"authz-gateway/ent/catalogcount"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -36,6 +37,7 @@ const (
 	TypeAccessChange     = "AccessChange"
 	TypeAccessChangeUser = "AccessChangeUser"
 	TypeCacheInstance    = "CacheInstance"
+	TypeCatalogCount     = "CatalogCount"
 	TypeProgram          = "Program"
 	TypeProject          = "Project"
 	TypeRole             = "Role"
@@ -2078,6 +2080,548 @@ func (m *CacheInstanceMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *CacheInstanceMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown CacheInstance edge %s", name)
+}
+
+// CatalogCountMutation represents an operation that mutates the CatalogCount nodes in the graph.
+type CatalogCountMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	programs      *int
+	addprograms   *int
+	projects      *int
+	addprojects   *int
+	users         *int
+	addusers      *int
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*CatalogCount, error)
+	predicates    []predicate.CatalogCount
+}
+
+var _ ent.Mutation = (*CatalogCountMutation)(nil)
+
+// catalogcountOption allows management of the mutation configuration using functional options.
+type catalogcountOption func(*CatalogCountMutation)
+
+// newCatalogCountMutation creates new mutation for the CatalogCount entity.
+func newCatalogCountMutation(c config, op Op, opts ...catalogcountOption) *CatalogCountMutation {
+	m := &CatalogCountMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCatalogCount,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCatalogCountID sets the ID field of the mutation.
+func withCatalogCountID(id int) catalogcountOption {
+	return func(m *CatalogCountMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CatalogCount
+		)
+		m.oldValue = func(ctx context.Context) (*CatalogCount, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CatalogCount.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCatalogCount sets the old CatalogCount of the mutation.
+func withCatalogCount(node *CatalogCount) catalogcountOption {
+	return func(m *CatalogCountMutation) {
+		m.oldValue = func(context.Context) (*CatalogCount, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CatalogCountMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CatalogCountMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CatalogCount entities.
+func (m *CatalogCountMutation) SetID(id int) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CatalogCountMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CatalogCountMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CatalogCount.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPrograms sets the "programs" field.
+func (m *CatalogCountMutation) SetPrograms(i int) {
+	m.programs = &i
+	m.addprograms = nil
+}
+
+// Programs returns the value of the "programs" field in the mutation.
+func (m *CatalogCountMutation) Programs() (r int, exists bool) {
+	v := m.programs
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrograms returns the old "programs" field's value of the CatalogCount entity.
+// If the CatalogCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CatalogCountMutation) OldPrograms(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrograms is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrograms requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrograms: %w", err)
+	}
+	return oldValue.Programs, nil
+}
+
+// AddPrograms adds i to the "programs" field.
+func (m *CatalogCountMutation) AddPrograms(i int) {
+	if m.addprograms != nil {
+		*m.addprograms += i
+	} else {
+		m.addprograms = &i
+	}
+}
+
+// AddedPrograms returns the value that was added to the "programs" field in this mutation.
+func (m *CatalogCountMutation) AddedPrograms() (r int, exists bool) {
+	v := m.addprograms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPrograms resets all changes to the "programs" field.
+func (m *CatalogCountMutation) ResetPrograms() {
+	m.programs = nil
+	m.addprograms = nil
+}
+
+// SetProjects sets the "projects" field.
+func (m *CatalogCountMutation) SetProjects(i int) {
+	m.projects = &i
+	m.addprojects = nil
+}
+
+// Projects returns the value of the "projects" field in the mutation.
+func (m *CatalogCountMutation) Projects() (r int, exists bool) {
+	v := m.projects
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProjects returns the old "projects" field's value of the CatalogCount entity.
+// If the CatalogCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CatalogCountMutation) OldProjects(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProjects is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProjects requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProjects: %w", err)
+	}
+	return oldValue.Projects, nil
+}
+
+// AddProjects adds i to the "projects" field.
+func (m *CatalogCountMutation) AddProjects(i int) {
+	if m.addprojects != nil {
+		*m.addprojects += i
+	} else {
+		m.addprojects = &i
+	}
+}
+
+// AddedProjects returns the value that was added to the "projects" field in this mutation.
+func (m *CatalogCountMutation) AddedProjects() (r int, exists bool) {
+	v := m.addprojects
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetProjects resets all changes to the "projects" field.
+func (m *CatalogCountMutation) ResetProjects() {
+	m.projects = nil
+	m.addprojects = nil
+}
+
+// SetUsers sets the "users" field.
+func (m *CatalogCountMutation) SetUsers(i int) {
+	m.users = &i
+	m.addusers = nil
+}
+
+// Users returns the value of the "users" field in the mutation.
+func (m *CatalogCountMutation) Users() (r int, exists bool) {
+	v := m.users
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsers returns the old "users" field's value of the CatalogCount entity.
+// If the CatalogCount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CatalogCountMutation) OldUsers(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsers: %w", err)
+	}
+	return oldValue.Users, nil
+}
+
+// AddUsers adds i to the "users" field.
+func (m *CatalogCountMutation) AddUsers(i int) {
+	if m.addusers != nil {
+		*m.addusers += i
+	} else {
+		m.addusers = &i
+	}
+}
+
+// AddedUsers returns the value that was added to the "users" field in this mutation.
+func (m *CatalogCountMutation) AddedUsers() (r int, exists bool) {
+	v := m.addusers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUsers resets all changes to the "users" field.
+func (m *CatalogCountMutation) ResetUsers() {
+	m.users = nil
+	m.addusers = nil
+}
+
+// Where appends a list predicates to the CatalogCountMutation builder.
+func (m *CatalogCountMutation) Where(ps ...predicate.CatalogCount) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CatalogCountMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CatalogCountMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CatalogCount, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CatalogCountMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CatalogCountMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CatalogCount).
+func (m *CatalogCountMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CatalogCountMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.programs != nil {
+		fields = append(fields, catalogcount.FieldPrograms)
+	}
+	if m.projects != nil {
+		fields = append(fields, catalogcount.FieldProjects)
+	}
+	if m.users != nil {
+		fields = append(fields, catalogcount.FieldUsers)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CatalogCountMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case catalogcount.FieldPrograms:
+		return m.Programs()
+	case catalogcount.FieldProjects:
+		return m.Projects()
+	case catalogcount.FieldUsers:
+		return m.Users()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CatalogCountMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case catalogcount.FieldPrograms:
+		return m.OldPrograms(ctx)
+	case catalogcount.FieldProjects:
+		return m.OldProjects(ctx)
+	case catalogcount.FieldUsers:
+		return m.OldUsers(ctx)
+	}
+	return nil, fmt.Errorf("unknown CatalogCount field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CatalogCountMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case catalogcount.FieldPrograms:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrograms(v)
+		return nil
+	case catalogcount.FieldProjects:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProjects(v)
+		return nil
+	case catalogcount.FieldUsers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsers(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CatalogCount field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CatalogCountMutation) AddedFields() []string {
+	var fields []string
+	if m.addprograms != nil {
+		fields = append(fields, catalogcount.FieldPrograms)
+	}
+	if m.addprojects != nil {
+		fields = append(fields, catalogcount.FieldProjects)
+	}
+	if m.addusers != nil {
+		fields = append(fields, catalogcount.FieldUsers)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CatalogCountMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case catalogcount.FieldPrograms:
+		return m.AddedPrograms()
+	case catalogcount.FieldProjects:
+		return m.AddedProjects()
+	case catalogcount.FieldUsers:
+		return m.AddedUsers()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CatalogCountMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case catalogcount.FieldPrograms:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPrograms(v)
+		return nil
+	case catalogcount.FieldProjects:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddProjects(v)
+		return nil
+	case catalogcount.FieldUsers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUsers(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CatalogCount numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CatalogCountMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CatalogCountMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CatalogCountMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CatalogCount nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CatalogCountMutation) ResetField(name string) error {
+	switch name {
+	case catalogcount.FieldPrograms:
+		m.ResetPrograms()
+		return nil
+	case catalogcount.FieldProjects:
+		m.ResetProjects()
+		return nil
+	case catalogcount.FieldUsers:
+		m.ResetUsers()
+		return nil
+	}
+	return fmt.Errorf("unknown CatalogCount field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CatalogCountMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CatalogCountMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CatalogCountMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CatalogCountMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CatalogCountMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CatalogCountMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CatalogCountMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CatalogCount unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CatalogCountMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CatalogCount edge %s", name)
 }
 
 // ProgramMutation represents an operation that mutates the Program nodes in the graph.

@@ -20,6 +20,8 @@ type Tx struct {
 	AccessChangeUser *AccessChangeUserClient
 	// CacheInstance is the client for interacting with the CacheInstance builders.
 	CacheInstance *CacheInstanceClient
+	// CatalogCount is the client for interacting with the CatalogCount builders.
+	CatalogCount *CatalogCountClient
 	// Program is the client for interacting with the Program builders.
 	Program *ProgramClient
 	// Project is the client for interacting with the Project builders.
@@ -166,6 +168,7 @@ func (tx *Tx) init() {
 	tx.AccessChange = NewAccessChangeClient(tx.config)
 	tx.AccessChangeUser = NewAccessChangeUserClient(tx.config)
 	tx.CacheInstance = NewCacheInstanceClient(tx.config)
+	tx.CatalogCount = NewCatalogCountClient(tx.config)
 	tx.Program = NewProgramClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)

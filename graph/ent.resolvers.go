@@ -9,6 +9,7 @@ import (
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/loaders"
+	"authz-gateway/reqctx"
 	"context"
 
 	"entgo.io/contrib/entgql"
@@ -43,8 +44,20 @@ func (r *queryResolver) Programs(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil {
 		return nil, err
 	}
-	return r.db.Program.Query().Paginate(ctx, after, first, before, last,
-		ent.WithProgramOrder(orderBy), ent.WithProgramFilter(where.Filter))
+	viewer, signedIn := reqctx.ViewerFromContext(ctx)
+	if where != nil || !signedIn {
+		return r.db.Program.Query().Paginate(ctx, after, first, before, last,
+			ent.WithProgramOrder(orderBy), ent.WithProgramFilter(where.Filter))
+	}
+	// Unfiltered: what the viewer may read, counted from their cached list.
+	paged, counted := uncounted(ctx)
+	conn, err := r.db.Program.Query().Paginate(paged, after, first, before, last, ent.WithProgramOrder(orderBy))
+	if err != nil || !counted {
+		return conn, err
+	}
+	ids, err := loaders.For(ctx).AccessibleProgramIDs(ctx, viewer.UserID)
+	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
+	return conn, err
 }
 
 // Projects is the resolver for the projects field.
@@ -53,8 +66,20 @@ func (r *queryResolver) Projects(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil {
 		return nil, err
 	}
-	return r.db.Project.Query().Paginate(ctx, after, first, before, last,
-		ent.WithProjectOrder(orderBy), ent.WithProjectFilter(where.Filter))
+	viewer, signedIn := reqctx.ViewerFromContext(ctx)
+	if where != nil || !signedIn {
+		return r.db.Project.Query().Paginate(ctx, after, first, before, last,
+			ent.WithProjectOrder(orderBy), ent.WithProjectFilter(where.Filter))
+	}
+	// Unfiltered: what the viewer may read, counted from their cached list.
+	paged, counted := uncounted(ctx)
+	conn, err := r.db.Project.Query().Paginate(paged, after, first, before, last, ent.WithProjectOrder(orderBy))
+	if err != nil || !counted {
+		return conn, err
+	}
+	ids, err := loaders.For(ctx).AccessibleProjectIDs(ctx, viewer.UserID)
+	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
+	return conn, err
 }
 
 // Users is the resolver for the users field.

@@ -14,6 +14,7 @@ import (
 	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // required turns a loader's nil (no readable row) into NOT_FOUND, for
@@ -141,4 +142,58 @@ func directScopes(ds []authz.DirectScope) []*ent.ScopeAssignment {
 
 func scopeInput(in *model.AssignScopeInput) authz.ScopeInput {
 	return authz.ScopeInput{UserID: in.UserID, ScopeType: in.ScopeType, ProgramID: in.ProgramID, ProjectID: in.ProjectID, ExpiresAt: in.ExpiresAt}
+}
+
+// uncounted is ctx for ent's Paginate of a user's accessible-list
+// connection, with the connection's selection cut to its edges: Paginate
+// counts every row in reach when totalCount or pageInfo is asked for
+// (100,000 rows for a GLOBAL user at 100x); cut, it still fetches first+1
+// rows (hasNextPage) and the caller takes totalCount from the cache
+// (cachedCount). counted says whether totalCount was asked for.
+func uncounted(ctx context.Context) (paged context.Context, counted bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return ctx, true
+	}
+	var edges ast.SelectionSet
+	for _, f := range graphql.CollectFields(graphql.GetOperationContext(ctx), fc.Field.Selections, nil) {
+		switch f.Name {
+		case "edges":
+			edges = append(edges, f.Field)
+		case "totalCount":
+			counted = true
+		}
+	}
+	cut := *fc
+	cut.Field.Selections = edges
+	paged = graphql.WithFieldContext(ctx, &cut)
+	cut.Parent = fc.Parent // the same place in the response, for error paths
+	return paged, counted
+}
+
+// cachedCount is a connection's totalCount from the user's cached IDs: how
+// many of them the viewer may read (a GLOBAL viewer with the permission to
+// read them: all of them).
+func cachedCount[T any](ctx context.Context, kind items[T], ids []int, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	reach, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if reach.Global && len(ids) > 0 {
+		// Everywhere or nowhere: the permission decides, not the ID.
+		if kind.canRead(reach, ids[0]) {
+			return len(ids), nil
+		}
+		return 0, nil
+	}
+	n := 0
+	for _, id := range ids {
+		if kind.canRead(reach, id) {
+			n++
+		}
+	}
+	return n, nil
 }

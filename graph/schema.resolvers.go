@@ -254,11 +254,19 @@ func (r *userResolver) AccessibleProgramConnection(ctx context.Context, obj *ent
 	if err != nil {
 		return nil, err
 	}
-	reach, err := loaders.For(ctx).Reach(ctx, obj.ID)
+	l := loaders.For(ctx)
+	reach, err := l.Reach(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
-	return programsInReach(r.db, reach).Paginate(ctx, after, first, nil, nil, ent.WithProgramOrder(orderBy))
+	paged, counted := uncounted(ctx)
+	conn, err := programsInReach(r.db, reach).Paginate(paged, after, first, nil, nil, ent.WithProgramOrder(orderBy))
+	if err != nil || !counted {
+		return conn, err
+	}
+	ids, err := l.AccessibleProgramIDs(ctx, obj.ID)
+	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
+	return conn, err
 }
 
 // AccessibleProjectConnection is the resolver for the accessibleProjectConnection field.
@@ -267,11 +275,19 @@ func (r *userResolver) AccessibleProjectConnection(ctx context.Context, obj *ent
 	if err != nil {
 		return nil, err
 	}
-	reach, err := loaders.For(ctx).Reach(ctx, obj.ID)
+	l := loaders.For(ctx)
+	reach, err := l.Reach(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
-	return projectsInReach(r.db, reach).Paginate(ctx, after, first, nil, nil, ent.WithProjectOrder(orderBy))
+	paged, counted := uncounted(ctx)
+	conn, err := projectsInReach(r.db, reach).Paginate(paged, after, first, nil, nil, ent.WithProjectOrder(orderBy))
+	if err != nil || !counted {
+		return conn, err
+	}
+	ids, err := l.AccessibleProjectIDs(ctx, obj.ID)
+	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
+	return conn, err
 }
 
 // ScopeSummary is the resolver for the scopeSummary field.

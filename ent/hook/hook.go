@@ -44,6 +44,18 @@ func (f CacheInstanceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CacheInstanceMutation", m)
 }
 
+// The CatalogCountFunc type is an adapter to allow the use of ordinary
+// function as CatalogCount mutator.
+type CatalogCountFunc func(context.Context, *ent.CatalogCountMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CatalogCountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CatalogCountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CatalogCountMutation", m)
+}
+
 // The ProgramFunc type is an adapter to allow the use of ordinary
 // function as Program mutator.
 type ProgramFunc func(context.Context, *ent.ProgramMutation) (ent.Value, error)

@@ -10,6 +10,7 @@ import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/cacheinstance"
+	"authz-gateway/ent/catalogcount"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -156,6 +157,33 @@ func (f TraverseCacheInstance) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.CacheInstanceQuery", q)
+}
+
+// The CatalogCountFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CatalogCountFunc func(context.Context, *ent.CatalogCountQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CatalogCountFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CatalogCountQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CatalogCountQuery", q)
+}
+
+// The TraverseCatalogCount type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCatalogCount func(context.Context, *ent.CatalogCountQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCatalogCount) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCatalogCount) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CatalogCountQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CatalogCountQuery", q)
 }
 
 // The ProgramFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -329,6 +357,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AccessChangeUserQuery, predicate.AccessChangeUser, accesschangeuser.OrderOption]{typ: ent.TypeAccessChangeUser, tq: q}, nil
 	case *ent.CacheInstanceQuery:
 		return &query[*ent.CacheInstanceQuery, predicate.CacheInstance, cacheinstance.OrderOption]{typ: ent.TypeCacheInstance, tq: q}, nil
+	case *ent.CatalogCountQuery:
+		return &query[*ent.CatalogCountQuery, predicate.CatalogCount, catalogcount.OrderOption]{typ: ent.TypeCatalogCount, tq: q}, nil
 	case *ent.ProgramQuery:
 		return &query[*ent.ProgramQuery, predicate.Program, program.OrderOption]{typ: ent.TypeProgram, tq: q}, nil
 	case *ent.ProjectQuery:

@@ -81,6 +81,29 @@ var (
 		Columns:    CacheInstancesColumns,
 		PrimaryKey: []*schema.Column{CacheInstancesColumns[0]},
 	}
+	// CatalogCountsColumns holds the columns for the "catalog_counts" table.
+	CatalogCountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "programs", Type: field.TypeInt, Default: 0},
+		{Name: "projects", Type: field.TypeInt, Default: 0},
+		{Name: "users", Type: field.TypeInt, Default: 0},
+	}
+	// CatalogCountsTable holds the schema information for the "catalog_counts" table.
+	CatalogCountsTable = &schema.Table{
+		Name:       "catalog_counts",
+		Columns:    CatalogCountsColumns,
+		PrimaryKey: []*schema.Column{CatalogCountsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "catalogcount_projects",
+				Unique:  false,
+				Columns: []*schema.Column{CatalogCountsColumns[2]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "(id > 0)",
+				},
+			},
+		},
+	}
 	// ProgramsColumns holds the columns for the "programs" table.
 	ProgramsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -294,6 +317,7 @@ var (
 		AccessChangesTable,
 		AccessChangeUsersTable,
 		CacheInstancesTable,
+		CatalogCountsTable,
 		ProgramsTable,
 		ProjectsTable,
 		RolesTable,

@@ -15,6 +15,9 @@ type AccessChangeUser func(*sql.Selector)
 // CacheInstance is the predicate function for cacheinstance builders.
 type CacheInstance func(*sql.Selector)
 
+// CatalogCount is the predicate function for catalogcount builders.
+type CatalogCount func(*sql.Selector)
+
 // Program is the predicate function for program builders.
 type Program func(*sql.Selector)
 

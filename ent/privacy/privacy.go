@@ -183,6 +183,30 @@ func (f CacheInstanceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CacheInstanceMutation", m)
 }
 
+// The CatalogCountQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CatalogCountQueryRuleFunc func(context.Context, *ent.CatalogCountQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CatalogCountQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CatalogCountQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CatalogCountQuery", q)
+}
+
+// The CatalogCountMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CatalogCountMutationRuleFunc func(context.Context, *ent.CatalogCountMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CatalogCountMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CatalogCountMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CatalogCountMutation", m)
+}
+
 // The ProgramQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ProgramQueryRuleFunc func(context.Context, *ent.ProgramQuery) error
@@ -368,6 +392,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.CacheInstanceQuery:
 		return q.Filter(), nil
+	case *ent.CatalogCountQuery:
+		return q.Filter(), nil
 	case *ent.ProgramQuery:
 		return q.Filter(), nil
 	case *ent.ProjectQuery:
@@ -392,6 +418,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.AccessChangeUserMutation:
 		return m.Filter(), nil
 	case *ent.CacheInstanceMutation:
+		return m.Filter(), nil
+	case *ent.CatalogCountMutation:
 		return m.Filter(), nil
 	case *ent.ProgramMutation:
 		return m.Filter(), nil

@@ -6,6 +6,7 @@ import (
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/cacheinstance"
+	"authz-gateway/ent/catalogcount"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
@@ -75,6 +76,29 @@ func init() {
 	cacheinstanceDescStartedAt := cacheinstanceFields[1].Descriptor()
 	// cacheinstance.DefaultStartedAt holds the default value on creation for the started_at field.
 	cacheinstance.DefaultStartedAt = cacheinstanceDescStartedAt.Default.(func() time.Time)
+	catalogcount.Policy = privacy.NewPolicies(schema.CatalogCount{})
+	catalogcount.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := catalogcount.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	catalogcountFields := schema.CatalogCount{}.Fields()
+	_ = catalogcountFields
+	// catalogcountDescPrograms is the schema descriptor for programs field.
+	catalogcountDescPrograms := catalogcountFields[1].Descriptor()
+	// catalogcount.DefaultPrograms holds the default value on creation for the programs field.
+	catalogcount.DefaultPrograms = catalogcountDescPrograms.Default.(int)
+	// catalogcountDescProjects is the schema descriptor for projects field.
+	catalogcountDescProjects := catalogcountFields[2].Descriptor()
+	// catalogcount.DefaultProjects holds the default value on creation for the projects field.
+	catalogcount.DefaultProjects = catalogcountDescProjects.Default.(int)
+	// catalogcountDescUsers is the schema descriptor for users field.
+	catalogcountDescUsers := catalogcountFields[3].Descriptor()
+	// catalogcount.DefaultUsers holds the default value on creation for the users field.
+	catalogcount.DefaultUsers = catalogcountDescUsers.Default.(int)
 	program.Policy = privacy.NewPolicies(schema.Program{})
 	program.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -137,6 +137,37 @@ func expectProjects(n int, reachable func(int) bool) func(answer) error {
 	}
 }
 
+// expectPage: a page of the accessible projects (up to size, each one
+// reachable) and their number, n.
+func expectPage(n, size int, reachable func(int) bool) func(answer) error {
+	return func(a answer) error {
+		if err := noErrors(a); err != nil {
+			return err
+		}
+		var out struct {
+			Me struct {
+				AccessibleProjectConnection struct {
+					TotalCount int
+					Edges      []struct{ Node struct{ ID string } }
+				}
+			}
+		}
+		if err := json.Unmarshal(a.Data, &out); err != nil {
+			return err
+		}
+		c := out.Me.AccessibleProjectConnection
+		if c.TotalCount != n || len(c.Edges) != min(n, size) {
+			return fmt.Errorf("wrong answer: %d of %d projects, want %d of %d", len(c.Edges), c.TotalCount, min(n, size), n)
+		}
+		for _, e := range c.Edges {
+			if id, err := strconv.Atoi(e.Node.ID); err != nil || !reachable(id) {
+				return fmt.Errorf("wrong answer: project %s", e.Node.ID)
+			}
+		}
+		return nil
+	}
+}
+
 func jsonEqual(raw json.RawMessage, want string) bool {
 	var a, b any
 	return json.Unmarshal(raw, &a) == nil && json.Unmarshal([]byte(want), &b) == nil && fmt.Sprint(a) == fmt.Sprint(b)

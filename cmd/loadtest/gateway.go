@@ -222,6 +222,11 @@ func operation(o options, data *workload.Data, adminID int, issue func(userID in
 			checks[i] = noErrors
 		case "create":
 			return createTarget(url, data.Programs[0], token(adminID)), nil
+		case "page":
+			// A page of the viewer's projects and how many there are.
+			q = `{ me { accessibleProjectConnection(first: 20) { totalCount edges { node { id } } } } }`
+			n, reachable := data.Reachable(user)
+			checks[i] = expectPage(n, 20, reachable)
 		case "lookup":
 			q = `{ me { accessibleProjects { id } } }`
 			checks[i] = expectProjects(data.Reachable(user))

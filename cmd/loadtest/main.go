@@ -36,7 +36,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.op, "op", "me", "operation: me, perms, lookup, check, read, fanout, accessors, floor, create")
+	flag.StringVar(&o.op, "op", "me", "operation: me, perms, lookup, page, check, read, fanout, accessors, floor, create")
 	flag.StringVar(&o.tier, "tier", "warm", "cache tier: warm (L1 and Redis, the default configuration), redis (warm, L1 off), cold (every answer recomputed), redis-down, memory")
 	flag.IntVar(&o.clients, "c", 16, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to run (at most 10m)")

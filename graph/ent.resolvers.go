@@ -7,6 +7,7 @@ package graph
 
 import (
 	"authz-gateway/apperr"
+	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/loaders"
 	"authz-gateway/reqctx"
@@ -55,7 +56,7 @@ func (r *queryResolver) Programs(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := loaders.For(ctx).AccessibleProgramIDs(ctx, viewer.UserID)
+	ids, err := catalogOr(ctx, viewer.UserID, authz.KindAccessiblePrograms, loaders.For(ctx).AccessibleProgramIDs)
 	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
 	return conn, err
 }
@@ -77,7 +78,7 @@ func (r *queryResolver) Projects(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := loaders.For(ctx).AccessibleProjectIDs(ctx, viewer.UserID)
+	ids, err := catalogOr(ctx, viewer.UserID, authz.KindAccessibleProjects, loaders.For(ctx).AccessibleProjectIDs)
 	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
 	return conn, err
 }

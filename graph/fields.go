@@ -156,13 +156,21 @@ func uncounted(ctx context.Context) (paged context.Context, counted bool) {
 		return ctx, true
 	}
 	var edges ast.SelectionSet
+	paging := false
 	for _, f := range graphql.CollectFields(graphql.GetOperationContext(ctx), fc.Field.Selections, nil) {
 		switch f.Name {
 		case "edges":
 			edges = append(edges, f.Field)
 		case "totalCount":
 			counted = true
+		case "pageInfo":
+			paging = true
 		}
+	}
+	if paging && len(edges) == 0 {
+		// Paginate reads no rows without edges: its count is what tells
+		// hasNextPage then.
+		return ctx, counted
 	}
 	cut := *fc
 	cut.Field.Selections = edges

@@ -99,3 +99,43 @@ func onlyID(ctx context.Context, sel ast.SelectionSet, typeName string) bool {
 	}
 	return true
 }
+
+// catalogOr reads a user's accessible IDs of kind through ids, after
+// loading the catalog's list their GLOBAL answer stands for, if it does, at
+// once (loaders.PreloadCatalog) rather than through the batching window.
+func catalogOr(ctx context.Context, userID int, kind authz.Kind, ids func(context.Context, int) ([]int, error)) ([]int, error) {
+	if err := loaders.For(ctx).PreloadCatalog(ctx, []int{userID}, kind); err != nil {
+		return nil, err
+	}
+	return ids(ctx, userID)
+}
+
+// preloadMe looks ahead at me's selection: the catalog's lists a GLOBAL
+// viewer's selected lists stand for are loaded together, in one batch.
+func preloadMe(ctx context.Context, viewer int) error {
+	var kinds []authz.Kind
+	op := graphql.GetOperationContext(ctx)
+	for _, f := range graphql.CollectFieldsCtx(ctx, []string{"User", "Node"}) {
+		switch f.Name {
+		case "accessiblePrograms":
+			kinds = append(kinds, authz.KindAccessiblePrograms)
+		case "accessibleProjects":
+			kinds = append(kinds, authz.KindAccessibleProjects)
+		case "accessibleProgramConnection", "accessibleProjectConnection":
+			for _, c := range graphql.CollectFields(op, f.Selections, nil) {
+				if c.Name != "totalCount" {
+					continue
+				}
+				if f.Name == "accessibleProgramConnection" {
+					kinds = append(kinds, authz.KindAccessiblePrograms)
+				} else {
+					kinds = append(kinds, authz.KindAccessibleProjects)
+				}
+			}
+		}
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	return loaders.For(ctx).PreloadCatalog(ctx, []int{viewer}, kinds...)
+}

@@ -163,6 +163,9 @@ func (r *projectResolver) Accessors(ctx context.Context, obj *ent.Project, permi
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 	v, _ := reqctx.ViewerFromContext(ctx)
+	if err := preloadMe(ctx, v.UserID); err != nil {
+		return nil, err
+	}
 	return loaders.For(ctx).User(ctx, v.UserID)
 }
 
@@ -237,14 +240,14 @@ func (r *userResolver) HasPermission(ctx context.Context, obj *ent.User, permiss
 // AccessiblePrograms is the resolver for the accessiblePrograms field.
 func (r *userResolver) AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error) {
 	l := loaders.For(ctx)
-	ids, err := l.AccessibleProgramIDs(ctx, obj.ID)
+	ids, err := catalogOr(ctx, obj.ID, authz.KindAccessiblePrograms, l.AccessibleProgramIDs)
 	return accessible(ctx, programItems, l.Programs, ids, err)
 }
 
 // AccessibleProjects is the resolver for the accessibleProjects field.
 func (r *userResolver) AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error) {
 	l := loaders.For(ctx)
-	ids, err := l.AccessibleProjectIDs(ctx, obj.ID)
+	ids, err := catalogOr(ctx, obj.ID, authz.KindAccessibleProjects, l.AccessibleProjectIDs)
 	return accessible(ctx, projectItems, l.Projects, ids, err)
 }
 
@@ -264,7 +267,7 @@ func (r *userResolver) AccessibleProgramConnection(ctx context.Context, obj *ent
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := l.AccessibleProgramIDs(ctx, obj.ID)
+	ids, err := catalogOr(ctx, obj.ID, authz.KindAccessiblePrograms, l.AccessibleProgramIDs)
 	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
 	return conn, err
 }
@@ -285,7 +288,7 @@ func (r *userResolver) AccessibleProjectConnection(ctx context.Context, obj *ent
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := l.AccessibleProjectIDs(ctx, obj.ID)
+	ids, err := catalogOr(ctx, obj.ID, authz.KindAccessibleProjects, l.AccessibleProjectIDs)
 	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
 	return conn, err
 }

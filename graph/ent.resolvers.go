@@ -56,7 +56,7 @@ func (r *queryResolver) Programs(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := catalogOr(ctx, viewer.UserID, authz.KindAccessiblePrograms, loaders.For(ctx).AccessibleProgramIDs)
+	ids, err := idsReached(ctx, viewer.UserID, authz.KindAccessiblePrograms, loaders.For(ctx).AccessibleProgramIDs)
 	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
 	return conn, err
 }
@@ -78,7 +78,7 @@ func (r *queryResolver) Projects(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := catalogOr(ctx, viewer.UserID, authz.KindAccessibleProjects, loaders.For(ctx).AccessibleProjectIDs)
+	ids, err := idsReached(ctx, viewer.UserID, authz.KindAccessibleProjects, loaders.For(ctx).AccessibleProjectIDs)
 	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
 	return conn, err
 }

@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"authz-gateway/authz"
 	"authz-gateway/ent"
@@ -100,14 +102,23 @@ func onlyID(ctx context.Context, sel ast.SelectionSet, typeName string) bool {
 	return true
 }
 
-// catalogOr reads a user's accessible IDs of kind through ids, after
+// idsReached reads a user's accessible IDs of kind through ids, after
 // loading the catalog's list their GLOBAL answer stands for, if it does, at
 // once (loaders.PreloadCatalog) rather than through the batching window.
-func catalogOr(ctx context.Context, userID int, kind authz.Kind, ids func(context.Context, int) ([]int, error)) ([]int, error) {
+func idsReached(ctx context.Context, userID int, kind authz.Kind, ids func(context.Context, int) ([]int, error)) ([]int, error) {
 	if err := loaders.For(ctx).PreloadCatalog(ctx, []int{userID}, kind); err != nil {
 		return nil, err
 	}
 	return ids(ctx, userID)
+}
+
+// listFields are the User fields that read a user's whole list of a kind
+// (a connection only for its totalCount).
+var listFields = map[string]authz.Kind{
+	"accessiblePrograms":          authz.KindAccessiblePrograms,
+	"accessibleProjects":          authz.KindAccessibleProjects,
+	"accessibleProgramConnection": authz.KindAccessiblePrograms,
+	"accessibleProjectConnection": authz.KindAccessibleProjects,
 }
 
 // preloadMe looks ahead at me's selection: the catalog's lists a GLOBAL
@@ -116,23 +127,15 @@ func preloadMe(ctx context.Context, viewer int) error {
 	var kinds []authz.Kind
 	op := graphql.GetOperationContext(ctx)
 	for _, f := range graphql.CollectFieldsCtx(ctx, []string{"User", "Node"}) {
-		switch f.Name {
-		case "accessiblePrograms":
-			kinds = append(kinds, authz.KindAccessiblePrograms)
-		case "accessibleProjects":
-			kinds = append(kinds, authz.KindAccessibleProjects)
-		case "accessibleProgramConnection", "accessibleProjectConnection":
-			for _, c := range graphql.CollectFields(op, f.Selections, nil) {
-				if c.Name != "totalCount" {
-					continue
-				}
-				if f.Name == "accessibleProgramConnection" {
-					kinds = append(kinds, authz.KindAccessiblePrograms)
-				} else {
-					kinds = append(kinds, authz.KindAccessibleProjects)
-				}
-			}
+		kind, ok := listFields[f.Name]
+		if !ok {
+			continue
 		}
+		if strings.HasSuffix(f.Name, "Connection") && !slices.ContainsFunc(graphql.CollectFields(op, f.Selections, nil),
+			func(c graphql.CollectedField) bool { return c.Name == "totalCount" }) {
+			continue
+		}
+		kinds = append(kinds, kind)
 	}
 	if len(kinds) == 0 {
 		return nil

@@ -55,9 +55,6 @@ func (l *Log) appendChange(ctx context.Context, tx *ent.Tx, op string, c Change)
 // announce notifies the other instances (PostgreSQL only; within tx, the
 // notification is sent when tx commits).
 func (l *Log) announce(ctx context.Context, tx *ent.Tx, what string, id int) error {
-	if !l.postgres {
-		return nil
-	}
 	return l.announceText(ctx, tx, what+":"+strconv.Itoa(id))
 }
 

@@ -157,7 +157,7 @@ func (l *Log) polled(head int64, overdue bool) {
 		return
 	}
 	if overdue {
-		w.wakeAfter(0)
+		w.wakeNow()
 		return
 	}
 	w.polledAt.Store(time.Now().UnixNano())
@@ -218,7 +218,7 @@ func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
 // means the listener reconnected and may have missed some: check now.
 func (w *watcher) notified(n *pq.Notification) {
 	if n == nil {
-		w.wakeAfter(0)
+		w.wakeNow()
 		return
 	}
 	what, rest, _ := strings.Cut(n.Extra, ":")
@@ -267,18 +267,20 @@ func (w *watcher) overdueAfter(id int64) {
 		delete(w.committed, id)
 		w.committedMu.Unlock()
 		if pending {
-			w.wakeAfter(0)
+			w.wakeNow()
 		}
 	})
 }
 
-func (w *watcher) wakeAfter(d time.Duration) {
-	time.AfterFunc(d, func() {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	})
+func (w *watcher) wakeAfter(d time.Duration) { time.AfterFunc(d, w.wakeNow) }
+
+// wakeNow asks the watcher to check (once, however often it is asked
+// before it does).
+func (w *watcher) wakeNow() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // check learns the delivered head and delivers what is overdue. While

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"authz-gateway/apperr"
-	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/loaders"
 	"authz-gateway/reqctx"
@@ -56,7 +55,7 @@ func (r *queryResolver) Programs(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := idsReached(ctx, viewer.UserID, authz.KindAccessiblePrograms, loaders.For(ctx).AccessibleProgramIDs)
+	ids, err := loaders.For(ctx).AccessibleProgramIDs(ctx, viewer.UserID)
 	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
 	return conn, err
 }
@@ -78,7 +77,7 @@ func (r *queryResolver) Projects(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := idsReached(ctx, viewer.UserID, authz.KindAccessibleProjects, loaders.For(ctx).AccessibleProjectIDs)
+	ids, err := loaders.For(ctx).AccessibleProjectIDs(ctx, viewer.UserID)
 	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
 	return conn, err
 }

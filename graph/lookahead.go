@@ -102,16 +102,6 @@ func onlyID(ctx context.Context, sel ast.SelectionSet, typeName string) bool {
 	return true
 }
 
-// idsReached reads a user's accessible IDs of kind through ids, after
-// loading the catalog's list their GLOBAL answer stands for, if it does, at
-// once (loaders.PreloadCatalog) rather than through the batching window.
-func idsReached(ctx context.Context, userID int, kind authz.Kind, ids func(context.Context, int) ([]int, error)) ([]int, error) {
-	if err := loaders.For(ctx).PreloadCatalog(ctx, []int{userID}, kind); err != nil {
-		return nil, err
-	}
-	return ids(ctx, userID)
-}
-
 // listFields are the User fields that read a user's whole list of a kind
 // (a connection only for its totalCount).
 var listFields = map[string]authz.Kind{

@@ -240,14 +240,14 @@ func (r *userResolver) HasPermission(ctx context.Context, obj *ent.User, permiss
 // AccessiblePrograms is the resolver for the accessiblePrograms field.
 func (r *userResolver) AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error) {
 	l := loaders.For(ctx)
-	ids, err := idsReached(ctx, obj.ID, authz.KindAccessiblePrograms, l.AccessibleProgramIDs)
+	ids, err := l.AccessibleProgramIDs(ctx, obj.ID)
 	return accessible(ctx, programItems, l.Programs, ids, err)
 }
 
 // AccessibleProjects is the resolver for the accessibleProjects field.
 func (r *userResolver) AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error) {
 	l := loaders.For(ctx)
-	ids, err := idsReached(ctx, obj.ID, authz.KindAccessibleProjects, l.AccessibleProjectIDs)
+	ids, err := l.AccessibleProjectIDs(ctx, obj.ID)
 	return accessible(ctx, projectItems, l.Projects, ids, err)
 }
 
@@ -267,7 +267,7 @@ func (r *userResolver) AccessibleProgramConnection(ctx context.Context, obj *ent
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := idsReached(ctx, obj.ID, authz.KindAccessiblePrograms, l.AccessibleProgramIDs)
+	ids, err := l.AccessibleProgramIDs(ctx, obj.ID)
 	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
 	return conn, err
 }
@@ -288,7 +288,7 @@ func (r *userResolver) AccessibleProjectConnection(ctx context.Context, obj *ent
 	if err != nil || !counted {
 		return conn, err
 	}
-	ids, err := idsReached(ctx, obj.ID, authz.KindAccessibleProjects, l.AccessibleProjectIDs)
+	ids, err := l.AccessibleProjectIDs(ctx, obj.ID)
 	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
 	return conn, err
 }

@@ -8,9 +8,7 @@ package loaders
 
 import (
 	"context"
-	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -266,11 +264,16 @@ func (l *Loaders) AccessibleProjectIDs(ctx context.Context, userID int) ([]int, 
 
 // accessibleIDs reads a user's list; "every one" (a GLOBAL scope) is the
 // catalog's own list, one answer shared by every GLOBAL user and cached
-// like any other (under authz.CatalogUser), so a warm request reads no table.
+// like any other (under authz.CatalogUser), so a warm request reads no
+// table. It is fetched at once (primeCatalog), not through the batching
+// window.
 func (l *Loaders) accessibleIDs(ctx context.Context, kind authz.Kind, userID int) ([]int, error) {
 	a, err := l.answer(ctx, kind, userID)
 	if err != nil || !a.All {
 		return a.IDs, err
+	}
+	if err := l.primeCatalog(ctx, kind); err != nil {
+		return nil, err
 	}
 	all, err := l.answer(ctx, kind, authz.CatalogUser)
 	return all.IDs, err
@@ -399,32 +402,38 @@ func preload[K comparable, V any](ctx context.Context, loader *dataloadgen.Loade
 
 // PreloadCatalog loads, in one batch, the catalog's lists (every program,
 // every project) that the users' GLOBAL answers of kinds stand for (their
-// answers must be loaded): one batch whatever the page holds, and no
-// batching window (a GLOBAL viewer's list waited for keys that never come:
-// 200 µs asked, about a millisecond on a busy machine's timers). A kind
-// already loaded is not loaded again.
+// answers must be loaded): one batch whatever the page holds.
 func (l *Loaders) PreloadCatalog(ctx context.Context, users []int, kinds ...authz.Kind) error {
-	var keys []authz.Key
-	l.catalogMu.Lock()
-	primed := maps.Clone(l.catalogPrimed)
-	l.catalogMu.Unlock()
+	var global []authz.Kind
 	for _, kind := range kinds {
-		if primed[kind] {
-			continue
-		}
 		for _, u := range users {
 			a, err := l.answer(ctx, kind, u)
 			if err != nil {
 				return err
 			}
 			if a.All {
-				keys = append(keys, authz.Key{Kind: kind, UserID: authz.CatalogUser})
+				global = append(global, kind)
 				break
 			}
 		}
 	}
-	slices.SortFunc(keys, func(a, b authz.Key) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
-	keys = slices.Compact(keys)
+	return l.primeCatalog(ctx, global...)
+}
+
+// primeCatalog fetches the catalog's lists of kinds, those this request
+// has not fetched yet, in one batch and with no batching window: a GLOBAL
+// viewer's list waited there for keys that never come (200 µs asked,
+// about a millisecond on a busy machine's timers).
+func (l *Loaders) primeCatalog(ctx context.Context, kinds ...authz.Kind) error {
+	l.catalogMu.Lock()
+	var keys []authz.Key
+	for _, kind := range kinds {
+		key := authz.Key{Kind: kind, UserID: authz.CatalogUser}
+		if !l.catalogPrimed[kind] && !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	l.catalogMu.Unlock()
 	if err := preload(ctx, l.answers(), l.f.fetchAnswers, keys); err != nil {
 		return err
 	}

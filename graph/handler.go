@@ -80,6 +80,9 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 	schema := cfg.Schema
 	if schema == nil {
 		schema = NewSchema(db, svc)
+		if !cfg.Traced { // a traced operation has a span per field: the executor's
+			schema = directSchema{ExecutableSchema: schema, svc: svc}
+		}
 	}
 	srv := handler.New(schema)
 	if cfg.Sockets != nil {

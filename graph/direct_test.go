@@ -132,6 +132,41 @@ func TestDirect_AnswersExactlyLikeTheExecutor(t *testing.T) {
 	assert.Len(t, lists.Me.AccessibleProjects, 1)
 }
 
+// FuzzDirect throws arbitrary documents at a gateway and, whenever the
+// direct path answered one, asks the executor's gateway the same: the two
+// answers must be the same bytes. The asker is a GLOBAL viewer with the
+// VIEWER role (no mutation of theirs can succeed, so the data stays put).
+func FuzzDirect(f *testing.F) {
+	testenv.QuietLogs(f)
+	g := testenv.NewGateway(f, testenv.Options{})
+	executor := testenv.NewGateway(f, testenv.Options{DatabaseURL: g.DatabaseURL, Prefix: g.Prefix(),
+		Schema: func(a *app.App) graphql.ExecutableSchema { return graph.NewSchema(a.DB().Client, a.Authz()) }})
+	w := testenv.NewWorld(f, g.DB.Client)
+	apollo := w.Program("Apollo")
+	lander := w.Project(apollo, "Lander")
+	w.Project(w.Program("Gemini"), "Capsule")
+	viewer := w.User("viewer@test.example")
+	w.Role(viewer, access.RoleViewer)
+	w.Global(viewer)
+	token := g.Token(f, viewer)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20 {
+		f.Add(randomMeQuery(rng, []int{apollo, lander, lander + 1000}))
+	}
+	f.Add(`{ me { can(permission: PROJECT_READ, on: "` + fmt.Sprint(lander) + `") } }`)
+	f.Add(`query Q { a: me { __typename } b: me { accessibleProjects { id } } }`)
+	f.Fuzz(func(t *testing.T, query string) {
+		before := graph.DirectAnswers()
+		got := rawPost(t, g.Handler, token, query, nil)
+		if graph.DirectAnswers() == before {
+			return
+		}
+		if want := rawPost(t, executor.Handler, token, query, nil); got != want {
+			t.Fatalf("%q: the direct path answered\n%s\nthe executor\n%s", query, got, want)
+		}
+	})
+}
+
 // randomMeQuery draws one to three me fields, each of one to five User
 // fields the direct path knows, most of them aliased.
 func randomMeQuery(rng *rand.Rand, ids []int) string {
@@ -172,7 +207,7 @@ func randomMeQuery(rng *rand.Rand, ids []int) string {
 }
 
 // rawPost returns the status and the body, exactly as sent.
-func rawPost(t *testing.T, h http.Handler, token, query string, vars map[string]any) string {
+func rawPost(t testing.TB, h http.Handler, token, query string, vars map[string]any) string {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	require.NoError(t, err)
@@ -188,7 +223,7 @@ func rawPost(t *testing.T, h http.Handler, token, query string, vars map[string]
 	return fmt.Sprintf("%d %s", rec.Code, out)
 }
 
-func dataOf(t *testing.T, answer string) []byte {
+func dataOf(t testing.TB, answer string) []byte {
 	t.Helper()
 	var env struct {
 		Data json.RawMessage

@@ -32,8 +32,10 @@ import (
 // only documents whose every selection it knows (planDirect) and only when
 // every value is at hand; anything else, an error included, goes to gqlgen's
 // executor, so that the answer, errors and all, is exactly gqlgen's (the
-// resolvers' answers are memoized per request: computing them twice costs
-// nothing). TestDirect_AnswersExactlyLikeTheExecutor compares the two
+// request's answers are memoized, so the executor finds what the direct
+// path read; a lookup that failed is tried once more, as a later field of
+// the same request would, within the same deadline).
+// TestDirect_AnswersExactlyLikeTheExecutor and FuzzDirect compare the two
 // byte for byte.
 type directSchema struct {
 	graphql.ExecutableSchema
@@ -91,13 +93,13 @@ var directUserFields = map[string]directKind{
 
 var directItemFields = map[string]directKind{"__typename": directTypename, "id": directID}
 
-// directField is one selected field: its response key, what it is, and for
-// a list the fields of its items.
+// directField is one selected field: its response key, what it is, and
+// what it selects (me: User fields; a list: its items' fields).
 type directField struct {
-	key   string
-	kind  directKind
-	field *ast.Field
-	items []directField
+	key        string
+	kind       directKind
+	field      *ast.Field
+	selections []directField
 }
 
 // planDirect returns the me selections of a query the direct path can
@@ -122,12 +124,12 @@ func planDirect(op *ast.OperationDefinition) ([]directField, bool) {
 		}
 		for j := range fields {
 			if k := fields[j].kind; k == directPrograms || k == directProjects {
-				if fields[j].items, ok = directFields(fields[j].field.SelectionSet, known(directItemFields)); !ok {
+				if fields[j].selections, ok = directFields(fields[j].field.SelectionSet, known(directItemFields)); !ok {
 					return nil, false
 				}
 			}
 		}
-		roots[i].items = fields
+		roots[i].selections = fields
 	}
 	return roots, true
 }
@@ -174,7 +176,7 @@ func (d directSchema) answer(ctx context.Context, oc *graphql.OperationContext, 
 	// me resolver's lookahead does (preloadMe).
 	var lists []authz.Kind
 	for _, root := range plan {
-		for _, f := range root.items {
+		for _, f := range root.selections {
 			switch f.kind {
 			case directPrograms:
 				lists = append(lists, authz.KindAccessiblePrograms)
@@ -196,7 +198,7 @@ func (d directSchema) answer(ctx context.Context, oc *graphql.OperationContext, 
 		}
 		writeKey(&buf, root.key)
 		buf.WriteByte('{')
-		for j, f := range root.items {
+		for j, f := range root.selections {
 			if j > 0 {
 				buf.WriteByte(',')
 			}
@@ -267,7 +269,7 @@ func (d directSchema) writeUserField(ctx context.Context, buf *bytes.Buffer, oc 
 				buf.WriteByte(',')
 			}
 			buf.WriteByte('{')
-			for j, item := range f.items {
+			for j, item := range f.selections {
 				if j > 0 {
 					buf.WriteByte(',')
 				}

@@ -66,7 +66,9 @@ type HandlerConfig struct {
 	// Sockets serves subscriptions over graphql-ws; nil: none.
 	Sockets *SocketConfig
 	// Traced adds OpenTelemetry spans for operations and the fields that
-	// resolve (the process's tracer provider).
+	// resolve (the process's tracer provider); every operation then takes
+	// gqlgen's executor, the direct path (directSchema) having no fields to
+	// trace.
 	Traced bool
 }
 

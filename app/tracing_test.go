@@ -79,4 +79,15 @@ func TestTracing_SpansFromHTTPDownToRedisAndSQL(t *testing.T) {
 	assert.Positive(t, graphql, "GraphQL operation and field spans")
 	assert.Positive(t, redis, "Redis spans")
 	assert.Positive(t, sqlSpans, "SQL spans")
+
+	// The viewer's own answers too: traced, they take the executor (the
+	// direct path has no fields to give spans to).
+	recorder.Reset()
+	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `{ me { permissions } }`, nil))
+	var fields []string
+	for _, s := range recorder.Ended() {
+		fields = append(fields, s.Name())
+	}
+	assert.Contains(t, fields, "Query/me")
+	assert.Contains(t, fields, "User/permissions")
 }

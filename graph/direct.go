@@ -177,11 +177,8 @@ func (d directSchema) answer(ctx context.Context, oc *graphql.OperationContext, 
 	var lists []authz.Kind
 	for _, root := range plan {
 		for _, f := range root.selections {
-			switch f.kind {
-			case directPrograms:
-				lists = append(lists, authz.KindAccessiblePrograms)
-			case directProjects:
-				lists = append(lists, authz.KindAccessibleProjects)
+			if kind, ok := listFields[f.field.Name]; ok {
+				lists = append(lists, kind)
 			}
 		}
 	}
@@ -259,7 +256,7 @@ func (d directSchema) writeUserField(ctx context.Context, buf *bytes.Buffer, oc 
 		}
 		buf.WriteByte(']')
 	case directPrograms, directProjects:
-		ids, typeName, err := readableOf(ctx, l, f.kind, userID)
+		ids, typeName, err := readableList(ctx, l, f.kind, userID)
 		if err != nil {
 			return false
 		}
@@ -289,19 +286,17 @@ func (d directSchema) writeUserField(ctx context.Context, buf *bytes.Buffer, oc 
 	return true
 }
 
-// readableOf is a user's accessible programs or projects as the viewer may
-// read them (accessible), and their type's name.
-func readableOf(ctx context.Context, l *loaders.Loaders, kind directKind, userID int) ([]int, string, error) {
-	reach, err := reqctx.ReachFromContext(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+// readableList is a user's accessible programs or projects as the viewer
+// may read them (as accessible reads them), and their type's name.
+func readableList(ctx context.Context, l *loaders.Loaders, kind directKind, userID int) ([]int, string, error) {
 	if kind == directPrograms {
 		ids, err := l.AccessibleProgramIDs(ctx, userID)
-		return readableIDs(ids, func(id int) bool { return programItems.canRead(reach, id) }), programItems.typeName, err
+		ids, err = readableOf(ctx, programItems, ids, err)
+		return ids, programItems.typeName, err
 	}
 	ids, err := l.AccessibleProjectIDs(ctx, userID)
-	return readableIDs(ids, func(id int) bool { return projectItems.canRead(reach, id) }), projectItems.typeName, err
+	ids, err = readableOf(ctx, projectItems, ids, err)
+	return ids, projectItems.typeName, err
 }
 
 // writeKey writes a response key and its colon. Keys are GraphQL names

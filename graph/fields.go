@@ -47,14 +47,10 @@ var (
 // when the selection asks for nothing but id, never reach the database
 // (`accessibleProjects { id }` is answered from the cache alone).
 func accessible[T any](ctx context.Context, kind items[T], load func(context.Context, []int) ([]*T, error), ids []int, err error) ([]*T, error) {
+	readable, err := readableOf(ctx, kind, ids, err)
 	if err != nil {
 		return nil, err
 	}
-	reach, err := reqctx.ReachFromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	readable := readableIDs(ids, func(id int) bool { return kind.canRead(reach, id) })
 	if !SelectsOnlyID(ctx, kind.typeName) {
 		return load(ctx, readable)
 	}
@@ -63,6 +59,18 @@ func accessible[T any](ctx context.Context, kind items[T], load func(context.Con
 		out[i] = kind.stub(id)
 	}
 	return out, nil
+}
+
+// readableOf is the part of a user's accessible IDs the viewer may read.
+func readableOf[T any](ctx context.Context, kind items[T], ids []int, err error) ([]int, error) {
+	if err != nil {
+		return nil, err
+	}
+	reach, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readableIDs(ids, func(id int) bool { return kind.canRead(reach, id) }), nil
 }
 
 // visibleSummary is the user's summary as the viewer may see it

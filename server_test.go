@@ -186,7 +186,7 @@ func TestEmbeddedDefault_AdminEmailOfNobody(t *testing.T) {
 
 // `migrate` applies the schema once; a second run finds it current.
 func TestMigrateCommand(t *testing.T) {
-	env := map[string]string{"DATABASE_URL": testenv.PostgresURL(t), "JWT_SECRET": strings.Repeat("s", 32)}
+	env := map[string]string{"DATABASE_URL": testenv.PostgresURL(t), "JWT_SECRET": string(testenv.Secret)}
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out))
 	assert.Equal(t, fmt.Sprintf("migrated the database schema to version %s\n", db.SchemaVersion()), out.String())

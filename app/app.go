@@ -352,7 +352,7 @@ func (a *App) startIdentity() error {
 	ctx, stop := context.WithCancel(context.Background())
 	a.stopKeys = stop
 	keys := auth.NewKeySet(ctx, auth.KeySetConfig{Issuer: ip.Issuer, JWKSURL: ip.JWKSURL})
-	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ip.Issuer, Audience: ip.Audience, Claim: ip.UserClaim, Keys: keys})
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ip.Issuer, Audience: ip.Audience, Claim: ip.UserClaim, Keys: keys, MaxAge: a.cfg.TokenMaxAge})
 	if err != nil {
 		stop()
 		return fmt.Errorf("identity provider: %w", err)

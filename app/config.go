@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -350,12 +351,54 @@ func (c Config) jwtSecret() ([]byte, error) {
 		if len(c.JWTSecret) < MinSecretBytes && !c.Development() {
 			return nil, fmt.Errorf("JWT_SECRET must be at least %d bytes (it is %d)", MinSecretBytes, len(c.JWTSecret))
 		}
+		if err := guessableSecret(c.JWTSecret); err != nil && !c.Development() {
+			return nil, fmt.Errorf("JWT_SECRET %w: use random bytes, e.g. $(openssl rand -hex 32)", err)
+		}
 		return []byte(c.JWTSecret), nil
 	}
 	if !c.Development() || !c.embedded() {
 		return nil, fmt.Errorf("JWT_SECRET is required (only the embedded default with GATEWAY_ENV=development generates one)")
 	}
 	return loadOrCreateSecret(filepath.Join(c.DataDir, "jwt-secret"))
+}
+
+// placeholderWords mark a value copied from an example and never replaced
+// (the shipped manifests' values say CHANGE-ME): anyone who read the
+// example could mint an admin's token with it.
+var placeholderWords = []string{"change-me", "changeme", "change_me", "replace-me", "replaceme", "placeholder", "your-secret"}
+
+// minSecretEntropyBits is the least entropy a secret must show, estimated
+// from how its characters are spread (hex from `openssl rand -hex 16`
+// shows about 115 bits, a word repeated far less).
+const minSecretEntropyBits = 100
+
+// guessableSecret says why a secret can be guessed: a placeholder from an
+// example, a repetition of a shorter text, or too little entropy.
+func guessableSecret(secret string) error {
+	lower := strings.ToLower(secret)
+	for _, w := range placeholderWords {
+		if strings.Contains(lower, w) {
+			return fmt.Errorf("is a placeholder (it contains %q)", w)
+		}
+	}
+	for k := 1; k <= len(secret)/2; k++ {
+		if len(secret)%k == 0 && strings.Repeat(secret[:k], len(secret)/k) == secret {
+			return fmt.Errorf("repeats a shorter text %d times", len(secret)/k)
+		}
+	}
+	counts := map[byte]int{}
+	for i := 0; i < len(secret); i++ {
+		counts[secret[i]]++
+	}
+	bits := 0.0
+	for _, n := range counts {
+		p := float64(n) / float64(len(secret))
+		bits -= float64(n) * math.Log2(p)
+	}
+	if bits < minSecretEntropyBits {
+		return fmt.Errorf("has too little entropy (about %.0f bits, at least %d needed)", bits, minSecretEntropyBits)
+	}
+	return nil
 }
 
 // loadOrCreateSecret reads the secret file, creating it with 32 random bytes

@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,16 +64,64 @@ func TestConfig_WeakSecretRefusedInProduction(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "at least 32 bytes")
 
-	cfg.JWTSecret = "0123456789abcdef0123456789abcdef"
+	cfg.JWTSecret = "5f1c9a7e3b2d8046c1e9f7a3b5d20c4e"
 	_, err = cfg.jwtSecret()
 	assert.NoError(t, err)
+}
+
+// TestConfig_GuessableSecretRefusedInProduction: issue 31, finding 9: the
+// example manifest's placeholder (42 bytes) was accepted, so anyone could
+// mint an admin's token. Placeholders, repetitions and low-entropy
+// secrets are refused at start; random ones of the usual forms pass.
+func TestConfig_GuessableSecretRefusedInProduction(t *testing.T) {
+	cfg, err := LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z"}))
+	require.NoError(t, err)
+	for _, weak := range []string{
+		"CHANGE-ME-to-at-least-32-random-bytes-0000",
+		"please-replace-me-with-a-real-secret-value",
+		"0123456789abcdef0123456789abcdef",
+		"test-secret-test-secret-test-secret",
+		strings.Repeat("s", 32),
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+	} {
+		cfg.JWTSecret = weak
+		_, err := cfg.jwtSecret()
+		assert.Error(t, err, weak)
+	}
+	for _, strong := range []string{
+		"9b1f0c6e2a7d4e83b5c1f9a0d7e6b2c4a8f3e1d5c9b7a6f0e2d4c8b1a3f5e7d9", // openssl rand -hex 32
+		"3q2+7w9vF0aZk1PnXc4mB8tRyL6uJhG5sDeQo2WxYi0=",                     // openssl rand -base64 32
+		"c4e8a6f1b3d9c7e5a205f1c9a7e3b2d8",                                 // openssl rand -hex 16
+	} {
+		cfg.JWTSecret = strong
+		_, err := cfg.jwtSecret()
+		assert.NoError(t, err, strong)
+	}
+	// Every value a shipped manifest carries is refused.
+	manifests, err := filepath.Glob("../deploy/kubernetes/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, manifests)
+	found := 0
+	for _, m := range manifests {
+		b, err := os.ReadFile(m)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "JWT_SECRET:"); ok {
+				found++
+				cfg.JWTSecret = strings.Trim(strings.TrimSpace(v), `"'`)
+				_, err := cfg.jwtSecret()
+				assert.Error(t, err, "%s: %s", m, cfg.JWTSecret)
+			}
+		}
+	}
+	assert.Positive(t, found, "the manifests carry a JWT_SECRET")
 }
 
 // Issue 17, finding 9: a request deadline that could end a write's wait
 // for the fleet is refused at start.
 func TestConfig_RequestTimeoutMustOutlastTheLease(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": "postgres://x@y/z", "REDIS_URL": "redis://127.0.0.1:1",
-		"JWT_SECRET": "0123456789abcdef0123456789abcdef", "REQUEST_TIMEOUT": "1s"}
+		"JWT_SECRET": "5f1c9a7e3b2d8046c1e9f7a3b5d20c4e", "REQUEST_TIMEOUT": "1s"}
 	cfg, err := LoadConfig(envOf(env))
 	require.NoError(t, err)
 	_, err = New(context.Background(), cfg)
@@ -89,7 +140,7 @@ func TestConfig_StartErrorsHideURLPasswords(t *testing.T) {
 		{"DATABASE_URL": "postgres://u:s3cret@host:notaport/db"},
 		{"DATABASE_URL": "postgres://u:s3cret@[bad/db"},
 	} {
-		env["JWT_SECRET"] = "0123456789abcdef0123456789abcdef"
+		env["JWT_SECRET"] = "5f1c9a7e3b2d8046c1e9f7a3b5d20c4e"
 		cfg, err := LoadConfig(envOf(env))
 		require.NoError(t, err)
 		_, err = New(context.Background(), cfg)

@@ -84,15 +84,15 @@ func (t *Tokens) Verify(token string) (Identity, error) {
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Identity{}, ErrTokenExpired
+		return Identity{}, refused(ErrTokenExpired, err.Error())
 	case err != nil:
-		return Identity{}, ErrTokenInvalid
+		return Identity{}, refused(ErrTokenInvalid, "the gateway's own token (no iss): "+err.Error())
 	case t.maxAge > 0 && (claims.IssuedAt == nil || t.now().Sub(claims.IssuedAt.Time) > t.maxAge):
-		return Identity{}, ErrTokenExpired
+		return Identity{}, refused(ErrTokenExpired, "no iat, or issued longer ago than TOKEN_MAX_AGE")
 	}
 	id, err := strconv.Atoi(claims.Subject)
 	if err != nil || id <= 0 || strconv.Itoa(id) != claims.Subject {
-		return Identity{}, ErrTokenInvalid
+		return Identity{}, refused(ErrTokenInvalid, "sub is not a user ID")
 	}
 	until := claims.ExpiresAt.Add(ClockSkew)
 	if t.maxAge > 0 {

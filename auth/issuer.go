@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,16 +16,17 @@ import (
 // user (AUTH_USER_CLAIM).
 type UserClaim string
 
-// The user claims: the user whose email equals the token's `email`
-// (case-insensitively), or whose externalId equals its `sub`.
+// The user claims: the user whose email equals the token's verified
+// `email` (ASCII letters in any case), or whose externalId equals its `sub`.
 const (
 	ClaimEmail UserClaim = "email"
 	ClaimSub   UserClaim = "sub"
 )
 
 // External is who an identity provider's token says the caller is. Key is
-// the value the user is found by: the email, lower-cased, for ClaimEmail;
-// the subject for ClaimSub.
+// the value the user is found by: the email (NormalizeEmail) for
+// ClaimEmail; the subject for ClaimSub. Email is the token's email only
+// when the provider verified it (else empty).
 type External struct {
 	By      UserClaim
 	Key     string
@@ -39,6 +41,9 @@ type IssuerConfig struct {
 	Audience string
 	Claim    UserClaim
 	Keys     *KeySet
+	// MaxAge refuses tokens issued longer ago than this (TOKEN_MAX_AGE;
+	// 0: only exp), and with it a token without iat.
+	MaxAge time.Duration
 }
 
 // IssuerAlgorithms are the only algorithms an issuer's token may use:
@@ -86,43 +91,124 @@ func (v *Issuer) Accepts(iss string) bool { return SameIssuer(iss, v.cfg.Issuer)
 // Keys returns the issuer's key set.
 func (v *Issuer) Keys() *KeySet { return v.cfg.Keys }
 
+// issuerClaims are the claims of a provider's token that the gateway reads,
+// each by its exact name. encoding/json matches struct fields
+// case-insensitively, so a later "EMAIL" (or "ISS") would override
+// "email" ("iss"): the claims are read from a map instead, where only the
+// exact name counts.
 type issuerClaims struct {
 	jwt.RegisteredClaims
-	Email             string `json:"email"`
-	Name              string `json:"name"`
-	PreferredUsername string `json:"preferred_username"`
+	Email             string
+	EmailVerified     bool // only the JSON true
+	Name              string
+	PreferredUsername string
+}
+
+// registeredClaimNames are the claims of jwt.RegisteredClaims.
+var registeredClaimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// UnmarshalJSON reads the claims by their exact names.
+func (c *issuerClaims) UnmarshalJSON(b []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	registered := make(map[string]json.RawMessage, len(registeredClaimNames))
+	for _, name := range registeredClaimNames {
+		if v, ok := all[name]; ok {
+			registered[name] = v
+		}
+	}
+	exact, err := json.Marshal(registered)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(exact, &c.RegisteredClaims); err != nil {
+		return err
+	}
+	for name, into := range map[string]*string{"email": &c.Email, "name": &c.Name, "preferred_username": &c.PreferredUsername} {
+		if v, ok := all[name]; ok && string(v) != "null" {
+			if err := json.Unmarshal(v, into); err != nil {
+				return fmt.Errorf("claim %s: %w", name, err)
+			}
+		}
+	}
+	c.EmailVerified = string(all["email_verified"]) == "true"
+	return nil
 }
 
 // Verify checks an issuer's token: an allowed algorithm, the key its kid
 // names in the set (a token without a kid only while the set holds one
 // key), the signature, iss, aud, exp (required), nbf and iat with the
-// clock skew, and the user claim.
+// clock skew, its age (TOKEN_MAX_AGE, iat then required) and the user
+// claim. An email names a user only when the provider vouches for it
+// (email_verified: true) and it is in NFC without invisible characters.
+// A refusal says why (a *RefusedError), for the log, never for the client.
 func (v *Issuer) Verify(token string) (Identity, error) {
 	var claims issuerClaims
 	_, err := v.parser.ParseWithClaims(token, &claims, v.key)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Identity{}, ErrTokenExpired
+		return Identity{}, refused(ErrTokenExpired, err.Error())
 	case err != nil:
-		return Identity{}, ErrTokenInvalid
+		return Identity{}, refused(ErrTokenInvalid, err.Error())
 	case !v.Accepts(claims.Issuer):
-		return Identity{}, ErrTokenInvalid
+		return Identity{}, refused(ErrTokenInvalid, "another issuer: "+claims.Issuer)
 	}
-	ext := External{By: v.cfg.Claim, Subject: claims.Subject, Email: claims.Email, Name: claims.Name}
+	until := claims.ExpiresAt.Add(ClockSkew)
+	if v.cfg.MaxAge > 0 {
+		if claims.IssuedAt == nil {
+			return Identity{}, refused(ErrTokenInvalid, "no iat, which TOKEN_MAX_AGE requires")
+		}
+		if v.now().Sub(claims.IssuedAt.Time) > v.cfg.MaxAge {
+			return Identity{}, refused(ErrTokenExpired, fmt.Sprintf("issued at %s, longer ago than TOKEN_MAX_AGE (%s)",
+				claims.IssuedAt.UTC().Format(time.RFC3339), v.cfg.MaxAge))
+		}
+		until = minTime(until, claims.IssuedAt.Add(v.cfg.MaxAge))
+	}
+	ext := External{By: v.cfg.Claim, Subject: claims.Subject, Name: claims.Name}
 	if ext.Name == "" {
 		ext.Name = claims.PreferredUsername
 	}
+	// The email is kept (a new user's address) only when the provider
+	// verified it and it cannot pass for another.
+	email := strings.TrimSpace(claims.Email)
+	emailErr := CheckEmail(email)
+	switch {
+	case email == "":
+		emailErr = errors.New("no email claim")
+	case !claims.EmailVerified:
+		emailErr = errors.New("email_verified is not true")
+	}
+	if emailErr == nil {
+		ext.Email = email
+	}
 	switch v.cfg.Claim {
 	case ClaimEmail:
-		ext.Key = strings.ToLower(strings.TrimSpace(claims.Email))
+		if emailErr != nil {
+			return Identity{}, refused(ErrTokenInvalid, "the email claim names no user: "+emailErr.Error())
+		}
+		ext.Key = NormalizeEmail(email)
 	case ClaimSub:
 		ext.Key = claims.Subject
 	}
 	if ext.Key == "" {
-		return Identity{}, ErrTokenInvalid
+		return Identity{}, refused(ErrTokenInvalid, "no "+string(v.cfg.Claim)+" claim")
 	}
-	return Identity{External: &ext, Until: claims.ExpiresAt.Add(ClockSkew)}, nil
+	return Identity{External: &ext, Until: until}, nil
 }
+
+// RefusedError is a refused token: Err (ErrTokenInvalid or ErrTokenExpired)
+// is all a client is told; Reason is for the log.
+type RefusedError struct {
+	Err    error
+	Reason string
+}
+
+func refused(err error, reason string) error { return &RefusedError{Err: err, Reason: reason} }
+
+func (e *RefusedError) Error() string { return e.Err.Error() + ": " + e.Reason }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // key finds the token's key; without a kid, only a set of exactly one key
 // says which key is meant.
@@ -173,17 +259,20 @@ func (v *Verifiers) verify(token string) (Identity, error) {
 	if v.Issuer == nil {
 		return v.Own.Verify(token)
 	}
-	var claims jwt.RegisteredClaims
+	// The iss claim by its exact name (a map, not a struct: see
+	// issuerClaims).
+	var claims jwt.MapClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
-		return Identity{}, ErrTokenInvalid
+		return Identity{}, refused(ErrTokenInvalid, "not a JWT: "+err.Error())
 	}
+	iss, isString := claims["iss"].(string)
 	switch {
-	case claims.Issuer == "":
+	case claims["iss"] == nil:
 		return v.Own.Verify(token)
-	case v.Issuer.Accepts(claims.Issuer):
+	case isString && v.Issuer.Accepts(iss):
 		return v.Issuer.Verify(token)
 	}
-	return Identity{}, ErrTokenInvalid
+	return Identity{}, refused(ErrTokenInvalid, fmt.Sprintf("issuer %v is not the configured one", claims["iss"]))
 }
 
 func (v *Verifiers) keysVersion() uint64 {

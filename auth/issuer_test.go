@@ -131,7 +131,7 @@ const testAudience = "authz-gateway"
 func (p *provider) claims() jwt.MapClaims {
 	now := time.Now()
 	return jwt.MapClaims{
-		"iss": p.srv.URL, "aud": testAudience, "sub": "user-1", "email": "Ada@Example.com", "name": "Ada",
+		"iss": p.srv.URL, "aud": testAudience, "sub": "user-1", "email": "Ada@Example.com", "email_verified": true, "name": "Ada",
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}
 }
@@ -415,4 +415,95 @@ func TestKeySet_JWKSURL(t *testing.T) {
 	id, err := NewVerifiers(NewTokens(ownSecret), issuer).Verify(sign(t, rs, c))
 	require.NoError(t, err, "the iss with or without its trailing slash")
 	assert.Equal(t, "ada@example.com", id.External.Key)
+}
+
+// TestIssuer_AnEmailNeedsProof: the email claim names a user only when the
+// provider verified it (the JSON true, nothing that merely looks true),
+// when it is already in NFC and free of invisible characters, and only by
+// the exact claim names; ASCII letters fold, nothing else does.
+func TestIssuer_AnEmailNeedsProof(t *testing.T) {
+	p := newProvider(t)
+	rs := rsaKey(t, "rs")
+	p.keys = []signingKey{rs}
+	v := p.verifiers(ClaimEmail)
+	with := func(f func(c jwt.MapClaims)) string {
+		c := p.claims()
+		f(c)
+		return sign(t, rs, c)
+	}
+	refusedTokens := map[string]string{
+		"email_verified false":       with(func(c jwt.MapClaims) { c["email_verified"] = false }),
+		"no email_verified":          with(func(c jwt.MapClaims) { delete(c, "email_verified") }),
+		"email_verified \"true\"":    with(func(c jwt.MapClaims) { c["email_verified"] = "true" }),
+		"email_verified 1":           with(func(c jwt.MapClaims) { c["email_verified"] = 1 }),
+		"EMAIL_VERIFIED true only":   with(func(c jwt.MapClaims) { delete(c, "email_verified"); c["EMAIL_VERIFIED"] = true }),
+		"Kelvin sign (not NFC)":      with(func(c jwt.MapClaims) { c["email"] = "\u212Aim.admin@bank.example" }),
+		"decomposed accent":          with(func(c jwt.MapClaims) { c["email"] = "jose\u0301@bank.example" }),
+		"zero-width space":           with(func(c jwt.MapClaims) { c["email"] = "kim.admin\u200B@bank.example" }),
+		"right-to-left override":     with(func(c jwt.MapClaims) { c["email"] = "kim.\u202Enimda@bank.example" }),
+		"EMAIL without email":        with(func(c jwt.MapClaims) { delete(c, "email"); c["EMAIL"] = "kim.admin@bank.example" }),
+		"ISS without iss":            with(func(c jwt.MapClaims) { c["ISS"] = c["iss"]; delete(c, "iss") }),
+		"empty email":                with(func(c jwt.MapClaims) { c["email"] = " " }),
+		"email of another JSON type": with(func(c jwt.MapClaims) { c["email"] = []string{"kim.admin@bank.example"} }),
+	}
+	for name, token := range refusedTokens {
+		t.Run(name, func(t *testing.T) {
+			id, err := v.Verify(token)
+			assert.ErrorIs(t, err, ErrTokenInvalid)
+			var why *RefusedError
+			if assert.ErrorAs(t, err, &why) {
+				assert.NotEmpty(t, why.Reason, "the log can say why")
+			}
+			assert.Nil(t, id.External)
+		})
+	}
+
+	// A later claim that differs only in case overrides nothing: the key is
+	// the exact "email".
+	id, err := v.Verify(with(func(c jwt.MapClaims) { c["EMAIL"] = "kim.admin@bank.example"; c["Email"] = "kim.admin@bank.example" }))
+	require.NoError(t, err)
+	assert.Equal(t, "ada@example.com", id.External.Key)
+	// ASCII letters fold; a dotted capital I does not become an i.
+	id, err = v.Verify(with(func(c jwt.MapClaims) { c["email"] = "K\u0130M.Admin@Bank.Example" }))
+	require.NoError(t, err)
+	assert.Equal(t, "k\u0130m.admin@bank.example", id.External.Key)
+
+	// With the sub claim an unverified email signs in by sub but is not
+	// kept as the user's address.
+	id, err = p.verifiers(ClaimSub).Verify(with(func(c jwt.MapClaims) { c["email_verified"] = false }))
+	require.NoError(t, err)
+	assert.Equal(t, "user-1", id.External.Key)
+	assert.Empty(t, id.External.Email, "an unverified email is not kept")
+}
+
+// TestIssuer_MaxAge: TOKEN_MAX_AGE holds for the provider's tokens as for
+// the gateway's own: iat is then required, an older token is expired, and
+// a younger one is usable only until iat plus the age.
+func TestIssuer_MaxAge(t *testing.T) {
+	p := newProvider(t)
+	rs := rsaKey(t, "rs")
+	p.keys = []signingKey{rs}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	issuer, err := NewIssuer(IssuerConfig{Issuer: p.srv.URL, Audience: testAudience, Claim: ClaimEmail,
+		Keys: NewKeySet(ctx, KeySetConfig{Issuer: p.srv.URL}), MaxAge: time.Hour})
+	require.NoError(t, err)
+	now := time.Now()
+	at := func(iat any) string {
+		c := p.claims()
+		c["exp"] = now.Add(90 * 24 * time.Hour).Unix()
+		if iat == nil {
+			delete(c, "iat")
+		} else {
+			c["iat"] = iat
+		}
+		return sign(t, rs, c)
+	}
+	_, err = issuer.Verify(at(now.Add(-30 * 24 * time.Hour).Unix()))
+	assert.ErrorIs(t, err, ErrTokenExpired, "issued 30 days ago")
+	_, err = issuer.Verify(at(nil))
+	assert.ErrorIs(t, err, ErrTokenInvalid, "no iat")
+	id, err := issuer.Verify(at(now.Add(-10 * time.Minute).Unix()))
+	require.NoError(t, err)
+	assert.WithinDuration(t, now.Add(50*time.Minute), id.Until, 2*time.Second, "a socket closes at iat + TOKEN_MAX_AGE, not at exp")
 }

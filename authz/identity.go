@@ -2,6 +2,8 @@ package authz
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -127,8 +129,9 @@ func (s *Service) lookupExternal(ctx context.Context, ext auth.External) (int, e
 // provisionUser creates the user ext names: active, no roles, no scopes,
 // logged like every write (operation provisionUser). With the sub claim,
 // the sub is the user's externalId and the token's email their email
-// when it is free; otherwise (a service account has none) a placeholder
-// under the reserved .invalid domain, which no mail reaches.
+// when the provider verified it and it is free; otherwise (a service
+// account has none) a placeholder under the reserved .invalid domain,
+// which no mail reaches.
 func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, error) {
 	var created *ent.User
 	err := s.mutate(ctx, "provisionUser", func(ctx context.Context, tx *ent.Tx) (impact, error) {
@@ -144,6 +147,9 @@ func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, er
 			}
 		} else {
 			email = ext.Key
+		}
+		if err := auth.CheckEmail(email); err != nil {
+			return impact{}, badInput("%s", err.Error())
 		}
 		u, err := create.SetEmail(email).Save(ctx)
 		if err != nil {
@@ -181,7 +187,9 @@ func firstBad(s string) bool {
 }
 
 // placeholderEmail is a service account's stand-in address: its subject,
-// kept to the characters an address's local part takes plainly.
+// kept to the characters an address's local part takes plainly, and a
+// digest of the whole subject, so two subjects that read alike ("svc|x",
+// "svc-x") never share one.
 func placeholderEmail(sub string) string {
 	local := strings.Map(func(r rune) rune {
 		switch {
@@ -196,11 +204,12 @@ func placeholderEmail(sub string) string {
 		local = strings.ReplaceAll(local, "..", ".")
 	}
 	local = strings.Trim(local, ".")
-	if len(local) > 64 {
-		local = local[:64]
+	if len(local) > 48 {
+		local = local[:48]
 	}
 	if local == "" {
 		local = "service"
 	}
-	return local + "@idp.invalid"
+	digest := sha256.Sum256([]byte(sub))
+	return local + "-" + hex.EncodeToString(digest[:5]) + "@idp.invalid"
 }

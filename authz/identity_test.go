@@ -55,7 +55,46 @@ func TestResolveExternal(t *testing.T) {
 	_, b, err := g.Authz.ResolveExternal(ctx, bot, true)
 	require.NoError(t, err)
 	require.NotNil(t, b)
-	assert.Equal(t, "svc-reporting@idp.invalid", b.Email, "a service account without an email")
+	assert.Regexp(t, `^svc-reporting-[0-9a-f]{10}@idp\.invalid$`, b.Email, "a service account without an email")
 	require.NotNil(t, b.ExternalID)
 	assert.Equal(t, "svc|reporting", *b.ExternalID)
+
+	// A subject that reads alike gets its own placeholder, so it can sign
+	// in too (it once collided on svc-reporting@idp.invalid).
+	twin := auth.External{By: auth.ClaimSub, Key: "svc-reporting", Subject: "svc-reporting"}
+	_, tw, err := g.Authz.ResolveExternal(ctx, twin, true)
+	require.NoError(t, err)
+	require.NotNil(t, tw, "the second subject signs in")
+	assert.NotEqual(t, b.ID, tw.ID)
+	assert.NotEqual(t, b.Email, tw.Email)
+}
+
+// TestResolveExternal_LookalikesNameNobody: emails that display like
+// another's (a decomposed accent, zero-width or bidirectional characters)
+// are never stored by provisioning, and a dotted capital I is not folded
+// onto an ASCII i: they sign nobody in, without an error.
+func TestResolveExternal_LookalikesNameNobody(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	ctx := context.Background()
+	kim := auth.External{By: auth.ClaimEmail, Key: "kim.admin@bank.example"}
+	_, u, err := g.Authz.ResolveExternal(ctx, kim, true)
+	require.NoError(t, err)
+	require.NotNil(t, u)
+
+	for _, key := range []string{
+		"jose\u0301@bank.example",      // NFD: e + combining acute
+		"kim.admin\u200b@bank.example", // zero-width space (Cf)
+		"kim.\u202enimda@bank.example", // right-to-left override (Cf)
+		"kim.admin\u0007@bank.example", // a control character (Cc)
+	} {
+		_, got, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: key}, true)
+		assert.NoError(t, err, "%q: not an outage", key)
+		assert.Nil(t, got, "%q: nobody, and nobody provisioned", key)
+	}
+	// A dotted capital I stays what it is: another address than kim's.
+	_, other, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: auth.NormalizeEmail("k\u0130m.admin@bank.example")}, true)
+	require.NoError(t, err)
+	require.NotNil(t, other)
+	assert.NotEqual(t, u.ID, other.ID)
+	assert.Equal(t, "k\u0130m.admin@bank.example", other.Email)
 }

@@ -2,7 +2,8 @@ package authz
 
 import (
 	"strings"
-	"unicode"
+
+	"authz-gateway/auth"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -12,23 +13,35 @@ type text struct {
 	field     string
 	value     *string // nil: not given
 	multiline bool    // descriptions may hold line breaks and tabs
+	// email: refused unless already in NFC (normalizing it would turn a
+	// lookalike, the Kelvin sign say, into someone else's address).
+	email bool
 }
 
 // name and description describe the usual fields.
 func name(v *string) text        { return text{field: "name", value: v} }
 func description(v *string) text { return text{field: "description", value: v, multiline: true} }
+func emailText(v *string) text   { return text{field: "email", value: v, email: true} }
 
 // cleanTexts normalizes the fields in place before anything compares or
-// stores them: NFC (so "é" typed two ways is one name), surrounding space
-// trimmed. A name must not be empty, and no field may hold control
-// characters or bidirectional overrides (text that displays other than it
-// reads). BAD_USER_INPUT names the field.
+// stores them: NFC (so "é" typed two ways is one name; an email must
+// already be in it), surrounding space trimmed. A name must not be empty,
+// and no field may hold control or format characters (Unicode Cc and Cf:
+// bidirectional overrides, zero-width spaces: text that displays other
+// than it reads), except a description's line breaks and tabs.
+// BAD_USER_INPUT names the field.
 func cleanTexts(fields ...text) error {
 	for _, f := range fields {
 		if f.value == nil {
 			continue
 		}
-		v := strings.TrimSpace(norm.NFC.String(*f.value))
+		v := strings.TrimSpace(*f.value)
+		if f.email {
+			if err := auth.CheckEmail(v); err != nil {
+				return badInput("%s", err.Error())
+			}
+		}
+		v = norm.NFC.String(v)
 		if !f.multiline && v == "" {
 			return badInput("%s must not be empty", f.field)
 		}
@@ -41,25 +54,8 @@ func cleanTexts(fields ...text) error {
 }
 
 func firstForbiddenRune(s string, multiline bool) (rune, bool) {
-	for _, r := range s {
-		if multiline && (r == '\n' || r == '\r' || r == '\t') {
-			continue
-		}
-		if unicode.IsControl(r) || isBidiControl(r) || r == unicode.ReplacementChar {
-			return r, true
-		}
+	if multiline {
+		s = strings.NewReplacer("\n", " ", "\r", " ", "\t", " ").Replace(s)
 	}
-	return 0, false
-}
-
-// isBidiControl reports the invisible characters that reorder how text
-// displays (the "Trojan Source" characters, and the marks).
-func isBidiControl(r rune) bool {
-	switch {
-	case r == 0x061C, r == 0x200E, r == 0x200F:
-		return true
-	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
+	return auth.FirstInvisible(s)
 }

@@ -79,6 +79,11 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 		existing, err := tx.RoleAssignment.Query().
 			Where(roleassignment.UserID(userID), roleassignment.RoleID(r.ID)).
 			Only(ctx)
+		if err == nil || (ent.IsNotFound(err) && rc.createMissing) {
+			if berr := s.checkRoleEnd(ctx, tx, r, rc, existing); berr != nil {
+				return impact{}, berr
+			}
+		}
 		switch {
 		case ent.IsNotFound(err) && rc.createMissing:
 			result, err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(r.ID).SetActive(rc.active).
@@ -106,6 +111,24 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 		return nil, err
 	}
 	return result.Unwrap(), nil
+}
+
+// checkRoleEnd refuses a role assignment that, once active, would outlast
+// the author's own grants that allow it (existing: the assignment being
+// reactivated, nil when it is created).
+func (s *Service) checkRoleEnd(ctx context.Context, tx *ent.Tx, r *ent.Role, rc roleChange, existing *ent.RoleAssignment) error {
+	if !rc.active {
+		return nil
+	}
+	end := rc.end
+	if !rc.setEnd && existing != nil {
+		end = existing.ExpiresAt
+	}
+	grants, err := loadAuthorGrants(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return grants.roleBound(r.Permissions).check(end, "role "+string(r.Type))
 }
 
 // RemoveRole deletes the assignment. Needs ROLE_MANAGE. Returns false when the

@@ -62,8 +62,12 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 	out := make([]*ent.ScopeAssignment, len(ins))
 	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		var imp impact
+		grants, err := loadAuthorGrants(ctx, tx)
+		if err != nil {
+			return impact{}, err
+		}
 		for i, in := range ins {
-			sa, err := assignScope(ctx, tx, in)
+			sa, err := assignScope(ctx, tx, grants, in)
 			if err != nil {
 				return impact{}, inputAt("inputs", len(ins), i, err)
 			}
@@ -123,7 +127,7 @@ func checkScopeInput(reach access.Reach, in ScopeInput) error {
 	return nil
 }
 
-func assignScope(ctx context.Context, tx *ent.Tx, in ScopeInput) (*ent.ScopeAssignment, error) {
+func assignScope(ctx context.Context, tx *ent.Tx, grants *authorGrants, in ScopeInput) (*ent.ScopeAssignment, error) {
 	if err := userExists(ctx, tx, in.UserID); err != nil {
 		return nil, err
 	}
@@ -136,6 +140,9 @@ func assignScope(ctx context.Context, tx *ent.Tx, in ScopeInput) (*ent.ScopeAssi
 		if err := mustExist(ctx, tx.Project.Query().Where(project.ID(*in.ProjectID)).Exist, "project"); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkScopeEnd(ctx, tx, grants, in, in.ExpiresAt); err != nil {
+		return nil, err
 	}
 	existing, err := tx.ScopeAssignment.Query().Where(sameScope(in)...).First(ctx)
 	switch {
@@ -159,6 +166,16 @@ func assignScope(ctx context.Context, tx *ent.Tx, in ScopeInput) (*ent.ScopeAssi
 		SetNillableExpiresAt(in.ExpiresAt).
 		Save(ctx)
 	return sa, dbError(err, "scope assignment")
+}
+
+// checkScopeEnd refuses a scope in that would end at end (nil: never)
+// later than the author's own grants that allow it.
+func checkScopeEnd(ctx context.Context, tx *ent.Tx, grants *authorGrants, in ScopeInput, end *time.Time) error {
+	b, err := grants.scopeBound(ctx, tx, in)
+	if err != nil {
+		return err
+	}
+	return b.check(end, "a "+string(in.ScopeType)+" scope")
 }
 
 // sameScope matches an assignment of the same user, type and target, so that
@@ -205,6 +222,18 @@ func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent
 	}
 	var result *ent.ScopeAssignment
 	err := s.changeScope(ctx, op, id, effect, func(ctx context.Context, tx *ent.Tx, sa *ent.ScopeAssignment) error {
+		if active {
+			// Reactivating confers the scope until its end: no later than
+			// the author's own.
+			grants, err := loadAuthorGrants(ctx, tx)
+			if err != nil {
+				return err
+			}
+			in := ScopeInput{UserID: sa.UserID, ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
+			if err := checkScopeEnd(ctx, tx, grants, in, sa.ExpiresAt); err != nil {
+				return err
+			}
+		}
 		var err error
 		result, err = tx.ScopeAssignment.UpdateOne(sa).SetActive(active).Save(ctx)
 		return dbError(err, "scope assignment")

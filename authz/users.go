@@ -3,11 +3,17 @@ package authz
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 
 	"authz-gateway/access"
+	"authz-gateway/apperr"
+	"authz-gateway/auth"
 	"authz-gateway/ent"
+	"authz-gateway/ent/predicate"
+	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/ent/user"
+	"authz-gateway/reqctx"
 )
 
 // CreateUser creates a user. Needs USER_MANAGE. Returns BAD_USER_INPUT for an
@@ -16,7 +22,7 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 	if _, err := s.Require(ctx, access.UserManage); err != nil {
 		return nil, err
 	}
-	if err := cleanTexts(text{field: "email", value: &in.Email}, name(&in.Name)); err != nil {
+	if err := cleanTexts(emailText(&in.Email), name(&in.Name)); err != nil {
 		return nil, err
 	}
 	in.Email = NormalizeEmail(in.Email)
@@ -53,22 +59,18 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 	if err != nil {
 		return nil, err
 	}
-	if err := cleanTexts(text{field: "email", value: in.Email}, name(in.Name)); err != nil {
+	if err := cleanTexts(emailText(in.Email), name(in.Name)); err != nil {
 		return nil, err
 	}
 	if in.Email != nil {
 		email := NormalizeEmail(*in.Email)
 		in.Email = &email
 	}
-	theirs, err := s.Answer(ctx, Key{Kind: KindPermissions, UserID: id})
-	if err != nil {
-		return nil, err
-	}
-	if err := withinOwn(reach, theirs.Permissions, "this user"); err != nil {
-		return nil, err
-	}
 	var updated *ent.User
 	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
+		if err := userWithinOwn(ctx, tx, reach, id); err != nil {
+			return impact{}, err
+		}
 		if in.Email != nil {
 			if err := checkEmailFree(ctx, tx, *in.Email, id); err != nil {
 				return impact{}, err
@@ -90,6 +92,48 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 	return updated.Unwrap(), nil
 }
 
+// userWithinOwn is FORBIDDEN unless the viewer holds everything user id
+// holds: every permission of their active roles, and each of their active
+// scopes in the viewer's write reach. Whoever changes a user's email,
+// externalId or activity decides who signs in as them, so a narrowly
+// scoped USER_MANAGE must not reach a GLOBAL user. Read from the
+// assignments themselves, in the write's transaction, so a deactivated
+// user (whose answers are empty) is judged by what reactivating them
+// would restore.
+func userWithinOwn(ctx context.Context, tx *ent.Tx, reach access.Reach, id int) error {
+	ctx = reqctx.NewContextWithSystem(ctx)
+	if err := userExists(ctx, tx, id); err != nil {
+		return err
+	}
+	roles, err := tx.RoleAssignment.Query().
+		Where(roleassignment.UserID(id), roleassignment.Active(true), predicate.RoleAssignment(notEnded)).
+		WithRole().All(ctx)
+	if err != nil {
+		return dbError(err, "the user's roles")
+	}
+	var perms []access.Permission
+	for _, ra := range roles {
+		perms = append(perms, ra.Edges.Role.Permissions...)
+	}
+	slices.Sort(perms)
+	if err := withinOwn(reach, slices.Compact(perms), "this user"); err != nil {
+		return err
+	}
+	scopes, err := tx.ScopeAssignment.Query().
+		Where(scopeassignment.UserID(id), scopeassignment.Active(true), predicate.ScopeAssignment(notEnded)).
+		All(ctx)
+	if err != nil {
+		return dbError(err, "the user's scopes")
+	}
+	for _, sa := range scopes {
+		in := ScopeInput{ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
+		if checkScopeInput(reach, in) != nil {
+			return apperr.Errorf(apperr.Forbidden, "this user holds a %s scope beyond your write reach", sa.ScopeType)
+		}
+	}
+	return nil
+}
+
 func checkEmailFree(ctx context.Context, tx *ent.Tx, email string, except int) error {
 	return mustBeFree(ctx, tx.User.Query().Where(user.Email(email), user.IDNEQ(except)).Exist,
 		"user", "a user with email %q already exists", email)
@@ -108,8 +152,7 @@ func checkExternalIDFree(ctx context.Context, tx *ent.Tx, externalID *string, ex
 		"user", "a user with externalId %q already exists", *externalID)
 }
 
-// NormalizeEmail trims and lower-cases an email, the form users are stored and
-// looked up in.
-func NormalizeEmail(email string) string {
-	return strings.ToLower(strings.TrimSpace(email))
-}
+// NormalizeEmail is the form users' emails are stored and looked up in:
+// trimmed, ASCII letters lower-cased (auth.NormalizeEmail; never Unicode
+// folding, which maps lookalikes onto plain addresses).
+func NormalizeEmail(email string) string { return auth.NormalizeEmail(email) }

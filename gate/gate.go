@@ -134,7 +134,15 @@ func (g *Gate) verify(authorization string) (auth.Identity, error) {
 		err = auth.ErrTokenInvalid
 	}
 	if err != nil {
-		return auth.Identity{}, apperr.Wrap(apperr.Unauthenticated, err, err.Error())
+		// The client learns that the token is refused, expired or not; the
+		// log says why (which claim, which check), for whoever configures
+		// the provider.
+		slog.Debug("authentication: token refused", "reason", err)
+		msg := auth.ErrTokenInvalid.Error()
+		if errors.Is(err, auth.ErrTokenExpired) {
+			msg = auth.ErrTokenExpired.Error()
+		}
+		return auth.Identity{}, apperr.Wrap(apperr.Unauthenticated, err, msg)
 	}
 	return id, nil
 }

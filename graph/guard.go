@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"authz-gateway/apperr"
+	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -194,8 +195,11 @@ func hasNUL(v any) bool {
 const MaxPersistedQueryBytes = 16 << 10
 
 // validatedQueries is the persisted-query store as clients may write it: a
-// query is stored only if it is small, passes the document guard and
-// validates against the schema, so nobody can park arbitrary text in Redis.
+// query is stored only for an authenticated viewer (an anonymous client
+// could otherwise fill the store from any address), only if it is small,
+// passes the document guard and validates against the schema, so nobody
+// can park arbitrary text in Redis. The store itself bounds its number
+// and bytes.
 type validatedQueries struct {
 	graphql.Cache[string]
 	guard  documentGuard
@@ -203,6 +207,9 @@ type validatedQueries struct {
 }
 
 func (v validatedQueries) Add(ctx context.Context, hash, query string) {
+	if _, ok := reqctx.ViewerFromContext(ctx); !ok {
+		return
+	}
 	if len(query) > MaxPersistedQueryBytes || strings.ContainsRune(query, 0) {
 		return
 	}

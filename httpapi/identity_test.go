@@ -169,3 +169,61 @@ func TestIdentityProvider_DownAtStart(t *testing.T) {
 	assert.NotEqual(t, "ok", status["identity provider"])
 	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `{ me { id } }`, nil))
 }
+
+// TestIdentityProvider_Hydra_AnEmailNeedsProof: with the email claim (the
+// default) and provisioning on, a real provider's token names an admin
+// only when the provider verified the address: an unverified or unvouched
+// email, or a lookalike of the admin's (the Kelvin sign, a zero-width
+// space), signs nobody in, and a dotted capital I is another address.
+func TestIdentityProvider_Hydra_AnEmailNeedsProof(t *testing.T) {
+	hydra := testenv.StartHydra(t)
+	web := hydra.CreateClient(t, "web-app", audience)
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
+		Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimEmail, Provision: true}})
+	admin := g.Token(t, g.Admin.ID)
+	var kim struct{ CreateUser struct{ ID string } }
+	testenv.MustOK(t, g.Do(t, admin, `mutation { createUser(input: {email: "kim.admin@bank.example", name: "Kim"}) { id } }`, nil)).Decode(t, &kim)
+	testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!) { assignRole(userId: $u, role: ADMIN) { id } }`, map[string]any{"u": kim.CreateUser.ID}))
+	testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!) { assignScope(input: {userId: $u, scopeType: GLOBAL}) { id } }`, map[string]any{"u": kim.CreateUser.ID}))
+
+	const me = `{ me { id email permissions } }`
+	type meAnswer struct {
+		Me struct {
+			ID, Email   string
+			Permissions []string
+		}
+	}
+	token := func(subject string, claims map[string]any) string {
+		return hydra.UserTokenClaims(t, web, audience, subject, claims)
+	}
+	for name, claims := range map[string]map[string]any{
+		"unverified admin":         {"email": "kim.admin@bank.example", "email_verified": false},
+		"no email_verified":        {"email": "kim.admin@bank.example"},
+		"bootstrapped, unverified": {"email": testenv.AdminEmail, "email_verified": false},
+		"verified as a string":     {"email": "kim.admin@bank.example", "email_verified": "true"},
+		"Kelvin sign":              {"email": "\u212Aim.admin@bank.example", "email_verified": true},
+		"zero-width space":         {"email": "kim.admin\u200B@bank.example", "email_verified": true},
+		"decomposed lookalike":     {"email": "kim.admi\u0301n@bank.example", "email_verified": true},
+		"right-to-left override":   {"email": "\u202Ekim.admin@bank.example", "email_verified": true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := g.Do(t, token("attacker", claims), me, nil)
+			assert.Equal(t, []string{"UNAUTHENTICATED"}, res.Codes(), "%s", res.Data)
+		})
+	}
+	n, err := g.DB.Client.User.Query().Count(reqctx.NewContextWithSystem(t.Context()))
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "nobody was provisioned from a refused token")
+
+	// A dotted capital I is not folded onto i: a new user, no permissions.
+	var other meAnswer
+	testenv.MustOK(t, g.Do(t, token("attacker", map[string]any{"email": "k\u0130m.admin@bank.example", "email_verified": true}), me, nil)).Decode(t, &other)
+	assert.NotEqual(t, kim.CreateUser.ID, other.Me.ID)
+	assert.Empty(t, other.Me.Permissions)
+
+	// Verified, in another ASCII case: Kim, with everything.
+	var got meAnswer
+	testenv.MustOK(t, g.Do(t, token("kim", map[string]any{"email": "Kim.Admin@Bank.Example", "email_verified": true}), me, nil)).Decode(t, &got)
+	assert.Equal(t, kim.CreateUser.ID, got.Me.ID)
+	assert.Len(t, got.Me.Permissions, 10)
+}

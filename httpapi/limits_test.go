@@ -200,6 +200,29 @@ func TestPersistedQueries_SharedThroughRedis(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), testenv.AdminEmail, "the other instance knows the hash")
 }
 
+// TestPersistedQueries_OnlyForViewers: an anonymous client's query is
+// answered but never stored (it could otherwise fill Redis from any
+// address); the same query from a viewer is.
+func TestPersistedQueries_OnlyForViewers(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit()})
+	query := `{ __typename }`
+	sum := sha256.Sum256([]byte(query))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+
+	rec := postRaw(g.Handler, "", "application/json", mustJSON(map[string]any{"query": query, "extensions": ext}))
+	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	rec = postRaw(g.Handler, "", "application/json", mustJSON(map[string]any{"extensions": ext}))
+	assert.Contains(t, rec.Body.String(), "PersistedQueryNotFound", "not stored for an anonymous client")
+	keys, err := g.Redis.Keys(t.Context(), g.Prefix()+"apq:*").Result()
+	require.NoError(t, err)
+	assert.Empty(t, keys)
+
+	token := g.Token(t, g.Admin.ID)
+	postRaw(g.Handler, token, "application/json", mustJSON(map[string]any{"query": query, "extensions": ext}))
+	rec = postRaw(g.Handler, token, "application/json", mustJSON(map[string]any{"extensions": ext}))
+	assert.JSONEq(t, `{"data":{"__typename":"Query"}}`, rec.Body.String(), "stored for a viewer")
+}
+
 // TestPrivacy_WarmProgramsRunNoAuthorizationSQL: with a warm cache, listing
 // programs filters by the viewer's scope without any authorization query.
 func TestPrivacy_WarmProgramsRunNoAuthorizationSQL(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"unicode"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
@@ -11,6 +12,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"golang.org/x/text/unicode/norm"
 )
 
 // User is a person who holds roles and scopes.
@@ -70,8 +72,14 @@ func validateEmail(s string) error {
 	if err != nil || addr.Address != s || addr.Name != "" {
 		return fmt.Errorf("%q is not a valid email address", s)
 	}
-	if strings.ToLower(s) != s {
+	// ASCII letters only: Unicode case folding maps lookalikes (the Kelvin
+	// sign, a dotted capital I) onto plain addresses, so it is never
+	// applied, and a stored address must not need it.
+	if strings.ContainsFunc(s, func(r rune) bool { return r >= 'A' && r <= 'Z' }) {
 		return fmt.Errorf("email %q must be lower case", s)
+	}
+	if !norm.NFC.IsNormalString(s) || strings.ContainsFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf) }) {
+		return fmt.Errorf("email %q must be in NFC, without control or format characters", s)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ import (
 const AdminEmail = "admin@test.example"
 
 // Secret keys the test gateways' tokens.
-var Secret = []byte("test-secret-test-secret-test-secret")
+var Secret = []byte("5f1c9a7e3b2d8046c1e9f7a3b5d20c4e8a6f1b3d9c7e5a20")
 
 // Gateway is the real gateway (app.New, as production builds it) over a
 // fresh PostgreSQL database and Redis, with counters on both, driven

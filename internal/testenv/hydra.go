@@ -70,7 +70,7 @@ urls:
   consent: %q
 secrets: {system: ["a-system-secret-for-tests-only-0123456789"]}
 strategies: {access_token: jwt}
-oauth2: {allowed_top_level_claims: [email, name]}
+oauth2: {allowed_top_level_claims: [email, email_verified, name]}
 log: {level: warn}
 `, strings.Replace(PostgresURL(t), "sslmode=disable", "sslmode=disable&max_conns=5", 1), public,
 		len(opts.CORSOrigins) > 0, origins, admin, h.Issuer, opts.LoginURL, opts.ConsentURL)
@@ -157,9 +157,15 @@ func (h *Hydra) AcceptLogin(ctx context.Context, challenge, subject string) (str
 }
 
 // AcceptConsent grants a consent challenge the scopes asked for and
-// audience, with email and name in the access token, and returns where to
-// send the browser.
+// audience, with email (verified) and name in the access token, and
+// returns where to send the browser.
 func (h *Hydra) AcceptConsent(ctx context.Context, challenge, audience, email, name string) (string, error) {
+	return h.AcceptConsentClaims(ctx, challenge, audience, map[string]any{"email": email, "email_verified": true, "name": name})
+}
+
+// AcceptConsentClaims is AcceptConsent with the access token's extra
+// claims as given.
+func (h *Hydra) AcceptConsentClaims(ctx context.Context, challenge, audience string, claims map[string]any) (string, error) {
 	var asked struct {
 		RequestedScope []string `json:"requested_scope"`
 	}
@@ -172,7 +178,7 @@ func (h *Hydra) AcceptConsent(ctx context.Context, challenge, audience, email, n
 	err := h.callErr(ctx, http.MethodPut, h.AdminURL+"/admin/oauth2/auth/requests/consent/accept?consent_challenge="+url.QueryEscape(challenge), map[string]any{
 		"grant_scope":                 asked.RequestedScope,
 		"grant_access_token_audience": []string{audience},
-		"session":                     map[string]any{"access_token": map[string]any{"email": email, "name": name}},
+		"session":                     map[string]any{"access_token": claims},
 	}, &out)
 	return out.RedirectTo, err
 }
@@ -188,8 +194,15 @@ func (h *Hydra) ServiceToken(t *testing.T, c Client, audience string) string {
 
 // UserToken signs subject in through the authorization-code flow, its
 // login and consent accepted through Hydra's admin API (as a login UI
-// would), with email and name in the access token.
+// would), with email (verified) and name in the access token.
 func (h *Hydra) UserToken(t *testing.T, c Client, audience, subject, email, name string) string {
+	t.Helper()
+	return h.UserTokenClaims(t, c, audience, subject, map[string]any{"email": email, "email_verified": true, "name": name})
+}
+
+// UserTokenClaims is UserToken with the access token's extra claims as
+// given (an unverified email, say).
+func (h *Hydra) UserTokenClaims(t *testing.T, c Client, audience, subject string, claims map[string]any) string {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second,
@@ -216,7 +229,7 @@ func (h *Hydra) UserToken(t *testing.T, c Client, audience, subject, email, name
 		t.Fatal(err)
 	}
 	consent := follow(next)
-	if next, err = h.AcceptConsent(context.Background(), consent.Query().Get("consent_challenge"), audience, email, name); err != nil {
+	if next, err = h.AcceptConsentClaims(context.Background(), consent.Query().Get("consent_challenge"), audience, claims); err != nil {
 		t.Fatal(err)
 	}
 	callback := follow(next)

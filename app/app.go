@@ -55,10 +55,12 @@ type App struct {
 	// verifiers verifies every bearer token: the gateway's own (tokens)
 	// and the identity provider's, when one is configured.
 	verifiers *auth.Verifiers
-	stopKeys  context.CancelFunc
-	handler   http.Handler
-	server    *http.Server
-	listener  net.Listener
+	// provisioning paces AUTH_PROVISION's new users.
+	provisioning *gate.Provisioning
+	stopKeys     context.CancelFunc
+	handler      http.Handler
+	server       *http.Server
+	listener     net.Listener
 
 	metricsRegistry *prometheus.Registry
 	metricsServer   *http.Server
@@ -364,6 +366,7 @@ func (a *App) startIdentity() error {
 // newGate is the one pipeline of every operation: token, rate limit, the
 // viewer afresh, fresh loaders (package gate).
 func (a *App) newGate() *gate.Gate {
+	a.provisioning = gate.NewProvisioning(a.redis, a.cfg.CachePrefix, a.cfg.Redis.Timeout)
 	return gate.New(gate.Config{
 		Tokens:  a.verifiers,
 		Limiter: ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout),
@@ -374,8 +377,12 @@ func (a *App) newGate() *gate.Gate {
 			}
 			return ctx, err
 		},
-		Identities: func(ctx context.Context, ext auth.External) (context.Context, int, error) {
-			resolved, u, err := a.authz.ResolveExternal(ctx, ext, a.cfg.Identity.Provision)
+		Identities: func(ctx context.Context, ext auth.External, clientIP string) (context.Context, int, error) {
+			var provision func(context.Context) error
+			if a.cfg.Identity.Provision {
+				provision = func(ctx context.Context) error { return a.provisioning.Allow(ctx, a.cfg.Identity.Issuer, clientIP) }
+			}
+			resolved, u, err := a.authz.ResolveExternal(ctx, ext, provision)
 			switch {
 			case err != nil:
 				return ctx, 0, err
@@ -461,6 +468,7 @@ func (a *App) metrics() *prometheus.Registry {
 	reg.MustRegister(a.cache.Collector(), a.requestSeconds)
 	reg.MustRegister(a.authz.Log().FleetCollectors()...)
 	reg.MustRegister(a.authz.WarmCollectors()...)
+	reg.MustRegister(a.provisioning.Collector())
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))
 	if a.redis != nil {
 		reg.MustRegister(redisconn.NewPoolCollector(a.redis),

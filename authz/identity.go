@@ -53,11 +53,12 @@ func (h *identityHints) drop(key string) {
 }
 
 // ResolveExternal maps an identity provider's caller to a user (by email,
-// lower-cased, or by externalId = the token's sub) and resolves that user
-// like ResolveViewer. Nobody known: nil, unless provision, which creates
-// the user (active, no roles, no scopes) as a logged write and goes on
-// with them. An inactive user is nil too.
-func (s *Service) ResolveExternal(ctx context.Context, ext auth.External, provision bool) (context.Context, *ent.User, error) {
+// or by externalId = the token's sub) and resolves that user like
+// ResolveViewer. Nobody known: nil, unless provision is set, which is
+// asked first (its error, a rate limit, is returned) and then the user is
+// created (active, no roles, no scopes) as a logged write. An inactive
+// user is nil too.
+func (s *Service) ResolveExternal(ctx context.Context, ext auth.External, provision func(context.Context) error) (context.Context, *ent.User, error) {
 	hint := string(ext.By) + ":" + ext.Key
 	if id, ok := s.hints.get(hint); ok {
 		resolved, u, err := s.ResolveViewer(ctx, id)
@@ -73,7 +74,10 @@ func (s *Service) ResolveExternal(ctx context.Context, ext auth.External, provis
 	if err != nil {
 		return ctx, nil, err
 	}
-	if id == 0 && provision {
+	if id == 0 && provision != nil {
+		if err := provision(ctx); err != nil {
+			return ctx, nil, err
+		}
 		if id, err = s.provisionUser(ctx, ext); err != nil {
 			// A concurrent first request may have created them.
 			if again, lerr := s.lookupExternal(ctx, ext); lerr == nil && again != 0 {

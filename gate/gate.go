@@ -51,8 +51,10 @@ var ErrUnknownViewer = errors.New("unknown or inactive user")
 
 // IdentityResolver maps an identity provider's caller to a user and
 // resolves that user like a ViewerResolver (ErrUnknownViewer for nobody
-// known and not provisioned, or inactive).
-type IdentityResolver func(ctx context.Context, ext auth.External) (context.Context, int, error)
+// known and not provisioned, or inactive; a *RateLimitError when
+// provisioning them must wait). clientIP is the caller's address, which
+// bounds how fast it may be provisioned.
+type IdentityResolver func(ctx context.Context, ext auth.External, clientIP string) (context.Context, int, error)
 
 // Config assembles a Gate.
 type Config struct {
@@ -102,14 +104,17 @@ func (g *Gate) admit(ctx context.Context, c Credentials) (context.Context, Admis
 	)
 	switch {
 	case id.External != nil:
-		resolved, id.UserID, err = g.cfg.Identities(ctx, *id.External)
+		resolved, id.UserID, err = g.cfg.Identities(ctx, *id.External, c.ClientIP)
 	case id.UserID == 0:
 		return ctx, Admission{}, nil
 	default:
 		ctx = reqctx.NewContextWithSubject(ctx, id.UserID)
 		resolved, err = g.cfg.Viewers(ctx, id.UserID)
 	}
+	var limited *RateLimitError
 	switch {
+	case errors.As(err, &limited):
+		return ctx, Admission{}, limited
 	case errors.Is(err, ErrUnknownViewer):
 		return ctx, Admission{}, apperr.Wrap(apperr.Unauthenticated, err, ErrUnknownViewer.Error())
 	case err != nil:

@@ -37,7 +37,8 @@ func TestComplexity_EveryListIsPriced(t *testing.T) {
 				assert.True(t, listed || pricedByArguments[field], "%s is a list without a price", field)
 			case strings.HasSuffix(target.Name, "Connection"):
 				cost, ok := es.Complexity(context.Background(), name, f.Name, 7, map[string]any{"first": 3})
-				assert.True(t, ok && cost == 1+7*3, "%s is a connection priced by its page (got %d)", field, cost)
+				// Its page, and the statements it runs once per parent.
+				assert.True(t, ok && cost == statementCost+7*3, "%s is a connection priced by its page and statements (got %d)", field, cost)
 			}
 		}
 	}

@@ -51,6 +51,38 @@ func TestCost_ListCyclesAndNestedPagesAreRefused(t *testing.T) {
 	testenv.MustOK(t, g.Do(t, g.Token(t, viewer), `{ me { accessibleProjects { id } scopeSummary { directScopes { id } } } }`, nil))
 }
 
+// TestCost_FieldsThatRunStatementsArePricedPerParent: issue 31, finding 3.
+// `accessors(first: 1)` under every program's projects was priced like a
+// field (complexity 43,001, admitted) and ran ~18,000 statements. A field
+// that runs statements of its own costs them once per parent: that
+// document is refused before it runs, and a page of projects with their
+// accessors is still answered.
+func TestCost_FieldsThatRunStatementsArePricedPerParent(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit()})
+	w := testenv.NewWorld(t, g.DB.Client)
+	for i := range 3 {
+		p := w.Program(fmt.Sprint("program ", i))
+		for j := range 3 {
+			w.Project(p, fmt.Sprint("project ", i, j))
+		}
+	}
+	manager := w.User("pm@test.example")
+	w.Role(manager, access.RoleProjectManager) // USER_READ
+	w.Global(manager)
+	token := g.Token(t, manager)
+
+	flood := `{ programs(first: 1000) { edges { node { projects { accessors(permission: PROJECT_WRITE, first: 1) { totalCount } } } } } }`
+	testenv.MustOK(t, g.Do(t, token, `{ me { id } }`, nil)) // the viewer's answers warm
+	g.SQL.Reset()
+	r := g.Do(t, token, flood, nil)
+	require.Equal(t, []string{"BAD_USER_INPUT"}, r.Codes())
+	assert.Contains(t, r.Errors[0].Message, "complexity")
+	assert.Zero(t, g.SQL.Count(), "refused before anything ran: %v", g.SQL.Statements())
+
+	page := `{ programs(first: 3) { edges { node { projects { name accessors(permission: PROJECT_WRITE, first: 5) { totalCount } } } } } }`
+	testenv.MustOK(t, g.Do(t, token, page, nil))
+}
+
 // An answer larger than MAX_RESPONSE_BYTES is refused with a code.
 func TestCost_AnswersOverTheResponseLimitAreRefused(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{Limits: app.Limits{MaxResponseBytes: 1000}})

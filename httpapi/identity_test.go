@@ -10,6 +10,7 @@ import (
 	"authz-gateway/app"
 	"authz-gateway/auth"
 	"authz-gateway/ent/accesschange"
+	"authz-gateway/gate"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
 
@@ -226,4 +227,42 @@ func TestIdentityProvider_Hydra_AnEmailNeedsProof(t *testing.T) {
 	testenv.MustOK(t, g.Do(t, token("kim", map[string]any{"email": "Kim.Admin@Bank.Example", "email_verified": true}), me, nil)).Decode(t, &got)
 	assert.Equal(t, kim.CreateUser.ID, got.Me.ID)
 	assert.Len(t, got.Me.Permissions, 10)
+}
+
+// TestIdentityProvider_ProvisioningIsRateLimited: issue 31, finding 7.
+// One address made 2,000 users in 19 s. Unknown callers from one address
+// are provisioned at ProvisionPerAddress's pace: after the burst they are
+// RATE_LIMITED (and not created), counted by a metric; a known user from
+// the same address is not held back by it.
+func TestIdentityProvider_ProvisioningIsRateLimited(t *testing.T) {
+	hydra := testenv.StartHydra(t)
+	web := hydra.CreateClient(t, "web-app", audience)
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
+		Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimEmail, Provision: true}})
+	burst := gate.ProvisionPerAddress.Burst
+	// The tokens first, so the requests come faster than the refill.
+	var tokens []string
+	for i := range burst + 5 {
+		tokens = append(tokens, hydra.UserToken(t, web, audience, fmt.Sprint("newcomer-", i), fmt.Sprintf("newcomer%d@test.example", i), "Newcomer"))
+	}
+	created, limited := 0, 0
+	for _, token := range tokens {
+		switch codes := g.Do(t, token, `{ me { id } }`, nil).Codes(); {
+		case len(codes) == 0:
+			created++
+		case codes[0] == "RATE_LIMITED":
+			limited++
+		default:
+			t.Fatalf("unexpected %v", codes)
+		}
+	}
+	assert.GreaterOrEqual(t, created, burst, "the burst is provisioned")
+	assert.LessOrEqual(t, created, burst+1, "then one a second at most")
+	assert.Positive(t, limited)
+	n, err := g.DB.Client.User.Query().Count(reqctx.NewContextWithSystem(t.Context()))
+	require.NoError(t, err)
+	assert.Equal(t, created+1, n, "a refused caller is not created (plus the admin)")
+	assert.Equal(t, float64(limited), g.MustMetric(t, `authz_provisioning_total{outcome="rate_limited_address"}`))
+	// Someone already known signs in whatever the provisioning budget.
+	testenv.MustOK(t, g.Do(t, tokens[0], `{ me { id } }`, nil))
 }

@@ -214,7 +214,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.Env != "development" && c.Env != "production" {
 		p.fail("GATEWAY_ENV", "must be development or production")
 	}
-	c.Identity.check(&p)
+	c.Identity.check(&p, c.Env == "development")
 	return c, p.err
 }
 
@@ -300,8 +300,11 @@ func (p *envParser) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
-// check refuses identity provider settings that cannot work.
-func (ip IdentityProvider) check(p *envParser) {
+// check refuses identity provider settings that cannot work, or that
+// anyone on the network path could subvert: outside development the key
+// set is fetched over https only (over http, whoever answers for the
+// provider chooses the keys, and so every identity).
+func (ip IdentityProvider) check(p *envParser, development bool) {
 	switch {
 	case ip.UserClaim != auth.ClaimEmail && ip.UserClaim != auth.ClaimSub:
 		p.fail("AUTH_USER_CLAIM", "must be email or sub")
@@ -315,6 +318,10 @@ func (ip IdentityProvider) check(p *envParser) {
 		p.fail("AUTH_ISSUER", "must be an http(s) URL")
 	case ip.JWKSURL != "" && !isHTTPURL(ip.JWKSURL):
 		p.fail("AUTH_JWKS_URL", "must be an http(s) URL")
+	case !development && !strings.HasPrefix(ip.Issuer, "https://"):
+		p.fail("AUTH_ISSUER", "must be an https:// URL outside development (GATEWAY_ENV=development allows http)")
+	case !development && ip.JWKSURL != "" && !strings.HasPrefix(ip.JWKSURL, "https://"):
+		p.fail("AUTH_JWKS_URL", "must be an https:// URL outside development (GATEWAY_ENV=development allows http)")
 	}
 }
 

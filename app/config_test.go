@@ -178,6 +178,14 @@ func TestConfig_IdentityProvider(t *testing.T) {
 	}
 	_, err = LoadConfig(envOf(map[string]string{"AUTH_ISSUER": "id.example.com", "AUTH_AUDIENCE": "gw"}))
 	assert.ErrorContains(t, err, "AUTH_ISSUER")
+
+	// Issue 31, finding 10: plain http only in development.
+	_, err = LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z", "AUTH_ISSUER": "http://id.example.com", "AUTH_AUDIENCE": "gw"}))
+	assert.ErrorContains(t, err, "AUTH_ISSUER must be an https:// URL")
+	_, err = LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z", "AUTH_ISSUER": "https://id.example.com", "AUTH_AUDIENCE": "gw", "AUTH_JWKS_URL": "http://keys.example.com/jwks"}))
+	assert.ErrorContains(t, err, "AUTH_JWKS_URL must be an https:// URL")
+	_, err = LoadConfig(envOf(map[string]string{"AUTH_ISSUER": "http://127.0.0.1:4444", "AUTH_AUDIENCE": "gw", "GATEWAY_ENV": "development"}))
+	assert.NoError(t, err)
 }
 
 // The memory limit follows the L1's bound (issue 21: 64 MiB of L1 was a

@@ -44,6 +44,11 @@ const (
 	// maxProviderBody bounds what is read of a discovery document or key
 	// set: a provider's answer is a few kilobytes.
 	maxProviderBody = 1 << 20
+	// RefetchWait is the longest a request (or the gateway's start) waits
+	// for a fetch of the key set: a provider that hangs costs a request at
+	// most this, then the token is judged by the keys already held (the
+	// fetch goes on in the background, within the client's timeout).
+	RefetchWait = time.Second
 )
 
 // KeySet holds an identity provider's public keys: fetched at start,
@@ -57,8 +62,15 @@ type KeySet struct {
 	cfg     KeySetConfig
 	unknown *rate.Limiter
 
+	// life bounds the background fetches (the set's lifetime).
+	life context.Context
+
 	fetchMu sync.Mutex // one fetch at a time
 	fetches atomic.Int64
+	// inflight is closed when the background fetch under way ends (nil:
+	// none is); concurrent askers share it.
+	inflightMu sync.Mutex
+	inflight   chan struct{}
 	// version counts the changes of the set (verified tokens are
 	// forgotten when it moves: a removed key verifies nothing more).
 	version atomic.Uint64
@@ -66,9 +78,11 @@ type KeySet struct {
 	lastErr atomic.Pointer[error]
 }
 
-// NewKeySet returns the key set of cfg after a first fetch, and keeps it
-// fresh until ctx ends. A failed first fetch is not an error: the set is
-// empty and not Ready until a later fetch succeeds (every UnknownKIDEvery).
+// NewKeySet returns the key set of cfg after a first fetch (waited for at
+// most RefetchWait: a hanging provider does not hold the gateway's start),
+// and keeps it fresh until ctx ends. A failed or slow first fetch is not
+// an error: the set is empty and not Ready until a fetch succeeds
+// (retried every UnknownKIDEvery).
 func NewKeySet(ctx context.Context, cfg KeySetConfig) *KeySet {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
@@ -83,12 +97,40 @@ func NewKeySet(ctx context.Context, cfg KeySetConfig) *KeySet {
 		MemoryJWKSet: jwkset.NewMemoryStorage(),
 		cfg:          cfg,
 		unknown:      rate.NewLimiter(rate.Every(cfg.UnknownKIDEvery), 1),
+		life:         ctx,
 	}
-	if err := k.Refresh(ctx); err != nil {
-		slog.WarnContext(ctx, "identity provider: no keys yet; retrying", "err", err)
+	select {
+	case <-k.refreshInBackground("no keys yet; retrying"):
+	case <-time.After(RefetchWait):
+		slog.WarnContext(ctx, "identity provider: the key set is slow to answer; starting without keys, still fetching")
 	}
 	go k.keepFresh(ctx)
 	return k
+}
+
+// refreshInBackground starts a fetch of the key set unless one is under
+// way, and returns a channel closed when that fetch ends. A failure is
+// logged with what: the last good keys stay.
+func (k *KeySet) refreshInBackground(what string) <-chan struct{} {
+	k.inflightMu.Lock()
+	defer k.inflightMu.Unlock()
+	if k.inflight != nil {
+		return k.inflight
+	}
+	done := make(chan struct{})
+	k.inflight = done
+	go func() {
+		defer func() {
+			k.inflightMu.Lock()
+			k.inflight = nil
+			k.inflightMu.Unlock()
+			close(done)
+		}()
+		if err := k.Refresh(k.life); err != nil {
+			slog.WarnContext(k.life, "identity provider: "+what, "err", err)
+		}
+	}()
+	return done
 }
 
 func (k *KeySet) keepFresh(ctx context.Context) {
@@ -110,17 +152,24 @@ func (k *KeySet) keepFresh(ctx context.Context) {
 
 // KeyRead returns the key named kid. An unknown kid refetches the set,
 // at most once per UnknownKIDEvery (never waiting for the limiter: a
-// token that comes too soon after the last refetch is simply refused).
+// token that comes too soon after the last refetch is simply refused),
+// and waits for that fetch at most RefetchWait: past it, the token is
+// judged by the keys held (refused), and the fetch goes on for the next.
 func (k *KeySet) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 	jwk, err := k.MemoryJWKSet.KeyRead(ctx, kid)
 	if !errors.Is(err, jwkset.ErrKeyNotFound) || !k.unknown.Allow() {
 		return jwk, err
 	}
-	if ferr := k.Refresh(ctx); ferr != nil {
-		slog.WarnContext(ctx, "identity provider: refetch for an unknown key failed", "err", ferr)
+	wait := time.NewTimer(RefetchWait)
+	defer wait.Stop()
+	select {
+	case <-k.refreshInBackground("refetch for an unknown key failed"):
+		return k.MemoryJWKSet.KeyRead(ctx, kid)
+	case <-wait.C:
+		return jwk, fmt.Errorf("key %q: the key set's refetch is taking longer than %s: %w", kid, RefetchWait, err)
+	case <-ctx.Done():
 		return jwk, err
 	}
-	return k.MemoryJWKSet.KeyRead(ctx, kid)
 }
 
 // Refresh fetches the key set now (discovery first, unless JWKSURL is

@@ -78,6 +78,18 @@ func (r resolver) endMs(a string) string {
 	return "(CAST((julianday(" + a + ".expires_at) - 2440587.5) * 86400000.0 AS INTEGER) - 1)"
 }
 
+// shownMs is the SQL expression of assignment a's end in Unix
+// milliseconds as clients are shown it (directScopes.expiresAt): endMs
+// without SQLite's safety millisecond, rounded to the nearest millisecond
+// (julianday is off by some microseconds either way), so an end given to
+// the millisecond reads back exactly.
+func (r resolver) shownMs(a string) string {
+	if r.dialect == dialect.Postgres {
+		return r.endMs(a)
+	}
+	return "CAST(ROUND((julianday(" + a + ".expires_at) - 2440587.5) * 86400000.0) AS INTEGER)"
+}
+
 // notEnded is live as an ent predicate, for the queries built with ent
 // (explainAccess, the admin rule).
 func notEnded(s *entsql.Selector) {

@@ -27,17 +27,18 @@ type resolver struct {
 
 // activeScopes is the common table expression every scope query starts from:
 // the active, not ended scope assignments of the active users in the batch,
-// with their ends (Unix ms, NULL: none). %[1]s is the batch, %[2]s the
-// "not ended" condition of the dialect and %[3]s the end's expression.
+// with their ends (Unix ms, NULL: none) as answers keep them and as they
+// are shown. %[1]s is the batch, %[2]s the "not ended" condition of the
+// dialect, %[3]s the end's expression and %[4]s the shown end's.
 const activeScopes = `WITH s AS (
-	SELECT sa.id, sa.user_id, sa.scope_type, sa.program_id, sa.project_id, %[3]s AS ends
+	SELECT sa.id, sa.user_id, sa.scope_type, sa.program_id, sa.project_id, %[3]s AS ends, %[4]s AS shown
 	FROM scope_assignments sa JOIN users u ON u.id = sa.user_id
 	WHERE sa.active AND u.active AND %[2]s AND sa.user_id IN %[1]s)
 `
 
 // scopeQuery fills activeScopes (and what follows it) for users.
 func (r resolver) scopeQuery(text string, users []int) sqlQuery {
-	return r.query(strings.NewReplacer("%[2]s", r.live("sa"), "%[3]s", r.endMs("sa")).Replace(activeScopes+text), users)
+	return r.query(strings.NewReplacer("%[2]s", r.live("sa"), "%[3]s", r.endMs("sa"), "%[4]s", r.shownMs("sa")).Replace(activeScopes+text), users)
 }
 
 // permissions returns the union of the permission sets of each user's active
@@ -121,13 +122,13 @@ func (r resolver) projects(ctx context.Context, users []int) (map[int]IDSet, end
 // directScopes returns each user's active scope assignments, by ID, and each
 // user's earliest end among them.
 func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]DirectScope, ends, error) {
-	q := r.scopeQuery(`SELECT s.id, s.user_id, s.scope_type, s.program_id, s.project_id, s.ends FROM s ORDER BY s.id`, users)
+	q := r.scopeQuery(`SELECT s.id, s.user_id, s.scope_type, s.program_id, s.project_id, s.ends, s.shown FROM s ORDER BY s.id`, users)
 	out := make(map[int][]DirectScope, len(users))
 	until := ends{}
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		var d DirectScope
-		var program, project, end sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.UserID, &d.ScopeType, &program, &project, &end); err != nil {
+		var program, project, end, shown sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.UserID, &d.ScopeType, &program, &project, &end, &shown); err != nil {
 			return err
 		}
 		if program.Valid {
@@ -138,8 +139,8 @@ func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]Dire
 			id := int(project.Int64)
 			d.ProjectID = &id
 		}
-		if end.Valid {
-			at := time.UnixMilli(end.Int64).UTC()
+		if shown.Valid {
+			at := time.UnixMilli(shown.Int64).UTC()
 			d.ExpiresAt = &at
 		}
 		out[d.UserID] = append(out[d.UserID], d)

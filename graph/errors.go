@@ -54,6 +54,10 @@ func classify(ctx context.Context, err error, gqlErr *gqlerror.Error) (apperr.Co
 		return apperr.Forbidden, "forbidden"
 	case errors.Is(err, context.DeadlineExceeded), isConnectionError(err):
 		return apperr.Unavailable, "the database is unavailable or too slow; try again"
+	case isCancelledStatement(err) && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// PostgreSQL cancelled the statement because the request's deadline
+		// passed: the request ran out of time, nothing broke.
+		return apperr.Unavailable, "the request ran out of time (REQUEST_TIMEOUT); ask for less, or retry"
 	case errors.Is(err, context.Canceled):
 		return apperr.Internal, ""
 	}
@@ -93,6 +97,14 @@ func clientMessage(msg string) string {
 func isConnectionError(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
+}
+
+// isCancelledStatement reports a statement the database cancelled at the
+// driver's request (SQLSTATE 57014, query_canceled: lib/pq cancels the
+// running statement when its context ends).
+func isCancelledStatement(err error) bool {
+	var state interface{ SQLState() string }
+	return errors.As(err, &state) && state.SQLState() == "57014"
 }
 
 // isArgumentError reports whether the error arose while gqlgen was decoding

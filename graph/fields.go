@@ -142,7 +142,7 @@ func directScopes(ds []authz.DirectScope) []*ent.ScopeAssignment {
 	for i, d := range ds {
 		out[i] = &ent.ScopeAssignment{
 			ID: d.ID, UserID: d.UserID, ScopeType: d.ScopeType,
-			ProgramID: d.ProgramID, ProjectID: d.ProjectID, Active: true,
+			ProgramID: d.ProgramID, ProjectID: d.ProjectID, Active: true, ExpiresAt: d.ExpiresAt,
 		}
 	}
 	return out

@@ -112,6 +112,7 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 	if cfg.Traced {
 		srv.Use(otelgqlgen.Middleware())
 	}
+	srv.AroundOperations(answerTimedOut)
 	srv.AroundOperations(withViewerReach(svc))
 	srv.AroundResponses(capErrors)
 	srv.AroundResponses(capSize(limits.MaxResponseBytes))
@@ -133,6 +134,33 @@ func withViewerReach(svc *authz.Service) graphql.OperationMiddleware {
 		authz.PrefetchViewer(ctx)
 		return next(ctx)
 	}
+}
+
+// answerTimedOut answers a query or mutation whose deadline passed before
+// it ran (a slow admission: the token's keys, the viewer's lookup) with a
+// coded error. gqlgen's executor answers nothing at all then (nil, the end
+// of a stream), which the HTTP transport writes as a bare `null`.
+// Subscriptions keep that nil: it is how their stream ends.
+func answerTimedOut(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	responses := next(ctx)
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		return responses
+	}
+	answered := false
+	return func(ctx context.Context) *graphql.Response {
+		resp := responses(ctx)
+		if resp == nil && !answered && ctx.Err() != nil {
+			resp = &graphql.Response{Errors: gqlerror.List{timedOut(ctx, ctx.Err())}}
+		}
+		answered = true
+		return resp
+	}
+}
+
+// timedOut is the error of work stopped by the request's deadline.
+func timedOut(ctx context.Context, err error) *gqlerror.Error {
+	return PresentError(ctx, apperr.Wrap(apperr.Unavailable, err, "the request ran out of time (REQUEST_TIMEOUT); ask for less, or retry"))
 }
 
 // capSize refuses an answer whose data is larger than max bytes: the

@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -350,7 +352,7 @@ func (a acceptor) Accept(w http.ResponseWriter, r *http.Request, opts transport.
 	if err != nil {
 		return nil, err
 	}
-	bounded := &boundedConn{WebsocketConn: conn, budget: rate.NewLimiter(SocketMessagesPerSecond, SocketMessageBurst)}
+	bounded := &boundedConn{WebsocketConn: conn, budget: rate.NewLimiter(SocketMessagesPerSecond, SocketMessageBurst), active: map[string]bool{}}
 	if s := socketFrom(r.Context()); s != nil {
 		s.mu.Lock()
 		s.conn = bounded
@@ -360,21 +362,93 @@ func (a acceptor) Accept(w http.ResponseWriter, r *http.Request, opts transport.
 }
 
 // boundedConn closes a connection whose client sends messages faster than
-// its budget.
+// its budget, or that subscribes with the ID of an operation still
+// running: graphql-ws closes such a socket with 4409 (gqlgen would
+// replace the running operation's cancel handle, and the client could
+// no longer complete the first one).
 type boundedConn struct {
 	transport.WebsocketConn
 	budget *rate.Limiter
+
+	mu     sync.Mutex
+	active map[string]bool // the IDs of the operations running
 }
 
-var errTooManyMessages = errors.New("websocket: too many messages")
+// CloseSubscriberExists: a subscribe message reuses the ID of an
+// operation still running (graphql-transport-ws).
+const CloseSubscriberExists = 4409
+
+var (
+	errTooManyMessages = errors.New("websocket: too many messages")
+	errDuplicateID     = errors.New("websocket: an operation with this id is running")
+)
+
+// socketMessage is what the connection reads of a graphql-ws message to
+// follow its operations.
+type socketMessage struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
 
 func (c *boundedConn) NextReader() (int, io.Reader, error) {
 	typ, r, err := c.WebsocketConn.NextReader()
-	if err == nil && !c.budget.Allow() {
+	if err != nil {
+		return typ, r, err
+	}
+	if !c.budget.Allow() {
 		_ = c.WebsocketConn.WriteClose(CloseTooManyRequests, "too many messages")
 		return typ, nil, errTooManyMessages
 	}
-	return typ, r, err
+	// The message is read whole (its size is bounded by the read limit)
+	// to follow the operations' IDs, then handed on.
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return typ, nil, err
+	}
+	var m socketMessage
+	if json.Unmarshal(body, &m) == nil && m.ID != "" {
+		switch m.Type {
+		case "subscribe", "start":
+			c.mu.Lock()
+			running := c.active[m.ID]
+			c.active[m.ID] = true
+			c.mu.Unlock()
+			if running {
+				_ = c.WebsocketConn.WriteClose(CloseSubscriberExists, "Subscriber for "+truncate(m.ID, 64)+" already exists")
+				return typ, nil, errDuplicateID
+			}
+		}
+		// A client's complete ends nothing yet: gqlgen's operation ends
+		// after it and writes its own complete, which frees the ID
+		// (WriteJSON).
+	}
+	return typ, bytes.NewReader(body), nil
+}
+
+// WriteJSON follows the operations the server ends (complete, error).
+func (c *boundedConn) WriteJSON(v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var m socketMessage
+	if json.Unmarshal(body, &m) == nil && m.ID != "" && (m.Type == "complete" || m.Type == "error") {
+		c.forget(m.ID)
+	}
+	return c.WebsocketConn.WriteJSON(json.RawMessage(body))
+}
+
+func (c *boundedConn) forget(id string) {
+	c.mu.Lock()
+	delete(c.active, id)
+	c.mu.Unlock()
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // SetReadLimit passes the message bound to the connection.

@@ -9,6 +9,7 @@ import (
 	"authz-gateway/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestGrantBounds_NoGrantOutlivesItsAuthor: through the transport, in the
@@ -109,4 +110,30 @@ func TestUpdateUser_NarrowUserManageCannotTakeOverAWiderUser(t *testing.T) {
 	assert.Equal(t, []string{"FORBIDDEN"}, codes(auditor, map[string]any{"active": false}))
 	assert.Equal(t, []string{"FORBIDDEN"}, codes(fired, map[string]any{"active": true}), "reactivating an admin")
 	assert.Empty(t, codes(peer, map[string]any{"externalId": "peer-sub"}), "a user within their reach")
+}
+
+// TestScopeSummary_DirectScopesCarryTheirEnd: issue 31, finding 10:
+// scopeSummary.directScopes answered expiresAt null for a time-bound
+// scope (the cached scope's end was dropped on the way out).
+func TestScopeSummary_DirectScopesCarryTheirEnd(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	w := testenv.NewWorld(t, g.DB.Client)
+	program := w.Program("Apollo")
+	user := w.User("timed@test.example")
+	w.Role(user, access.RoleViewer)
+	end := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
+	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `mutation($in: AssignScopeInput!) { assignScope(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"userId": strconv.Itoa(user), "scopeType": "PROGRAM", "programId": strconv.Itoa(program), "expiresAt": end}}))
+	var got struct {
+		Me struct {
+			ScopeSummary struct{ DirectScopes []struct{ ExpiresAt *string } }
+		}
+	}
+	testenv.MustOK(t, g.Do(t, g.Token(t, user), `{ me { scopeSummary { directScopes { expiresAt } } } }`, nil)).Decode(t, &got)
+	require.Len(t, got.Me.ScopeSummary.DirectScopes, 1)
+	require.NotNil(t, got.Me.ScopeSummary.DirectScopes[0].ExpiresAt)
+	shown, err := time.Parse(time.RFC3339Nano, *got.Me.ScopeSummary.DirectScopes[0].ExpiresAt)
+	require.NoError(t, err)
+	want, _ := time.Parse(time.RFC3339Nano, end)
+	assert.True(t, want.Equal(shown), "%s, not %s", shown, want)
 }

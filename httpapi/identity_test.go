@@ -1,11 +1,14 @@
 package httpapi_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"authz-gateway/app"
 	"authz-gateway/auth"
@@ -14,6 +17,7 @@ import (
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -265,4 +269,46 @@ func TestIdentityProvider_ProvisioningIsRateLimited(t *testing.T) {
 	assert.Equal(t, float64(limited), g.MustMetric(t, `authz_provisioning_total{outcome="rate_limited_address"}`))
 	// Someone already known signs in whatever the provisioning budget.
 	testenv.MustOK(t, g.Do(t, tokens[0], `{ me { id } }`, nil))
+}
+
+// TestIdentityProvider_HangingKeySetHoldsNothing: issue 31, finding 10.
+// A key-set endpoint that never answers held the gateway's start for
+// 10 s, and the request whose unknown kid triggered a refetch for 10 s,
+// answered 200 `null`. Now both go on without waiting for it: the
+// gateway starts (not ready), and the token is refused with a code, all
+// while the provider still hangs.
+func TestIdentityProvider_HangingKeySetHoldsNothing(t *testing.T) {
+	release := make(chan struct{})
+	var provider *httptest.Server
+	provider = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": provider.URL, "jwks_uri": provider.URL + "/jwks"})
+			return
+		}
+		<-release // the key set never comes while the test runs
+	}))
+	t.Cleanup(provider.Close)
+	t.Cleanup(func() { close(release) }) // runs first: the hanging handlers end
+
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
+		Identity: app.IdentityProvider{Issuer: provider.URL, Audience: audience, UserClaim: auth.ClaimEmail}})
+	rec := testenv.Serve(g.Handler, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "started, not ready")
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": provider.URL, "aud": audience,
+		"email": "ada@test.example", "email_verified": true, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "unknown"
+	token, err := tok.SignedString(key)
+	require.NoError(t, err)
+	r := g.Do(t, token, `{ me { id } }`, nil)
+	assert.Equal(t, []string{"UNAUTHENTICATED"}, r.Codes(), "refused with a code, not null")
+	select {
+	case <-release:
+		t.Fatal("the provider answered: this test proves nothing")
+	default: // still hanging: neither the start nor the request waited for it
+	}
+	// The gateway's own tokens are unaffected.
+	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `{ me { id } }`, nil))
 }

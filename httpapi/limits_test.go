@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"authz-gateway/app"
 	"authz-gateway/internal/testenv"
@@ -310,4 +311,27 @@ func TestHTTP_CORS(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"), "other origins get no CORS grant")
+}
+
+// TestDeadline_PassedBeforeExecutionIsACodedError: issue 31, finding 10.
+// A request whose deadline had passed by the time it was admitted was
+// answered 200 with the body `null` (gqlgen's executor answers nothing
+// once the context is done). It gets a JSON error with a code.
+func TestDeadline_PassedBeforeExecutionIsACodedError(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit()})
+	token := g.Token(t, g.Admin.ID)
+	testenv.MustOK(t, g.Do(t, token, `{ me { id } }`, nil))
+	for name, query := range map[string]string{"query": `{ me { id } }`, "typename": `{ __typename }`, "mutation": `mutation { invalidateAllCaches }`} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+			defer cancel()
+			req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(mustJSON(map[string]any{"query": query})))).WithContext(ctx)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := testenv.Serve(g.Handler, req)
+			var body testenv.Response
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), "a JSON object, not %q", rec.Body.String())
+			assert.Contains(t, body.Codes(), "UNAVAILABLE", rec.Body.String())
+		})
+	}
 }

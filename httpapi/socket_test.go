@@ -393,3 +393,36 @@ func TestHTTP_OtherUpgradeHeadersAreServedNormally(t *testing.T) {
 	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	assert.Contains(t, rec.Body.String(), testenv.AdminEmail)
 }
+
+// TestSocket_ReusedOperationIDIsClosedWith4409: issue 31, finding 10.
+// Subscribing again under the ID of a subscription still running replaced
+// its cancel handle in gqlgen's transport, so the client could never
+// complete the first one. graphql-transport-ws closes such a socket with
+// 4409; an ID whose operation has ended may be used again.
+func TestSocket_ReusedOperationIDIsClosedWith4409(t *testing.T) {
+	sw := newSocketWorld(t)
+	token := sw.two.Token(t, sw.bob)
+
+	c := sw.open(t, token)
+	assert.JSONEq(t, `{"__typename":"Query"}`, string(c.run("q", `{ __typename }`, nil).Data))
+	assert.JSONEq(t, `{"__typename":"Query"}`, string(c.run("q", `{ __typename }`, nil).Data), "a completed ID is free again")
+
+	c.send(wsMessage{ID: "live", Type: "subscribe", Payload: mustJSON(map[string]any{"query": accessChangedQuery})})
+	_, err := c.push(5 * time.Second)
+	require.NoError(t, err, "the first subscription runs")
+	c.send(wsMessage{ID: "live", Type: "subscribe", Payload: mustJSON(map[string]any{"query": accessChangedQuery})})
+	assert.Equal(t, websocket.StatusCode(4409), c.closedWith(5*time.Second))
+
+	// Completing frees the ID on a new socket.
+	c = sw.open(t, token)
+	c.send(wsMessage{ID: "live", Type: "subscribe", Payload: mustJSON(map[string]any{"query": accessChangedQuery})})
+	_, err = c.push(5 * time.Second)
+	require.NoError(t, err)
+	c.send(wsMessage{ID: "live", Type: "complete"})
+	done, err := c.next(5 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "complete", done.Type, "the server ends the operation")
+	c.send(wsMessage{ID: "live", Type: "subscribe", Payload: mustJSON(map[string]any{"query": accessChangedQuery})})
+	_, err = c.push(5 * time.Second)
+	assert.NoError(t, err, "subscribed again once it ended")
+}

@@ -168,3 +168,37 @@ func TestLog_RetentionPrunesOldDeliveredEntries(t *testing.T) {
 	assert.Zero(t, c.AccessChangeUser.Query().Where(accesschangeuser.ChangeID(stale.ID)).CountX(ctx), "with its users")
 	assert.True(t, c.AccessChange.Query().Where(accesschange.Operation("bootstrapAdmin")).ExistX(ctx), "recent entries stay")
 }
+
+// TestLog_NoDeliveryMovesARolledBackStoreOverItsGap: issue 32, finding 2.
+// Redis came back from a snapshot (its applied position behind the log)
+// while every L1 was warm, so nobody read it; the next write's delivery
+// raised the position straight over the gap, and from then on the
+// snapshot's answers were trusted, one of them older than a revoke. A
+// delivery now moves a store's position only from the floor it knows was
+// delivered: the rolled-back store stays behind, and no instance, a new
+// one included, serves the snapshot's answer.
+func TestLog_NoDeliveryMovesARolledBackStoreOverItsGap(t *testing.T) {
+	redisServer := testenv.StartRedis(t)
+	one := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
+	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, RedisAddr: redisServer.Addr})
+	gw := newGrantWatch(t, one)
+	other := testenv.NewWorld(t, one.DB.Client).User("bystander@test.example")
+	require.True(t, gw.shows(t, one))
+	require.True(t, gw.shows(t, two)) // cached in Redis and in both L1s
+
+	require.NoError(t, one.Redis.Save(context.Background()).Err())
+	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	require.NoError(t, err)
+	require.False(t, gw.shows(t, one))
+	require.False(t, gw.shows(t, two))
+
+	redisServer.Restart(t) // the snapshot: the grant, and an applied position behind the log
+	// Another user's change, delivered through the rolled-back store while
+	// the L1s are warm.
+	require.NoError(t, one.Authz.InvalidateUserCache(testenv.AsUser(one.Admin.ID), other))
+
+	three := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, RedisAddr: redisServer.Addr})
+	stale, reads := gw.staleReads(t, 500*time.Millisecond, one, two, three)
+	t.Logf("%d of %d reads after the rollback and the next delivery showed the revoked grant", stale, reads)
+	assert.Zero(t, stale)
+}

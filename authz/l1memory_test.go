@@ -31,7 +31,7 @@ func (forgetfulStore) Load(_ context.Context, users []int, _ []cache.Key) (cache
 	return cache.Snapshot{Global: "g", Users: tokens, Values: map[cache.Key][]byte{}}, nil
 }
 func (forgetfulStore) Save(context.Context, []cache.Entry) error     { return nil }
-func (forgetfulStore) BumpUsers(context.Context, []int, int64) error { return nil }
+func (forgetfulStore) BumpUsers(context.Context, []int, int64, int64) error { return nil }
 func (forgetfulStore) BumpAll(context.Context, int64) error          { return nil }
 func (forgetfulStore) Ping(context.Context) error                    { return nil }
 func (forgetfulStore) Backend() string                               { return "forgetful" }

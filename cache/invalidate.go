@@ -8,11 +8,14 @@ import (
 
 // Invalidation is what one access change asks of the cache: invalidate
 // these users (or all), and record that the log is applied up to Position
-// (0: a change outside the log, such as a test's).
+// (0: a change outside the log, such as a test's), provided the store has
+// applied it up to Floor (what the deliverer knows was delivered before):
+// a store behind that went back in time (ErrStoreBehind).
 type Invalidation struct {
 	Users    []int
 	All      bool
 	Position int64
+	Floor    int64
 }
 
 // Invalidate makes the cached values the change affects invalid, on every
@@ -30,7 +33,7 @@ func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) error {
 		op = func(ctx context.Context) error { return c.store.BumpAll(ctx, inv.Position) }
 	case len(users) > 0 || inv.Position > 0:
 		c.metrics.invalidations.Add(uint64(len(users)))
-		op = func(ctx context.Context) error { return c.store.BumpUsers(ctx, users, inv.Position) }
+		op = func(ctx context.Context) error { return c.store.BumpUsers(ctx, users, inv.Position, inv.Floor) }
 	default:
 		return nil
 	}

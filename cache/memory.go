@@ -96,16 +96,19 @@ func (s *MemoryStore) sweep(now time.Time) {
 }
 
 // BumpUsers replaces each user's token and drops the user's values.
-func (s *MemoryStore) BumpUsers(_ context.Context, users []int, position int64) error {
+func (s *MemoryStore) BumpUsers(_ context.Context, users []int, position, floor int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.applied = max(s.applied, position)
 	for _, u := range users {
 		s.users[u] = newToken()
 		for _, kind := range Kinds {
 			delete(s.values, Key{Kind: kind, UserID: u})
 		}
 	}
+	if position > 0 && s.applied < floor {
+		return ErrStoreBehind
+	}
+	s.applied = max(s.applied, position)
 	return nil
 }
 

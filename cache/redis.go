@@ -123,15 +123,18 @@ func (s *RedisStore) Save(ctx context.Context, entries []Entry) error {
 
 // BumpUsers replaces each user's token, deletes the user's values and raises
 // the applied position, in one pipeline.
-func (s *RedisStore) BumpUsers(ctx context.Context, users []int, position int64) error {
+func (s *RedisStore) BumpUsers(ctx context.Context, users []int, position, floor int64) error {
 	pipe := s.client.Pipeline()
 	for _, u := range users {
 		pipe.Set(ctx, s.keys.userGen(u), newToken(), s.genTTL)
 		pipe.Del(ctx, s.keys.allData(u)...)
 	}
-	s.raiseApplied(ctx, pipe, position)
+	raised := s.raiseApplied(ctx, pipe, position, floor)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis invalidate users: %w", err)
+	}
+	if raised != nil && raised.Val() == raiseRefused {
+		return ErrStoreBehind
 	}
 	return nil
 }
@@ -140,24 +143,32 @@ func (s *RedisStore) BumpUsers(ctx context.Context, users []int, position int64)
 func (s *RedisStore) BumpAll(ctx context.Context, position int64) error {
 	pipe := s.client.Pipeline()
 	pipe.Set(ctx, s.keys.globalGen(), newToken(), 0)
-	s.raiseApplied(ctx, pipe, position)
+	// The global token is replaced in the same pipeline: every value
+	// before it is invalid, so the position may move over any gap.
+	s.raiseApplied(ctx, pipe, position, 0)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis invalidate all: %w", err)
 	}
 	return nil
 }
 
-// raiseApplied sets the applied position to position unless it is already
-// further: deliveries may finish out of order, and the position must only
-// move forward.
+// raiseApplied sets the applied position to ARGV[1] unless it is already
+// further (deliveries may finish out of order, and the position must only
+// move forward), and only if it has reached the floor ARGV[2]: a store
+// behind the floor went back in time, and moving its position over the gap
+// would make it look current (-1 then, the position untouched).
 var raiseApplied = redis.NewScript(`
 local current = tonumber(redis.call("GET", KEYS[1]) or "0")
+if current < tonumber(ARGV[2]) then return -1 end
 if tonumber(ARGV[1]) > current then redis.call("SET", KEYS[1], ARGV[1]) end
 return 0`)
 
-func (s *RedisStore) raiseApplied(ctx context.Context, pipe redis.Pipeliner, position int64) {
-	if position > 0 {
-		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
-		raiseApplied.Eval(ctx, pipe, []string{s.keys.applied()}, position)
+const raiseRefused = -1
+
+func (s *RedisStore) raiseApplied(ctx context.Context, pipe redis.Pipeliner, position, floor int64) *redis.Cmd {
+	if position <= 0 {
+		return nil
 	}
+	// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
+	return raiseApplied.Eval(ctx, pipe, []string{s.keys.applied()}, position, floor)
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"context"
 	"math/rand/v2"
 	"strconv"
@@ -19,8 +20,11 @@ type Store interface {
 	Save(ctx context.Context, entries []Entry) error
 	// BumpUsers gives each user a fresh generation token (and drops the user's
 	// values, which the new token already makes invalid), and raises the
-	// applied log position to position (never lowers it; 0 leaves it).
-	BumpUsers(ctx context.Context, users []int, position int64) error
+	// applied log position to position (never lowers it; 0 leaves it) if
+	// the store has applied floor already: a store behind floor went back
+	// in time, and raising its position over the gap would hide that. Then
+	// the position is left and ErrStoreBehind returned.
+	BumpUsers(ctx context.Context, users []int, position, floor int64) error
 	// BumpAll gives the global generation a fresh token: O(1) whatever the
 	// number of users; it raises the applied position like BumpUsers.
 	BumpAll(ctx context.Context, position int64) error
@@ -29,6 +33,11 @@ type Store interface {
 	// Backend names the tier: "redis" or "memory".
 	Backend() string
 }
+
+// ErrStoreBehind says a store has not applied the log as far as a
+// delivery knows it was delivered: it went back in time (a restart from a
+// snapshot, a failover) and must be repaired, not moved on.
+var ErrStoreBehind = errors.New("the cache store is behind the access-change log")
 
 // Snapshot is what one Load saw.
 type Snapshot struct {

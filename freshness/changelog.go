@@ -171,7 +171,10 @@ func (l *Log) delivered(entries ...*ent.AccessChange) {
 // applied position to it; it returns the users it invalidated.
 func (l *Log) invalidateFor(ctx context.Context, entry *ent.AccessChange) ([]int, error) {
 	users, all := l.affected(ctx, entry)
-	inv := cache.Invalidation{Users: users, All: all, Position: int64(entry.ID)}
+	// The floor: a store that has not applied what this instance knows was
+	// delivered went back in time; the delivery must not move its position
+	// over that gap (it fails instead, and the store is repaired).
+	inv := cache.Invalidation{Users: users, All: all, Position: int64(entry.ID), Floor: l.positions.deliveredHead.Load()}
 	if err := l.cache.Invalidate(ctx, inv); err != nil {
 		return users, err
 	}

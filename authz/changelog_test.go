@@ -202,3 +202,27 @@ func TestLog_NoDeliveryMovesARolledBackStoreOverItsGap(t *testing.T) {
 	t.Logf("%d of %d reads after the rollback and the next delivery showed the revoked grant", stale, reads)
 	assert.Zero(t, stale)
 }
+
+// TestLog_AWriterCutOffFromRedisReturnsOnlyOnceOthersSeeIt: issue 32,
+// finding 1. A writer whose link to Redis was cut committed a revoke,
+// failed to deliver it and returned; for up to the grace (~250 ms) the
+// other instance, its L1 suspended by the undelivered entry, read Redis's
+// un-invalidated value. Now the writer says its delivery failed, another
+// instance delivers at once, and the write returns only after that: no
+// read that starts after it returns shows the grant.
+func TestLog_AWriterCutOffFromRedisReturnsOnlyOnceOthersSeeIt(t *testing.T) {
+	redisServer := testenv.StartRedis(t)
+	link := testenv.StartProxy(t, redisServer.Addr)
+	writer := testenv.NewGateway(t, testenv.Options{RedisAddr: link.Addr})
+	reader := testenv.NewGateway(t, testenv.Options{DatabaseURL: writer.DatabaseURL, RedisAddr: redisServer.Addr})
+	gw := newGrantWatch(t, writer)
+	require.True(t, gw.shows(t, writer))
+	require.True(t, gw.shows(t, reader)) // in Redis and in the reader's L1
+
+	link.Blackhole()
+	_, err := writer.Authz.DeactivateScope(testenv.AsUser(writer.Admin.ID), gw.scope)
+	require.NoError(t, err, "the revoke commits; its delivery fails")
+	stale, reads := gw.staleReads(t, 600*time.Millisecond, reader)
+	t.Logf("%d of %d reads on the other instance after the write returned showed the revoked grant", stale, reads)
+	assert.Zero(t, stale)
+}

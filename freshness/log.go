@@ -16,11 +16,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"authz-gateway/access"
 	"authz-gateway/cache"
 	"authz-gateway/ent"
+	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/internal/quietlog"
@@ -98,8 +101,15 @@ type Scope struct {
 // the entry (their L1s at once).
 func (l *Log) Commit(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) error {
 	ctx = reqctx.NewContextWithSystem(ctx)
-	if _, err := l.commitAndDeliver(ctx, op, change); err != nil {
+	entry, delivered, err := l.commit(ctx, op, change)
+	if err != nil {
 		return err
+	}
+	if !delivered {
+		// The others would trust the store, which still holds the old
+		// answers, until the grace made the entry overdue: the write does
+		// not return before someone delivered it (bounded).
+		l.awaitDeliveryByAnother(ctx, entry)
 	}
 	if f := l.fleet.Load(); f != nil {
 		f.await(ctx)
@@ -107,12 +117,19 @@ func (l *Log) Commit(ctx context.Context, op string, change func(ctx context.Con
 	return nil
 }
 
-// commitAndDeliver is Commit without the wait for the fleet. It reports
-// whether the delivery succeeded (a failed one is logged, not returned).
+// commitAndDeliver is Commit without the waits. It reports whether the
+// delivery succeeded (a failed one is logged, not returned).
 func (l *Log) commitAndDeliver(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) (delivered bool, err error) {
+	_, delivered, err = l.commit(ctx, op, change)
+	return delivered, err
+}
+
+// commit runs change and appends its entry in one transaction, commits,
+// and delivers the entry.
+func (l *Log) commit(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) (_ *ent.AccessChange, delivered bool, err error) {
 	tx, err := l.db.Tx(ctx)
 	if err != nil {
-		return false, fmt.Errorf("begin transaction: %w", err)
+		return nil, false, fmt.Errorf("begin transaction: %w", err)
 	}
 	c, err := change(ctx, tx)
 	var entry *ent.AccessChange
@@ -123,17 +140,54 @@ func (l *Log) commitAndDeliver(ctx context.Context, op string, change func(ctx c
 		if rerr := tx.Rollback(); rerr != nil {
 			slog.ErrorContext(ctx, "rollback failed", "err", rerr)
 		}
-		return false, err
+		return nil, false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("commit: %w", err)
+		return nil, false, fmt.Errorf("commit: %w", err)
 	}
 	if err := l.deliver(ctx, entry); err != nil {
 		quietlog.Warn(ctx, "access change undelivered; the log keeps it for any instance to deliver",
 			"change", entry.ID, "err", err)
-		return false, nil
+		return entry, false, nil
 	}
-	return true, nil
+	return entry, true, nil
+}
+
+// MaxDeliveryWait bounds how long a write whose own delivery failed waits
+// for another instance to deliver it. Past it every instance that reads
+// the log holds the entry overdue (the grace is far shorter) and bypasses
+// the store, so returning then shows nobody the old answer either.
+const MaxDeliveryWait = 2 * time.Second
+
+// awaitDeliveryByAnother announces that entry could not be delivered here
+// ("u:<id>": every instance bypasses the store at once, and the first to
+// claim it delivers it without waiting for the grace), then waits until it
+// is marked delivered, reading its row at 5 ms doubling to 80 ms, for at
+// most MaxDeliveryWait. Like the fleet's wait, neither the request's
+// deadline nor a client hanging up cuts it short. Without PostgreSQL there
+// is no other instance to wait for.
+func (l *Log) awaitDeliveryByAnother(ctx context.Context, entry *ent.AccessChange) {
+	if !l.postgres {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if _, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, "u:"+strconv.Itoa(entry.ID)); err != nil {
+		quietlog.Warn(ctx, "access change undelivered: announcing it", "change", entry.ID, "err", err)
+	}
+	deadline := time.Now().Add(MaxDeliveryWait)
+	for wait := 5 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 80*time.Millisecond) {
+		time.Sleep(min(wait, time.Until(deadline)))
+		readCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		delivered, err := l.db.AccessChange.Query().
+			Where(accesschange.ID(entry.ID), accesschange.DeliveredAtNotNil()).Exist(readCtx)
+		cancel()
+		if err == nil && delivered {
+			l.positions.delivered(int64(entry.ID))
+			return
+		}
+	}
+	quietlog.Warn(ctx, "access change still undelivered after the wait; every instance bypasses the store until it is",
+		"change", entry.ID, "waited", MaxDeliveryWait.String())
 }
 
 // Holders returns the users whose scopes reach the change's targets (active

@@ -103,7 +103,7 @@ func (c WatchConfig) withDefaults() WatchConfig {
 func (l *Log) WatchLog(cfg WatchConfig) (stop func()) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
-	w := &watcher{log: l, cfg: cfg, wake: make(chan struct{}, 1), committed: make(map[int64]struct{})}
+	w := &watcher{log: l, cfg: cfg, wake: make(chan struct{}, 1), committed: make(map[int64]struct{}), abandoned: make(map[int64]struct{})}
 	l.watcher.Store(w)
 	var notes <-chan *pq.Notification
 	var listener *pq.Listener
@@ -179,6 +179,10 @@ type watcher struct {
 	// delivered: past the grace, one still here is checked for.
 	committedMu sync.Mutex
 	committed   map[int64]struct{}
+	// abandoned are the entries whose writer announced it could not
+	// deliver them ("u:<id>"): swept at once, not after the grace, and the
+	// store bypassed until they are delivered.
+	abandoned map[int64]struct{}
 	// polledAt is when a fleet renewal last read the log and found
 	// nothing overdue (UnixNano): the poll is not repeated within Poll.
 	polledAt atomic.Int64
@@ -212,7 +216,9 @@ func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
 }
 
 // notified handles, on the log's channel, "c:<id>" (committed: check once
-// it is past the grace), "d:<id>[:<affected>]" (delivered) and the fleet's
+// it is past the grace), "u:<id>" (its writer could not deliver it:
+// bypass the store and deliver it now), "d:<id>[:<affected>]" (delivered)
+// and the fleet's
 // "w:<instance>:<W>" (a writer asks the L1s to confirm after W), and on this
 // instance's own channel "s:<W>" (the fleet confirmed our write of W); nil
 // means the listener reconnected and may have missed some: check now.
@@ -230,9 +236,16 @@ func (w *watcher) notified(n *pq.Notification) {
 	switch what {
 	case "c":
 		w.overdueAfter(id)
+	case "u":
+		w.committedMu.Lock()
+		w.abandoned[id] = struct{}{}
+		w.committedMu.Unlock()
+		w.log.positions.behind.Store(true)
+		w.wakeNow()
 	case "d":
 		w.committedMu.Lock()
 		delete(w.committed, id)
+		delete(w.abandoned, id)
 		w.committedMu.Unlock()
 		if f := w.log.fleet.Load(); f != nil && wText != "" {
 			if users, all, ok := parseAffected(wText); ok {
@@ -292,8 +305,9 @@ func (w *watcher) check(ctx context.Context) {
 	if err == nil {
 		w.log.positions.delivered(head)
 	}
-	if err != nil || overdue {
-		overdue, err = w.sweep(ctx)
+	abandoned := w.abandonedIDs()
+	if err != nil || overdue || len(abandoned) > 0 {
+		overdue, err = w.sweep(ctx, abandoned)
 		if err != nil && ctx.Err() == nil {
 			quietlog.Warn(ctx, "access-change log: delivering overdue entries", "err", err)
 		}
@@ -301,6 +315,34 @@ func (w *watcher) check(ctx context.Context) {
 	w.log.positions.behind.Store(overdue)
 	if overdue {
 		w.wakeAfter(50 * time.Millisecond)
+	}
+}
+
+// abandonedIDs are the entries announced undeliverable by their writers
+// and not yet seen delivered.
+func (w *watcher) abandonedIDs() []int {
+	w.committedMu.Lock()
+	defer w.committedMu.Unlock()
+	ids := make([]int, 0, len(w.abandoned))
+	for id := range w.abandoned {
+		ids = append(ids, int(id))
+	}
+	return ids
+}
+
+func (w *watcher) forgetAbandoned(entries []*ent.AccessChange) {
+	ids := make([]int, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	w.forgetAbandonedIDs(ids)
+}
+
+func (w *watcher) forgetAbandonedIDs(ids []int) {
+	w.committedMu.Lock()
+	defer w.committedMu.Unlock()
+	for _, id := range ids {
+		delete(w.abandoned, int64(id))
 	}
 }
 
@@ -320,18 +362,23 @@ func (w *watcher) read(ctx context.Context) (head int64, overdue bool, err error
 	return head, overdue, nil
 }
 
-// sweep delivers the entries older than the grace that are still
-// undelivered, in order, claiming them so that one instance does each. It
-// reports whether any overdue entry is left undelivered.
-func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
+// sweep delivers the entries older than the grace, and those abandoned by
+// their writers, that are still undelivered, in order, claiming them so
+// that one instance does each. It reports whether any such entry is left
+// undelivered.
+func (w *watcher) sweep(ctx context.Context, abandoned []int) (overdue bool, err error) {
 	tx, err := w.log.db.Tx(ctx)
 	if err != nil {
 		return true, err
 	}
 	defer func() { _ = tx.Rollback() }()
 	overdueAt := time.Now().Add(-w.cfg.Grace)
+	due := accesschange.CreatedAtLT(overdueAt)
+	if len(abandoned) > 0 {
+		due = accesschange.Or(due, accesschange.IDIn(abandoned...))
+	}
 	q := tx.AccessChange.Query().
-		Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(overdueAt)).
+		Where(accesschange.DeliveredAtIsNil(), due).
 		Order(ent.Asc(accesschange.FieldID)).
 		Limit(100)
 	if w.log.postgres {
@@ -345,9 +392,14 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 		// Nothing this instance can claim; another may be delivering an
 		// overdue entry right now (and fail: its Redis may be unreachable).
 		// Until it is marked delivered, it is overdue here too.
-		return tx.AccessChange.Query().
-			Where(accesschange.DeliveredAtIsNil(), accesschange.CreatedAtLT(overdueAt)).
+		left, err := tx.AccessChange.Query().
+			Where(accesschange.DeliveredAtIsNil(), due).
 			Exist(ctx)
+		if err == nil && !left {
+			// Delivered elsewhere (its notification missed): forgotten.
+			w.forgetAbandonedIDs(abandoned)
+		}
+		return left || err != nil, err
 	}
 	if err := w.log.deliverIn(ctx, tx, entries); err != nil {
 		return true, err
@@ -356,6 +408,7 @@ func (w *watcher) sweep(ctx context.Context) (overdue bool, err error) {
 		return true, err
 	}
 	w.log.delivered(entries...)
+	w.forgetAbandoned(entries)
 	return len(entries) == 100, nil
 }
 

@@ -6,6 +6,7 @@ package authz
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -248,6 +249,11 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 	programUsers := union(byKind[cache.AccessiblePrograms], summaries)
 	projectUsers := union(byKind[cache.AccessibleProjects], summaries)
 
+	res, finish, err := s.snapshot(ctx, byKind)
+	if err != nil {
+		return nil, err
+	}
+	defer finish()
 	out := make(map[cache.Key]cache.Computed, len(keys))
 	put := func(kind cache.Kind, user int, v any, end time.Time) error {
 		b, err := json.Marshal(v)
@@ -258,7 +264,7 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		return nil
 	}
 	if users := byKind[cache.Permissions]; len(users) > 0 {
-		perms, until, err := s.res.permissions(ctx, users)
+		perms, until, err := res.permissions(ctx, users)
 		if err != nil {
 			return nil, err
 		}
@@ -268,11 +274,11 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 			}
 		}
 	}
-	programs, programsUntil, err := s.idsFor(ctx, programUsers, s.res.programs)
+	programs, programsUntil, err := s.idsFor(ctx, programUsers, res.programs)
 	if err != nil {
 		return nil, err
 	}
-	projects, projectsUntil, err := s.idsFor(ctx, projectUsers, s.res.projects)
+	projects, projectsUntil, err := s.idsFor(ctx, projectUsers, res.projects)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +300,7 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		if !c.asked {
 			continue
 		}
-		ids, err := s.res.catalogIDs(ctx, c.table)
+		ids, err := res.catalogIDs(ctx, c.table)
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +309,7 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		}
 	}
 	if len(byKind[KindCatalogSize]) > 0 {
-		size, err := s.res.catalogSize(ctx)
+		size, err := res.catalogSize(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +318,7 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		}
 	}
 	if users := byKind[KindUser]; len(users) > 0 {
-		statuses, err := s.res.userStatuses(ctx, users)
+		statuses, err := res.userStatuses(ctx, users)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +329,7 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		}
 	}
 	if len(summaries) > 0 {
-		direct, until, err := s.res.directScopes(ctx, summaries)
+		direct, until, err := res.directScopes(ctx, summaries)
 		if err != nil {
 			return nil, err
 		}
@@ -337,6 +343,31 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 		}
 	}
 	return out, nil
+}
+
+// snapshot returns the resolver a compute reads through: on PostgreSQL,
+// when it runs more than one statement, inside one read-only REPEATABLE
+// READ transaction, so that every answer it builds (a user's permissions,
+// lists and summary) comes from one state of the database. A write
+// committed between two of its statements would otherwise give, say, a
+// summary from after it and a list from before it: a torn answer, true of
+// neither state (issue 32, finding 3). finish ends the transaction.
+func (s *Service) snapshot(ctx context.Context, byKind map[cache.Kind][]int) (res resolver, finish func(), err error) {
+	statements := 0
+	for _, users := range byKind {
+		if len(users) > 0 {
+			statements++
+		}
+	}
+	if s.res.dialect != dialect.Postgres || (statements < 2 && len(byKind[cache.ScopeSummary]) == 0) {
+		return s.res, func() {}, nil
+	}
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return resolver{}, nil, fmt.Errorf("compute: begin a snapshot: %w", err)
+	}
+	// Read only: nothing to commit, and a rollback ends it just as well.
+	return resolver{db: tx.Client(), dialect: s.res.dialect}, func() { _ = tx.Rollback() }, nil
 }
 
 func (s *Service) idsFor(ctx context.Context, users []int, query func(context.Context, []int) (map[int]IDSet, ends, error)) (map[int]IDSet, ends, error) {

@@ -108,6 +108,22 @@ func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	return &countingTx{Tx: tx, c: d.c}, nil
 }
 
+// BeginTx serves ent's Client.BeginTx (a transaction with options, such as
+// the read-only snapshot of authz's computations).
+func (d *countingDriver) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
+	b, ok := d.Driver.(interface {
+		BeginTx(context.Context, *sql.TxOptions) (dialect.Tx, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("testenv: %T has no BeginTx", d.Driver)
+	}
+	tx, err := b.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &countingTx{Tx: tx, c: d.c}, nil
+}
+
 // QueryContext and ExecContext serve ent's raw-SQL API (sql/execquery).
 func (d *countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return queryContext(d.c, d.Driver, ctx, query, args)

@@ -78,7 +78,8 @@ func StartCluster(t testing.TB) *Cluster {
 	addrs := make([]string, 6)
 	for i := range addrs {
 		c.Nodes = append(c.Nodes, StartRedis(t, "--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000"))
+			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+			"--repl-diskless-sync-delay", "0"))
 		addrs[i] = c.Nodes[i].Addr
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
@@ -87,7 +88,30 @@ func StartCluster(t testing.TB) *Cluster {
 		t.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, out)
 	}
 	c.WaitHealthy(t)
+	c.waitReplicasSynced(t)
 	return c
+}
+
+// waitReplicasSynced waits until every replica has finished its first
+// sync with its master: a replica that never synced does not take over
+// (the cluster stays failed when its master is killed early).
+func (c *Cluster) waitReplicasSynced(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		client := NewRedisClient(t, n.Addr)
+		for {
+			info, err := client.Info(context.Background(), "replication").Result()
+			if err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("testenv: replica %s never synced: %v %s", n.Addr, err, info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = client.Close()
+	}
 }
 
 // Addrs are the seed addresses of every node.

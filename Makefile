@@ -1,7 +1,7 @@
 # authz-gateway. `make run` starts the embedded default; `make test` runs the
 # whole suite against real PostgreSQL and Redis (starting them when needed).
 
-.PHONY: run test generate check-generate vet bench bench-peer fleet-sim loadtest fuzz services playground dashboard
+.PHONY: run test chaos generate check-generate vet bench bench-peer fleet-sim loadtest fuzz services playground dashboard
 
 # The binary is built first (saying so: the first build compiles every
 # dependency, a minute or two on a small machine), then replaces the shell,
@@ -14,6 +14,15 @@ run:
 
 test:
 	scripts/test.sh
+
+# The randomized fault test at length: `make chaos` (60 s, a seed from the
+# clock, printed), `make chaos SEED=42 DURATION=5m`. The history is kept in
+# .tmp/chaos-<seed>.json for re-checking. `make test` runs it for 10 s.
+chaos:
+	@mkdir -p .tmp
+	seed=$(or $(SEED),$$(date +%s)); \
+	CHAOS_DURATION=$(or $(DURATION),60s) CHAOS_SEED=$$seed CHAOS_HISTORY=$(CURDIR)/.tmp/chaos-$$seed.json \
+		scripts/with-services.sh go test -count=1 -v -timeout 30m -run '^TestChaos$$' ./internal/chaos/
 
 generate:
 	scripts/with-services.sh go generate ./...

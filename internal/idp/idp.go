@@ -69,11 +69,11 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 // Issuer is the provider's URL, its tokens' iss.
 func (p *Provider) Issuer() string { return p.srv.URL }
 
-// Token returns an RS256 access token for email, valid for ttl.
+// Token returns an RS256 access token for email (verified), valid for ttl.
 func (p *Provider) Token(email string, ttl time.Duration) (string, error) {
 	now := time.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": p.Issuer(), "aud": Audience, "sub": "idp|" + email, "email": email,
+		"iss": p.Issuer(), "aud": Audience, "sub": "idp|" + email, "email": email, "email_verified": true,
 		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
 	})
 	tok.Header["kid"] = kid

@@ -36,6 +36,20 @@ func StartProxy(t testing.TB, target string) *Proxy {
 // Blackhole stops forwarding, on open connections and new ones alike.
 func (p *Proxy) Blackhole() { p.blackholed.Store(true) }
 
+// Restore forwards again. The connections open through the black hole
+// lost data mid-stream, so they are closed: their clients reconnect, as
+// after a real network partition ends.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	p.blackholed.Store(false)
+}
+
 func (p *Proxy) accept() {
 	for {
 		client, err := p.listener.Accept()

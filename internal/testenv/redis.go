@@ -117,6 +117,19 @@ func (s *RedisServer) Restart(t testing.TB) {
 	s.start(t)
 }
 
+// RestartEmpty kills the process and starts it again without its last
+// snapshot: a Redis without persistence after a crash.
+func (s *RedisServer) RestartEmpty(t testing.TB) {
+	t.Helper()
+	s.Kill()
+	for i, a := range s.args {
+		if a == "--dir" && i+1 < len(s.args) {
+			_ = os.Remove(filepath.Join(s.args[i+1], "dump.rdb"))
+		}
+	}
+	s.start(t)
+}
+
 func (s *RedisServer) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -26,8 +26,12 @@ import (
 	"authz-gateway/redisconn"
 )
 
+// logLevel is the log's level: LOG_LEVEL, else debug in development (why a
+// token was refused, say) and info otherwise.
+var logLevel = new(slog.LevelVar)
+
 func main() {
-	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})))
 	redisconn.SilenceLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -105,6 +109,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	app.ApplyMemoryLimit(cfg, getenv)
+	logLevel.Set(cfg.LogLevel)
 	gw, err := app.New(ctx, cfg)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"os"
@@ -46,6 +47,9 @@ type Config struct {
 	CORSOrigins       []string
 	// TokenMaxAge refuses tokens issued longer ago than this (0: only exp).
 	TokenMaxAge time.Duration
+	// LogLevel is LOG_LEVEL (debug, info, warn, error): debug by default in
+	// development, info otherwise.
+	LogLevel slog.Level
 	// MetricsAddr serves /metrics on its own address (e.g. 127.0.0.1:9090)
 	// instead of beside the API, so it need not face clients.
 	MetricsAddr string
@@ -194,6 +198,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.Env = p.str("GATEWAY_ENV", defaultEnv)
 	c.SeedDemo = p.bool("SEED_DEMO", c.embedded())
+	defaultLevel := "info"
+	if c.Env == "development" {
+		defaultLevel = "debug"
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(p.str("LOG_LEVEL", defaultLevel))); err != nil {
+		p.fail("LOG_LEVEL", "must be debug, info, warn or error")
+	}
 	if p.str("TOKEN_MAX_AGE", "") != "" {
 		c.TokenMaxAge = p.duration("TOKEN_MAX_AGE", 0)
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -209,4 +210,20 @@ func TestConfig_MemoryLimitFollowsTheL1(t *testing.T) {
 	assert.Equal(t, before, debug.SetMemoryLimit(-1), "the operator's GOMEMLIMIT stands")
 	ApplyMemoryLimit(cfg, envOf(nil))
 	assert.Equal(t, cfg.MemoryLimit(), debug.SetMemoryLimit(-1))
+}
+
+// LOG_LEVEL: debug by default in development, where a refused token's
+// reason is what a developer needs (issue 31, finding 10), info otherwise.
+func TestConfig_LogLevel(t *testing.T) {
+	cfg, err := LoadConfig(envOf(nil))
+	require.NoError(t, err)
+	assert.Equal(t, slog.LevelDebug, cfg.LogLevel, "the embedded default is development")
+	cfg, err = LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z"}))
+	require.NoError(t, err)
+	assert.Equal(t, slog.LevelInfo, cfg.LogLevel)
+	cfg, err = LoadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://x@y/z", "LOG_LEVEL": "warn"}))
+	require.NoError(t, err)
+	assert.Equal(t, slog.LevelWarn, cfg.LogLevel)
+	_, err = LoadConfig(envOf(map[string]string{"LOG_LEVEL": "chatty"}))
+	assert.ErrorContains(t, err, "LOG_LEVEL")
 }

@@ -130,7 +130,10 @@ func (l *Log) WatchLog(cfg WatchConfig) (stop func()) {
 		wg.Wait()
 		if listener != nil {
 			l.listener.CompareAndSwap(listener, nil)
-			_ = listener.Close()
+			// Not waited for: lib/pq's Close waits for a reconnection under
+			// way, whose handshake has no deadline and, on a network that
+			// drops packets, never ends; shutting down must not hang on it.
+			go func() { _ = listener.Close() }()
 		}
 	}
 }

@@ -41,13 +41,15 @@ func (p *Proxy) Blackhole() { p.blackholed.Store(true) }
 // after a real network partition ends.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
+	// Forwarding resumes before the list is taken: a connection accepted
+	// from here on is forwarded, one accepted before is in the list.
+	p.blackholed.Store(false)
 	conns := p.conns
 	p.conns = nil
 	p.mu.Unlock()
 	for _, c := range conns {
 		_ = c.Close()
 	}
-	p.blackholed.Store(false)
 }
 
 func (p *Proxy) accept() {
@@ -56,8 +58,11 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		p.track(client)
-		if p.blackholed.Load() {
+		p.mu.Lock()
+		p.conns = append(p.conns, client)
+		blackholed := p.blackholed.Load()
+		p.mu.Unlock()
+		if blackholed {
 			go func() { _, _ = io.Copy(io.Discard, client) }()
 			continue
 		}

@@ -137,3 +137,25 @@ func TestScopeSummary_DirectScopesCarryTheirEnd(t *testing.T) {
 	want, _ := time.Parse(time.RFC3339Nano, end)
 	assert.True(t, want.Equal(shown), "%s, not %s", shown, want)
 }
+
+// TestCreateUser_RefusesLookalikes: issue 31, finding 2, on the admin's
+// path: an email not in NFC, or an email or name with a control or format
+// character (a zero-width space, a bidirectional override), is
+// BAD_USER_INPUT, and nothing is created; an ASCII capital is folded.
+func TestCreateUser_RefusesLookalikes(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	admin := g.Token(t, g.Admin.ID)
+	create := `mutation($in: CreateUserInput!) { createUser(input: $in) { email } }`
+	for _, in := range []map[string]any{
+		{"email": "jose\u0301@test.example", "name": "José"},
+		{"email": "\u212Aim@test.example", "name": "Kim"},
+		{"email": "kim\u200B@test.example", "name": "Kim"},
+		{"email": "kim@test.example", "name": "Kim\u200B"},
+		{"email": "kim@test.example", "name": "\u202EmiK"},
+	} {
+		assert.Equal(t, []string{"BAD_USER_INPUT"}, g.Do(t, admin, create, map[string]any{"in": in}).Codes(), "%q", in)
+	}
+	var got struct{ CreateUser struct{ Email string } }
+	testenv.MustOK(t, g.Do(t, admin, create, map[string]any{"in": map[string]any{"email": "Kim@Test.Example", "name": "Kim"}})).Decode(t, &got)
+	assert.Equal(t, "kim@test.example", got.CreateUser.Email)
+}

@@ -36,7 +36,8 @@ import (
 // the test; reads out of order while a write is in flight are reported.
 //
 //	CHAOS_DURATION (default 10s), CHAOS_SEED (default: from the clock,
-//	printed), CHAOS_HISTORY (a file to keep the history in, JSON).
+//	printed), CHAOS_HISTORY (a file to keep the history in, JSON),
+//	CHAOS_FAULTS=none (the same load without faults: the baseline).
 func TestChaos(t *testing.T) {
 	duration := 10 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("CHAOS_DURATION")); err == nil {
@@ -61,7 +62,13 @@ func TestChaos(t *testing.T) {
 		go func() { defer wg.Done(); w.readLoop(i, rand.New(rand.NewPCG(seed, uint64(1000+i))), stop) }()
 	}
 
-	faults := w.schedule(t, rng, duration)
+	var faults map[string]int
+	if os.Getenv("CHAOS_FAULTS") == "none" {
+		// The baseline: the same load without faults.
+		time.Sleep(duration)
+	} else {
+		faults = w.schedule(t, rng, duration)
+	}
 	close(stop)
 	wg.Wait()
 

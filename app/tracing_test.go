@@ -56,7 +56,7 @@ func TestTracing_SpansFromHTTPDownToRedisAndSQL(t *testing.T) {
 		}
 		return false
 	}
-	for _, want := range []string{"loader.answers", "Query/users", "User/permissions"} {
+	for _, want := range []string{"loader.reaches", "Query/users", "User/permissions"} {
 		if assert.Contains(t, byName, want) {
 			assert.True(t, underRoot(byName[want]), "%s under the request", want)
 		}

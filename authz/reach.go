@@ -11,6 +11,9 @@ import (
 // reachKinds are the four authorization answers a reach is built from.
 var reachKinds = []Kind{KindPermissions, KindAccessiblePrograms, KindAccessibleProjects, KindScopeSummary}
 
+// IsReachKind reports whether kind is one of a user's four reach answers.
+func IsReachKind(kind Kind) bool { return slices.Contains(reachKinds, kind) }
+
 // ReachKeys are the keys of a user's four authorization answers.
 func ReachKeys(userID int) []Key { return keysOf(userID, reachKinds) }
 

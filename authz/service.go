@@ -201,9 +201,9 @@ func (s *Service) Cache() *cache.Cache { return s.cache }
 // GLOBAL user's summary counts the whole catalog: the catalog's size is read
 // in the same round trip.
 func (s *Service) Answers(ctx context.Context, keys []Key) (map[Key]Answer, error) {
-	fetch := keys
+	fetch := wholeReach(keys)
 	if slices.ContainsFunc(keys, func(k Key) bool { return k.Kind == KindScopeSummary }) {
-		fetch = append(slices.Clip(keys), catalogKey)
+		fetch = append(slices.Clip(fetch), catalogKey)
 	}
 	out := make(map[Key]Answer, len(fetch))
 	err := s.cache.EachDecoded(ctx, fetch, s.compute, decodeCached, func(k Key, a any) { out[k] = a.(Answer) })
@@ -218,6 +218,35 @@ func (s *Service) Answers(ctx context.Context, keys []Key) (map[Key]Answer, erro
 		}
 	}
 	return out, nil
+}
+
+// wholeReach adds to keys the other reach answers of every user they name
+// one of: a user's four answers are read, computed and stored together
+// (the cache computes a user whole), so that no request combines a
+// summary of one state with a list of another (a torn answer). The extra
+// keys cost no round trip: they ride in the same one.
+func wholeReach(keys []Key) []Key {
+	asked := make(map[Key]bool, len(keys))
+	for _, k := range keys {
+		asked[k] = true
+	}
+	var extra []Key
+	seen := map[int]bool{}
+	for _, k := range keys {
+		if k.UserID == CatalogUser || seen[k.UserID] || !slices.Contains(reachKinds, k.Kind) {
+			continue
+		}
+		seen[k.UserID] = true
+		for _, kind := range reachKinds {
+			if other := (Key{Kind: kind, UserID: k.UserID}); !asked[other] {
+				extra = append(extra, other)
+			}
+		}
+	}
+	if len(extra) == 0 {
+		return keys
+	}
+	return append(slices.Clip(keys), extra...)
 }
 
 // Answer returns one answer of one user.

@@ -67,8 +67,11 @@ func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode
 	if len(held) < len(keys) {
 		rest = make([]Key, 0, len(keys)-len(held))
 	}
+	// One user's answers come from one place: a user the L1 holds only
+	// some of is read from the store whole (see wholeUsers).
+	partial := usersMissing(keys, func(k Key) bool { _, ok := held[k]; return ok })
 	for _, k := range keys {
-		if v, ok := held[k]; ok {
+		if v, ok := held[k]; ok && !partial[k.UserID] {
 			out[k] = v
 		} else {
 			rest = append(rest, k)
@@ -147,18 +150,28 @@ func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) 
 	}
 	out := make(map[Key]Computed, len(keys))
 	stamps := make(map[Key]string)
-	var misses, early []Key
+	checked := make(map[Key]Computed, len(keys))
+	var early []Key
 	for _, k := range keys {
 		stamp := snap.Global + "." + snap.Users[k.UserID]
 		data, ok, refresh := c.check(k, snap.Values[k], stamp)
 		stamps[k] = stamp
-		switch {
-		case ok && refresh:
-			early = append(early, k)
-			fallthrough
-		case ok:
+		if ok {
+			checked[k] = data
+			if refresh {
+				early = append(early, k)
+			}
+		}
+	}
+	// A user missing any answer is computed whole: answers of one user
+	// that came from two computations could each be true of a different
+	// state (a torn answer).
+	partial := usersMissing(keys, func(k Key) bool { _, ok := checked[k]; return ok })
+	var misses []Key
+	for _, k := range keys {
+		if data, ok := checked[k]; ok && !partial[k.UserID] {
 			out[k] = data
-		default:
+		} else {
 			misses = append(misses, k)
 		}
 	}
@@ -176,6 +189,23 @@ func (c *Cache) getShared(ctx context.Context, keys []Key, compute ComputeFunc) 
 		out[k] = v
 	}
 	return out, nil
+}
+
+// usersMissing are the users of keys for whom has is false for some key:
+// their answers are read or computed whole, so that the answers one
+// request reads of a user come from one computation (one state of the
+// database).
+func usersMissing(keys []Key, has func(Key) bool) map[int]bool {
+	var out map[int]bool
+	for _, k := range keys {
+		if !has(k) {
+			if out == nil {
+				out = make(map[int]bool)
+			}
+			out[k.UserID] = true
+		}
+	}
+	return out
 }
 
 // check opens a stored envelope and counts the lookup; refresh says the

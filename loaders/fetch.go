@@ -43,6 +43,27 @@ func (f fetchers) answers(ctx context.Context, keys []authz.Key) ([]authz.Answer
 	return out, nil
 }
 
+// reaches fetches each user's four reach answers, whole, in one call.
+func (f fetchers) reaches(ctx context.Context, users []int) ([]map[authz.Kind]authz.Answer, []error) {
+	keys := make([]authz.Key, 0, 4*len(users))
+	for _, u := range users {
+		keys = append(keys, authz.ReachKeys(u)...)
+	}
+	got, err := f.svc.Answers(ctx, keys)
+	if err != nil {
+		return nil, []error{err}
+	}
+	out := make([]map[authz.Kind]authz.Answer, len(users))
+	for i, u := range users {
+		whole := make(map[authz.Kind]authz.Answer, 4)
+		for _, k := range authz.ReachKeys(u) {
+			whole[k.Kind] = got[k]
+		}
+		out[i] = whole
+	}
+	return out, nil
+}
+
 func (f fetchers) users(ctx context.Context, ids []int) ([]*ent.User, error) {
 	return f.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
 }

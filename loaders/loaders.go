@@ -43,7 +43,11 @@ type Loaders struct {
 	f *Factory
 	// answers batches other users' answers (lists of users); the viewer's
 	// come from authz.ViewerAnswer.
-	answersL           lazy[authz.Key, authz.Answer]
+	answersL lazy[authz.Key, authz.Answer]
+	// reachesL batches other users' four reach answers, whole: a request
+	// reads every reach answer of a user from one fetch, so that it never
+	// combines two states of the user (a torn answer).
+	reachesL           lazy[int, map[authz.Kind]authz.Answer]
 	usersL             lazy[int, *ent.User]
 	rolesL             lazy[int, *ent.Role]
 	programsL          lazy[int, *ent.Program]
@@ -68,6 +72,7 @@ type Factory struct {
 	// (preload): what it knows ahead goes out in one call, never split by a
 	// batching window.
 	fetchAnswers      func(context.Context, []authz.Key) ([]authz.Answer, []error)
+	fetchReaches      func(context.Context, []int) ([]map[authz.Kind]authz.Answer, []error)
 	fetchPrograms     func(context.Context, []int) ([]*ent.Program, []error)
 	fetchProjects     func(context.Context, []int) ([]*ent.Project, []error)
 	fetchUsers        func(context.Context, []int) ([]*ent.User, []error)
@@ -89,6 +94,7 @@ func NewFactory(db *ent.Client, svc *authz.Service, wait time.Duration) *Factory
 		db:                db,
 		opt:               dataloadgen.WithWait(wait),
 		fetchAnswers:      traced("answers", f.answers),
+		fetchReaches:      traced("reaches", f.reaches),
 		fetchPrograms:     traced("programs", byID(f.programs, func(p *ent.Program) int { return p.ID })),
 		fetchProjects:     traced("projects", byID(f.projects, func(p *ent.Project) int { return p.ID })),
 		fetchUsers:        traced("users", byID(f.users, func(u *ent.User) int { return u.ID })),
@@ -139,6 +145,9 @@ func (z *lazy[K, V]) clearAll() {
 
 func (l *Loaders) answers() *dataloadgen.Loader[authz.Key, authz.Answer] {
 	return l.answersL.get(l.f.fetchAnswers, l.f.opt)
+}
+func (l *Loaders) reaches() *dataloadgen.Loader[int, map[authz.Kind]authz.Answer] {
+	return l.reachesL.get(l.f.fetchReaches, l.f.opt)
 }
 func (l *Loaders) users() *dataloadgen.Loader[int, *ent.User] {
 	return l.usersL.get(l.f.fetchUsers, l.f.opt)
@@ -214,6 +223,7 @@ func For(ctx context.Context) *Loaders {
 // the request reads next reflects it.
 func (l *Loaders) Forget() {
 	l.answersL.clearAll()
+	l.reachesL.clearAll()
 	l.usersL.clearAll()
 	l.rolesL.clearAll()
 	l.programsL.clearAll()
@@ -234,6 +244,13 @@ func (l *Loaders) answer(ctx context.Context, kind authz.Kind, userID int) (auth
 	key := authz.Key{Kind: kind, UserID: userID}
 	if a, ok, err := authz.ViewerAnswer(ctx, key); ok {
 		return a, err
+	}
+	if userID != authz.CatalogUser && authz.IsReachKind(kind) {
+		whole, err := l.reaches().Load(ctx, userID)
+		if err != nil {
+			l.reaches().Clear(userID)
+		}
+		return whole[kind], err
 	}
 	a, err := l.answers().Load(ctx, key)
 	if err != nil {
@@ -364,14 +381,29 @@ func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz
 	viewer, _ := reqctx.ViewerFromContext(ctx)
 	seen := map[authz.Key]bool{}
 	var keys []authz.Key
+	var whole []int // users whose reach answers are asked for: loaded whole
 	for _, u := range users {
+		if u == viewer.UserID {
+			continue
+		}
+		reach := false
 		for _, kind := range kinds {
-			k := authz.Key{Kind: kind, UserID: u}
-			if u != viewer.UserID && !seen[k] {
+			if authz.IsReachKind(kind) && u != authz.CatalogUser {
+				reach = true
+				continue
+			}
+			if k := (authz.Key{Kind: kind, UserID: u}); !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
 			}
 		}
+		if reach && !seen[authz.Key{UserID: u}] {
+			seen[authz.Key{UserID: u}] = true
+			whole = append(whole, u)
+		}
+	}
+	if err := preload(ctx, l.reaches(), l.f.fetchReaches, whole); err != nil {
+		return err
 	}
 	return preload(ctx, l.answers(), l.f.fetchAnswers, keys)
 }
@@ -487,15 +519,13 @@ func (l *Loaders) Reach(ctx context.Context, userID int) (access.Reach, error) {
 	if v, ok := reqctx.ViewerFromContext(ctx); ok && v.UserID == userID {
 		return reqctx.ReachFromContext(ctx)
 	}
-	got, err := l.answers().LoadAll(ctx, keys)
+	whole, err := l.reaches().Load(ctx, userID)
 	if err != nil {
-		for _, k := range keys {
-			l.answers().Clear(k)
-		}
+		l.reaches().Clear(userID)
 		return access.Reach{}, err
 	}
-	for i, k := range keys {
-		answers[k] = got[i]
+	for _, k := range keys {
+		answers[k] = whole[k.Kind]
 	}
 	return authz.ReachFromAnswers(userID, answers), nil
 }

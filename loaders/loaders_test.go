@@ -86,11 +86,12 @@ func TestFanOut_ConstantQueriesAndRoundTrips(t *testing.T) {
 	// Cold: the viewer's status and answers (5 kinds: permissions, programs,
 	// projects, direct scopes, the user) and the catalog's size (the admin
 	// is GLOBAL: its summary counts the catalog); the users page; the users'
-	// answers (3 kinds); the catalog's program and project IDs (the admin is
-	// on the page, and a GLOBAL answer says "all": one shared cached answer
-	// each, in one batch); the programs by ID. Two Redis round trips (read,
-	// fill) for each of the three batches.
-	assert.Equal(t, counts{sql: 5 + 1 + 1 + 3 + 2 + 1, authzSQL: 7, trips: 6}, cold50)
+	// answers (4 kinds: a user's answers are computed whole, so that no
+	// request mixes two states of one user); the catalog's program and
+	// project IDs (the admin is on the page, and a GLOBAL answer says "all":
+	// one shared cached answer each, in one batch); the programs by ID. Two
+	// Redis round trips (read, fill) for each of the three batches.
+	assert.Equal(t, counts{sql: 5 + 1 + 1 + 4 + 2 + 1, authzSQL: 8, trips: 6}, cold50)
 	// Warm: the users page and the programs (entities); authentication, the
 	// answers and the catalog's lists cost no SQL, and come from the L1 (no
 	// Redis round trip).
@@ -278,5 +279,5 @@ func TestLoaders_MixedBatch(t *testing.T) {
 	assert.Empty(t, programs[len(ids)-1], "unknown user: no programs")
 	stats := g.Cache.Stats(ctx).PerKind[cache.Permissions]
 	assert.EqualValues(t, 2+3, stats.Misses, "the store: the cached users' first reads, then the two uncached users and the unknown one")
-	assert.EqualValues(t, 2*2, g.Cache.LocalStats().Hits-l1Hits, "the two cached users hit the L1 (permissions and programs)")
+	assert.EqualValues(t, 2*4+1, g.Cache.LocalStats().Hits-l1Hits, "the two cached users hit the L1 (their four answers, read whole, and the catalog size their summaries read)")
 }

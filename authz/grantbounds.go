@@ -72,6 +72,15 @@ func later(a, b *time.Time) *time.Time {
 	return a
 }
 
+// or is the bound of holding b or another grant ending at end (nil:
+// never): the later end.
+func (b bound) or(end *time.Time) bound {
+	if !b.held {
+		return bound{end: end, held: true}
+	}
+	return bound{end: later(b.end, end), held: true}
+}
+
 // and is the bound of needing both: the earlier end.
 func (b bound) and(o bound) bound {
 	switch {
@@ -90,13 +99,8 @@ func (b bound) and(o bound) bound {
 func (g *authorGrants) permission(p access.Permission) bound {
 	var b bound
 	for _, ra := range g.roles {
-		if ra.Edges.Role == nil || !slices.Contains(ra.Edges.Role.Permissions, p) {
-			continue
-		}
-		if !b.held {
-			b = bound{end: ra.ExpiresAt, held: true}
-		} else {
-			b.end = later(b.end, ra.ExpiresAt)
+		if ra.Edges.Role != nil && slices.Contains(ra.Edges.Role.Permissions, p) {
+			b = b.or(ra.ExpiresAt)
 		}
 	}
 	return b
@@ -117,13 +121,8 @@ func (g *authorGrants) scope(target ScopeInput, programOf *int) bound {
 		case sa.ProjectID != nil && target.ProjectID != nil:
 			covers = covers || *sa.ProjectID == *target.ProjectID
 		}
-		if !covers {
-			continue
-		}
-		if !b.held {
-			b = bound{end: sa.ExpiresAt, held: true}
-		} else {
-			b.end = later(b.end, sa.ExpiresAt)
+		if covers {
+			b = b.or(sa.ExpiresAt)
 		}
 	}
 	return b

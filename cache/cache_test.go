@@ -301,3 +301,33 @@ func TestCache_TTLWithinConfiguredBound(t *testing.T) {
 		}
 	}
 }
+
+// TestCache_ReadsAUserWhole: a user the store holds only some answers of is
+// computed whole, so one read never combines an answer computed before a
+// change with one computed after it (a torn answer, issue 32, finding 3):
+// here the source changed between the two reads without an invalidation
+// (a write committed, its delivery still under way).
+func TestCache_ReadsAUserWhole(t *testing.T) {
+	tiers(t, func(t *testing.T, store cache.Store) {
+		c, _ := cache.New(store, cache.Config{})
+		defer c.Close()
+		src := newSource()
+		perms, summary, other := key(cache.Permissions, 1), key(cache.ScopeSummary, 1), key(cache.Permissions, 2)
+		src.set(perms, "before")
+		src.set(other, "before")
+		assert.Equal(t, "before", get(t, c, src, perms))
+		assert.Equal(t, "before", get(t, c, src, other))
+
+		src.set(perms, "after")
+		src.set(summary, "after")
+		src.set(other, "after")
+		got, err := c.Get(context.Background(), []cache.Key{perms, summary, other}, src.compute)
+		require.NoError(t, err)
+		var p, s, o string
+		require.NoError(t, json.Unmarshal(got[perms], &p))
+		require.NoError(t, json.Unmarshal(got[summary], &s))
+		require.NoError(t, json.Unmarshal(got[other], &o))
+		assert.Equal(t, s, p, "user 1's answers come from one computation")
+		assert.Equal(t, "before", o, "a user held whole is served from the store")
+	})
+}

@@ -596,6 +596,18 @@ func (f *fleet) await(ctx context.Context) {
 	}
 }
 
+// alone reports whether no other instance holds a lease (false when the
+// database cannot say).
+func (f *fleet) alone(ctx context.Context) bool {
+	f.mu.Lock()
+	me := f.id
+	f.mu.Unlock()
+	var others int
+	err := scanRow(ctx, f.log.db, `/* fleet */ SELECT count(*) FROM cache_instances WHERE id <> $1 AND lease_until > now()`,
+		[]any{me}, &others)
+	return err == nil && others == 0
+}
+
 // A writer that has not heard from the fleet reads the confirmations itself
 // after ackPollFirst, then at doubling intervals up to ackPollMax (and at
 // the first waited-for lease's end): the last confirmations overlapping is

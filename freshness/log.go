@@ -171,6 +171,12 @@ func (l *Log) awaitDeliveryByAnother(ctx context.Context, entry *ent.AccessChang
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
+	if f := l.fleet.Load(); f != nil && f.alone(ctx) {
+		// No other instance holds a lease (every instance of a fleet runs
+		// with an L1): nobody else reads the store, and this one bypasses
+		// it until it can invalidate everything.
+		return
+	}
 	if _, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, "u:"+strconv.Itoa(entry.ID)); err != nil {
 		quietlog.Warn(ctx, "access change undelivered: announcing it", "change", entry.ID, "err", err)
 	}

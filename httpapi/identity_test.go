@@ -246,10 +246,11 @@ func TestIdentityProvider_ProvisioningIsRateLimited(t *testing.T) {
 	burst := gate.ProvisionPerAddress.Burst
 	// The tokens first, so the requests come faster than the refill.
 	var tokens []string
-	for i := range burst + 5 {
+	for i := range burst + 10 {
 		tokens = append(tokens, hydra.UserToken(t, web, audience, fmt.Sprint("newcomer-", i), fmt.Sprintf("newcomer%d@test.example", i), "Newcomer"))
 	}
 	created, limited := 0, 0
+	began := time.Now()
 	for _, token := range tokens {
 		switch codes := g.Do(t, token, `{ me { id } }`, nil).Codes(); {
 		case len(codes) == 0:
@@ -260,8 +261,11 @@ func TestIdentityProvider_ProvisioningIsRateLimited(t *testing.T) {
 			t.Fatalf("unexpected %v", codes)
 		}
 	}
+	// The budget refills one a second while the requests run (a loaded
+	// machine makes them slower): that many more may pass.
+	refilled := int(time.Since(began)/time.Second) + 1
 	assert.GreaterOrEqual(t, created, burst, "the burst is provisioned")
-	assert.LessOrEqual(t, created, burst+1, "then one a second at most")
+	assert.LessOrEqual(t, created, burst+refilled, "then one a second at most")
 	assert.Positive(t, limited)
 	n, err := g.DB.Client.User.Query().Count(reqctx.NewContextWithSystem(t.Context()))
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -74,14 +75,7 @@ func TestChaos(t *testing.T) {
 
 	ops := w.history()
 	report := Check(ops, w.initial())
-	kinds := slices.Sorted(func(yield func(string) bool) {
-		for k := range faults {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(faults)) {
 		t.Logf("chaos: fault %s x%d", k, faults[k])
 	}
 	t.Logf("chaos: %d reads (%d failed, %d unjudged), %d acknowledged writes (%d failed); stale %d, torn %d; out of order while a write was in flight %d (longest %s)",
@@ -112,10 +106,9 @@ func TestChaos(t *testing.T) {
 type world struct {
 	t       *testing.T
 	redis   *testenv.RedisServer
-	store   redis.UniversalClient // straight to Redis, for snapshots
-	dbURL   string
-	dbHost  string
-	adminID int
+	store  redis.UniversalClient // straight to Redis, for snapshots
+	dbURL  string
+	dbHost string
 
 	mu        sync.RWMutex
 	instances []*instance
@@ -165,7 +158,6 @@ func newWorld(t *testing.T) *world {
 		w.instances = append(w.instances, w.startInstance(i))
 	}
 	g := w.instances[0].g
-	w.adminID = g.Admin.ID
 	world := testenv.NewWorld(t, g.DB.Client)
 	program := world.Program("Chaos")
 	for i := range 6 {

@@ -104,8 +104,8 @@ func TestChaos(t *testing.T) {
 // world is the system under test: the instances, their links, the users
 // and the recorded history.
 type world struct {
-	t       *testing.T
-	redis   *testenv.RedisServer
+	t      *testing.T
+	redis  *testenv.RedisServer
 	store  redis.UniversalClient // straight to Redis, for snapshots
 	dbURL  string
 	dbHost string
@@ -428,4 +428,3 @@ func (w *world) restart(in *instance, hold time.Duration) {
 	w.instances[in.index] = fresh
 	w.mu.Unlock()
 }
-

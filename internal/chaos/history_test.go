@@ -12,8 +12,12 @@ import (
 func TestCheck_CatchesWhatItShould(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	write := func(call, ret int, v bool) Op { return Op{Write: true, User: 1, Call: at(call), Return: at(ret), Value: v, OK: true} }
-	read := func(call, ret int, v bool) Op { return Op{User: 1, Call: at(call), Return: at(ret), Value: v, OK: true} }
+	write := func(call, ret int, v bool) Op {
+		return Op{Write: true, User: 1, Call: at(call), Return: at(ret), Value: v, OK: true}
+	}
+	read := func(call, ret int, v bool) Op {
+		return Op{User: 1, Call: at(call), Return: at(ret), Value: v, OK: true}
+	}
 	initial := map[int]bool{1: true}
 
 	ok := Check([]Op{write(10, 20, false), read(0, 5, true), read(12, 18, true), read(12, 18, false), read(25, 30, false)}, initial)

@@ -30,11 +30,11 @@ func (forgetfulStore) Load(_ context.Context, users []int, _ []cache.Key) (cache
 	}
 	return cache.Snapshot{Global: "g", Users: tokens, Values: map[cache.Key][]byte{}}, nil
 }
-func (forgetfulStore) Save(context.Context, []cache.Entry) error     { return nil }
+func (forgetfulStore) Save(context.Context, []cache.Entry) error            { return nil }
 func (forgetfulStore) BumpUsers(context.Context, []int, int64, int64) error { return nil }
-func (forgetfulStore) BumpAll(context.Context, int64) error          { return nil }
-func (forgetfulStore) Ping(context.Context) error                    { return nil }
-func (forgetfulStore) Backend() string                               { return "forgetful" }
+func (forgetfulStore) BumpAll(context.Context, int64) error                 { return nil }
+func (forgetfulStore) Ping(context.Context) error                           { return nil }
+func (forgetfulStore) Backend() string                                      { return "forgetful" }
 
 // realisticValue is the JSON of an answer of kind for a user of a catalog
 // at the benchmark's shape (a few programs, up to a few hundred projects).

@@ -1,8 +1,8 @@
 package cache
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"time"

@@ -6,7 +6,7 @@
 # can be reached (CI here), scripts/image.sh builds the binary on the host
 # and runs the same release stage with --build-context build=.tmp/image.
 
-FROM golang:1.26 AS build
+FROM docker.io/library/golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -137,6 +137,24 @@ func TestDeploy_ReleaseStagesAgree(t *testing.T) {
 	assert.Equal(t, instructions("Dockerfile", "FROM scratch AS release"), instructions("deploy/release.Containerfile", ""))
 }
 
+// Every base image is named fully (registry, path, tag) or is scratch:
+// podman refuses a short name such as golang:1.26 where no unqualified
+// search registry is configured (issue 36, finding 2).
+func TestDeploy_BaseImagesAreFullyQualified(t *testing.T) {
+	for _, path := range []string{"Dockerfile", "deploy/release.Containerfile"} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) < 2 || fields[0] != "FROM" || fields[1] == "scratch" {
+				continue
+			}
+			registry, _, _ := strings.Cut(fields[1], "/")
+			assert.True(t, strings.ContainsAny(registry, ".:"), "%s: %q names no registry", path, fields[1])
+		}
+	}
+}
+
 // The release image builds here from scratch (no registry) with the
 // binary it holds, which serves: /healthz answers, and it stops cleanly.
 // Running containers is not possible in this sandbox, so the binary is

@@ -145,7 +145,11 @@ func (k *KeySet) keepFresh(ctx context.Context) {
 		case <-time.After(wait):
 		}
 		if err := k.Refresh(ctx); err != nil {
-			slog.WarnContext(ctx, "identity provider: key refresh failed; keeping the last good keys", "err", err)
+			if k.size.Load() == 0 {
+				slog.WarnContext(ctx, "identity provider: no keys yet; retrying", "err", err)
+			} else {
+				slog.WarnContext(ctx, "identity provider: key refresh failed; keeping the last good keys", "err", err)
+			}
 		}
 	}
 }

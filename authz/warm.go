@@ -210,5 +210,7 @@ func (w *warmer) warmOnce(ctx context.Context, reason string) {
 	}
 	w.seconds.Observe(time.Since(start).Seconds())
 	w.runsC.WithLabelValues(reason).Inc()
-	slog.Info("cache warmed", "reason", reason, "users", done, "took", time.Since(start))
+	// A duration's text ("57ms"): as a number, JSON logs showed
+	// nanoseconds without a unit.
+	slog.Info("cache warmed", "reason", reason, "users", done, "took", time.Since(start).Round(time.Microsecond).String())
 }

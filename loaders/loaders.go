@@ -381,6 +381,7 @@ func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz
 	viewer, _ := reqctx.ViewerFromContext(ctx)
 	seen := map[authz.Key]bool{}
 	var keys []authz.Key
+	wholeSeen := map[int]bool{}
 	var whole []int // users whose reach answers are asked for: loaded whole
 	for _, u := range users {
 		if u == viewer.UserID {
@@ -397,8 +398,8 @@ func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz
 				keys = append(keys, k)
 			}
 		}
-		if reach && !seen[authz.Key{UserID: u}] {
-			seen[authz.Key{UserID: u}] = true
+		if reach && !wholeSeen[u] {
+			wholeSeen[u] = true
 			whole = append(whole, u)
 		}
 	}

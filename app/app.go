@@ -631,7 +631,7 @@ func (a *App) Close() {
 // welcome message use it).
 func (a *App) UserByEmail(ctx context.Context, email string) (*ent.User, error) {
 	u, err := a.db.Client.User.Query().
-		Where(user.Email(authz.NormalizeEmail(email))).
+		Where(user.Email(auth.NormalizeEmail(email))).
 		Only(reqctx.NewContextWithSystem(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("no user with email %q: %w", email, err)
@@ -671,7 +671,7 @@ func IssueToken(ctx context.Context, cfg Config, email string) (string, error) {
 	if err := d.CheckVersion(ctx); err != nil {
 		return "", err
 	}
-	u, err := d.Client.User.Query().Where(user.Email(authz.NormalizeEmail(email))).Only(reqctx.NewContextWithSystem(ctx))
+	u, err := d.Client.User.Query().Where(user.Email(auth.NormalizeEmail(email))).Only(reqctx.NewContextWithSystem(ctx))
 	switch {
 	case ent.IsNotFound(err):
 		return "", fmt.Errorf("no user with email %q", email)

@@ -139,7 +139,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		CachePrefix:       p.str("CACHE_PREFIX", ""),
 		JWTSecret:         p.str("JWT_SECRET", ""),
 		TokenTTL:          p.duration("TOKEN_TTL", 24*time.Hour),
-		AdminEmail:        authz.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
+		AdminEmail:        auth.NormalizeEmail(p.str("ADMIN_EMAIL", "admin@example.com")),
 		LoaderWait:        p.duration("LOADER_WAIT", 0),
 		MetricsAddr:       p.str("METRICS_ADDR", ""),
 		AuditRetention:    p.duration("AUDIT_RETENTION", 90*24*time.Hour),

@@ -6,6 +6,7 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/apperr"
+	"authz-gateway/auth"
 	"authz-gateway/ent"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
@@ -43,7 +44,7 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email string, grant GrantF
 		if exists {
 			return impact{users: upgraded, target: "no grant: an admin exists"}, nil
 		}
-		granted, err = grant(ctx, tx, NormalizeEmail(email))
+		granted, err = grant(ctx, tx, auth.NormalizeEmail(email))
 		if err != nil {
 			return impact{}, err
 		}

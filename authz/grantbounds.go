@@ -33,20 +33,26 @@ func loadAuthorGrants(ctx context.Context, tx *ent.Tx) (*authorGrants, error) {
 	if !ok {
 		return nil, nil
 	}
-	// Read as the gateway: the viewer's own grants, whatever the read
-	// rules would show them.
+	return liveGrants(ctx, tx, v.UserID)
+}
+
+// liveGrants reads user's active, not ended role assignments (with their
+// roles) and scope assignments in tx, as the gateway: all of them,
+// whatever the read rules would show the viewer, and whether the user is
+// active or not.
+func liveGrants(ctx context.Context, tx *ent.Tx, user int) (*authorGrants, error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	roles, err := tx.RoleAssignment.Query().
-		Where(roleassignment.UserID(v.UserID), roleassignment.Active(true), predicate.RoleAssignment(notEnded)).
+		Where(roleassignment.UserID(user), roleassignment.Active(true), predicate.RoleAssignment(notEnded)).
 		WithRole().All(ctx)
 	if err != nil {
-		return nil, dbError(err, "your role assignments")
+		return nil, dbError(err, "role assignments")
 	}
 	scopes, err := tx.ScopeAssignment.Query().
-		Where(scopeassignment.UserID(v.UserID), scopeassignment.Active(true), predicate.ScopeAssignment(notEnded)).
+		Where(scopeassignment.UserID(user), scopeassignment.Active(true), predicate.ScopeAssignment(notEnded)).
 		All(ctx)
 	if err != nil {
-		return nil, dbError(err, "your scope assignments")
+		return nil, dbError(err, "scope assignments")
 	}
 	return &authorGrants{roles: roles, scopes: scopes}, nil
 }

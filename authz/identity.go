@@ -115,7 +115,7 @@ func identifies(u *ent.User, ext auth.External) bool {
 
 // lookupExternal finds the user ext names (0: nobody).
 func (s *Service) lookupExternal(ctx context.Context, ext auth.External) (int, error) {
-	q := s.db.User.Query().Where(user.Email(NormalizeEmail(ext.Key)))
+	q := s.db.User.Query().Where(user.Email(auth.NormalizeEmail(ext.Key)))
 	if ext.By == auth.ClaimSub {
 		q = s.db.User.Query().Where(user.ExternalID(ext.Key))
 	}
@@ -140,7 +140,7 @@ func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, er
 	var created *ent.User
 	err := s.mutate(ctx, "provisionUser", func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		create := tx.User.Create().SetName(provisionedName(ext))
-		email := NormalizeEmail(ext.Email)
+		email := auth.NormalizeEmail(ext.Email)
 		if ext.By == auth.ClaimSub {
 			create.SetExternalID(ext.Key)
 			if taken, err := tx.User.Query().Where(user.Email(email)).Exist(ctx); err != nil || taken || email == "" {

@@ -53,9 +53,13 @@ func cleanTexts(fields ...text) error {
 	return nil
 }
 
+// lineBreaks are what a multiline field may hold of the control
+// characters: read as spaces when looking for the others.
+var lineBreaks = strings.NewReplacer("\n", " ", "\r", " ", "\t", " ")
+
 func firstForbiddenRune(s string, multiline bool) (rune, bool) {
 	if multiline {
-		s = strings.NewReplacer("\n", " ", "\r", " ", "\t", " ").Replace(s)
+		s = lineBreaks.Replace(s)
 	}
 	return auth.FirstInvisible(s)
 }

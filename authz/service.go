@@ -233,7 +233,7 @@ func wholeReach(keys []Key) []Key {
 	var extra []Key
 	seen := map[int]bool{}
 	for _, k := range keys {
-		if k.UserID == CatalogUser || seen[k.UserID] || !slices.Contains(reachKinds, k.Kind) {
+		if k.UserID == CatalogUser || seen[k.UserID] || !IsReachKind(k.Kind) {
 			continue
 		}
 		seen[k.UserID] = true

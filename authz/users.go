@@ -9,9 +9,6 @@ import (
 	"authz-gateway/apperr"
 	"authz-gateway/auth"
 	"authz-gateway/ent"
-	"authz-gateway/ent/predicate"
-	"authz-gateway/ent/roleassignment"
-	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/ent/user"
 	"authz-gateway/reqctx"
 )
@@ -25,7 +22,7 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 	if err := cleanTexts(emailText(&in.Email), name(&in.Name)); err != nil {
 		return nil, err
 	}
-	in.Email = NormalizeEmail(in.Email)
+	in.Email = auth.NormalizeEmail(in.Email)
 	var created *ent.User
 	err := s.mutate(ctx, "createUser", func(ctx context.Context, tx *ent.Tx) (impact, error) {
 		if err := checkEmailFree(ctx, tx, in.Email, 0); err != nil {
@@ -63,7 +60,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 		return nil, err
 	}
 	if in.Email != nil {
-		email := NormalizeEmail(*in.Email)
+		email := auth.NormalizeEmail(*in.Email)
 		in.Email = &email
 	}
 	var updated *ent.User
@@ -101,31 +98,22 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 // user (whose answers are empty) is judged by what reactivating them
 // would restore.
 func userWithinOwn(ctx context.Context, tx *ent.Tx, reach access.Reach, id int) error {
-	ctx = reqctx.NewContextWithSystem(ctx)
-	if err := userExists(ctx, tx, id); err != nil {
+	if err := userExists(reqctx.NewContextWithSystem(ctx), tx, id); err != nil {
 		return err
 	}
-	roles, err := tx.RoleAssignment.Query().
-		Where(roleassignment.UserID(id), roleassignment.Active(true), predicate.RoleAssignment(notEnded)).
-		WithRole().All(ctx)
+	theirs, err := liveGrants(ctx, tx, id)
 	if err != nil {
-		return dbError(err, "the user's roles")
+		return err
 	}
 	var perms []access.Permission
-	for _, ra := range roles {
+	for _, ra := range theirs.roles {
 		perms = append(perms, ra.Edges.Role.Permissions...)
 	}
 	slices.Sort(perms)
 	if err := withinOwn(reach, slices.Compact(perms), "this user"); err != nil {
 		return err
 	}
-	scopes, err := tx.ScopeAssignment.Query().
-		Where(scopeassignment.UserID(id), scopeassignment.Active(true), predicate.ScopeAssignment(notEnded)).
-		All(ctx)
-	if err != nil {
-		return dbError(err, "the user's scopes")
-	}
-	for _, sa := range scopes {
+	for _, sa := range theirs.scopes {
 		in := ScopeInput{ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
 		if checkScopeInput(reach, in) != nil {
 			return apperr.Errorf(apperr.Forbidden, "this user holds a %s scope beyond your write reach", sa.ScopeType)
@@ -151,8 +139,3 @@ func checkExternalIDFree(ctx context.Context, tx *ent.Tx, externalID *string, ex
 	return mustBeFree(ctx, tx.User.Query().Where(user.ExternalID(*externalID), user.IDNEQ(except)).Exist,
 		"user", "a user with externalId %q already exists", *externalID)
 }
-
-// NormalizeEmail is the form users' emails are stored and looked up in:
-// trimmed, ASCII letters lower-cased (auth.NormalizeEmail; never Unicode
-// folding, which maps lookalikes onto plain addresses).
-func NormalizeEmail(email string) string { return auth.NormalizeEmail(email) }

@@ -2,6 +2,7 @@ package freshness
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -58,12 +59,19 @@ func (l *Log) announce(ctx context.Context, tx *ent.Tx, what string, id int) err
 	return l.announceText(ctx, tx, what+":"+strconv.Itoa(id))
 }
 
-// announceText sends payload on the log's channel when tx commits.
-func (l *Log) announceText(ctx context.Context, tx *ent.Tx, payload string) error {
+// execer runs a statement: a transaction (its notifications leave when it
+// commits) or the client (they leave at once).
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// announceText sends payload on the log's channel through db: when it
+// commits, for a transaction.
+func (l *Log) announceText(ctx context.Context, db execer, payload string) error {
 	if !l.postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, payload); err != nil {
+	if _, err := db.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, payload); err != nil {
 		return fmt.Errorf("announce access change: %w", err)
 	}
 	return nil

@@ -117,15 +117,9 @@ func (l *Log) Commit(ctx context.Context, op string, change func(ctx context.Con
 	return nil
 }
 
-// commitAndDeliver is Commit without the waits. It reports whether the
-// delivery succeeded (a failed one is logged, not returned).
-func (l *Log) commitAndDeliver(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) (delivered bool, err error) {
-	_, delivered, err = l.commit(ctx, op, change)
-	return delivered, err
-}
-
-// commit runs change and appends its entry in one transaction, commits,
-// and delivers the entry.
+// commit is Commit without the waits: it runs change and appends its
+// entry in one transaction, commits, and delivers the entry. It reports
+// whether the delivery succeeded (a failed one is logged, not returned).
 func (l *Log) commit(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) (_ *ent.AccessChange, delivered bool, err error) {
 	tx, err := l.db.Tx(ctx)
 	if err != nil {
@@ -177,7 +171,7 @@ func (l *Log) awaitDeliveryByAnother(ctx context.Context, entry *ent.AccessChang
 		// it until it can invalidate everything.
 		return
 	}
-	if _, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, "u:"+strconv.Itoa(entry.ID)); err != nil {
+	if err := l.announceText(ctx, l.db, "u:"+strconv.Itoa(entry.ID)); err != nil {
 		quietlog.Warn(ctx, "access change undelivered: announcing it", "change", entry.ID, "err", err)
 	}
 	deadline := time.Now().Add(MaxDeliveryWait)

@@ -434,7 +434,7 @@ func (w *watcher) repair(ctx context.Context) {
 		quietlog.Warn(ctx, "access-change log: repair: reading the undelivered", "err", err)
 		return
 	}
-	delivered, err := w.log.commitAndDeliver(ctx, "repairCache", func(context.Context, *ent.Tx) (Change, error) {
+	_, delivered, err := w.log.commit(ctx, "repairCache", func(context.Context, *ent.Tx) (Change, error) {
 		return Change{All: true, Target: "every user (the cache store was behind the log)"}, nil
 	})
 	if err != nil {

@@ -57,7 +57,7 @@ func classify(ctx context.Context, err error, gqlErr *gqlerror.Error) (apperr.Co
 	case isCancelledStatement(err) && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		// PostgreSQL cancelled the statement because the request's deadline
 		// passed: the request ran out of time, nothing broke.
-		return apperr.Unavailable, "the request ran out of time (REQUEST_TIMEOUT); ask for less, or retry"
+		return apperr.Unavailable, msgRanOutOfTime
 	case errors.Is(err, context.Canceled):
 		return apperr.Internal, ""
 	}

@@ -151,17 +151,19 @@ func answerTimedOut(ctx context.Context, next graphql.OperationHandler) graphql.
 	return func(ctx context.Context) *graphql.Response {
 		resp := responses(ctx)
 		if resp == nil && !answered && ctx.Err() != nil {
-			resp = &graphql.Response{Errors: gqlerror.List{timedOut(ctx, ctx.Err())}}
+			resp = &graphql.Response{Errors: gqlerror.List{PresentError(ctx, ranOutOfTime(ctx.Err()))}}
 		}
 		answered = true
 		return resp
 	}
 }
 
-// timedOut is the error of work stopped by the request's deadline.
-func timedOut(ctx context.Context, err error) *gqlerror.Error {
-	return PresentError(ctx, apperr.Wrap(apperr.Unavailable, err, "the request ran out of time (REQUEST_TIMEOUT); ask for less, or retry"))
-}
+// msgRanOutOfTime is what a client is told of work the request's deadline
+// stopped.
+const msgRanOutOfTime = "the request ran out of time (REQUEST_TIMEOUT); ask for less, or retry"
+
+// ranOutOfTime is the error of work stopped by the request's deadline.
+func ranOutOfTime(err error) error { return apperr.Wrap(apperr.Unavailable, err, msgRanOutOfTime) }
 
 // capSize refuses an answer whose data is larger than max bytes: the
 // client asked for too much (the cost limit bounds how much can be built;
@@ -182,7 +184,7 @@ func capSize(max int) graphql.ResponseMiddleware {
 // deadline stops the work itself, not only the database calls in it.
 func StopAtDeadline(ctx context.Context, next graphql.Resolver) (any, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, apperr.Wrap(apperr.Unavailable, err, "the request ran out of time (REQUEST_TIMEOUT); ask for less, or retry")
+		return nil, ranOutOfTime(err)
 	}
 	return next(ctx)
 }

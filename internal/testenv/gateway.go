@@ -153,6 +153,9 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 	}
 	t.Cleanup(a.Close)
 	g.App, g.DB, g.Redis, g.Cache, g.Authz, g.Tokens, g.Handler = a, a.DB(), a.Redis(), a.Cache(), a.Authz(), a.Tokens(), a.Handler()
+	if cfg.Identity.Enabled() {
+		waitForIdentity(g.Handler, 10*time.Second)
+	}
 	g.Admin, err = a.UserByEmail(context.Background(), AdminEmail)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -351,4 +354,20 @@ func ProductionRateLimit() ratelimit.Limit {
 		panic(err)
 	}
 	return cfg.RateLimit
+}
+
+// waitForIdentity waits, at most d, until /readyz says the identity
+// provider's keys are known, as a deployment's readiness probe does before
+// traffic comes: the gateway starts without waiting for a slow provider
+// (auth.RefetchWait). A provider that stays down or hangs (tests of that)
+// costs the wait and nothing else.
+func waitForIdentity(h http.Handler, d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		var status map[string]string
+		if json.Unmarshal(rec.Body.Bytes(), &status) == nil && status["identity provider"] == "ok" {
+			return
+		}
+	}
 }

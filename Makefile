@@ -65,7 +65,7 @@ loadtest:
 # as 5m works too but can end in Go 1.26's spurious "context deadline
 # exceeded", see scripts/test.sh).
 fuzz:
-	FUZZTIME=$${FUZZTIME:-300000x} scripts/with-services.sh sh -c 'go test -run "^$$" -fuzz "^FuzzGraphQLHTTP$$" -fuzztime $$FUZZTIME ./httpapi/ && go test -run "^$$" -fuzz "^FuzzDecodeEnvelope$$" -fuzztime $$FUZZTIME ./cache/ && go test -run "^$$" -fuzz "^FuzzMeasureDocument$$" -fuzztime $$FUZZTIME ./graph/ && go test -run "^$$" -fuzz "^FuzzDirect$$" -fuzztime $$FUZZTIME ./graph/'
+	FUZZTIME=$${FUZZTIME:-300000x} scripts/with-services.sh sh -c 'go test -run "^$$" -fuzz "^FuzzGraphQLHTTP$$" -fuzztime $$FUZZTIME ./httpapi/ && go test -run "^$$" -fuzz "^FuzzDecodeEnvelope$$" -fuzztime $$FUZZTIME ./cache/ && go test -run "^$$" -fuzz "^FuzzMeasureDocument$$" -fuzztime $$FUZZTIME ./graph/'
 
 # Prints the environment pointing at the test services (starting them).
 services:

@@ -80,8 +80,7 @@ func TestTracing_SpansFromHTTPDownToRedisAndSQL(t *testing.T) {
 	assert.Positive(t, redis, "Redis spans")
 	assert.Positive(t, sqlSpans, "SQL spans")
 
-	// The viewer's own answers too: traced, they take the executor (the
-	// direct path has no fields to give spans to).
+	// The viewer's own answers too: a span per field that resolves.
 	recorder.Reset()
 	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `{ me { permissions } }`, nil))
 	var fields []string

@@ -110,6 +110,31 @@ func can(ctx context.Context, svc *authz.Service, userID int, p access.Permissio
 	})
 }
 
+// accessibleConnection is a page of a user's accessible programs or
+// projects (paginate reads it from the database, the user's reach stated as
+// scopes), its totalCount from the user's cached IDs (cachedCount).
+func accessibleConnection[T, C any](ctx context.Context, userID int, first *int, kind items[T],
+	cachedIDs func(context.Context, int) ([]int, error),
+	paginate func(ctx context.Context, reach access.Reach, first int) (conn C, total *int, err error)) (C, error) {
+	var none C
+	n, _, err := page(first, nil)
+	if err != nil {
+		return none, err
+	}
+	reach, err := loaders.For(ctx).Reach(ctx, userID)
+	if err != nil {
+		return none, err
+	}
+	paged, counted := uncounted(ctx)
+	conn, total, err := paginate(paged, reach, *n)
+	if err != nil || !counted {
+		return conn, err
+	}
+	ids, err := cachedIDs(ctx, userID)
+	*total, err = cachedCount(ctx, kind, ids, err)
+	return conn, err
+}
+
 // programsInReach and projectsInReach query a user's accessible programs
 // and projects, the reach stated as scopes so that no catalog-sized list
 // becomes a parameter (the same rule as the project privacy filter, which

@@ -235,8 +235,10 @@ type ComplexityRoot struct {
 
 	User struct {
 		AccessibleProgramConnection func(childComplexity int, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) int
+		AccessibleProgramIds        func(childComplexity int) int
 		AccessiblePrograms          func(childComplexity int) int
 		AccessibleProjectConnection func(childComplexity int, first *int, after *entgql.Cursor[int], orderBy *ent.ProjectOrder) int
+		AccessibleProjectIds        func(childComplexity int) int
 		AccessibleProjects          func(childComplexity int) int
 		Active                      func(childComplexity int) int
 		Can                         func(childComplexity int, permission access.Permission, on int) int
@@ -338,6 +340,8 @@ type UserResolver interface {
 	HasPermission(ctx context.Context, obj *ent.User, permission access.Permission) (bool, error)
 	AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error)
 	AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error)
+	AccessibleProgramIds(ctx context.Context, obj *ent.User) ([]int, error)
+	AccessibleProjectIds(ctx context.Context, obj *ent.User) ([]int, error)
 	AccessibleProgramConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) (*ent.ProgramConnection, error)
 	AccessibleProjectConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProjectOrder) (*ent.ProjectConnection, error)
 	ScopeSummary(ctx context.Context, obj *ent.User) (*authz.ScopeSummary, error)
@@ -1218,6 +1222,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.AccessibleProgramConnection(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[int]), args["orderBy"].(*ent.ProgramOrder)), true
+	case "User.accessibleProgramIds":
+		if e.ComplexityRoot.User.AccessibleProgramIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.AccessibleProgramIds(childComplexity), true
 	case "User.accessiblePrograms":
 		if e.ComplexityRoot.User.AccessiblePrograms == nil {
 			break
@@ -1235,6 +1245,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.AccessibleProjectConnection(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[int]), args["orderBy"].(*ent.ProjectOrder)), true
+	case "User.accessibleProjectIds":
+		if e.ComplexityRoot.User.AccessibleProjectIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.AccessibleProjectIds(childComplexity), true
 	case "User.accessibleProjects":
 		if e.ComplexityRoot.User.AccessibleProjects == nil {
 			break
@@ -1794,6 +1810,10 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_accessiblePrograms(ctx, field)
 	case "accessibleProjects":
 		return ec.fieldContext_User_accessibleProjects(ctx, field)
+	case "accessibleProgramIds":
+		return ec.fieldContext_User_accessibleProgramIds(ctx, field)
+	case "accessibleProjectIds":
+		return ec.fieldContext_User_accessibleProjectIds(ctx, field)
 	case "accessibleProgramConnection":
 		return ec.fieldContext_User_accessibleProgramConnection(ctx, field)
 	case "accessibleProjectConnection":
@@ -7135,6 +7155,52 @@ func (ec *executionContext) fieldContext_User_accessibleProjects(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _User_accessibleProgramIds(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_accessibleProgramIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().AccessibleProgramIds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNID2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_accessibleProgramIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "ID")
+}
+
+func (ec *executionContext) _User_accessibleProjectIds(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_accessibleProjectIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().AccessibleProjectIds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNID2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_accessibleProjectIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "ID")
+}
+
 func (ec *executionContext) _User_accessibleProgramConnection(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12201,6 +12267,18 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_accessibleProjects(ctx, field, obj)
+				})
+		case "accessibleProgramIds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_accessibleProgramIds(ctx, field, obj)
+				})
+		case "accessibleProjectIds":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_accessibleProjectIds(ctx, field, obj)
 				})
 		case "accessibleProgramConnection":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

@@ -66,9 +66,7 @@ type HandlerConfig struct {
 	// Sockets serves subscriptions over graphql-ws; nil: none.
 	Sockets *SocketConfig
 	// Traced adds OpenTelemetry spans for operations and the fields that
-	// resolve (the process's tracer provider); every operation then takes
-	// gqlgen's executor, the direct path (directSchema) having no fields to
-	// trace.
+	// resolve (the process's tracer provider).
 	Traced bool
 }
 
@@ -82,9 +80,6 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 	schema := cfg.Schema
 	if schema == nil {
 		schema = NewSchema(db, svc)
-		if !cfg.Traced { // a traced operation has a span per field: the executor's
-			schema = directSchema{ExecutableSchema: schema, svc: svc}
-		}
 	}
 	srv := handler.New(schema)
 	if cfg.Sockets != nil {

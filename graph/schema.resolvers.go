@@ -251,46 +251,40 @@ func (r *userResolver) AccessibleProjects(ctx context.Context, obj *ent.User) ([
 	return accessible(ctx, projectItems, l.Projects, ids, err)
 }
 
+// AccessibleProgramIds is the resolver for the accessibleProgramIds field.
+func (r *userResolver) AccessibleProgramIds(ctx context.Context, obj *ent.User) ([]int, error) {
+	ids, err := loaders.For(ctx).AccessibleProgramIDs(ctx, obj.ID)
+	return readableOf(ctx, programItems, ids, err)
+}
+
+// AccessibleProjectIds is the resolver for the accessibleProjectIds field.
+func (r *userResolver) AccessibleProjectIds(ctx context.Context, obj *ent.User) ([]int, error) {
+	ids, err := loaders.For(ctx).AccessibleProjectIDs(ctx, obj.ID)
+	return readableOf(ctx, projectItems, ids, err)
+}
+
 // AccessibleProgramConnection is the resolver for the accessibleProgramConnection field.
 func (r *userResolver) AccessibleProgramConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) (*ent.ProgramConnection, error) {
-	first, _, err := page(first, nil)
-	if err != nil {
-		return nil, err
-	}
-	l := loaders.For(ctx)
-	reach, err := l.Reach(ctx, obj.ID)
-	if err != nil {
-		return nil, err
-	}
-	paged, counted := uncounted(ctx)
-	conn, err := programsInReach(r.db, reach).Paginate(paged, after, first, nil, nil, ent.WithProgramOrder(orderBy))
-	if err != nil || !counted {
-		return conn, err
-	}
-	ids, err := l.AccessibleProgramIDs(ctx, obj.ID)
-	conn.TotalCount, err = cachedCount(ctx, programItems, ids, err)
-	return conn, err
+	return accessibleConnection(ctx, obj.ID, first, programItems, loaders.For(ctx).AccessibleProgramIDs,
+		func(ctx context.Context, reach access.Reach, first int) (*ent.ProgramConnection, *int, error) {
+			conn, err := programsInReach(r.db, reach).Paginate(ctx, after, &first, nil, nil, ent.WithProgramOrder(orderBy))
+			if err != nil {
+				return nil, nil, err
+			}
+			return conn, &conn.TotalCount, nil
+		})
 }
 
 // AccessibleProjectConnection is the resolver for the accessibleProjectConnection field.
 func (r *userResolver) AccessibleProjectConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProjectOrder) (*ent.ProjectConnection, error) {
-	first, _, err := page(first, nil)
-	if err != nil {
-		return nil, err
-	}
-	l := loaders.For(ctx)
-	reach, err := l.Reach(ctx, obj.ID)
-	if err != nil {
-		return nil, err
-	}
-	paged, counted := uncounted(ctx)
-	conn, err := projectsInReach(r.db, reach).Paginate(paged, after, first, nil, nil, ent.WithProjectOrder(orderBy))
-	if err != nil || !counted {
-		return conn, err
-	}
-	ids, err := l.AccessibleProjectIDs(ctx, obj.ID)
-	conn.TotalCount, err = cachedCount(ctx, projectItems, ids, err)
-	return conn, err
+	return accessibleConnection(ctx, obj.ID, first, projectItems, loaders.For(ctx).AccessibleProjectIDs,
+		func(ctx context.Context, reach access.Reach, first int) (*ent.ProjectConnection, *int, error) {
+			conn, err := projectsInReach(r.db, reach).Paginate(ctx, after, &first, nil, nil, ent.WithProjectOrder(orderBy))
+			if err != nil {
+				return nil, nil, err
+			}
+			return conn, &conn.TotalCount, nil
+		})
 }
 
 // ScopeSummary is the resolver for the scopeSummary field.

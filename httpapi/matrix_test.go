@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -213,11 +214,60 @@ func checkReads(t *testing.T, m *matrixWorld, s subject) {
 			assert.Contains(t, s.readProject, sa.Project.Name)
 		}
 	}
+	checkIDLists(t, m, s)
 	if s.can(access.UserRead) {
 		assert.Greater(t, me.Users.TotalCount, 1, "USER_READ lists users")
 	} else {
 		assert.Equal(t, 1, me.Users.TotalCount, "without USER_READ only oneself")
 	}
+}
+
+// checkIDLists: accessibleProgramIds and accessibleProjectIds are the IDs
+// of the object lists beside them, ascending, for the viewer and for every
+// user the viewer may read (filtered by the viewer's reach alike).
+func checkIDLists(t *testing.T, m *matrixWorld, s subject) {
+	t.Helper()
+	type lists struct {
+		ID                   string
+		AccessiblePrograms   []struct{ ID string }
+		AccessibleProjects   []struct{ ID string }
+		AccessibleProgramIds []string
+		AccessibleProjectIds []string
+	}
+	var out struct {
+		Me    lists
+		Users struct{ Edges []struct{ Node lists } }
+	}
+	const fields = `id accessiblePrograms { id } accessibleProjects { id } accessibleProgramIds accessibleProjectIds`
+	testenv.MustOK(t, m.g.Do(t, s.token, `{ me { `+fields+` } users(first: 100) { edges { node { `+fields+` } } } }`, nil)).Decode(t, &out)
+	all := []lists{out.Me}
+	for _, e := range out.Users.Edges {
+		all = append(all, e.Node)
+	}
+	ids := func(objs []struct{ ID string }) []string {
+		out := []string{}
+		for _, o := range objs {
+			out = append(out, o.ID)
+		}
+		return out
+	}
+	ascending := func(ids []string) bool {
+		return slices.IsSortedFunc(ids, func(a, b string) int { return cmp.Compare(len(a), len(b))*2 + cmp.Compare(a, b) })
+	}
+	for _, u := range all {
+		assert.Equal(t, ids(u.AccessiblePrograms), u.AccessibleProgramIds, "user %s: accessibleProgramIds", u.ID)
+		assert.Equal(t, ids(u.AccessibleProjects), u.AccessibleProjectIds, "user %s: accessibleProjectIds", u.ID)
+		assert.True(t, ascending(u.AccessibleProgramIds) && ascending(u.AccessibleProjectIds), "user %s: ascending", u.ID)
+	}
+	named := func(ids []string) []string {
+		var out []string
+		for _, id := range ids {
+			out = append(out, m.name(id))
+		}
+		return out
+	}
+	assert.ElementsMatch(t, s.readProgram, named(out.Me.AccessibleProgramIds), "me.accessibleProgramIds")
+	assert.ElementsMatch(t, s.readProject, named(out.Me.AccessibleProjectIds), "me.accessibleProjectIds")
 }
 
 func TestMatrix_Mutations(t *testing.T) {

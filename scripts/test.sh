@@ -50,12 +50,10 @@ go test -race -count=1 -run "$burner" "$@" ./loaders/
 # Every benchmark once, so none can rot (figures come from `make bench`).
 go test -run '^$' -bench . -benchtime=1x -count=1 ./...
 # The fuzzers, briefly: the HTTP/GraphQL entry, the cache value decoder and
-# the document measurement of the query guard, and the direct path against
-# the executor (the same bytes). Budgets are execution counts,
+# the document measurement of the query guard. Budgets are execution counts,
 # not durations: Go 1.26's fuzz coordinator can report its own -fuzztime
 # deadline as a failure ("context deadline exceeded", no crasher; Go issue
 # 75804, fixed in Go 1.27), and a count has no deadline to race.
 go test -run '^$' -fuzz '^FuzzGraphQLHTTP$' -fuzztime "${FUZZTIME:-40000x}" ./httpapi/
 go test -run '^$' -fuzz '^FuzzDecodeEnvelope$' -fuzztime "${FUZZTIME:-30000x}" ./cache/
 go test -run '^$' -fuzz '^FuzzMeasureDocument$' -fuzztime "${FUZZTIME:-30000x}" ./graph/
-go test -run '^$' -fuzz '^FuzzDirect$' -fuzztime "${FUZZTIME:-20000x}" ./graph/

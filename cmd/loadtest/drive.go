@@ -117,18 +117,18 @@ func expectProjects(n int, reachable func(int) bool) func(answer) error {
 			return err
 		}
 		var out struct {
-			Me struct{ AccessibleProjects []struct{ ID string } }
+			Me struct{ AccessibleProjectIds []string }
 		}
 		if err := json.Unmarshal(a.Data, &out); err != nil {
 			return err
 		}
 		got := map[string]bool{}
-		for _, p := range out.Me.AccessibleProjects {
-			id, err := strconv.Atoi(p.ID)
+		for _, p := range out.Me.AccessibleProjectIds {
+			id, err := strconv.Atoi(p)
 			if err != nil || !reachable(id) {
-				return fmt.Errorf("wrong answer: project %s", p.ID)
+				return fmt.Errorf("wrong answer: project %s", p)
 			}
-			got[p.ID] = true
+			got[p] = true
 		}
 		if len(got) != n {
 			return fmt.Errorf("wrong answer: %d projects, want %d", len(got), n)

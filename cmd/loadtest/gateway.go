@@ -228,7 +228,7 @@ func operation(o options, data *workload.Data, adminID int, issue func(userID in
 			n, reachable := data.Reachable(user)
 			checks[i] = expectPage(n, 20, reachable)
 		case "lookup":
-			q = `{ me { accessibleProjects { id } } }`
+			q = `{ me { accessibleProjectIds } }`
 			checks[i] = expectProjects(data.Reachable(user))
 		case "check":
 			q, vars = `query($id: ID!) { me { can(permission: PROJECT_READ, on: $id) } }`, map[string]any{"id": fmt.Sprint(project)}

@@ -38,7 +38,7 @@ func TestVerify_WrongAnswersAreErrors(t *testing.T) {
 	assert.Error(t, canFalse(notFound), "an error where false is the answer")
 
 	lookup := expectProjects(2, func(p int) bool { return p == 7 || p == 9 })
-	assert.NoError(t, lookup(answerOf(t, `{"data":{"me":{"accessibleProjects":[{"id":"9"},{"id":"7"}]}}}`)))
-	assert.Error(t, lookup(answerOf(t, `{"data":{"me":{"accessibleProjects":[{"id":"7"}]}}}`)), "one missing")
-	assert.Error(t, lookup(answerOf(t, `{"data":{"me":{"accessibleProjects":[{"id":"7"},{"id":"8"}]}}}`)), "a wrong one")
+	assert.NoError(t, lookup(answerOf(t, `{"data":{"me":{"accessibleProjectIds":["9","7"]}}}`)))
+	assert.Error(t, lookup(answerOf(t, `{"data":{"me":{"accessibleProjectIds":["7"]}}}`)), "one missing")
+	assert.Error(t, lookup(answerOf(t, `{"data":{"me":{"accessibleProjectIds":["7","8"]}}}`)), "a wrong one")
 }

@@ -30,6 +30,7 @@ import (
 	"authz-gateway/redisconn"
 	"authz-gateway/reqctx"
 	"authz-gateway/tracing"
+	"authz-gateway/warm"
 
 	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql"
@@ -65,7 +66,11 @@ type App struct {
 	metricsRegistry *prometheus.Registry
 	metricsServer   *http.Server
 
-	positions    *freshness.Positions
+	positions *freshness.Positions
+	// log is the access-change log: every write commits through it, its
+	// watchers keep this instance's tiers fresh.
+	log          *freshness.Log
+	warmer       *warm.Warmer
 	redisLatency *redisconn.LatencyHook
 	// requestSeconds times GraphQL requests (the dashboard's request
 	// latency).
@@ -160,18 +165,34 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.authz = authz.NewService(a.db.Client, a.cache, a.db.Dialect, a.positions)
+	a.assemble()
 	if err := a.start(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.handler = a.newHandler()
+	if a.handler, err = a.newHandler(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if a.traced {
 		// The outermost span: one per HTTP request, named by route.
 		a.handler = otelhttp.NewHandler(a.handler, "http",
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 	}
 	return a, nil
+}
+
+// assemble builds the domain over the database and the cache: the
+// access-change log (with the domain's rule of who a change affects), the
+// warmer and the authz service, each handed what it needs.
+func (a *App) assemble() {
+	a.warmer = warm.New(a.cfg.Warm, a.cache)
+	a.log = freshness.New(freshness.Config{
+		DB: a.db.Client, Cache: a.cache, Positions: a.positions, Postgres: a.db.Dialect == dialect.Postgres,
+		Holders:         authz.Holders,
+		OnInvalidateAll: func() { a.warmer.Trigger("invalidate_all") },
+	})
+	a.authz = authz.NewService(authz.Config{DB: a.db.Client, Cache: a.cache, Dialect: a.db.Dialect, Log: a.log, Activity: a.warmer})
 }
 
 // start brings the freshness machinery up, in the one order that keeps every
@@ -191,7 +212,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 //     writes like any other (so after 2);
 //  6. warming, last: it reads through the cache the steps above made fresh.
 func (a *App) start(ctx context.Context) error {
-	log := a.authz.Log()
+	log := a.log
 	watch := freshness.WatchConfig{Retention: a.cfg.AuditRetention}
 	if !a.cfg.embedded() {
 		watch.DSN = cmp.Or(a.cfg.DatabaseListenURL, a.cfg.DatabaseURL)
@@ -214,8 +235,8 @@ func (a *App) start(ctx context.Context) error {
 		slog.WarnContext(ctx, "fleet: first confirmation failed; the L1 answers once one succeeds", "err", err)
 	}
 	a.started = time.Now()
-	a.stopExpiry = a.authz.StartExpiry(authz.ExpiryConfig{})
-	a.stopWarming = a.authz.StartWarming(a.cfg.Warm)
+	a.stopExpiry = log.StartExpiry(freshness.ExpiryConfig{}, a.authz.Ends())
+	a.stopWarming = a.warmer.Start(a.authz)
 	return nil
 }
 
@@ -398,7 +419,7 @@ func (a *App) newGate() *gate.Gate {
 // newHandler composes the HTTP surface. Every GraphQL request and every
 // request for the dashboard's data passes the gate first; each operation on
 // a socket passes it too (graph's socket transport).
-func (a *App) newHandler() http.Handler {
+func (a *App) newHandler() (http.Handler, error) {
 	var persisted graphql.Cache[string]
 	if a.redis != nil {
 		persisted = redisconn.NewQueryStore(a.redis, a.cfg.CachePrefix, 24*time.Hour, a.cfg.Redis.Timeout)
@@ -408,8 +429,8 @@ func (a *App) newHandler() http.Handler {
 		schema = a.opts.schema(a)
 	}
 	g := a.newGate()
-	admitted := gate.Middleware(g, httpapi.TooManyRequests)
-	gql := admitted(graph.NewHandler(a.db.Client, a.authz, graph.HandlerConfig{
+	gql, err := graph.NewHandler(graph.Services{DB: a.db.Client, Authz: a.authz, Log: a.log, Cache: a.cache}, graph.HandlerConfig{
+		Gate:          g,
 		Introspection: a.cfg.Development(),
 		Limits: graph.Limits{
 			MaxDepth: a.cfg.Limits.MaxDepth, MaxComplexity: a.cfg.Limits.MaxComplexity, MaxAliases: a.cfg.Limits.MaxAliases,
@@ -418,14 +439,15 @@ func (a *App) newHandler() http.Handler {
 		PersistedQueries: persisted,
 		Schema:           schema,
 		Sockets: &graph.SocketConfig{
-			Gate:             g,
-			WatchUser:        a.authz.Log().WatchUser,
 			Origins:          a.cfg.CORSOrigins,
 			MaxMessageBytes:  a.cfg.Limits.MaxBodyBytes,
 			OperationTimeout: a.cfg.Limits.RequestTimeout,
 		},
 		Traced: a.traced,
-	}))
+	})
+	if err != nil {
+		return nil, err
+	}
 	a.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "authz_http_request_seconds",
 		Help:    "Time to answer a GraphQL request over HTTP (websocket subscriptions excluded).",
@@ -439,13 +461,13 @@ func (a *App) newHandler() http.Handler {
 		RequestTimeout: a.cfg.Limits.RequestTimeout,
 		Ready:          a.ready,
 		CORSOrigins:    a.cfg.CORSOrigins,
-		Dashboard:      admitted(a.dashboardHandler()),
+		Dashboard:      gate.Middleware(g, httpapi.TooManyRequests)(a.dashboardHandler()),
 	}
 	a.metricsRegistry = a.metrics()
 	if a.cfg.MetricsAddr == "" {
 		cfg.Metrics = a.metricsRegistry
 	}
-	return httpapi.New(cfg)
+	return httpapi.New(cfg), nil
 }
 
 // timed observes how long h takes for each request but websocket upgrades
@@ -466,8 +488,8 @@ func (a *App) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.cache.Collector(), a.requestSeconds)
-	reg.MustRegister(a.authz.Log().FleetCollectors()...)
-	reg.MustRegister(a.authz.WarmCollectors()...)
+	reg.MustRegister(a.log.FleetCollectors()...)
+	reg.MustRegister(a.warmer.Collectors()...)
 	reg.MustRegister(a.provisioning.Collector())
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))
 	if a.redis != nil {
@@ -489,7 +511,7 @@ func (a *App) ready(ctx context.Context) map[string]error {
 	}
 	// A new instance takes traffic once warm, or once WARM_READY_MAX has
 	// passed: warming never holds readiness back longer.
-	if !a.authz.Warmed() && time.Since(a.started) < a.cfg.WarmReady {
+	if !a.warmer.Warmed() && time.Since(a.started) < a.cfg.WarmReady {
 		status["warming"] = errWarming
 	}
 	return status
@@ -514,6 +536,13 @@ func (a *App) Cache() *cache.Cache { return a.cache }
 
 // Authz returns the authz service.
 func (a *App) Authz() *authz.Service { return a.authz }
+
+// Warmed reports whether the cache's first warming has finished (true
+// without warming).
+func (a *App) Warmed() bool { return a.warmer.Warmed() }
+
+// Log returns the access-change log.
+func (a *App) Log() *freshness.Log { return a.log }
 
 // Tokens returns the token issuer.
 func (a *App) Tokens() *auth.Tokens { return a.tokens }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"authz-gateway/warm"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"authz-gateway/auth"
-	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/db"
 	"authz-gateway/graph"
@@ -64,7 +64,7 @@ type Config struct {
 	L1Lease time.Duration
 	// Warm is cache warming (WARM_USERS, WARM_WINDOW, WARM_SHARE); WarmReady
 	// is how long readiness may wait for the first warm run.
-	Warm      authz.WarmConfig
+	Warm      warm.Config
 	WarmReady time.Duration
 	// RefreshAhead recomputes values read often shortly before they expire
 	// (CACHE_REFRESH_AHEAD, default on).
@@ -146,7 +146,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		CORSOrigins:       p.list("CORS_ORIGINS"),
 		L1Bytes:           int64(p.int("CACHE_L1_BYTES", 64<<20)),
 		L1Lease:           p.duration("CACHE_L1_LEASE", 2*time.Second),
-		Warm: authz.WarmConfig{
+		Warm: warm.Config{
 			Users:  p.int("WARM_USERS", 1000),
 			Window: p.duration("WARM_WINDOW", 24*time.Hour),
 			Share:  p.float("WARM_SHARE", 0.25),

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/freshness"
 	"context"
 	"fmt"
 
@@ -28,27 +29,27 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email string, grant GrantF
 		return nil, err
 	}
 	var granted *ent.User
-	err := s.mutate(ctx, "bootstrapAdmin", func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.mutate(ctx, "bootstrapAdmin", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		adminRole, err := s.lockRole(ctx, tx, access.RoleAdmin)
 		if err != nil {
-			return impact{}, err // instances starting together take turns
+			return freshness.Change{}, err // instances starting together take turns
 		}
 		upgraded, err := adminHoldsAll(ctx, tx, adminRole)
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		exists, err := adminExists(ctx, tx.Client())
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		if exists {
-			return impact{users: upgraded, target: "no grant: an admin exists"}, nil
+			return freshness.Change{Users: upgraded, Target: "no grant: an admin exists"}, nil
 		}
 		granted, err = grant(ctx, tx, auth.NormalizeEmail(email))
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
-		return impact{users: append(upgraded, granted.ID), target: fmt.Sprintf("user %d (%s): ADMIN role and GLOBAL scope", granted.ID, granted.Email)}, nil
+		return freshness.Change{Users: append(upgraded, granted.ID), Target: fmt.Sprintf("user %d (%s): ADMIN role and GLOBAL scope", granted.ID, granted.Email)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
@@ -99,21 +100,21 @@ func adminExists(ctx context.Context, client *ent.Client) (bool, error) {
 // (deactivating a user, removing or deactivating an ADMIN role or a GLOBAL
 // scope): it locks the ADMIN role first, so such changes take turns, and
 // refuses the change if afterwards no admin is left.
-func (s *Service) keepAnAdmin(change func(ctx context.Context, tx *ent.Tx) (impact, error)) func(ctx context.Context, tx *ent.Tx) (impact, error) {
-	return func(ctx context.Context, tx *ent.Tx) (impact, error) {
+func (s *Service) keepAnAdmin(change func(ctx context.Context, tx *ent.Tx) (freshness.Change, error)) func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
+	return func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if _, err := s.lockRole(ctx, tx, access.RoleAdmin); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		imp, err := change(ctx, tx)
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		exists, err := adminExists(ctx, tx.Client())
 		if err != nil {
-			return impact{}, dbError(err, "admins")
+			return freshness.Change{}, dbError(err, "admins")
 		}
 		if !exists {
-			return impact{}, apperr.Errorf(apperr.Forbidden,
+			return freshness.Change{}, apperr.Errorf(apperr.Forbidden,
 				"this would leave no admin (an active user with an active ADMIN role and an active GLOBAL scope, neither with an end)")
 		}
 		return imp, nil

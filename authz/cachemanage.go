@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/freshness"
 	"context"
 	"fmt"
 
@@ -18,8 +19,8 @@ func (s *Service) InvalidateUserCache(ctx context.Context, userID int) error {
 	}
 	// Logged and delivered like every change; freshness holds even if the
 	// store is unreachable, so a store error is not the caller's failure.
-	return s.mutate(ctx, "invalidateUserCache", func(context.Context, *ent.Tx) (impact, error) {
-		return impact{users: []int{userID}, target: fmt.Sprintf("user %d", userID)}, nil
+	return s.mutate(ctx, "invalidateUserCache", func(context.Context, *ent.Tx) (freshness.Change, error) {
+		return freshness.Change{Users: []int{userID}, Target: fmt.Sprintf("user %d", userID)}, nil
 	})
 }
 
@@ -29,8 +30,8 @@ func (s *Service) InvalidateAllCaches(ctx context.Context) error {
 	if _, err := s.Require(ctx, access.CacheManage); err != nil {
 		return err
 	}
-	return s.mutate(ctx, "invalidateAllCaches", func(context.Context, *ent.Tx) (impact, error) {
-		return impact{all: true, target: "every user"}, nil
+	return s.mutate(ctx, "invalidateAllCaches", func(context.Context, *ent.Tx) (freshness.Change, error) {
+		return freshness.Change{All: true, Target: "every user"}, nil
 	})
 }
 

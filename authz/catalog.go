@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/freshness"
 	"context"
 	"fmt"
 
@@ -25,16 +26,16 @@ func (s *Service) CreateProgram(ctx context.Context, in ent.CreateProgramInput) 
 			return apperr.Errorf(apperr.Forbidden, "creating a program needs a GLOBAL scope")
 		}
 		return nil
-	}, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	}, func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if err := checkProgramNameFree(ctx, tx, in.Name, 0); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		p, err := tx.Program.Create().SetInput(in).Save(ctx)
 		if err != nil {
-			return impact{}, dbError(err, "program")
+			return freshness.Change{}, dbError(err, "program")
 		}
 		created = p
-		return impact{users: catalogChanged, target: fmt.Sprintf("program %d", p.ID), on: onProgram(p.ID)}, nil
+		return freshness.Change{Users: catalogChanged, Target: fmt.Sprintf("program %d", p.ID), On: onProgram(p.ID)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -49,15 +50,15 @@ func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgra
 		return nil, err
 	}
 	var updated *ent.Program
-	err := s.write(ctx, "updateProgram", access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "updateProgram", access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if in.Name != nil {
 			if err := checkProgramNameFree(ctx, tx, *in.Name, id); err != nil {
-				return impact{}, err
+				return freshness.Change{}, err
 			}
 		}
 		p, err := tx.Program.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = p
-		return impact{target: fmt.Sprintf("program %d", id), on: onProgram(id)}, dbError(err, "program")
+		return freshness.Change{Target: fmt.Sprintf("program %d", id), On: onProgram(id)}, dbError(err, "program")
 	})
 	if err != nil {
 		return nil, err
@@ -69,28 +70,28 @@ func (s *Service) UpdateProgram(ctx context.Context, id int, in ent.UpdateProgra
 // PROGRAM_WRITE and the program in write reach; a program that still has projects is
 // refused (BAD_USER_INPUT), so nothing is lost by accident.
 func (s *Service) DeleteProgram(ctx context.Context, id int) (bool, error) {
-	err := s.write(ctx, "deleteProgram", access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "deleteProgram", access.ProgramWrite, programWritable(id), func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if err := s.lockRows(ctx, "program", tx.Program.Query().Where(program.ID(id)).ForUpdate()); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		hasProjects, err := tx.Project.Query().Where(project.ProgramID(id)).Exist(ctx)
 		if err != nil {
-			return impact{}, dbError(err, "program")
+			return freshness.Change{}, dbError(err, "program")
 		}
 		if hasProjects {
-			return impact{}, badInput("program %d still has projects; delete or move them first", id)
+			return freshness.Change{}, badInput("program %d still has projects; delete or move them first", id)
 		}
-		imp, err := holdersBeforeDelete(ctx, tx, impact{programs: []int{id}, users: catalogChanged,
-			target: fmt.Sprintf("program %d", id), on: onProgram(id)})
+		imp, err := holdersBeforeDelete(ctx, tx, freshness.Change{Programs: []int{id}, Users: catalogChanged,
+			Target: fmt.Sprintf("program %d", id), On: onProgram(id)})
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		return imp, dbError(tx.Program.DeleteOneID(id).Exec(ctx), "program")
 	})
 	return err == nil, err
 }
 
-// catalogChanged is the impact of a program or project created or deleted
+// catalogChanged is the freshness.Change of a program or project created or deleted
 // on the users who reach everything: only the catalog's size changes (their
 // answers say "all"), and it is kept once, under the catalog pseudo-user.
 var catalogChanged = []int{cache.CatalogUser}
@@ -108,20 +109,20 @@ func (s *Service) CreateProject(ctx context.Context, in ent.CreateProjectInput) 
 		return nil, err
 	}
 	var created *ent.Project
-	err := s.write(ctx, "createProject", access.ProjectWrite, programWritable(in.ProgramID), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "createProject", access.ProjectWrite, programWritable(in.ProgramID), func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if err := programExists(ctx, tx, in.ProgramID); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		if err := checkProjectNameFree(ctx, tx, in.ProgramID, in.Name, 0); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		p, err := tx.Project.Create().SetInput(in).Save(ctx)
 		if err != nil {
-			return impact{}, dbError(err, "project")
+			return freshness.Change{}, dbError(err, "project")
 		}
 		created = p
-		return impact{programs: []int{in.ProgramID}, users: catalogChanged,
-			target: fmt.Sprintf("project %d in program %d", p.ID, in.ProgramID), on: onProject(p.ID)}, nil
+		return freshness.Change{Programs: []int{in.ProgramID}, Users: catalogChanged,
+			Target: fmt.Sprintf("project %d in program %d", p.ID, in.ProgramID), On: onProject(p.ID)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -142,16 +143,16 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 		inReach = all(inReach, programWritable(*in.ProgramID))
 	}
 	var updated *ent.Project
-	err := s.write(ctx, "updateProject", access.ProjectWrite, inReach, func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "updateProject", access.ProjectWrite, inReach, func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		current, err := tx.Project.Get(ctx, id)
 		if err != nil {
-			return impact{}, dbError(err, "project")
+			return freshness.Change{}, dbError(err, "project")
 		}
 		target := current.ProgramID
 		if in.ProgramID != nil {
 			target = *in.ProgramID
 			if err := programExists(ctx, tx, target); err != nil {
-				return impact{}, err
+				return freshness.Change{}, err
 			}
 		}
 		name := current.Name
@@ -159,16 +160,16 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 			name = *in.Name
 		}
 		if err := checkProjectNameFree(ctx, tx, target, name, id); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		p, err := tx.Project.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = p
 		if target == current.ProgramID {
-			return impact{target: fmt.Sprintf("project %d", id), on: onProject(id)}, dbError(err, "project")
+			return freshness.Change{Target: fmt.Sprintf("project %d", id), On: onProject(id)}, dbError(err, "project")
 		}
 		// A move concerns two programs: only GLOBAL viewers read its entry.
-		return impact{programs: []int{current.ProgramID, target}, projects: []int{id},
-			target: fmt.Sprintf("project %d moved from program %d to %d", id, current.ProgramID, target)}, dbError(err, "project")
+		return freshness.Change{Programs: []int{current.ProgramID, target}, Projects: []int{id},
+			Target: fmt.Sprintf("project %d moved from program %d to %d", id, current.ProgramID, target)}, dbError(err, "project")
 	})
 	if err != nil {
 		return nil, err
@@ -179,20 +180,20 @@ func (s *Service) UpdateProject(ctx context.Context, id int, in ent.UpdateProjec
 // DeleteProject deletes a project and the scopes on it. Needs PROJECT_WRITE
 // and the project in write reach.
 func (s *Service) DeleteProject(ctx context.Context, id int) (bool, error) {
-	err := s.write(ctx, "deleteProject", access.ProjectWrite, projectWritable(id), func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.write(ctx, "deleteProject", access.ProjectWrite, projectWritable(id), func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if err := s.lockRows(ctx, "project", tx.Project.Query().Where(project.ID(id)).ForUpdate()); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		current, err := tx.Project.Get(ctx, id)
 		if err != nil {
-			return impact{}, dbError(err, "project")
+			return freshness.Change{}, dbError(err, "project")
 		}
-		imp, err := holdersBeforeDelete(ctx, tx, impact{
-			programs: []int{current.ProgramID}, projects: []int{id}, users: catalogChanged,
-			target: fmt.Sprintf("project %d", id), on: onProject(id),
+		imp, err := holdersBeforeDelete(ctx, tx, freshness.Change{
+			Programs: []int{current.ProgramID}, Projects: []int{id}, Users: catalogChanged,
+			Target: fmt.Sprintf("project %d", id), On: onProject(id),
 		})
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		return imp, dbError(tx.Project.DeleteOneID(id).Exec(ctx), "project")
 	})

@@ -11,18 +11,16 @@ package authz
 //     no longer, the L1 and every read reject it from then on, and no read
 //     moves it (cache package);
 //   - the end is an entry of the access-change log (operation "expire"),
-//     appended once by whichever instance notices first (the expiry
-//     watcher below): the audit trail shows it, accessChanged pushes it, and
-//     its delivery invalidates like any write (a second line behind the
-//     first two, never the one correctness rests on).
+//     appended once by whichever instance notices first (freshness's expiry
+//     watcher, asking this package through Ends): the audit trail shows it,
+//     accessChanged pushes it, and its delivery invalidates like any write
+//     (a second line behind the first two, never the one correctness rests
+//     on).
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"authz-gateway/ent"
@@ -30,8 +28,6 @@ import (
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/freshness"
-	"authz-gateway/internal/quietlog"
-	"authz-gateway/reqctx"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -128,113 +124,40 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
-// ExpiryConfig tunes the expiry watcher.
-type ExpiryConfig struct {
-	// Poll is how often the watcher looks for the next end when nothing
-	// told it of one (default 5 s, one statement): an end set through
-	// another instance is logged within about this, even if that instance
-	// is gone. (That instance logs it at the end itself while it runs, and
-	// answers never outlive their end whether or not it is logged.)
-	Poll time.Duration
+// Ends answers the expiry watcher (freshness.Log.StartExpiry) from this
+// service's database.
+func (s *Service) Ends() freshness.Ends { return grantEnds{s} }
+
+// grantEnds is freshness.Ends over the role and scope assignments. Its
+// reads are marked "/* expiry */": background work, no request's.
+type grantEnds struct{ s *Service }
+
+func (g grantEnds) NextEnd(ctx context.Context) (time.Time, error) {
+	return g.s.res.nextEnd(ctx, g.s.cache.ObserveDatabaseClock)
 }
 
-// StartExpiry starts the instance's expiry watcher: at each end of a
-// time-bound grant it appends the "expire" entry of the access-change log,
-// once across every instance. The returned function stops it.
-func (s *Service) StartExpiry(cfg ExpiryConfig) (stop func()) {
-	if cfg.Poll <= 0 {
-		cfg.Poll = 5 * time.Second
-	}
-	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.expiry.run(ctx, s, cfg)
-	}()
-	return func() {
-		cancel()
-		wg.Wait()
-	}
-}
-
-// expiryWatcher is the loop of StartExpiry; wake tells it a grant with an
-// end was written here (it may end before the next poll).
-type expiryWatcher struct {
-	wake chan struct{}
-}
-
-func newExpiryWatcher() *expiryWatcher { return &expiryWatcher{wake: make(chan struct{}, 1)} }
-
-// poke makes the watcher look for the next end now.
-func (w *expiryWatcher) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *expiryWatcher) run(ctx context.Context, s *Service, cfg ExpiryConfig) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-		case <-timer.C:
-		}
-		wait := cfg.Poll
-		next, err := s.logEnded(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			quietlog.Warn(ctx, "expiry watcher: logging ended grants", "err", err)
-		case !next.IsZero():
-			// Woken at the end itself; at least a few ms, so a clock a little
-			// ahead of the database's does not spin.
-			wait = min(wait, max(time.Until(next), 5*time.Millisecond))
-		}
-		timer.Reset(wait)
-	}
-}
-
-// expiryBatch bounds the ended grants one pass logs; the next pass follows
-// at once.
-const expiryBatch = 100
-
-// logEnded appends an "expire" entry for every ended grant not logged yet
-// and returns the next end to come (zero: none known), on this process's
-// clock. Its reads are marked "/* expiry */": background work, no request's.
-// While nothing has ended (the usual poll), it is one statement.
-func (s *Service) logEnded(ctx context.Context) (next time.Time, err error) {
-	next, err = s.res.nextEnd(ctx, s.cache.ObserveDatabaseClock)
-	if err != nil || next.IsZero() || next.After(time.Now()) {
-		return next, err
-	}
-	for _, t := range []struct {
-		table, kind string
-	}{{"role_assignments", "role"}, {"scope_assignments", "scope"}} {
-		due, err := s.res.ended(ctx, t.table)
+func (g grantEnds) Ended(ctx context.Context, limit int) ([]freshness.Grant, error) {
+	var out []freshness.Grant
+	for _, kind := range []string{"role", "scope"} {
+		ids, err := g.s.res.ended(ctx, kind+"_assignments", limit-len(out))
 		if err != nil {
-			return time.Time{}, err
+			return nil, err
 		}
-		for _, id := range due {
-			if err := s.logExpiry(ctx, t.kind, id); err != nil {
-				return time.Time{}, err
-			}
+		for _, id := range ids {
+			out = append(out, freshness.Grant{Kind: kind, ID: id})
 		}
-		if len(due) == expiryBatch {
-			return time.Now(), nil // more to log: come back at once
+		if len(out) == limit {
+			break
 		}
 	}
-	return s.res.nextEnd(ctx, s.cache.ObserveDatabaseClock)
+	return out, nil
 }
 
 // ended returns the IDs of table's ended assignments whose end is not logged.
-func (r resolver) ended(ctx context.Context, table string) ([]int, error) {
+func (r resolver) ended(ctx context.Context, table string, limit int) ([]int, error) {
 	q := sqlQuery{text: fmt.Sprintf(`/* expiry */ SELECT a.id FROM %s a
 		WHERE a.expires_at IS NOT NULL AND NOT a.expire_logged AND NOT %s ORDER BY a.expires_at LIMIT %d`,
-		table, r.live("a"), expiryBatch)}
+		table, r.live("a"), limit)}
 	var ids []int
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		var id int
@@ -282,72 +205,44 @@ func (r resolver) nextEnd(ctx context.Context, observe func(sent, dbNow time.Tim
 	return sent.Add(time.Duration(end-dbNow) * time.Millisecond), nil
 }
 
-// errLoggedAlready rolls back an expiry another instance logged first.
-var errLoggedAlready = errors.New("expiry logged already")
-
-// logExpiry appends the "expire" entry of one ended assignment (kind "role"
-// or "scope"), in the transaction that marks it logged: the conditional
-// update lets one instance through (PostgreSQL re-checks it after a
-// concurrent writer's commit; SQLite serializes writers), so the entry is
-// written once.
-func (s *Service) logExpiry(ctx context.Context, kind string, id int) error {
-	err := s.log.Commit(ctx, "expire", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
-		if kind == "role" {
-			return expireRole(ctx, tx, id)
+// Expire marks one ended assignment's end logged and returns its change:
+// the conditional update lets one instance through (PostgreSQL re-checks it
+// after a concurrent writer's commit; SQLite serializes writers), the
+// others get freshness.ErrLoggedAlready.
+func (g grantEnds) Expire(ctx context.Context, tx *ent.Tx, grant freshness.Grant) (freshness.Change, error) {
+	var n int
+	var err error
+	if grant.Kind == "role" {
+		n, err = tx.RoleAssignment.Update().
+			Where(roleassignment.ID(grant.ID), roleassignment.ExpireLogged(false), roleassignment.ExpiresAtNotNil(),
+				roleassignment.Not(predicate.RoleAssignment(notEnded))).
+			SetExpireLogged(true).Save(ctx)
+	} else {
+		n, err = tx.ScopeAssignment.Update().
+			Where(scopeassignment.ID(grant.ID), scopeassignment.ExpireLogged(false), scopeassignment.ExpiresAtNotNil(),
+				scopeassignment.Not(predicate.ScopeAssignment(notEnded))).
+			SetExpireLogged(true).Save(ctx)
+	}
+	switch {
+	case err != nil:
+		return freshness.Change{}, err
+	case n == 0:
+		return freshness.Change{}, freshness.ErrLoggedAlready
+	}
+	if grant.Kind == "role" {
+		ra, err := tx.RoleAssignment.Query().Where(roleassignment.ID(grant.ID)).WithRole().Only(ctx)
+		if err != nil {
+			return freshness.Change{}, err
 		}
-		return expireScope(ctx, tx, id)
-	})
-	if errors.Is(err, errLoggedAlready) {
-		return nil
+		// Roles are GLOBAL business: no narrower scope (On) to read it by.
+		return freshness.Change{Users: []int{ra.UserID},
+			Target: fmt.Sprintf("user %d, role %s (ended %s)", ra.UserID, ra.Edges.Role.Type, ra.ExpiresAt.UTC().Format(time.RFC3339))}, nil
 	}
-	if err != nil {
-		return fmt.Errorf("log the end of %s assignment %d: %w", kind, id, err)
-	}
-	slog.InfoContext(ctx, "time-bound grant ended", "kind", kind, "assignment", id)
-	return nil
-}
-
-func expireRole(ctx context.Context, tx *ent.Tx, id int) (freshness.Change, error) {
-	n, err := tx.RoleAssignment.Update().
-		Where(roleassignment.ID(id), roleassignment.ExpireLogged(false), roleassignment.ExpiresAtNotNil(),
-			roleassignment.Not(predicate.RoleAssignment(notEnded))).
-		SetExpireLogged(true).Save(ctx)
-	switch {
-	case err != nil:
-		return freshness.Change{}, err
-	case n == 0:
-		return freshness.Change{}, errLoggedAlready
-	}
-	ra, err := tx.RoleAssignment.Query().Where(roleassignment.ID(id)).WithRole().Only(ctx)
-	if err != nil {
-		return freshness.Change{}, err
-	}
-	return freshness.Change{
-		Users:  []int{ra.UserID},
-		Target: fmt.Sprintf("user %d, role %s (ended %s)", ra.UserID, ra.Edges.Role.Type, ra.ExpiresAt.UTC().Format(time.RFC3339)),
-		On:     freshness.Scope(auditScope{}), // roles are GLOBAL business
-	}, nil
-}
-
-func expireScope(ctx context.Context, tx *ent.Tx, id int) (freshness.Change, error) {
-	n, err := tx.ScopeAssignment.Update().
-		Where(scopeassignment.ID(id), scopeassignment.ExpireLogged(false), scopeassignment.ExpiresAtNotNil(),
-			scopeassignment.Not(predicate.ScopeAssignment(notEnded))).
-		SetExpireLogged(true).Save(ctx)
-	switch {
-	case err != nil:
-		return freshness.Change{}, err
-	case n == 0:
-		return freshness.Change{}, errLoggedAlready
-	}
-	sa, err := tx.ScopeAssignment.Get(ctx, id)
+	sa, err := tx.ScopeAssignment.Get(ctx, grant.ID)
 	if err != nil {
 		return freshness.Change{}, err
 	}
 	target, on := describeScopes([]*ent.ScopeAssignment{sa})
-	return freshness.Change{
-		Users:  []int{sa.UserID},
-		Target: fmt.Sprintf("%s (ended %s)", target, sa.ExpiresAt.UTC().Format(time.RFC3339)),
-		On:     freshness.Scope(on),
-	}, nil
+	return freshness.Change{Users: []int{sa.UserID},
+		Target: fmt.Sprintf("%s (ended %s)", target, sa.ExpiresAt.UTC().Format(time.RFC3339)), On: on}, nil
 }

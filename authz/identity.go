@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/freshness"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -138,14 +139,14 @@ func (s *Service) lookupExternal(ctx context.Context, ext auth.External) (int, e
 // which no mail reaches.
 func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, error) {
 	var created *ent.User
-	err := s.mutate(ctx, "provisionUser", func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.mutate(ctx, "provisionUser", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		create := tx.User.Create().SetName(provisionedName(ext))
 		email := auth.NormalizeEmail(ext.Email)
 		if ext.By == auth.ClaimSub {
 			create.SetExternalID(ext.Key)
 			if taken, err := tx.User.Query().Where(user.Email(email)).Exist(ctx); err != nil || taken || email == "" {
 				if err != nil {
-					return impact{}, fmt.Errorf("provision: is the email free: %w", err)
+					return freshness.Change{}, fmt.Errorf("provision: is the email free: %w", err)
 				}
 				email = placeholderEmail(ext.Key)
 			}
@@ -153,15 +154,15 @@ func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, er
 			email = ext.Key
 		}
 		if err := auth.CheckEmail(email); err != nil {
-			return impact{}, badInput("%s", err.Error())
+			return freshness.Change{}, badInput("%s", err.Error())
 		}
 		u, err := create.SetEmail(email).Save(ctx)
 		if err != nil {
-			return impact{}, dbError(err, "user")
+			return freshness.Change{}, dbError(err, "user")
 		}
 		created = u
-		return impact{users: append([]int{u.ID}, catalogChanged...),
-			target: fmt.Sprintf("user %d (%s): provisioned from the identity provider", u.ID, u.Email)}, nil
+		return freshness.Change{Users: append([]int{u.ID}, catalogChanged...),
+			Target: fmt.Sprintf("user %d (%s): provisioned from the identity provider", u.ID, u.Email)}, nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("provision user: %w", err)

@@ -9,30 +9,18 @@ import (
 	"authz-gateway/access"
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
+	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/role"
+	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/freshness"
 
 	"entgo.io/ent/dialect"
 )
 
-// impact describes whose cached answers a change can alter: named users, the
-// holders of scopes on some programs and projects, (for changes to the catalog
-// as a whole) every holder of a GLOBAL scope, or everyone. It also says what
-// the change was about, for the access-change log.
-type impact struct {
-	users    []int
-	programs []int
-	projects []int
-	global   bool
-	all      bool
-	target   string
-	on       auditScope
-}
-
 // write is the skeleton of every checked write: the viewer must hold perm,
 // inReach must accept the viewer's reach, then change runs through mutate.
 func (s *Service) write(ctx context.Context, op string, perm access.Permission, inReach func(access.Reach) error,
-	change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
+	change func(ctx context.Context, tx *ent.Tx) (freshness.Change, error)) error {
 	reach, err := s.Require(ctx, perm)
 	if err != nil {
 		return err
@@ -45,13 +33,11 @@ func (s *Service) write(ctx context.Context, op string, perm access.Permission, 
 
 // mutate runs change through the access-change log (freshness.Log.Commit:
 // the change and its entry in one transaction, then the delivery, then the
-// wait for the fleet). This is the one place writes invalidate.
-func (s *Service) mutate(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
-	err := s.log.Commit(ctx, op, func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
-		imp, err := change(ctx, tx)
-		return imp.change(), err
-	})
-	if err != nil {
+// wait for the fleet). Every write of the domain commits here; the expiry
+// watcher (freshness.Expiry) and the log's repair commit through Commit
+// too, being the log's own entries.
+func (s *Service) mutate(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (freshness.Change, error)) error {
+	if err := s.log.Commit(ctx, op, change); err != nil {
 		return err
 	}
 	// What the request reads next (the mutation's result, a later mutation's
@@ -60,34 +46,49 @@ func (s *Service) mutate(ctx context.Context, op string, change func(ctx context
 	return nil
 }
 
-// change is the impact as the log records it.
-func (imp impact) change() freshness.Change {
-	return freshness.Change{
-		Users: imp.users, Programs: imp.programs, Projects: imp.projects, GlobalHolders: imp.global,
-		All: imp.all, Target: imp.target, On: freshness.Scope(imp.on),
+func onProgram(id int) freshness.Scope { return freshness.Scope{Kind: "program", ID: id} }
+func onProject(id int) freshness.Scope { return freshness.Scope{Kind: "project", ID: id} }
+
+// Holders returns the users whose scopes reach a change's targets (its
+// programs, its projects, every GLOBAL scope when GlobalHolders), active or
+// not: an inactive scope can be activated concurrently. It is the domain's
+// answer to "who is affected" beyond the users a change names; the log asks
+// it when it delivers a change (freshness.Config.Holders).
+func Holders(ctx context.Context, db *ent.Client, c freshness.Change) ([]int, error) {
+	var or []predicate.ScopeAssignment
+	if len(c.Programs) > 0 {
+		or = append(or, scopeassignment.ProgramIDIn(c.Programs...))
 	}
+	if len(c.Projects) > 0 {
+		or = append(or, scopeassignment.ProjectIDIn(c.Projects...))
+	}
+	if c.GlobalHolders {
+		or = append(or, scopeassignment.ScopeTypeEQ(access.ScopeGlobal))
+	}
+	if len(or) == 0 {
+		return nil, nil
+	}
+	ids, err := db.ScopeAssignment.Query().
+		Where(scopeassignment.Or(or...)).
+		Unique(true).
+		Select(scopeassignment.FieldUserID).
+		Ints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find affected users: %w", err)
+	}
+	return ids, nil
 }
 
-// auditScope is the narrowest object a viewer must reach to read an entry:
-// a program, a project, or (kind "global") nothing narrower than GLOBAL.
-type auditScope struct {
-	Kind string
-	ID   int
-}
-
-func onProgram(id int) auditScope { return auditScope{Kind: "program", ID: id} }
-func onProject(id int) auditScope { return auditScope{Kind: "project", ID: id} }
-
-// holdersBeforeDelete returns imp with the current holders of its targets
+// holdersBeforeDelete returns c with the current holders of its targets
 // added to its users. Call it inside the transaction, after locking the
 // targets and before deleting them (the delete cascades to their scopes).
-func holdersBeforeDelete(ctx context.Context, tx *ent.Tx, imp impact) (impact, error) {
-	users, err := freshness.Holders(ctx, tx.Client(), imp.change())
+func holdersBeforeDelete(ctx context.Context, tx *ent.Tx, c freshness.Change) (freshness.Change, error) {
+	users, err := Holders(ctx, tx.Client(), c)
 	if err != nil {
-		return impact{}, err
+		return freshness.Change{}, err
 	}
-	imp.users = union(imp.users, users)
-	return imp, nil
+	c.Users = freshness.Union(c.Users, users)
+	return c, nil
 }
 
 // locksRows reports whether transactions take row locks. On PostgreSQL they

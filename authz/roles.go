@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/freshness"
 	"context"
 	"fmt"
 	"strings"
@@ -36,7 +37,7 @@ func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType
 	}
 	ra, err := s.setRoleAssignment(ctx, "assignRole", userID, rt, roleChange{active: true, createMissing: true, setEnd: true, end: end})
 	if err == nil && end != nil {
-		s.expiry.poke() // it may end before the watcher's next look
+		s.log.WakeExpiry() // it may end before the watcher's next look
 	}
 	return ra, err
 }
@@ -71,17 +72,17 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 		return nil, err
 	}
 	var result *ent.RoleAssignment
-	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	change := func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		r, err := s.roleToManage(ctx, tx, reach, rt, userID)
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		existing, err := tx.RoleAssignment.Query().
 			Where(roleassignment.UserID(userID), roleassignment.RoleID(r.ID)).
 			Only(ctx)
 		if err == nil || (ent.IsNotFound(err) && rc.createMissing) {
 			if berr := s.checkRoleEnd(ctx, tx, r, rc, existing); berr != nil {
-				return impact{}, berr
+				return freshness.Change{}, berr
 			}
 		}
 		switch {
@@ -89,7 +90,7 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 			result, err = tx.RoleAssignment.Create().SetUserID(userID).SetRoleID(r.ID).SetActive(rc.active).
 				SetNillableExpiresAt(rc.end).Save(ctx)
 		case ent.IsNotFound(err):
-			return impact{}, apperr.Errorf(apperr.NotFound, "user %d does not hold role %s", userID, rt)
+			return freshness.Change{}, apperr.Errorf(apperr.NotFound, "user %d does not hold role %s", userID, rt)
 		case err == nil:
 			upd := existing.Update().SetActive(rc.active)
 			if rc.setEnd {
@@ -102,7 +103,7 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 			}
 			result, err = upd.Save(ctx)
 		}
-		return impact{users: []int{userID}, target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
+		return freshness.Change{Users: []int{userID}, Target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
 	}
 	if rt == access.RoleAdmin && (!rc.active || rc.end != nil) {
 		change = s.keepAnAdmin(change)
@@ -139,16 +140,16 @@ func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType
 		return false, err
 	}
 	var removed int
-	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	change := func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		r, err := s.roleToManage(ctx, tx, reach, rt, userID)
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		n, err := tx.RoleAssignment.Delete().
 			Where(roleassignment.UserID(userID), roleassignment.RoleID(r.ID)).
 			Exec(ctx)
 		removed = n
-		return impact{users: []int{userID}, target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
+		return freshness.Change{Users: []int{userID}, Target: fmt.Sprintf("user %d, role %s", userID, rt)}, dbError(err, "role assignment")
 	}
 	if rt == access.RoleAdmin {
 		change = s.keepAnAdmin(change)
@@ -177,25 +178,25 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 		return nil, err
 	}
 	var updated *ent.Role
-	err = s.mutate(ctx, "setRolePermissions", func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err = s.mutate(ctx, "setRolePermissions", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		// Locking the role makes a concurrent assignRole of it (whose foreign
 		// key check needs the row) wait, so the holders read below are all.
 		r, err := s.lockRole(ctx, tx, rt)
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		holders, err := tx.RoleAssignment.Query().
 			Where(roleassignment.RoleID(r.ID)).
 			Select(roleassignment.FieldUserID).
 			Ints(ctx)
 		if err != nil {
-			return impact{}, dbError(err, "role holders")
+			return freshness.Change{}, dbError(err, "role holders")
 		}
 		updated, err = r.Update().SetPermissions(perms).Save(ctx)
-		return impact{users: holders, target: fmt.Sprintf("role %s: %v", rt, perms)}, dbError(err, "role "+string(rt))
+		return freshness.Change{Users: holders, Target: fmt.Sprintf("role %s: %v", rt, perms)}, dbError(err, "role "+string(rt))
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/freshness"
 	"context"
 	"fmt"
 	"time"
@@ -60,21 +61,21 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 		endsGlobal = endsGlobal || (end != nil && in.ScopeType == access.ScopeGlobal)
 	}
 	out := make([]*ent.ScopeAssignment, len(ins))
-	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
-		var imp impact
+	change := func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
+		var imp freshness.Change
 		grants, err := loadAuthorGrants(ctx, tx)
 		if err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		for i, in := range ins {
 			sa, err := assignScope(ctx, tx, grants, in)
 			if err != nil {
-				return impact{}, inputAt("inputs", len(ins), i, err)
+				return freshness.Change{}, inputAt("inputs", len(ins), i, err)
 			}
 			out[i] = sa
-			imp.users = append(imp.users, in.UserID)
+			imp.Users = append(imp.Users, in.UserID)
 		}
-		imp.target, imp.on = describeScopes(out)
+		imp.Target, imp.On = describeScopes(out)
 		return imp, nil
 	}
 	if endsGlobal {
@@ -87,7 +88,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 	for i := range out {
 		out[i] = out[i].Unwrap()
 		if out[i].ExpiresAt != nil {
-			s.expiry.poke() // it may end before the watcher's next look
+			s.log.WakeExpiry() // it may end before the watcher's next look
 		}
 	}
 	return out, nil
@@ -98,7 +99,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 // the unique index refuses ours and the write runs again, now finding the
 // row (assigning is idempotent). SQLite serializes writers, so only
 // PostgreSQL ever retries.
-func (s *Service) mutateRetryingConflicts(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (impact, error)) error {
+func (s *Service) mutateRetryingConflicts(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (freshness.Change, error)) error {
 	const attempts = 3
 	var err error
 	for range attempts {
@@ -262,17 +263,17 @@ func (s *Service) changeScope(ctx context.Context, op string, id int, effect sco
 	if err != nil {
 		return err
 	}
-	apply := func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	apply := func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		sa, err := tx.ScopeAssignment.Get(ctx, id)
 		if err != nil {
-			return impact{}, dbError(err, "scope assignment")
+			return freshness.Change{}, dbError(err, "scope assignment")
 		}
 		in := ScopeInput{UserID: sa.UserID, ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
 		if err := checkScopeInput(reach, in); err != nil {
-			return impact{}, errOutOfScope("scope assignment")
+			return freshness.Change{}, errOutOfScope("scope assignment")
 		}
 		target, on := describeScopes([]*ent.ScopeAssignment{sa})
-		return impact{users: []int{sa.UserID}, target: target, on: on}, change(ctx, tx, sa)
+		return freshness.Change{Users: []int{sa.UserID}, Target: target, On: on}, change(ctx, tx, sa)
 	}
 	if effect == takesAway {
 		apply = s.keepAnAdmin(apply)
@@ -295,9 +296,9 @@ func inputAt(list string, n, i int, err error) error {
 
 // describeScopes names scope assignments for the log, and the object a
 // viewer must reach to read the entry (several assignments: GLOBAL only).
-func describeScopes(sas []*ent.ScopeAssignment) (string, auditScope) {
+func describeScopes(sas []*ent.ScopeAssignment) (string, freshness.Scope) {
 	if len(sas) != 1 {
-		return fmt.Sprintf("%d scope assignments", len(sas)), auditScope{}
+		return fmt.Sprintf("%d scope assignments", len(sas)), freshness.Scope{}
 	}
 	sa := sas[0]
 	switch {
@@ -306,5 +307,5 @@ func describeScopes(sas []*ent.ScopeAssignment) (string, auditScope) {
 	case sa.ProjectID != nil:
 		return fmt.Sprintf("scope assignment %d: user %d, PROJECT %d", sa.ID, sa.UserID, *sa.ProjectID), onProject(*sa.ProjectID)
 	}
-	return fmt.Sprintf("scope assignment %d: user %d, GLOBAL", sa.ID, sa.UserID), auditScope{}
+	return fmt.Sprintf("scope assignment %d: user %d, GLOBAL", sa.ID, sa.UserID), freshness.Scope{}
 }

@@ -159,42 +159,56 @@ type Answer struct {
 
 // Service resolves and manages authorization. It is safe for concurrent use.
 type Service struct {
-	db    *ent.Client
-	cache *cache.Cache
-	res   resolver
-	log   *freshness.Log // every write commits through it
-	warm  *warmer        // activity record and cache warming
-	types atomic.Value   // []string: ent's type table, see objectKind
-	hints identityHints  // identity provider callers -> users (ResolveExternal)
-	// expiry logs the ends of time-bound grants (StartExpiry).
-	expiry *expiryWatcher
+	db     *ent.Client
+	cache  *cache.Cache
+	res    resolver
+	log    *freshness.Log // every write commits through it
+	active Activity
+	types  atomic.Value  // []string: ent's type table, see objectKind
+	hints  identityHints // identity provider callers -> users (ResolveExternal)
 }
 
-// NewService returns a Service reading db through c. sqlDialect is ent's
-// name of the database's dialect (dialect.Postgres or dialect.SQLite): it
-// decides the placeholder style of the resolution queries and whether
-// transactions lock rows. positions are the log positions c judges its store
-// by (c's Config.Accept is positions.Accept); nil when c trusts its store.
-// The service builds the instance's access-change log over them (Log).
-func NewService(db *ent.Client, c *cache.Cache, sqlDialect string, positions *freshness.Positions) *Service {
-	if positions == nil {
-		positions = freshness.NewPositions()
+// Config assembles a Service.
+type Config struct {
+	DB    *ent.Client
+	Cache *cache.Cache
+	// Dialect is ent's name of the database's dialect (dialect.Postgres or
+	// dialect.SQLite): it decides the placeholder style of the resolution
+	// queries and whether transactions lock rows.
+	Dialect string
+	// Log is the instance's access-change log: every write commits
+	// through it (its Holders rule is this package's Holders).
+	Log *freshness.Log
+	// Activity learns of every viewer resolved (warming's record); nil:
+	// nobody.
+	Activity Activity
+}
+
+// Activity learns which users this instance authenticates.
+type Activity interface{ NoteActive(userID int) }
+
+type noActivity struct{}
+
+func (noActivity) NoteActive(int) {}
+
+// NewService returns the Service of cfg.
+func NewService(cfg Config) *Service {
+	if cfg.Activity == nil {
+		cfg.Activity = noActivity{}
 	}
-	s := &Service{db: db, cache: c, res: resolver{db: db, dialect: sqlDialect}, expiry: newExpiryWatcher()}
-	s.warm = newWarmer(s)
-	s.log = freshness.New(freshness.Config{
-		DB: db, Cache: c, Positions: positions, Postgres: sqlDialect == dialect.Postgres,
-		OnInvalidateAll: func() { s.warm.trigger("invalidate_all") },
-	})
-	return s
+	return &Service{db: cfg.DB, cache: cfg.Cache, res: resolver{db: cfg.DB, dialect: cfg.Dialect}, log: cfg.Log, active: cfg.Activity}
 }
 
-// Log returns the instance's access-change log: the app starts its watcher
-// and fleet membership, subscriptions watch users through it.
-func (s *Service) Log() *freshness.Log { return s.log }
-
-// Cache returns the cache the service reads through.
-func (s *Service) Cache() *cache.Cache { return s.cache }
+// WarmUsers computes, or confirms cached, every answer a request of each
+// of users needs as its viewer (warm.Source).
+func (s *Service) WarmUsers(ctx context.Context, users []int) error {
+	keys := make([]Key, 0, len(users)*6)
+	for _, u := range users {
+		keys = append(keys, viewerKeys(u)...)
+	}
+	_, err := s.Answers(ctx, keys)
+	return err
+}
 
 // Answers returns the answers for keys, in one cache round trip and at most
 // one query per kind for the misses. An unknown user gets empty answers. A
@@ -275,8 +289,8 @@ func (s *Service) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]
 	notCatalog := func(u int) bool { return u == CatalogUser }
 	byKind[cache.AccessiblePrograms] = slices.DeleteFunc(byKind[cache.AccessiblePrograms], notCatalog)
 	byKind[cache.AccessibleProjects] = slices.DeleteFunc(byKind[cache.AccessibleProjects], notCatalog)
-	programUsers := union(byKind[cache.AccessiblePrograms], summaries)
-	projectUsers := union(byKind[cache.AccessibleProjects], summaries)
+	programUsers := freshness.Union(byKind[cache.AccessiblePrograms], summaries)
+	projectUsers := freshness.Union(byKind[cache.AccessibleProjects], summaries)
 
 	res, finish, err := s.snapshot(ctx, byKind)
 	if err != nil {
@@ -455,19 +469,6 @@ func decodeAnswer(kind cache.Kind, data []byte) (Answer, error) {
 		err = fmt.Errorf("unknown kind %q", kind)
 	}
 	return a, err
-}
-
-// union returns a followed by the elements of b that are not in a.
-func union(a, b []int) []int {
-	seen := make(map[int]bool, len(a)+len(b))
-	out := make([]int, 0, len(a)+len(b))
-	for _, v := range slices.Concat(a, b) {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 var _ cache.Sized = Answer{}

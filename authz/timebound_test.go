@@ -118,7 +118,7 @@ func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, slices.ContainsFunc(who.Edges, func(e *ent.UserEdge) bool { return e.Node.ID == u }),
 				"accessors list the contractor before the end")
-			signals, stopWatch := two.Authz.Log().WatchUser(u)
+			signals, stopWatch := two.App.Log().WatchUser(u)
 			defer stopWatch()
 
 			// accessChanged is pushed at the scope's end, from either instance.

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/freshness"
 	"context"
 	"fmt"
 	"slices"
@@ -24,21 +25,21 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 	}
 	in.Email = auth.NormalizeEmail(in.Email)
 	var created *ent.User
-	err := s.mutate(ctx, "createUser", func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	err := s.mutate(ctx, "createUser", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if err := checkEmailFree(ctx, tx, in.Email, 0); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		if err := checkExternalIDFree(ctx, tx, in.ExternalID, 0); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		u, err := tx.User.Create().SetInput(in).Save(ctx)
 		if err != nil {
-			return impact{}, dbError(err, "user")
+			return freshness.Change{}, dbError(err, "user")
 		}
 		created = u
 		// The catalog's size counts the users (the cost limit's bound on
 		// lists of users).
-		return impact{users: append([]int{u.ID}, catalogChanged...), target: fmt.Sprintf("user %d (%s)", u.ID, u.Email)}, nil
+		return freshness.Change{Users: append([]int{u.ID}, catalogChanged...), Target: fmt.Sprintf("user %d (%s)", u.ID, u.Email)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -64,21 +65,21 @@ func (s *Service) UpdateUser(ctx context.Context, id int, in ent.UpdateUserInput
 		in.Email = &email
 	}
 	var updated *ent.User
-	change := func(ctx context.Context, tx *ent.Tx) (impact, error) {
+	change := func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		if err := userWithinOwn(ctx, tx, reach, id); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		if in.Email != nil {
 			if err := checkEmailFree(ctx, tx, *in.Email, id); err != nil {
-				return impact{}, err
+				return freshness.Change{}, err
 			}
 		}
 		if err := checkExternalIDFree(ctx, tx, in.ExternalID, id); err != nil {
-			return impact{}, err
+			return freshness.Change{}, err
 		}
 		u, err := tx.User.UpdateOneID(id).SetInput(in).Save(ctx)
 		updated = u
-		return impact{users: []int{id}, target: fmt.Sprintf("user %d", id)}, dbError(err, "user")
+		return freshness.Change{Users: []int{id}, Target: fmt.Sprintf("user %d", id)}, dbError(err, "user")
 	}
 	if in.Active != nil && !*in.Active {
 		change = s.keepAnAdmin(change)

@@ -65,7 +65,7 @@ func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Contex
 	if !st.Exists || !st.Active {
 		return ctx, nil, nil
 	}
-	s.warm.noteActive(userID)
+	s.active.NoteActive(userID)
 	viewer := reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID, Email: st.Email})
 	u := &ent.User{ID: userID, Email: st.Email, Name: st.Name, Active: st.Active}
 	if st.ExternalID != "" {

@@ -13,6 +13,7 @@ package freshness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -20,12 +21,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"authz-gateway/access"
 	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
-	"authz-gateway/ent/predicate"
-	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
 
@@ -44,6 +42,10 @@ type Config struct {
 	// OnInvalidateAll runs after this instance delivered a change that
 	// invalidates everything (warming starts over).
 	OnInvalidateAll func()
+	// Holders returns the users whose scopes reach a change's targets (its
+	// Programs, Projects and GlobalHolders): the domain's rule of who is
+	// affected beyond the users a change names, asked at delivery.
+	Holders func(ctx context.Context, db *ent.Client, c Change) ([]int, error)
 }
 
 // Log is this instance's side of the freshness protocol.
@@ -57,12 +59,21 @@ type Log struct {
 	watcher   atomic.Pointer[watcher]
 	listener  atomic.Pointer[pq.Listener] // PostgreSQL: set by WatchLog
 	live      *liveChanges                // accessChanged's watchers
+	// expiryWake tells the expiry watcher of a grant with an end.
+	expiryWake chan struct{}
 }
 
 // New returns the log of cfg. Start it with Watch (and JoinFleet, with an
 // L1).
 func New(cfg Config) *Log {
-	return &Log{cfg: cfg, db: cfg.DB, cache: cfg.Cache, positions: cfg.Positions, postgres: cfg.Postgres, live: newLiveChanges()}
+	if cfg.Holders == nil {
+		// Without the domain's rule nobody's holders are known: every
+		// change with targets then affects everyone (never fewer).
+		cfg.Holders = func(context.Context, *ent.Client, Change) ([]int, error) {
+			return nil, errors.New("no rule for the holders of a change's targets")
+		}
+	}
+	return &Log{cfg: cfg, db: cfg.DB, cache: cfg.Cache, positions: cfg.Positions, postgres: cfg.Postgres, live: newLiveChanges(), expiryWake: make(chan struct{}, 1)}
 }
 
 // Change is what one write tells the log: whose cached answers it can
@@ -94,7 +105,7 @@ type Scope struct {
 // collected at delivery, after the commit: anyone who gains a scope on a
 // target later invalidates themselves after their own commit, which follows
 // ours. A change that deletes targets must collect their holders itself,
-// inside the transaction, after locking them (Holders). A delivery that
+// inside the transaction, after locking them (Config.Holders). A delivery that
 // fails does not fail the write: the entry stays undelivered in the log,
 // this cache bypasses its store until it can invalidate everything, and
 // every other instance bypasses the store until some instance has delivered
@@ -190,35 +201,9 @@ func (l *Log) awaitDeliveryByAnother(ctx context.Context, entry *ent.AccessChang
 		"change", entry.ID, "waited", MaxDeliveryWait.String())
 }
 
-// Holders returns the users whose scopes reach the change's targets (active
-// or not: an inactive scope can be activated concurrently).
-func Holders(ctx context.Context, db *ent.Client, c Change) ([]int, error) {
-	var or []predicate.ScopeAssignment
-	if len(c.Programs) > 0 {
-		or = append(or, scopeassignment.ProgramIDIn(c.Programs...))
-	}
-	if len(c.Projects) > 0 {
-		or = append(or, scopeassignment.ProjectIDIn(c.Projects...))
-	}
-	if c.GlobalHolders {
-		or = append(or, scopeassignment.ScopeTypeEQ(access.ScopeGlobal))
-	}
-	if len(or) == 0 {
-		return nil, nil
-	}
-	ids, err := db.ScopeAssignment.Query().
-		Where(scopeassignment.Or(or...)).
-		Unique(true).
-		Select(scopeassignment.FieldUserID).
-		Ints(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("find affected users: %w", err)
-	}
-	return ids, nil
-}
-
-// union returns a followed by the elements of b that are not in a.
-func union(a, b []int) []int {
+// Union returns a followed by the elements of b that are not in a: the
+// users of two changes (or answers) together.
+func Union(a, b []int) []int {
 	seen := make(map[int]bool, len(a)+len(b))
 	out := make([]int, 0, len(a)+len(b))
 	for _, v := range slices.Concat(a, b) {

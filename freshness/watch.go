@@ -485,11 +485,14 @@ func (l *Log) affected(ctx context.Context, e *ent.AccessChange) (users []int, a
 	if e.All {
 		return e.Users, true
 	}
-	held, err := Holders(ctx, l.db, Change{Programs: e.Programs, Projects: e.Projects, GlobalHolders: e.GlobalHolders})
+	if len(e.Programs) == 0 && len(e.Projects) == 0 && !e.GlobalHolders {
+		return e.Users, false
+	}
+	held, err := l.cfg.Holders(ctx, l.db, Change{Programs: e.Programs, Projects: e.Projects, GlobalHolders: e.GlobalHolders})
 	if err != nil {
 		return e.Users, true // without the holders, everyone: never less
 	}
-	return union(e.Users, held), false
+	return Union(e.Users, held), false
 }
 
 // markInTx marks entry id delivered inside tx, with its affected users.

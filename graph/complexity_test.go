@@ -19,7 +19,7 @@ var pricedByArguments = map[string]bool{"Query.nodes": true, "Mutation.bulkAssig
 // connection by its page, a list by its arguments, and every other list by
 // listPrices. A new list field without one fails here.
 func TestComplexity_EveryListIsPriced(t *testing.T) {
-	es := NewSchema(nil, nil)
+	es := NewSchema(Services{})
 	schema := es.Schema()
 	for name, def := range schema.Types {
 		if def.BuiltIn || strings.HasPrefix(name, "__") || (def.Kind != ast.Object && def.Kind != ast.Interface) {

@@ -2,11 +2,13 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
-	"authz-gateway/ent"
+	"authz-gateway/gate"
+	"authz-gateway/httpapi"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -56,6 +58,9 @@ func (l Limits) withDefaults() Limits {
 
 // HandlerConfig configures the GraphQL endpoint.
 type HandlerConfig struct {
+	// Gate admits every operation: each HTTP request before its body is
+	// read, each operation on a socket (required).
+	Gate *gate.Gate
 	// Introspection is for development (GATEWAY_ENV=development).
 	Introspection bool
 	Limits        Limits
@@ -70,20 +75,25 @@ type HandlerConfig struct {
 	Traced bool
 }
 
-// NewHandler returns the GraphQL endpoint over db and svc: GET and POST
-// transports, and graphql-ws for subscriptions, a parsed-query cache, persisted queries, limits, the viewer
-// requirement, the viewer's reach per operation and the error presenter. It
-// expects every HTTP request admitted by the gate (gate.Middleware); socket
-// operations are admitted one by one by the socket transport.
-func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Handler {
+// NewHandler returns the GraphQL endpoint over s: GET and POST transports,
+// and graphql-ws for subscriptions, a parsed-query cache, persisted
+// queries, limits, the viewer requirement, the viewer's reach per operation
+// and the error presenter. Every HTTP request passes cfg.Gate before
+// anything reads its body (gate.Middleware); socket operations pass it one
+// by one (the socket transport). There is no endpoint without the gate.
+func NewHandler(s Services, cfg HandlerConfig) (http.Handler, error) {
+	if cfg.Gate == nil || s.Authz == nil || s.Log == nil {
+		return nil, errors.New("graph: a handler needs its gate, the authz service and the access-change log")
+	}
 	limits := cfg.Limits.withDefaults()
 	schema := cfg.Schema
 	if schema == nil {
-		schema = NewSchema(db, svc)
+		schema = NewSchema(s)
 	}
+	svc := s.Authz
 	srv := handler.New(schema)
 	if cfg.Sockets != nil {
-		srv.AddTransport(newSocketTransport(*cfg.Sockets))
+		srv.AddTransport(newSocketTransport(*cfg.Sockets, cfg.Gate, s.Log))
 	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -116,7 +126,7 @@ func NewHandler(db *ent.Client, svc *authz.Service, cfg HandlerConfig) http.Hand
 	srv.AroundFields(ForgetAfterMutation)
 	srv.SetErrorPresenter(PresentError)
 	srv.SetRecoverFunc(Recover)
-	return overHTTP(srv)
+	return gate.Middleware(cfg.Gate, httpapi.TooManyRequests)(overHTTP(srv)), nil
 }
 
 // withViewerReach gives an operation that passed validation the viewer's

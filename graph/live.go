@@ -59,7 +59,7 @@ func (r *Resolver) accessChanged(ctx context.Context) (<-chan *model.AccessSnaps
 	if !r.subscriptions.acquire(v.UserID) {
 		return nil, apperr.Errorf(apperr.RateLimited, "at most %d accessChanged subscriptions per viewer", MaxSubscriptionsPerViewer)
 	}
-	signals, stop := r.authz.Log().WatchUser(v.UserID)
+	signals, stop := r.log.WatchUser(v.UserID)
 	out := make(chan *model.AccessSnapshot, 1)
 	go func() {
 		defer close(out)

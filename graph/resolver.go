@@ -5,7 +5,9 @@ import (
 
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
+	"authz-gateway/cache"
 	"authz-gateway/ent"
+	"authz-gateway/freshness"
 	"authz-gateway/gate"
 	"authz-gateway/loaders"
 
@@ -18,17 +20,29 @@ import (
 type Resolver struct {
 	db            *ent.Client
 	authz         *authz.Service
+	log           *freshness.Log
+	cache         *cache.Cache
 	subscriptions *subscriptionCounts
 }
 
-// NewResolver returns the root resolver over db and svc.
-func NewResolver(db *ent.Client, svc *authz.Service) *Resolver {
-	return &Resolver{db: db, authz: svc, subscriptions: &subscriptionCounts{}}
+// Services are what the resolvers hand work to.
+type Services struct {
+	DB    *ent.Client
+	Authz *authz.Service
+	// Log is the access-change log: accessChanged watches users through it.
+	Log *freshness.Log
+	// Cache is what cacheStats reports on.
+	Cache *cache.Cache
 }
 
-// NewSchema returns the executable schema over db and svc.
-func NewSchema(db *ent.Client, svc *authz.Service) graphql.ExecutableSchema {
-	return NewSchemaWith(NewResolver(db, svc))
+// NewResolver returns the root resolver over s.
+func NewResolver(s Services) *Resolver {
+	return &Resolver{db: s.DB, authz: s.Authz, log: s.Log, cache: s.Cache, subscriptions: &subscriptionCounts{}}
+}
+
+// NewSchema returns the executable schema over s.
+func NewSchema(s Services) graphql.ExecutableSchema {
+	return NewSchemaWith(NewResolver(s))
 }
 
 // NewSchemaWith returns the executable schema over any resolver root: the

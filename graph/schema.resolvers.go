@@ -176,7 +176,7 @@ func (r *queryResolver) Roles(ctx context.Context) ([]*ent.Role, error) {
 
 // CacheStats is the resolver for the cacheStats field.
 func (r *queryResolver) CacheStats(ctx context.Context) (*model.CacheStats, error) {
-	s := r.authz.Cache().Stats(ctx)
+	s := r.cache.Stats(ctx)
 	return &model.CacheStats{
 		Backend:        s.Backend,
 		RedisReachable: s.Backend == "redis" && s.Reachable,

@@ -12,6 +12,6 @@ import (
 // it at /schema.graphql.
 func SDL() []byte {
 	var buf bytes.Buffer
-	formatter.NewFormatter(&buf, formatter.WithIndent("  ")).FormatSchema(NewSchema(nil, nil).Schema())
+	formatter.NewFormatter(&buf, formatter.WithIndent("  ")).FormatSchema(NewSchema(Services{}).Schema())
 	return buf.Bytes()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"authz-gateway/apperr"
+	"authz-gateway/freshness"
 	"authz-gateway/gate"
 	"authz-gateway/httpapi"
 
@@ -54,10 +55,6 @@ const (
 
 // SocketConfig is what the websocket transport needs from the gateway.
 type SocketConfig struct {
-	Gate *gate.Gate
-	// WatchUser signals after every change that may affect a user (the
-	// socket then checks its viewer is still active).
-	WatchUser func(userID int) (<-chan struct{}, func())
 	// Origins are the browser origins allowed besides the gateway's own
 	// (CORS_ORIGINS, the same rule as for HTTP).
 	Origins []string
@@ -67,6 +64,11 @@ type SocketConfig struct {
 	// (REQUEST_TIMEOUT, as over HTTP); a subscription lasts as long as the
 	// socket.
 	OperationTimeout time.Duration
+
+	// The handler's gate, and its log: a socket checks its viewer is
+	// still active after every change that may affect them.
+	gate *gate.Gate
+	log  *freshness.Log
 }
 
 // socketTransport is gqlgen's websocket transport with the gateway's rules
@@ -79,7 +81,8 @@ type socketTransport struct {
 
 var _ graphql.Transport = socketTransport{}
 
-func newSocketTransport(cfg SocketConfig) socketTransport {
+func newSocketTransport(cfg SocketConfig, g *gate.Gate, log *freshness.Log) socketTransport {
+	cfg.gate, cfg.log = g, log
 	t := socketTransport{cfg: cfg, counts: &socketCounts{byIP: map[string]int{}, byUser: map[int]int{}}}
 	limit := cfg.MaxMessageBytes
 	t.inner = transport.Websocket{
@@ -105,7 +108,7 @@ func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql
 	}
 	defer s.end()
 	t.inner.Do(w, r.WithContext(context.WithValue(r.Context(), socketKey{}, s)),
-		&socketExecutor{GraphExecutor: exec, gate: t.cfg.Gate, timeout: t.cfg.OperationTimeout})
+		&socketExecutor{GraphExecutor: exec, gate: t.cfg.gate, timeout: t.cfg.OperationTimeout})
 }
 
 // init handles connection_init: the token must admit a viewer, who must
@@ -114,7 +117,7 @@ func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql
 func (t socketTransport) init(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	s := socketFrom(ctx)
 	creds := gate.Credentials{Authorization: payload.Authorization(), ClientIP: s.ip}
-	_, adm, err := t.cfg.Gate.Admit(ctx, creds)
+	_, adm, err := t.cfg.gate.Admit(ctx, creds)
 	if err == nil && adm.UserID == 0 {
 		err = gate.ErrAuthenticationRequired
 	}
@@ -192,7 +195,7 @@ func (s *socket) close(code int, reason string) {
 // watch closes the socket once its viewer is no longer active, checking
 // after every change that may affect the viewer.
 func (s *socket) watch(ctx context.Context, cfg SocketConfig) {
-	signals, stop := cfg.WatchUser(s.userID)
+	signals, stop := cfg.log.WatchUser(s.userID)
 	defer stop()
 	for {
 		select {
@@ -200,7 +203,7 @@ func (s *socket) watch(ctx context.Context, cfg SocketConfig) {
 			return
 		case <-signals:
 		}
-		if active, err := cfg.Gate.StillActive(ctx, s.userID); err == nil && !active {
+		if active, err := cfg.gate.StillActive(ctx, s.userID); err == nil && !active {
 			s.close(CloseForbidden, "user deactivated")
 			return
 		}

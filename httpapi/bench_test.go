@@ -91,7 +91,7 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 	naive := testenv.NewGateway(b, testenv.Options{DatabaseURL: g.DatabaseURL, Prefix: g.Prefix(), Limits: pages,
 		Schema: func(a *app.App) graphql.ExecutableSchema {
-			return graph.NewSchemaWith(naiveRoot{Resolver: graph.NewResolver(a.DB().Client, a.Authz()), a: a})
+			return graph.NewSchemaWith(naiveRoot{Resolver: graph.NewResolver(graph.Services{DB: a.DB().Client, Authz: a.Authz(), Log: a.Log(), Cache: a.Cache()}), a: a})
 		}})
 	token := g.Token(b, g.Admin.ID)
 	for _, n := range []int{1, 10, 100, 1000} {
@@ -147,6 +147,14 @@ func BenchmarkOperations(b *testing.B) {
 			p := pairs[i%len(pairs)]
 			i++
 			testenv.MustOK(b, g.Do(b, tokens[p[0]], `{ me { accessibleProjects { id } } }`, nil))
+		}
+	})
+	b.Run("op=lookup-ids", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			p := pairs[i%len(pairs)]
+			i++
+			testenv.MustOK(b, g.Do(b, tokens[p[0]], `{ me { accessibleProjectIds } }`, nil))
 		}
 	})
 	b.Run("op=floor", func(b *testing.B) {

@@ -1,4 +1,7 @@
-package authz
+// Package warm keeps an instance's cache warm: it records which users the
+// instance authenticates and, at start-up and after every invalidation of
+// everything, recomputes the answers of the most recently active ones.
+package warm
 
 import (
 	"context"
@@ -8,13 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"authz-gateway/cache"
 	"authz-gateway/internal/quietlog"
 	"authz-gateway/reqctx"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Cache warming: every instance notes which users it authenticates and
+// Every instance notes which users it authenticates and
 // merges that, every few seconds, into the store's record of recently active
 // users (one round trip, bounded). At start-up, and after this instance
 // delivered a change that invalidates everything (invalidateAllCaches, the
@@ -23,8 +27,8 @@ import (
 // between batches so that warming takes at most a set share of the time
 // (live requests are never queued behind it: they run beside it).
 
-// WarmConfig tunes warming.
-type WarmConfig struct {
+// Config tunes warming.
+type Config struct {
 	// Users is how many of the most recently active users are warmed (0:
 	// no warming).
 	Users int
@@ -39,7 +43,7 @@ type WarmConfig struct {
 	Flush time.Duration
 }
 
-func (c WarmConfig) withDefaults() WarmConfig {
+func (c Config) withDefaults() Config {
 	if c.Window <= 0 {
 		c.Window = 24 * time.Hour
 	}
@@ -55,10 +59,17 @@ func (c WarmConfig) withDefaults() WarmConfig {
 	return c
 }
 
-// warmer is this instance's activity record and warming.
-type warmer struct {
-	svc *Service
-	cfg WarmConfig
+// Source computes (or confirms cached) every answer a viewer needs, for
+// a batch of users (authz.Service).
+type Source interface {
+	WarmUsers(ctx context.Context, users []int) error
+}
+
+// Warmer is this instance's activity record and warming.
+type Warmer struct {
+	source Source       // set by Start
+	cache  *cache.Cache // the store's record of recently active users
+	cfg    Config
 
 	mu   sync.Mutex
 	seen map[int]time.Time
@@ -73,11 +84,14 @@ type warmer struct {
 	seconds prometheus.Histogram
 }
 
-func newWarmer(s *Service) *warmer {
-	return &warmer{
-		svc:  s,
-		seen: make(map[int]time.Time),
-		wake: make(chan string, 1),
+// New returns the warmer of cfg, keeping its record of active users in c's
+// store. Start starts it.
+func New(cfg Config, c *cache.Cache) *Warmer {
+	return &Warmer{
+		cache: c,
+		cfg:   cfg.withDefaults(),
+		seen:  make(map[int]time.Time),
+		wake:  make(chan string, 1),
 		users: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authz_cache_warm_users_total", Help: "Users whose answers warming recomputed or confirmed."}),
 		runsC: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -89,9 +103,9 @@ func newWarmer(s *Service) *warmer {
 	}
 }
 
-// noteActive records that userID was authenticated now (in memory; the
+// NoteActive records that userID was authenticated now (in memory; the
 // store learns it at the next flush).
-func (w *warmer) noteActive(userID int) {
+func (w *Warmer) NoteActive(userID int) {
 	if w.cfg.Users <= 0 {
 		return
 	}
@@ -100,8 +114,8 @@ func (w *warmer) noteActive(userID int) {
 	w.mu.Unlock()
 }
 
-// trigger asks for a warm run (coalesced with one already asked for).
-func (w *warmer) trigger(reason string) {
+// Trigger asks for a warm run (coalesced with one already asked for).
+func (w *Warmer) Trigger(reason string) {
 	if w.cfg.Users <= 0 {
 		return
 	}
@@ -111,16 +125,15 @@ func (w *warmer) trigger(reason string) {
 	}
 }
 
-// StartWarming records activity and warms, as cfg says, until stop is
+// Start records activity and warms the answers of source until stop is
 // called; it warms once right away. Warmed reports when that first run has
 // finished.
-func (s *Service) StartWarming(cfg WarmConfig) (stop func()) {
-	w := s.warm
-	w.cfg = cfg.withDefaults()
+func (w *Warmer) Start(source Source) (stop func()) {
+	w.source = source
 	ctx, cancel := context.WithCancel(reqctx.NewContextWithSystem(context.Background()))
 	var wg sync.WaitGroup
 	if w.cfg.Users > 0 {
-		w.trigger("start")
+		w.Trigger("start")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -136,15 +149,14 @@ func (s *Service) StartWarming(cfg WarmConfig) (stop func()) {
 
 // Warmed reports whether the first warm run has finished (true without
 // warming).
-func (s *Service) Warmed() bool { return s.warm.cfg.Users <= 0 || s.warm.runs.Load() > 0 }
+func (w *Warmer) Warmed() bool { return w.cfg.Users <= 0 || w.runs.Load() > 0 }
 
-// WarmCollectors exports warming's metrics.
-func (s *Service) WarmCollectors() []prometheus.Collector {
-	w := s.warm
+// Collectors exports warming's metrics.
+func (w *Warmer) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{w.users, w.runsC, w.active, w.seconds}
 }
 
-func (w *warmer) run(ctx context.Context) {
+func (w *Warmer) run(ctx context.Context) {
 	flush := time.NewTicker(w.cfg.Flush)
 	defer flush.Stop()
 	for {
@@ -160,26 +172,26 @@ func (w *warmer) run(ctx context.Context) {
 }
 
 // flush merges the users seen since the last flush into the store's record.
-func (w *warmer) flush(ctx context.Context) {
+func (w *Warmer) flush(ctx context.Context) {
 	w.mu.Lock()
 	seen := w.seen
 	w.seen = make(map[int]time.Time)
 	w.mu.Unlock()
 	keep := max(4*w.cfg.Users, 1000)
-	if err := w.svc.cache.RecordActive(ctx, seen, keep); err != nil && ctx.Err() == nil {
+	if err := w.cache.RecordActive(ctx, seen, keep); err != nil && ctx.Err() == nil {
 		quietlog.Warn(context.Background(), "warming: recording active users failed", "users", len(seen), "err", err)
 	}
 }
 
 // warmOnce recomputes (or confirms cached) the answers of the most recently
 // active users, a batch at a time, resting between batches.
-func (w *warmer) warmOnce(ctx context.Context, reason string) {
+func (w *Warmer) warmOnce(ctx context.Context, reason string) {
 	w.flush(ctx) // the freshest picture of who is active
 	start := time.Now()
 	w.active.Set(1)
 	defer w.active.Set(0)
 	defer w.runs.Add(1)
-	users, err := w.svc.cache.RecentlyActive(ctx, start.Add(-w.cfg.Window), w.cfg.Users)
+	users, err := w.cache.RecentlyActive(ctx, start.Add(-w.cfg.Window), w.cfg.Users)
 	if err != nil {
 		quietlog.Warn(context.Background(), "warming: reading the recently active users failed", "reason", reason, "err", err)
 		return
@@ -188,11 +200,7 @@ func (w *warmer) warmOnce(ctx context.Context, reason string) {
 	done := 0
 	for batch := range slices.Chunk(users, w.cfg.Batch) {
 		began := time.Now()
-		keys := make([]Key, 0, len(batch)*6)
-		for _, u := range batch {
-			keys = append(keys, viewerKeys(u)...)
-		}
-		if _, err := w.svc.Answers(ctx, keys); err != nil {
+		if err := w.source.WarmUsers(ctx, batch); err != nil {
 			if ctx.Err() == nil {
 				quietlog.Warn(context.Background(), "warming: a batch failed; stopping this run", "reason", reason, "done", done, "err", err)
 			}

@@ -1,4 +1,4 @@
-package authz_test
+package warm_test
 
 import (
 	"context"
@@ -22,12 +22,12 @@ import (
 func warmScenario(t *testing.T, warmUsers int) (missesOfRecent, missesOfOthers uint64, restarted *testenv.Gateway) {
 	one := testenv.NewGateway(t, testenv.Options{})
 	w := testenv.NewWorld(t, one.DB.Client)
-	c := newCatalog(w)
+	program := w.Program("A")
 	users := make([]int, 30)
 	for i := range users {
 		users[i] = w.User(fmt.Sprintf("active%02d@test.example", i))
 		w.Role(users[i], access.RoleViewer)
-		w.InProgram(users[i], c.A)
+		w.InProgram(users[i], program)
 		testenv.MustOK(t, one.Do(t, one.Token(t, users[i]), `{ me { permissions } }`, nil))
 		time.Sleep(2 * time.Millisecond) // distinct last-seen times
 	}
@@ -36,7 +36,7 @@ func warmScenario(t *testing.T, warmUsers int) (missesOfRecent, missesOfOthers u
 	one.App.Close()                                                              // the restart; what it saw is recorded on the way out
 
 	restarted = testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix(), WarmUsers: warmUsers})
-	require.Eventually(t, restarted.Authz.Warmed, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, restarted.App.Warmed, 10*time.Second, 10*time.Millisecond)
 	read := func(u int) uint64 {
 		before := restarted.Cache.Stats(ctx).Misses
 		_, err := restarted.Authz.Answers(ctx, authz.ReachKeys(u))

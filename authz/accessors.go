@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/ent"
 
 	"entgo.io/ent/dialect"
@@ -37,9 +38,9 @@ func (s *Service) Accessors(ctx context.Context, p access.Permission, on, first 
 	if after != nil {
 		afterID = after.ID
 	}
-	q := accessorsQuery(s.res.dialect, p, o, afterID, first+1)
+	q := accessorsQuery(s.answers.Dialect(), p, o, afterID, first+1)
 	conn := &ent.UserConnection{Edges: []*ent.UserEdge{}}
-	err = s.res.scan(ctx, q, func(rows *sql.Rows) error {
+	err = answers.Scan(ctx, s.db, q.text, q.args, func(rows *sql.Rows) error {
 		u := &ent.User{Active: true}
 		var external sql.NullString
 		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &external, &conn.TotalCount); err != nil {
@@ -72,8 +73,8 @@ func (s *Service) Accessors(ctx context.Context, p access.Permission, on, first 
 
 // accessorsPastTheEnd fills the total of a page after the last one.
 func (s *Service) accessorsPastTheEnd(ctx context.Context, p access.Permission, o access.Object, conn *ent.UserConnection) (*ent.UserConnection, error) {
-	q := accessorsQuery(s.res.dialect, p, o, 0, 1)
-	err := s.res.scan(ctx, q, func(rows *sql.Rows) error {
+	q := accessorsQuery(s.answers.Dialect(), p, o, 0, 1)
+	err := answers.Scan(ctx, s.db, q.text, q.args, func(rows *sql.Rows) error {
 		var id int
 		var email, name string
 		var external sql.NullString
@@ -85,12 +86,18 @@ func (s *Service) accessorsPastTheEnd(ctx context.Context, p access.Permission, 
 	return conn, nil
 }
 
+// statement is an SQL statement and its arguments.
+type statement struct {
+	text string
+	args []any
+}
+
 // accessorsQuery is the one statement of a page: the users with a scope
 // that reaches the object (found from the object's side, through the scope
 // indexes: GLOBAL holders, the program's scopes, the project's), then those
 // of them active and holding the permission (a role's stored set names it),
 // counted before the page is cut.
-func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, afterID, limit int) sqlQuery {
+func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, afterID, limit int) statement {
 	var args []any
 	// Marks are numbered in the order they appear in the text (SQLite's
 	// are positional).
@@ -101,7 +108,7 @@ func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, aft
 		}
 		return "?"
 	}
-	live := resolver{dialect: sqlDialect}.live // time-bound grants that ended count no more
+	live := func(a string) string { return answers.Live(sqlDialect, a) } // time-bound grants that ended count no more
 	scopes := func(where string) string {
 		return "SELECT user_id FROM scope_assignments sa WHERE sa.active AND " + live("sa") + " AND " + where
 	}
@@ -133,5 +140,5 @@ func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, aft
 			WHERE ra.user_id = u.id AND ra.active AND %s AND %s) THEN 1 ELSE 0 END = 1)
 	SELECT id, email, name, external_id, (SELECT count(*) FROM holders) FROM holders
 	WHERE id > %s ORDER BY id LIMIT %s`, strings.Join(reach, "\n\t\tUNION "), live("ra"), held, mark(afterID), mark(limit))
-	return sqlQuery{text: text, args: args}
+	return statement{text: text, args: args}
 }

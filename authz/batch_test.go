@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"authz-gateway/access"
-	"authz-gateway/authz"
+	"authz-gateway/answers"
 	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 
@@ -35,7 +35,7 @@ func populate(t *testing.T, g *testenv.Gateway, n int) []int {
 func allKeys(users []int) []cache.Key {
 	var keys []cache.Key
 	for _, u := range users {
-		keys = append(keys, authz.ReachKeys(u)...)
+		keys = append(keys, answers.ReachKeys(u)...)
 	}
 	return keys
 }
@@ -109,7 +109,7 @@ func TestKeys_NamesTTLsAndValues(t *testing.T) {
 				require.NoError(t, json.Unmarshal(env.Data, &ids))
 				assert.Len(t, ids, 1)
 			case cache.ScopeSummary:
-				var sum authz.ScopeSummary
+				var sum answers.ScopeSummary
 				require.NoError(t, json.Unmarshal(env.Data, &sum))
 				assert.Equal(t, 1, sum.AccessibleProgramCount)
 				assert.Len(t, sum.DirectScopes, 1)
@@ -175,7 +175,7 @@ func TestSingleflight_ConcurrentMissesQueryOnce(t *testing.T) {
 		}
 		// One computation: the user's four answers (computed whole, in one
 		// snapshot: permissions, programs, projects, direct scopes).
-		if n := g.SQL.Count(); n != len(authz.ReachKeys(user)) {
+		if n := g.SQL.Count(); n != len(answers.ReachKeys(user)) {
 			// Without the flight every one of the 100 would query; a second
 			// computation means a goroutine was starved past the leader's end.
 			t.Logf("attempt %d: %d queries: %v", attempt+1, n, g.SQL.Statements())

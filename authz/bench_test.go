@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
@@ -65,7 +66,7 @@ func BenchmarkResolve(b *testing.B) {
 func keysFor(users []int) []cache.Key {
 	var keys []cache.Key
 	for _, u := range users {
-		keys = append(keys, authz.ReachKeys(u)...)
+		keys = append(keys, answers.ReachKeys(u)...)
 	}
 	return keys
 }

@@ -1,6 +1,9 @@
 package authz
 
-import "context"
+import (
+	"authz-gateway/answers"
+	"context"
+)
 
 // ListBounds are the most items each kind of list can hold: the cost limit
 // prices a list without `first` by them, so that no accepted document can
@@ -26,11 +29,11 @@ func ViewerListBounds(ctx context.Context) (b ListBounds, ok bool) {
 	if v == nil {
 		return ListBounds{}, false
 	}
-	answers, err := v.get(ctx)
+	got, err := v.get(ctx)
 	if err != nil {
 		return ListBounds{}, false
 	}
-	c := answers[catalogKey].Catalog
+	c := got[answers.CatalogKey].Catalog
 	b = ListBounds{Programs: c.Programs, Projects: c.Projects, Users: c.Users, LargestProgram: c.LargestProgram}
 	if b.Users == 0 {
 		b.Users = unknownBound
@@ -38,14 +41,14 @@ func ViewerListBounds(ctx context.Context) (b ListBounds, ok bool) {
 	if b.LargestProgram == 0 {
 		b.LargestProgram = b.Projects
 	}
-	count := func(kind Kind, all int) int {
-		if a := answers[Key{Kind: kind, UserID: v.userID}]; !a.All {
+	count := func(kind answers.Kind, all int) int {
+		if a := got[answers.Key{Kind: kind, UserID: v.userID}]; !a.All {
 			return len(a.IDs)
 		}
 		return all
 	}
-	b.ViewerPrograms = count(KindAccessiblePrograms, b.Programs)
-	b.ViewerProjects = count(KindAccessibleProjects, b.Projects)
-	b.ViewerScopes = len(answers[Key{Kind: KindScopeSummary, UserID: v.userID}].Summary.DirectScopes)
+	b.ViewerPrograms = count(answers.KindAccessiblePrograms, b.Programs)
+	b.ViewerProjects = count(answers.KindAccessibleProjects, b.Projects)
+	b.ViewerScopes = len(got[answers.Key{Kind: answers.KindScopeSummary, UserID: v.userID}].Summary.DirectScopes)
 	return b, true
 }

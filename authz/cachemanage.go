@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"authz-gateway/answers"
 	"authz-gateway/freshness"
 	"context"
 	"fmt"
@@ -37,17 +38,17 @@ func (s *Service) InvalidateAllCaches(ctx context.Context) error {
 
 // RefreshUserCache invalidates a user and recomputes all four answers now,
 // returning the fresh scope summary. Needs CACHE_MANAGE.
-func (s *Service) RefreshUserCache(ctx context.Context, userID int) (ScopeSummary, error) {
+func (s *Service) RefreshUserCache(ctx context.Context, userID int) (answers.ScopeSummary, error) {
 	if err := s.InvalidateUserCache(ctx, userID); err != nil {
-		return ScopeSummary{}, err
+		return answers.ScopeSummary{}, err
 	}
 	system := reqctx.NewContextWithSystem(ctx)
 	if err := mustExist(system, s.db.User.Query().Where(user.ID(userID)).Exist, "user"); err != nil {
-		return ScopeSummary{}, err
+		return answers.ScopeSummary{}, err
 	}
-	answers, err := s.Answers(ctx, ReachKeys(userID))
+	got, err := s.Answers(ctx, answers.ReachKeys(userID))
 	if err != nil {
-		return ScopeSummary{}, err
+		return answers.ScopeSummary{}, err
 	}
-	return answers[Key{Kind: KindScopeSummary, UserID: userID}].Summary, nil
+	return got[answers.Key{Kind: answers.KindScopeSummary, UserID: userID}].Summary, nil
 }

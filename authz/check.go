@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
@@ -127,17 +128,17 @@ func (s *Service) CheckAccess(ctx context.Context, checks []Check) ([]bool, erro
 	if err := s.checkedUsersExist(ctx, checks); err != nil {
 		return nil, err
 	}
-	var keys []Key
+	var keys []answers.Key
 	for _, c := range checks {
-		keys = append(keys, ReachKeys(c.UserID)...)
+		keys = append(keys, answers.ReachKeys(c.UserID)...)
 	}
-	answers, err := s.Answers(ctx, keys)
+	got, err := s.Answers(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]bool, len(checks))
 	for i, c := range checks {
-		out[i] = objects[i].ID != 0 && ReachFromAnswers(c.UserID, answers).Allows(c.Permission, objects[i])
+		out[i] = objects[i].ID != 0 && answers.ReachFromAnswers(c.UserID, got).Allows(c.Permission, objects[i])
 	}
 	return out, nil
 }
@@ -241,7 +242,7 @@ func (s *Service) ExplainAccess(ctx context.Context, c Check) (Explanation, erro
 
 func (s *Service) grantingRoles(ctx context.Context, c Check) ([]*ent.RoleAssignment, error) {
 	all, err := s.db.RoleAssignment.Query().
-		Where(roleassignment.UserID(c.UserID), roleassignment.Active(true), roleassignment.And(notEnded)).
+		Where(roleassignment.UserID(c.UserID), roleassignment.Active(true), roleassignment.And(answers.NotEnded)).
 		WithRole().All(ctx)
 	if err != nil {
 		return nil, dbError(err, "role assignments")
@@ -259,7 +260,7 @@ func (s *Service) grantingRoles(ctx context.Context, c Check) ([]*ent.RoleAssign
 // reach the permission needs (docs/design.md, section 3).
 func (s *Service) grantingScopes(ctx context.Context, c Check, o access.Object) ([]*ent.ScopeAssignment, error) {
 	scopes, err := s.db.ScopeAssignment.Query().
-		Where(scopeassignment.UserID(c.UserID), scopeassignment.Active(true), scopeassignment.And(notEnded)).All(ctx)
+		Where(scopeassignment.UserID(c.UserID), scopeassignment.Active(true), scopeassignment.And(answers.NotEnded)).All(ctx)
 	if err != nil {
 		return nil, dbError(err, "scope assignments")
 	}
@@ -323,7 +324,7 @@ func (s *Service) typeTable(ctx context.Context) ([]string, error) {
 		return t, nil
 	}
 	var types []string
-	err := s.res.scan(reqctx.NewContextWithSystem(ctx), sqlQuery{text: "SELECT type FROM ent_types ORDER BY id"},
+	err := answers.Scan(reqctx.NewContextWithSystem(ctx), s.db, "SELECT type FROM ent_types ORDER BY id", nil,
 		func(rows *sql.Rows) error {
 			var t string
 			err := rows.Scan(&t)

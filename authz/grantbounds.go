@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/ent/predicate"
@@ -43,13 +44,13 @@ func loadAuthorGrants(ctx context.Context, tx *ent.Tx) (*authorGrants, error) {
 func liveGrants(ctx context.Context, tx *ent.Tx, user int) (*authorGrants, error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	roles, err := tx.RoleAssignment.Query().
-		Where(roleassignment.UserID(user), roleassignment.Active(true), predicate.RoleAssignment(notEnded)).
+		Where(roleassignment.UserID(user), roleassignment.Active(true), predicate.RoleAssignment(answers.NotEnded)).
 		WithRole().All(ctx)
 	if err != nil {
 		return nil, dbError(err, "role assignments")
 	}
 	scopes, err := tx.ScopeAssignment.Query().
-		Where(scopeassignment.UserID(user), scopeassignment.Active(true), predicate.ScopeAssignment(notEnded)).
+		Where(scopeassignment.UserID(user), scopeassignment.Active(true), predicate.ScopeAssignment(answers.NotEnded)).
 		All(ctx)
 	if err != nil {
 		return nil, dbError(err, "scope assignments")

@@ -94,7 +94,7 @@ func holdersBeforeDelete(ctx context.Context, tx *ent.Tx, c freshness.Change) (f
 // locksRows reports whether transactions take row locks. On PostgreSQL they
 // do (FOR UPDATE); SQLite transactions are opened IMMEDIATE, which serializes
 // writers already and has no row locks.
-func (s *Service) locksRows() bool { return s.res.dialect == dialect.Postgres }
+func (s *Service) locksRows() bool { return s.answers.Dialect() == dialect.Postgres }
 
 // lockRows locks the rows q selects before a delete, so that no concurrent
 // transaction can add a scope on them (its foreign-key check waits) between

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
@@ -59,10 +60,9 @@ func (p *pair) expect(t *testing.T, user int, check func(t *testing.T, r access.
 func (p *pair) expectCounts(t *testing.T, user, programs, projects int) {
 	t.Helper()
 	for name, g := range map[string]*testenv.Gateway{"same instance": p.one, "second instance": p.two} {
-		a, err := g.Authz.Answer(context.Background(), authz.Key{Kind: authz.KindScopeSummary, UserID: user})
-		require.NoError(t, err)
-		assert.Equal(t, programs, a.Summary.AccessibleProgramCount, "%s: programs", name)
-		assert.Equal(t, projects, a.Summary.AccessibleProjectCount, "%s: projects", name)
+		sum := summaryOf(t, g, user)
+		assert.Equal(t, programs, sum.AccessibleProgramCount, "%s: programs", name)
+		assert.Equal(t, projects, sum.AccessibleProjectCount, "%s: projects", name)
 	}
 }
 
@@ -313,4 +313,13 @@ func TestRoles_ConcurrentChangesAreIdempotent(t *testing.T) {
 	for range 120 {
 		assert.NoError(t, <-errs)
 	}
+}
+
+// summaryOf is user's scope summary as g's service answers it.
+func summaryOf(t *testing.T, g *testenv.Gateway, user int) answers.ScopeSummary {
+	t.Helper()
+	key := answers.Key{Kind: answers.KindScopeSummary, UserID: user}
+	got, err := g.Authz.Answers(context.Background(), []answers.Key{key})
+	require.NoError(t, err)
+	return got[key].Summary
 }

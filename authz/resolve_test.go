@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
@@ -78,15 +79,15 @@ func TestResolution_Cases(t *testing.T) {
 	// All users in one batch: the same code path the loaders use.
 	var keys []cache.Key
 	for _, u := range users {
-		keys = append(keys, authz.ReachKeys(u)...)
+		keys = append(keys, answers.ReachKeys(u)...)
 	}
 	for _, pass := range []string{"cold", "warm"} {
-		answers, err := g.Authz.Answers(context.Background(), keys)
+		got, err := g.Authz.Answers(context.Background(), keys)
 		require.NoError(t, err)
 		for i, tc := range cases {
 			t.Run(pass+"/"+tc.name, func(t *testing.T) {
 				u := users[i]
-				at := func(kind cache.Kind) authz.Answer { return answers[cache.Key{Kind: kind, UserID: u}] }
+				at := func(kind cache.Kind) answers.Answer { return got[cache.Key{Kind: kind, UserID: u}] }
 				assert.Equal(t, tc.want.perms, at(cache.Permissions).Permissions)
 				if tc.want.global {
 					// Everything is answered as such, not as the catalog's IDs.
@@ -117,11 +118,17 @@ func TestResolution_UnknownUserIsEmpty(t *testing.T) {
 }
 
 func projectIDs(svc *authz.Service, user int) ([]int, error) {
-	a, err := svc.Answer(context.Background(), authz.Key{Kind: authz.KindAccessibleProjects, UserID: user})
+	a, err := answerOf(svc, answers.Key{Kind: answers.KindAccessibleProjects, UserID: user})
 	return a.IDs, err
 }
 
 func permissionsOf(svc *authz.Service, user int) ([]access.Permission, error) {
-	a, err := svc.Answer(context.Background(), authz.Key{Kind: authz.KindPermissions, UserID: user})
+	a, err := answerOf(svc, answers.Key{Kind: answers.KindPermissions, UserID: user})
 	return a.Permissions, err
+}
+
+// answerOf is one answer as svc serves it.
+func answerOf(svc *authz.Service, key answers.Key) (answers.Answer, error) {
+	got, err := svc.Answers(context.Background(), []answers.Key{key})
+	return got[key], err
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"authz-gateway/access"
-	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/internal/testenv"
@@ -44,9 +43,8 @@ func TestScale_GlobalAnswersDoNotGrowWithTheCatalog(t *testing.T) {
 		require.NoError(t, err)
 		assert.JSONEq(t, `{"all":true}`, string(env.Data))
 		sizes[n] = len(env.Data)
-		sum, err := g.Authz.Answer(context.Background(), authz.Key{Kind: authz.KindScopeSummary, UserID: u})
-		require.NoError(t, err)
-		assert.Equal(t, g.DB.Client.Project.Query().CountX(reqctx.NewContextWithSystem(context.Background())), sum.Summary.AccessibleProjectCount)
+		sum := summaryOf(t, g, u)
+		assert.Equal(t, g.DB.Client.Project.Query().CountX(reqctx.NewContextWithSystem(context.Background())), sum.AccessibleProjectCount)
 	}
 	assert.Equal(t, sizes[10], sizes[5000], "the same size at 10 and 5,010 projects: %v", sizes)
 }

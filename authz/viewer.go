@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/reqctx"
@@ -30,7 +31,7 @@ type viewerAnswers struct {
 // the request that asks while it runs.
 type answersCall struct {
 	done    chan struct{}
-	answers map[Key]Answer
+	answers map[answers.Key]answers.Answer
 	err     error
 }
 
@@ -57,11 +58,11 @@ func (s *Service) NewViewerContext(ctx context.Context) context.Context {
 func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Context, *ent.User, error) {
 	memo := &viewerAnswers{svc: s, userID: userID}
 	withMemo := reqctx.NewContextWithReachSource(reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID}), memo)
-	answers, err := memo.get(withMemo)
+	got, err := memo.get(withMemo)
 	if err != nil {
 		return ctx, nil, err
 	}
-	st := answers[Key{Kind: KindUser, UserID: userID}].User
+	st := got[answers.Key{Kind: answers.KindUser, UserID: userID}].User
 	if !st.Exists || !st.Active {
 		return ctx, nil, nil
 	}
@@ -95,13 +96,13 @@ func PrefetchViewer(ctx context.Context) {
 // ViewerAnswer returns the answer of key from the request's viewer memo when
 // key is about the viewer (ok false otherwise): the loaders serve the viewer's
 // own fields from it, so `me { permissions }` costs no second round trip.
-func ViewerAnswer(ctx context.Context, key Key) (a Answer, ok bool, err error) {
+func ViewerAnswer(ctx context.Context, key answers.Key) (a answers.Answer, ok bool, err error) {
 	v := viewerAnswersFrom(ctx)
 	if v == nil || v.userID != key.UserID {
-		return Answer{}, false, nil
+		return answers.Answer{}, false, nil
 	}
-	answers, err := v.get(ctx)
-	return answers[key], true, err
+	got, err := v.get(ctx)
+	return got[key], true, err
 }
 
 // forgetViewer drops the request's memo: the next read fetches anew.
@@ -120,11 +121,11 @@ func viewerAnswersFrom(ctx context.Context) *viewerAnswers {
 
 // Reach implements reqctx.ReachSource.
 func (v *viewerAnswers) Reach(ctx context.Context) (access.Reach, error) {
-	answers, err := v.get(ctx)
+	got, err := v.get(ctx)
 	if err != nil {
 		return access.Reach{}, err
 	}
-	return ReachFromAnswers(v.userID, answers), nil
+	return answers.ReachFromAnswers(v.userID, got), nil
 }
 
 // start begins a fetch unless one is done or under way, and returns it. The
@@ -143,14 +144,14 @@ func (v *viewerAnswers) start(ctx context.Context) *answersCall {
 		if c.err = ctx.Err(); c.err != nil {
 			return // the request ended before the prefetch began
 		}
-		c.answers, c.err = v.svc.Answers(ctx, viewerKeys(v.userID))
+		c.answers, c.err = v.svc.Answers(ctx, answers.ViewerKeys(v.userID))
 	}()
 	return c
 }
 
 // get waits for the answers. A failed fetch is forgotten, so a later field
 // of the request tries again rather than repeating the error.
-func (v *viewerAnswers) get(ctx context.Context) (map[Key]Answer, error) {
+func (v *viewerAnswers) get(ctx context.Context) (map[answers.Key]answers.Answer, error) {
 	c := v.start(ctx)
 	select {
 	case <-c.done:

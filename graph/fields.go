@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
@@ -74,8 +75,8 @@ func readableOf[T any](ctx context.Context, kind items[T], ids []int, err error)
 }
 
 // visibleSummary is the user's summary as the viewer may see it
-// (authz.ScopeSummary.VisibleTo), its lists read through the loaders.
-func visibleSummary(ctx context.Context, userID int, sum authz.ScopeSummary) (*authz.ScopeSummary, error) {
+// (answers.ScopeSummary.VisibleTo), its lists read through the loaders.
+func visibleSummary(ctx context.Context, userID int, sum answers.ScopeSummary) (*answers.ScopeSummary, error) {
 	viewer, err := reqctx.ReachFromContext(ctx)
 	if err != nil {
 		return nil, err
@@ -162,7 +163,7 @@ func SelectsOnlyID(ctx context.Context, typeName string) bool {
 }
 
 // directScopes turns the cached direct scopes into assignment objects.
-func directScopes(ds []authz.DirectScope) []*ent.ScopeAssignment {
+func directScopes(ds []answers.DirectScope) []*ent.ScopeAssignment {
 	out := make([]*ent.ScopeAssignment, len(ds))
 	for i, d := range ds {
 		out[i] = &ent.ScopeAssignment{

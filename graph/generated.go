@@ -4,6 +4,7 @@ package graph
 
 import (
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/graph/model"
@@ -294,7 +295,7 @@ type MutationResolver interface {
 	BulkAssignScopes(ctx context.Context, inputs []*model.AssignScopeInput) ([]*ent.ScopeAssignment, error)
 	InvalidateUserCache(ctx context.Context, userID int) (bool, error)
 	InvalidateAllCaches(ctx context.Context) (bool, error)
-	RefreshUserCache(ctx context.Context, userID int) (*authz.ScopeSummary, error)
+	RefreshUserCache(ctx context.Context, userID int) (*answers.ScopeSummary, error)
 }
 type ProgramResolver interface {
 	Projects(ctx context.Context, obj *ent.Program) ([]*ent.Project, error)
@@ -327,7 +328,7 @@ type ScopeAssignmentResolver interface {
 	Project(ctx context.Context, obj *ent.ScopeAssignment) (*ent.Project, error)
 }
 type ScopeSummaryResolver interface {
-	DirectScopes(ctx context.Context, obj *authz.ScopeSummary) ([]*ent.ScopeAssignment, error)
+	DirectScopes(ctx context.Context, obj *answers.ScopeSummary) ([]*ent.ScopeAssignment, error)
 }
 type SubscriptionResolver interface {
 	AccessChanged(ctx context.Context) (<-chan *model.AccessSnapshot, error)
@@ -344,7 +345,7 @@ type UserResolver interface {
 	AccessibleProjectIds(ctx context.Context, obj *ent.User) ([]int, error)
 	AccessibleProgramConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProgramOrder) (*ent.ProgramConnection, error)
 	AccessibleProjectConnection(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[int], orderBy *ent.ProjectOrder) (*ent.ProjectConnection, error)
-	ScopeSummary(ctx context.Context, obj *ent.User) (*authz.ScopeSummary, error)
+	ScopeSummary(ctx context.Context, obj *ent.User) (*answers.ScopeSummary, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -3397,8 +3398,8 @@ func (ec *executionContext) _AccessSnapshot_scopeSummary(ctx context.Context, fi
 			return obj.ScopeSummary, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *authz.ScopeSummary) graphql.Marshaler {
-			return ec.marshalNAccessSummary2ᚖauthzᚑgatewayᚋauthzᚐScopeSummary(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *answers.ScopeSummary) graphql.Marshaler {
+			return ec.marshalNAccessSummary2ᚖauthzᚑgatewayᚋanswersᚐScopeSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3417,7 +3418,7 @@ func (ec *executionContext) fieldContext_AccessSnapshot_scopeSummary(_ context.C
 	return fc, nil
 }
 
-func (ec *executionContext) _AccessSummary_hasGlobalScope(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _AccessSummary_hasGlobalScope(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3440,7 +3441,7 @@ func (ec *executionContext) fieldContext_AccessSummary_hasGlobalScope(_ context.
 	return graphql.NewScalarFieldContext("AccessSummary", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _AccessSummary_accessibleProgramCount(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _AccessSummary_accessibleProgramCount(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3463,7 +3464,7 @@ func (ec *executionContext) fieldContext_AccessSummary_accessibleProgramCount(_ 
 	return graphql.NewScalarFieldContext("AccessSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _AccessSummary_accessibleProjectCount(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _AccessSummary_accessibleProjectCount(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3486,7 +3487,7 @@ func (ec *executionContext) fieldContext_AccessSummary_accessibleProjectCount(_ 
 	return graphql.NewScalarFieldContext("AccessSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _AccessSummary_directScopes(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _AccessSummary_directScopes(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3498,8 +3499,8 @@ func (ec *executionContext) _AccessSummary_directScopes(ctx context.Context, fie
 			return obj.DirectScopes, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []authz.DirectScope) graphql.Marshaler {
-			return ec.marshalNDirectScope2ᚕauthzᚑgatewayᚋauthzᚐDirectScopeᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []answers.DirectScope) graphql.Marshaler {
+			return ec.marshalNDirectScope2ᚕauthzᚑgatewayᚋanswersᚐDirectScopeᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3656,7 +3657,7 @@ func (ec *executionContext) fieldContext_CacheStats_hitRate(_ context.Context, f
 	return graphql.NewScalarFieldContext("CacheStats", field, false, false, "Float")
 }
 
-func (ec *executionContext) _DirectScope_id(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+func (ec *executionContext) _DirectScope_id(ctx context.Context, field graphql.CollectedField, obj *answers.DirectScope) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3679,7 +3680,7 @@ func (ec *executionContext) fieldContext_DirectScope_id(_ context.Context, field
 	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ID")
 }
 
-func (ec *executionContext) _DirectScope_scopeType(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+func (ec *executionContext) _DirectScope_scopeType(ctx context.Context, field graphql.CollectedField, obj *answers.DirectScope) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3702,7 +3703,7 @@ func (ec *executionContext) fieldContext_DirectScope_scopeType(_ context.Context
 	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ScopeType")
 }
 
-func (ec *executionContext) _DirectScope_programId(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+func (ec *executionContext) _DirectScope_programId(ctx context.Context, field graphql.CollectedField, obj *answers.DirectScope) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3725,7 +3726,7 @@ func (ec *executionContext) fieldContext_DirectScope_programId(_ context.Context
 	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ID")
 }
 
-func (ec *executionContext) _DirectScope_projectId(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+func (ec *executionContext) _DirectScope_projectId(ctx context.Context, field graphql.CollectedField, obj *answers.DirectScope) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3748,7 +3749,7 @@ func (ec *executionContext) fieldContext_DirectScope_projectId(_ context.Context
 	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "ID")
 }
 
-func (ec *executionContext) _DirectScope_expiresAt(ctx context.Context, field graphql.CollectedField, obj *authz.DirectScope) (ret graphql.Marshaler) {
+func (ec *executionContext) _DirectScope_expiresAt(ctx context.Context, field graphql.CollectedField, obj *answers.DirectScope) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5008,11 +5009,11 @@ func (ec *executionContext) _Mutation_refreshUserCache(ctx context.Context, fiel
 			directive1 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNPermission2authzᚑgatewayᚋaccessᚐPermission(ctx, "CACHE_MANAGE")
 				if err != nil {
-					var zeroVal *authz.ScopeSummary
+					var zeroVal *answers.ScopeSummary
 					return zeroVal, err
 				}
 				if ec.Directives.HasPermission == nil {
-					var zeroVal *authz.ScopeSummary
+					var zeroVal *answers.ScopeSummary
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
 				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
@@ -5021,8 +5022,8 @@ func (ec *executionContext) _Mutation_refreshUserCache(ctx context.Context, fiel
 			next = directive1
 			return next
 		},
-		func(ctx context.Context, selections ast.SelectionSet, v *authz.ScopeSummary) graphql.Marshaler {
-			return ec.marshalNScopeSummary2ᚖauthzᚑgatewayᚋauthzᚐScopeSummary(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *answers.ScopeSummary) graphql.Marshaler {
+			return ec.marshalNScopeSummary2ᚖauthzᚑgatewayᚋanswersᚐScopeSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6668,7 +6669,7 @@ func (ec *executionContext) fieldContext_ScopeAssignment_project(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ScopeSummary_hasGlobalScope(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScopeSummary_hasGlobalScope(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6691,7 +6692,7 @@ func (ec *executionContext) fieldContext_ScopeSummary_hasGlobalScope(_ context.C
 	return graphql.NewScalarFieldContext("ScopeSummary", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _ScopeSummary_accessibleProgramCount(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScopeSummary_accessibleProgramCount(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6714,7 +6715,7 @@ func (ec *executionContext) fieldContext_ScopeSummary_accessibleProgramCount(_ c
 	return graphql.NewScalarFieldContext("ScopeSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScopeSummary_accessibleProjectCount(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScopeSummary_accessibleProjectCount(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6737,7 +6738,7 @@ func (ec *executionContext) fieldContext_ScopeSummary_accessibleProjectCount(_ c
 	return graphql.NewScalarFieldContext("ScopeSummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScopeSummary_directScopes(ctx context.Context, field graphql.CollectedField, obj *authz.ScopeSummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScopeSummary_directScopes(ctx context.Context, field graphql.CollectedField, obj *answers.ScopeSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7301,8 +7302,8 @@ func (ec *executionContext) _User_scopeSummary(ctx context.Context, field graphq
 			return ec.Resolvers.User().ScopeSummary(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *authz.ScopeSummary) graphql.Marshaler {
-			return ec.marshalNScopeSummary2ᚖauthzᚑgatewayᚋauthzᚐScopeSummary(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *answers.ScopeSummary) graphql.Marshaler {
+			return ec.marshalNScopeSummary2ᚖauthzᚑgatewayᚋanswersᚐScopeSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11153,7 +11154,7 @@ func (ec *executionContext) _AccessSnapshot(ctx context.Context, sel ast.Selecti
 
 var accessSummaryImplementors = []string{"AccessSummary"}
 
-func (ec *executionContext) _AccessSummary(ctx context.Context, sel ast.SelectionSet, obj *authz.ScopeSummary) graphql.Marshaler {
+func (ec *executionContext) _AccessSummary(ctx context.Context, sel ast.SelectionSet, obj *answers.ScopeSummary) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, accessSummaryImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -11287,7 +11288,7 @@ func (ec *executionContext) _CacheStats(ctx context.Context, sel ast.SelectionSe
 
 var directScopeImplementors = []string{"DirectScope"}
 
-func (ec *executionContext) _DirectScope(ctx context.Context, sel ast.SelectionSet, obj *authz.DirectScope) graphql.Marshaler {
+func (ec *executionContext) _DirectScope(ctx context.Context, sel ast.SelectionSet, obj *answers.DirectScope) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, directScopeImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -12123,7 +12124,7 @@ func (ec *executionContext) _ScopeAssignment(ctx context.Context, sel ast.Select
 
 var scopeSummaryImplementors = []string{"ScopeSummary"}
 
-func (ec *executionContext) _ScopeSummary(ctx context.Context, sel ast.SelectionSet, obj *authz.ScopeSummary) graphql.Marshaler {
+func (ec *executionContext) _ScopeSummary(ctx context.Context, sel ast.SelectionSet, obj *answers.ScopeSummary) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scopeSummaryImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -12815,7 +12816,7 @@ func (ec *executionContext) marshalNAccessSnapshot2ᚖauthzᚑgatewayᚋgraphᚋ
 	return ec._AccessSnapshot(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNAccessSummary2ᚖauthzᚑgatewayᚋauthzᚐScopeSummary(ctx context.Context, sel ast.SelectionSet, v *authz.ScopeSummary) graphql.Marshaler {
+func (ec *executionContext) marshalNAccessSummary2ᚖauthzᚑgatewayᚋanswersᚐScopeSummary(ctx context.Context, sel ast.SelectionSet, v *answers.ScopeSummary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AccessSummary!")
 		return graphql.Null
@@ -12947,15 +12948,15 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 	return v
 }
 
-func (ec *executionContext) marshalNDirectScope2authzᚑgatewayᚋauthzᚐDirectScope(ctx context.Context, sel ast.SelectionSet, v authz.DirectScope) graphql.Marshaler {
+func (ec *executionContext) marshalNDirectScope2authzᚑgatewayᚋanswersᚐDirectScope(ctx context.Context, sel ast.SelectionSet, v answers.DirectScope) graphql.Marshaler {
 	return ec._DirectScope(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNDirectScope2ᚕauthzᚑgatewayᚋauthzᚐDirectScopeᚄ(ctx context.Context, sel ast.SelectionSet, v []authz.DirectScope) graphql.Marshaler {
+func (ec *executionContext) marshalNDirectScope2ᚕauthzᚑgatewayᚋanswersᚐDirectScopeᚄ(ctx context.Context, sel ast.SelectionSet, v []answers.DirectScope) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNDirectScope2authzᚑgatewayᚋauthzᚐDirectScope(ctx, sel, v[i])
+		return ec.marshalNDirectScope2authzᚑgatewayᚋanswersᚐDirectScope(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -13301,7 +13302,7 @@ func (ec *executionContext) unmarshalNScopeAssignmentWhereInput2ᚖauthzᚑgatew
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNScopeSummary2ᚖauthzᚑgatewayᚋauthzᚐScopeSummary(ctx context.Context, sel ast.SelectionSet, v *authz.ScopeSummary) graphql.Marshaler {
+func (ec *executionContext) marshalNScopeSummary2ᚖauthzᚑgatewayᚋanswersᚐScopeSummary(ctx context.Context, sel ast.SelectionSet, v *answers.ScopeSummary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScopeSummary!")
 		return graphql.Null

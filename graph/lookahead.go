@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"authz-gateway/authz"
+	"authz-gateway/answers"
 	"authz-gateway/ent"
 	"authz-gateway/loaders"
 
@@ -14,15 +14,15 @@ import (
 )
 
 // answerKinds says which cached answers a User field needs.
-var answerKinds = map[string][]authz.Kind{
-	"permissions":                 {authz.KindPermissions},
-	"hasPermission":               {authz.KindPermissions},
-	"accessiblePrograms":          {authz.KindAccessiblePrograms},
-	"accessibleProjects":          {authz.KindAccessibleProjects},
-	"scopeSummary":                {authz.KindScopeSummary, authz.KindAccessiblePrograms, authz.KindAccessibleProjects},
-	"can":                         {authz.KindPermissions, authz.KindAccessiblePrograms, authz.KindAccessibleProjects, authz.KindScopeSummary},
-	"accessibleProgramConnection": {authz.KindPermissions, authz.KindAccessiblePrograms, authz.KindAccessibleProjects, authz.KindScopeSummary},
-	"accessibleProjectConnection": {authz.KindPermissions, authz.KindAccessiblePrograms, authz.KindAccessibleProjects, authz.KindScopeSummary},
+var answerKinds = map[string][]answers.Kind{
+	"permissions":                 {answers.KindPermissions},
+	"hasPermission":               {answers.KindPermissions},
+	"accessiblePrograms":          {answers.KindAccessiblePrograms},
+	"accessibleProjects":          {answers.KindAccessibleProjects},
+	"scopeSummary":                {answers.KindScopeSummary, answers.KindAccessiblePrograms, answers.KindAccessibleProjects},
+	"can":                         {answers.KindPermissions, answers.KindAccessiblePrograms, answers.KindAccessibleProjects, answers.KindScopeSummary},
+	"accessibleProgramConnection": {answers.KindPermissions, answers.KindAccessiblePrograms, answers.KindAccessibleProjects, answers.KindScopeSummary},
+	"accessibleProjectConnection": {answers.KindPermissions, answers.KindAccessiblePrograms, answers.KindAccessibleProjects, answers.KindScopeSummary},
 }
 
 // preloadUsers looks ahead at what a page of users will be asked for and
@@ -41,7 +41,7 @@ func preloadUsers(ctx context.Context, conn *ent.UserConnection) error {
 	for _, e := range conn.Edges {
 		ids = append(ids, e.Node.ID)
 	}
-	var kinds []authz.Kind
+	var kinds []answers.Kind
 	for name := range fields {
 		kinds = append(kinds, answerKinds[name]...)
 	}
@@ -49,8 +49,8 @@ func preloadUsers(ctx context.Context, conn *ent.UserConnection) error {
 	if err := l.PreloadAnswers(ctx, ids, kinds); err != nil {
 		return err
 	}
-	var lists []authz.Kind
-	for name, kind := range map[string]authz.Kind{"accessiblePrograms": authz.KindAccessiblePrograms, "accessibleProjects": authz.KindAccessibleProjects} {
+	var lists []answers.Kind
+	for name, kind := range map[string]answers.Kind{"accessiblePrograms": answers.KindAccessiblePrograms, "accessibleProjects": answers.KindAccessibleProjects} {
 		if _, ok := fields[name]; ok {
 			lists = append(lists, kind)
 		}
@@ -104,17 +104,17 @@ func onlyID(ctx context.Context, sel ast.SelectionSet, typeName string) bool {
 
 // listFields are the User fields that read a user's whole list of a kind
 // (a connection only for its totalCount).
-var listFields = map[string]authz.Kind{
-	"accessiblePrograms":          authz.KindAccessiblePrograms,
-	"accessibleProjects":          authz.KindAccessibleProjects,
-	"accessibleProgramConnection": authz.KindAccessiblePrograms,
-	"accessibleProjectConnection": authz.KindAccessibleProjects,
+var listFields = map[string]answers.Kind{
+	"accessiblePrograms":          answers.KindAccessiblePrograms,
+	"accessibleProjects":          answers.KindAccessibleProjects,
+	"accessibleProgramConnection": answers.KindAccessiblePrograms,
+	"accessibleProjectConnection": answers.KindAccessibleProjects,
 }
 
 // preloadMe looks ahead at me's selection: the catalog's lists a GLOBAL
 // viewer's selected lists stand for are loaded together, in one batch.
 func preloadMe(ctx context.Context, viewer int) error {
-	var kinds []authz.Kind
+	var kinds []answers.Kind
 	op := graphql.GetOperationContext(ctx)
 	for _, f := range graphql.CollectFieldsCtx(ctx, []string{"User", "Node"}) {
 		kind, ok := listFields[f.Name]

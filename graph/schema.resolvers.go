@@ -7,6 +7,7 @@ package graph
 
 import (
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/graph/model"
@@ -137,7 +138,7 @@ func (r *mutationResolver) InvalidateAllCaches(ctx context.Context) (bool, error
 }
 
 // RefreshUserCache is the resolver for the refreshUserCache field.
-func (r *mutationResolver) RefreshUserCache(ctx context.Context, userID int) (*authz.ScopeSummary, error) {
+func (r *mutationResolver) RefreshUserCache(ctx context.Context, userID int) (*answers.ScopeSummary, error) {
 	sum, err := r.authz.RefreshUserCache(ctx, userID)
 	return &sum, err
 }
@@ -212,7 +213,7 @@ func (r *queryResolver) ExplainAccess(ctx context.Context, userID int, permissio
 }
 
 // DirectScopes is the resolver for the directScopes field.
-func (r *scopeSummaryResolver) DirectScopes(ctx context.Context, obj *authz.ScopeSummary) ([]*ent.ScopeAssignment, error) {
+func (r *scopeSummaryResolver) DirectScopes(ctx context.Context, obj *answers.ScopeSummary) ([]*ent.ScopeAssignment, error) {
 	return directScopes(obj.DirectScopes), nil
 }
 
@@ -288,7 +289,7 @@ func (r *userResolver) AccessibleProjectConnection(ctx context.Context, obj *ent
 }
 
 // ScopeSummary is the resolver for the scopeSummary field.
-func (r *userResolver) ScopeSummary(ctx context.Context, obj *ent.User) (*authz.ScopeSummary, error) {
+func (r *userResolver) ScopeSummary(ctx context.Context, obj *ent.User) (*answers.ScopeSummary, error) {
 	sum, err := loaders.For(ctx).ScopeSummary(ctx, obj.ID)
 	if err != nil {
 		return nil, err

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/app"
 	"authz-gateway/auth"
-	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
@@ -40,17 +40,19 @@ type naiveUser struct {
 	a *app.App
 }
 
-func (u naiveUser) answer(ctx context.Context, kind authz.Kind, userID int) (authz.Answer, error) {
-	return u.a.Authz().Answer(ctx, authz.Key{Kind: kind, UserID: userID})
+func (u naiveUser) answer(ctx context.Context, kind answers.Kind, userID int) (answers.Answer, error) {
+	key := answers.Key{Kind: kind, UserID: userID}
+	got, err := u.a.Authz().Answers(ctx, []answers.Key{key})
+	return got[key], err
 }
 
 func (u naiveUser) Permissions(ctx context.Context, obj *ent.User) ([]access.Permission, error) {
-	a, err := u.answer(ctx, authz.KindPermissions, obj.ID)
+	a, err := u.answer(ctx, answers.KindPermissions, obj.ID)
 	return a.Permissions, err
 }
 
 func (u naiveUser) AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*ent.Program, error) {
-	a, err := u.answer(ctx, authz.KindAccessiblePrograms, obj.ID)
+	a, err := u.answer(ctx, answers.KindAccessiblePrograms, obj.ID)
 	if err != nil || graph.SelectsOnlyID(ctx, "Program") {
 		return stubs(a.IDs, func(id int) *ent.Program { return &ent.Program{ID: id} }), err
 	}
@@ -58,7 +60,7 @@ func (u naiveUser) AccessiblePrograms(ctx context.Context, obj *ent.User) ([]*en
 }
 
 func (u naiveUser) AccessibleProjects(ctx context.Context, obj *ent.User) ([]*ent.Project, error) {
-	a, err := u.answer(ctx, authz.KindAccessibleProjects, obj.ID)
+	a, err := u.answer(ctx, answers.KindAccessibleProjects, obj.ID)
 	if err != nil || graph.SelectsOnlyID(ctx, "Project") {
 		return stubs(a.IDs, func(id int) *ent.Project { return &ent.Project{ID: id} }), err
 	}

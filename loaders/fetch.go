@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"authz-gateway/answers"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschangeuser"
@@ -31,12 +32,12 @@ type fetchers struct {
 
 // answers is one cache round trip for all kinds and users of the batch (and
 // one query per kind for the misses).
-func (f fetchers) answers(ctx context.Context, keys []authz.Key) ([]authz.Answer, []error) {
+func (f fetchers) answers(ctx context.Context, keys []answers.Key) ([]answers.Answer, []error) {
 	got, err := f.svc.Answers(ctx, keys)
 	if err != nil {
 		return nil, []error{err}
 	}
-	out := make([]authz.Answer, len(keys))
+	out := make([]answers.Answer, len(keys))
 	for i, k := range keys {
 		out[i] = got[k]
 	}
@@ -44,19 +45,19 @@ func (f fetchers) answers(ctx context.Context, keys []authz.Key) ([]authz.Answer
 }
 
 // reaches fetches each user's four reach answers, whole, in one call.
-func (f fetchers) reaches(ctx context.Context, users []int) ([]map[authz.Kind]authz.Answer, []error) {
-	keys := make([]authz.Key, 0, 4*len(users))
+func (f fetchers) reaches(ctx context.Context, users []int) ([]map[answers.Kind]answers.Answer, []error) {
+	keys := make([]answers.Key, 0, 4*len(users))
 	for _, u := range users {
-		keys = append(keys, authz.ReachKeys(u)...)
+		keys = append(keys, answers.ReachKeys(u)...)
 	}
 	got, err := f.svc.Answers(ctx, keys)
 	if err != nil {
 		return nil, []error{err}
 	}
-	out := make([]map[authz.Kind]authz.Answer, len(users))
+	out := make([]map[answers.Kind]answers.Answer, len(users))
 	for i, u := range users {
-		whole := make(map[authz.Kind]authz.Answer, 4)
-		for _, k := range authz.ReachKeys(u) {
+		whole := make(map[answers.Kind]answers.Answer, 4)
+		for _, k := range answers.ReachKeys(u) {
 			whole[k.Kind] = got[k]
 		}
 		out[i] = whole

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/answers"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/reqctx"
@@ -43,11 +44,11 @@ type Loaders struct {
 	f *Factory
 	// answers batches other users' answers (lists of users); the viewer's
 	// come from authz.ViewerAnswer.
-	answersL lazy[authz.Key, authz.Answer]
+	answersL lazy[answers.Key, answers.Answer]
 	// reachesL batches other users' four reach answers, whole: a request
 	// reads every reach answer of a user from one fetch, so that it never
 	// combines two states of the user (a torn answer).
-	reachesL           lazy[int, map[authz.Kind]authz.Answer]
+	reachesL           lazy[int, map[answers.Kind]answers.Answer]
 	usersL             lazy[int, *ent.User]
 	rolesL             lazy[int, *ent.Role]
 	programsL          lazy[int, *ent.Program]
@@ -59,7 +60,7 @@ type Loaders struct {
 	// catalogPrimed are the kinds whose catalog list PreloadCatalog has put
 	// in the answers loader: it is not fetched again.
 	catalogMu     sync.Mutex
-	catalogPrimed map[authz.Kind]bool
+	catalogPrimed map[answers.Kind]bool
 }
 
 // Factory holds what every request's loaders share: the batch functions
@@ -71,8 +72,8 @@ type Factory struct {
 	// The batch functions; the lookahead calls the first three itself
 	// (preload): what it knows ahead goes out in one call, never split by a
 	// batching window.
-	fetchAnswers      func(context.Context, []authz.Key) ([]authz.Answer, []error)
-	fetchReaches      func(context.Context, []int) ([]map[authz.Kind]authz.Answer, []error)
+	fetchAnswers      func(context.Context, []answers.Key) ([]answers.Answer, []error)
+	fetchReaches      func(context.Context, []int) ([]map[answers.Kind]answers.Answer, []error)
 	fetchPrograms     func(context.Context, []int) ([]*ent.Program, []error)
 	fetchProjects     func(context.Context, []int) ([]*ent.Project, []error)
 	fetchUsers        func(context.Context, []int) ([]*ent.User, []error)
@@ -143,10 +144,10 @@ func (z *lazy[K, V]) clearAll() {
 	}
 }
 
-func (l *Loaders) answers() *dataloadgen.Loader[authz.Key, authz.Answer] {
+func (l *Loaders) answers() *dataloadgen.Loader[answers.Key, answers.Answer] {
 	return l.answersL.get(l.f.fetchAnswers, l.f.opt)
 }
-func (l *Loaders) reaches() *dataloadgen.Loader[int, map[authz.Kind]authz.Answer] {
+func (l *Loaders) reaches() *dataloadgen.Loader[int, map[answers.Kind]answers.Answer] {
 	return l.reachesL.get(l.f.fetchReaches, l.f.opt)
 }
 func (l *Loaders) users() *dataloadgen.Loader[int, *ent.User] {
@@ -240,12 +241,12 @@ func (l *Loaders) Forget() {
 // answer loads one answer: the viewer's from the request's memo, anyone
 // else's through the batch. A failed batch is forgotten, so a later field of
 // the same request tries again instead of repeating the error.
-func (l *Loaders) answer(ctx context.Context, kind authz.Kind, userID int) (authz.Answer, error) {
-	key := authz.Key{Kind: kind, UserID: userID}
+func (l *Loaders) answer(ctx context.Context, kind answers.Kind, userID int) (answers.Answer, error) {
+	key := answers.Key{Kind: kind, UserID: userID}
 	if a, ok, err := authz.ViewerAnswer(ctx, key); ok {
 		return a, err
 	}
-	if userID != authz.CatalogUser && authz.IsReachKind(kind) {
+	if userID != answers.CatalogUser && answers.IsReachKind(kind) {
 		whole, err := l.reaches().Load(ctx, userID)
 		if err != nil {
 			l.reaches().Clear(userID)
@@ -261,7 +262,7 @@ func (l *Loaders) answer(ctx context.Context, kind authz.Kind, userID int) (auth
 
 // Permissions returns a user's permissions.
 func (l *Loaders) Permissions(ctx context.Context, userID int) ([]access.Permission, error) {
-	a, err := l.answer(ctx, authz.KindPermissions, userID)
+	a, err := l.answer(ctx, answers.KindPermissions, userID)
 	return a.Permissions, err
 }
 
@@ -270,21 +271,21 @@ func (l *Loaders) Permissions(ctx context.Context, userID int) ([]access.Permiss
 // list is read from the database (once per request), as far as the viewer
 // may read it.
 func (l *Loaders) AccessibleProgramIDs(ctx context.Context, userID int) ([]int, error) {
-	return l.accessibleIDs(ctx, authz.KindAccessiblePrograms, userID)
+	return l.accessibleIDs(ctx, answers.KindAccessiblePrograms, userID)
 }
 
 // AccessibleProjectIDs returns the IDs of a user's accessible projects (see
 // AccessibleProgramIDs).
 func (l *Loaders) AccessibleProjectIDs(ctx context.Context, userID int) ([]int, error) {
-	return l.accessibleIDs(ctx, authz.KindAccessibleProjects, userID)
+	return l.accessibleIDs(ctx, answers.KindAccessibleProjects, userID)
 }
 
 // accessibleIDs reads a user's list; "every one" (a GLOBAL scope) is the
 // catalog's own list, one answer shared by every GLOBAL user and cached
-// like any other (under authz.CatalogUser), so a warm request reads no
+// like any other (under answers.CatalogUser), so a warm request reads no
 // table. It is fetched at once (primeCatalog), not through the batching
 // window.
-func (l *Loaders) accessibleIDs(ctx context.Context, kind authz.Kind, userID int) ([]int, error) {
+func (l *Loaders) accessibleIDs(ctx context.Context, kind answers.Kind, userID int) ([]int, error) {
 	a, err := l.answer(ctx, kind, userID)
 	if err != nil || !a.All {
 		return a.IDs, err
@@ -292,13 +293,13 @@ func (l *Loaders) accessibleIDs(ctx context.Context, kind authz.Kind, userID int
 	if err := l.primeCatalog(ctx, kind); err != nil {
 		return nil, err
 	}
-	all, err := l.answer(ctx, kind, authz.CatalogUser)
+	all, err := l.answer(ctx, kind, answers.CatalogUser)
 	return all.IDs, err
 }
 
 // ScopeSummary returns a user's scope summary.
-func (l *Loaders) ScopeSummary(ctx context.Context, userID int) (authz.ScopeSummary, error) {
-	a, err := l.answer(ctx, authz.KindScopeSummary, userID)
+func (l *Loaders) ScopeSummary(ctx context.Context, userID int) (answers.ScopeSummary, error) {
+	a, err := l.answer(ctx, answers.KindScopeSummary, userID)
 	return a.Summary, err
 }
 
@@ -377,10 +378,10 @@ func (l *Loaders) AffectedUsers(ctx context.Context, changeID int) ([]*ent.User,
 
 // PreloadAnswers loads the given kinds of answers for users in one batch
 // (the viewer's come from the request's memo). A failed batch is forgotten.
-func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz.Kind) error {
+func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []answers.Kind) error {
 	viewer, _ := reqctx.ViewerFromContext(ctx)
-	seen := map[authz.Key]bool{}
-	var keys []authz.Key
+	seen := map[answers.Key]bool{}
+	var keys []answers.Key
 	wholeSeen := map[int]bool{}
 	var whole []int // users whose reach answers are asked for: loaded whole
 	for _, u := range users {
@@ -389,11 +390,11 @@ func (l *Loaders) PreloadAnswers(ctx context.Context, users []int, kinds []authz
 		}
 		reach := false
 		for _, kind := range kinds {
-			if authz.IsReachKind(kind) && u != authz.CatalogUser {
+			if answers.IsReachKind(kind) && u != answers.CatalogUser {
 				reach = true
 				continue
 			}
-			if k := (authz.Key{Kind: kind, UserID: u}); !seen[k] {
+			if k := (answers.Key{Kind: kind, UserID: u}); !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
 			}
@@ -436,8 +437,8 @@ func preload[K comparable, V any](ctx context.Context, loader *dataloadgen.Loade
 // PreloadCatalog loads, in one batch, the catalog's lists (every program,
 // every project) that the users' GLOBAL answers of kinds stand for (their
 // answers must be loaded): one batch whatever the page holds.
-func (l *Loaders) PreloadCatalog(ctx context.Context, users []int, kinds ...authz.Kind) error {
-	var global []authz.Kind
+func (l *Loaders) PreloadCatalog(ctx context.Context, users []int, kinds ...answers.Kind) error {
+	var global []answers.Kind
 	for _, kind := range kinds {
 		for _, u := range users {
 			a, err := l.answer(ctx, kind, u)
@@ -457,11 +458,11 @@ func (l *Loaders) PreloadCatalog(ctx context.Context, users []int, kinds ...auth
 // has not fetched yet, in one batch and with no batching window: a GLOBAL
 // viewer's list waited there for keys that never come (200 µs asked,
 // about a millisecond on a busy machine's timers).
-func (l *Loaders) primeCatalog(ctx context.Context, kinds ...authz.Kind) error {
+func (l *Loaders) primeCatalog(ctx context.Context, kinds ...answers.Kind) error {
 	l.catalogMu.Lock()
-	var keys []authz.Key
+	var keys []answers.Key
 	for _, kind := range kinds {
-		key := authz.Key{Kind: kind, UserID: authz.CatalogUser}
+		key := answers.Key{Kind: kind, UserID: answers.CatalogUser}
 		if !l.catalogPrimed[kind] && !slices.Contains(keys, key) {
 			keys = append(keys, key)
 		}
@@ -472,7 +473,7 @@ func (l *Loaders) primeCatalog(ctx context.Context, kinds ...authz.Kind) error {
 	}
 	l.catalogMu.Lock()
 	if l.catalogPrimed == nil {
-		l.catalogPrimed = map[authz.Kind]bool{}
+		l.catalogPrimed = map[answers.Kind]bool{}
 	}
 	for _, k := range keys {
 		l.catalogPrimed[k.Kind] = true
@@ -515,8 +516,8 @@ func preloadAccessible[T any](ctx context.Context, users []int, idsOf func(conte
 // Reach returns a user's reach from their four answers (the viewer's from
 // the request's memo, anyone else's through the batch).
 func (l *Loaders) Reach(ctx context.Context, userID int) (access.Reach, error) {
-	keys := authz.ReachKeys(userID)
-	answers := make(map[authz.Key]authz.Answer, len(keys))
+	keys := answers.ReachKeys(userID)
+	got := make(map[answers.Key]answers.Answer, len(keys))
 	if v, ok := reqctx.ViewerFromContext(ctx); ok && v.UserID == userID {
 		return reqctx.ReachFromContext(ctx)
 	}
@@ -526,7 +527,7 @@ func (l *Loaders) Reach(ctx context.Context, userID int) (access.Reach, error) {
 		return access.Reach{}, err
 	}
 	for _, k := range keys {
-		answers[k] = whole[k.Kind]
+		got[k] = whole[k.Kind]
 	}
-	return authz.ReachFromAnswers(userID, answers), nil
+	return answers.ReachFromAnswers(userID, got), nil
 }

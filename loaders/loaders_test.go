@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"authz-gateway/access"
-	"authz-gateway/authz"
+	"authz-gateway/answers"
 	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/loaders"
@@ -242,9 +242,9 @@ func TestLoaders_MixedBatch(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{LoaderWait: countingWait})
 	users := seedUsers(t, g, 4)
 	ctx := context.Background()
-	_, err := g.Authz.Answers(ctx, authz.ReachKeys(users[0])) // users[0] is cached
+	_, err := g.Authz.Answers(ctx, answers.ReachKeys(users[0])) // users[0] is cached
 	require.NoError(t, err)
-	_, err = g.Authz.Answers(ctx, authz.ReachKeys(users[1]))
+	_, err = g.Authz.Answers(ctx, answers.ReachKeys(users[1]))
 	require.NoError(t, err)
 
 	l := loaders.New(g.DB.Client, g.Authz, countingWait)

@@ -4,7 +4,7 @@ package model
 
 import (
 	"authz-gateway/access"
-	"authz-gateway/authz"
+	"authz-gateway/answers"
 	"time"
 )
 
@@ -17,7 +17,7 @@ type AccessSnapshot struct {
 	// The projects in the viewer's scope that the viewer may read.
 	AccessibleProjects []*AccessibleObject `json:"accessibleProjects"`
 	// The viewer's scope summary (data only: nothing in a push is resolved later).
-	ScopeSummary *authz.ScopeSummary `json:"scopeSummary"`
+	ScopeSummary *answers.ScopeSummary `json:"scopeSummary"`
 }
 
 // A program or project named by its ID only.

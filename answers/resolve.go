@@ -1,4 +1,4 @@
-package authz
+package answers
 
 import (
 	"context"
@@ -249,7 +249,12 @@ func (r resolver) query(text string, users []int) sqlQuery {
 }
 
 func (r resolver) scan(ctx context.Context, q sqlQuery, row func(*sql.Rows) error) error {
-	rows, err := r.db.QueryContext(ctx, q.text, q.args...)
+	return Scan(ctx, r.db, q.text, q.args, row)
+}
+
+// Scan runs the statement text with args on db and calls row for each row.
+func Scan(ctx context.Context, db *ent.Client, text string, args []any, row func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, text, args...)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"authz-gateway/answers"
 	"authz-gateway/auth"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
@@ -25,6 +26,7 @@ import (
 	"authz-gateway/gate"
 	"authz-gateway/graph"
 	"authz-gateway/httpapi"
+	"authz-gateway/identity"
 	"authz-gateway/loaders"
 	"authz-gateway/ratelimit"
 	"authz-gateway/redisconn"
@@ -57,7 +59,7 @@ type App struct {
 	// and the identity provider's, when one is configured.
 	verifiers *auth.Verifiers
 	// provisioning paces AUTH_PROVISION's new users.
-	provisioning *gate.Provisioning
+	provisioning *identity.Provisioning
 	stopKeys     context.CancelFunc
 	handler      http.Handler
 	server       *http.Server
@@ -71,6 +73,7 @@ type App struct {
 	// watchers keep this instance's tiers fresh.
 	log          *freshness.Log
 	warmer       *warm.Warmer
+	answers      *answers.Source
 	redisLatency *redisconn.LatencyHook
 	// requestSeconds times GraphQL requests (the dashboard's request
 	// latency).
@@ -192,7 +195,8 @@ func (a *App) assemble() {
 		Holders:         authz.Holders,
 		OnInvalidateAll: func() { a.warmer.Trigger("invalidate_all") },
 	})
-	a.authz = authz.NewService(authz.Config{DB: a.db.Client, Cache: a.cache, Dialect: a.db.Dialect, Log: a.log, Activity: a.warmer})
+	a.answers = answers.New(a.db.Client, a.cache, a.db.Dialect)
+	a.authz = authz.NewService(authz.Config{DB: a.db.Client, Cache: a.cache, Answers: a.answers, Log: a.log, Activity: a.warmer})
 }
 
 // start brings the freshness machinery up, in the one order that keeps every
@@ -235,8 +239,8 @@ func (a *App) start(ctx context.Context) error {
 		slog.WarnContext(ctx, "fleet: first confirmation failed; the L1 answers once one succeeds", "err", err)
 	}
 	a.started = time.Now()
-	a.stopExpiry = log.StartExpiry(freshness.ExpiryConfig{}, a.authz.Ends())
-	a.stopWarming = a.warmer.Start(a.authz)
+	a.stopExpiry = log.StartExpiry(freshness.ExpiryConfig{}, authz.GrantEnds(a.answers))
+	a.stopWarming = a.warmer.Start(a.answers)
 	return nil
 }
 
@@ -385,35 +389,23 @@ func (a *App) startIdentity() error {
 }
 
 // newGate is the one pipeline of every operation: token, rate limit, the
-// viewer afresh, fresh loaders (package gate).
+// viewer afresh (the authz service; a provider's caller through identity),
+// fresh loaders (package gate).
 func (a *App) newGate() *gate.Gate {
-	a.provisioning = gate.NewProvisioning(a.redis, a.cfg.CachePrefix, a.cfg.Redis.Timeout)
-	return gate.New(gate.Config{
+	a.provisioning = identity.NewProvisioning(a.redis, a.cfg.CachePrefix, a.cfg.Redis.Timeout)
+	cfg := gate.Config{
 		Tokens:  a.verifiers,
 		Limiter: ratelimit.New(a.redis, a.cfg.CachePrefix+"ratelimit:", a.cfg.RateLimit, a.cfg.Redis.Timeout),
-		Viewers: func(ctx context.Context, userID int) (context.Context, error) {
-			ctx, u, err := a.authz.ResolveViewer(ctx, userID)
-			if err == nil && u == nil {
-				err = gate.ErrUnknownViewer
-			}
-			return ctx, err
-		},
-		Identities: func(ctx context.Context, ext auth.External, clientIP string) (context.Context, int, error) {
-			var provision func(context.Context) error
-			if a.cfg.Identity.Provision {
-				provision = func(ctx context.Context) error { return a.provisioning.Allow(ctx, a.cfg.Identity.Issuer, clientIP) }
-			}
-			resolved, u, err := a.authz.ResolveExternal(ctx, ext, provision)
-			switch {
-			case err != nil:
-				return ctx, 0, err
-			case u == nil:
-				return ctx, 0, gate.ErrUnknownViewer
-			}
-			return reqctx.NewContextWithSubject(resolved, u.ID), u.ID, nil
-		},
-		NewLoaders: loaders.NewFactory(a.db.Client, a.authz, a.cfg.LoaderWait).NewRequestContext,
-	})
+		Viewers: a.authz,
+		Loaders: loaders.NewFactory(a.db.Client, a.answers, a.cfg.LoaderWait),
+	}
+	if a.cfg.Identity.Enabled() {
+		cfg.Identities = identity.New(identity.Config{
+			DB: a.db.Client, Viewers: a.authz, Log: a.log,
+			Provision: a.cfg.Identity.Provision, Pace: a.provisioning, Issuer: a.cfg.Identity.Issuer,
+		})
+	}
+	return gate.New(cfg)
 }
 
 // newHandler composes the HTTP surface. Every GraphQL request and every
@@ -429,7 +421,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		schema = a.opts.schema(a)
 	}
 	g := a.newGate()
-	gql, err := graph.NewHandler(graph.Services{DB: a.db.Client, Authz: a.authz, Log: a.log, Cache: a.cache}, graph.HandlerConfig{
+	gql, err := graph.NewHandler(graph.Services{DB: a.db.Client, Authz: a.authz, Answers: a.answers, Log: a.log, Cache: a.cache}, graph.HandlerConfig{
 		Gate:          g,
 		Introspection: a.cfg.Development(),
 		Limits: graph.Limits{
@@ -540,6 +532,9 @@ func (a *App) Authz() *authz.Service { return a.authz }
 // Warmed reports whether the cache's first warming has finished (true
 // without warming).
 func (a *App) Warmed() bool { return a.warmer.Warmed() }
+
+// Answers returns the users' answers, read through the cache.
+func (a *App) Answers() *answers.Source { return a.answers }
 
 // Log returns the access-change log.
 func (a *App) Log() *freshness.Log { return a.log }

@@ -30,7 +30,7 @@ func (s *Service) Accessors(ctx context.Context, p access.Permission, on, first 
 	if !p.Valid() {
 		return nil, badInput("unknown permission %q", p)
 	}
-	o, err := s.Object(ctx, reach, on)
+	o, err := s.object(ctx, reach, on)
 	if err != nil {
 		return nil, err
 	}

@@ -54,14 +54,14 @@ func TestBatching_ConstantRoundTrips(t *testing.T) {
 
 			g.SQL.Reset()
 			g.Trips.Reset()
-			_, err := g.Authz.Answers(ctx, keys)
+			_, err := g.Answers.Answers(ctx, keys)
 			require.NoError(t, err)
 			assert.Equal(t, 5, g.SQL.Count(), "cold: one statement per kind, the catalog's size included: %v", g.SQL.Statements())
 			assert.Equal(t, 2, g.Trips.Trips(), "cold: one pipeline to read, one to fill")
 
 			g.SQL.Reset()
 			g.Trips.Reset()
-			_, err = g.Authz.Answers(ctx, keys)
+			_, err = g.Answers.Answers(ctx, keys)
 			require.NoError(t, err)
 			assert.Equal(t, 0, g.SQL.Count(), "warm: no SQL")
 			assert.Equal(t, 0, g.Trips.Trips(), "warm: all in the L1")
@@ -69,7 +69,7 @@ func TestBatching_ConstantRoundTrips(t *testing.T) {
 			g.L1.DropAll() // as if another instance had filled Redis
 			g.SQL.Reset()
 			g.Trips.Reset()
-			_, err = g.Authz.Answers(ctx, keys)
+			_, err = g.Answers.Answers(ctx, keys)
 			require.NoError(t, err)
 			assert.Equal(t, 0, g.SQL.Count(), "warm in Redis: no SQL: %v", g.SQL.Statements())
 			assert.Equal(t, 1, g.Trips.Trips(), "warm in Redis: one pipeline")
@@ -85,7 +85,7 @@ func TestKeys_NamesTTLsAndValues(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{Cache: cache.Config{TTL: ttl}})
 	users := populate(t, g, 3)
 	ctx := context.Background()
-	_, err := g.Authz.Answers(ctx, allKeys(users))
+	_, err := g.Answers.Answers(ctx, allKeys(users))
 	require.NoError(t, err)
 
 	for _, u := range users {
@@ -150,7 +150,7 @@ func TestSingleflight_ConcurrentMissesQueryOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				perms, err := permissionsOf(g.Authz, user)
+				perms, err := permissionsOf(g.Answers, user)
 				assert.NoError(t, err)
 				assert.Equal(t, access.DefaultPermissions(access.RoleViewer), perms)
 			}()

@@ -9,7 +9,6 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/answers"
-	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/internal/workload"
@@ -34,15 +33,15 @@ func BenchmarkResolve(b *testing.B) {
 	for _, n := range []int{1, 10, 100, 1000} {
 		keys := keysFor(data.Users[:n])
 		b.Run(fmt.Sprintf("tier=l1/users=%d", n), func(b *testing.B) {
-			mustAnswer(b, g.Authz, keys)
+			mustAnswer(b, g.Answers, keys)
 			for b.Loop() {
-				mustAnswer(b, g.Authz, keys)
+				mustAnswer(b, g.Answers, keys)
 			}
 		})
 		b.Run(fmt.Sprintf("tier=redis/users=%d", n), func(b *testing.B) {
-			mustAnswer(b, redisOnly.Authz, keys)
+			mustAnswer(b, redisOnly.Answers, keys)
 			for b.Loop() {
-				mustAnswer(b, redisOnly.Authz, keys)
+				mustAnswer(b, redisOnly.Answers, keys)
 			}
 		})
 		b.Run(fmt.Sprintf("tier=cold/users=%d", n), func(b *testing.B) {
@@ -52,12 +51,12 @@ func BenchmarkResolve(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				mustAnswer(b, g.Authz, keys)
+				mustAnswer(b, g.Answers, keys)
 			}
 		})
 		b.Run(fmt.Sprintf("tier=redis-down/users=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				mustAnswer(b, down.Authz, keys)
+				mustAnswer(b, down.Answers, keys)
 			}
 		})
 	}
@@ -71,7 +70,7 @@ func keysFor(users []int) []cache.Key {
 	return keys
 }
 
-func mustAnswer(b *testing.B, svc *authz.Service, keys []cache.Key) {
+func mustAnswer(b *testing.B, svc *answers.Source, keys []cache.Key) {
 	if _, err := svc.Answers(context.Background(), keys); err != nil {
 		b.Fatal(err)
 	}
@@ -102,9 +101,9 @@ func BenchmarkWrite_AckWait(b *testing.B) {
 				start := time.Now()
 				var err error
 				if active {
-					_, err = one.Authz.DeactivateScope(admin, scope)
+					_, err = one.Authz.SetScopeActive(admin, scope, false)
 				} else {
-					_, err = one.Authz.ActivateScope(admin, scope)
+					_, err = one.Authz.SetScopeActive(admin, scope, true)
 				}
 				if err != nil {
 					b.Fatal(err)

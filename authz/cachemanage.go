@@ -46,7 +46,7 @@ func (s *Service) RefreshUserCache(ctx context.Context, userID int) (answers.Sco
 	if err := mustExist(system, s.db.User.Query().Where(user.ID(userID)).Exist, "user"); err != nil {
 		return answers.ScopeSummary{}, err
 	}
-	got, err := s.Answers(ctx, answers.ReachKeys(userID))
+	got, err := s.answers.Answers(ctx, answers.ReachKeys(userID))
 	if err != nil {
 		return answers.ScopeSummary{}, err
 	}

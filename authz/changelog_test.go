@@ -31,7 +31,7 @@ func newGrantWatch(t *testing.T, g *testenv.Gateway) grantWatch {
 
 func (gw grantWatch) shows(t *testing.T, g *testenv.Gateway) bool {
 	t.Helper()
-	ids, err := projectIDs(g.Authz, gw.user)
+	ids, err := projectIDs(g.Answers, gw.user)
 	require.NoError(t, err)
 	return slices.Contains(ids, gw.project)
 }
@@ -63,7 +63,7 @@ func TestLog_SnapshotRollbackServesNothingStale(t *testing.T) {
 	require.True(t, gw.shows(t, two)) // cached in Redis
 
 	require.NoError(t, one.Redis.Save(context.Background()).Err())
-	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	_, err := one.Authz.SetScopeActive(testenv.AsUser(one.Admin.ID), gw.scope, false)
 	require.NoError(t, err)
 	require.False(t, gw.shows(t, one))
 	require.False(t, gw.shows(t, two))
@@ -92,7 +92,7 @@ func TestLog_DeadWritersChangeIsDeliveredByAnother(t *testing.T) {
 	require.True(t, gw.shows(t, two))
 
 	require.NoError(t, redisServer.Freeze())
-	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	_, err := one.Authz.SetScopeActive(testenv.AsUser(one.Admin.ID), gw.scope, false)
 	require.NoError(t, err, "the revoke commits; its delivery times out")
 	committed := time.Now()
 	one.App.Close() // the writer dies, its delivery undone
@@ -187,7 +187,7 @@ func TestLog_NoDeliveryMovesARolledBackStoreOverItsGap(t *testing.T) {
 	require.True(t, gw.shows(t, two)) // cached in Redis and in both L1s
 
 	require.NoError(t, one.Redis.Save(context.Background()).Err())
-	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	_, err := one.Authz.SetScopeActive(testenv.AsUser(one.Admin.ID), gw.scope, false)
 	require.NoError(t, err)
 	require.False(t, gw.shows(t, one))
 	require.False(t, gw.shows(t, two))
@@ -220,7 +220,7 @@ func TestLog_AWriterCutOffFromRedisReturnsOnlyOnceOthersSeeIt(t *testing.T) {
 	require.True(t, gw.shows(t, reader)) // in Redis and in the reader's L1
 
 	link.Blackhole()
-	_, err := writer.Authz.DeactivateScope(testenv.AsUser(writer.Admin.ID), gw.scope)
+	_, err := writer.Authz.SetScopeActive(testenv.AsUser(writer.Admin.ID), gw.scope, false)
 	require.NoError(t, err, "the revoke commits; its delivery fails")
 	stale, reads := gw.staleReads(t, 600*time.Millisecond, reader)
 	t.Logf("%d of %d reads on the other instance after the write returned showed the revoked grant", stale, reads)

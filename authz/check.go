@@ -29,13 +29,13 @@ type Check struct {
 // MaxChecks bounds one CheckAccess call.
 const MaxChecks = 1000
 
-// Object resolves an ID to the program or project it names, NOT_FOUND
+// object resolves an ID to the program or project it names, NOT_FOUND
 // unless the viewer may read it. No SQL on a warm path for a scoped viewer:
 // the ID's type comes from its range (ent's globally unique IDs; the type
 // table is read once per process) and its existence from the viewer's cached
 // lists. A GLOBAL viewer keeps no lists, so existence comes from the L1's
 // catalog facts, or costs one indexed lookup.
-func (s *Service) Object(ctx context.Context, reach access.Reach, id int) (access.Object, error) {
+func (s *Service) object(ctx context.Context, reach access.Reach, id int) (access.Object, error) {
 	kind, err := s.objectKind(ctx, id)
 	if err != nil {
 		return access.Object{}, err
@@ -72,15 +72,15 @@ func (s *Service) exists(ctx context.Context, o access.Object) (bool, error) {
 	})
 }
 
-// CheckObject resolves the object of a check about userID asked by the
+// checkObject resolves the object of a check about userID asked by the
 // viewer (viewerID, with reach viewer). About another user, an object the
 // viewer cannot read, or that does not exist, is NOT_FOUND. About the
 // viewer, it is no error: ok is false and the check answers false, the same
 // for a missing object as for an unreadable one, so nothing leaks and a UI
 // never loses `me` to one check. An ID of another type is BAD_USER_INPUT
 // for everyone.
-func (s *Service) CheckObject(ctx context.Context, viewer access.Reach, viewerID, userID, on int) (o access.Object, ok bool, err error) {
-	o, err = s.Object(ctx, viewer, on)
+func (s *Service) checkObject(ctx context.Context, viewer access.Reach, viewerID, userID, on int) (o access.Object, ok bool, err error) {
+	o, err = s.object(ctx, viewer, on)
 	switch {
 	case err == nil:
 		return o, true, nil
@@ -92,7 +92,7 @@ func (s *Service) CheckObject(ctx context.Context, viewer access.Reach, viewerID
 
 // Can is User.can: whether userID may use p on the object named on, asked
 // by the request's viewer, from the cached answers alone. The viewer's reach
-// decides whether the object may be named (CheckObject: about the viewer, an
+// decides whether the object may be named (checkObject: about the viewer, an
 // object it cannot name answers false); the user's reach (reachOf, called
 // only when needed: the request's loaders batch it) whether it is allowed.
 func (s *Service) Can(ctx context.Context, userID int, p access.Permission, on int, reachOf func(context.Context) (access.Reach, error)) (bool, error) {
@@ -101,7 +101,7 @@ func (s *Service) Can(ctx context.Context, userID int, p access.Permission, on i
 		return false, err
 	}
 	v, _ := reqctx.ViewerFromContext(ctx)
-	o, ok, err := s.CheckObject(ctx, viewer, v.UserID, userID, on)
+	o, ok, err := s.checkObject(ctx, viewer, v.UserID, userID, on)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) Can(ctx context.Context, userID int, p access.Permission, on i
 // user's answers. Asking about another user needs USER_READ, and the user
 // must exist (NOT_FOUND otherwise: answers about made-up users are never
 // computed, so they cannot fill the cache); every object must be readable
-// by the viewer, except in checks about the viewer itself (CheckObject).
+// by the viewer, except in checks about the viewer itself (checkObject).
 func (s *Service) CheckAccess(ctx context.Context, checks []Check) ([]bool, error) {
 	if len(checks) > MaxChecks {
 		return nil, badInput("at most %d checks per call", MaxChecks)
@@ -132,7 +132,7 @@ func (s *Service) CheckAccess(ctx context.Context, checks []Check) ([]bool, erro
 	for _, c := range checks {
 		keys = append(keys, answers.ReachKeys(c.UserID)...)
 	}
-	got, err := s.Answers(ctx, keys)
+	got, err := s.answers.Answers(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (s *Service) checkedObjects(ctx context.Context, checks []Check) ([]access.
 		if c.UserID != v.UserID && !viewer.Can(access.UserRead) {
 			return nil, inputAt("checks", len(checks), i, apperr.Errorf(apperr.Forbidden, "missing permission %s", access.UserRead))
 		}
-		if objects[i], _, err = s.CheckObject(ctx, viewer, v.UserID, c.UserID, c.On); err != nil {
+		if objects[i], _, err = s.checkObject(ctx, viewer, v.UserID, c.UserID, c.On); err != nil {
 			return nil, inputAt("checks", len(checks), i, err)
 		}
 	}

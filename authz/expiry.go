@@ -44,22 +44,21 @@ func checkEnd(end *time.Time) (*time.Time, error) {
 	return &t, nil
 }
 
-// Ends answers the expiry watcher (freshness.Log.StartExpiry) from this
-// service's database.
-func (s *Service) Ends() freshness.Ends { return grantEnds{s} }
+// GrantEnds answers the expiry watcher (freshness.Log.StartExpiry) about
+// the role and scope assignments src reads. Its reads are marked
+// "/* expiry */": background work, no request's.
+func GrantEnds(src *answers.Source) freshness.Ends { return grantEnds{src} }
 
-// grantEnds is freshness.Ends over the role and scope assignments. Its
-// reads are marked "/* expiry */": background work, no request's.
-type grantEnds struct{ s *Service }
+type grantEnds struct{ src *answers.Source }
 
 func (g grantEnds) NextEnd(ctx context.Context) (time.Time, error) {
-	return g.s.answers.NextEnd(ctx)
+	return g.src.NextEnd(ctx)
 }
 
 func (g grantEnds) Ended(ctx context.Context, limit int) ([]freshness.Grant, error) {
 	var out []freshness.Grant
 	for _, kind := range []string{"role", "scope"} {
-		ids, err := g.s.answers.Ended(ctx, kind+"_assignments", limit-len(out))
+		ids, err := g.src.Ended(ctx, kind+"_assignments", limit-len(out))
 		if err != nil {
 			return nil, err
 		}

@@ -61,7 +61,7 @@ func TestL1_RevokeWhileTheOtherHoldsTheValueInMemory(t *testing.T) {
 				}
 				before := returned.Load()
 				gate.RLock()
-				ids, err := projectIDs(two.Authz, gw.user)
+				ids, err := projectIDs(two.Answers, gw.user)
 				gate.RUnlock()
 				if !assert.NoError(t, err) {
 					return
@@ -87,14 +87,14 @@ func TestL1_RevokeWhileTheOtherHoldsTheValueInMemory(t *testing.T) {
 		}
 		gate.Unlock()
 		started.Add(1)
-		_, err := one.Authz.DeactivateScope(admin, gw.scope)
+		_, err := one.Authz.SetScopeActive(admin, gw.scope, false)
 		require.NoError(t, err)
 		returned.Add(1)
 		assert.False(t, gw.shows(t, two), "revoked on two as soon as the write returned")
 
 		require.False(t, gw.shows(t, two))
 		started.Add(1)
-		_, err = one.Authz.ActivateScope(admin, gw.scope)
+		_, err = one.Authz.SetScopeActive(admin, gw.scope, true)
 		require.NoError(t, err)
 		returned.Add(1)
 		assert.True(t, gw.shows(t, two), "granted on two as soon as the write returned")
@@ -119,7 +119,7 @@ func TestL1_SilentInstanceIsFencedByItsLease(t *testing.T) {
 	sp.silence()
 	require.True(t, heldInL1(t, two, gw), "its lease still holds for now")
 	before := fencedWrites(t, one)
-	_, err := one.Authz.DeactivateScope(admin, gw.scope)
+	_, err := one.Authz.SetScopeActive(admin, gw.scope, false)
 	require.NoError(t, err)
 	assert.False(t, gw.shows(t, two), "once the write returned, two no longer answers from memory")
 	assert.False(t, two.Cache.LocalStats().Leased)
@@ -141,7 +141,7 @@ func TestL1_TheWaitIsBoundedByTheLeaseAlone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(testenv.AsUser(sp.one.Admin.ID), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := sp.one.Authz.DeactivateScope(ctx, sp.gw.scope)
+	_, err := sp.one.Authz.SetScopeActive(ctx, sp.gw.scope, false)
 	require.NoError(t, err)
 	assert.Greater(t, time.Since(start), 300*time.Millisecond, "the deadline passed during the wait")
 	assert.False(t, sp.gw.shows(t, sp.two), "once the write returned, two no longer answers the old grant")
@@ -223,7 +223,7 @@ func TestFleet_ConfirmationsAreNotBroadcast(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // more than a renewal of each
 	assert.Empty(t, notes.Take(), "idle renewals notify nobody")
 
-	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	_, err := one.Authz.SetScopeActive(testenv.AsUser(one.Admin.ID), gw.scope, false)
 	require.NoError(t, err)
 	for _, g := range others {
 		assert.False(t, gw.shows(t, g), "revoked on every instance once the write returned")

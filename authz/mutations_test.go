@@ -104,8 +104,8 @@ func TestMutations_RolesAreVisibleEverywhereAtOnce(t *testing.T) {
 		})
 	}
 	step("assignRole", func() error { _, err := svc.AssignRole(p.admin, u, access.RoleViewer, nil); return err }, can(access.ProjectRead))
-	step("deactivateRole", func() error { _, err := svc.DeactivateRole(p.admin, u, access.RoleViewer); return err }, cannot(access.ProjectRead))
-	step("activateRole", func() error { _, err := svc.ActivateRole(p.admin, u, access.RoleViewer); return err }, can(access.ProjectRead))
+	step("deactivateRole", func() error { _, err := svc.SetRoleActive(p.admin, u, access.RoleViewer, false); return err }, cannot(access.ProjectRead))
+	step("activateRole", func() error { _, err := svc.SetRoleActive(p.admin, u, access.RoleViewer, true); return err }, can(access.ProjectRead))
 	step("setRolePermissions", func() error {
 		_, err := svc.SetRolePermissions(p.admin, access.RoleViewer, []access.Permission{access.ProgramRead, access.UserRead})
 		return err
@@ -131,8 +131,8 @@ func TestMutations_ScopesAreVisibleEverywhereAtOnce(t *testing.T) {
 		scope, err = svc.AssignScope(p.admin, authz.ScopeInput{UserID: u, ScopeType: access.ScopeProgram, ProgramID: &c.A})
 		return err
 	}, u, projects(c.a1, c.a2))
-	step("deactivateScope", func() error { _, err := svc.DeactivateScope(p.admin, scope.ID); return err }, u, projects())
-	step("activateScope", func() error { _, err := svc.ActivateScope(p.admin, scope.ID); return err }, u, projects(c.a1, c.a2))
+	step("deactivateScope", func() error { _, err := svc.SetScopeActive(p.admin, scope.ID, false); return err }, u, projects())
+	step("activateScope", func() error { _, err := svc.SetScopeActive(p.admin, scope.ID, true); return err }, u, projects(c.a1, c.a2))
 	step("removeScope", func() error { _, err := svc.RemoveScope(p.admin, scope.ID); return err }, u, programs())
 	step("bulkAssignScopes", func() error {
 		_, err := svc.BulkAssignScopes(p.admin, []authz.ScopeInput{
@@ -319,7 +319,7 @@ func TestRoles_ConcurrentChangesAreIdempotent(t *testing.T) {
 func summaryOf(t *testing.T, g *testenv.Gateway, user int) answers.ScopeSummary {
 	t.Helper()
 	key := answers.Key{Kind: answers.KindScopeSummary, UserID: user}
-	got, err := g.Authz.Answers(context.Background(), []answers.Key{key})
+	got, err := g.Answers.Answers(context.Background(), []answers.Key{key})
 	require.NoError(t, err)
 	return got[key].Summary
 }

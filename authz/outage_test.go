@@ -42,7 +42,7 @@ func TestOutage_KilledRedisAnswersFromTheDatabase(t *testing.T) {
 		assert.Equal(t, []int{c.a1, c.a2}, r.Projects)
 		assert.True(t, r.Can(access.ProjectRead))
 	}
-	_, err = g.Authz.DeactivateScope(admin, scope)
+	_, err = g.Authz.SetScopeActive(admin, scope, false)
 	require.NoError(t, err, "mutations still work")
 	r, err := g.Authz.Reach(context.Background(), u)
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	scope := w.InProject(u, c.b1)
 	admin := testenv.AsUser(one.Admin.ID)
 	grant := func(g *testenv.Gateway) bool {
-		ids, err := projectIDs(g.Authz, u)
+		ids, err := projectIDs(g.Answers, u)
 		require.NoError(t, err)
 		return slices.Contains(ids, c.b1)
 	}
@@ -72,7 +72,7 @@ func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	require.True(t, grant(two)) // both instances hold the grant, in Redis
 
 	require.NoError(t, redisServer.Freeze())
-	_, err := one.Authz.DeactivateScope(admin, scope)
+	_, err := one.Authz.SetScopeActive(admin, scope, false)
 	require.NoError(t, err, "the revoke commits although its invalidation times out")
 	assert.False(t, one.Cache.Stats(context.Background()).Trusted, "the instance knows its invalidation was lost")
 	assert.False(t, grant(one), "during the outage: answered from the database")
@@ -96,12 +96,12 @@ func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
 	require.Eventually(t, func() bool { return one.Cache.Stats(context.Background()).Trusted }, 3*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
 		before := one.CacheHits()
-		_, err := projectIDs(one.Authz, u)
+		_, err := projectIDs(one.Answers, u)
 		require.NoError(t, err)
 		return one.CacheHits() > before
 	}, 5*time.Second, 50*time.Millisecond, "reads hit the cache again")
 
-	_, err = one.Authz.ActivateScope(admin, scope)
+	_, err = one.Authz.SetScopeActive(admin, scope, true)
 	require.NoError(t, err)
 	assert.True(t, grant(one))
 	assert.True(t, grant(two))
@@ -139,9 +139,9 @@ func TestOutage_RedisDownDoesNotFloodTheLog(t *testing.T) {
 	for time.Since(start) < 6*time.Second {
 		_, err := g.Authz.Reach(context.Background(), u)
 		require.NoError(t, err)
-		_, err = g.Authz.DeactivateScope(admin, scope)
+		_, err = g.Authz.SetScopeActive(admin, scope, false)
 		require.NoError(t, err)
-		_, err = g.Authz.ActivateScope(admin, scope)
+		_, err = g.Authz.SetScopeActive(admin, scope, true)
 		require.NoError(t, err)
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -51,20 +51,20 @@ func TestStaleFill_Deterministic(t *testing.T) {
 	pause.armed.Store(true)
 	stale := make(chan []int)
 	go func() {
-		ids, err := projectIDs(one.Authz, u)
+		ids, err := projectIDs(one.Answers, u)
 		assert.NoError(t, err)
 		stale <- ids
 	}()
 	<-pause.paused // the reader has read the grant from the database
 
-	_, err := one.Authz.DeactivateScope(admin, scope)
+	_, err := one.Authz.SetScopeActive(admin, scope, false)
 	require.NoError(t, err) // committed and invalidated: the mutation has returned
 
 	close(pause.resume) // the reader now writes its old answer
 	assert.Equal(t, []int{c.a1, c.a2}, <-stale, "the reader that started before the revoke saw the grant")
 
 	for name, g := range map[string]*testenv.Gateway{"same instance": one, "second instance": two} {
-		ids, err := projectIDs(g.Authz, u)
+		ids, err := projectIDs(g.Answers, u)
 		require.NoError(t, err)
 		assert.Empty(t, ids, "%s: the late fill is never served", name)
 	}
@@ -96,7 +96,7 @@ func TestStaleFill_Randomized(t *testing.T) {
 			for !stop.Load() {
 				grantsBefore := grants.Load()
 				afterRevoke := revoked.Load()
-				ids, err := projectIDs(g.Authz, u)
+				ids, err := projectIDs(g.Answers, u)
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -113,13 +113,13 @@ func TestStaleFill_Randomized(t *testing.T) {
 	}
 	for range 40 {
 		time.Sleep(2 * time.Millisecond)
-		_, err := one.Authz.DeactivateScope(admin, scope.ID)
+		_, err := one.Authz.SetScopeActive(admin, scope.ID, false)
 		require.NoError(t, err)
 		revoked.Store(true)
 		time.Sleep(3 * time.Millisecond)
 		revoked.Store(false)
 		grants.Add(1)
-		_, err = two.Authz.ActivateScope(admin, scope.ID)
+		_, err = two.Authz.SetScopeActive(admin, scope.ID, true)
 		require.NoError(t, err)
 	}
 	stop.Store(true)

@@ -11,7 +11,7 @@ import (
 // Reach returns what user userID may do and where, in one cache round trip.
 // (A request's own viewer reads theirs through reqctx.ReachFromContext.)
 func (s *Service) Reach(ctx context.Context, userID int) (access.Reach, error) {
-	got, err := s.Answers(ctx, answers.ReachKeys(userID))
+	got, err := s.answers.Answers(ctx, answers.ReachKeys(userID))
 	if err != nil {
 		return access.Reach{}, err
 	}

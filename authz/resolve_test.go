@@ -7,7 +7,6 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/answers"
-	"authz-gateway/authz"
 	"authz-gateway/cache"
 	"authz-gateway/internal/testenv"
 
@@ -82,7 +81,7 @@ func TestResolution_Cases(t *testing.T) {
 		keys = append(keys, answers.ReachKeys(u)...)
 	}
 	for _, pass := range []string{"cold", "warm"} {
-		got, err := g.Authz.Answers(context.Background(), keys)
+		got, err := g.Answers.Answers(context.Background(), keys)
 		require.NoError(t, err)
 		for i, tc := range cases {
 			t.Run(pass+"/"+tc.name, func(t *testing.T) {
@@ -117,18 +116,18 @@ func TestResolution_UnknownUserIsEmpty(t *testing.T) {
 	assert.False(t, reach.Global)
 }
 
-func projectIDs(svc *authz.Service, user int) ([]int, error) {
+func projectIDs(svc *answers.Source, user int) ([]int, error) {
 	a, err := answerOf(svc, answers.Key{Kind: answers.KindAccessibleProjects, UserID: user})
 	return a.IDs, err
 }
 
-func permissionsOf(svc *authz.Service, user int) ([]access.Permission, error) {
+func permissionsOf(svc *answers.Source, user int) ([]access.Permission, error) {
 	a, err := answerOf(svc, answers.Key{Kind: answers.KindPermissions, UserID: user})
 	return a.Permissions, err
 }
 
 // answerOf is one answer as svc serves it.
-func answerOf(svc *authz.Service, key answers.Key) (answers.Answer, error) {
+func answerOf(svc *answers.Source, key answers.Key) (answers.Answer, error) {
 	got, err := svc.Answers(context.Background(), []answers.Key{key})
 	return got[key], err
 }

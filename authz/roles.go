@@ -42,16 +42,15 @@ func (s *Service) AssignRole(ctx context.Context, userID int, rt access.RoleType
 	return ra, err
 }
 
-// ActivateRole reactivates an existing assignment. Needs ROLE_MANAGE; NOT_FOUND
-// when the user does not hold the role.
-func (s *Service) ActivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, "activateRole", userID, rt, roleChange{active: true})
-}
-
-// DeactivateRole keeps the assignment but stops it from counting. Needs
-// ROLE_MANAGE; NOT_FOUND when the user does not hold the role.
-func (s *Service) DeactivateRole(ctx context.Context, userID int, rt access.RoleType) (*ent.RoleAssignment, error) {
-	return s.setRoleAssignment(ctx, "deactivateRole", userID, rt, roleChange{active: false})
+// SetRoleActive reactivates an existing assignment (active) or keeps it
+// but stops it from counting. Needs ROLE_MANAGE; NOT_FOUND when the user
+// does not hold the role.
+func (s *Service) SetRoleActive(ctx context.Context, userID int, rt access.RoleType, active bool) (*ent.RoleAssignment, error) {
+	op := "deactivateRole"
+	if active {
+		op = "activateRole"
+	}
+	return s.setRoleAssignment(ctx, op, userID, rt, roleChange{active: active})
 }
 
 // roleChange is what setRoleAssignment does: set the assignment's activity,

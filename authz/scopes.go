@@ -206,17 +206,9 @@ func (s *Service) RemoveScope(ctx context.Context, id int) (bool, error) {
 	return err == nil, err
 }
 
-// ActivateScope makes a scope assignment count again.
-func (s *Service) ActivateScope(ctx context.Context, id int) (*ent.ScopeAssignment, error) {
-	return s.setScopeActive(ctx, id, true)
-}
-
-// DeactivateScope keeps a scope assignment but stops it from counting.
-func (s *Service) DeactivateScope(ctx context.Context, id int) (*ent.ScopeAssignment, error) {
-	return s.setScopeActive(ctx, id, false)
-}
-
-func (s *Service) setScopeActive(ctx context.Context, id int, active bool) (*ent.ScopeAssignment, error) {
+// SetScopeActive reactivates a scope assignment (active) or keeps it but
+// stops it from counting.
+func (s *Service) SetScopeActive(ctx context.Context, id int, active bool) (*ent.ScopeAssignment, error) {
 	op, effect := "deactivateScope", takesAway
 	if active {
 		op, effect = "activateScope", onlyGrants

@@ -5,7 +5,6 @@
 package authz
 
 import (
-	"context"
 	"sync/atomic"
 
 	"authz-gateway/answers"
@@ -21,18 +20,15 @@ type Service struct {
 	answers *answers.Source
 	log     *freshness.Log // every write commits through it
 	active  Activity
-	types   atomic.Value  // []string: ent's type table, see objectKind
-	hints   identityHints // identity provider callers -> users (ResolveExternal)
+	types   atomic.Value // []string: ent's type table, see objectKind
 }
 
 // Config assembles a Service.
 type Config struct {
 	DB    *ent.Client
 	Cache *cache.Cache
-	// Dialect is ent's name of the database's dialect (dialect.Postgres or
-	// dialect.SQLite): it decides the placeholder style of the resolution
-	// queries and whether transactions lock rows.
-	Dialect string
+	// Answers computes and reads the users' answers (through Cache).
+	Answers *answers.Source
 	// Log is the instance's access-change log: every write commits
 	// through it (its Holders rule is this package's Holders).
 	Log *freshness.Log
@@ -53,16 +49,5 @@ func NewService(cfg Config) *Service {
 	if cfg.Activity == nil {
 		cfg.Activity = noActivity{}
 	}
-	return &Service{db: cfg.DB, cache: cfg.Cache, answers: answers.New(cfg.DB, cfg.Cache, cfg.Dialect), log: cfg.Log, active: cfg.Activity}
-}
-
-// Answers returns the answers for keys (answers.Source.Answers).
-func (s *Service) Answers(ctx context.Context, keys []answers.Key) (map[answers.Key]answers.Answer, error) {
-	return s.answers.Answers(ctx, keys)
-}
-
-// WarmUsers computes, or confirms cached, every answer a request of each
-// of users needs as its viewer (warm.Source).
-func (s *Service) WarmUsers(ctx context.Context, users []int) error {
-	return s.answers.WarmUsers(ctx, users)
+	return &Service{db: cfg.DB, cache: cfg.Cache, answers: cfg.Answers, log: cfg.Log, active: cfg.Activity}
 }

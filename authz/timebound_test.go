@@ -55,9 +55,10 @@ func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
 			u := w.User("contractor@test.example")
 			w.InProject(u, c.a1) // permanent: the role alone decides a1
 			admin := testenv.AsUser(one.Admin.ID)
-			instances := []*authz.Service{one.Authz, two.Authz}
+			instances := []*testenv.Gateway{one, two}
 
-			read := func(svc *authz.Service) (timedRead, error) {
+			read := func(g *testenv.Gateway) (timedRead, error) {
+				svc := g.Authz
 				r := timedRead{start: time.Now()}
 				got, err := svc.CheckAccess(admin, []authz.Check{
 					{UserID: u, Permission: access.ProjectRead, On: c.b1},
@@ -66,7 +67,7 @@ func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
 				if err != nil {
 					return r, err
 				}
-				ids, err := projectIDs(svc, u)
+				ids, err := projectIDs(g.Answers, u)
 				if err != nil {
 					return r, err
 				}
@@ -82,7 +83,7 @@ func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
 			var reads []timedRead
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
-			for _, svc := range instances {
+			for _, g := range instances {
 				for range 2 {
 					wg.Add(1)
 					go func() {
@@ -93,7 +94,7 @@ func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
 								return
 							default:
 							}
-							r, err := read(svc)
+							r, err := read(g)
 							if err != nil {
 								t.Error(err)
 								return
@@ -240,7 +241,7 @@ func TestTimeBound_AssigningAgainExtendsOrRemovesTheEnd(t *testing.T) {
 	require.NoError(t, err)
 	time.Sleep(time.Until(soon) + 50*time.Millisecond)
 	require.False(t, can(), "ended")
-	_, err = g.Authz.ActivateScope(admin, sa.ID)
+	_, err = g.Authz.SetScopeActive(admin, sa.ID, true)
 	require.NoError(t, err)
 	assert.False(t, can(), "activating does not revive it")
 	_, err = g.Authz.AssignScope(admin, authz.ScopeInput{UserID: u, ScopeType: access.ScopeProject, ProjectID: &c.b1})

@@ -34,7 +34,7 @@ func TestLog_SentinelFailoverServesNothingStale(t *testing.T) {
 	master := testenv.NewRedisClient(t, group.Master.Addr)
 	require.NoError(t, master.ClientKillByFilter(context.Background(), "TYPE", "replica").Err())
 	_ = master.Close()
-	_, err := one.Authz.DeactivateScope(testenv.AsUser(one.Admin.ID), gw.scope)
+	_, err := one.Authz.SetScopeActive(testenv.AsUser(one.Admin.ID), gw.scope, false)
 	require.NoError(t, err)
 	require.False(t, gw.shows(t, two))
 
@@ -58,11 +58,11 @@ func TestLog_ClusterRoundsAndFailover(t *testing.T) {
 	gw := newGrantWatch(t, one)
 	admin := testenv.AsUser(one.Admin.ID)
 	for round := range 5 {
-		_, err := one.Authz.DeactivateScope(admin, gw.scope)
+		_, err := one.Authz.SetScopeActive(admin, gw.scope, false)
 		require.NoError(t, err)
 		assert.False(t, gw.shows(t, one), "round %d: revoked on one", round)
 		assert.False(t, gw.shows(t, two), "round %d: revoked on two", round)
-		_, err = two.Authz.ActivateScope(admin, gw.scope)
+		_, err = two.Authz.SetScopeActive(admin, gw.scope, true)
 		require.NoError(t, err)
 		assert.True(t, gw.shows(t, one), "round %d: granted on one", round)
 		assert.True(t, gw.shows(t, two), "round %d: granted on two", round)
@@ -83,7 +83,7 @@ func TestLog_ClusterRoundsAndFailover(t *testing.T) {
 
 	owner := cluster.MasterOf(t, fmt.Sprintf("gen:{%d}", gw.user))
 	owner.Kill()
-	_, err := one.Authz.DeactivateScope(admin, gw.scope)
+	_, err := one.Authz.SetScopeActive(admin, gw.scope, false)
 	require.NoError(t, err, "the revoke commits while the slot's master is gone")
 	cluster.WaitHealthy(t)
 	stale, reads := gw.staleReads(t, time.Second, one, two)

@@ -144,7 +144,7 @@ func (v *viewerAnswers) start(ctx context.Context) *answersCall {
 		if c.err = ctx.Err(); c.err != nil {
 			return // the request ended before the prefetch began
 		}
-		c.answers, c.err = v.svc.Answers(ctx, answers.ViewerKeys(v.userID))
+		c.answers, c.err = v.svc.answers.Answers(ctx, answers.ViewerKeys(v.userID))
 	}()
 	return c
 }

@@ -81,7 +81,7 @@ func TestWaysIn_RoleManagementNeedsGlobalAndStaysWithinOwnPermissions(t *testing
 	requireCode(t, apperr.Forbidden, err)
 	_, err = g.Authz.SetRolePermissions(as, access.RoleAdmin, []access.Permission{access.ProgramRead})
 	requireCode(t, apperr.Forbidden, err)
-	_, err = g.Authz.DeactivateRole(as, g.Admin.ID, access.RoleAdmin)
+	_, err = g.Authz.SetRoleActive(as, g.Admin.ID, access.RoleAdmin, false)
 	requireCode(t, apperr.Forbidden, err)
 
 	// GLOBAL, but holding less than ADMIN: only roles within its own
@@ -143,11 +143,11 @@ func TestWaysIn_LastAdminIsKept(t *testing.T) {
 
 	_, err := g.Authz.UpdateUser(admin, g.Admin.ID, ent.UpdateUserInput{Active: &off})
 	requireCode(t, apperr.Forbidden, err)
-	_, err = g.Authz.DeactivateRole(admin, g.Admin.ID, access.RoleAdmin)
+	_, err = g.Authz.SetRoleActive(admin, g.Admin.ID, access.RoleAdmin, false)
 	requireCode(t, apperr.Forbidden, err)
 	_, err = g.Authz.RemoveRole(admin, g.Admin.ID, access.RoleAdmin)
 	requireCode(t, apperr.Forbidden, err)
-	_, err = g.Authz.DeactivateScope(admin, global.ID)
+	_, err = g.Authz.SetScopeActive(admin, global.ID, false)
 	requireCode(t, apperr.Forbidden, err)
 	_, err = g.Authz.RemoveScope(admin, global.ID)
 	requireCode(t, apperr.Forbidden, err)

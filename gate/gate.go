@@ -20,6 +20,8 @@ import (
 
 	"authz-gateway/apperr"
 	"authz-gateway/auth"
+	"authz-gateway/ent"
+	"authz-gateway/loaders"
 	"authz-gateway/ratelimit"
 	"authz-gateway/reqctx"
 )
@@ -39,22 +41,26 @@ type Admission struct {
 	Until time.Time
 }
 
-// ViewerResolver resolves a verified token's user afresh and returns ctx
-// carrying the viewer and the answers read on the way. It returns
-// ErrUnknownViewer for a user that does not exist or is inactive, and any
-// other error when the answer could not be had (database and cache down).
-type ViewerResolver func(ctx context.Context, userID int) (context.Context, error)
+// Viewers resolves a verified token's user afresh (authz.Service): the
+// context it returns carries the viewer and the answers read on the way.
+// An unknown or inactive user comes back nil; an error means the answer
+// could not be had (database and cache down).
+type Viewers interface {
+	ResolveViewer(ctx context.Context, userID int) (context.Context, *ent.User, error)
+}
 
-// ErrUnknownViewer is returned by a ViewerResolver for a user that does not
-// exist or is inactive.
+// Identities maps an identity provider's caller to a user and resolves that
+// user like Viewers (identity.Resolver): nil for nobody known and not
+// provisioned, or inactive; a *RateLimitError when provisioning them must
+// wait. clientIP is the caller's address, which bounds how fast it may be
+// provisioned.
+type Identities interface {
+	Resolve(ctx context.Context, ext auth.External, clientIP string) (context.Context, *ent.User, error)
+}
+
+// ErrUnknownViewer refuses a token whose user does not exist or is
+// inactive.
 var ErrUnknownViewer = errors.New("unknown or inactive user")
-
-// IdentityResolver maps an identity provider's caller to a user and
-// resolves that user like a ViewerResolver (ErrUnknownViewer for nobody
-// known and not provisioned, or inactive; a *RateLimitError when
-// provisioning them must wait). clientIP is the caller's address, which
-// bounds how fast it may be provisioned.
-type IdentityResolver func(ctx context.Context, ext auth.External, clientIP string) (context.Context, int, error)
 
 // Config assembles a Gate.
 type Config struct {
@@ -62,13 +68,13 @@ type Config struct {
 	// identity provider is configured, the provider's (auth.Verifiers).
 	Tokens  auth.Verifier
 	Limiter *ratelimit.Limiter // nil or disabled: no rate limit
-	Viewers ViewerResolver
+	Viewers Viewers
 	// Identities maps an identity provider's tokens to users (nil: no
 	// provider; such tokens never verify then).
-	Identities IdentityResolver
-	// NewLoaders returns ctx with fresh request loaders (primed with what
+	Identities Identities
+	// Loaders builds each operation's request loaders (primed with what
 	// the viewer's resolution read).
-	NewLoaders func(ctx context.Context) context.Context
+	Loaders *loaders.Factory
 }
 
 // Gate admits operations.
@@ -85,7 +91,7 @@ func New(cfg Config) *Gate { return &Gate{cfg: cfg} }
 // UNAVAILABLE.
 func (g *Gate) Admit(ctx context.Context, c Credentials) (context.Context, Admission, error) {
 	ctx, adm, err := g.admit(ctx, c)
-	return g.cfg.NewLoaders(ctx), adm, err
+	return g.cfg.Loaders.NewRequestContext(ctx), adm, err
 }
 
 func (g *Gate) admit(ctx context.Context, c Credentials) (context.Context, Admission, error) {
@@ -100,28 +106,31 @@ func (g *Gate) admit(ctx context.Context, c Credentials) (context.Context, Admis
 	}
 	var (
 		resolved context.Context
+		u        *ent.User
 		err      error
 	)
 	switch {
 	case id.External != nil:
-		resolved, id.UserID, err = g.cfg.Identities(ctx, *id.External, c.ClientIP)
+		resolved, u, err = g.cfg.Identities.Resolve(ctx, *id.External, c.ClientIP)
+		if u != nil {
+			resolved = reqctx.NewContextWithSubject(resolved, u.ID) // for the logs
+		}
 	case id.UserID == 0:
 		return ctx, Admission{}, nil
 	default:
-		ctx = reqctx.NewContextWithSubject(ctx, id.UserID)
-		resolved, err = g.cfg.Viewers(ctx, id.UserID)
+		resolved, u, err = g.cfg.Viewers.ResolveViewer(reqctx.NewContextWithSubject(ctx, id.UserID), id.UserID)
 	}
 	var limited *RateLimitError
 	switch {
 	case errors.As(err, &limited):
 		return ctx, Admission{}, limited
-	case errors.Is(err, ErrUnknownViewer):
-		return ctx, Admission{}, apperr.Wrap(apperr.Unauthenticated, err, ErrUnknownViewer.Error())
+	case err == nil && u == nil:
+		return ctx, Admission{}, apperr.Wrap(apperr.Unauthenticated, ErrUnknownViewer, ErrUnknownViewer.Error())
 	case err != nil:
 		slog.WarnContext(ctx, "authentication: user lookup failed", "err", err)
 		return ctx, Admission{}, apperr.Wrap(apperr.Unavailable, err, "the database is unavailable; try again")
 	}
-	return resolved, Admission{UserID: id.UserID, Until: id.Until}, nil
+	return resolved, Admission{UserID: u.ID, Until: id.Until}, nil
 }
 
 // verify checks the token of an Authorization value: the zero identity and
@@ -219,9 +228,6 @@ func ClientIP(remoteAddr string) string {
 // deactivated its viewer). It spends no rate limit: the socket asks, not
 // the client.
 func (g *Gate) StillActive(ctx context.Context, userID int) (bool, error) {
-	_, err := g.cfg.Viewers(ctx, userID)
-	if errors.Is(err, ErrUnknownViewer) {
-		return false, nil
-	}
-	return err == nil, err
+	_, u, err := g.cfg.Viewers.ResolveViewer(ctx, userID)
+	return err == nil && u != nil, err
 }

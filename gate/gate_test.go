@@ -8,6 +8,7 @@ import (
 
 	"authz-gateway/apperr"
 	"authz-gateway/auth"
+	"authz-gateway/loaders"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -26,7 +27,7 @@ func TestAdmit_ARefusedTokenSaysWhyInTheLogOnly(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(prev) })
 
 	refused := &auth.RefusedError{Err: auth.ErrTokenInvalid, Reason: "the email claim names no user: email_verified is not true"}
-	g := New(Config{Tokens: refusing{refused}, NewLoaders: func(ctx context.Context) context.Context { return ctx }})
+	g := New(Config{Tokens: refusing{refused}, Loaders: loaders.NewFactory(nil, nil, 0)})
 	_, _, err := g.Admit(context.Background(), Credentials{Authorization: "Bearer x.y.z", ClientIP: "192.0.2.1"})
 	assert.Equal(t, apperr.Unauthenticated, apperr.CodeOf(err))
 	assert.Equal(t, "invalid token", apperr.MessageOf(err), "the client is told no more")

@@ -82,8 +82,8 @@ type HandlerConfig struct {
 // anything reads its body (gate.Middleware); socket operations pass it one
 // by one (the socket transport). There is no endpoint without the gate.
 func NewHandler(s Services, cfg HandlerConfig) (http.Handler, error) {
-	if cfg.Gate == nil || s.Authz == nil || s.Log == nil {
-		return nil, errors.New("graph: a handler needs its gate, the authz service and the access-change log")
+	if cfg.Gate == nil || s.Authz == nil || s.Answers == nil || s.Log == nil {
+		return nil, errors.New("graph: a handler needs its gate, the authz service, the answers and the access-change log")
 	}
 	limits := cfg.Limits.withDefaults()
 	schema := cfg.Schema

@@ -109,7 +109,7 @@ func offer(out chan *model.AccessSnapshot, snap *model.AccessSnapshot) {
 // snapshot computes userID's access as a fresh request would; active is
 // false once the user is deactivated or gone.
 func (r *Resolver) snapshot(ctx context.Context, userID int) (snap *model.AccessSnapshot, active bool, err error) {
-	ctx = loaders.NewContext(ctx, loaders.New(r.db, r.authz, 0))
+	ctx = loaders.NewContext(ctx, loaders.New(r.db, r.answers, 0))
 	ctx, user, err := r.authz.ResolveViewer(ctx, userID)
 	if err != nil || user == nil {
 		return nil, false, err

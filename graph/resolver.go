@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 
+	"authz-gateway/answers"
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/cache"
@@ -20,6 +21,7 @@ import (
 type Resolver struct {
 	db            *ent.Client
 	authz         *authz.Service
+	answers       *answers.Source
 	log           *freshness.Log
 	cache         *cache.Cache
 	subscriptions *subscriptionCounts
@@ -29,6 +31,8 @@ type Resolver struct {
 type Services struct {
 	DB    *ent.Client
 	Authz *authz.Service
+	// Answers reads users' answers (a subscription's own loaders).
+	Answers *answers.Source
 	// Log is the access-change log: accessChanged watches users through it.
 	Log *freshness.Log
 	// Cache is what cacheStats reports on.
@@ -37,7 +41,7 @@ type Services struct {
 
 // NewResolver returns the root resolver over s.
 func NewResolver(s Services) *Resolver {
-	return &Resolver{db: s.DB, authz: s.Authz, log: s.Log, cache: s.Cache, subscriptions: &subscriptionCounts{}}
+	return &Resolver{db: s.DB, authz: s.Authz, answers: s.Answers, log: s.Log, cache: s.Cache, subscriptions: &subscriptionCounts{}}
 }
 
 // NewSchema returns the executable schema over s.

@@ -85,12 +85,12 @@ func (r *mutationResolver) RemoveRole(ctx context.Context, userID int, role acce
 
 // ActivateRole is the resolver for the activateRole field.
 func (r *mutationResolver) ActivateRole(ctx context.Context, userID int, role access.RoleType) (*ent.RoleAssignment, error) {
-	return r.authz.ActivateRole(ctx, userID, role)
+	return r.authz.SetRoleActive(ctx, userID, role, true)
 }
 
 // DeactivateRole is the resolver for the deactivateRole field.
 func (r *mutationResolver) DeactivateRole(ctx context.Context, userID int, role access.RoleType) (*ent.RoleAssignment, error) {
-	return r.authz.DeactivateRole(ctx, userID, role)
+	return r.authz.SetRoleActive(ctx, userID, role, false)
 }
 
 // SetRolePermissions is the resolver for the setRolePermissions field.
@@ -110,12 +110,12 @@ func (r *mutationResolver) RemoveScope(ctx context.Context, id int) (bool, error
 
 // ActivateScope is the resolver for the activateScope field.
 func (r *mutationResolver) ActivateScope(ctx context.Context, id int) (*ent.ScopeAssignment, error) {
-	return r.authz.ActivateScope(ctx, id)
+	return r.authz.SetScopeActive(ctx, id, true)
 }
 
 // DeactivateScope is the resolver for the deactivateScope field.
 func (r *mutationResolver) DeactivateScope(ctx context.Context, id int) (*ent.ScopeAssignment, error) {
-	return r.authz.DeactivateScope(ctx, id)
+	return r.authz.SetScopeActive(ctx, id, false)
 }
 
 // BulkAssignScopes is the resolver for the bulkAssignScopes field.

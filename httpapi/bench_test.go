@@ -42,7 +42,7 @@ type naiveUser struct {
 
 func (u naiveUser) answer(ctx context.Context, kind answers.Kind, userID int) (answers.Answer, error) {
 	key := answers.Key{Kind: kind, UserID: userID}
-	got, err := u.a.Authz().Answers(ctx, []answers.Key{key})
+	got, err := u.a.Answers().Answers(ctx, []answers.Key{key})
 	return got[key], err
 }
 
@@ -93,7 +93,7 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 	naive := testenv.NewGateway(b, testenv.Options{DatabaseURL: g.DatabaseURL, Prefix: g.Prefix(), Limits: pages,
 		Schema: func(a *app.App) graphql.ExecutableSchema {
-			return graph.NewSchemaWith(naiveRoot{Resolver: graph.NewResolver(graph.Services{DB: a.DB().Client, Authz: a.Authz(), Log: a.Log(), Cache: a.Cache()}), a: a})
+			return graph.NewSchemaWith(naiveRoot{Resolver: graph.NewResolver(graph.Services{DB: a.DB().Client, Authz: a.Authz(), Answers: a.Answers(), Log: a.Log(), Cache: a.Cache()}), a: a})
 		}})
 	token := g.Token(b, g.Admin.ID)
 	for _, n := range []int{1, 10, 100, 1000} {

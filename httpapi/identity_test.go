@@ -13,7 +13,7 @@ import (
 	"authz-gateway/app"
 	"authz-gateway/auth"
 	"authz-gateway/ent/accesschange"
-	"authz-gateway/gate"
+	"authz-gateway/identity"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
 
@@ -243,7 +243,7 @@ func TestIdentityProvider_ProvisioningIsRateLimited(t *testing.T) {
 	web := hydra.CreateClient(t, "web-app", audience)
 	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
 		Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimEmail, Provision: true}})
-	burst := gate.ProvisionPerAddress.Burst
+	burst := identity.ProvisionPerAddress.Burst
 	// The tokens first, so the requests come faster than the refill.
 	var tokens []string
 	for i := range burst + 10 {

@@ -183,13 +183,13 @@ func TestSubscription_PushesChangesMadeOnAnotherInstance(t *testing.T) {
 
 	admin := testenv.AsUser(lw.one.Admin.ID)
 	for round := range 3 {
-		_, err := lw.one.Authz.DeactivateScope(admin, lw.scope)
+		_, err := lw.one.Authz.SetScopeActive(admin, lw.scope, false)
 		require.NoError(t, err)
 		revoked, took := c.until(func(s snapshot) bool { return !s.hasProject(lw.project) })
 		assert.Zero(t, revoked.ScopeSummary.AccessibleProjectCount, "round %d", round)
 		t.Logf("round %d: revoke pushed %v after the write returned", round, took)
 
-		_, err = lw.one.Authz.ActivateScope(admin, lw.scope)
+		_, err = lw.one.Authz.SetScopeActive(admin, lw.scope, true)
 		require.NoError(t, err)
 		c.until(func(s snapshot) bool { return s.hasProject(lw.project) })
 	}
@@ -246,12 +246,12 @@ func TestSubscription_SlowClientDoesNotBlockOthersAndViewersAreBounded(t *testin
 
 	admin := testenv.AsUser(lw.one.Admin.ID)
 	for range 10 {
-		_, err := lw.one.Authz.DeactivateScope(admin, lw.scope)
+		_, err := lw.one.Authz.SetScopeActive(admin, lw.scope, false)
 		require.NoError(t, err)
-		_, err = lw.one.Authz.ActivateScope(admin, lw.scope)
+		_, err = lw.one.Authz.SetScopeActive(admin, lw.scope, true)
 		require.NoError(t, err)
 	}
-	_, err = lw.one.Authz.DeactivateScope(admin, lw.scope)
+	_, err = lw.one.Authz.SetScopeActive(admin, lw.scope, false)
 	require.NoError(t, err)
 	fast.until(func(s snapshot) bool { return !s.hasProject(lw.project) })
 

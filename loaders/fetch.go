@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"authz-gateway/answers"
-	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/program"
@@ -26,14 +25,14 @@ import (
 // from one ent query (cached accessible IDs, mutation results, node lookups),
 // where eager loading cannot apply, and a loader batches them all the same.
 type fetchers struct {
-	db  *ent.Client
-	svc *authz.Service
+	db     *ent.Client
+	source *answers.Source
 }
 
 // answers is one cache round trip for all kinds and users of the batch (and
 // one query per kind for the misses).
 func (f fetchers) answers(ctx context.Context, keys []answers.Key) ([]answers.Answer, []error) {
-	got, err := f.svc.Answers(ctx, keys)
+	got, err := f.source.Answers(ctx, keys)
 	if err != nil {
 		return nil, []error{err}
 	}
@@ -50,7 +49,7 @@ func (f fetchers) reaches(ctx context.Context, users []int) ([]map[answers.Kind]
 	for _, u := range users {
 		keys = append(keys, answers.ReachKeys(u)...)
 	}
-	got, err := f.svc.Answers(ctx, keys)
+	got, err := f.source.Answers(ctx, keys)
 	if err != nil {
 		return nil, []error{err}
 	}

@@ -84,13 +84,13 @@ type Factory struct {
 	affectedByChange  func(context.Context, []int) ([][]*ent.AccessChangeUser, []error)
 }
 
-// NewFactory returns the loaders' factory over db and svc, batching for
+// NewFactory returns the loaders' factory over db and src, batching for
 // wait (<= 0: DefaultWait).
-func NewFactory(db *ent.Client, svc *authz.Service, wait time.Duration) *Factory {
+func NewFactory(db *ent.Client, src *answers.Source, wait time.Duration) *Factory {
 	if wait <= 0 {
 		wait = DefaultWait
 	}
-	f := fetchers{db: db, svc: svc}
+	f := fetchers{db: db, source: src}
 	return &Factory{
 		db:                db,
 		opt:               dataloadgen.WithWait(wait),
@@ -110,11 +110,11 @@ func NewFactory(db *ent.Client, svc *authz.Service, wait time.Duration) *Factory
 // New returns fresh loaders for one operation.
 func (f *Factory) New() *Loaders { return &Loaders{f: f} }
 
-// New returns loaders over db and svc that wait `wait` to batch (a factory
+// New returns loaders over db and src that wait `wait` to batch (a factory
 // of their own: where loaders are built rarely, as for a subscription's
 // pushes).
-func New(db *ent.Client, svc *authz.Service, wait time.Duration) *Loaders {
-	return NewFactory(db, svc, wait).New()
+func New(db *ent.Client, src *answers.Source, wait time.Duration) *Loaders {
+	return NewFactory(db, src, wait).New()
 }
 
 // lazy is a loader built on its first use.

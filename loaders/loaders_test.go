@@ -242,12 +242,12 @@ func TestLoaders_MixedBatch(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{LoaderWait: countingWait})
 	users := seedUsers(t, g, 4)
 	ctx := context.Background()
-	_, err := g.Authz.Answers(ctx, answers.ReachKeys(users[0])) // users[0] is cached
+	_, err := g.Answers.Answers(ctx, answers.ReachKeys(users[0])) // users[0] is cached
 	require.NoError(t, err)
-	_, err = g.Authz.Answers(ctx, answers.ReachKeys(users[1]))
+	_, err = g.Answers.Answers(ctx, answers.ReachKeys(users[1]))
 	require.NoError(t, err)
 
-	l := loaders.New(g.DB.Client, g.Authz, countingWait)
+	l := loaders.New(g.DB.Client, g.Answers, countingWait)
 	ids := append(users, 99999999)
 	g.Trips.Reset()
 	l1Hits := g.Cache.LocalStats().Hits

@@ -39,7 +39,7 @@ func warmScenario(t *testing.T, warmUsers int) (missesOfRecent, missesOfOthers u
 	require.Eventually(t, restarted.App.Warmed, 10*time.Second, 10*time.Millisecond)
 	read := func(u int) uint64 {
 		before := restarted.Cache.Stats(ctx).Misses
-		_, err := restarted.Authz.Answers(ctx, answers.ReachKeys(u))
+		_, err := restarted.Answers.Answers(ctx, answers.ReachKeys(u))
 		require.NoError(t, err)
 		return restarted.Cache.Stats(ctx).Misses - before
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"authz-gateway/answers"
 	"authz-gateway/app"
 	"authz-gateway/auth"
 	"authz-gateway/authz"
@@ -42,6 +43,7 @@ type Gateway struct {
 	Redis       redis.UniversalClient
 	Cache       *cache.Cache
 	Authz       *authz.Service
+	Answers     *answers.Source
 	Tokens      *auth.Tokens
 	Handler     http.Handler
 	Admin       *ent.User
@@ -152,7 +154,7 @@ func NewGateway(t testing.TB, opts Options) *Gateway {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(a.Close)
-	g.App, g.DB, g.Redis, g.Cache, g.Authz, g.Tokens, g.Handler = a, a.DB(), a.Redis(), a.Cache(), a.Authz(), a.Tokens(), a.Handler()
+	g.App, g.DB, g.Redis, g.Cache, g.Authz, g.Answers, g.Tokens, g.Handler = a, a.DB(), a.Redis(), a.Cache(), a.Authz(), a.Answers(), a.Tokens(), a.Handler()
 	if cfg.Identity.Enabled() {
 		waitForIdentity(g.Handler, 10*time.Second)
 	}

@@ -1,7 +1,12 @@
-package authz
+// Package identity maps an identity provider's callers to users (the
+// gate's Identities step): by their email or by their subject
+// (externalId), remembered per instance so that a warm request runs no
+// SQL, and, with AUTH_PROVISION, creates the users it does not know, at a
+// bounded pace (provision.go), as writes committed through the
+// access-change log.
+package identity
 
 import (
-	"authz-gateway/freshness"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,10 +18,43 @@ import (
 
 	"authz-gateway/apperr"
 	"authz-gateway/auth"
+	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/ent/user"
+	"authz-gateway/freshness"
+	"authz-gateway/gate"
 	"authz-gateway/reqctx"
 )
+
+// Config assembles a Resolver.
+type Config struct {
+	DB *ent.Client
+	// Viewers resolves the user a caller maps to, as any viewer.
+	Viewers gate.Viewers
+	// Log is the access-change log provisioning commits through.
+	Log *freshness.Log
+	// Provision creates unknown callers as users (AUTH_PROVISION), each
+	// first spending Pace's budget of the caller's address and of Issuer.
+	Provision bool
+	Pace      Pacer
+	Issuer    string
+}
+
+// Pacer bounds how fast unknown callers become users (Provisioning).
+type Pacer interface {
+	Allow(ctx context.Context, issuer, clientIP string) error
+}
+
+// Resolver maps an identity provider's callers to users.
+type Resolver struct {
+	cfg   Config
+	hints identityHints // callers -> users
+}
+
+// New returns the resolver of cfg.
+func New(cfg Config) *Resolver { return &Resolver{cfg: cfg} }
+
+var _ gate.Identities = (*Resolver)(nil)
 
 // maxIdentityHints bounds the identity-to-user memory of an instance.
 const maxIdentityHints = 100_000
@@ -53,35 +91,35 @@ func (h *identityHints) drop(key string) {
 	delete(h.m, key)
 }
 
-// ResolveExternal maps an identity provider's caller to a user (by email,
-// or by externalId = the token's sub) and resolves that user like
-// ResolveViewer. Nobody known: nil, unless provision is set, which is
-// asked first (its error, a rate limit, is returned) and then the user is
-// created (active, no roles, no scopes) as a logged write. An inactive
-// user is nil too.
-func (s *Service) ResolveExternal(ctx context.Context, ext auth.External, provision func(context.Context) error) (context.Context, *ent.User, error) {
+// Resolve maps an identity provider's caller to a user (by email, or by
+// externalId = the token's sub) and resolves that user like a viewer
+// (gate.Viewers). Nobody known: nil, unless provisioning is on, which
+// spends the caller's pace first (a *gate.RateLimitError when spent) and
+// then creates the user (active, no roles, no scopes) as a logged write.
+// An inactive user is nil too.
+func (r *Resolver) Resolve(ctx context.Context, ext auth.External, clientIP string) (context.Context, *ent.User, error) {
 	hint := string(ext.By) + ":" + ext.Key
-	if id, ok := s.hints.get(hint); ok {
-		resolved, u, err := s.ResolveViewer(ctx, id)
+	if id, ok := r.hints.get(hint); ok {
+		resolved, u, err := r.cfg.Viewers.ResolveViewer(ctx, id)
 		if err != nil {
 			return ctx, nil, err
 		}
 		if u != nil && identifies(u, ext) {
 			return resolved, u, nil
 		}
-		s.hints.drop(hint)
+		r.hints.drop(hint)
 	}
-	id, err := s.lookupExternal(ctx, ext)
+	id, err := r.lookup(ctx, ext)
 	if err != nil {
 		return ctx, nil, err
 	}
-	if id == 0 && provision != nil {
-		if err := provision(ctx); err != nil {
+	if id == 0 && r.cfg.Provision {
+		if err := r.cfg.Pace.Allow(ctx, r.cfg.Issuer, clientIP); err != nil {
 			return ctx, nil, err
 		}
-		if id, err = s.provisionUser(ctx, ext); err != nil {
+		if id, err = r.provision(ctx, ext); err != nil {
 			// A concurrent first request may have created them.
-			if again, lerr := s.lookupExternal(ctx, ext); lerr == nil && again != 0 {
+			if again, lerr := r.lookup(ctx, ext); lerr == nil && again != 0 {
 				id, err = again, nil
 			}
 		}
@@ -98,11 +136,11 @@ func (s *Service) ResolveExternal(ctx context.Context, ext auth.External, provis
 	if id == 0 {
 		return ctx, nil, nil
 	}
-	resolved, u, err := s.ResolveViewer(ctx, id)
+	resolved, u, err := r.cfg.Viewers.ResolveViewer(ctx, id)
 	if err != nil || u == nil {
 		return ctx, nil, err
 	}
-	s.hints.put(hint, id)
+	r.hints.put(hint, id)
 	return resolved, u, nil
 }
 
@@ -114,11 +152,11 @@ func identifies(u *ent.User, ext auth.External) bool {
 	return u.Email == ext.Key
 }
 
-// lookupExternal finds the user ext names (0: nobody).
-func (s *Service) lookupExternal(ctx context.Context, ext auth.External) (int, error) {
-	q := s.db.User.Query().Where(user.Email(auth.NormalizeEmail(ext.Key)))
+// lookup finds the user ext names (0: nobody).
+func (r *Resolver) lookup(ctx context.Context, ext auth.External) (int, error) {
+	q := r.cfg.DB.User.Query().Where(user.Email(auth.NormalizeEmail(ext.Key)))
 	if ext.By == auth.ClaimSub {
-		q = s.db.User.Query().Where(user.ExternalID(ext.Key))
+		q = r.cfg.DB.User.Query().Where(user.ExternalID(ext.Key))
 	}
 	// The gateway reads for itself here: nobody is the viewer yet.
 	id, err := q.OnlyID(reqctx.NewContextWithSystem(ctx))
@@ -131,15 +169,17 @@ func (s *Service) lookupExternal(ctx context.Context, ext auth.External) (int, e
 	return id, nil
 }
 
-// provisionUser creates the user ext names: active, no roles, no scopes,
-// logged like every write (operation provisionUser). With the sub claim,
+// provision creates the user ext names: active, no roles, no scopes,
+// committed through the access-change log like every write (operation
+// provisionUser; a new user changes the catalog's size, kept under
+// cache.CatalogUser). With the sub claim,
 // the sub is the user's externalId and the token's email their email
 // when the provider verified it and it is free; otherwise (a service
 // account has none) a placeholder under the reserved .invalid domain,
 // which no mail reaches.
-func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, error) {
+func (r *Resolver) provision(ctx context.Context, ext auth.External) (int, error) {
 	var created *ent.User
-	err := s.mutate(ctx, "provisionUser", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
+	err := r.cfg.Log.Commit(ctx, "provisionUser", func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
 		create := tx.User.Create().SetName(provisionedName(ext))
 		email := auth.NormalizeEmail(ext.Email)
 		if ext.By == auth.ClaimSub {
@@ -154,14 +194,17 @@ func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, er
 			email = ext.Key
 		}
 		if err := auth.CheckEmail(email); err != nil {
-			return freshness.Change{}, badInput("%s", err.Error())
+			return freshness.Change{}, apperr.Wrap(apperr.BadUserInput, err, err.Error())
 		}
 		u, err := create.SetEmail(email).Save(ctx)
+		if ent.IsValidationError(err) || ent.IsConstraintError(err) {
+			return freshness.Change{}, apperr.Wrap(apperr.BadUserInput, err, "the token's claims make no valid user")
+		}
 		if err != nil {
-			return freshness.Change{}, dbError(err, "user")
+			return freshness.Change{}, err
 		}
 		created = u
-		return freshness.Change{Users: append([]int{u.ID}, catalogChanged...),
+		return freshness.Change{Users: []int{u.ID, cache.CatalogUser},
 			Target: fmt.Sprintf("user %d (%s): provisioned from the identity provider", u.ID, u.Email)}, nil
 	})
 	if err != nil {
@@ -175,7 +218,7 @@ func (s *Service) provisionUser(ctx context.Context, ext auth.External) (int, er
 func provisionedName(ext auth.External) string {
 	name := strings.TrimSpace(ext.Name)
 	for _, alt := range []string{ext.Email, ext.Subject, ext.Key} {
-		if name == "" || firstBad(name) {
+		if _, bad := auth.FirstInvisible(name); name == "" || bad {
 			name = strings.TrimSpace(alt)
 		}
 	}
@@ -184,11 +227,6 @@ func provisionedName(ext auth.External) string {
 		name = name[:len(name)-size]
 	}
 	return name
-}
-
-func firstBad(s string) bool {
-	_, bad := firstForbiddenRune(s, false)
-	return bad
 }
 
 // placeholderEmail is a service account's stand-in address: its subject,

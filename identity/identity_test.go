@@ -1,4 +1,4 @@
-package authz_test
+package identity_test
 
 import (
 	"context"
@@ -6,36 +6,49 @@ import (
 
 	"authz-gateway/auth"
 	"authz-gateway/ent"
+	"authz-gateway/identity"
 	"authz-gateway/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// provisionAlways lets every unknown caller be provisioned (the gate's
-// rate limits are tested through the transport).
-func provisionAlways(context.Context) error { return nil }
+// always lets every unknown caller be provisioned (the provisioning pace
+// is tested through the transport, httpapi/identity_test.go).
+type always struct{}
 
-// TestResolveExternal: the identity provider's caller mapped to a user:
+func (always) Allow(context.Context, string, string) error { return nil }
+
+// resolvers returns g's identity resolvers: one that provisions unknown
+// callers, one that only looks them up.
+func resolvers(g *testenv.Gateway) (provisioning, lookingUp *identity.Resolver) {
+	cfg := identity.Config{DB: g.DB.Client, Viewers: g.Authz, Log: g.App.Log()}
+	lookingUp = identity.New(cfg)
+	cfg.Provision, cfg.Pace, cfg.Issuer = true, always{}, "https://issuer.test"
+	return identity.New(cfg), lookingUp
+}
+
+// TestResolve: the identity provider's caller mapped to a user:
 // provisioned once when allowed, remembered (a warm call runs no SQL), and
 // moved at once when the user's email changes; claims that make no valid
 // user sign nobody in, without an error.
-func TestResolveExternal(t *testing.T) {
+func TestResolve(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{})
+	provisioning, lookingUp := resolvers(g)
 	ctx := context.Background()
 	ada := auth.External{By: auth.ClaimEmail, Key: "ada@example.com", Email: "Ada@Example.com", Name: "Ada"}
 
-	_, u, err := g.Authz.ResolveExternal(ctx, ada, nil)
+	_, u, err := lookingUp.Resolve(ctx, ada, "192.0.2.1")
 	require.NoError(t, err)
 	assert.Nil(t, u, "unknown, and no provisioning")
 
-	_, u, err = g.Authz.ResolveExternal(ctx, ada, provisionAlways)
+	_, u, err = provisioning.Resolve(ctx, ada, "192.0.2.1")
 	require.NoError(t, err)
 	require.NotNil(t, u)
 	assert.Equal(t, "ada@example.com", u.Email)
 	assert.Equal(t, "Ada", u.Name)
 	g.SQL.Reset()
-	_, again, err := g.Authz.ResolveExternal(ctx, ada, provisionAlways)
+	_, again, err := provisioning.Resolve(ctx, ada, "192.0.2.1")
 	require.NoError(t, err)
 	assert.Equal(t, u.ID, again.ID, "provisioned once")
 	assert.Zero(t, g.SQL.Count(), "warm: %v", g.SQL.Statements())
@@ -43,20 +56,20 @@ func TestResolveExternal(t *testing.T) {
 	email := "lovelace@example.com"
 	_, err = g.Authz.UpdateUser(testenv.AsUser(g.Admin.ID), u.ID, ent.UpdateUserInput{Email: &email})
 	require.NoError(t, err)
-	_, gone, err := g.Authz.ResolveExternal(ctx, ada, nil)
+	_, gone, err := lookingUp.Resolve(ctx, ada, "192.0.2.1")
 	require.NoError(t, err)
 	assert.Nil(t, gone, "the old email no longer names the user")
-	_, moved, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: email}, nil)
+	_, moved, err := lookingUp.Resolve(ctx, auth.External{By: auth.ClaimEmail, Key: email}, "192.0.2.1")
 	require.NoError(t, err)
 	require.NotNil(t, moved)
 	assert.Equal(t, u.ID, moved.ID)
 
-	_, bad, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: "not an email"}, provisionAlways)
+	_, bad, err := provisioning.Resolve(ctx, auth.External{By: auth.ClaimEmail, Key: "not an email"}, "192.0.2.1")
 	assert.NoError(t, err, "not an outage")
 	assert.Nil(t, bad)
 
 	bot := auth.External{By: auth.ClaimSub, Key: "svc|reporting", Subject: "svc|reporting"}
-	_, b, err := g.Authz.ResolveExternal(ctx, bot, provisionAlways)
+	_, b, err := provisioning.Resolve(ctx, bot, "192.0.2.1")
 	require.NoError(t, err)
 	require.NotNil(t, b)
 	assert.Regexp(t, `^svc-reporting-[0-9a-f]{10}@idp\.invalid$`, b.Email, "a service account without an email")
@@ -66,22 +79,23 @@ func TestResolveExternal(t *testing.T) {
 	// A subject that reads alike gets its own placeholder, so it can sign
 	// in too (it once collided on svc-reporting@idp.invalid).
 	twin := auth.External{By: auth.ClaimSub, Key: "svc-reporting", Subject: "svc-reporting"}
-	_, tw, err := g.Authz.ResolveExternal(ctx, twin, provisionAlways)
+	_, tw, err := provisioning.Resolve(ctx, twin, "192.0.2.1")
 	require.NoError(t, err)
 	require.NotNil(t, tw, "the second subject signs in")
 	assert.NotEqual(t, b.ID, tw.ID)
 	assert.NotEqual(t, b.Email, tw.Email)
 }
 
-// TestResolveExternal_LookalikesNameNobody: emails that display like
+// TestResolve_LookalikesNameNobody: emails that display like
 // another's (a decomposed accent, zero-width or bidirectional characters)
 // are never stored by provisioning, and a dotted capital I is not folded
 // onto an ASCII i: they sign nobody in, without an error.
-func TestResolveExternal_LookalikesNameNobody(t *testing.T) {
+func TestResolve_LookalikesNameNobody(t *testing.T) {
 	g := testenv.NewGateway(t, testenv.Options{})
+	provisioning, _ := resolvers(g)
 	ctx := context.Background()
 	kim := auth.External{By: auth.ClaimEmail, Key: "kim.admin@bank.example"}
-	_, u, err := g.Authz.ResolveExternal(ctx, kim, provisionAlways)
+	_, u, err := provisioning.Resolve(ctx, kim, "192.0.2.1")
 	require.NoError(t, err)
 	require.NotNil(t, u)
 
@@ -91,12 +105,12 @@ func TestResolveExternal_LookalikesNameNobody(t *testing.T) {
 		"kim.\u202enimda@bank.example", // right-to-left override (Cf)
 		"kim.admin\u0007@bank.example", // a control character (Cc)
 	} {
-		_, got, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: key}, provisionAlways)
+		_, got, err := provisioning.Resolve(ctx, auth.External{By: auth.ClaimEmail, Key: key}, "192.0.2.1")
 		assert.NoError(t, err, "%q: not an outage", key)
 		assert.Nil(t, got, "%q: nobody, and nobody provisioned", key)
 	}
 	// A dotted capital I stays what it is: another address than kim's.
-	_, other, err := g.Authz.ResolveExternal(ctx, auth.External{By: auth.ClaimEmail, Key: auth.NormalizeEmail("k\u0130m.admin@bank.example")}, provisionAlways)
+	_, other, err := provisioning.Resolve(ctx, auth.External{By: auth.ClaimEmail, Key: auth.NormalizeEmail("k\u0130m.admin@bank.example")}, "192.0.2.1")
 	require.NoError(t, err)
 	require.NotNil(t, other)
 	assert.NotEqual(t, u.ID, other.ID)

@@ -1,9 +1,10 @@
-package gate
+package identity
 
 import (
 	"context"
 	"time"
 
+	"authz-gateway/gate"
 	"authz-gateway/ratelimit"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,15 +42,15 @@ func NewProvisioning(client redis.UniversalClient, prefix string, timeout time.D
 }
 
 // Allow spends one provisioning of the address's budget and of the
-// issuer's; a *RateLimitError when either is spent.
+// issuer's; a *gate.RateLimitError when either is spent.
 func (p *Provisioning) Allow(ctx context.Context, issuer, clientIP string) error {
 	if d := p.perAddress.Allow(ctx, clientIP); !d.Allowed {
 		p.outcomes.WithLabelValues("rate_limited_address").Inc()
-		return &RateLimitError{RetryAfter: d.RetryAfter}
+		return &gate.RateLimitError{RetryAfter: d.RetryAfter}
 	}
 	if d := p.perIssuer.Allow(ctx, issuer); !d.Allowed {
 		p.outcomes.WithLabelValues("rate_limited_issuer").Inc()
-		return &RateLimitError{RetryAfter: d.RetryAfter}
+		return &gate.RateLimitError{RetryAfter: d.RetryAfter}
 	}
 	p.outcomes.WithLabelValues("allowed").Inc()
 	return nil

@@ -575,7 +575,7 @@ func (a *App) Serve(ctx context.Context) error {
 		_ = a.server.Close()
 		return err
 	}
-	slog.Info("serving", "url", a.URL(), "env", a.cfg.Env, "cache", a.cache.Backend())
+	slog.Info("serving", "url", a.URL(), "env", a.cfg.Env, "cache", a.cache.Stats(ctx).Backend)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

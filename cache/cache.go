@@ -228,9 +228,6 @@ func (c *Cache) Close() {
 // Collector exports the cache's metrics to Prometheus.
 func (c *Cache) Collector() prometheus.Collector { return collector{c: c} }
 
-// Backend names the store tier.
-func (c *Cache) Backend() string { return c.store.Backend() }
-
 // KeyPrefix returns the store's key prefix ("" for the in-process store).
 func (c *Cache) KeyPrefix() string {
 	if p, ok := c.store.(interface{ KeyPrefix() string }); ok {

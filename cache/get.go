@@ -25,19 +25,12 @@ func (c *Cache) Get(ctx context.Context, keys []Key, compute ComputeFunc) (map[K
 // DecodeFunc turns a value into what its reader works with.
 type DecodeFunc func(k Key, raw []byte) (any, error)
 
-// GetDecoded is Get with every value decoded by decode. The L1 keeps what it
-// decoded, so a value held in memory is decoded once, not on every read.
-// Decoded values are shared between readers: never modify them. A cache has
-// one reader that decodes (the authz service): decode must be the same
-// function on every call.
-func (c *Cache) GetDecoded(ctx context.Context, keys []Key, compute ComputeFunc, decode DecodeFunc) (map[Key]any, error) {
-	out := make(map[Key]any, len(keys))
-	err := c.EachDecoded(ctx, keys, compute, decode, func(k Key, v any) { out[k] = v })
-	return out, err
-}
-
-// EachDecoded is GetDecoded handing each decoded value to each, with no map
-// of its own (a reader that builds its own saves one per call).
+// EachDecoded is Get with every value decoded by decode, handed to each
+// (a reader builds the map it needs). The L1 keeps what it decoded, so a
+// value held in memory is decoded once, not on every read. Decoded values
+// are shared between readers: never modify them. A cache has one reader
+// that decodes (answers.Source): decode must be the same function on
+// every call.
 func (c *Cache) EachDecoded(ctx context.Context, keys []Key, compute ComputeFunc, decode DecodeFunc, each func(Key, any)) error {
 	values, err := c.get(ctx, keys, compute, decode)
 	if err != nil {
@@ -49,7 +42,7 @@ func (c *Cache) EachDecoded(ctx context.Context, keys []Key, compute ComputeFunc
 	return nil
 }
 
-// get serves Get and (with decode) GetDecoded.
+// get serves Get and (with decode) EachDecoded.
 func (c *Cache) get(ctx context.Context, keys []Key, compute ComputeFunc, decode DecodeFunc) (map[Key]Value, error) {
 	keys = uniqueKeys(keys)
 	out := make(map[Key]Value, len(keys))

@@ -54,7 +54,7 @@ type localEntry struct {
 	Value
 }
 
-// Value is a cached value, raw and (when a reader asked, see GetDecoded)
+// Value is a cached value, raw and (when a reader asked, see EachDecoded)
 // decoded. Both are shared between readers: never modify them.
 type Value struct {
 	Raw     []byte

@@ -135,7 +135,7 @@ func TestL1_DecodesOnce(t *testing.T) {
 		return string(raw), nil
 	}
 	for range 3 {
-		got, err := c.GetDecoded(context.Background(), []cache.Key{k}, src.compute, decode)
+		got, err := decodedGet(c, context.Background(), []cache.Key{k}, src.compute, decode)
 		require.NoError(t, err)
 		assert.Equal(t, `"v1"`, got[k])
 	}
@@ -143,7 +143,7 @@ func TestL1_DecodesOnce(t *testing.T) {
 
 	l1.RevokeLease() // without the L1, every read decodes
 	for range 2 {
-		_, err := c.GetDecoded(context.Background(), []cache.Key{k}, src.compute, decode)
+		_, err := decodedGet(c, context.Background(), []cache.Key{k}, src.compute, decode)
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 3, decodes)
@@ -176,4 +176,11 @@ func TestL1_ObjectFacts(t *testing.T) {
 	_, _ = c.ObjectExists(ctx, 42, racing)
 	_, _ = c.ObjectExists(ctx, 42, exists)
 	assert.Equal(t, 4, lookups, "a yes read before the change is not kept")
+}
+
+// decodedGet reads keys through c, decoded.
+func decodedGet(c *cache.Cache, ctx context.Context, keys []cache.Key, compute cache.ComputeFunc, decode cache.DecodeFunc) (map[cache.Key]any, error) {
+	out := make(map[cache.Key]any, len(keys))
+	err := c.EachDecoded(ctx, keys, compute, decode, func(k cache.Key, v any) { out[k] = v })
+	return out, err
 }

@@ -446,7 +446,8 @@ func (a *App) newHandler() (http.Handler, error) {
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	})
 	cfg := httpapi.Config{
-		GraphQL:        timed(a.requestSeconds, gql),
+		GraphQL:        timed(a.requestSeconds, gql.HTTP),
+		Sockets:        gql.Sockets,
 		Playground:     a.cfg.Development(),
 		SchemaSDL:      a.schemaSDL(),
 		MaxBodyBytes:   a.cfg.Limits.MaxBodyBytes,
@@ -462,14 +463,10 @@ func (a *App) newHandler() (http.Handler, error) {
 	return httpapi.New(cfg), nil
 }
 
-// timed observes how long h takes for each request but websocket upgrades
-// (a subscription lasts as long as its connection).
+// timed observes how long h takes for each request (sockets are served
+// apart: a subscription lasts as long as its connection).
 func timed(seconds prometheus.Histogram, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpapi.IsWebSocket(r) {
-			h.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		h.ServeHTTP(w, r)
 		seconds.Observe(time.Since(start).Seconds())

@@ -14,7 +14,7 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/user"
-	"authz-gateway/gate"
+	"authz-gateway/reqctx"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -96,7 +96,7 @@ var dashboardStatus = map[apperr.Code]int{
 // CACHE_MANAGE (the authz service decides, as for the cache's mutations).
 func (a *App) dashboardViewer(r *http.Request) (context.Context, error) {
 	ctx := r.Context()
-	if err := gate.RequireViewer(ctx); err != nil {
+	if err := reqctx.RequireViewer(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := a.authz.Require(ctx, access.CacheManage); err != nil {

@@ -90,12 +90,18 @@ func (s *Service) checkObject(ctx context.Context, viewer access.Reach, viewerID
 	return access.Object{}, false, err
 }
 
+// Reaches reads users' reaches, batched per request (the request's
+// loaders).
+type Reaches interface {
+	Reach(ctx context.Context, userID int) (access.Reach, error)
+}
+
 // Can is User.can: whether userID may use p on the object named on, asked
 // by the request's viewer, from the cached answers alone. The viewer's reach
 // decides whether the object may be named (checkObject: about the viewer, an
-// object it cannot name answers false); the user's reach (reachOf, called
-// only when needed: the request's loaders batch it) whether it is allowed.
-func (s *Service) Can(ctx context.Context, userID int, p access.Permission, on int, reachOf func(context.Context) (access.Reach, error)) (bool, error) {
+// object it cannot name answers false); the user's reach (read from
+// reaches only when needed) whether it is allowed.
+func (s *Service) Can(ctx context.Context, reaches Reaches, userID int, p access.Permission, on int) (bool, error) {
 	viewer, err := reqctx.ReachFromContext(ctx)
 	if err != nil {
 		return false, err
@@ -105,7 +111,7 @@ func (s *Service) Can(ctx context.Context, userID int, p access.Permission, on i
 	if err != nil || !ok {
 		return false, err
 	}
-	reach, err := reachOf(ctx)
+	reach, err := reaches.Reach(ctx, userID)
 	if err != nil {
 		return false, err
 	}

@@ -7,7 +7,6 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/answers"
-	"authz-gateway/apperr"
 	"authz-gateway/ent"
 	"authz-gateway/reqctx"
 )
@@ -173,7 +172,7 @@ func (v *viewerAnswers) get(ctx context.Context) (map[answers.Key]answers.Answer
 func (s *Service) viewerReach(ctx context.Context) (access.Reach, error) {
 	reach, err := reqctx.ReachFromContext(s.NewViewerContext(ctx))
 	if errors.Is(err, reqctx.ErrNoViewer) {
-		return access.Reach{}, apperr.Errorf(apperr.Unauthenticated, "authentication required")
+		return access.Reach{}, reqctx.RequireViewer(ctx)
 	}
 	return reach, err
 }

@@ -195,24 +195,6 @@ func (g *Gate) spend(ctx context.Context, key string) error {
 	return nil
 }
 
-// ErrAuthenticationRequired is what an anonymous caller is told where a
-// viewer is needed.
-var ErrAuthenticationRequired = apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
-
-// RequireViewer returns nil when ctx has a viewer, and otherwise why not:
-// the refusal Admit recorded (a bad token, an unknown user) or
-// ErrAuthenticationRequired. Every surface that needs a viewer asks this,
-// so they all say the same.
-func RequireViewer(ctx context.Context) error {
-	if _, ok := reqctx.ViewerFromContext(ctx); ok {
-		return nil
-	}
-	if err := reqctx.AuthFailureFromContext(ctx); err != nil {
-		return err
-	}
-	return ErrAuthenticationRequired
-}
-
 // ClientIP is the address of a remote address "host:port". X-Forwarded-For
 // is not trusted: behind a proxy, limits apply per proxy (README, Security).
 func ClientIP(remoteAddr string) string {

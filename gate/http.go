@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"authz-gateway/auth"
 	"authz-gateway/reqctx"
 )
 
@@ -29,6 +30,24 @@ func Middleware(g *Gate, refuse func(w http.ResponseWriter, retryAfter time.Dura
 				ctx = reqctx.NewContextWithAuthFailure(ctx, err)
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// LimitUpgrades spends the caller's address budget for each socket it
+// opens, answering refuse when it is spent. That is all an upgrade passes:
+// the token comes later, in connection_init, and each operation on the
+// socket is admitted then (graph's socket transport), so nothing is
+// resolved twice.
+func LimitUpgrades(g *Gate, refuse func(w http.ResponseWriter, retryAfter time.Duration)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var limited *RateLimitError
+			if err := g.spend(r.Context(), limitKey(auth.Identity{}, ClientIP(r.RemoteAddr))); errors.As(err, &limited) {
+				refuse(w, limited.RetryAfter)
+				return
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }

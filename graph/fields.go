@@ -103,14 +103,6 @@ func readableIDs(ids []int, canRead func(int) bool) []int {
 	return out
 }
 
-// can answers User.can (authz.Service.Can), the user's reach read through
-// the loaders.
-func can(ctx context.Context, svc *authz.Service, userID int, p access.Permission, on int) (bool, error) {
-	return svc.Can(ctx, userID, p, on, func(ctx context.Context) (access.Reach, error) {
-		return loaders.For(ctx).Reach(ctx, userID)
-	})
-}
-
 // accessibleConnection is a page of a user's accessible programs or
 // projects (paginate reads it from the database, the user's reach stated as
 // scopes), its totalCount from the user's cached IDs (cachedCount).

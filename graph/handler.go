@@ -75,33 +75,51 @@ type HandlerConfig struct {
 	Traced bool
 }
 
+// Handlers are the GraphQL endpoint: HTTP requests, and socket upgrades
+// (nil without sockets). The route sends each request to one of them
+// (httpapi decides, once, whether a request opens a socket).
+type Handlers struct {
+	HTTP, Sockets http.Handler
+}
+
 // NewHandler returns the GraphQL endpoint over s: GET and POST transports,
 // and graphql-ws for subscriptions, a parsed-query cache, persisted
 // queries, limits, the viewer requirement, the viewer's reach per operation
 // and the error presenter. Every HTTP request passes cfg.Gate before
 // anything reads its body (gate.Middleware); socket operations pass it one
 // by one (the socket transport). There is no endpoint without the gate.
-func NewHandler(s Services, cfg HandlerConfig) (http.Handler, error) {
+func NewHandler(s Services, cfg HandlerConfig) (Handlers, error) {
 	if cfg.Gate == nil || s.Authz == nil || s.Answers == nil || s.Log == nil {
-		return nil, errors.New("graph: a handler needs its gate, the authz service, the answers and the access-change log")
+		return Handlers{}, errors.New("graph: a handler needs its gate, the authz service, the answers and the access-change log")
 	}
-	limits := cfg.Limits.withDefaults()
 	schema := cfg.Schema
 	if schema == nil {
 		schema = NewSchema(s)
 	}
-	svc := s.Authz
-	srv := handler.New(schema)
-	if cfg.Sockets != nil {
-		srv.AddTransport(newSocketTransport(*cfg.Sockets, cfg.Gate, s.Log))
-	}
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	apq := cfg.PersistedQueries
 	if apq == nil {
 		apq = lru.New[string](1000)
 	}
+	parsed := lru.New[*ast.QueryDocument](1000)
+	h := Handlers{HTTP: gate.Middleware(cfg.Gate, httpapi.TooManyRequests)(overHTTP(
+		newServer(schema, s.Authz, cfg, apq, parsed, transport.GET{}, transport.POST{})))}
+	if cfg.Sockets != nil {
+		h.Sockets = gate.LimitUpgrades(cfg.Gate, httpapi.TooManyRequests)(
+			newServer(schema, s.Authz, cfg, apq, parsed, newSocketTransport(*cfg.Sockets, cfg.Gate, s.Log)))
+	}
+	return h, nil
+}
+
+// newServer is gqlgen's server over transports with the gateway's
+// extensions and middlewares, the same for every transport.
+func newServer(schema graphql.ExecutableSchema, svc *authz.Service, cfg HandlerConfig, apq graphql.Cache[string],
+	parsed graphql.Cache[*ast.QueryDocument], transports ...graphql.Transport) *handler.Server {
+	limits := cfg.Limits.withDefaults()
+	srv := handler.New(schema)
+	for _, t := range transports {
+		srv.AddTransport(t)
+	}
+	srv.SetQueryCache(parsed)
 	srv.SetParserTokenLimit(limits.MaxTokens)
 	guard := newDocumentGuard(limits)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: validatedQueries{Cache: apq, guard: guard, schema: schema.Schema()}})
@@ -126,7 +144,7 @@ func NewHandler(s Services, cfg HandlerConfig) (http.Handler, error) {
 	srv.AroundFields(ForgetAfterMutation)
 	srv.SetErrorPresenter(PresentError)
 	srv.SetRecoverFunc(Recover)
-	return gate.Middleware(cfg.Gate, httpapi.TooManyRequests)(overHTTP(srv)), nil
+	return srv
 }
 
 // withViewerReach gives an operation that passed validation the viewer's

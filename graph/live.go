@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"authz-gateway/apperr"
-	"authz-gateway/gate"
 	"authz-gateway/graph/model"
 	"authz-gateway/loaders"
 	"authz-gateway/reqctx"
@@ -52,7 +51,7 @@ func (c *subscriptionCounts) release(userID int) {
 // the previous one is skipped; a slow client only ever has the newest one
 // waiting. The stream ends when the viewer is deactivated or removed.
 func (r *Resolver) accessChanged(ctx context.Context) (<-chan *model.AccessSnapshot, error) {
-	if err := gate.RequireViewer(ctx); err != nil {
+	if err := reqctx.RequireViewer(ctx); err != nil {
 		return nil, err
 	}
 	v, _ := reqctx.ViewerFromContext(ctx)

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-
-	"authz-gateway/httpapi"
 )
 
 // GraphQL over HTTP (the GraphQL Foundation's specification) asks what
@@ -28,10 +26,6 @@ import (
 // overHTTP adjusts gqlgen's answers to these, and nothing else.
 func overHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpapi.IsWebSocket(r) {
-			next.ServeHTTP(w, r) // the connection is hijacked: nothing to adjust
-			return
-		}
 		sw := &specWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), malformedKey{}, &sw.malformed)))
 		sw.finish()

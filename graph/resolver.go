@@ -9,8 +9,8 @@ import (
 	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/freshness"
-	"authz-gateway/gate"
 	"authz-gateway/loaders"
+	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -75,7 +75,7 @@ func GuardRootFields(ctx context.Context, next graphql.RootResolver) graphql.Mar
 	case field == "__typename":
 		return next(ctx)
 	}
-	if err := gate.RequireViewer(ctx); err != nil {
+	if err := reqctx.RequireViewer(ctx); err != nil {
 		graphql.AddError(ctx, err)
 		return graphql.Null
 	}

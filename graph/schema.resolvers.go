@@ -224,7 +224,7 @@ func (r *subscriptionResolver) AccessChanged(ctx context.Context) (<-chan *model
 
 // Can is the resolver for the can field.
 func (r *userResolver) Can(ctx context.Context, obj *ent.User, permission access.Permission, on int) (bool, error) {
-	return can(ctx, r.authz, obj.ID, permission, on)
+	return r.authz.Can(ctx, loaders.For(ctx), obj.ID, permission, on)
 }
 
 // Permissions is the resolver for the permissions field.

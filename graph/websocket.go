@@ -15,6 +15,7 @@ import (
 	"authz-gateway/freshness"
 	"authz-gateway/gate"
 	"authz-gateway/httpapi"
+	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -95,9 +96,9 @@ func newSocketTransport(cfg SocketConfig, g *gate.Gate, log *freshness.Log) sock
 	return t
 }
 
-// Supports claims websocket upgrades only: another Upgrade (h2c, sent by
-// curl --http2) is an ordinary request.
-func (t socketTransport) Supports(r *http.Request) bool { return httpapi.IsWebSocket(r) }
+// Supports claims every request: the route sends this transport's server
+// websocket upgrades only (httpapi.IsWebSocket, the one check).
+func (t socketTransport) Supports(*http.Request) bool { return true }
 
 func (t socketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	s := &socket{ip: gate.ClientIP(r.RemoteAddr), counts: t.counts}
@@ -119,7 +120,7 @@ func (t socketTransport) init(ctx context.Context, payload transport.InitPayload
 	creds := gate.Credentials{Authorization: payload.Authorization(), ClientIP: s.ip}
 	_, adm, err := t.cfg.gate.Admit(ctx, creds)
 	if err == nil && adm.UserID == 0 {
-		err = gate.ErrAuthenticationRequired
+		err = reqctx.ErrAuthenticationRequired
 	}
 	if err != nil {
 		return refuse(ctx, err)

@@ -22,6 +22,9 @@ type Config struct {
 	// GraphQL serves /graphql: the GraphQL endpoint behind authentication,
 	// rate limiting and loaders (the app composes them).
 	GraphQL http.Handler
+	// Sockets serves the websocket upgrades of /graphql (subscriptions;
+	// nil: none, an upgrade is then an ordinary request).
+	Sockets http.Handler
 	// Playground serves GraphiQL at / (development).
 	Playground bool
 	// MaxBodyBytes limits request bodies (default 1 MiB).
@@ -54,11 +57,12 @@ func New(cfg Config) http.Handler {
 	gql := withCORS(cfg.CORSOrigins, withHTTPRules(withBodyLimit(cfg.MaxBodyBytes,
 		withDeadline(cfg.RequestTimeout, getMutationIs405(cfg.GraphQL)))))
 	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if IsWebSocket(r) {
+		if cfg.Sockets != nil && IsWebSocket(r) {
 			// A subscription lives as long as its connection: no request
 			// deadline, and the connection is hijacked, so nothing may wrap
-			// the response writer.
-			cfg.GraphQL.ServeHTTP(w, r)
+			// the response writer. This is the one place a request is
+			// told apart as a socket.
+			cfg.Sockets.ServeHTTP(w, r)
 			return
 		}
 		// Another Upgrade (h2c, which curl --http2 offers) is declined by

@@ -10,6 +10,7 @@ import (
 	"errors"
 
 	"authz-gateway/access"
+	"authz-gateway/apperr"
 )
 
 type contextKey int
@@ -120,4 +121,23 @@ func NewContextWithAuthFailure(ctx context.Context, err error) context.Context {
 func AuthFailureFromContext(ctx context.Context) error {
 	err, _ := ctx.Value(authFailureKey).(error)
 	return err
+}
+
+// ErrAuthenticationRequired is what an anonymous caller is told where a
+// viewer is needed.
+var ErrAuthenticationRequired = apperr.Errorf(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
+
+// RequireViewer returns nil when ctx has a viewer, and otherwise why not:
+// the refusal the gate recorded (a bad token, an unknown user) or
+// ErrAuthenticationRequired. Every surface that needs a viewer asks this
+// (the GraphQL root fields, subscriptions, sockets, the dashboard, the
+// domain's own checks), so they all say the same.
+func RequireViewer(ctx context.Context) error {
+	if _, ok := ViewerFromContext(ctx); ok {
+		return nil
+	}
+	if err := AuthFailureFromContext(ctx); err != nil {
+		return err
+	}
+	return ErrAuthenticationRequired
 }

@@ -75,9 +75,9 @@ type Config struct {
 	// (freshness.Positions.Accept).
 	Accept func(applied int64) bool
 	// LocalBytes, if positive, keeps an in-process tier (L1) of at most this
-	// many bytes in front of the store. It answers only under a lease (see
-	// ExtendLocalLease), so it needs the fleet membership of the authz
-	// package; 0 (the default here) has no L1.
+	// many bytes in front of the store. It answers only under a lease
+	// (LocalTier.ExtendLease), which the fleet membership renews
+	// (freshness.Log.JoinFleet); 0 (the default here) has no L1.
 	LocalBytes int64
 	// NoRefreshAhead turns refresh-ahead off (refresh.go).
 	NoRefreshAhead bool

@@ -273,6 +273,22 @@ func (l *Log) ConfirmL1(ctx context.Context) error {
 	}
 }
 
+// onNotice handles the fleet's messages: on the log's channel
+// "w:<instance>:<W>" (a writer asks the L1s to confirm after W), and on
+// this instance's own channel "s:<W>" (the fleet confirmed our write of W).
+func (f *fleet) onNotice(channel, kind string, id int64, rest string) {
+	switch kind {
+	case "w":
+		if micros, err := strconv.ParseInt(rest, 10, 64); err == nil {
+			f.asked(int(id), time.UnixMicro(micros))
+		}
+	case "s":
+		if channel == ackChannel(f.instance()) {
+			f.confirmedTo(time.UnixMicro(id))
+		}
+	}
+}
+
 // asked asks for a confirmation now on behalf of writer, which waits for
 // every instance to have confirmed after w, unless the writer is this
 // instance (which dropped what its write affects before asking).

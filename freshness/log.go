@@ -1,31 +1,33 @@
-// Package freshness keeps every cached answer fresh on every instance: the
-// access-change log (an entry appended in each write's transaction,
-// delivered to the cache after the commit by the writer or, when it could
-// not, by any instance's sweep; changelog.go, watch.go), the judgement of a
-// store that went back in time and its repair (Positions, watch.go), the
-// fleet of in-process tiers with their leases and confirmations (fleet.go),
-// and the live fan-out of delivered changes to subscribers (live.go). The
-// protocol and the invariants each part keeps are in docs/freshness.md.
+// Package freshness keeps every cached answer fresh on every instance. Its
+// files are its actors, around the access-change log (this file: the
+// vocabulary, Change, and the channel they talk on):
 //
-// It owns the log's SQL, lib/pq's LISTEN and the fleet's statements; the
-// authz package keeps the domain and calls Commit for every write.
+//   - writer.go: a change and its entry commit together (Commit, the one
+//     entry point of every access change), then the writer delivers it;
+//   - delivery.go: the one delivery, the writer's and the sweep's alike;
+//   - watcher.go: every instance's watcher: deliveries announced by
+//     others, the sweep of overdue entries, the judgement of a store that
+//     went back in time (Positions) and its repair;
+//   - fleet.go: the in-process tiers (L1s), their leases and confirmations;
+//   - live.go: the fan-out of delivered changes to subscribers;
+//   - expiry.go: the "expire" entries of time-bound grants.
+//
+// The protocol and the invariants each part keeps are in docs/freshness.md.
+// It owns the log's SQL, lib/pq's LISTEN and the fleet's statements; who a
+// change affects is the domain's rule (Config.Holders).
 package freshness
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"authz-gateway/cache"
 	"authz-gateway/ent"
-	"authz-gateway/ent/accesschange"
-	"authz-gateway/internal/quietlog"
-	"authz-gateway/reqctx"
 
 	"github.com/lib/pq"
 )
@@ -97,110 +99,6 @@ type Scope struct {
 	ID   int
 }
 
-// Commit runs change in a transaction that also appends its entry to the
-// log, commits, and only then delivers it (invalidating the users it can
-// affect, on this instance's cache and, through the store, everyone's), and
-// returns once every other instance's L1 has dropped what it affects or
-// stopped answering (fleet.go). Holders of the change's targets are
-// collected at delivery, after the commit: anyone who gains a scope on a
-// target later invalidates themselves after their own commit, which follows
-// ours. A change that deletes targets must collect their holders itself,
-// inside the transaction, after locking them (Config.Holders). A delivery that
-// fails does not fail the write: the entry stays undelivered in the log,
-// this cache bypasses its store until it can invalidate everything, and
-// every other instance bypasses the store until some instance has delivered
-// the entry (their L1s at once).
-func (l *Log) Commit(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) error {
-	ctx = reqctx.NewContextWithSystem(ctx)
-	entry, delivered, err := l.commit(ctx, op, change)
-	if err != nil {
-		return err
-	}
-	if !delivered {
-		// The others would trust the store, which still holds the old
-		// answers, until the grace made the entry overdue: the write does
-		// not return before someone delivered it (bounded).
-		l.awaitDeliveryByAnother(ctx, entry)
-	}
-	if f := l.fleet.Load(); f != nil {
-		f.await(ctx)
-	}
-	return nil
-}
-
-// commit is Commit without the waits: it runs change and appends its
-// entry in one transaction, commits, and delivers the entry. It reports
-// whether the delivery succeeded (a failed one is logged, not returned).
-func (l *Log) commit(ctx context.Context, op string, change func(ctx context.Context, tx *ent.Tx) (Change, error)) (_ *ent.AccessChange, delivered bool, err error) {
-	tx, err := l.db.Tx(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("begin transaction: %w", err)
-	}
-	c, err := change(ctx, tx)
-	var entry *ent.AccessChange
-	if err == nil {
-		entry, err = l.appendChange(ctx, tx, op, c)
-	}
-	if err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			slog.ErrorContext(ctx, "rollback failed", "err", rerr)
-		}
-		return nil, false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, fmt.Errorf("commit: %w", err)
-	}
-	if err := l.deliver(ctx, entry); err != nil {
-		quietlog.Warn(ctx, "access change undelivered; the log keeps it for any instance to deliver",
-			"change", entry.ID, "err", err)
-		return entry, false, nil
-	}
-	return entry, true, nil
-}
-
-// MaxDeliveryWait bounds how long a write whose own delivery failed waits
-// for another instance to deliver it. Past it every instance that reads
-// the log holds the entry overdue (the grace is far shorter) and bypasses
-// the store, so returning then shows nobody the old answer either.
-const MaxDeliveryWait = 2 * time.Second
-
-// awaitDeliveryByAnother announces that entry could not be delivered here
-// ("u:<id>": every instance bypasses the store at once, and the first to
-// claim it delivers it without waiting for the grace), then waits until it
-// is marked delivered, reading its row at 5 ms doubling to 80 ms, for at
-// most MaxDeliveryWait. Like the fleet's wait, neither the request's
-// deadline nor a client hanging up cuts it short. Without PostgreSQL there
-// is no other instance to wait for.
-func (l *Log) awaitDeliveryByAnother(ctx context.Context, entry *ent.AccessChange) {
-	if !l.postgres {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	if f := l.fleet.Load(); f != nil && f.alone(ctx) {
-		// No other instance holds a lease (every instance of a fleet runs
-		// with an L1): nobody else reads the store, and this one bypasses
-		// it until it can invalidate everything.
-		return
-	}
-	if err := l.announceText(ctx, l.db, "u:"+strconv.Itoa(entry.ID)); err != nil {
-		quietlog.Warn(ctx, "access change undelivered: announcing it", "change", entry.ID, "err", err)
-	}
-	deadline := time.Now().Add(MaxDeliveryWait)
-	for wait := 5 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 80*time.Millisecond) {
-		time.Sleep(min(wait, time.Until(deadline)))
-		readCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		delivered, err := l.db.AccessChange.Query().
-			Where(accesschange.ID(entry.ID), accesschange.DeliveredAtNotNil()).Exist(readCtx)
-		cancel()
-		if err == nil && delivered {
-			l.positions.delivered(int64(entry.ID))
-			return
-		}
-	}
-	quietlog.Warn(ctx, "access change still undelivered after the wait; every instance bypasses the store until it is",
-		"change", entry.ID, "waited", MaxDeliveryWait.String())
-}
-
 // Union returns a followed by the elements of b that are not in a: the
 // users of two changes (or answers) together.
 func Union(a, b []int) []int {
@@ -213,4 +111,39 @@ func Union(a, b []int) []int {
 		}
 	}
 	return out
+}
+
+// NotifyChannel is the PostgreSQL channel entries are announced on:
+// "c:<id>" when committed, "d:<id>" when delivered.
+const NotifyChannel = "access_changes"
+
+// announce notifies the other instances (PostgreSQL only; within tx, the
+// notification is sent when tx commits).
+func (l *Log) announce(ctx context.Context, tx *ent.Tx, what string, id int) error {
+	return l.announceText(ctx, tx, what+":"+strconv.Itoa(id))
+}
+
+// execer runs a statement: a transaction (its notifications leave when it
+// commits) or the client (they leave at once).
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// announceText sends payload on the log's channel through db: when it
+// commits, for a transaction.
+func (l *Log) announceText(ctx context.Context, db execer, payload string) error {
+	if !l.postgres {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, payload); err != nil {
+		return fmt.Errorf("announce access change: %w", err)
+	}
+	return nil
+}
+
+func orEmpty(ids []int) []int {
+	if ids == nil {
+		return []int{}
+	}
+	return ids
 }

@@ -218,25 +218,41 @@ func (w *watcher) run(ctx context.Context, notes <-chan *pq.Notification) {
 	}
 }
 
-// notified handles, on the log's channel, "c:<id>" (committed: check once
-// it is past the grace), "u:<id>" (its writer could not deliver it:
-// bypass the store and deliver it now), "d:<id>[:<affected>]" (delivered)
-// and the fleet's
-// "w:<instance>:<W>" (a writer asks the L1s to confirm after W), and on this
-// instance's own channel "s:<W>" (the fleet confirmed our write of W); nil
-// means the listener reconnected and may have missed some: check now.
+// notified reads one notification and hands it to the actor it is for:
+// the log's own messages to the watcher (onLogNotice), the fleet's to the
+// fleet (fleet.onNotice). nil means the listener reconnected and may have
+// missed some: check now.
 func (w *watcher) notified(n *pq.Notification) {
 	if n == nil {
 		w.wakeNow()
 		return
 	}
-	what, rest, _ := strings.Cut(n.Extra, ":")
-	idText, wText, _ := strings.Cut(rest, ":")
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil {
-		return
+	kind, id, rest, ok := parseNotice(n.Extra)
+	switch {
+	case !ok:
+	case kind == "w" || kind == "s":
+		if f := w.log.fleet.Load(); f != nil {
+			f.onNotice(n.Channel, kind, id, rest)
+		}
+	default:
+		w.onLogNotice(kind, id, rest)
 	}
-	switch what {
+}
+
+// parseNotice splits a notification's payload "<kind>:<id>[:<rest>]".
+func parseNotice(payload string) (kind string, id int64, rest string, ok bool) {
+	kind, tail, _ := strings.Cut(payload, ":")
+	idText, rest, _ := strings.Cut(tail, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	return kind, id, rest, err == nil
+}
+
+// onLogNotice handles the log's messages: "c:<id>" (committed: check once
+// it is past the grace), "u:<id>" (its writer could not deliver it: bypass
+// the store and deliver it now), "d:<id>[:<affected>]" (delivered: the
+// fleet drops whom it names).
+func (w *watcher) onLogNotice(kind string, id int64, rest string) {
+	switch kind {
 	case "c":
 		w.overdueAfter(id)
 	case "u":
@@ -250,22 +266,13 @@ func (w *watcher) notified(n *pq.Notification) {
 		delete(w.committed, id)
 		delete(w.abandoned, id)
 		w.committedMu.Unlock()
-		if f := w.log.fleet.Load(); f != nil && wText != "" {
-			if users, all, ok := parseAffected(wText); ok {
+		if f := w.log.fleet.Load(); f != nil && rest != "" {
+			if users, all, ok := parseAffected(rest); ok {
 				f.droppedOnNotice(int(id), users, all)
 			}
 		}
 		w.log.positions.delivered(id)
 		w.log.live.delivered(int(id))
-	case "w":
-		micros, err := strconv.ParseInt(wText, 10, 64)
-		if f := w.log.fleet.Load(); f != nil && err == nil {
-			f.asked(int(id), time.UnixMicro(micros))
-		}
-	case "s":
-		if f := w.log.fleet.Load(); f != nil && n.Channel == ackChannel(f.instance()) {
-			f.confirmedTo(time.UnixMicro(id))
-		}
 	}
 }
 
@@ -478,39 +485,3 @@ func (w *watcher) prune(ctx context.Context) {
 }
 
 const pruneBatch = 5000
-
-// affected resolves whom an entry affects: its users and, unless it is for
-// everyone, the current holders of its targets.
-func (l *Log) affected(ctx context.Context, e *ent.AccessChange) (users []int, all bool) {
-	if e.All {
-		return e.Users, true
-	}
-	if len(e.Programs) == 0 && len(e.Projects) == 0 && !e.GlobalHolders {
-		return e.Users, false
-	}
-	held, err := l.cfg.Holders(ctx, l.db, Change{Programs: e.Programs, Projects: e.Projects, GlobalHolders: e.GlobalHolders})
-	if err != nil {
-		return e.Users, true // without the holders, everyone: never less
-	}
-	return Union(e.Users, held), false
-}
-
-// markInTx marks entry id delivered inside tx, with its affected users.
-func (l *Log) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int, all bool) error {
-	upd := tx.AccessChange.Update().Where(accesschange.ID(id), accesschange.DeliveredAtIsNil())
-	if l.postgres {
-		// The database's clock: the fleet finds delivered changes by it
-		// (fleet.go).
-		upd.Modify(func(u *entsql.UpdateBuilder) { u.Set(accesschange.FieldDeliveredAt, entsql.Expr("now()")) })
-	} else {
-		upd.SetDeliveredAt(time.Now())
-	}
-	n, err := upd.Save(ctx)
-	if err != nil || n == 0 {
-		return err
-	}
-	if err := recordAffected(ctx, tx, id, users); err != nil {
-		return fmt.Errorf("record affected users: %w", err)
-	}
-	return l.announceDelivered(ctx, tx, id, users, all)
-}

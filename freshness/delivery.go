@@ -2,80 +2,27 @@ package freshness
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"authz-gateway/cache"
 	"authz-gateway/ent"
-	"authz-gateway/reqctx"
+	"authz-gateway/ent/accesschange"
+
+	entsql "entgo.io/ent/dialect/sql"
 )
 
-// The access-change log (docs/design.md, section 4): every write appends an entry in
-// its own transaction; after the commit the entry is delivered to the cache
-// (its users invalidated, the store's applied position raised to the entry's
-// ID) and marked delivered. Delivery is idempotent, so the writer or any
-// other instance may do it, as often as it takes. The log, not Redis, says
-// what changed and in what order: a Redis that went back in time shows an
-// applied position behind what the log says was delivered, and is not
-// trusted until repaired (watch.go).
-
-// NotifyChannel is the PostgreSQL channel entries are announced on:
-// "c:<id>" when committed, "d:<id>" when delivered.
-const NotifyChannel = "access_changes"
-
-// appendChange writes the log entry of a change inside its transaction and,
-// on PostgreSQL, announces it when the transaction commits.
-func (l *Log) appendChange(ctx context.Context, tx *ent.Tx, op string, c Change) (*ent.AccessChange, error) {
-	create := tx.AccessChange.Create().
-		SetOperation(op).
-		SetTarget(c.Target).
-		SetAll(c.All).
-		SetUsers(orEmpty(c.Users)).
-		SetPrograms(orEmpty(c.Programs)).
-		SetProjects(orEmpty(c.Projects)).
-		SetGlobalHolders(c.GlobalHolders)
-	if c.On.Kind != "" {
-		create.SetScopeKind(c.On.Kind).SetScopeID(c.On.ID)
-	}
-	if v, ok := reqctx.ViewerFromContext(ctx); ok {
-		create.SetActorID(v.UserID)
-	}
-	entry, err := create.Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("append access change: %w", err)
-	}
-	if err := l.announce(ctx, tx, "c", entry.ID); err != nil {
-		return nil, err
-	}
-	return entry, nil
-}
-
-// announce notifies the other instances (PostgreSQL only; within tx, the
-// notification is sent when tx commits).
-func (l *Log) announce(ctx context.Context, tx *ent.Tx, what string, id int) error {
-	return l.announceText(ctx, tx, what+":"+strconv.Itoa(id))
-}
-
-// execer runs a statement: a transaction (its notifications leave when it
-// commits) or the client (they leave at once).
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// announceText sends payload on the log's channel through db: when it
-// commits, for a transaction.
-func (l *Log) announceText(ctx context.Context, db execer, payload string) error {
-	if !l.postgres {
-		return nil
-	}
-	if _, err := db.ExecContext(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, payload); err != nil {
-		return fmt.Errorf("announce access change: %w", err)
-	}
-	return nil
-}
+// The delivery of an entry, the writer's (writer.go) and the watcher's
+// sweep (watcher.go) alike: the users it affects invalidated, the store's
+// applied position raised to the entry's ID, the entry marked delivered
+// with whom it affected and announced. Delivery is idempotent, so the
+// writer or any other instance may do it, as often as it takes. The log,
+// not Redis, says what changed and in what order: a Redis that went back
+// in time shows an applied position behind what the log says was
+// delivered, and is not trusted until repaired (watcher.go).
 
 // maxNoticeUsers bounds the users a delivery's notification names (a
 // notification carries at most 8,000 bytes); beyond it the notification
@@ -123,24 +70,6 @@ func parseAffected(text string) (users []int, all, ok bool) {
 		users = append(users, u)
 	}
 	return users, false, true
-}
-
-// deliver delivers the writer's own entry, in a transaction of its own.
-func (l *Log) deliver(ctx context.Context, entry *ent.AccessChange) error {
-	ctx = reqctx.NewContextWithSystem(ctx)
-	tx, err := l.db.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("deliver: %w", err)
-	}
-	if err := l.deliverIn(ctx, tx, []*ent.AccessChange{entry}); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("deliver: %w", err)
-	}
-	l.delivered(entry)
-	return nil
 }
 
 // deliverIn is the one delivery, of the writer and of the sweep alike: for
@@ -247,9 +176,38 @@ func recordAffected(ctx context.Context, tx *ent.Tx, id int, users []int) error 
 	return nil
 }
 
-func orEmpty(ids []int) []int {
-	if ids == nil {
-		return []int{}
+// affected resolves whom an entry affects: its users and, unless it is for
+// everyone, the current holders of its targets.
+func (l *Log) affected(ctx context.Context, e *ent.AccessChange) (users []int, all bool) {
+	if e.All {
+		return e.Users, true
 	}
-	return ids
+	if len(e.Programs) == 0 && len(e.Projects) == 0 && !e.GlobalHolders {
+		return e.Users, false
+	}
+	held, err := l.cfg.Holders(ctx, l.db, Change{Programs: e.Programs, Projects: e.Projects, GlobalHolders: e.GlobalHolders})
+	if err != nil {
+		return e.Users, true // without the holders, everyone: never less
+	}
+	return Union(e.Users, held), false
+}
+
+// markInTx marks entry id delivered inside tx, with its affected users.
+func (l *Log) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int, all bool) error {
+	upd := tx.AccessChange.Update().Where(accesschange.ID(id), accesschange.DeliveredAtIsNil())
+	if l.postgres {
+		// The database's clock: the fleet finds delivered changes by it
+		// (fleet.go).
+		upd.Modify(func(u *entsql.UpdateBuilder) { u.Set(accesschange.FieldDeliveredAt, entsql.Expr("now()")) })
+	} else {
+		upd.SetDeliveredAt(time.Now())
+	}
+	n, err := upd.Save(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	if err := recordAffected(ctx, tx, id, users); err != nil {
+		return fmt.Errorf("record affected users: %w", err)
+	}
+	return l.announceDelivered(ctx, tx, id, users, all)
 }

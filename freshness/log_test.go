@@ -1,4 +1,4 @@
-package authz_test
+package freshness_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"authz-gateway/answers"
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
@@ -24,9 +25,9 @@ type grantWatch struct {
 
 func newGrantWatch(t *testing.T, g *testenv.Gateway) grantWatch {
 	w := testenv.NewWorld(t, g.DB.Client)
-	c := newCatalog(w)
+	project := w.Project(w.Program("B"), "b1")
 	u := w.User("watched@test.example")
-	return grantWatch{user: u, project: c.b1, scope: w.InProject(u, c.b1)}
+	return grantWatch{user: u, project: project, scope: w.InProject(u, project)}
 }
 
 func (gw grantWatch) shows(t *testing.T, g *testenv.Gateway) bool {
@@ -225,4 +226,11 @@ func TestLog_AWriterCutOffFromRedisReturnsOnlyOnceOthersSeeIt(t *testing.T) {
 	stale, reads := gw.staleReads(t, 600*time.Millisecond, reader)
 	t.Logf("%d of %d reads on the other instance after the write returned showed the revoked grant", stale, reads)
 	assert.Zero(t, stale)
+}
+
+// projectIDs is user's accessible projects as src serves them.
+func projectIDs(src *answers.Source, user int) ([]int, error) {
+	key := answers.Key{Kind: answers.KindAccessibleProjects, UserID: user}
+	got, err := src.Answers(context.Background(), []answers.Key{key})
+	return got[key].IDs, err
 }

@@ -65,7 +65,7 @@ type Log struct {
 	expiryWake chan struct{}
 }
 
-// New returns the log of cfg. Start it with Watch (and JoinFleet, with an
+// New returns the log of cfg. Start it with WatchLog (and JoinFleet, with an
 // L1).
 func New(cfg Config) *Log {
 	if cfg.Holders == nil {

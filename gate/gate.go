@@ -23,7 +23,6 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/loaders"
 	"authz-gateway/ratelimit"
-	"authz-gateway/reqctx"
 )
 
 // Credentials are what a caller presents: the Authorization value ("Bearer
@@ -112,13 +111,10 @@ func (g *Gate) admit(ctx context.Context, c Credentials) (context.Context, Admis
 	switch {
 	case id.External != nil:
 		resolved, u, err = g.cfg.Identities.Resolve(ctx, *id.External, c.ClientIP)
-		if u != nil {
-			resolved = reqctx.NewContextWithSubject(resolved, u.ID) // for the logs
-		}
 	case id.UserID == 0:
 		return ctx, Admission{}, nil
 	default:
-		resolved, u, err = g.cfg.Viewers.ResolveViewer(reqctx.NewContextWithSubject(ctx, id.UserID), id.UserID)
+		resolved, u, err = g.cfg.Viewers.ResolveViewer(ctx, id.UserID)
 	}
 	var limited *RateLimitError
 	switch {

@@ -45,7 +45,7 @@ func (c *subscriptionCounts) release(userID int) {
 }
 
 // accessChanged streams the viewer's access: now, then after every
-// delivered change that can affect it (authz.WatchUser), each push computed
+// delivered change that can affect it (freshness.Log.WatchUser), each push computed
 // afresh as a new request would (its own loaders and memo, through the
 // cache, after this instance's L1 dropped the change). A push identical to
 // the previous one is skipped; a slow client only ever has the newest one

@@ -68,8 +68,8 @@ func withBodyLimit(limit int64, next http.Handler) http.Handler {
 	})
 }
 
-// TooManyRequests answers a request over its rate limit (ratelimit.Middleware's
-// reject function).
+// TooManyRequests answers a request over its rate limit (the refusal
+// gate.Middleware and gate.LimitUpgrades are given).
 func TooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
 	secs := int(math.Ceil(retryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
@@ -112,8 +112,8 @@ func writeGraphQLError(w http.ResponseWriter, status int, code apperr.Code, mess
 }
 
 // getMutationIs405 makes a mutation sent over GET answer 405 Method Not
-// Allowed (gqlgen says 406, with an error that has no code), as docs/design.md
-// (section 6) asks, with a coded error body.
+// Allowed (gqlgen says 406, with an error that has no code), as GraphQL over
+// HTTP asks (docs/security.md, "GraphQL over HTTP"), with a coded error body.
 func getMutationIs405(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {

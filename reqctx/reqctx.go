@@ -1,6 +1,7 @@
 // Package reqctx carries per-request values through context.Context: the
-// request ID, the token's subject, the authenticated viewer and the source of
-// the viewer's reach, and the mark of the gateway acting for itself. Each
+// request ID, the authenticated viewer and the source of the viewer's
+// reach, why a presented token was refused, and the mark of the gateway
+// acting for itself. Each
 // value has a NewContextWithX / XFromContext pair on an unexported key type,
 // so no other package can collide with or forge them.
 package reqctx
@@ -21,7 +22,6 @@ const (
 	systemKey
 	reachKey
 	authFailureKey
-	subjectKey
 )
 
 // Viewer is the authenticated user a request acts for.
@@ -96,18 +96,6 @@ func ReachFromContext(ctx context.Context) (access.Reach, error) {
 		return access.Reach{}, ErrNoViewer
 	}
 	return src.Reach(ctx)
-}
-
-// NewContextWithSubject records the user ID of a verified bearer token, before
-// the user is looked up (the rate limit keys on it).
-func NewContextWithSubject(ctx context.Context, userID int) context.Context {
-	return context.WithValue(ctx, subjectKey, userID)
-}
-
-// SubjectFromContext returns the verified token's user ID, if any.
-func SubjectFromContext(ctx context.Context) (int, bool) {
-	id, ok := ctx.Value(subjectKey).(int)
-	return id, ok
 }
 
 // NewContextWithAuthFailure records why a presented token did not

@@ -421,7 +421,13 @@ func (a *App) newHandler() (http.Handler, error) {
 		schema = a.opts.schema(a)
 	}
 	g := a.newGate()
-	gql, err := graph.NewHandler(graph.Services{DB: a.db.Client, Authz: a.authz, Answers: a.answers, Log: a.log, Cache: a.cache}, graph.HandlerConfig{
+	a.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "authz_http_request_seconds",
+		Help:    "Time to answer a GraphQL request over HTTP (websocket subscriptions excluded).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	a.metricsRegistry = a.metrics()
+	gql, err := graph.NewHandler(graph.Services{DB: a.db.Client, Authz: a.authz, Answers: a.answers, Log: a.log, Cache: a.cache, Metrics: a.metricsRegistry}, graph.HandlerConfig{
 		Gate:          g,
 		Introspection: a.cfg.Development(),
 		Limits: graph.Limits{
@@ -440,11 +446,6 @@ func (a *App) newHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "authz_http_request_seconds",
-		Help:    "Time to answer a GraphQL request over HTTP (websocket subscriptions excluded).",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-	})
 	cfg := httpapi.Config{
 		GraphQL:        timed(a.requestSeconds, gql.HTTP),
 		Sockets:        gql.Sockets,
@@ -454,9 +455,8 @@ func (a *App) newHandler() (http.Handler, error) {
 		RequestTimeout: a.cfg.Limits.RequestTimeout,
 		Ready:          a.ready,
 		CORSOrigins:    a.cfg.CORSOrigins,
-		Dashboard:      gate.Middleware(g, httpapi.TooManyRequests)(a.dashboardHandler()),
+		Dashboard:      true,
 	}
-	a.metricsRegistry = a.metrics()
 	if a.cfg.MetricsAddr == "" {
 		cfg.Metrics = a.metricsRegistry
 	}

@@ -71,6 +71,12 @@ var listPrices = map[string]func(b authz.ListBounds, own bool) int{
 	"User.accessiblePrograms": func(b authz.ListBounds, own bool) int { return pick(own, b.ViewerPrograms, b.Programs) },
 	"User.accessibleProjects": func(b authz.ListBounds, own bool) int { return pick(own, b.ViewerProjects, b.Projects) },
 	"User.roleAssignments":    func(authz.ListBounds, bool) int { return len(access.AllRoleTypes) },
+	// The dashboard's figures: a kind per answer kind, a handful of Redis
+	// figures and counters, the ten most recently active users.
+	"CacheStats.kinds":       func(authz.ListBounds, bool) int { return 6 },
+	"CacheStats.redis":       func(authz.ListBounds, bool) int { return 5 },
+	"CacheStats.counters":    func(authz.ListBounds, bool) int { return 3 },
+	"CacheStats.activeUsers": func(authz.ListBounds, bool) int { return 10 },
 	// One per target, active or not: the viewer's count is not known ahead.
 	"User.scopeAssignments":             func(b authz.ListBounds, _ bool) int { return anyScopes(b) },
 	"ScopeSummary.directScopes":         func(b authz.ListBounds, own bool) int { return pick(own, b.ViewerScopes, anyScopes(b)) },

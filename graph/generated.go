@@ -100,12 +100,29 @@ type ComplexityRoot struct {
 		ID func(childComplexity int) int
 	}
 
+	CacheKindStats struct {
+		Hits   func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Misses func(childComplexity int) int
+		Stale  func(childComplexity int) int
+	}
+
 	CacheStats struct {
+		ActiveUsers    func(childComplexity int) int
 		Backend        func(childComplexity int) int
+		Counters       func(childComplexity int) int
+		FillSeconds    func(childComplexity int) int
 		HitRate        func(childComplexity int) int
 		Hits           func(childComplexity int) int
+		Invalidations  func(childComplexity int) int
+		Kinds          func(childComplexity int) int
+		L1             func(childComplexity int) int
 		Misses         func(childComplexity int) int
+		ReadAt         func(childComplexity int) int
+		Redis          func(childComplexity int) int
 		RedisReachable func(childComplexity int) int
+		RequestSeconds func(childComplexity int) int
+		StoreTrusted   func(childComplexity int) int
 	}
 
 	DirectScope struct {
@@ -114,6 +131,20 @@ type ComplexityRoot struct {
 		ProgramID func(childComplexity int) int
 		ProjectID func(childComplexity int) int
 		ScopeType func(childComplexity int) int
+	}
+
+	Figure struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	L1Stats struct {
+		Bytes   func(childComplexity int) int
+		Enabled func(childComplexity int) int
+		Entries func(childComplexity int) int
+		Hits    func(childComplexity int) int
+		Leased  func(childComplexity int) int
+		Misses  func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -145,6 +176,11 @@ type ComplexityRoot struct {
 		HasNextPage     func(childComplexity int) int
 		HasPreviousPage func(childComplexity int) int
 		StartCursor     func(childComplexity int) int
+	}
+
+	Percentiles struct {
+		P50 func(childComplexity int) int
+		P99 func(childComplexity int) int
 	}
 
 	Program struct {
@@ -529,12 +565,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AccessibleObject.ID(childComplexity), true
 
+	case "CacheKindStats.hits":
+		if e.ComplexityRoot.CacheKindStats.Hits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheKindStats.Hits(childComplexity), true
+	case "CacheKindStats.kind":
+		if e.ComplexityRoot.CacheKindStats.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheKindStats.Kind(childComplexity), true
+	case "CacheKindStats.misses":
+		if e.ComplexityRoot.CacheKindStats.Misses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheKindStats.Misses(childComplexity), true
+	case "CacheKindStats.stale":
+		if e.ComplexityRoot.CacheKindStats.Stale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheKindStats.Stale(childComplexity), true
+
+	case "CacheStats.activeUsers":
+		if e.ComplexityRoot.CacheStats.ActiveUsers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.ActiveUsers(childComplexity), true
 	case "CacheStats.backend":
 		if e.ComplexityRoot.CacheStats.Backend == nil {
 			break
 		}
 
 		return e.ComplexityRoot.CacheStats.Backend(childComplexity), true
+	case "CacheStats.counters":
+		if e.ComplexityRoot.CacheStats.Counters == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.Counters(childComplexity), true
+	case "CacheStats.fillSeconds":
+		if e.ComplexityRoot.CacheStats.FillSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.FillSeconds(childComplexity), true
 	case "CacheStats.hitRate":
 		if e.ComplexityRoot.CacheStats.HitRate == nil {
 			break
@@ -547,18 +626,60 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CacheStats.Hits(childComplexity), true
+	case "CacheStats.invalidations":
+		if e.ComplexityRoot.CacheStats.Invalidations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.Invalidations(childComplexity), true
+	case "CacheStats.kinds":
+		if e.ComplexityRoot.CacheStats.Kinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.Kinds(childComplexity), true
+	case "CacheStats.l1":
+		if e.ComplexityRoot.CacheStats.L1 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.L1(childComplexity), true
 	case "CacheStats.misses":
 		if e.ComplexityRoot.CacheStats.Misses == nil {
 			break
 		}
 
 		return e.ComplexityRoot.CacheStats.Misses(childComplexity), true
+	case "CacheStats.readAt":
+		if e.ComplexityRoot.CacheStats.ReadAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.ReadAt(childComplexity), true
+	case "CacheStats.redis":
+		if e.ComplexityRoot.CacheStats.Redis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.Redis(childComplexity), true
 	case "CacheStats.redisReachable":
 		if e.ComplexityRoot.CacheStats.RedisReachable == nil {
 			break
 		}
 
 		return e.ComplexityRoot.CacheStats.RedisReachable(childComplexity), true
+	case "CacheStats.requestSeconds":
+		if e.ComplexityRoot.CacheStats.RequestSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.RequestSeconds(childComplexity), true
+	case "CacheStats.storeTrusted":
+		if e.ComplexityRoot.CacheStats.StoreTrusted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CacheStats.StoreTrusted(childComplexity), true
 
 	case "DirectScope.expiresAt":
 		if e.ComplexityRoot.DirectScope.ExpiresAt == nil {
@@ -590,6 +711,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DirectScope.ScopeType(childComplexity), true
+
+	case "Figure.name":
+		if e.ComplexityRoot.Figure.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figure.Name(childComplexity), true
+	case "Figure.value":
+		if e.ComplexityRoot.Figure.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figure.Value(childComplexity), true
+
+	case "L1Stats.bytes":
+		if e.ComplexityRoot.L1Stats.Bytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.L1Stats.Bytes(childComplexity), true
+	case "L1Stats.enabled":
+		if e.ComplexityRoot.L1Stats.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.L1Stats.Enabled(childComplexity), true
+	case "L1Stats.entries":
+		if e.ComplexityRoot.L1Stats.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.L1Stats.Entries(childComplexity), true
+	case "L1Stats.hits":
+		if e.ComplexityRoot.L1Stats.Hits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.L1Stats.Hits(childComplexity), true
+	case "L1Stats.leased":
+		if e.ComplexityRoot.L1Stats.Leased == nil {
+			break
+		}
+
+		return e.ComplexityRoot.L1Stats.Leased(childComplexity), true
+	case "L1Stats.misses":
+		if e.ComplexityRoot.L1Stats.Misses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.L1Stats.Misses(childComplexity), true
 
 	case "Mutation.activateRole":
 		if e.ComplexityRoot.Mutation.ActivateRole == nil {
@@ -842,6 +1013,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "Percentiles.p50":
+		if e.ComplexityRoot.Percentiles.P50 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Percentiles.P50(childComplexity), true
+	case "Percentiles.p99":
+		if e.ComplexityRoot.Percentiles.P99 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Percentiles.P99(childComplexity), true
 
 	case "Program.accessors":
 		if e.ComplexityRoot.Program.Accessors == nil {
@@ -1601,6 +1785,20 @@ func (ec *executionContext) childFields_AccessibleObject(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type AccessibleObject", field.Name)
 }
 
+func (ec *executionContext) childFields_CacheKindStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_CacheKindStats_kind(ctx, field)
+	case "hits":
+		return ec.fieldContext_CacheKindStats_hits(ctx, field)
+	case "misses":
+		return ec.fieldContext_CacheKindStats_misses(ctx, field)
+	case "stale":
+		return ec.fieldContext_CacheKindStats_stale(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CacheKindStats", field.Name)
+}
+
 func (ec *executionContext) childFields_CacheStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "backend":
@@ -1613,6 +1811,26 @@ func (ec *executionContext) childFields_CacheStats(ctx context.Context, field gr
 		return ec.fieldContext_CacheStats_misses(ctx, field)
 	case "hitRate":
 		return ec.fieldContext_CacheStats_hitRate(ctx, field)
+	case "readAt":
+		return ec.fieldContext_CacheStats_readAt(ctx, field)
+	case "storeTrusted":
+		return ec.fieldContext_CacheStats_storeTrusted(ctx, field)
+	case "kinds":
+		return ec.fieldContext_CacheStats_kinds(ctx, field)
+	case "l1":
+		return ec.fieldContext_CacheStats_l1(ctx, field)
+	case "invalidations":
+		return ec.fieldContext_CacheStats_invalidations(ctx, field)
+	case "fillSeconds":
+		return ec.fieldContext_CacheStats_fillSeconds(ctx, field)
+	case "requestSeconds":
+		return ec.fieldContext_CacheStats_requestSeconds(ctx, field)
+	case "redis":
+		return ec.fieldContext_CacheStats_redis(ctx, field)
+	case "counters":
+		return ec.fieldContext_CacheStats_counters(ctx, field)
+	case "activeUsers":
+		return ec.fieldContext_CacheStats_activeUsers(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CacheStats", field.Name)
 }
@@ -1633,6 +1851,34 @@ func (ec *executionContext) childFields_DirectScope(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type DirectScope", field.Name)
 }
 
+func (ec *executionContext) childFields_Figure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Figure_name(ctx, field)
+	case "value":
+		return ec.fieldContext_Figure_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Figure", field.Name)
+}
+
+func (ec *executionContext) childFields_L1Stats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "enabled":
+		return ec.fieldContext_L1Stats_enabled(ctx, field)
+	case "leased":
+		return ec.fieldContext_L1Stats_leased(ctx, field)
+	case "hits":
+		return ec.fieldContext_L1Stats_hits(ctx, field)
+	case "misses":
+		return ec.fieldContext_L1Stats_misses(ctx, field)
+	case "entries":
+		return ec.fieldContext_L1Stats_entries(ctx, field)
+	case "bytes":
+		return ec.fieldContext_L1Stats_bytes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type L1Stats", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1645,6 +1891,16 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Percentiles(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "p50":
+		return ec.fieldContext_Percentiles_p50(ctx, field)
+	case "p99":
+		return ec.fieldContext_Percentiles_p99(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Percentiles", field.Name)
 }
 
 func (ec *executionContext) childFields_Program(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3542,6 +3798,98 @@ func (ec *executionContext) fieldContext_AccessibleObject_id(_ context.Context, 
 	return graphql.NewScalarFieldContext("AccessibleObject", field, false, false, "ID")
 }
 
+func (ec *executionContext) _CacheKindStats_kind(ctx context.Context, field graphql.CollectedField, obj *model.CacheKindStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheKindStats_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheKindStats_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CacheKindStats", field, false, false, "String")
+}
+
+func (ec *executionContext) _CacheKindStats_hits(ctx context.Context, field graphql.CollectedField, obj *model.CacheKindStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheKindStats_hits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheKindStats_hits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CacheKindStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CacheKindStats_misses(ctx context.Context, field graphql.CollectedField, obj *model.CacheKindStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheKindStats_misses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Misses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheKindStats_misses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CacheKindStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CacheKindStats_stale(ctx context.Context, field graphql.CollectedField, obj *model.CacheKindStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheKindStats_stale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheKindStats_stale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CacheKindStats", field, false, false, "Int")
+}
+
 func (ec *executionContext) _CacheStats_backend(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3657,6 +4005,299 @@ func (ec *executionContext) fieldContext_CacheStats_hitRate(_ context.Context, f
 	return graphql.NewScalarFieldContext("CacheStats", field, false, false, "Float")
 }
 
+func (ec *executionContext) _CacheStats_readAt(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_readAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReadAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_readAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CacheStats", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CacheStats_storeTrusted(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_storeTrusted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StoreTrusted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_storeTrusted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CacheStats", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CacheStats_kinds(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_kinds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kinds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CacheKindStats) graphql.Marshaler {
+			return ec.marshalNCacheKindStats2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐCacheKindStatsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_kinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CacheStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CacheKindStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CacheStats_l1(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_l1(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.L1, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.L1Stats) graphql.Marshaler {
+			return ec.marshalNL1Stats2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐL1Stats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_l1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CacheStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_L1Stats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CacheStats_invalidations(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_invalidations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invalidations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_invalidations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CacheStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CacheStats_fillSeconds(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_fillSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FillSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Percentiles) graphql.Marshaler {
+			return ec.marshalNPercentiles2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐPercentiles(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_fillSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CacheStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Percentiles(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CacheStats_requestSeconds(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_requestSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Percentiles) graphql.Marshaler {
+			return ec.marshalNPercentiles2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐPercentiles(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_requestSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CacheStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Percentiles(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CacheStats_redis(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_redis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Redis, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Figure) graphql.Marshaler {
+			return ec.marshalNFigure2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐFigureᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_redis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CacheStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Figure(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CacheStats_counters(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_counters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counters, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Figure) graphql.Marshaler {
+			return ec.marshalNFigure2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐFigureᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_counters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CacheStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Figure(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CacheStats_activeUsers(ctx context.Context, field graphql.CollectedField, obj *model.CacheStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CacheStats_activeUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActiveUsers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖauthzᚑgatewayᚋentᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CacheStats_activeUsers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CacheStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DirectScope_id(ctx context.Context, field graphql.CollectedField, obj *answers.DirectScope) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3770,6 +4411,190 @@ func (ec *executionContext) _DirectScope_expiresAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_DirectScope_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DirectScope", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Figure_name(ctx context.Context, field graphql.CollectedField, obj *model.Figure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figure_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figure_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figure", field, false, false, "String")
+}
+
+func (ec *executionContext) _Figure_value(ctx context.Context, field graphql.CollectedField, obj *model.Figure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figure_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figure_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figure", field, false, false, "Float")
+}
+
+func (ec *executionContext) _L1Stats_enabled(ctx context.Context, field graphql.CollectedField, obj *model.L1Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_L1Stats_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_L1Stats_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("L1Stats", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _L1Stats_leased(ctx context.Context, field graphql.CollectedField, obj *model.L1Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_L1Stats_leased(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Leased, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_L1Stats_leased(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("L1Stats", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _L1Stats_hits(ctx context.Context, field graphql.CollectedField, obj *model.L1Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_L1Stats_hits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_L1Stats_hits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("L1Stats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _L1Stats_misses(ctx context.Context, field graphql.CollectedField, obj *model.L1Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_L1Stats_misses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Misses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_L1Stats_misses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("L1Stats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _L1Stats_entries(ctx context.Context, field graphql.CollectedField, obj *model.L1Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_L1Stats_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_L1Stats_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("L1Stats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _L1Stats_bytes(ctx context.Context, field graphql.CollectedField, obj *model.L1Stats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_L1Stats_bytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_L1Stats_bytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("L1Stats", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -5143,6 +5968,52 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _Percentiles_p50(ctx context.Context, field graphql.CollectedField, obj *model.Percentiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Percentiles_p50(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P50, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Percentiles_p50(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Percentiles", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Percentiles_p99(ctx context.Context, field graphql.CollectedField, obj *model.Percentiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Percentiles_p99(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P99, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Percentiles_p99(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Percentiles", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Program_id(ctx context.Context, field graphql.CollectedField, obj *ent.Program) (ret graphql.Marshaler) {
@@ -11233,6 +12104,54 @@ func (ec *executionContext) _AccessibleObject(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var cacheKindStatsImplementors = []string{"CacheKindStats"}
+
+func (ec *executionContext) _CacheKindStats(ctx context.Context, sel ast.SelectionSet, obj *model.CacheKindStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cacheKindStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CacheKindStats")
+		case "kind":
+			out.Values[i] = ec._CacheKindStats_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hits":
+			out.Values[i] = ec._CacheKindStats_hits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "misses":
+			out.Values[i] = ec._CacheKindStats_misses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stale":
+			out.Values[i] = ec._CacheKindStats_stale(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var cacheStatsImplementors = []string{"CacheStats"}
 
 func (ec *executionContext) _CacheStats(ctx context.Context, sel ast.SelectionSet, obj *model.CacheStats) graphql.Marshaler {
@@ -11266,6 +12185,56 @@ func (ec *executionContext) _CacheStats(ctx context.Context, sel ast.SelectionSe
 			}
 		case "hitRate":
 			out.Values[i] = ec._CacheStats_hitRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "readAt":
+			out.Values[i] = ec._CacheStats_readAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storeTrusted":
+			out.Values[i] = ec._CacheStats_storeTrusted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kinds":
+			out.Values[i] = ec._CacheStats_kinds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "l1":
+			out.Values[i] = ec._CacheStats_l1(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invalidations":
+			out.Values[i] = ec._CacheStats_invalidations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fillSeconds":
+			out.Values[i] = ec._CacheStats_fillSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestSeconds":
+			out.Values[i] = ec._CacheStats_requestSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redis":
+			out.Values[i] = ec._CacheStats_redis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "counters":
+			out.Values[i] = ec._CacheStats_counters(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activeUsers":
+			out.Values[i] = ec._CacheStats_activeUsers(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11320,6 +12289,102 @@ func (ec *executionContext) _DirectScope(ctx context.Context, sel ast.SelectionS
 		case "expiresAt":
 			out.Values[i] = ec._DirectScope_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var figureImplementors = []string{"Figure"}
+
+func (ec *executionContext) _Figure(ctx context.Context, sel ast.SelectionSet, obj *model.Figure) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, figureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Figure")
+		case "name":
+			out.Values[i] = ec._Figure_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._Figure_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var l1StatsImplementors = []string{"L1Stats"}
+
+func (ec *executionContext) _L1Stats(ctx context.Context, sel ast.SelectionSet, obj *model.L1Stats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, l1StatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("L1Stats")
+		case "enabled":
+			out.Values[i] = ec._L1Stats_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "leased":
+			out.Values[i] = ec._L1Stats_leased(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hits":
+			out.Values[i] = ec._L1Stats_hits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "misses":
+			out.Values[i] = ec._L1Stats_misses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entries":
+			out.Values[i] = ec._L1Stats_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytes":
+			out.Values[i] = ec._L1Stats_bytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -11551,6 +12616,44 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var percentilesImplementors = []string{"Percentiles"}
+
+func (ec *executionContext) _Percentiles(ctx context.Context, sel ast.SelectionSet, obj *model.Percentiles) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, percentilesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Percentiles")
+		case "p50":
+			out.Values[i] = ec._Percentiles_p50(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p99":
+			out.Values[i] = ec._Percentiles_p99(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -12915,6 +14018,30 @@ func (ec *executionContext) marshalNBoolean2ᚕboolᚄ(ctx context.Context, sel 
 	return ret
 }
 
+func (ec *executionContext) marshalNCacheKindStats2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐCacheKindStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CacheKindStats) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCacheKindStats2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐCacheKindStats(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCacheKindStats2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐCacheKindStats(ctx context.Context, sel ast.SelectionSet, v *model.CacheKindStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CacheKindStats!")
+		return graphql.Null
+	}
+	return ec._CacheKindStats(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCacheStats2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐCacheStats(ctx context.Context, sel ast.SelectionSet, v *model.CacheStats) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CacheStats!")
@@ -12966,6 +14093,30 @@ func (ec *executionContext) marshalNDirectScope2ᚕauthzᚑgatewayᚋanswersᚐD
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNFigure2ᚕᚖauthzᚑgatewayᚋgraphᚋmodelᚐFigureᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Figure) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFigure2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐFigure(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFigure2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐFigure(ctx context.Context, sel ast.SelectionSet, v *model.Figure) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Figure!")
+		return graphql.Null
+	}
+	return ec._Figure(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -13039,6 +14190,14 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) marshalNL1Stats2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐL1Stats(ctx context.Context, sel ast.SelectionSet, v *model.L1Stats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "L1Stats!")
+		return graphql.Null
+	}
+	return ec._L1Stats(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNNode2ᚕauthzᚑgatewayᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v []ent.Noder) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -13061,6 +14220,14 @@ func (ec *executionContext) marshalNOrderDirection2entgoᚗioᚋcontribᚋentgql
 
 func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
 	return ec._PageInfo(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPercentiles2ᚖauthzᚑgatewayᚋgraphᚋmodelᚐPercentiles(ctx context.Context, sel ast.SelectionSet, v *model.Percentiles) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Percentiles!")
+		return graphql.Null
+	}
+	return ec._Percentiles(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNPermission2authzᚑgatewayᚋaccessᚐPermission(ctx context.Context, v any) (access.Permission, error) {

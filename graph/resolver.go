@@ -13,6 +13,7 @@ import (
 	"authz-gateway/reqctx"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Resolver is the root resolver. It holds dependencies only: queries hand off
@@ -24,6 +25,7 @@ type Resolver struct {
 	answers       *answers.Source
 	log           *freshness.Log
 	cache         *cache.Cache
+	metrics       prometheus.Gatherer
 	subscriptions *subscriptionCounts
 }
 
@@ -35,13 +37,15 @@ type Services struct {
 	Answers *answers.Source
 	// Log is the access-change log: accessChanged watches users through it.
 	Log *freshness.Log
-	// Cache is what cacheStats reports on.
-	Cache *cache.Cache
+	// Cache is what cacheStats reports on, with the latencies and Redis
+	// figures of Metrics (nil: none).
+	Cache   *cache.Cache
+	Metrics prometheus.Gatherer
 }
 
 // NewResolver returns the root resolver over s.
 func NewResolver(s Services) *Resolver {
-	return &Resolver{db: s.DB, authz: s.Authz, answers: s.Answers, log: s.Log, cache: s.Cache, subscriptions: &subscriptionCounts{}}
+	return &Resolver{db: s.DB, authz: s.Authz, answers: s.Answers, log: s.Log, cache: s.Cache, metrics: s.Metrics, subscriptions: &subscriptionCounts{}}
 }
 
 // NewSchema returns the executable schema over s.

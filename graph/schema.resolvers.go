@@ -177,14 +177,7 @@ func (r *queryResolver) Roles(ctx context.Context) ([]*ent.Role, error) {
 
 // CacheStats is the resolver for the cacheStats field.
 func (r *queryResolver) CacheStats(ctx context.Context) (*model.CacheStats, error) {
-	s := r.cache.Stats(ctx)
-	return &model.CacheStats{
-		Backend:        s.Backend,
-		RedisReachable: s.Backend == "redis" && s.Reachable,
-		Hits:           int(s.Hits),
-		Misses:         int(s.Misses),
-		HitRate:        s.HitRate(),
-	}, nil
+	return cacheStats(ctx, r.cache, r.metrics)
 }
 
 // AccessChanges is the resolver for the accessChanges field.

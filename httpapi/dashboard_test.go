@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -87,7 +86,7 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 	require.NoError(t, err)
 	saveArtifact(t, "dashboard.png", screenshot)
 
-	// Without CACHE_MANAGE: refused, on the page and over HTTP.
+	// Without CACHE_MANAGE: refused, on the page and over GraphQL.
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(sessionStorage.clear(), true)`))
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx,
@@ -97,13 +96,11 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#login button`)),
 	))
 	poll(`window.dashboard.refused !== null && document.querySelector('#status').innerText.includes('CACHE_MANAGE')`)
-	for token, want := range map[string]int{viewer: http.StatusForbidden, "": http.StatusUnauthorized} {
-		req := httptest.NewRequest(http.MethodGet, "/dashboard/data", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		assert.Equal(t, want, testenv.Serve(g.Handler, req).Code)
+	for token, want := range map[string]string{viewer: "FORBIDDEN", "": "UNAUTHENTICATED"} {
+		assert.Equal(t, []string{want}, g.Do(t, token, `{ cacheStats { hits } }`, nil).Codes())
 	}
+	// Its data is GraphQL's: there is no second read API beside it.
+	assert.Equal(t, http.StatusNotFound, testenv.Serve(g.Handler, httptest.NewRequest(http.MethodGet, "/dashboard/data", nil)).Code)
 }
 
 // Finding 8 of issue 17: the dashboard's data is read as the viewer. A
@@ -127,30 +124,30 @@ func TestDashboard_DataIsReadAsTheViewer(t *testing.T) {
 		testenv.MustOK(t, g.Do(t, tok, `{ me { id } }`, nil)) // recently active
 	}
 
-	data := func(token string) (int, map[string]any) {
-		req := httptest.NewRequest(http.MethodGet, "/dashboard/data", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		rec := testenv.Serve(g.Handler, req)
-		var body map[string]any
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
-		return rec.Code, body
+	// The page's two questions (httpapi/dashboard/assets/dashboard.js).
+	const statsQuery = `{ cacheStats { activeUsers { email } kinds { kind } } }`
+	const changesQuery = `{ accessChanges(first: 10) { edges { node { operation } } } }`
+	var stats struct {
+		CacheStats struct {
+			ActiveUsers []struct{ Email string }
+			Kinds       []struct{ Kind string }
+		}
 	}
+	emails := func() string { return fmt.Sprint(stats.CacheStats.ActiveUsers) }
 	require.Eventually(t, func() bool {
-		_, all := data(admin)
-		return strings.Contains(fmt.Sprint(all["activeUsers"]), "only-in-p2")
+		testenv.MustOK(t, g.Do(t, admin, statsQuery, nil)).Decode(t, &stats)
+		return strings.Contains(emails(), "only-in-p2")
 	}, 10*time.Second, 100*time.Millisecond, "the admin sees the active users")
-	_, all := data(admin)
-	assert.Contains(t, fmt.Sprint(all["changes"]), "assignScope", "the admin reads the log")
+	assert.NotEmpty(t, stats.CacheStats.Kinds)
+	assert.Contains(t, string(testenv.MustOK(t, g.Do(t, admin, changesQuery, nil)).Data), "assignScope", "the admin reads the log")
 
-	code, mine := data(managerToken)
-	require.Equal(t, http.StatusOK, code, "%v", mine)
-	assert.Empty(t, mine["changes"], "no AUDIT_READ: no log")
-	assert.NotContains(t, fmt.Sprint(mine["activeUsers"]), "only-in-p2", "no USER_READ: no other users")
-	assert.NotContains(t, fmt.Sprint(mine["activeUsers"]), testenv.AdminEmail)
+	testenv.MustOK(t, g.Do(t, managerToken, statsQuery, nil)).Decode(t, &stats)
+	assert.NotContains(t, emails(), "only-in-p2", "no USER_READ: no other users")
+	assert.NotContains(t, emails(), testenv.AdminEmail)
+	assert.Contains(t, emails(), "cache-manager@test.example", "oneself")
+	assert.Equal(t, []string{"FORBIDDEN"}, g.Do(t, managerToken, changesQuery, nil).Codes(), "no AUDIT_READ: no log")
 
-	code, refused := data("not-a-token")
-	assert.Equal(t, http.StatusUnauthorized, code)
-	assert.Equal(t, "UNAUTHENTICATED", refused["code"])
+	assert.Equal(t, []string{"UNAUTHENTICATED"}, g.Do(t, "not-a-token", statsQuery, nil).Codes())
 }
 
 // The embedded assets are files, never a directory listing.

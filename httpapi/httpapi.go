@@ -37,9 +37,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// CORSOrigins may call /graphql from browsers on other origins.
 	CORSOrigins []string
-	// Dashboard, if set, serves /dashboard/data (the page and its assets
-	// come with it).
-	Dashboard http.Handler
+	// Dashboard serves the cache dashboard page at /dashboard (its data
+	// is GraphQL: cacheStats, accessChanges).
+	Dashboard bool
 	// SchemaSDL, if set, is served at /schema.graphql (development: for
 	// code generators that do not introspect).
 	SchemaSDL []byte
@@ -76,8 +76,8 @@ func New(cfg Config) http.Handler {
 	if cfg.Playground {
 		playground.Register(mux)
 	}
-	if cfg.Dashboard != nil {
-		dashboard.Register(mux, cfg.Dashboard)
+	if cfg.Dashboard {
+		dashboard.Register(mux)
 	}
 	if cfg.SchemaSDL != nil {
 		mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, _ *http.Request) {

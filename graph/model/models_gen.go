@@ -5,6 +5,7 @@ package model
 import (
 	"authz-gateway/access"
 	"authz-gateway/answers"
+	"authz-gateway/ent"
 	"time"
 )
 
@@ -42,6 +43,18 @@ type AssignScopeInput struct {
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
+// The store's counters for one kind of answer.
+type CacheKindStats struct {
+	// permissions, accessible_programs, accessible_projects, scope_summary, user or catalog_size
+	Kind string `json:"kind"`
+	// Answered by the store.
+	Hits int `json:"hits"`
+	// Computed from the database.
+	Misses int `json:"misses"`
+	// Held by the store but of an older generation (computed anew).
+	Stale int `json:"stale"`
+}
+
 // Counters of this instance's authorization cache.
 type CacheStats struct {
 	// redis or memory
@@ -54,6 +67,58 @@ type CacheStats struct {
 	Misses int `json:"misses"`
 	// hits / (hits + misses) since this instance started; 0 before any lookup.
 	HitRate float64 `json:"hitRate"`
+	// When these figures were read (rates come from two readings).
+	ReadAt time.Time `json:"readAt"`
+	// Whether this instance trusts the shared store now (it has applied the access-change log).
+	StoreTrusted bool `json:"storeTrusted"`
+	// The store's counters per kind of answer, since this instance started.
+	Kinds []*CacheKindStats `json:"kinds"`
+	// This instance's in-process tier (L1).
+	L1 *L1Stats `json:"l1"`
+	// Invalidations this instance delivered, since it started.
+	Invalidations int `json:"invalidations"`
+	// Time to compute answers the cache did not hold, in seconds, since this instance started.
+	FillSeconds *Percentiles `json:"fillSeconds"`
+	// Time to answer a GraphQL request over HTTP, in seconds, since this instance started.
+	RequestSeconds *Percentiles `json:"requestSeconds"`
+	// Redis' own figures when it is the store (used_memory_bytes, max_memory_bytes, evicted_keys_total, expired_keys_total, up).
+	Redis []*Figure `json:"redis"`
+	// Counters of refresh-ahead, warming and fenced writes.
+	Counters []*Figure `json:"counters"`
+	// The users this instance's fleet saw most recently (at most 10, as far as the viewer may read them).
+	ActiveUsers []*ent.User `json:"activeUsers"`
+}
+
+// A named figure.
+type Figure struct {
+	// What it measures.
+	Name string `json:"name"`
+	// Its value now.
+	Value float64 `json:"value"`
+}
+
+// An instance's in-process tier.
+type L1Stats struct {
+	// Whether this instance keeps one (L1_BYTES).
+	Enabled bool `json:"enabled"`
+	// Whether it answers now (its lease in the fleet is current).
+	Leased bool `json:"leased"`
+	// Answered from memory.
+	Hits int `json:"hits"`
+	// Not held in memory (asked of the store).
+	Misses int `json:"misses"`
+	// Answers held.
+	Entries int `json:"entries"`
+	// Their estimated size.
+	Bytes int `json:"bytes"`
+}
+
+// Two percentiles of a latency, in seconds (0 before any sample).
+type Percentiles struct {
+	// The median.
+	P50 float64 `json:"p50"`
+	// The 99th percentile.
+	P99 float64 `json:"p99"`
 }
 
 // The root of every subscription (graphql-ws).

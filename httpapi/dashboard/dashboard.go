@@ -1,8 +1,8 @@
 // Package dashboard serves the cache dashboard page (/dashboard) from assets
 // embedded in the binary (uPlot vendored from npm by `make dashboard`, beside
-// our dashboard.js and dashboard.css); its
-// data comes from the handler the app gives it (/dashboard/data, which needs
-// a token with CACHE_MANAGE).
+// our dashboard.js and dashboard.css). Its data is GraphQL like any
+// client's: cacheStats (CACHE_MANAGE) and accessChanges (AUDIT_READ),
+// asked of /graphql with the token the page is given.
 package dashboard
 
 import (
@@ -19,15 +19,14 @@ var files embed.FS
 // contentSecurityPolicy: nothing beyond the gateway itself.
 const contentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 
-// Register adds the page, its assets and data to mux.
-func Register(mux *http.ServeMux, data http.Handler) {
+// Register adds the page and its assets to mux.
+func Register(mux *http.ServeMux) {
 	page, _ := files.ReadFile("index.html")
 	mux.HandleFunc("GET /dashboard", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 		_, _ = w.Write(page)
 	})
-	mux.Handle("GET /dashboard/data", data)
 	assets, _ := fs.Sub(files, "assets")
 	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", static.Files(assets)))
 }

@@ -1,6 +1,7 @@
-// The dashboard: polls /dashboard/data with the token (kept in
-// sessionStorage), turns counters into rates between polls, and draws them
-// with uPlot (vendored: no CDN). window.dashboard exposes the state to tests.
+// The dashboard: polls /graphql (cacheStats, accessChanges) with the token
+// (kept in sessionStorage), turns counters into rates between polls, and
+// draws them with uPlot (vendored: no CDN). window.dashboard exposes the
+// state to tests.
 (function () {
   'use strict';
   const POLL_MS = 1000;
@@ -19,6 +20,50 @@
       axes: [{}, {}],
     };
     return new uPlot(opts, [[]].concat(labels.map(() => [])), $(id));
+  }
+
+  // STATS and CHANGES are everything the page shows, asked apart:
+  // accessChanges needs AUDIT_READ, and its refusal would null the whole
+  // answer (the field is non-null), so a viewer without it still gets the
+  // figures, and an empty table.
+  const STATS = `{
+    cacheStats {
+      readAt backend redisReachable storeTrusted invalidations
+      kinds { kind hits misses stale }
+      l1 { enabled leased hits misses entries bytes }
+      fillSeconds { p50 p99 } requestSeconds { p50 p99 }
+      redis { name value } counters { name value }
+      activeUsers { id email }
+    }
+  }`;
+  const CHANGES = `{ accessChanges(first: 10) { edges { node { id operation target createdAt deliveredAt } } } }`;
+
+  async function ask(token, query) {
+    const res = await fetch('/graphql', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ query }),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  // fromGraphQL shapes the answers as the charts read them.
+  function fromGraphQL(data, changes) {
+    const s = data.cacheStats;
+    const byName = (figures) => Object.fromEntries(figures.map((f) => [f.name, f.value]));
+    const kinds = {};
+    s.kinds.forEach((k) => (kinds[k.kind] = { Hits: k.hits, Misses: k.misses, Stale: k.stale }));
+    const l1 = s.l1;
+    return {
+      time: Date.parse(s.readAt), backend: s.backend, kinds, invalidations: s.invalidations,
+      l1: { Enabled: l1.enabled, Leased: l1.leased, Hits: l1.hits, Misses: l1.misses, Entries: l1.entries, Bytes: l1.bytes },
+      fill: s.fillSeconds, request: s.requestSeconds, redis: byName(s.redis), extra: byName(s.counters),
+      trust: { storeTrusted: s.storeTrusted, storeReachable: s.redisReachable, l1Leased: l1.leased },
+      activeUsers: s.activeUsers,
+      changes: changes ? changes.edges.map((e) => ({
+        id: e.node.id, operation: e.node.operation, target: e.node.target, createdAt: e.node.createdAt, delivered: e.node.deliveredAt !== null,
+      })) : [],
+    };
   }
 
   function kindsOf(d) { return Object.keys(d.kinds).sort(); }
@@ -101,10 +146,12 @@
     const token = sessionStorage.getItem('dashboardToken');
     if (!token) return;
     try {
-      const res = await fetch('/dashboard/data', { headers: { Authorization: 'Bearer ' + token } });
-      const body = await res.json();
-      if (!res.ok) {
-        state.refused = body.error || ('HTTP ' + res.status);
+      const [stats, log] = await Promise.all([ask(token, STATS), ask(token, CHANGES)]);
+      const body = stats.body;
+      const errors = body.errors || [];
+      if (!body.data || !body.data.cacheStats) {
+        // No figures at all: the token is refused, or lacks CACHE_MANAGE.
+        state.refused = errors.length ? errors[0].message + ' (' + ((errors[0].extensions || {}).code || 'HTTP ' + stats.status) + ')' : 'HTTP ' + stats.status;
         $('status').textContent = 'Refused: ' + state.refused;
         $('status').className = 'refused';
         clearInterval(timer);
@@ -113,7 +160,7 @@
       state.refused = null;
       $('status').textContent = 'Live, every ' + POLL_MS / 1000 + ' s.';
       $('status').className = '';
-      update(body);
+      update(fromGraphQL(body.data, log.body.data && log.body.data.accessChanges));
     } catch (e) {
       $('status').textContent = 'Cannot reach the gateway: ' + e;
     }

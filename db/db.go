@@ -13,7 +13,7 @@ import (
 
 	"authz-gateway/ent"
 	"authz-gateway/ent/migrate"
-	"authz-gateway/internal/redact"
+	"authz-gateway/redact"
 
 	// Registers the schema hooks and privacy policies with the ent client.
 	_ "authz-gateway/ent/runtime"

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"authz-gateway/ent"
-	"authz-gateway/internal/quietlog"
+	"authz-gateway/quietlog"
 	"authz-gateway/reqctx"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"authz-gateway/cache"
-	"authz-gateway/internal/quietlog"
+	"authz-gateway/quietlog"
 	"authz-gateway/reqctx"
 
 	"github.com/lib/pq"

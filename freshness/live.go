@@ -8,7 +8,7 @@ import (
 	"authz-gateway/cache"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
-	"authz-gateway/internal/quietlog"
+	"authz-gateway/quietlog"
 	"authz-gateway/reqctx"
 )
 

@@ -14,7 +14,7 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
-	"authz-gateway/internal/quietlog"
+	"authz-gateway/quietlog"
 	"authz-gateway/reqctx"
 
 	entsql "entgo.io/ent/dialect/sql"

@@ -10,7 +10,7 @@ package freshness
 import (
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
-	"authz-gateway/internal/quietlog"
+	"authz-gateway/quietlog"
 	"authz-gateway/reqctx"
 	"context"
 	"fmt"

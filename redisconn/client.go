@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"authz-gateway/internal/redact"
+	"authz-gateway/redact"
 )
 
 // Options says how to reach Redis: a URL, a host and port, a Sentinel

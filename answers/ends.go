@@ -96,15 +96,7 @@ func (r resolver) ended(ctx context.Context, table string, limit int) ([]int, er
 	q := sqlQuery{text: fmt.Sprintf(`/* expiry */ SELECT a.id FROM %s a
 		WHERE a.expires_at IS NOT NULL AND NOT a.expire_logged AND NOT %s ORDER BY a.expires_at LIMIT %d`,
 		table, r.live("a"), limit)}
-	var ids []int
-	err := r.scan(ctx, q, func(rows *sql.Rows) error {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		ids = append(ids, id)
-		return nil
-	})
+	ids, err := r.ints(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("find ended %s: %w", table, err)
 	}

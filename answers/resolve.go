@@ -213,19 +213,24 @@ func (r resolver) catalogSize(ctx context.Context) (CatalogSize, error) {
 // catalogIDs returns the IDs of every row of table (programs or projects),
 // ascending: what a GLOBAL scope reaches.
 func (r resolver) catalogIDs(ctx context.Context, table string) ([]int, error) {
-	ids := []int{}
-	err := r.scan(ctx, sqlQuery{text: "SELECT id FROM " + table + " ORDER BY id"}, func(rows *sql.Rows) error {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		ids = append(ids, id)
-		return nil
-	})
+	ids, err := r.ints(ctx, sqlQuery{text: "SELECT id FROM " + table + " ORDER BY id"})
 	if err != nil {
 		return nil, fmt.Errorf("list the %s: %w", table, err)
 	}
 	return ids, nil
+}
+
+// ints runs q, whose rows are one integer each, and returns them in order
+// (empty, not nil, for none).
+func (r resolver) ints(ctx context.Context, q sqlQuery) ([]int, error) {
+	ids := []int{}
+	err := r.scan(ctx, q, func(rows *sql.Rows) error {
+		var id int
+		err := rows.Scan(&id)
+		ids = append(ids, id)
+		return err
+	})
+	return ids, err
 }
 
 type sqlQuery struct {

@@ -1,11 +1,14 @@
 package freshness
 
 // The writer's side of the protocol: a change and its log entry commit in
-// one transaction (Commit, the one entry point of every access change:
-// the domain's writes, the expiry watcher's ends, identity provisioning);
-// the writer then delivers its entry itself (delivery.go) and waits for
-// the fleet's L1s (fleet.go), or, when its delivery failed, for another
-// instance to deliver it.
+// one transaction, the writer then delivers its entry itself (delivery.go)
+// and waits for the fleet's L1s (fleet.go), or, when its delivery failed,
+// for another instance to deliver it. Commit is the one entry point of
+// every access change; its callers are the domain's writes (authz's
+// mutate), identity provisioning, the expiry watcher's ends (expiry.go)
+// and the watcher's repair (watcher.go), which calls commit, Commit
+// without the waits: it runs on the watcher, whose deliveries the waits
+// may need.
 
 import (
 	"authz-gateway/ent"

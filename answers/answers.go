@@ -217,6 +217,9 @@ func (s *Source) Answers(ctx context.Context, keys []Key) (map[Key]Answer, error
 // summary of one state with a list of another (a torn answer). The extra
 // keys cost no round trip: they ride in the same one.
 func wholeReach(keys []Key) []Key {
+	if len(keys) <= smallBatch {
+		return wholeReachSmall(keys)
+	}
 	asked := make(map[Key]bool, len(keys))
 	for _, k := range keys {
 		asked[k] = true
@@ -230,6 +233,33 @@ func wholeReach(keys []Key) []Key {
 		seen[k.UserID] = true
 		for _, kind := range reachKinds {
 			if other := (Key{Kind: kind, UserID: k.UserID}); !asked[other] {
+				extra = append(extra, other)
+			}
+		}
+	}
+	if len(extra) == 0 {
+		return keys
+	}
+	return append(slices.Clip(keys), extra...)
+}
+
+// smallBatch is the size up to which wholeReach scans instead of hashing:
+// a request's own viewer asks for five keys, and two maps per request cost
+// more than a few comparisons.
+const smallBatch = 16
+
+// wholeReachSmall is wholeReach by scanning, allocating nothing when the
+// keys are whole already.
+func wholeReachSmall(keys []Key) []Key {
+	var extra []Key
+	for i, k := range keys {
+		if k.UserID == CatalogUser || !IsReachKind(k.Kind) || slices.ContainsFunc(keys[:i], func(o Key) bool {
+			return o.UserID == k.UserID && IsReachKind(o.Kind)
+		}) {
+			continue // not a reach answer, or its user was seen already
+		}
+		for _, kind := range reachKinds {
+			if other := (Key{Kind: kind, UserID: k.UserID}); !slices.Contains(keys, other) && !slices.Contains(extra, other) {
 				extra = append(extra, other)
 			}
 		}

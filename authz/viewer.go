@@ -148,14 +148,27 @@ func (v *viewerAnswers) start(ctx context.Context) *answersCall {
 	return c
 }
 
-// get waits for the answers. A failed fetch is forgotten, so a later field
-// of the request tries again rather than repeating the error.
+// get returns the answers: fetched here, on the caller's goroutine, when
+// nobody fetches them yet (the gate's resolution, the usual case: no
+// goroutine), else awaited from the fetch under way. A failed fetch is
+// forgotten, so a later field of the request tries again rather than
+// repeating the error.
 func (v *viewerAnswers) get(ctx context.Context) (map[answers.Key]answers.Answer, error) {
-	c := v.start(ctx)
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	v.mu.Lock()
+	c := v.call
+	if c == nil {
+		c = &answersCall{done: make(chan struct{})}
+		v.call = c
+		v.mu.Unlock()
+		c.answers, c.err = v.svc.answers.Answers(ctx, answers.ViewerKeys(v.userID))
+		close(c.done)
+	} else {
+		v.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	if c.err != nil {
 		v.mu.Lock()

@@ -21,6 +21,7 @@ import (
 type viewerAnswers struct {
 	svc    *Service
 	userID int
+	user   *ent.User // as ResolveViewer read it (nil: another way in)
 
 	mu   sync.Mutex
 	call *answersCall // nil until fetched, and again after forget or a failure
@@ -56,8 +57,10 @@ func (s *Service) NewViewerContext(ctx context.Context) context.Context {
 // and the store are unavailable).
 func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Context, *ent.User, error) {
 	memo := &viewerAnswers{svc: s, userID: userID}
-	withMemo := reqctx.NewContextWithReachSource(reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID}), memo)
-	got, err := memo.get(withMemo)
+	// The answers are read for the gateway itself (the viewer is not
+	// known yet): ctx needs no viewer, and two context layers fewer make
+	// every later lookup of the request shorter.
+	got, err := memo.get(ctx)
 	if err != nil {
 		return ctx, nil, err
 	}
@@ -66,22 +69,22 @@ func (s *Service) ResolveViewer(ctx context.Context, userID int) (context.Contex
 		return ctx, nil, nil
 	}
 	s.active.NoteActive(userID)
-	viewer := reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID, Email: st.Email})
 	u := &ent.User{ID: userID, Email: st.Email, Name: st.Name, Active: st.Active}
 	if st.ExternalID != "" {
 		u.ExternalID = &st.ExternalID
 	}
-	viewer = context.WithValue(viewer, viewerUserKey{}, u)
+	memo.user = u
+	viewer := reqctx.NewContextWithViewer(ctx, reqctx.Viewer{UserID: userID, Email: st.Email})
 	return reqctx.NewContextWithReachSource(viewer, memo), u, nil
 }
-
-type viewerUserKey struct{}
 
 // ViewerUser returns the viewer's user row as ResolveViewer read it (the
 // request's loaders are primed with it), or nil.
 func ViewerUser(ctx context.Context) *ent.User {
-	u, _ := ctx.Value(viewerUserKey{}).(*ent.User)
-	return u
+	if v := viewerAnswersFrom(ctx); v != nil {
+		return v.user
+	}
+	return nil
 }
 
 // PrefetchViewer starts fetching the viewer's answers without waiting, so

@@ -37,11 +37,10 @@ type answersCall struct {
 
 var _ reqctx.ReachSource = (*viewerAnswers)(nil)
 
-// NewViewerContext returns ctx with the viewer's reach source, unless it
-// already has one or has no viewer. The GraphQL layer calls it when an
-// operation starts; the service calls it too, so its Go API works for any
-// context that carries a viewer.
-func (s *Service) NewViewerContext(ctx context.Context) context.Context {
+// viewerContext returns ctx with the viewer's reach source, unless it
+// already has one (the gate's resolution gave it) or has no viewer: the
+// service's Go API works for any context that carries a viewer.
+func (s *Service) viewerContext(ctx context.Context) context.Context {
 	v, ok := reqctx.ViewerFromContext(ctx)
 	if !ok || reqctx.ReachSourceFromContext(ctx) != nil {
 		return ctx
@@ -87,14 +86,6 @@ func ViewerUser(ctx context.Context) *ent.User {
 	return nil
 }
 
-// PrefetchViewer starts fetching the viewer's answers without waiting, so
-// that the fields of an operation find them ready.
-func PrefetchViewer(ctx context.Context) {
-	if v := viewerAnswersFrom(ctx); v != nil {
-		v.start(ctx)
-	}
-}
-
 // ViewerAnswer returns the answer of key from the request's viewer memo when
 // key is about the viewer (ok false otherwise): the loaders serve the viewer's
 // own fields from it, so `me { permissions }` costs no second round trip.
@@ -128,27 +119,6 @@ func (v *viewerAnswers) Reach(ctx context.Context) (access.Reach, error) {
 		return access.Reach{}, err
 	}
 	return answers.ReachFromAnswers(v.userID, got), nil
-}
-
-// start begins a fetch unless one is done or under way, and returns it. The
-// fetch runs on its own goroutine, in the request's context, so a prefetch
-// does not hold up the operation.
-func (v *viewerAnswers) start(ctx context.Context) *answersCall {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.call != nil {
-		return v.call
-	}
-	c := &answersCall{done: make(chan struct{})}
-	v.call = c
-	go func() {
-		defer close(c.done)
-		if c.err = ctx.Err(); c.err != nil {
-			return // the request ended before the prefetch began
-		}
-		c.answers, c.err = v.svc.answers.Answers(ctx, answers.ViewerKeys(v.userID))
-	}()
-	return c
 }
 
 // get returns the answers: fetched here, on the caller's goroutine, when
@@ -186,7 +156,7 @@ func (v *viewerAnswers) get(ctx context.Context) (map[answers.Key]answers.Answer
 // viewerReach returns the reach of the context's viewer, UNAUTHENTICATED
 // without one.
 func (s *Service) viewerReach(ctx context.Context) (access.Reach, error) {
-	reach, err := reqctx.ReachFromContext(s.NewViewerContext(ctx))
+	reach, err := reqctx.ReachFromContext(s.viewerContext(ctx))
 	if errors.Is(err, reqctx.ErrNoViewer) {
 		return access.Reach{}, reqctx.RequireViewer(ctx)
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"authz-gateway/apperr"
-	"authz-gateway/authz"
 	"authz-gateway/gate"
 	"authz-gateway/httpapi"
 
@@ -102,17 +101,17 @@ func NewHandler(s Services, cfg HandlerConfig) (Handlers, error) {
 	}
 	parsed := lru.New[*ast.QueryDocument](1000)
 	h := Handlers{HTTP: gate.Middleware(cfg.Gate, httpapi.TooManyRequests)(overHTTP(
-		newServer(schema, s.Authz, cfg, apq, parsed, transport.GET{}, transport.POST{})))}
+		newServer(schema, cfg, apq, parsed, transport.GET{}, transport.POST{})))}
 	if cfg.Sockets != nil {
 		h.Sockets = gate.LimitUpgrades(cfg.Gate, httpapi.TooManyRequests)(
-			newServer(schema, s.Authz, cfg, apq, parsed, newSocketTransport(*cfg.Sockets, cfg.Gate, s.Log)))
+			newServer(schema, cfg, apq, parsed, newSocketTransport(*cfg.Sockets, cfg.Gate, s.Log)))
 	}
 	return h, nil
 }
 
 // newServer is gqlgen's server over transports with the gateway's
 // extensions and middlewares, the same for every transport.
-func newServer(schema graphql.ExecutableSchema, svc *authz.Service, cfg HandlerConfig, apq graphql.Cache[string],
+func newServer(schema graphql.ExecutableSchema, cfg HandlerConfig, apq graphql.Cache[string],
 	parsed graphql.Cache[*ast.QueryDocument], transports ...graphql.Transport) *handler.Server {
 	limits := cfg.Limits.withDefaults()
 	srv := handler.New(schema)
@@ -136,7 +135,6 @@ func newServer(schema graphql.ExecutableSchema, svc *authz.Service, cfg HandlerC
 		srv.Use(otelgqlgen.Middleware())
 	}
 	srv.AroundOperations(answerTimedOut)
-	srv.AroundOperations(withViewerReach(svc))
 	srv.AroundResponses(capErrors)
 	srv.AroundResponses(capSize(limits.MaxResponseBytes))
 	srv.AroundRootFields(GuardRootFields)
@@ -145,18 +143,6 @@ func newServer(schema graphql.ExecutableSchema, svc *authz.Service, cfg HandlerC
 	srv.SetErrorPresenter(PresentError)
 	srv.SetRecoverFunc(Recover)
 	return srv
-}
-
-// withViewerReach gives an operation that passed validation the viewer's
-// reach source and starts fetching the viewer's answers, so that fields and
-// privacy checks find them ready; a request rejected earlier (malformed,
-// invalid) costs no lookup.
-func withViewerReach(svc *authz.Service) graphql.OperationMiddleware {
-	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		ctx = svc.NewViewerContext(ctx)
-		authz.PrefetchViewer(ctx)
-		return next(ctx)
-	}
 }
 
 // answerTimedOut answers a query or mutation whose deadline passed before

@@ -33,7 +33,7 @@ import (
 // but Go's timers sleep at least ~1 ms when the process is idle (the
 // netpoller's millisecond resolution), so any window below 1 ms costs about
 // the same; 200 µs is what a busy process gets. The viewer's own answers use
-// no window at all (authz.PrefetchViewer).
+// no window at all (the gate's resolution reads them, authz.ResolveViewer).
 const DefaultWait = 200 * time.Microsecond
 
 // Loaders holds one request's loaders. Each is built on its first use: an

@@ -242,7 +242,7 @@ func (c *RedisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 }
 
 // activityFlush reports whether cmds are warming's record of active users
-// (authz/warm.go: the periodic flush, the read of a warm run): background
+// (warm/warm.go: the periodic flush, the read of a warm run): background
 // work, no request's doing, like the log statements the SQL counter leaves
 // out.
 func activityFlush(cmds []redis.Cmder) bool {

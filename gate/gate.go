@@ -1,6 +1,7 @@
 // Package gate is the one pipeline every operation passes, whatever carries
-// it: an HTTP request to /graphql, the dashboard's data, and each operation
-// on a graphql-ws socket. Admit runs its steps in order: the bearer token is
+// it: an HTTP request to /graphql, and each operation on a graphql-ws socket
+// (the upgrade itself spends only its address's budget: LimitUpgrades).
+// Admit runs its steps in order: the bearer token is
 // verified (signature, expiry), the caller's rate limit is spent (per user
 // for a verified token, per client address otherwise), the viewer is
 // resolved afresh (active, with the answers that give its permissions and

@@ -60,7 +60,7 @@ func (c Config) withDefaults() Config {
 }
 
 // Source computes (or confirms cached) every answer a viewer needs, for
-// a batch of users (authz.Service).
+// a batch of users (answers.Source).
 type Source interface {
 	WarmUsers(ctx context.Context, users []int) error
 }

@@ -217,6 +217,12 @@ func (a *App) assemble() {
 //  6. warming, last: it reads through the cache the steps above made fresh.
 func (a *App) start(ctx context.Context) error {
 	log := a.log
+	if a.redis == nil {
+		// The in-process store begins empty with this process.
+		if err := log.StoreStartsEmpty(ctx); err != nil {
+			return err
+		}
+	}
 	watch := freshness.WatchConfig{Retention: a.cfg.AuditRetention}
 	if !a.cfg.embedded() {
 		watch.DSN = cmp.Or(a.cfg.DatabaseListenURL, a.cfg.DatabaseURL)

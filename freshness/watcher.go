@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"authz-gateway/cache"
 	"authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
 	"authz-gateway/ent/accesschangeuser"
@@ -420,6 +421,25 @@ func (w *watcher) sweep(ctx context.Context, abandoned []int) (overdue bool, err
 	w.log.delivered(entries...)
 	w.forgetAbandoned(entries)
 	return len(entries) == 100, nil
+}
+
+// StoreStartsEmpty tells the log that the cache store began empty with this
+// process (the in-process store: nothing from before a restart survives in
+// it), so it has applied every delivered entry already: its position is
+// raised to the log's delivered head. Otherwise the first read would find
+// it behind the log and repair it, an invalidate-all entry and a warning on
+// every start of the embedded default. Call it before WatchLog.
+func (l *Log) StoreStartsEmpty(ctx context.Context) error {
+	ids, err := l.db.AccessChange.Query().Where(accesschange.DeliveredAtNotNil()).
+		Order(ent.Desc(accesschange.FieldID)).Limit(1).IDs(reqctx.NewContextWithSystem(ctx))
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	if err := l.cache.Invalidate(ctx, cache.Invalidation{Position: int64(ids[0])}); err != nil {
+		return fmt.Errorf("the empty store's position: %w", err)
+	}
+	l.positions.delivered(int64(ids[0]))
+	return nil
 }
 
 // repair makes a store that went back in time trustworthy again: a log

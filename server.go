@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"authz-gateway/app"
 	"authz-gateway/db"
@@ -175,7 +176,16 @@ func printWelcome(ctx context.Context, gw *app.App, w io.Writer) error {
 	if !cfg.Development() {
 		return nil
 	}
-	_, err := fmt.Fprintf(w, "authz-gateway is ready.\n  Playground: %s/\n  GraphQL:    %s/graphql\n", gw.URL(), gw.URL())
+	// "ready" only when /readyz says so (the first warming, the provider's
+	// keys), which the welcome waits for a little; past that it says why
+	// not, rather than announce what /readyz would deny.
+	state := "is ready."
+	wait, cancel := context.WithTimeout(ctx, cfg.WarmReady+time.Second)
+	if err := gw.Ready(wait); err != nil {
+		state = fmt.Sprintf("is serving, but not ready yet (%v): see /readyz.", err)
+	}
+	cancel()
+	_, err := fmt.Fprintf(w, "authz-gateway %s\n  Playground: %s/\n  GraphQL:    %s/graphql\n", state, gw.URL(), gw.URL())
 	if err != nil {
 		return err
 	}

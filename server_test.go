@@ -49,6 +49,11 @@ func startEmbedded(t *testing.T, env map[string]string) (url, token string, stop
 	tm, um := tokenLine.FindStringSubmatch(out.String()), urlLine.FindStringSubmatch(out.String())
 	require.NotNil(t, tm, "a token is printed: %q", out.String())
 	require.NotNil(t, um, "the URL is printed")
+	if strings.Contains(out.String(), "is ready.") {
+		// The banner says ready only when /readyz does (issue 36, finding 7).
+		status, body := getStatus(t, strings.TrimSuffix(um[1], "/graphql")+"/readyz")
+		assert.Equal(t, http.StatusOK, status, "the banner said ready: %s", body)
+	}
 	return um[1], tm[1], func() {
 		cancel()
 		require.NoError(t, <-done, "graceful shutdown")
@@ -104,6 +109,17 @@ func TestEmbeddedDefault_BootsSeedsOnceAndAnswersMe(t *testing.T) {
 	// every restart warned "cache store was behind the access-change log"
 	// and logged an invalidate-all).
 	assert.Zero(t, repairs(t, dir), "three starts, no repair")
+}
+
+// getStatus GETs url and returns the status and body.
+func getStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }
 
 // repairs counts the repairs of a store behind the log in dir's database.

@@ -514,6 +514,28 @@ func (a *App) ready(ctx context.Context) map[string]error {
 
 var errWarming = errors.New("warming the cache")
 
+// Ready waits, at most until ctx ends, for the readiness /readyz reports,
+// and returns why the gateway is not ready yet when ctx ended first (nil:
+// ready).
+func (a *App) Ready(ctx context.Context) error {
+	for {
+		var reasons []error
+		for what, err := range a.ready(ctx) {
+			if err != nil {
+				reasons = append(reasons, fmt.Errorf("%s: %w", what, err))
+			}
+		}
+		if len(reasons) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(reasons...)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // Config returns the configuration the app was built with.
 func (a *App) Config() Config { return a.cfg }
 

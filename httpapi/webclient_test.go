@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,4 +387,53 @@ func TestWebClient_FromAnotherOrigin(t *testing.T) {
 	require.Len(t, scopes.Node.ScopeAssignments, 1)
 	testenv.MustOK(t, g.Do(t, admin, `mutation($id: ID!) { deactivateScope(id: $id) { id } }`, map[string]any{"id": scopes.Node.ScopeAssignments[0].ID}))
 	assert.Contains(t, page.text(`#projects .empty`), "No projects", "the push reached the page across origins")
+}
+
+// The app's first request fails (here: the gateway config.json names is
+// down): the page says what went wrong, the URL it tried and the usual fix
+// (CORS_ORIGINS), and offers to try again, instead of staying on
+// "Loading..." forever (issue 36, finding 6). Trying again once the
+// gateway answers signs in.
+func TestWebClient_SaysWhenTheGatewayDoesNotAnswer(t *testing.T) {
+	dist := webClientDist(t)
+	g := testenv.NewGateway(t, testenv.Options{})
+	var up atomic.Bool
+	mux := http.NewServeMux()
+	// The gateway, behind a switch: down, it answers as a dead upstream.
+	mux.Handle("/gw/", http.StripPrefix("/gw", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
+		g.Handler.ServeHTTP(w, r)
+	})))
+	mux.HandleFunc("/config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"gatewayURL": "/gw/graphql"}`)
+	})
+	mux.Handle("/", http.FileServer(http.Dir(dist)))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	browser := offlineBrowser(t)
+	page := pageActions{t: t, browser: browser}
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(srv.URL+"/")))
+	page.fill(`#token`, g.Token(t, g.Admin.ID))
+	page.click(`#sign-in`)
+	poll := func(expr string) {
+		t.Helper()
+		_, err := chromedp.Run(browser, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second)))
+		require.NoError(t, err, expr)
+	}
+	poll(`document.querySelector('#unreachable') !== null`)
+	text, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.querySelector('#unreachable').innerText`))
+	require.NoError(t, err)
+	assert.Contains(t, text, "did not answer")
+	assert.Contains(t, text, "/gw/graphql", "the URL it tried")
+	assert.Contains(t, text, "CORS_ORIGINS="+srv.URL, "the fix for another origin")
+	assert.NotContains(t, text, "Loading...")
+
+	up.Store(true)
+	page.click(`#retry`)
+	poll(`document.querySelector('#unreachable') === null && document.querySelector('section.summary') !== null`)
 }

@@ -145,8 +145,35 @@ async function start(): Promise<void> {
       first = false;
     });
   } catch (error) {
-    if (gateway) show(messageOf(error));
+    if (state) show(messageOf(error));
+    else if (gateway) renderUnreachable(messageOf(error));
   }
+}
+
+// renderUnreachable replaces "Loading..." when the very first request
+// failed: what went wrong, the usual causes, and a way to try again.
+function renderUnreachable(message: string): void {
+  root.replaceChildren(
+    h(
+      'section.card.error',
+      { id: 'unreachable', role: 'alert' },
+      h('h2', {}, 'The gateway did not answer'),
+      h('p', {}, message),
+      h(
+        'p.muted',
+        {},
+        `Is it running at ${gatewayURL}? If this page is served from another origin, the gateway must allow it: ` +
+          `start it with CORS_ORIGINS=${location.origin}. The gateway's address comes from config.json beside this page.`,
+      ),
+      h('button', { id: 'retry', type: 'button', onclick: () => void start() }, 'Try again'),
+      h('button.secondary', { type: 'button', onclick: () => signOut() }, 'Sign out'),
+    ),
+  );
+}
+
+// count says n things, singular or plural.
+function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 async function loadPrograms(first: number, after: string | null, gen = generation): Promise<void> {
@@ -282,7 +309,7 @@ function render(): void {
         'p.muted',
         {},
         v.scopeSummary.hasGlobalScope ? 'Everywhere (GLOBAL). ' : '',
-        `${v.scopeSummary.accessibleProgramCount} programs, ${v.scopeSummary.accessibleProjectCount} projects.`,
+        `${count(v.scopeSummary.accessibleProgramCount, 'program', 'programs')}, ${count(v.scopeSummary.accessibleProjectCount, 'project', 'projects')}.`,
       ),
     ),
     listSection('Programs', 'programs', s.programs, (p) => h('li.row', { dataset: { id: p.id } }, h('span.name', {}, p.name), p.description ? h('span.muted', {}, p.description) : ''), () =>

@@ -4,6 +4,7 @@ import (
 	"authz-gateway/internal/testenv"
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -105,9 +106,23 @@ func TestDeploy_Compose(t *testing.T) {
 			replicas++
 			assert.Equal(t, ".", at(t, s, "build"), name)
 			assert.Equal(t, "service_completed_successfully", at(t, s, "depends_on", "migrate", "condition"), name)
+			// /metrics off the API port (docs/security.md): on its own
+			// address, not published.
+			metrics := fmt.Sprint(at(t, s, "environment", "METRICS_ADDR"))
+			assert.NotEmpty(t, metrics, name)
+			for _, port := range at(t, s, "ports").([]any) {
+				assert.NotContains(t, fmt.Sprint(port), strings.TrimPrefix(metrics, ":"), "%s publishes /metrics", name)
+			}
+		}
+		if image, ok := s.(map[string]any)["image"]; ok {
+			// podman resolves no short names (issue 36, finding 2).
+			assert.Regexp(t, `^[a-z0-9.-]+\.[a-z]+/`, image, "%s: a fully qualified image", name)
 		}
 	}
 	assert.Equal(t, 2, replicas)
+	compose, err := os.ReadFile("compose.yaml")
+	require.NoError(t, err)
+	assert.Contains(t, string(compose), "token --email", "how to get the first admin token")
 }
 
 // The Dockerfile's release stage and deploy/release.Containerfile (the same

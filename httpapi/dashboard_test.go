@@ -81,6 +81,10 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("hit rate on the dashboard: %.2f before invalidateAllCaches, %.2f right after", before, after)
 	poll(`document.querySelector('#changes tbody').innerText.includes('invalidateAllCaches')`)
+	// Who made each change, by name (issue 36, finding 9), and a rate's
+	// axis that ends at 1, not 2.
+	poll(`document.querySelector('#changes tbody').innerText.includes('` + testenv.AdminEmail + `')`)
+	poll(`(() => { const u = window.dashboard.charts && window.dashboard.charts.hits; return !!u && u.scales.y.max <= 1; })()`)
 	poll(`document.querySelector('#active').children.length > 0`)
 	screenshot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
@@ -157,4 +161,15 @@ func TestDashboard_AssetsAreNotListed(t *testing.T) {
 		rec := testenv.Serve(g.Handler, httptest.NewRequest(http.MethodGet, path, nil))
 		assert.Equal(t, http.StatusNotFound, rec.Code, path)
 	}
+}
+
+// Browsers ask for /favicon.ico on every page: an icon, cached, not a 404
+// (issue 36, finding 9).
+func TestHTTP_Favicon(t *testing.T) {
+	g := testenv.NewGateway(t, testenv.Options{})
+	rec := testenv.Serve(g.Handler, httptest.NewRequest(http.MethodGet, "/favicon.ico", nil))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "image/svg+xml", rec.Header().Get("Content-Type"))
+	assert.Contains(t, rec.Body.String(), "<svg")
+	assert.NotEmpty(t, rec.Header().Get("Cache-Control"))
 }

@@ -13,12 +13,15 @@
   let charts = null;
   let timer = null;
 
-  function chart(id, labels) {
+  // chart draws labels' series; yRange fixes the y axis (a rate's is 0..1,
+  // which uPlot would otherwise pad past 1).
+  function chart(id, labels, yRange) {
     const opts = {
       width: Math.min(640, $(id).parentElement.clientWidth || 460), height: 200,
       series: [{}].concat(labels.map((label, i) => ({ label, stroke: ['#1565c0', '#2e7d32', '#c62828', '#6a1b9a', '#ef6c00', '#00838f', '#5d4037'][i % 7] }))),
       axes: [{}, {}],
     };
+    if (yRange) opts.scales = { y: { range: yRange } };
     return new uPlot(opts, [[]].concat(labels.map(() => [])), $(id));
   }
 
@@ -36,7 +39,7 @@
       activeUsers { id email }
     }
   }`;
-  const CHANGES = `{ accessChanges(first: 10) { edges { node { id operation target createdAt deliveredAt } } } }`;
+  const CHANGES = `{ accessChanges(first: 10) { edges { node { id operation target createdAt deliveredAt actor { name email } } } } }`;
 
   async function ask(token, query) {
     const res = await fetch('/graphql', {
@@ -62,6 +65,9 @@
       activeUsers: s.activeUsers,
       changes: changes ? changes.edges.map((e) => ({
         id: e.node.id, operation: e.node.operation, target: e.node.target, createdAt: e.node.createdAt, delivered: e.node.deliveredAt !== null,
+        // Who, by name: null for the gateway itself (start-up, expiry) or
+        // someone the viewer may not read.
+        by: e.node.actor ? e.node.actor.name + ' <' + e.node.actor.email + '>' : 'the gateway',
       })) : [],
     };
   }
@@ -80,8 +86,8 @@
     withL1 = d.l1.Enabled;
     withRedis = d.backend === 'redis';
     $('chart-memory').parentElement.hidden = !withRedis;
-    charts = {
-      hits: chart('chart-hits', withL1 ? kinds.concat(['L1']) : kinds),
+    charts = state.charts = {
+      hits: chart('chart-hits', withL1 ? kinds.concat(['L1']) : kinds, [0, 1]),
       latency: chart('chart-latency', ['fill p50', 'fill p99', 'request p50', 'request p99']),
       events: chart('chart-events', ['invalidations/s', 'evictions/s']),
       memory: chart('chart-memory', ['used', 'max']),
@@ -137,7 +143,7 @@
       (withL1 ? badge('L1 leased', d.trust.l1Leased) : '') + `<span>backend: ${d.backend}</span>`;
     $('active').innerHTML = (d.activeUsers || []).map((u) => `<li>${escape(u.email)} (#${u.id})</li>`).join('');
     $('changes').querySelector('tbody').innerHTML = (d.changes || []).map((c) =>
-      `<tr><td>${c.id}</td><td>${escape(c.operation)}</td><td>${escape(c.target)}</td><td>${new Date(c.createdAt).toLocaleTimeString()}</td><td>${c.delivered ? 'yes' : 'no'}</td></tr>`).join('');
+      `<tr><td>${c.id}</td><td>${escape(c.operation)}</td><td>${escape(c.by)}</td><td>${escape(c.target)}</td><td>${new Date(c.createdAt).toLocaleTimeString()}</td><td>${c.delivered ? 'yes' : 'no'}</td></tr>`).join('');
   }
 
   function escape(s) { return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c])); }

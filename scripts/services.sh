@@ -10,6 +10,7 @@
 # server's data is never touched. AUTHZGW_PRIVATE_SERVICES=1 always uses the
 # private servers; AUTHZGW_PG_OPTIONS adds server settings to a private
 # PostgreSQL started here (the fleet simulation's max_connections).
+# `scripts/services.sh stop` stops the private servers it started.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -68,6 +69,8 @@ ensure_postgres() {
     fi
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     as_owner "$bin/pg_ctl" -D "$data" -l "$run/pg.log" -w -o "-p $PG_PORT -k $run -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 ${AUTHZGW_PG_OPTIONS:-}" start >&2
+    # What this run started, for scripts/services.sh stop.
+    printf '%q ' "$owner" "$bin/pg_ctl" -D "$data" > "$STATE/started-postgres"
   fi
   echo "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 }
@@ -90,9 +93,32 @@ ensure_redis() {
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
       --dir "$STATE" --logfile "$STATE/redis.log" --daemonize yes >&2
     for _ in $(seq 50); do redis_answers 127.0.0.1 "$REDIS_PORT" && break; sleep 0.1; done
+    echo "$REDIS_PORT" > "$STATE/started-redis"
   fi
   echo "TEST_REDIS_ADDR=127.0.0.1:$REDIS_PORT"
 }
 
+# stop ends the private servers an earlier call started (and only those:
+# a server that was already running, or the machine's, is left alone).
+stop() {
+  if [ -f "$STATE/started-redis" ]; then
+    log "stopping the Redis it started on 127.0.0.1:$(cat "$STATE/started-redis")"
+    redis-cli -h 127.0.0.1 -p "$(cat "$STATE/started-redis")" shutdown nosave >/dev/null 2>&1 || true
+    rm -f "$STATE/started-redis"
+  fi
+  if [ -f "$STATE/started-postgres" ]; then
+    read -r -a pg < "$STATE/started-postgres" || true # one line, no newline
+    owner="${pg[0]}"; pg=("${pg[@]:1}")
+    log "stopping the PostgreSQL it started on 127.0.0.1:$PG_PORT"
+    if [ "$owner" = "$(id -un)" ]; then "${pg[@]}" stop -m fast >&2 || true
+    else su -s /bin/sh "$owner" -c "$(printf '%q ' "${pg[@]}") stop -m fast" >&2 || true; fi
+    rm -f "$STATE/started-postgres"
+  fi
+}
+
+if [ "${1:-}" = stop ]; then
+  stop
+  exit 0
+fi
 ensure_postgres
 ensure_redis

@@ -3,7 +3,20 @@
 # drift, then every test with the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cat >&2 <<'SAY'
+make test: what it does (about 15 minutes on 2 cores; the README says more)
+  - uses PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 when they answer
+    (each test its own database and key prefix), else starts private ones on
+    55432 and 56379 (data under .tmp/, or /var/tmp as root) and stops them at the
+    end; AUTHZGW_PRIVATE_SERVICES=1 always uses private ones
+  - installs chromium and podman when missing (apt), builds Ory Hydra once into
+    ~/.cache/authz-gateway, npm-installs the example web app and the audit suite
+  - builds the release image with podman (tagged authz-gateway:latest)
+  - go vet, the generated-code check, every test with -race, each benchmark
+    once, the fuzzers briefly
+SAY
 env_lines="$(scripts/services.sh)"
+trap 'scripts/services.sh stop' EXIT
 while IFS= read -r line; do export "$line"; done <<<"$env_lines"
 echo "using $TEST_DATABASE_URL and redis $TEST_REDIS_ADDR"
 go vet ./...

@@ -185,9 +185,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	return a, nil
 }
 
-// assemble builds the domain over the database and the cache: the
-// access-change log (with the domain's rule of who a change affects), the
-// warmer and the authz service, each handed what it needs.
+// assemble builds the domain over the database and the cache: the warmer,
+// the access-change log (with the domain's rule of who a change affects),
+// the users' answers and the authz service, each handed what it needs.
 func (a *App) assemble() {
 	a.warmer = warm.New(a.cfg.Warm, a.cache)
 	a.log = freshness.New(freshness.Config{
@@ -202,6 +202,8 @@ func (a *App) assemble() {
 // start brings the freshness machinery up, in the one order that keeps every
 // answer fresh from the first request:
 //
+//  0. the in-process store, which begins empty with the process, starts at
+//     the log's delivered head (it is not a store that went back in time);
 //  1. the log watcher: deliveries from other instances (and overdue ones)
 //     reach this instance before it serves anything;
 //  2. the fleet membership (with an L1): from now on writers wait for this

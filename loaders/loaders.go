@@ -308,6 +308,12 @@ func (l *Loaders) User(ctx context.Context, id int) (*ent.User, error) {
 	return l.users().Load(ctx, id)
 }
 
+// Users returns the users among ids the viewer may read, in ids order, in
+// one batch.
+func (l *Loaders) Users(ctx context.Context, ids []int) ([]*ent.User, error) {
+	return visible(l.users().LoadAll(ctx, ids))
+}
+
 // Role returns a role, or nil.
 func (l *Loaders) Role(ctx context.Context, id int) (*ent.Role, error) {
 	return l.roles().Load(ctx, id)

@@ -60,7 +60,8 @@ func at(t *testing.T, v any, path ...any) any {
 
 // The Kubernetes manifests parse and hold what a deployment needs: the
 // probes on the gateway's routes, resources, a disruption budget, the
-// migration as a Job, the secret, a service, and a non-root user.
+// migration as an init container (a Job's template is immutable, and nothing
+// orders a Deployment after a Job), the secret, a service, and a non-root user.
 func TestDeploy_KubernetesManifests(t *testing.T) {
 	byKind := map[string]map[string]any{}
 	files, err := filepath.Glob("deploy/kubernetes/*.yaml")
@@ -71,9 +72,10 @@ func TestDeploy_KubernetesManifests(t *testing.T) {
 			byKind[doc["kind"].(string)] = doc
 		}
 	}
-	for _, kind := range []string{"Secret", "Job", "Deployment", "PodDisruptionBudget", "Service"} {
+	for _, kind := range []string{"Secret", "Deployment", "PodDisruptionBudget", "Service"} {
 		require.Contains(t, byKind, kind)
 	}
+	assert.NotContains(t, byKind, "Job", "a fixed-name Job fails on the next release's apply")
 	pod := at(t, byKind["Deployment"], "spec", "template", "spec")
 	gateway := at(t, pod, "containers", 0)
 	assert.Equal(t, "/readyz", at(t, gateway, "readinessProbe", "httpGet", "path"))
@@ -83,7 +85,10 @@ func TestDeploy_KubernetesManifests(t *testing.T) {
 	assert.Equal(t, true, at(t, pod, "securityContext", "runAsNonRoot"))
 	assert.Equal(t, "authz-gateway", at(t, gateway, "envFrom", 0, "secretRef", "name"))
 	assert.Contains(t, at(t, gateway, "env"), map[string]any{"name": "MIGRATE_AT_START", "value": "false"})
-	assert.Equal(t, []any{"migrate"}, at(t, byKind["Job"], "spec", "template", "spec", "containers", 0, "args"))
+	migrate := at(t, pod, "initContainers", 0)
+	assert.Equal(t, []any{"migrate"}, at(t, migrate, "args"))
+	assert.Equal(t, at(t, gateway, "image"), at(t, migrate, "image"), "the migration is the release's own")
+	assert.Equal(t, "authz-gateway", at(t, migrate, "envFrom", 0, "secretRef", "name"))
 	assert.Equal(t, 1, at(t, byKind["PodDisruptionBudget"], "spec", "minAvailable"))
 	assert.Equal(t, at(t, byKind["Deployment"], "spec", "selector", "matchLabels"), at(t, byKind["Service"], "spec", "selector"))
 	for _, key := range []string{"DATABASE_URL", "REDIS_URL", "JWT_SECRET"} {

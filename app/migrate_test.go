@@ -22,7 +22,7 @@ func fleetConfig(t *testing.T, databaseURL string) app.Config {
 	require.NoError(t, err)
 	_, prefix := testenv.Redis(t)
 	cfg.DatabaseURL, cfg.JWTSecret, cfg.AdminEmail, cfg.SeedDemo = databaseURL, string(testenv.Secret), testenv.AdminEmail, false
-	cfg.Redis.URL, cfg.CachePrefix = "redis://"+testenv.RedisAddr(), prefix
+	cfg.Redis.URL, cfg.CachePrefix = testenv.RedisURL(), prefix
 	return cfg
 }
 

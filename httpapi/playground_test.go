@@ -37,6 +37,7 @@ func offlineBrowser(t *testing.T) context.Context {
 		chromedp.ExecPath(browser),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 800), // a laptop's browser window
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
@@ -62,7 +63,8 @@ func saveArtifact(t *testing.T, name string, data []byte) {
 // TestPlayground_OfflineInARealBrowser opens the playground in Chromium with
 // no network beyond loopback (every other host fails to resolve and goes to
 // a dead proxy), pastes a token into the Headers editor, runs
-// `{ me { email } }` and reads the answer on the page. Every request the
+// `{ me { email } }` and reads the answer on the page. The default query
+// and headers fit their editors in a 1280x800 window. Every request the
 // page made must have gone to the gateway. A screenshot goes to
 // $TEST_ARTIFACTS when set.
 func TestPlayground_OfflineInARealBrowser(t *testing.T) {
@@ -91,6 +93,14 @@ func TestPlayground_OfflineInARealBrowser(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`.graphiql-execute-button`)),
 	))
+	// What a newcomer sees first fits: no line of the default query or the
+	// default headers runs past its editor's edge on a laptop's screen.
+	clipped, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.CodeMirror')]
+		.map(e => e.CodeMirror).filter(cm => cm.getValue() !== '')
+		.filter(cm => { const s = cm.getScrollInfo(); return s.width > s.clientWidth + 1; })
+		.map(cm => cm.getValue())`))
+	require.NoError(t, err)
+	assert.Empty(t, clipped, "default text wider than its editor")
 	// CodeMirror 5 editors keep their API on the wrapper element: set the
 	// query, and paste the token into the Headers editor (the last editable
 	// one besides the query).

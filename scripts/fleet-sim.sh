@@ -6,9 +6,9 @@
 # cmd/fleetsim (default: -members 1,10,100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-env_lines="$(AUTHZGW_PRIVATE_SERVICES=1 AUTHZGW_PG_PORT="${AUTHZGW_FLEET_PG_PORT:-55433}" \
-  AUTHZGW_REDIS_PORT="${AUTHZGW_FLEET_REDIS_PORT:-56380}" \
-  AUTHZGW_PG_OPTIONS="-c max_connections=1000 -c shared_preload_libraries=pg_stat_statements" \
-  scripts/services.sh)"
+export AUTHZGW_PG_PORT="${AUTHZGW_FLEET_PG_PORT:-55433}" AUTHZGW_REDIS_PORT="${AUTHZGW_FLEET_REDIS_PORT:-56380}"
+unset AUTHZGW_SHARED_SERVICES TEST_DATABASE_URL TEST_REDIS_ADDR
+env_lines="$(AUTHZGW_PG_OPTIONS="-c max_connections=1000 -c shared_preload_libraries=pg_stat_statements" scripts/services.sh)"
+trap 'scripts/services.sh stop' EXIT
 export $env_lines
-exec go run ./cmd/fleetsim "$@"
+go run ./cmd/fleetsim "$@"

@@ -2,14 +2,16 @@
 # Makes sure the PostgreSQL and Redis the tests need are reachable and prints
 # the environment that points the tests at them:
 #   TEST_DATABASE_URL=...   TEST_REDIS_ADDR=...
-# Already set variables are kept. Otherwise the machine's servers on the
-# standard loopback ports are used when they answer; when they do not, private
-# servers are started on their own ports and data directories under .tmp/
-# (installing the Debian packages first when missing and running as root).
-# Tests only ever create their own databases and key prefixes, so a shared
-# server's data is never touched. AUTHZGW_PRIVATE_SERVICES=1 always uses the
-# private servers; AUTHZGW_PG_OPTIONS adds server settings to a private
-# PostgreSQL started here (the fleet simulation's max_connections).
+# Already set variables are kept. Otherwise private servers are started on
+# their own ports (55432, 56379) and data directories under .tmp/ (or
+# /var/tmp as root), installing the Debian packages first when missing and
+# running as root: a test run never writes to someone else's servers.
+# AUTHZGW_SHARED_SERVICES=1 uses the machine's servers on the standard
+# loopback ports instead when they answer (faster to start); tests then only
+# create databases of their own and write to Redis database 15 (TEST_REDIS_DB)
+# under key prefixes of their own, never to database 0. AUTHZGW_PG_OPTIONS
+# adds server settings to a private PostgreSQL started here (the fleet
+# simulation's max_connections).
 # `scripts/services.sh stop` stops the private servers it started.
 set -euo pipefail
 
@@ -46,7 +48,7 @@ postgres_answers() { # host port
 
 ensure_postgres() {
   if [ -n "${TEST_DATABASE_URL:-}" ]; then echo "TEST_DATABASE_URL=$TEST_DATABASE_URL"; return; fi
-  if [ -z "${AUTHZGW_PRIVATE_SERVICES:-}" ] && postgres_answers 127.0.0.1 5432; then
+  if [ -n "${AUTHZGW_SHARED_SERVICES:-}" ] && postgres_answers 127.0.0.1 5432; then
     echo "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"; return
   fi
   if ! postgres_answers 127.0.0.1 "$PG_PORT"; then
@@ -70,7 +72,7 @@ ensure_postgres() {
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     as_owner "$bin/pg_ctl" -D "$data" -l "$run/pg.log" -w -o "-p $PG_PORT -k $run -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 ${AUTHZGW_PG_OPTIONS:-}" start >&2
     # What this run started, for scripts/services.sh stop.
-    printf '%q ' "$owner" "$bin/pg_ctl" -D "$data" > "$STATE/started-postgres"
+    printf '%q ' "$owner" "$bin/pg_ctl" -D "$data" > "$STATE/started-postgres-$PG_PORT"
   fi
   echo "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
 }
@@ -87,13 +89,13 @@ ensure_redis() {
   # The fault tests start redis-server processes of their own.
   command -v redis-server >/dev/null || install_packages redis-server
   if [ -n "${TEST_REDIS_ADDR:-}" ]; then echo "TEST_REDIS_ADDR=$TEST_REDIS_ADDR"; return; fi
-  if [ -z "${AUTHZGW_PRIVATE_SERVICES:-}" ] && redis_answers 127.0.0.1 6379; then echo "TEST_REDIS_ADDR=127.0.0.1:6379"; return; fi
+  if [ -n "${AUTHZGW_SHARED_SERVICES:-}" ] && redis_answers 127.0.0.1 6379; then echo "TEST_REDIS_ADDR=127.0.0.1:6379"; return; fi
   if ! redis_answers 127.0.0.1 "$REDIS_PORT"; then
     log "starting Redis on 127.0.0.1:$REDIS_PORT"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
       --dir "$STATE" --logfile "$STATE/redis.log" --daemonize yes >&2
     for _ in $(seq 50); do redis_answers 127.0.0.1 "$REDIS_PORT" && break; sleep 0.1; done
-    echo "$REDIS_PORT" > "$STATE/started-redis"
+    echo "$REDIS_PORT" > "$STATE/started-redis-$REDIS_PORT"
   fi
   echo "TEST_REDIS_ADDR=127.0.0.1:$REDIS_PORT"
 }
@@ -101,18 +103,18 @@ ensure_redis() {
 # stop ends the private servers an earlier call started (and only those:
 # a server that was already running, or the machine's, is left alone).
 stop() {
-  if [ -f "$STATE/started-redis" ]; then
-    log "stopping the Redis it started on 127.0.0.1:$(cat "$STATE/started-redis")"
-    redis-cli -h 127.0.0.1 -p "$(cat "$STATE/started-redis")" shutdown nosave >/dev/null 2>&1 || true
-    rm -f "$STATE/started-redis"
+  if [ -f "$STATE/started-redis-$REDIS_PORT" ]; then
+    log "stopping the Redis it started on 127.0.0.1:$(cat "$STATE/started-redis-$REDIS_PORT")"
+    redis-cli -h 127.0.0.1 -p "$(cat "$STATE/started-redis-$REDIS_PORT")" shutdown nosave >/dev/null 2>&1 || true
+    rm -f "$STATE/started-redis-$REDIS_PORT"
   fi
-  if [ -f "$STATE/started-postgres" ]; then
-    read -r -a pg < "$STATE/started-postgres" || true # one line, no newline
+  if [ -f "$STATE/started-postgres-$PG_PORT" ]; then
+    read -r -a pg < "$STATE/started-postgres-$PG_PORT" || true # one line, no newline
     owner="${pg[0]}"; pg=("${pg[@]:1}")
     log "stopping the PostgreSQL it started on 127.0.0.1:$PG_PORT"
     if [ "$owner" = "$(id -un)" ]; then "${pg[@]}" stop -m fast >&2 || true
     else su -s /bin/sh "$owner" -c "$(printf '%q ' "${pg[@]}") stop -m fast" >&2 || true; fi
-    rm -f "$STATE/started-postgres"
+    rm -f "$STATE/started-postgres-$PG_PORT"
   fi
 }
 

@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cat >&2 <<'SAY'
 make test: what it does (about 15 minutes on 2 cores; the README says more)
-  - uses PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 when they answer
-    (each test its own database and key prefix), else starts private ones on
-    55432 and 56379 (data under .tmp/, or /var/tmp as root) and stops them at the
-    end; AUTHZGW_PRIVATE_SERVICES=1 always uses private ones
+  - starts private PostgreSQL and Redis on 127.0.0.1:55432 and :56379 (data under
+    .tmp/, or /var/tmp as root; installed with apt when missing) and stops them at
+    the end; AUTHZGW_SHARED_SERVICES=1 uses the machine's 5432 and 6379 instead
+    (each test its own database; Redis database 15, never 0, under key prefixes)
   - installs chromium and podman when missing (apt), builds Ory Hydra once into
     ~/.cache/authz-gateway, npm-installs the example web app and the audit suite
   - builds the release image with podman (tagged authz-gateway:latest)

@@ -175,7 +175,7 @@ func (g *Gateway) redis(t testing.TB, opts Options) (string, string) {
 	if opts.Prefix != "" {
 		prefix = opts.Prefix
 	}
-	return "redis://" + RedisAddr(), prefix
+	return RedisURL(), prefix
 }
 
 // tuneCache applies the test's cache settings over the environment's.

@@ -30,15 +30,28 @@ func RedisAddr() string {
 	return "127.0.0.1:6379"
 }
 
+// RedisDB is the database the tests use on the shared Redis: TEST_REDIS_DB,
+// default 15, so a test run never writes to a shared server's database 0,
+// where its owner's data usually is.
+func RedisDB() int {
+	if d, err := strconv.Atoi(os.Getenv("TEST_REDIS_DB")); err == nil && d >= 0 {
+		return d
+	}
+	return 15
+}
+
+// RedisURL is the shared Redis's address and database as a REDIS_URL.
+func RedisURL() string { return fmt.Sprintf("redis://%s/%d", RedisAddr(), RedisDB()) }
+
 // Redis returns a client of the shared Redis and a key prefix unique to t;
 // the prefix's keys are deleted when t ends.
 func Redis(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
-	client := NewRedisClient(t, RedisAddr())
+	client := newClient(t, RedisURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
-		t.Fatalf("testenv: Redis at %s is not reachable (run `make test`, which starts one): %v", RedisAddr(), err)
+		t.Fatalf("testenv: Redis at %s is not reachable (run `make test`, which starts one): %v", RedisURL(), err)
 	}
 	prefix := "authzgw-test:" + scratch.Suffix() + ":"
 	t.Cleanup(func() {
@@ -48,11 +61,16 @@ func Redis(t testing.TB) (redis.UniversalClient, string) {
 	return client, prefix
 }
 
-// NewRedisClient returns a client of addr built like the gateway's (the same
-// fail-fast timeouts and retries).
+// NewRedisClient returns a client of the Redis at addr (a test's own
+// server) built like the gateway's (the same fail-fast timeouts and retries).
 func NewRedisClient(t testing.TB, addr string) redis.UniversalClient {
 	t.Helper()
-	client, err := redisconn.NewClient(redisconn.Options{URL: "redis://" + addr})
+	return newClient(t, "redis://"+addr)
+}
+
+func newClient(t testing.TB, url string) redis.UniversalClient {
+	t.Helper()
+	client, err := redisconn.NewClient(redisconn.Options{URL: url})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

@@ -10,11 +10,28 @@
       fetcher: fetcher,
       shouldPersistHeaders: true,
       defaultEditorToolsVisibility: 'headers',
-      defaultHeaders: JSON.stringify({ Authorization: 'Bearer <paste a token: go run . token --email you@example.com>' }, null, 2),
-      defaultQuery:
-        '# authz-gateway at ' + url + '\n' +
-        '# Put your token in the Headers tab below, then run:\n' +
-        '{\n  me {\n    email\n    permissions\n    scopeSummary { hasGlobalScope accessibleProgramCount accessibleProjectCount }\n  }\n}\n',
+      // Short lines: the editors are half a window wide.
+      defaultHeaders: JSON.stringify({ Authorization: 'Bearer <token>' }, null, 2),
+      defaultQuery: [
+        '# authz-gateway: ' + url,
+        '# 1. Get a token:',
+        '#    go run . token --email you@example.com',
+        '# 2. Paste it into Headers (below)',
+        '#    in place of <token>.',
+        '# 3. Run this query (the play button):',
+        '{',
+        '  me {',
+        '    email',
+        '    permissions',
+        '    scopeSummary {',
+        '      hasGlobalScope',
+        '      accessibleProgramCount',
+        '      accessibleProjectCount',
+        '    }',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
     }),
   );
 })();

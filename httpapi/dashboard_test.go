@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,11 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 	// Who made each change, by name (issue 36, finding 9), and a rate's
 	// axis that ends at 1, not 2.
 	poll(`document.querySelector('#changes tbody').innerText.includes('` + testenv.AdminEmail + `')`)
+	// and what it changed, by name too: "Dashboard Apollo (program 7)".
+	created := testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `mutation { createProgram(input: {name: "Dashboard Apollo"}) { id } }`, nil))
+	var program struct{ CreateProgram struct{ ID string } }
+	require.NoError(t, json.Unmarshal(created.Data, &program))
+	poll(`document.querySelector('#changes tbody').innerText.includes('Dashboard Apollo (program ` + program.CreateProgram.ID + `)')`)
 	poll(`(() => { const u = window.dashboard.charts && window.dashboard.charts.hits; return !!u && u.scales.y.max <= 1; })()`)
 	poll(`document.querySelector('#active').children.length > 0`)
 	screenshot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

@@ -41,6 +41,39 @@
   }`;
   const CHANGES = `{ accessChanges(first: 10) { edges { node { id operation target createdAt deliveredAt actor { name email } } } } }`;
 
+  // Targets are written with IDs ("user 12, role ADMIN", "scope assignment
+  // 7: user 12, PROGRAM 3"): the table shows the names next to them, read in
+  // one request for the IDs not seen before, as far as the viewer may read
+  // them (an object the viewer cannot read, or one deleted since, keeps its
+  // bare ID).
+  const REFERENCE = /\b(user|program|project) (\d+)\b/gi;
+  const names = new Map(); // "user:12" -> "Alice Smith"; "" when not readable
+  async function nameTargets(token, changes) {
+    const wanted = { user: new Set(), program: new Set(), project: new Set() };
+    changes.forEach((c) => {
+      for (const [, kind, id] of c.target.matchAll(REFERENCE)) {
+        const k = kind.toLowerCase();
+        if (!names.has(k + ':' + id)) wanted[k].add(id);
+      }
+    });
+    const kinds = Object.keys(wanted).filter((k) => wanted[k].size > 0);
+    if (kinds.length > 0) {
+      const query = '{ ' + kinds.map((k) =>
+        `${k}s(first: 100, where: { idIn: [${[...wanted[k]].join(', ')}] }) { edges { node { id name } } }`).join(' ') + ' }';
+      const data = (await ask(token, query)).body.data || {};
+      kinds.forEach((k) => {
+        wanted[k].forEach((id) => names.set(k + ':' + id, ''));
+        ((data[k + 's'] || {}).edges || []).forEach((e) => names.set(k + ':' + e.node.id, e.node.name));
+      });
+    }
+    changes.forEach((c) => {
+      c.target = c.target.replace(REFERENCE, (ref, kind, id) => {
+        const name = names.get(kind.toLowerCase() + ':' + id);
+        return name ? `${name} (${ref})` : ref;
+      });
+    });
+  }
+
   async function ask(token, query) {
     const res = await fetch('/graphql', {
       method: 'POST',
@@ -166,7 +199,9 @@
       state.refused = null;
       $('status').textContent = 'Live, every ' + POLL_MS / 1000 + ' s.';
       $('status').className = '';
-      update(fromGraphQL(body.data, log.body.data && log.body.data.accessChanges));
+      const d = fromGraphQL(body.data, log.body.data && log.body.data.accessChanges);
+      await nameTargets(token, d.changes);
+      update(d);
     } catch (e) {
       $('status').textContent = 'Cannot reach the gateway: ' + e;
     }

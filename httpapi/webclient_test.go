@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"authz-gateway/examples/hydra-login/login"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -283,36 +284,29 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 
 // TestWebClient_SignInWithTheIdentityProvider: the same build, configured
 // by a config.json beside it, signs a person in through a real Ory Hydra
-// (authorization code with PKCE, a public client; the login and consent UI
-// is the test's, accepting through Hydra's admin API) and shows their data:
-// the gateway maps the provider's token to the user by email.
+// (authorization code with PKCE, a public client) and the example login and
+// consent app (examples/hydra-login), the way docs/identity.md runs them: a
+// wrong password is refused on the page, the right one and "Allow" lead back
+// to the app, which shows the person's data: the gateway maps the provider's
+// token to the user by email.
 func TestWebClient_SignInWithTheIdentityProvider(t *testing.T) {
 	dist := webClientDist(t)
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux) // the app's origin: Hydra must know it
 	t.Cleanup(srv.Close)
-	var hydra *testenv.Hydra
-	loginUI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var next string
-		var err error
-		switch r.URL.Path {
-		case "/login":
-			next, err = hydra.AcceptLogin(r.Context(), r.URL.Query().Get("login_challenge"), "grace")
-		case "/consent":
-			next, err = hydra.AcceptConsent(r.Context(), r.URL.Query().Get("consent_challenge"), audience, "Lead.Lander@example.com", "Grace")
-		default:
-			http.NotFound(w, r)
-			return
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		http.Redirect(w, r, next, http.StatusFound)
-	}))
+	// Hydra needs the login app's address, the login app Hydra's.
+	var loginApp http.Handler
+	loginUI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { loginApp.ServeHTTP(w, r) }))
 	t.Cleanup(loginUI.Close)
-	hydra = testenv.StartHydraWith(t, testenv.HydraOptions{
+	hydra := testenv.StartHydraWith(t, testenv.HydraOptions{
 		LoginURL: loginUI.URL + "/login", ConsentURL: loginUI.URL + "/consent", CORSOrigins: []string{srv.URL}})
+	f, err := os.Open("../examples/hydra-login/people.json")
+	require.NoError(t, err)
+	people, err := login.LoadPeople(f)
+	f.Close()
+	require.NoError(t, err)
+	loginApp, err = login.New(login.Config{HydraAdminURL: hydra.AdminURL, Audience: audience, People: people})
+	require.NoError(t, err)
 	client := hydra.CreateClientWith(t, map[string]any{
 		"client_id": "web-app", "grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
 		"redirect_uris": []string{srv.URL + "/"}, "scope": "openid email profile", "audience": []string{audience},
@@ -320,7 +314,7 @@ func TestWebClient_SignInWithTheIdentityProvider(t *testing.T) {
 	})
 	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit(),
 		Identity: app.IdentityProvider{Issuer: hydra.Issuer, Audience: audience, UserClaim: auth.ClaimEmail}})
-	_, err := g.DB.SeedDemo(reqctx.NewContextWithSystem(context.Background()))
+	_, err = g.DB.SeedDemo(reqctx.NewContextWithSystem(context.Background()))
 	require.NoError(t, err)
 	config, _ := json.Marshal(map[string]any{"gatewayURL": "/graphql", "provider": map[string]string{
 		"issuer": hydra.Issuer, "clientId": client.ID, "audience": audience, "scope": "openid email profile"}})
@@ -335,6 +329,22 @@ func TestWebClient_SignInWithTheIdentityProvider(t *testing.T) {
 	page := pageActions{t: t, browser: browser}
 	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(srv.URL+"/")))
 	page.click(`#sign-in-provider`)
+	// Hydra sends the browser to the login app (each step a navigation:
+	// wait for the next page's element before acting on it).
+	arrive := func(selector string) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(browser, chromedp.WaitVisible(chromedp.CSS(selector))), selector)
+	}
+	arrive(`#password`)
+	page.fill(`#email`, "Lead.Lander@example.com")
+	page.fill(`#password`, "not-her-password")
+	page.click(`#sign-in`)
+	arrive(`#error`)
+	assert.Contains(t, page.text(`#error`), "wrong password")
+	page.fill(`#password`, "grace-dev-only")
+	page.click(`#sign-in`)
+	arrive(`#allow`)
+	page.click(`#allow`)
 	// Through Hydra and back: the page navigates several times.
 	require.NoError(t, chromedp.Do(browser, chromedp.WaitVisible(chromedp.CSS(`#projects li.row`))))
 	assert.Contains(t, page.text(`#who`), "lead.lander@example.com")

@@ -70,7 +70,7 @@ urls:
   consent: %q
 secrets: {system: ["a-system-secret-for-tests-only-0123456789"]}
 strategies: {access_token: jwt}
-oauth2: {allowed_top_level_claims: [email, email_verified, name]}
+oauth2: {allowed_top_level_claims: [email, email_verified, name, groups]}
 log: {level: warn}
 `, strings.Replace(PostgresURL(t), "sslmode=disable", "sslmode=disable&max_conns=5", 1), public,
 		len(opts.CORSOrigins) > 0, origins, admin, h.Issuer, opts.LoginURL, opts.ConsentURL)

@@ -121,7 +121,7 @@ func itoa(i int) string {
 	return string(b)
 }
 
-// TestDocs_IdentityProviderExample runs the README's worked example of an
+// TestDocs_IdentityProviderExample runs docs/identity.md's worked example of an
 // identity provider (the bash block) as written, against a real Ory Hydra
 // and a gateway configured as the example says: the service account's
 // token from Hydra reads its own user.
@@ -132,12 +132,12 @@ func TestDocs_IdentityProviderExample(t *testing.T) {
 	srv := httptest.NewServer(g.Handler)
 	defer srv.Close()
 	var example string
-	for _, block := range fenced(t, "README.md", "bash") {
+	for _, block := range fenced(t, "docs/identity.md", "bash") {
 		if strings.Contains(block, "reporting-bot") {
 			example = block
 		}
 	}
-	require.NotEmpty(t, example, "the README's identity provider example")
+	require.NotEmpty(t, example, "docs/identity.md's service account example")
 	script := strings.NewReplacer(
 		"http://127.0.0.1:4445", hydra.AdminURL,
 		"http://127.0.0.1:4444", hydra.Issuer,
@@ -161,4 +161,82 @@ func TestDocs_IdentityProviderExample(t *testing.T) {
 	assert.Empty(t, body.Errors)
 	assert.Equal(t, "reporting-bot", body.Data.Me.ExternalID)
 	assert.Equal(t, []string{"PROGRAM_READ", "PROJECT_READ"}, body.Data.Me.Permissions)
+}
+
+// The README stays a newcomer's page: what the gateway is, the two
+// commands, examples, the settings most deployments set, and links to
+// docs/ for the rest (issue 36: it had grown to 618 lines).
+func TestDocs_ReadmeIsANewcomersPage(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	lines := strings.Count(string(b), "\n")
+	assert.LessOrEqual(t, lines, 500, "README.md has %d lines: move details to docs/", lines)
+}
+
+// Every relative link of the README, docs/ and the examples' READMEs
+// names a file that exists, and an anchor a heading of it (as GitHub
+// makes them): moving a section must not leave links behind.
+func TestDocs_LinksResolve(t *testing.T) {
+	files := []string{"README.md"}
+	for _, pattern := range []string{"docs/*.md", "examples/*/README.md"} {
+		more, err := filepath.Glob(pattern)
+		require.NoError(t, err)
+		files = append(files, more...)
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	checked := 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			resolved := file
+			if path != "" {
+				resolved = filepath.Join(filepath.Dir(file), path)
+				if _, err := os.Stat(resolved); err != nil {
+					t.Errorf("%s: link %s: no such file", file, target)
+					continue
+				}
+			}
+			if anchor != "" {
+				assert.Contains(t, headingAnchors(t, resolved), anchor, "%s: link %s", file, target)
+			}
+			checked++
+		}
+	}
+	assert.Greater(t, checked, 20)
+}
+
+// headingAnchors are the anchors GitHub gives a Markdown file's headings:
+// lower case, punctuation dropped, spaces as hyphens.
+func headingAnchors(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var anchors []string
+	inFence := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+		}
+		if inFence || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var slug strings.Builder
+		for _, r := range title {
+			switch {
+			case r == ' ' || r == '-':
+				slug.WriteRune('-')
+			case r == '_' || ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') || r > 127:
+				slug.WriteRune(r)
+			}
+		}
+		anchors = append(anchors, slug.String())
+	}
+	return anchors
 }

@@ -54,8 +54,8 @@ Usage:
 
 Configuration comes from the environment: DATABASE_URL (postgres://...; unset:
 the embedded SQLite default in $DATA_DIR), REDIS_URL or REDIS_HOST/REDIS_PORT,
-JWT_SECRET, ADMIN_EMAIL, GATEWAY_ENV, PORT and the limits; the README's
-"Configuration" table lists every setting.
+JWT_SECRET, ADMIN_EMAIL, GATEWAY_ENV, PORT and the limits;
+docs/configuration.md lists every setting.
 `
 
 // run dispatches the sub-commands. Help and the version are answered before

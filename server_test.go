@@ -240,7 +240,7 @@ func TestCLI_HelpAndVersionHaveNoSideEffects(t *testing.T) {
 	}
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"--help"}, envOf(env), &out))
-	for _, want := range []string{"serve", "migrate", "token --email", "--version", "DATABASE_URL", "Configuration"} {
+	for _, want := range []string{"serve", "migrate", "token --email", "--version", "DATABASE_URL", "docs/configuration.md"} {
 		assert.Contains(t, out.String(), want)
 	}
 	out.Reset()

@@ -23,7 +23,7 @@ import (
 	"authz-gateway/tracing"
 )
 
-// Config is everything the environment decides (README: Configuration).
+// Config is everything the environment decides (docs/configuration.md).
 type Config struct {
 	Port        string
 	DatabaseURL string

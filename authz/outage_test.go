@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// staleBound is the README's promise for a second instance: after Redis
+// staleBound is docs/cache.md's promise ("Redis down") for a second instance: after Redis
 // resumes, it serves an invalidation that was lost during the outage for at
 // most this long (in practice one recovery interval, 20 ms).
 const staleBound = 500 * time.Millisecond

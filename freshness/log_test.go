@@ -117,7 +117,7 @@ func TestLog_DeadWritersChangeIsDeliveredByAnother(t *testing.T) {
 	}, 3*time.Second, 20*time.Millisecond, "the other instance delivered the entry")
 }
 
-// deadWriterBound is the README's bound for a dead writer's change: the
+// deadWriterBound is docs/freshness.md's bound for a dead writer's change: the
 // grace (250 ms) after its commit, plus the time to notice.
 const deadWriterBound = 400 * time.Millisecond
 

@@ -24,7 +24,7 @@ import (
 )
 
 // pushBound is how long a push may take after the write that caused it
-// returned, on another instance (README: Live access changes).
+// returned, on another instance (docs/clients.md).
 const pushBound = 2 * time.Second
 
 const accessChangedQuery = `subscription { accessChanged {

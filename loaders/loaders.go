@@ -28,8 +28,8 @@ import (
 
 // DefaultWait is how long the loaders collect keys before fetching.
 // dataloadgen defaults to 16 ms, which alone would dominate a request
-// answered from Redis in well under a millisecond. Measured (README,
-// Performance): gqlgen starts sibling field resolvers within microseconds,
+// answered from Redis in well under a millisecond. Measured
+// (docs/performance.md): gqlgen starts sibling field resolvers within microseconds,
 // but Go's timers sleep at least ~1 ms when the process is idle (the
 // netpoller's millisecond resolution), so any window below 1 ms costs about
 // the same; 200 µs is what a busy process gets. The viewer's own answers use

@@ -22,6 +22,12 @@ func (r *programResolver) Projects(ctx context.Context, obj *ent.Program) ([]*en
 
 // Program is the resolver for the program field.
 func (r *projectResolver) Program(ctx context.Context, obj *ent.Project) (*ent.Program, error) {
+	// A page of projects that selects the program has it already: entgql's
+	// field collection eager-loads the edge, through the privacy rules, in
+	// one statement for the page. Loading it again would be a second.
+	if p, err := obj.Edges.ProgramOrErr(); err == nil || ent.IsNotFound(err) {
+		return required(p, nil)
+	}
 	return required(loaders.For(ctx).Program(ctx, obj.ProgramID))
 }
 

@@ -1,7 +1,7 @@
 # authz-gateway. `make run` starts the embedded default; `make test` runs the
 # whole suite against real PostgreSQL and Redis (starting them when needed).
 
-.PHONY: run test chaos generate check-generate vet bench bench-peer fleet-sim loadtest fuzz services playground dashboard
+.PHONY: run test check chaos generate check-generate vet bench bench-peer fleet-sim loadtest fuzz services playground dashboard
 
 # The binary is built first (saying so: the first build compiles every
 # dependency, a minute or two on a small machine), then replaces the shell,
@@ -14,6 +14,11 @@ run:
 
 test:
 	scripts/test.sh
+
+# The edit-test loop: vet and every test that needs no browser, identity
+# provider, image build or long fault schedule (-short), no race detector.
+check:
+	scripts/check.sh
 
 # The randomized fault test at length: `make chaos` (60 s, a seed from the
 # clock, printed), `make chaos SEED=42 DURATION=5m`. The history is kept in

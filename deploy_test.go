@@ -180,6 +180,7 @@ func TestDeploy_BaseImagesAreFullyQualified(t *testing.T) {
 // Running containers is not possible in this sandbox, so the binary is
 // copied out of the image and run.
 func TestDeploy_ImageBuildsAndItsBinaryServes(t *testing.T) {
+	testenv.Slow(t, "an image build")
 	engine, err := exec.LookPath("podman")
 	if err != nil {
 		if os.Getenv("CI") != "" {

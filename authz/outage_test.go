@@ -55,6 +55,7 @@ func TestOutage_KilledRedisAnswersFromTheDatabase(t *testing.T) {
 }
 
 func TestOutage_FrozenRedisNeverServesALostInvalidation(t *testing.T) {
+	testenv.Slow(t, "a frozen Redis")
 	redisServer := testenv.StartRedis(t)
 	one := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
 	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, RedisAddr: redisServer.Addr})
@@ -120,6 +121,7 @@ func TestOutage_DatabaseDownDenies(t *testing.T) {
 // per sweep, probe or write (1,216 lines in 15 s before). Six seconds of
 // reads and writes against a killed Redis: each message at most once.
 func TestOutage_RedisDownDoesNotFloodTheLog(t *testing.T) {
+	testenv.Slow(t, "a Redis outage, waited out")
 	var logs testenv.SyncBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))

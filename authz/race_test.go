@@ -74,6 +74,7 @@ func TestStaleFill_Deterministic(t *testing.T) {
 // and revokes. A read that starts after a revoke has returned, and ends before
 // the next grant starts, must never show the grant.
 func TestStaleFill_Randomized(t *testing.T) {
+	testenv.Slow(t, "a randomized schedule")
 	one := testenv.NewGateway(t, testenv.Options{})
 	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, Prefix: one.Prefix()})
 	w := testenv.NewWorld(t, one.DB.Client)

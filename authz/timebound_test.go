@@ -38,6 +38,7 @@ type timedRead struct {
 // end is logged once ("expire"), however many instances watch, and pushed
 // to accessChanged's watchers.
 func TestTimeBound_NoTierServesAGrantPastItsEnd(t *testing.T) {
+	testenv.Slow(t, "readers across grants' ends")
 	for _, tc := range []struct {
 		name string
 		opts testenv.Options

@@ -36,6 +36,7 @@ func hotReads(t *testing.T, ttl, d time.Duration, noRefreshAhead bool) uint64 {
 // readers see no miss over several TTLs. Without refresh-ahead they see one
 // per TTL.
 func TestRefreshAhead_HotKeyNeverMisses(t *testing.T) {
+	testenv.Slow(t, "a hot key across its TTL")
 	// A TTL of 1 s: refreshes start ~100-200 ms before expiry, enough for a
 	// loaded CI machine (race detector, parallel packages) to land them.
 	const ttl, d = time.Second, 4 * time.Second

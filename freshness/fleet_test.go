@@ -190,6 +190,7 @@ func (sp silentPair) silence() {
 // poll of five, the expiry watcher's three), which a fleet of a hundred
 // multiplies.
 func TestFleet_IdleInstanceCostsAboutOneStatementPerSecond(t *testing.T) {
+	testenv.Slow(t, "an idle fleet, measured over seconds")
 	g := testenv.NewGateway(t, testenv.Options{})
 	time.Sleep(time.Second) // start-up's work settles
 	g.SQL.Reset()

@@ -86,6 +86,7 @@ func TestLog_SnapshotRollbackServesNothingStale(t *testing.T) {
 // its delivery never happened. Before the log, the other instance served the
 // grant until the TTL once Redis resumed.
 func TestLog_DeadWritersChangeIsDeliveredByAnother(t *testing.T) {
+	testenv.Slow(t, "a dead writer's grace")
 	redisServer := testenv.StartRedis(t)
 	one := testenv.NewGateway(t, testenv.Options{RedisAddr: redisServer.Addr})
 	two := testenv.NewGateway(t, testenv.Options{DatabaseURL: one.DatabaseURL, RedisAddr: redisServer.Addr})

@@ -19,6 +19,7 @@ import (
 // A Sentinel failover to a replica that missed the revoke's writes: before
 // the log, 290 of 290 reads on both instances showed the revoked grant.
 func TestLog_SentinelFailoverServesNothingStale(t *testing.T) {
+	testenv.Slow(t, "a Sentinel failover")
 	group := testenv.StartSentinelGroup(t)
 	opts := testenv.Options{Redis: redisconn.Options{SentinelMaster: group.Name, SentinelAddrs: []string{group.Sentinel.Addr}}}
 	one := testenv.NewGateway(t, opts)
@@ -49,6 +50,7 @@ func TestLog_SentinelFailoverServesNothingStale(t *testing.T) {
 // Redis Cluster: grant and revoke rounds read on two instances, then a
 // failover of the master holding the user's slot.
 func TestLog_ClusterRoundsAndFailover(t *testing.T) {
+	testenv.Slow(t, "a Redis Cluster failover")
 	cluster := testenv.StartCluster(t)
 	opts := testenv.Options{Redis: redisconn.Options{ClusterAddrs: cluster.Addrs()},
 		RateLimit: ratelimit.Limit{PerSecond: 1, Burst: 3}}

@@ -118,6 +118,7 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 // USER_READ, sees neither the log (a grant in a hidden program) nor other
 // users' emails; its own entry is all it gets of the active users.
 func TestDashboard_DataIsReadAsTheViewer(t *testing.T) {
+	testenv.Slow(t, "rate-limited dashboard traffic")
 	g := testenv.NewGateway(t, testenv.Options{RateLimit: testenv.ProductionRateLimit()})
 	w := testenv.NewWorld(t, g.DB.Client)
 	p1, p2 := w.Program("P1"), w.Program("P2")

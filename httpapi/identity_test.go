@@ -157,6 +157,7 @@ func TestIdentityProvider_Hydra(t *testing.T) {
 // TestIdentityProvider_DownAtStart: a gateway whose provider is down
 // starts anyway and says why it is not ready.
 func TestIdentityProvider_DownAtStart(t *testing.T) {
+	testenv.Slow(t, "a provider down at start, waited out")
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	g := testenv.NewGateway(t, testenv.Options{
@@ -278,6 +279,7 @@ func TestIdentityProvider_ProvisioningIsRateLimited(t *testing.T) {
 // gateway starts (not ready), and the token is refused with a code, all
 // while the provider still hangs.
 func TestIdentityProvider_HangingKeySetHoldsNothing(t *testing.T) {
+	testenv.Slow(t, "a hanging key set, waited out")
 	release := make(chan struct{})
 	var provider *httptest.Server
 	provider = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

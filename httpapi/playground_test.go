@@ -26,6 +26,7 @@ import (
 // PLAYGROUND_BROWSER=1, so CI cannot skip the browser tests.
 func offlineBrowser(t *testing.T) context.Context {
 	t.Helper()
+	testenv.Slow(t, "a real browser")
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("PLAYGROUND_BROWSER") == "1" {

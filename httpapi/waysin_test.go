@@ -88,6 +88,7 @@ func TestWaysIn_OversizedErrors(t *testing.T) {
 // Repro 9: with the database connection black-holed, requests hung for 8 s+
 // and /readyz never said 503.
 func TestWaysIn_HungDatabase(t *testing.T) {
+	testenv.Slow(t, "a hung database, waited out")
 	dbURL, err := url.Parse(testenv.PostgresURL(t))
 	require.NoError(t, err)
 	proxy := testenv.StartProxy(t, dbURL.Host)

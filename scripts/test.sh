@@ -12,8 +12,9 @@ make test: what it does (about 15 minutes on 2 cores; the README says more)
   - installs chromium and podman when missing (apt), builds Ory Hydra once into
     ~/.cache/authz-gateway, npm-installs the example web app and the audit suite
   - builds the release image with podman (tagged authz-gateway:latest)
-  - go vet, the generated-code check, every test with -race, each benchmark
-    once, the fuzzers briefly
+  - go vet, the generated-code check, every test with -race (then the slowest
+    tests), each benchmark once, the fuzzers briefly; `make check` is the fast
+    loop (no race detector, browsers, Hydra or image build)
 SAY
 env_lines="$(scripts/services.sh)"
 trap 'scripts/services.sh stop' EXIT
@@ -58,7 +59,9 @@ fi
 # The test that loads every core from other processes runs alone, after the
 # rest: beside other packages it would starve their Redis round trips too.
 burner='^TestFanOut_BatchesHoldUnderExternalLoad$'
-go test -race -count=1 -timeout 15m -skip "$burner" "$@" ./...
+# Printed as go test prints it, then the slowest tests and packages.
+go build -o .tmp/testreport ./internal/testreport
+go test -race -count=1 -timeout 15m -skip "$burner" -json "$@" ./... | .tmp/testreport -top 15
 go test -race -count=1 -run "$burner" "$@" ./loaders/
 # Every benchmark once, so none can rot (figures come from `make bench`).
 go test -run '^$' -bench . -benchtime=1x -count=1 ./...

@@ -40,6 +40,7 @@ import (
 //	printed), CHAOS_HISTORY (a file to keep the history in, JSON),
 //	CHAOS_FAULTS=none (the same load without faults: the baseline).
 func TestChaos(t *testing.T) {
+	testenv.Slow(t, "a seeded fault schedule")
 	duration := 10 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("CHAOS_DURATION")); err == nil {
 		duration = d

@@ -43,6 +43,7 @@ func StartHydra(t *testing.T) *Hydra { return StartHydraWith(t, HydraOptions{}) 
 // StartHydraWith starts Hydra with opts.
 func StartHydraWith(t *testing.T, opts HydraOptions) *Hydra {
 	t.Helper()
+	Slow(t, "Ory Hydra")
 	bin := os.Getenv("HYDRA_BIN")
 	if bin == "" {
 		if os.Getenv("CI") != "" {

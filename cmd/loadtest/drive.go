@@ -182,13 +182,16 @@ type result struct {
 
 func (r result) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
-func (r result) p50() time.Duration {
+func (r result) p50() time.Duration { return r.pct(0.50) }
+
+// pct is the latency below which the fraction p of requests finished.
+func (r result) pct(p float64) time.Duration {
 	l := slices.Clone(r.latencies)
 	slices.Sort(l)
 	if len(l) == 0 {
 		return 0
 	}
-	return l[len(l)/2].Round(time.Microsecond)
+	return l[int(p*float64(len(l)-1))].Round(time.Microsecond)
 }
 
 func (r result) String() string {
@@ -197,9 +200,10 @@ func (r result) String() string {
 	}
 	slices.Sort(r.latencies)
 	pct := func(p float64) time.Duration { return r.latencies[int(p*float64(len(r.latencies)-1))] }
-	return fmt.Sprintf("requests=%d errors=%d rps=%.0f p50=%v p95=%v p99=%v",
+	return fmt.Sprintf("requests=%d errors=%d rps=%.0f p50=%v p95=%v p99=%v p99.9=%v",
 		r.requests, r.errors, float64(r.requests)/r.elapsed.Seconds(),
-		pct(0.50).Round(time.Microsecond), pct(0.95).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
+		pct(0.50).Round(time.Microsecond), pct(0.95).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
+		pct(0.999).Round(time.Microsecond))
 }
 
 // drive runs clients until d has passed and merges their measurements.
@@ -289,10 +293,18 @@ func post(ctx context.Context, hc *http.Client, u string, body []byte, token str
 		return a, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return a, fmt.Errorf("status %d: %.200s", resp.StatusCode, raw)
+		return a, statusError{code: resp.StatusCode, body: fmt.Sprintf("%.200s", raw)}
 	}
 	return a, json.Unmarshal(raw, &a)
 }
+
+// statusError is an HTTP answer other than 200 (429 when the gateway sheds).
+type statusError struct {
+	code int
+	body string
+}
+
+func (e statusError) Error() string { return fmt.Sprintf("status %d: %s", e.code, e.body) }
 
 // external measures a running gateway, which must be on loopback: the load
 // never leaves this machine.

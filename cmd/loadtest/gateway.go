@@ -165,7 +165,9 @@ func gatewayConfig(o options, dbURL string) (app.Config, error) {
 	cfg.JWTSecret = hex.EncodeToString(secret)
 	cfg.AdminEmail = "admin@bench.example"
 	cfg.LoaderWait = o.wait
-	cfg.RateLimit = ratelimit.Limit{}
+	if !o.overload {
+		cfg.RateLimit = ratelimit.Limit{} // the tool measures the gateway, not the limiter
+	}
 	switch o.tier {
 	case "memory":
 	case "redis-down":
@@ -222,6 +224,9 @@ func operation(o options, data *workload.Data, adminID int, issue func(userID in
 			checks[i] = noErrors
 		case "create":
 			return createTarget(url, data.Programs[0], token(adminID)), nil
+		case "webapp":
+			t := webAppTarget(url, data, adminID, data.UsersOf(o.userKind), token)
+			return t, issueErr
 		case "page":
 			// A page of the viewer's projects and how many there are.
 			q = `{ me { accessibleProjectConnection(first: 20) { totalCount edges { node { id } } } } }`
@@ -282,4 +287,44 @@ func createTarget(url string, program int, token string) *target {
 			"variables": map[string]any{"n": fmt.Sprintf("load-%d-%d", run, n.Add(1)), "p": fmt.Sprint(program)}})
 		return body, token
 	}, nil)
+}
+
+// webAppTarget is the example web app's traffic: each request one of a
+// session's reads (who am I, a page of programs and of projects, the checks
+// of 20 rows, a "why?") by one of users, in turn, and one request in 50 the
+// admin renaming a project (a write, logged and delivered like any other).
+// Every check's answer is compared with the workload's.
+func webAppTarget(url string, data *workload.Data, adminID int, users []int, token func(int) string) *target {
+	var reads []workload.WebAppRequest
+	for _, u := range users[:min(64, len(users))] {
+		reads = append(reads, data.WebAppReads(u)...)
+	}
+	bodies := make([][]byte, len(reads))
+	toks := make([]string, len(reads))
+	for i, r := range reads {
+		bodies[i], _ = json.Marshal(map[string]any{"query": r.Query, "variables": r.Variables})
+		toks[i] = token(r.User)
+	}
+	adminToken := token(adminID)
+	run := time.Now().UnixNano()
+	return &target{send: func(ctx context.Context, hc *http.Client, i int) error {
+		if i%50 == 49 {
+			w := workload.WebAppRename(adminID, data.Projects[i%len(data.Projects)], fmt.Sprintf("renamed-%d-%d", run, i))
+			body, _ := json.Marshal(map[string]any{"query": w.Query, "variables": w.Variables})
+			a, err := post(ctx, hc, url, body, adminToken)
+			if err != nil {
+				return err
+			}
+			return noErrors(a)
+		}
+		k := i % len(reads)
+		a, err := post(ctx, hc, url, bodies[k], toks[k])
+		if err != nil {
+			return err
+		}
+		if err := noErrors(a); err != nil || reads[k].Check == nil {
+			return err
+		}
+		return reads[k].Check(a.Data)
+	}}
 }

@@ -27,16 +27,16 @@ import (
 )
 
 type options struct {
-	op, tier, dbURL, redisAddr, url, token, query, peer, userKind string
-	tokens, cpuProfile, memProfile                                string
-	clients, users, scale, warmUsers                              int
-	duration, wait                                                time.Duration
-	restart                                                       bool
+	op, tier, dbURL, redisAddr, url, token, query, peer, peerFGA, userKind string
+	tokens, cpuProfile, memProfile                                         string
+	clients, users, scale, warmUsers                                       int
+	duration, wait                                                         time.Duration
+	restart, overload                                                      bool
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.op, "op", "me", "operation: me, perms, lookup, page, check, read, fanout, accessors, floor, create")
+	flag.StringVar(&o.op, "op", "me", "operation: me, perms, lookup, page, check, read, fanout, accessors, floor, create, webapp (the example web app's documents, one write in 50)")
 	flag.StringVar(&o.tier, "tier", "warm", "cache tier: warm (L1 and Redis, the default configuration), redis (warm, L1 off), cold (every answer recomputed), redis-down, memory")
 	flag.IntVar(&o.clients, "c", 16, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to run (at most 10m)")
@@ -48,12 +48,14 @@ func main() {
 	flag.StringVar(&o.redisAddr, "redis", envOr("TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis for the warm and cold tiers (keys get a random prefix, removed afterwards)")
 	flag.StringVar(&o.url, "url", "", "measure a running gateway's GraphQL URL instead (loopback only)")
 	flag.StringVar(&o.token, "token", "", "bearer token for -url")
+	flag.BoolVar(&o.overload, "overload", false, "measure past capacity, with the production rate limit: saturation at -c clients, then an open loop at 2x and 0.5x of it for -d each (shed, failed, tail, peak heap, recovery)")
 	flag.BoolVar(&o.restart, "restart", false, "measure the first -d after a restart that found every cached answer stale (cache warming's effect; with -warm-users)")
 	flag.IntVar(&o.warmUsers, "warm-users", -1, "with -restart: WARM_USERS of the restarted gateway (0: no warming; default: the gateway's)")
 	flag.IntVar(&o.scale, "scale", 1, "workload size: the benchmark workload's shape (docs/design.md, section 7) times this (programs and users; 100 = 100,000 projects)")
 	flag.StringVar(&o.tokens, "tokens", "own", "bearer tokens: own (the gateway's HS256) or issuer (RS256 from an in-process identity provider, AUTH_ISSUER set, users mapped by email)")
 	flag.StringVar(&o.userKind, "kind", "all", "askers of check, read, lookup, me, perms: all, global, program or project users")
 	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
+	flag.StringVar(&o.peerFGA, "peer-openfga", "", "with -peer, run them against this OpenFGA binary too")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (gateway and load generator: one process) to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the measured runs to this file")
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")
@@ -89,6 +91,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	defer g.cleanup()
 	if o.restart {
 		return restartMeasure(ctx, g, o, out)
+	}
+	if o.overload {
+		return overload(ctx, g, o, out)
 	}
 	ops, kinds := strings.Split(o.op, ","), strings.Split(o.userKind, ",")
 	for _, op := range ops {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"authz-gateway/access"
@@ -19,9 +19,9 @@ import (
 )
 
 // The peer benchmark: the same workload, relationships and client shape
-// against SpiceDB (in memory, over gRPC as its users call it, and through
-// its HTTP API, labelled), every answer checked on every system.
-// `make bench-peer` builds a pinned SpiceDB and runs it.
+// against SpiceDB and OpenFGA (each in memory, over gRPC as their users
+// call them; SpiceDB's HTTP API loads its data), every answer checked on
+// every system. `make bench-peer` builds pinned binaries and runs it.
 
 // spiceSchema models the gateway's project reach: a project is readable
 // through a PROJECT scope on it, a PROGRAM scope on its program, or GLOBAL.
@@ -110,75 +110,6 @@ func object(typ string, id int) map[string]any {
 	return map[string]any{"objectType": typ, "objectId": strconv.Itoa(id)}
 }
 
-// target returns the check or lookup requests of the workload's pairs.
-func (s *spicedb) target(op string, d *workload.Data) (*target, error) {
-	pairs := d.CheckPairs(256)
-	consistency := map[string]any{"minimizeLatency": true}
-	switch op {
-	case "check":
-		return &target{send: func(ctx context.Context, hc *http.Client, i int) error {
-			p := pairs[i%len(pairs)]
-			var out struct{ Permissionship string }
-			err := s.call(ctx, hc, "/v1/permissions/check", map[string]any{"consistency": consistency,
-				"resource": object("project", p[1]), "permission": "read",
-				"subject": map[string]any{"object": object("user", p[0])}}, &out)
-			if err != nil {
-				return err
-			}
-			if got, want := out.Permissionship == "PERMISSIONSHIP_HAS_PERMISSION", d.Allowed(p[0], p[1]); got != want {
-				return fmt.Errorf("wrong answer: user %d project %d: %s", p[0], p[1], out.Permissionship)
-			}
-			return nil
-		}}, nil
-	case "lookup":
-		return &target{send: func(ctx context.Context, hc *http.Client, i int) error {
-			user := pairs[i%len(pairs)][0]
-			ids, err := s.lookup(ctx, hc, user, consistency)
-			if err != nil {
-				return err
-			}
-			n, reachable := d.Reachable(user)
-			if len(ids) != n {
-				return fmt.Errorf("wrong answer: user %d: %d projects, want %d", user, len(ids), n)
-			}
-			for _, id := range ids {
-				if !reachable(id) {
-					return fmt.Errorf("wrong answer: user %d: project %d", user, id)
-				}
-			}
-			return nil
-		}}, nil
-	}
-	return nil, fmt.Errorf("the peer benchmark runs check and lookup, not %q", op)
-}
-
-// lookup streams LookupResources: one JSON object per line.
-func (s *spicedb) lookup(ctx context.Context, hc *http.Client, user int, consistency any) ([]int, error) {
-	resp, err := s.post(ctx, hc, "/v1/permissions/resources", map[string]any{"consistency": consistency,
-		"resourceObjectType": "project", "permission": "read", "subject": map[string]any{"object": object("user", user)}})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var ids []int
-	lines := bufio.NewScanner(resp.Body)
-	lines.Buffer(make([]byte, 64<<10), 1<<20)
-	for lines.Scan() {
-		var line struct {
-			Result struct{ ResourceObjectID string } `json:"result"`
-		}
-		if err := json.Unmarshal(lines.Bytes(), &line); err != nil {
-			return nil, err
-		}
-		id, err := strconv.Atoi(line.Result.ResourceObjectID)
-		if err != nil {
-			return nil, fmt.Errorf("lookup line %q: %w", lines.Text(), err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, lines.Err()
-}
-
 func (s *spicedb) call(ctx context.Context, hc *http.Client, path string, body, out any) error {
 	resp, err := s.post(ctx, hc, path, body)
 	if err != nil {
@@ -215,8 +146,11 @@ func (s *spicedb) post(ctx context.Context, hc *http.Client, path string, body a
 	return resp, nil
 }
 
-// peer runs check and lookup on the gateway and on SpiceDB, alternately,
-// with the same clients and duration, and prints one table with ratios.
+// peer runs check and lookup on the gateway and on each peer (SpiceDB, and
+// OpenFGA when its binary is given), one after another for each row, with
+// the same clients and duration, and prints one table: each system's
+// throughput, p50 and p99, and the gateway's ratios to the faster peer
+// (throughput: higher is better; latency: lower is better).
 func peer(ctx context.Context, o options, out io.Writer) error {
 	g, err := startGateway(ctx, o)
 	if err != nil {
@@ -231,41 +165,69 @@ func peer(ctx context.Context, o options, out io.Writer) error {
 	if err := s.load(ctx, g.data); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "| op | clients | gateway req/s | gateway p50 | SpiceDB gRPC req/s | SpiceDB gRPC p50 | gateway / gRPC | SpiceDB HTTP req/s | gateway / HTTP |\n"+
-		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	peers := []string{"SpiceDB"}
+	var fga *openfga
+	if o.peerFGA != "" {
+		if fga, err = startOpenFGA(ctx, o.peerFGA); err != nil {
+			return err
+		}
+		defer fga.stop()
+		if err := fga.load(ctx, g.data); err != nil {
+			return err
+		}
+		peers = append(peers, "OpenFGA")
+	}
+	fmt.Fprintf(out, "| op | clients | gateway req/s, p50, p99 |")
+	for _, p := range peers {
+		fmt.Fprintf(out, " %s req/s, p50, p99 |", p)
+	}
+	fmt.Fprintf(out, " gateway / faster peer: req/s, p50, p99 |\n|---|---:|---:|%s---:|\n", strings.Repeat("---:|", len(peers)))
 	for _, op := range []string{"check", "lookup"} {
 		o.op = op
 		gt, err := g.target(ctx, o)
 		if err != nil {
 			return err
 		}
-		grpcT, err := s.grpcTarget(op, g.data)
-		if err != nil {
+		targets := map[string]*target{}
+		if targets["SpiceDB"], err = s.grpcTarget(op, g.data); err != nil {
 			return err
 		}
-		httpT, err := s.target(op, g.data)
-		if err != nil {
-			return err
+		if fga != nil {
+			if targets["OpenFGA"], err = fga.target(op, g.data); err != nil {
+				return err
+			}
 		}
-		for _, t := range []*target{grpcT, httpT} {
-			if err := warmUp(ctx, t); err != nil {
-				return fmt.Errorf("spicedb: %w", err)
+		for _, name := range peers {
+			if err := warmUp(ctx, targets[name]); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
 		}
 		for _, clients := range []int{1, o.clients} {
 			gr := drive(ctx, gt, clients, o.duration)
-			sg := drive(ctx, grpcT, clients, o.duration)
-			sh := drive(ctx, httpT, clients, o.duration)
-			for name, r := range map[string]result{"gateway": gr, "SpiceDB gRPC": sg, "SpiceDB HTTP": sh} {
+			if gr.errors > 0 {
+				return fmt.Errorf("gateway %s: %d errors (first: %v)", op, gr.errors, gr.firstErr)
+			}
+			fmt.Fprintf(out, "| %s | %d | %s |", op, clients, figures(gr))
+			var best result
+			for _, name := range peers {
+				r := drive(ctx, targets[name], clients, o.duration)
 				if r.errors > 0 {
 					return fmt.Errorf("%s %s: %d errors (first: %v)", name, op, r.errors, r.firstErr)
 				}
+				fmt.Fprintf(out, " %s |", figures(r))
+				if best.requests == 0 || r.rate() > best.rate() {
+					best = r
+				}
 			}
-			fmt.Fprintf(out, "| %s | %d | %.0f | %v | %.0f | %v | %.2fx | %.0f | %.2fx |\n", op, clients,
-				gr.rate(), gr.p50(), sg.rate(), sg.p50(), gr.rate()/sg.rate(), sh.rate(), gr.rate()/sh.rate())
+			fmt.Fprintf(out, " %.2fx, %.2fx, %.2fx |\n", gr.rate()/best.rate(),
+				gr.pct(0.50).Seconds()/best.pct(0.50).Seconds(), gr.pct(0.99).Seconds()/best.pct(0.99).Seconds())
 		}
 	}
 	return nil
+}
+
+func figures(r result) string {
+	return fmt.Sprintf("%.0f, %v, %v", r.rate(), r.pct(0.50), r.pct(0.99))
 }
 
 func freePort() int {

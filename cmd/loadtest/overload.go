@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// overload measures the gateway past its capacity, as production runs it
+// (the rate limit on): the closed-loop rate of o.clients clients (its
+// saturation), then an open loop that sends at twice that rate whatever
+// the answers take, then one at half of it. It reports, per phase, what was
+// answered, shed (429 RATE_LIMITED) or failed (timeouts, 503), the
+// latencies, the process's peak heap and goroutines, and how long after
+// the load dropped the p99 came back under twice the saturated p99.
+func overload(ctx context.Context, g *gateway, o options, out io.Writer) error {
+	t, err := g.target(ctx, o)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	saturated := drive(ctx, t, o.clients, o.duration)
+	if saturated.requests == 0 {
+		return fmt.Errorf("no request completed at saturation (first error: %v)", saturated.firstErr)
+	}
+	rate := saturated.rate()
+	fmt.Fprintf(out, "overload: op=%s clients=%d saturation %s; heap before %d MiB\n",
+		o.op, o.clients, saturated, before.HeapInuse>>20)
+	fmt.Fprintf(out, "| phase | offered req/s | answered | shed (429) | failed | unsent (generator busy) | p50 | p99 | p99.9 | peak heap (process) | peak goroutines |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	// Up to 2,048 connections, more than the gateway serves at once
+	// (MAX_IN_FLIGHT, 1,000), so that it is the gateway that decides what
+	// waits and what is shed; past them requests wait in the client, and
+	// that wait counts.
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: maxConns, MaxConnsPerHost: maxConns}, Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	over := openLoop(ctx, hc, t, 2*rate, o.duration)
+	fmt.Fprintf(out, "| 2x saturation | %.0f | %s |\n", 2*rate, over)
+	under := openLoop(ctx, hc, t, rate/2, o.duration)
+	fmt.Fprintf(out, "| then 0.5x | %.0f | %s |\n", rate/2, under)
+	bound := 2 * saturated.pct(0.99)
+	fmt.Fprintf(out, "recovered (every later 100 ms window's p99 <= %v, nothing failed) %v after the load dropped\n",
+		bound, under.recoveredAfter(bound))
+	return nil
+}
+
+// maxConns is the open loop's connections (and requests in flight).
+const maxConns = 2048
+
+// loopResult is one open-loop phase: every request's outcome, by the
+// 100 ms window it was sent in.
+type loopResult struct {
+	answered, shed, failed, unsent int
+	firstFailure           error
+	latencies              []time.Duration
+	windows                []window
+	peakHeap               uint64
+	peakGoroutines         int
+}
+
+type window struct {
+	latencies []time.Duration
+	failed    int
+}
+
+func (r loopResult) String() string {
+	l := slices.Clone(r.latencies)
+	slices.Sort(l)
+	pct := func(p float64) time.Duration {
+		if len(l) == 0 {
+			return 0
+		}
+		return l[int(p*float64(len(l)-1))].Round(time.Microsecond)
+	}
+	s := fmt.Sprintf("%d | %d | %d | %d | %v | %v | %v | %d MiB | %d", r.answered, r.shed, r.failed, r.unsent,
+		pct(0.50), pct(0.99), pct(0.999), r.peakHeap>>20, r.peakGoroutines)
+	if r.firstFailure != nil {
+		s += fmt.Sprintf(" (first failure: %.120v)", r.firstFailure)
+	}
+	return s
+}
+
+// recoveredAfter is when, from the phase's start, every later window kept
+// its p99 within bound and failed nothing.
+func (r loopResult) recoveredAfter(bound time.Duration) time.Duration {
+	last := -1
+	for i, w := range r.windows {
+		slices.Sort(w.latencies)
+		if w.failed > 0 || (len(w.latencies) > 0 && w.latencies[int(0.99*float64(len(w.latencies)-1))] > bound) {
+			last = i
+		}
+	}
+	return time.Duration(last+1) * 100 * time.Millisecond
+}
+
+// openLoop sends at rate for d, each request on its own goroutine at its
+// scheduled instant, however long the earlier ones take (a closed loop
+// would slow down with the gateway and hide its queue), and waits for the
+// last answer.
+func openLoop(ctx context.Context, hc *http.Client, t *target, rate float64, d time.Duration) loopResult {
+	interval := time.Duration(float64(time.Second) / rate)
+	n := int(d / interval)
+	res := loopResult{windows: make([]window, int(d/(100*time.Millisecond))+1)}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var sampling atomic.Bool
+	sampling.Store(true)
+	sampled := make(chan struct{})
+	go func() { // the process's heap and goroutines, every 50 ms
+		defer close(sampled)
+		for sampling.Load() {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			mu.Lock()
+			res.peakHeap = max(res.peakHeap, m.HeapInuse)
+			res.peakGoroutines = max(res.peakGoroutines, runtime.NumGoroutine())
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	// The generator holds at most as many requests as it has connections:
+	// one due while all are busy is not sent and counted (unsent), so that
+	// the generator's own backlog, in the gateway's process, neither
+	// grows without bound nor is measured as the gateway's.
+	inFlight := make(chan struct{}, maxConns)
+	start := time.Now()
+	for i := range n {
+		due := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(due); wait > 0 {
+			time.Sleep(wait)
+		}
+		select {
+		case inFlight <- struct{}{}:
+		default:
+			mu.Lock()
+			res.unsent++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-inFlight }()
+			defer wg.Done()
+			began := time.Now()
+			err := t.send(ctx, hc, i)
+			took := time.Since(began)
+			var status statusError
+			mu.Lock()
+			defer mu.Unlock()
+			w := &res.windows[min(int(due.Sub(start)/(100*time.Millisecond)), len(res.windows)-1)]
+			switch {
+			case err == nil:
+				res.answered++
+				res.latencies = append(res.latencies, took)
+				w.latencies = append(w.latencies, took)
+			case errors.As(err, &status) && status.code == http.StatusTooManyRequests:
+				res.shed++
+			default:
+				res.failed++
+				w.failed++
+				if res.firstFailure == nil {
+					res.firstFailure = err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sampling.Store(false)
+	<-sampled
+	return res
+}

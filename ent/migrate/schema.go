@@ -142,6 +142,11 @@ var (
 				Unique:  true,
 				Columns: []*schema.Column{ProjectsColumns[3], ProjectsColumns[1]},
 			},
+			{
+				Name:    "project_name",
+				Unique:  false,
+				Columns: []*schema.Column{ProjectsColumns[1]},
+			},
 		},
 	}
 	// RolesColumns holds the columns for the "roles" table.

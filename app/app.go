@@ -461,6 +461,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		SchemaSDL:      a.schemaSDL(),
 		MaxBodyBytes:   a.cfg.Limits.MaxBodyBytes,
 		RequestTimeout: a.cfg.Limits.RequestTimeout,
+		MaxInFlight:    a.cfg.Limits.MaxInFlight,
 		Ready:          a.ready,
 		CORSOrigins:    a.cfg.CORSOrigins,
 		Dashboard:      true,

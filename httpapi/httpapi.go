@@ -32,6 +32,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout is every /graphql request's deadline (default 10 s).
 	RequestTimeout time.Duration
+	// MaxInFlight bounds the /graphql requests served at once (0: no
+	// bound); past it a request waits InFlightWait at most, then is refused.
+	MaxInFlight int
 	// Ready reports whether dependencies answer (for /readyz).
 	Ready func(ctx context.Context) map[string]error
 	// Metrics is the registry /metrics serves.
@@ -55,8 +58,8 @@ func New(cfg Config) http.Handler {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	gql := withCORS(cfg.CORSOrigins, withHTTPRules(withBodyLimit(cfg.MaxBodyBytes,
-		withDeadline(cfg.RequestTimeout, getMutationIs405(cfg.GraphQL)))))
+	gql := withCORS(cfg.CORSOrigins, withHTTPRules(withInFlightLimit(cfg.MaxInFlight, withBodyLimit(cfg.MaxBodyBytes,
+		withDeadline(cfg.RequestTimeout, getMutationIs405(cfg.GraphQL))))))
 	mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Sockets != nil && IsWebSocket(r) {
 			// A subscription lives as long as its connection: no request

@@ -68,6 +68,43 @@ func withBodyLimit(limit int64, next http.Handler) http.Handler {
 	})
 }
 
+// InFlightWait is how long a request past MaxInFlight waits for a place
+// before it is refused: long enough to ride out a burst, short enough that
+// a client learns at once that the gateway is at capacity.
+const InFlightWait = 50 * time.Millisecond
+
+// withInFlightLimit serves at most n requests at once (n <= 0: no bound).
+// Past its capacity the gateway sheds load with 429 RATE_LIMITED and
+// Retry-After, as the per-viewer limit does, instead of queueing every
+// request: a queue that grows with the offered load grows latency and
+// memory with it, and its requests would mostly outlive REQUEST_TIMEOUT.
+func withInFlightLimit(n int, next http.Handler) http.Handler {
+	if n <= 0 {
+		return next
+	}
+	places := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case places <- struct{}{}:
+		default:
+			wait := time.NewTimer(InFlightWait)
+			select {
+			case places <- struct{}{}:
+				wait.Stop()
+			case <-wait.C:
+				w.Header().Set("Retry-After", "1")
+				writeGraphQLError(w, http.StatusTooManyRequests, apperr.RateLimited, "the gateway is at capacity; retry later")
+				return
+			case <-r.Context().Done():
+				wait.Stop()
+				return
+			}
+		}
+		defer func() { <-places }()
+		next.ServeHTTP(w, r)
+	})
+}
+
 // TooManyRequests answers a request over its rate limit (the refusal
 // gate.Middleware and gate.LimitUpgrades are given).
 func TooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {

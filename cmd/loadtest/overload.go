@@ -59,11 +59,11 @@ const maxConns = 2048
 // 100 ms window it was sent in.
 type loopResult struct {
 	answered, shed, failed, unsent int
-	firstFailure           error
-	latencies              []time.Duration
-	windows                []window
-	peakHeap               uint64
-	peakGoroutines         int
+	firstFailure                   error
+	latencies                      []time.Duration
+	windows                        []window
+	peakHeap                       uint64
+	peakGoroutines                 int
 }
 
 type window struct {

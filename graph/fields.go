@@ -208,6 +208,29 @@ func uncounted(ctx context.Context) (paged context.Context, counted bool) {
 // cachedCount is a connection's totalCount from the user's cached IDs: how
 // many of them the viewer may read (a GLOBAL viewer with the permission to
 // read them: all of them).
+// viewerTotal is the totalCount of an unfiltered connection: how many
+// objects of the kind the viewer may read. A GLOBAL viewer reads them all,
+// and their cached scope summary already counts them (from the catalog's
+// size); reading the catalog's whole ID list only to count it decoded every
+// ID on every page (100,000 at 100x: a fifth of the CPU of a GLOBAL
+// viewer's web-app traffic).
+func viewerTotal[T any](ctx context.Context, kind items[T], viewerID int,
+	ids func(context.Context, int) ([]int, error), fromSummary func(answers.ScopeSummary) int) (int, error) {
+	reach, err := reqctx.ReachFromContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !reach.Global {
+		list, err := ids(ctx, viewerID)
+		return cachedCount(ctx, kind, list, err)
+	}
+	if !kind.canRead(reach, 0) { // everywhere or nowhere: the permission decides
+		return 0, nil
+	}
+	sum, err := loaders.For(ctx).ScopeSummary(ctx, viewerID)
+	return fromSummary(sum), err
+}
+
 func cachedCount[T any](ctx context.Context, kind items[T], ids []int, err error) (int, error) {
 	if err != nil {
 		return 0, err

@@ -74,31 +74,49 @@ func (s *spicedb) stop() {
 	_ = s.cmd.Wait()
 }
 
-// load writes the workload's relationships, 500 per request.
-func (s *spicedb) load(ctx context.Context, d *workload.Data) error {
-	var rels []map[string]any
-	rel := func(resType string, resID int, relation, subType string, subID int) {
-		rels = append(rels, map[string]any{"operation": "OPERATION_TOUCH", "relationship": map[string]any{
-			"resource": object(resType, resID), "relation": relation, "subject": map[string]any{"object": object(subType, subID)}}})
-	}
+// relationship is one fact both peers store: the subject has the relation
+// on the resource (spiceSchema and fgaModel name the same ones).
+type relationship struct {
+	resType  string
+	resID    int
+	relation string
+	subType  string
+	subID    int
+}
+
+// relationships are the workload's catalog and scopes as the peers'
+// facts: every program on the one platform, every project in its program,
+// and each scope a membership (GLOBAL: of the platform).
+func relationships(d *workload.Data) []relationship {
+	var rels []relationship
 	for _, p := range d.Programs {
-		rel("program", p, "platform", "platform", 1)
+		rels = append(rels, relationship{"program", p, "platform", "platform", 1})
 	}
 	for _, pj := range d.Projects {
-		rel("project", pj, "program", "program", d.ProgramOf[pj])
+		rels = append(rels, relationship{"project", pj, "program", "program", d.ProgramOf[pj]})
 	}
 	for _, sc := range d.Scopes {
 		switch sc.Type {
 		case access.ScopeGlobal:
-			rel("platform", 1, "global", "user", sc.User)
+			rels = append(rels, relationship{"platform", 1, "global", "user", sc.User})
 		case access.ScopeProgram:
-			rel("program", sc.Target, "member", "user", sc.User)
+			rels = append(rels, relationship{"program", sc.Target, "member", "user", sc.User})
 		case access.ScopeProject:
-			rel("project", sc.Target, "member", "user", sc.User)
+			rels = append(rels, relationship{"project", sc.Target, "member", "user", sc.User})
 		}
 	}
-	for start := 0; start < len(rels); start += 500 {
-		batch := rels[start:min(start+500, len(rels))]
+	return rels
+}
+
+// load writes the workload's relationships, 500 per request.
+func (s *spicedb) load(ctx context.Context, d *workload.Data) error {
+	var updates []map[string]any
+	for _, r := range relationships(d) {
+		updates = append(updates, map[string]any{"operation": "OPERATION_TOUCH", "relationship": map[string]any{
+			"resource": object(r.resType, r.resID), "relation": r.relation, "subject": map[string]any{"object": object(r.subType, r.subID)}}})
+	}
+	for start := 0; start < len(updates); start += 500 {
+		batch := updates[start:min(start+500, len(updates))]
 		if err := s.call(ctx, http.DefaultClient, "/v1/relationships/write", map[string]any{"updates": batch}, nil); err != nil {
 			return fmt.Errorf("write relationships: %w", err)
 		}

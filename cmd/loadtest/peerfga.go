@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"authz-gateway/access"
 	"authz-gateway/internal/workload"
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
@@ -139,24 +138,8 @@ func (f *openfga) load(ctx context.Context, d *workload.Data) error {
 	}
 	defer conn.Close()
 	var tuples []*openfgav1.TupleKey
-	tuple := func(objType string, objID int, relation, userType string, userID int) {
-		tuples = append(tuples, &openfgav1.TupleKey{Object: fgaObject(objType, objID), Relation: relation, User: fgaObject(userType, userID)})
-	}
-	for _, p := range d.Programs {
-		tuple("program", p, "platform", "platform", 1)
-	}
-	for _, pj := range d.Projects {
-		tuple("project", pj, "program", "program", d.ProgramOf[pj])
-	}
-	for _, sc := range d.Scopes {
-		switch sc.Type {
-		case access.ScopeGlobal:
-			tuple("platform", 1, "global", "user", sc.User)
-		case access.ScopeProgram:
-			tuple("program", sc.Target, "member", "user", sc.User)
-		case access.ScopeProject:
-			tuple("project", sc.Target, "member", "user", sc.User)
-		}
+	for _, r := range relationships(d) {
+		tuples = append(tuples, &openfgav1.TupleKey{Object: fgaObject(r.resType, r.resID), Relation: r.relation, User: fgaObject(r.subType, r.subID)})
 	}
 	for start := 0; start < len(tuples); start += 100 {
 		_, err := c.Write(ctx, &openfgav1.WriteRequest{StoreId: f.store, AuthorizationModelId: f.model,

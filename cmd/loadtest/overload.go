@@ -38,8 +38,8 @@ func overload(ctx context.Context, g *gateway, o options, out io.Writer) error {
 	fmt.Fprintf(out, "| phase | offered req/s | answered | shed (429) | failed | unsent (generator busy) | p50 | p99 | p99.9 | peak heap (process) | peak goroutines |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	// Up to 2,048 connections, more than the gateway serves at once
 	// (MAX_IN_FLIGHT, 1,000), so that it is the gateway that decides what
-	// waits and what is shed; past them requests wait in the client, and
-	// that wait counts.
+	// waits and what is shed; a request due while all of them are busy is
+	// not sent (openLoop counts it).
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: maxConns, MaxConnsPerHost: maxConns}, Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	over := openLoop(ctx, hc, t, 2*rate, o.duration)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,25 @@ func overload(ctx context.Context, g *gateway, o options, out io.Writer) error {
 	bound := 2 * saturated.pct(0.99)
 	fmt.Fprintf(out, "recovered (every later 100 ms window's p99 <= %v, nothing failed) %v after the load dropped\n",
 		bound, under.recoveredAfter(bound))
+	fmt.Fprintf(out, "after the drop, p99 per second: %s\n", under.p99PerSecond())
 	return nil
+}
+
+// p99PerSecond lists each second's p99, for where a recovery stalls.
+func (r loopResult) p99PerSecond() string {
+	var parts []string
+	for start := 0; start < len(r.windows); start += 10 {
+		var l []time.Duration
+		for _, w := range r.windows[start:min(start+10, len(r.windows))] {
+			l = append(l, w.latencies...)
+		}
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		parts = append(parts, l[int(0.99*float64(len(l)-1))].Round(100*time.Microsecond).String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // maxConns is the open loop's connections (and requests in flight).

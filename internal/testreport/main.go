@@ -58,8 +58,16 @@ func report(in io.Reader, out io.Writer, top int) (failed bool, err error) {
 	byTest := map[string][]string{}    // package + test -> its output so far
 	failures := map[string][]string{}  // package -> the output of its failed tests
 	pkgOutput := map[string][]string{} // package -> its own output (not a test's)
-	// flush prints a failed package's output: its failed tests', then its own.
+	// flush prints a failed package's output: its failed tests', the
+	// output of tests that never ended (a panic or a timeout ends the
+	// binary under them), then its own.
 	flush := func(pkg string) {
+		for key, lines := range byTest {
+			if strings.HasPrefix(key, pkg+" ") {
+				failures[pkg] = append(failures[pkg], lines...)
+				delete(byTest, key)
+			}
+		}
 		for _, l := range append(failures[pkg], pkgOutput[pkg]...) {
 			fmt.Fprint(out, l)
 		}

@@ -51,3 +51,19 @@ func TestReport_PassingRunAndEmptyInput(t *testing.T) {
 	_, err = report(strings.NewReader(""), &bytes.Buffer{}, 5)
 	assert.Error(t, err, "no results is not a pass")
 }
+
+// A test that never ends (the binary panicked or timed out under it) has
+// its output printed with its package's failure.
+func TestReport_TestThatNeverEndedIsPrinted(t *testing.T) {
+	const timedOut = `{"Action":"output","Package":"p","Test":"TestHang","Output":"=== RUN   TestHang\n"}
+{"Action":"output","Package":"p","Test":"TestHang","Output":"panic: test timed out after 15m0s\n"}
+{"Action":"output","Package":"p","Output":"FAIL\tp\t900.000s\n"}
+{"Action":"fail","Package":"p","Elapsed":900}
+`
+	var out bytes.Buffer
+	failed, err := report(strings.NewReader(timedOut), &out, 5)
+	require.NoError(t, err)
+	assert.True(t, failed)
+	assert.Contains(t, out.String(), "panic: test timed out after 15m0s\nFAIL\tp\t900.000s\n")
+}
+

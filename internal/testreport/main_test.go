@@ -66,4 +66,3 @@ func TestReport_TestThatNeverEndedIsPrinted(t *testing.T) {
 	assert.True(t, failed)
 	assert.Contains(t, out.String(), "panic: test timed out after 15m0s\nFAIL\tp\t900.000s\n")
 }
-

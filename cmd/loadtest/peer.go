@@ -55,7 +55,7 @@ func startSpiceDB(ctx context.Context, bin string) (*spicedb, error) {
 	s.cmd = exec.CommandContext(ctx, bin, "serve", "--grpc-preshared-key", s.key,
 		"--datastore-engine", "memory", "--http-enabled", "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--metrics-enabled=false", "--telemetry-endpoint", "",
-		"--log-level", "warn", "--skip-release-check=true")
+		"--log-level", "error", "--skip-release-check=true")
 	s.cmd.Stderr = os.Stderr
 	if err = s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start spicedb: %w", err)

@@ -205,9 +205,6 @@ func uncounted(ctx context.Context) (paged context.Context, counted bool) {
 	return paged, counted
 }
 
-// cachedCount is a connection's totalCount from the user's cached IDs: how
-// many of them the viewer may read (a GLOBAL viewer with the permission to
-// read them: all of them).
 // viewerTotal is the totalCount of an unfiltered connection: how many
 // objects of the kind the viewer may read. A GLOBAL viewer reads them all,
 // and their cached scope summary already counts them (from the catalog's
@@ -231,6 +228,9 @@ func viewerTotal[T any](ctx context.Context, kind items[T], viewerID int,
 	return fromSummary(sum), err
 }
 
+// cachedCount is a connection's totalCount from the user's cached IDs: how
+// many of them the viewer may read (a GLOBAL viewer with the permission to
+// read them: all of them).
 func cachedCount[T any](ctx context.Context, kind items[T], ids []int, err error) (int, error) {
 	if err != nil {
 		return 0, err

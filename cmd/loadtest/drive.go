@@ -186,24 +186,32 @@ func (r result) p50() time.Duration { return r.pct(0.50) }
 
 // pct is the latency below which the fraction p of requests finished.
 func (r result) pct(p float64) time.Duration {
-	l := slices.Clone(r.latencies)
-	slices.Sort(l)
-	if len(l) == 0 {
-		return 0
-	}
-	return l[int(p*float64(len(l)-1))].Round(time.Microsecond)
+	return percentiles(r.latencies, p)[0].Round(time.Microsecond)
 }
 
 func (r result) String() string {
 	if len(r.latencies) == 0 {
 		return "requests=0"
 	}
-	slices.Sort(r.latencies)
-	pct := func(p float64) time.Duration { return r.latencies[int(p*float64(len(r.latencies)-1))] }
+	q := percentiles(r.latencies, 0.50, 0.95, 0.99, 0.999)
 	return fmt.Sprintf("requests=%d errors=%d rps=%.0f p50=%v p95=%v p99=%v p99.9=%v",
 		r.requests, r.errors, float64(r.requests)/r.elapsed.Seconds(),
-		pct(0.50).Round(time.Microsecond), pct(0.95).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
-		pct(0.999).Round(time.Microsecond))
+		q[0].Round(time.Microsecond), q[1].Round(time.Microsecond), q[2].Round(time.Microsecond), q[3].Round(time.Microsecond))
+}
+
+// percentiles returns, for each fraction p, the latency below which that
+// fraction of latencies finished (0 when there are none), sorting a copy
+// once for all of them.
+func percentiles(latencies []time.Duration, ps ...float64) []time.Duration {
+	sorted := slices.Clone(latencies)
+	slices.Sort(sorted)
+	out := make([]time.Duration, len(ps))
+	for i, p := range ps {
+		if len(sorted) > 0 {
+			out[i] = sorted[int(p*float64(len(sorted)-1))]
+		}
+	}
+	return out
 }
 
 // drive runs clients until d has passed and merges their measurements.

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"authz-gateway/reqctx"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"entgo.io/ent/dialect"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +17,9 @@ import (
 	"authz-gateway/internal/scratch"
 	"authz-gateway/internal/workload"
 	"authz-gateway/ratelimit"
+	"authz-gateway/reqctx"
+
+	"entgo.io/ent/dialect"
 )
 
 // gateway is the real gateway (app.New, as production builds it), serving

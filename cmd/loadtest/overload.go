@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,8 +64,7 @@ func (r loopResult) p99PerSecond() string {
 		if len(l) == 0 {
 			continue
 		}
-		slices.Sort(l)
-		parts = append(parts, l[int(0.99*float64(len(l)-1))].Round(100*time.Microsecond).String())
+		parts = append(parts, percentiles(l, 0.99)[0].Round(100*time.Microsecond).String())
 	}
 	return strings.Join(parts, ", ")
 }
@@ -91,16 +89,9 @@ type window struct {
 }
 
 func (r loopResult) String() string {
-	l := slices.Clone(r.latencies)
-	slices.Sort(l)
-	pct := func(p float64) time.Duration {
-		if len(l) == 0 {
-			return 0
-		}
-		return l[int(p*float64(len(l)-1))].Round(time.Microsecond)
-	}
+	q := percentiles(r.latencies, 0.50, 0.99, 0.999)
 	s := fmt.Sprintf("%d | %d | %d | %d | %v | %v | %v | %d MiB | %d", r.answered, r.shed, r.failed, r.unsent,
-		pct(0.50), pct(0.99), pct(0.999), r.peakHeap>>20, r.peakGoroutines)
+		q[0].Round(time.Microsecond), q[1].Round(time.Microsecond), q[2].Round(time.Microsecond), r.peakHeap>>20, r.peakGoroutines)
 	if r.firstFailure != nil {
 		s += fmt.Sprintf(" (first failure: %.120v)", r.firstFailure)
 	}
@@ -112,8 +103,7 @@ func (r loopResult) String() string {
 func (r loopResult) recoveredAfter(bound time.Duration) time.Duration {
 	last := -1
 	for i, w := range r.windows {
-		slices.Sort(w.latencies)
-		if w.failed > 0 || (len(w.latencies) > 0 && w.latencies[int(0.99*float64(len(w.latencies)-1))] > bound) {
+		if w.failed > 0 || percentiles(w.latencies, 0.99)[0] > bound {
 			last = i
 		}
 	}

@@ -92,8 +92,7 @@ func withInFlightLimit(n int, next http.Handler) http.Handler {
 			case places <- struct{}{}:
 				wait.Stop()
 			case <-wait.C:
-				w.Header().Set("Retry-After", "1")
-				writeGraphQLError(w, http.StatusTooManyRequests, apperr.RateLimited, "the gateway is at capacity; retry later")
+				refuse(w, time.Second, "the gateway is at capacity; retry later")
 				return
 			case <-r.Context().Done():
 				wait.Stop()
@@ -108,9 +107,15 @@ func withInFlightLimit(n int, next http.Handler) http.Handler {
 // TooManyRequests answers a request over its rate limit (the refusal
 // gate.Middleware and gate.LimitUpgrades are given).
 func TooManyRequests(w http.ResponseWriter, retryAfter time.Duration) {
+	refuse(w, retryAfter, "rate limit exceeded; retry later")
+}
+
+// refuse answers 429 RATE_LIMITED, saying when to retry (whole seconds, at
+// least one).
+func refuse(w http.ResponseWriter, retryAfter time.Duration, why string) {
 	secs := int(math.Ceil(retryAfter.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	writeGraphQLError(w, http.StatusTooManyRequests, apperr.RateLimited, "rate limit exceeded; retry later")
+	writeGraphQLError(w, http.StatusTooManyRequests, apperr.RateLimited, why)
 }
 
 // withHTTPRules answers what GraphQL over HTTP says about methods and media

@@ -26,8 +26,10 @@ import (
 
 // DirectScope is one active scope assignment as the scope summary lists it.
 type DirectScope struct {
-	ID        int              `json:"id"`
-	UserID    int              `json:"userId"`
+	ID     int `json:"id"`
+	UserID int `json:"userId"`
+	// TeamID: held through this team (nil: by the user).
+	TeamID    *int             `json:"teamId,omitempty"`
 	ScopeType access.ScopeType `json:"scopeType"`
 	ProgramID *int             `json:"programId,omitempty"`
 	ProjectID *int             `json:"projectId,omitempty"`

@@ -10,8 +10,8 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 )
 
-// live is the SQL condition that assignment a (an alias of role_assignments
-// or scope_assignments) has not ended, on the database's clock. SQLite is
+// live is the SQL condition that assignment a (an alias of role_assignments,
+// scope_assignments or team_memberships) has not ended, on the database's clock. SQLite is
 // in this process: its clock is ours; julianday reads the stored instants
 // (the connection writes times as "2006-01-02 15:04:05.999999999-07:00",
 // db.OpenSQLite).
@@ -115,11 +115,12 @@ func (r resolver) nextEnd(ctx context.Context, observe func(sent, dbNow time.Tim
 	pending := func(table string) string {
 		return fmt.Sprintf("(SELECT min(%s) FROM %s a WHERE a.expires_at IS NOT NULL AND NOT a.expire_logged)", r.endMs("a"), table)
 	}
-	q := sqlQuery{text: fmt.Sprintf("/* expiry */ SELECT %s, %s, %s", now, pending("role_assignments"), pending("scope_assignments"))}
+	q := sqlQuery{text: fmt.Sprintf("/* expiry */ SELECT %s, %s, %s, %s", now,
+		pending("role_assignments"), pending("scope_assignments"), pending("team_memberships"))}
 	sent := time.Now()
 	var dbNow int64
-	var roles, scopes sql.NullInt64
-	if err := r.scan(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&dbNow, &roles, &scopes) }); err != nil {
+	var roles, scopes, memberships sql.NullInt64
+	if err := r.scan(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&dbNow, &roles, &scopes, &memberships) }); err != nil {
 		return time.Time{}, fmt.Errorf("find the next end: %w", err)
 	}
 	if r.dialect == dialect.Postgres && observe != nil {
@@ -128,6 +129,7 @@ func (r resolver) nextEnd(ctx context.Context, observe func(sent, dbNow time.Tim
 	e := ends{}
 	e.note(0, roles)
 	e.note(0, scopes)
+	e.note(0, memberships)
 	end, ok := e[0]
 	if !ok {
 		return time.Time{}, nil
@@ -143,7 +145,7 @@ func (s *Source) NextEnd(ctx context.Context) (time.Time, error) {
 }
 
 // Ended returns up to limit IDs of table's (role_assignments,
-// scope_assignments) ended assignments whose end is not logged.
+// scope_assignments, team_memberships) ended rows whose end is not logged.
 func (s *Source) Ended(ctx context.Context, table string, limit int) ([]int, error) {
 	return s.res.ended(ctx, table, limit)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,28 +28,52 @@ type resolver struct {
 
 // activeScopes is the common table expression every scope query starts from:
 // the active, not ended scope assignments of the active users in the batch,
-// with their ends (Unix ms, NULL: none) as answers keep them and as they
-// are shown. %[1]s is the batch, %[2]s the "not ended" condition of the
-// dialect, %[3]s the end's expression and %[4]s the shown end's.
+// held by the user or by a team the user is an active member of (the
+// membership not ended either), with their ends (Unix ms, NULL: none; through
+// a team, the earlier of the assignment's and the membership's) as answers
+// keep them and as they are shown. %[1]s is the batch, %[2]s the "not ended"
+// condition of the dialect for the assignment, %[5]s for the membership,
+// %[3]s and %[4]s the end's and the shown end's expressions.
 const activeScopes = `WITH s AS (
-	SELECT sa.id, sa.user_id, sa.scope_type, sa.program_id, sa.project_id, %[3]s AS ends, %[4]s AS shown
+	SELECT sa.id, sa.user_id, sa.team_id, sa.scope_type, sa.program_id, sa.project_id, %[3]s AS ends, %[4]s AS shown
 	FROM scope_assignments sa JOIN users u ON u.id = sa.user_id
-	WHERE sa.active AND u.active AND %[2]s AND sa.user_id IN %[1]s)
+	WHERE sa.active AND u.active AND %[2]s AND sa.user_id IN %[1]s
+	UNION ALL
+	SELECT sa.id, tm.user_id, sa.team_id, sa.scope_type, sa.program_id, sa.project_id, %[6]s, %[7]s
+	FROM team_memberships tm JOIN users u ON u.id = tm.user_id JOIN scope_assignments sa ON sa.team_id = tm.team_id
+	WHERE tm.active AND %[5]s AND sa.active AND u.active AND %[2]s AND tm.user_id IN %[1]s)
 `
 
 // scopeQuery fills activeScopes (and what follows it) for users.
 func (r resolver) scopeQuery(text string, users []int) sqlQuery {
-	return r.query(strings.NewReplacer("%[2]s", r.live("sa"), "%[3]s", r.endMs("sa"), "%[4]s", r.shownMs("sa")).Replace(activeScopes+text), users)
+	return r.query(strings.NewReplacer(
+		"%[2]s", r.live("sa"), "%[3]s", r.endMs("sa"), "%[4]s", r.shownMs("sa"), "%[5]s", r.live("tm"),
+		"%[6]s", earliestSQL(r.endMs("sa"), r.endMs("tm")), "%[7]s", earliestSQL(r.shownMs("sa"), r.shownMs("tm")),
+	).Replace(activeScopes+text), users)
+}
+
+// earliestSQL is the earlier of two ends (Unix ms, NULL: none), in SQL that
+// both dialects read alike (SQLite's min() of a NULL is NULL).
+func earliestSQL(a, b string) string {
+	return "CASE WHEN " + a + " IS NULL THEN " + b + " WHEN " + b + " IS NULL OR " + a + " < " + b + " THEN " + a + " ELSE " + b + " END"
 }
 
 // permissions returns the union of the permission sets of each user's active
-// roles, and each user's earliest end among them.
+// roles (their own and their teams'), and each user's earliest end among
+// them.
 func (r resolver) permissions(ctx context.Context, users []int) (map[int][]access.Permission, ends, error) {
 	q := r.query(`SELECT ra.user_id, r.permissions, `+r.endMs("ra")+`
 		FROM role_assignments ra
 		JOIN users u ON u.id = ra.user_id
 		JOIN roles r ON r.id = ra.role_id
-		WHERE ra.active AND u.active AND `+r.live("ra")+` AND ra.user_id IN %[1]s`, users)
+		WHERE ra.active AND u.active AND `+r.live("ra")+` AND ra.user_id IN %[1]s
+		UNION ALL
+		SELECT tm.user_id, r.permissions, `+earliestSQL(r.endMs("ra"), r.endMs("tm"))+`
+		FROM team_memberships tm
+		JOIN users u ON u.id = tm.user_id
+		JOIN role_assignments ra ON ra.team_id = tm.team_id
+		JOIN roles r ON r.id = ra.role_id
+		WHERE tm.active AND `+r.live("tm")+` AND ra.active AND u.active AND `+r.live("ra")+` AND tm.user_id IN %[1]s`, users)
 	sets := make(map[int][]access.Permission, len(users))
 	until := ends{}
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
@@ -119,17 +144,21 @@ func (r resolver) projects(ctx context.Context, users []int) (map[int]IDSet, end
 	return out, until, nil
 }
 
-// directScopes returns each user's active scope assignments, by ID, and each
-// user's earliest end among them.
+// directScopes returns each user's active scope assignments (their own and
+// their teams'), by ID, and each user's earliest end among them.
 func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]DirectScope, ends, error) {
-	q := r.scopeQuery(`SELECT s.id, s.user_id, s.scope_type, s.program_id, s.project_id, s.ends, s.shown FROM s ORDER BY s.id`, users)
+	q := r.scopeQuery(`SELECT s.id, s.user_id, s.team_id, s.scope_type, s.program_id, s.project_id, s.ends, s.shown FROM s ORDER BY s.id, s.user_id`, users)
 	out := make(map[int][]DirectScope, len(users))
 	until := ends{}
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		var d DirectScope
-		var program, project, end, shown sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.UserID, &d.ScopeType, &program, &project, &end, &shown); err != nil {
+		var team, program, project, end, shown sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.UserID, &team, &d.ScopeType, &program, &project, &end, &shown); err != nil {
 			return err
+		}
+		if team.Valid {
+			id := int(team.Int64)
+			d.TeamID = &id
 		}
 		if program.Valid {
 			id := int(program.Int64)
@@ -150,7 +179,50 @@ func (r resolver) directScopes(ctx context.Context, users []int) (map[int][]Dire
 	if err != nil {
 		return nil, nil, fmt.Errorf("compute direct scopes: %w", err)
 	}
+	for u, ds := range out {
+		out[u] = onePerTarget(ds)
+	}
 	return out, until, nil
+}
+
+// onePerTarget keeps one scope per target (GLOBAL, a program, a project):
+// the user's own when they hold it, else the team's that lasts longest. So
+// a user's list is never longer than the targets there are, however many
+// teams grant the same scope (what prices the list, graph/complexity.go);
+// explainAccess names every grant.
+func onePerTarget(ds []DirectScope) []DirectScope {
+	type target struct {
+		t                access.ScopeType
+		program, project int
+	}
+	key := func(d DirectScope) target {
+		k := target{t: d.ScopeType}
+		if d.ProgramID != nil {
+			k.program = *d.ProgramID
+		}
+		if d.ProjectID != nil {
+			k.project = *d.ProjectID
+		}
+		return k
+	}
+	at := map[target]int{}
+	out := ds[:0]
+	for _, d := range ds {
+		i, seen := at[key(d)]
+		switch {
+		case !seen:
+			at[key(d)] = len(out)
+			out = append(out, d)
+		case out[i].TeamID != nil && (d.TeamID == nil || lastsLonger(d.ExpiresAt, out[i].ExpiresAt)):
+			out[i] = d
+		}
+	}
+	return out
+}
+
+// lastsLonger reports whether end a (nil: never) is later than end b.
+func lastsLonger(a, b *time.Time) bool {
+	return b != nil && (a == nil || a.After(*b))
 }
 
 // pairs runs a query of (user, id, end) rows into per-user ID sets (an
@@ -238,8 +310,9 @@ type sqlQuery struct {
 	args []any
 }
 
-// query fills the single `IN %[1]s` list of text with placeholders for users, in
-// the dialect's style ($n for PostgreSQL, ? for SQLite).
+// query fills each `IN %[1]s` list of text with placeholders for users, in
+// the dialect's style ($n for PostgreSQL, numbered once for every list;
+// ? for SQLite, whose arguments repeat for each list).
 func (r resolver) query(text string, users []int) sqlQuery {
 	marks := make([]string, len(users))
 	args := make([]any, len(users))
@@ -249,6 +322,9 @@ func (r resolver) query(text string, users []int) sqlQuery {
 			marks[i] = "$" + strconv.Itoa(i+1)
 		}
 		args[i] = u
+	}
+	if r.dialect != dialect.Postgres {
+		args = slices.Repeat(args, strings.Count(text, "%[1]s"))
 	}
 	return sqlQuery{text: strings.ReplaceAll(text, "%[1]s", "("+strings.Join(marks, ", ")+")"), args: args}
 }

@@ -17,7 +17,8 @@ import (
 // Accessors answers Program.accessors and Project.accessors ("who can
 // access this?", the reverse of the accessible lists): the active users who
 // hold p through an active role and have the object in the reach p needs
-// through an active scope (the read reach for a *_READ permission, the write
+// through an active scope, their own or a team's they are an active member
+// of (the read reach for a *_READ permission, the write
 // reach for any other, as Reach.Allows decides a check), ordered by ID, a
 // page at a time, with the total. Needs USER_READ and the object readable by
 // the viewer (NOT_FOUND otherwise, like one that does not exist). One SQL
@@ -109,36 +110,51 @@ func accessorsQuery(sqlDialect string, p access.Permission, o access.Object, aft
 		return "?"
 	}
 	live := func(a string) string { return answers.Live(sqlDialect, a) } // time-bound grants that ended count no more
-	scopes := func(where string) string {
-		return "SELECT user_id FROM scope_assignments sa WHERE sa.active AND " + live("sa") + " AND " + where
+	// The holders of the scopes where() selects: users themselves, and the
+	// active members of teams (where() is called once per use: SQLite's
+	// marks are positional).
+	scopes := func(where func() string) string {
+		return "SELECT user_id FROM scope_assignments sa WHERE sa.user_id IS NOT NULL AND sa.active AND " + live("sa") + " AND " + where() +
+			"\n\t\tUNION SELECT tm.user_id FROM scope_assignments sa JOIN team_memberships tm ON tm.team_id = sa.team_id" +
+			" WHERE sa.active AND " + live("sa") + " AND tm.active AND " + live("tm") + " AND " + where()
 	}
-	reach := []string{scopes(`scope_type = 'GLOBAL'`)}
+	fixed := func(where string) func() string { return func() string { return where } }
+	reach := []string{scopes(fixed(`scope_type = 'GLOBAL'`))}
 	switch {
 	case o.Kind == access.ProgramObject:
-		reach = append(reach, scopes(`scope_type = 'PROGRAM' AND program_id = `+mark(o.ID)))
+		reach = append(reach, scopes(func() string { return `scope_type = 'PROGRAM' AND program_id = ` + mark(o.ID) }))
 		if p.IsRead() {
 			// Reading a program: a PROJECT scope on one of its projects.
-			reach = append(reach, scopes(`scope_type = 'PROJECT' AND project_id IN (SELECT id FROM projects WHERE program_id = `+mark(o.ID)+`)`))
+			reach = append(reach, scopes(func() string {
+				return `scope_type = 'PROJECT' AND project_id IN (SELECT id FROM projects WHERE program_id = ` + mark(o.ID) + `)`
+			}))
 		}
 	default:
 		// A project, read or written: its program's scopes and its own.
 		reach = append(reach,
-			scopes(`scope_type = 'PROGRAM' AND program_id = (SELECT program_id FROM projects WHERE id = `+mark(o.ID)+`)`),
-			scopes(`scope_type = 'PROJECT' AND project_id = `+mark(o.ID)))
+			scopes(func() string {
+				return `scope_type = 'PROGRAM' AND program_id = (SELECT program_id FROM projects WHERE id = ` + mark(o.ID) + `)`
+			}),
+			scopes(func() string { return `scope_type = 'PROJECT' AND project_id = ` + mark(o.ID) }))
 	}
 	// The role's permission set as text (jsonb on PostgreSQL, a blob on
 	// SQLite); the pattern names the permission exactly, quotes included.
 	// The role check sits in a CASE so that PostgreSQL probes it per user in
-	// reach (by the role assignments' user index) instead of hashing every
-	// holder of the permission: the cost follows the object's reach, not
-	// the number of users (1.3 vs 1.9 ms a page at 1x, analyzed tables).
-	held := fmt.Sprintf(`CAST(r.permissions AS TEXT) LIKE %s ESCAPE '\'`, mark(`%"`+strings.ReplaceAll(string(p), "_", `\_`)+`"%`))
+	// reach (by the role assignments' user index, and the memberships' for
+	// the roles of the user's teams) instead of hashing every holder of the
+	// permission: the cost follows the object's reach, not the number of
+	// users (1.3 vs 1.9 ms a page at 1x, analyzed tables).
+	held := func() string {
+		return fmt.Sprintf(`CAST(r.permissions AS TEXT) LIKE %s ESCAPE '\'`, mark(`%"`+strings.ReplaceAll(string(p), "_", `\_`)+`"%`))
+	}
 	text := fmt.Sprintf(`WITH reach AS (%s),
 	holders AS (
 		SELECT u.id, u.email, u.name, u.external_id FROM users u JOIN reach ON reach.user_id = u.id
 		WHERE u.active AND CASE WHEN EXISTS (SELECT 1 FROM role_assignments ra JOIN roles r ON r.id = ra.role_id
-			WHERE ra.user_id = u.id AND ra.active AND %s AND %s) THEN 1 ELSE 0 END = 1)
+			WHERE ra.user_id = u.id AND ra.active AND %s AND %s)
+		OR EXISTS (SELECT 1 FROM team_memberships tm JOIN role_assignments ra ON ra.team_id = tm.team_id JOIN roles r ON r.id = ra.role_id
+			WHERE tm.user_id = u.id AND tm.active AND %s AND ra.active AND %s AND %s) THEN 1 ELSE 0 END = 1)
 	SELECT id, email, name, external_id, (SELECT count(*) FROM holders) FROM holders
-	WHERE id > %s ORDER BY id LIMIT %s`, strings.Join(reach, "\n\t\tUNION "), live("ra"), held, mark(afterID), mark(limit))
+	WHERE id > %s ORDER BY id LIMIT %s`, strings.Join(reach, "\n\t\tUNION "), live("ra"), held(), live("tm"), live("ra"), held(), mark(afterID), mark(limit))
 	return statement{text: text, args: args}
 }

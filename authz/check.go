@@ -12,8 +12,6 @@ import (
 	"authz-gateway/ent"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
-	"authz-gateway/ent/roleassignment"
-	"authz-gateway/ent/scopeassignment"
 	"authz-gateway/ent/user"
 	"authz-gateway/reqctx"
 )
@@ -220,10 +218,12 @@ func (s *Service) ExplainAccess(ctx context.Context, c Check) (Explanation, erro
 	}
 	sys := reqctx.NewContextWithSystem(ctx)
 	ex := Explanation{Allowed: reach.Allows(c.Permission, o)}
-	if ex.Roles, err = s.grantingRoles(sys, c); err != nil {
+	held, err := liveGrants(sys, s.db, c.UserID)
+	if err != nil {
 		return Explanation{}, err
 	}
-	if ex.Scopes, err = s.grantingScopes(sys, c, o); err != nil {
+	ex.Roles = grantingRoles(held, c.Permission)
+	if ex.Scopes, err = s.grantingScopes(sys, held, c, o); err != nil {
 		return Explanation{}, err
 	}
 	u, err := s.db.User.Get(sys, c.UserID)
@@ -246,30 +246,22 @@ func (s *Service) ExplainAccess(ctx context.Context, c Check) (Explanation, erro
 	return ex, nil
 }
 
-func (s *Service) grantingRoles(ctx context.Context, c Check) ([]*ent.RoleAssignment, error) {
-	all, err := s.db.RoleAssignment.Query().
-		Where(roleassignment.UserID(c.UserID), roleassignment.Active(true), roleassignment.And(answers.NotEnded)).
-		WithRole().All(ctx)
-	if err != nil {
-		return nil, dbError(err, "role assignments")
-	}
+// grantingRoles are the user's live role assignments (their own and their
+// teams', which name the team) whose role holds p.
+func grantingRoles(held *authorGrants, p access.Permission) []*ent.RoleAssignment {
 	var out []*ent.RoleAssignment
-	for _, ra := range all {
-		if slices.Contains(ra.Edges.Role.Permissions, c.Permission) {
+	for _, ra := range held.roles {
+		if slices.Contains(ra.Edges.Role.Permissions, p) {
 			out = append(out, ra)
 		}
 	}
-	return out, nil
+	return out
 }
 
-// grantingScopes are the user's active scopes that put the object in the
-// reach the permission needs (docs/design.md, section 3).
-func (s *Service) grantingScopes(ctx context.Context, c Check, o access.Object) ([]*ent.ScopeAssignment, error) {
-	scopes, err := s.db.ScopeAssignment.Query().
-		Where(scopeassignment.UserID(c.UserID), scopeassignment.Active(true), scopeassignment.And(answers.NotEnded)).All(ctx)
-	if err != nil {
-		return nil, dbError(err, "scope assignments")
-	}
+// grantingScopes are the user's active scopes (their own and their teams',
+// which name the team) that put the object in the reach the permission
+// needs (docs/design.md, section 3).
+func (s *Service) grantingScopes(ctx context.Context, held *authorGrants, c Check, o access.Object) ([]*ent.ScopeAssignment, error) {
 	parent := 0 // the project's program
 	var children []int
 	if o.Kind == access.ProjectObject {
@@ -280,12 +272,13 @@ func (s *Service) grantingScopes(ctx context.Context, c Check, o access.Object) 
 		parent = p.ProgramID
 	} else if c.Permission.IsRead() {
 		// A PROJECT scope makes its program readable.
+		var err error
 		if children, err = s.db.Project.Query().Where(project.ProgramID(o.ID)).IDs(ctx); err != nil {
 			return nil, dbError(err, "projects")
 		}
 	}
 	var out []*ent.ScopeAssignment
-	for _, sa := range scopes {
+	for _, sa := range held.scopes {
 		if grants(sa, o, parent, children) {
 			out = append(out, sa)
 		}

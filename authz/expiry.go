@@ -27,6 +27,7 @@ import (
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/freshness"
 )
 
@@ -57,8 +58,12 @@ func (g grantEnds) NextEnd(ctx context.Context) (time.Time, error) {
 
 func (g grantEnds) Ended(ctx context.Context, limit int) ([]freshness.Grant, error) {
 	var out []freshness.Grant
-	for _, kind := range []string{"role", "scope"} {
-		ids, err := g.src.Ended(ctx, kind+"_assignments", limit-len(out))
+	for _, kind := range []string{"role", "scope", "membership"} {
+		table := kind + "_assignments"
+		if kind == "membership" {
+			table = "team_memberships"
+		}
+		ids, err := g.src.Ended(ctx, table, limit-len(out))
 		if err != nil {
 			return nil, err
 		}
@@ -79,12 +84,18 @@ func (g grantEnds) Ended(ctx context.Context, limit int) ([]freshness.Grant, err
 func (g grantEnds) Expire(ctx context.Context, tx *ent.Tx, grant freshness.Grant) (freshness.Change, error) {
 	var n int
 	var err error
-	if grant.Kind == "role" {
+	switch grant.Kind {
+	case "role":
 		n, err = tx.RoleAssignment.Update().
 			Where(roleassignment.ID(grant.ID), roleassignment.ExpireLogged(false), roleassignment.ExpiresAtNotNil(),
 				roleassignment.Not(predicate.RoleAssignment(answers.NotEnded))).
 			SetExpireLogged(true).Save(ctx)
-	} else {
+	case "membership":
+		n, err = tx.TeamMembership.Update().
+			Where(teammembership.ID(grant.ID), teammembership.ExpireLogged(false), teammembership.ExpiresAtNotNil(),
+				teammembership.Not(predicate.TeamMembership(answers.NotEnded))).
+			SetExpireLogged(true).Save(ctx)
+	default:
 		n, err = tx.ScopeAssignment.Update().
 			Where(scopeassignment.ID(grant.ID), scopeassignment.ExpireLogged(false), scopeassignment.ExpiresAtNotNil(),
 				scopeassignment.Not(predicate.ScopeAssignment(answers.NotEnded))).
@@ -96,20 +107,30 @@ func (g grantEnds) Expire(ctx context.Context, tx *ent.Tx, grant freshness.Grant
 	case n == 0:
 		return freshness.Change{}, freshness.ErrLoggedAlready
 	}
-	if grant.Kind == "role" {
+	switch grant.Kind {
+	case "role":
 		ra, err := tx.RoleAssignment.Query().Where(roleassignment.ID(grant.ID)).WithRole().Only(ctx)
 		if err != nil {
 			return freshness.Change{}, err
 		}
 		// Roles are GLOBAL business: no narrower scope (On) to read it by.
-		return freshness.Change{Users: []int{ra.UserID},
-			Target: fmt.Sprintf("user %d, role %s (ended %s)", ra.UserID, ra.Edges.Role.Type, ra.ExpiresAt.UTC().Format(time.RFC3339))}, nil
+		c := heldBy(deref(ra.UserID), deref(ra.TeamID)).change()
+		c.Target = fmt.Sprintf("%s, role %s (ended %s)", holderName(ra.UserID, ra.TeamID), ra.Edges.Role.Type, ra.ExpiresAt.UTC().Format(time.RFC3339))
+		return c, nil
+	case "membership":
+		m, err := tx.TeamMembership.Get(ctx, grant.ID)
+		if err != nil {
+			return freshness.Change{}, err
+		}
+		return freshness.Change{Users: []int{m.UserID},
+			Target: fmt.Sprintf("team %d, member user %d (ended %s)", m.TeamID, m.UserID, m.ExpiresAt.UTC().Format(time.RFC3339))}, nil
 	}
 	sa, err := tx.ScopeAssignment.Get(ctx, grant.ID)
 	if err != nil {
 		return freshness.Change{}, err
 	}
+	c := heldBy(deref(sa.UserID), deref(sa.TeamID)).change()
 	target, on := describeScopes([]*ent.ScopeAssignment{sa})
-	return freshness.Change{Users: []int{sa.UserID},
-		Target: fmt.Sprintf("%s (ended %s)", target, sa.ExpiresAt.UTC().Format(time.RFC3339)), On: on}, nil
+	c.Target, c.On = fmt.Sprintf("%s (ended %s)", target, sa.ExpiresAt.UTC().Format(time.RFC3339)), on
+	return c, nil
 }

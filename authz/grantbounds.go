@@ -13,6 +13,7 @@ import (
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/reqctx"
 )
 
@@ -34,26 +35,50 @@ func loadAuthorGrants(ctx context.Context, tx *ent.Tx) (*authorGrants, error) {
 	if !ok {
 		return nil, nil
 	}
-	return liveGrants(ctx, tx, v.UserID)
+	return liveGrants(ctx, tx.Client(), v.UserID)
 }
 
 // liveGrants reads user's active, not ended role assignments (with their
-// roles) and scope assignments in tx, as the gateway: all of them,
-// whatever the read rules would show the viewer, and whether the user is
-// active or not.
-func liveGrants(ctx context.Context, tx *ent.Tx, user int) (*authorGrants, error) {
+// roles) and scope assignments in db (a transaction's client), as the gateway: all of them, their
+// own and those of the teams they are an active member of (as the member
+// holds them: until the membership's end or the grant's, whichever is
+// earlier), whatever the read rules would show the viewer, and whether the
+// user is active or not.
+func liveGrants(ctx context.Context, db *ent.Client, user int) (*authorGrants, error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
-	roles, err := tx.RoleAssignment.Query().
+	roles, err := db.RoleAssignment.Query().
 		Where(roleassignment.UserID(user), roleassignment.Active(true), predicate.RoleAssignment(answers.NotEnded)).
 		WithRole().All(ctx)
 	if err != nil {
 		return nil, dbError(err, "role assignments")
 	}
-	scopes, err := tx.ScopeAssignment.Query().
+	scopes, err := db.ScopeAssignment.Query().
 		Where(scopeassignment.UserID(user), scopeassignment.Active(true), predicate.ScopeAssignment(answers.NotEnded)).
 		All(ctx)
 	if err != nil {
 		return nil, dbError(err, "scope assignments")
+	}
+	memberships, err := db.TeamMembership.Query().
+		Where(teammembership.UserID(user), teammembership.Active(true), predicate.TeamMembership(answers.NotEnded)).
+		All(ctx)
+	if err != nil {
+		return nil, dbError(err, "team memberships")
+	}
+	for _, m := range memberships {
+		teamRoles, teamScopes, err := teamGrants(ctx, db, m.TeamID)
+		if err != nil {
+			return nil, err
+		}
+		for _, ra := range teamRoles {
+			held := *ra
+			held.ExpiresAt = earlier(m.ExpiresAt, ra.ExpiresAt)
+			roles = append(roles, &held)
+		}
+		for _, sa := range teamScopes {
+			held := *sa
+			held.ExpiresAt = earlier(m.ExpiresAt, sa.ExpiresAt)
+			scopes = append(scopes, &held)
+		}
 	}
 	return &authorGrants{roles: roles, scopes: scopes}, nil
 }

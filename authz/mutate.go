@@ -12,6 +12,7 @@ import (
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/freshness"
 
 	"entgo.io/ent/dialect"
@@ -50,11 +51,27 @@ func onProgram(id int) freshness.Scope { return freshness.Scope{Kind: "program",
 func onProject(id int) freshness.Scope { return freshness.Scope{Kind: "project", ID: id} }
 
 // Holders returns the users whose scopes reach a change's targets (its
-// programs, its projects, every GLOBAL scope when GlobalHolders), active or
-// not: an inactive scope can be activated concurrently. It is the domain's
-// answer to "who is affected" beyond the users a change names; the log asks
-// it when it delivers a change (freshness.Config.Holders).
+// programs, its projects, every GLOBAL scope when GlobalHolders), directly
+// or as members of a team that holds such a scope, and the members of the
+// change's teams; active or not: an inactive scope or membership can be
+// activated concurrently. It is the domain's answer to "who is affected"
+// beyond the users a change names; the log asks it when it delivers a
+// change (freshness.Config.Holders).
 func Holders(ctx context.Context, db *ent.Client, c freshness.Change) ([]int, error) {
+	users, teams, err := scopeHolders(ctx, db, c)
+	if err != nil {
+		return nil, err
+	}
+	members, err := teamMembers(ctx, db, freshness.Union(c.Teams, teams))
+	if err != nil {
+		return nil, err
+	}
+	return freshness.Union(users, members), nil
+}
+
+// scopeHolders returns the holders of scopes on a change's targets: the
+// users who hold one themselves, and the teams that do.
+func scopeHolders(ctx context.Context, db *ent.Client, c freshness.Change) (users, teams []int, err error) {
 	var or []predicate.ScopeAssignment
 	if len(c.Programs) > 0 {
 		or = append(or, scopeassignment.ProgramIDIn(c.Programs...))
@@ -66,28 +83,59 @@ func Holders(ctx context.Context, db *ent.Client, c freshness.Change) ([]int, er
 		or = append(or, scopeassignment.ScopeTypeEQ(access.ScopeGlobal))
 	}
 	if len(or) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	ids, err := db.ScopeAssignment.Query().
+	var rows []struct {
+		UserID *int `json:"user_id"`
+		TeamID *int `json:"team_id"`
+	}
+	err = db.ScopeAssignment.Query().
 		Where(scopeassignment.Or(or...)).
 		Unique(true).
-		Select(scopeassignment.FieldUserID).
+		Select(scopeassignment.FieldUserID, scopeassignment.FieldTeamID).
+		Scan(ctx, &rows)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find affected users: %w", err)
+	}
+	for _, r := range rows {
+		if r.UserID != nil {
+			users = append(users, *r.UserID)
+		}
+		if r.TeamID != nil {
+			teams = append(teams, *r.TeamID)
+		}
+	}
+	return users, teams, nil
+}
+
+// teamMembers returns the members of teams, active or not.
+func teamMembers(ctx context.Context, db *ent.Client, teams []int) ([]int, error) {
+	if len(teams) == 0 {
+		return nil, nil
+	}
+	ids, err := db.TeamMembership.Query().
+		Where(teammembership.TeamIDIn(teams...)).
+		Unique(true).
+		Select(teammembership.FieldUserID).
 		Ints(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("find affected users: %w", err)
+		return nil, fmt.Errorf("find the members of teams: %w", err)
 	}
 	return ids, nil
 }
 
 // holdersBeforeDelete returns c with the current holders of its targets
-// added to its users. Call it inside the transaction, after locking the
+// added to its users, and the teams holding scopes on them to its teams
+// (their members are found at delivery: one added concurrently, after this
+// read, is found then). Call it inside the transaction, after locking the
 // targets and before deleting them (the delete cascades to their scopes).
 func holdersBeforeDelete(ctx context.Context, tx *ent.Tx, c freshness.Change) (freshness.Change, error) {
-	users, err := Holders(ctx, tx.Client(), c)
+	users, teams, err := scopeHolders(ctx, tx.Client(), c)
 	if err != nil {
 		return freshness.Change{}, err
 	}
 	c.Users = freshness.Union(c.Users, users)
+	c.Teams = freshness.Union(c.Teams, teams)
 	return c, nil
 }
 

@@ -22,6 +22,7 @@ type text struct {
 func name(v *string) text        { return text{field: "name", value: v} }
 func description(v *string) text { return text{field: "description", value: v, multiline: true} }
 func emailText(v *string) text   { return text{field: "email", value: v, email: true} }
+func groupText(v *string) text   { return text{field: "externalGroup", value: v} }
 
 // cleanTexts normalizes the fields in place before anything compares or
 // stores them: NFC (so "é" typed two ways is one name; an email must

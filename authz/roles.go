@@ -206,11 +206,8 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 // roleToManage loads the role an assignment change is about, once the
 // viewer is known to hold all its permissions and the user to exist.
 func (s *Service) roleToManage(ctx context.Context, tx *ent.Tx, reach access.Reach, rt access.RoleType, userID int) (*ent.Role, error) {
-	r, err := tx.Role.Query().Where(role.TypeEQ(rt)).Only(ctx)
+	r, err := roleWithinOwn(ctx, tx, reach, rt)
 	if err != nil {
-		return nil, dbError(err, "role "+string(rt))
-	}
-	if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
 		return nil, err
 	}
 	return r, s.lockUser(ctx, tx, userID)

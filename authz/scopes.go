@@ -15,9 +15,11 @@ import (
 )
 
 // ScopeInput asks for a scope: GLOBAL names no target, PROGRAM a program,
-// PROJECT a project.
+// PROJECT a project. Its holder is a user (UserID) or a team (TeamID):
+// exactly one of them is non-zero.
 type ScopeInput struct {
 	UserID    int
+	TeamID    int
 	ScopeType access.ScopeType
 	ProgramID *int
 	ProjectID *int
@@ -50,6 +52,9 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 	}
 	endsGlobal := false
 	for i, in := range ins {
+		if (in.UserID == 0) == (in.TeamID == 0) {
+			return nil, inputAt("inputs", len(ins), i, badInput("a scope is held by a user or a team: give exactly one of userId and teamId"))
+		}
 		if err := checkScopeInput(reach, in); err != nil {
 			return nil, inputAt("inputs", len(ins), i, err)
 		}
@@ -62,7 +67,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 	}
 	out := make([]*ent.ScopeAssignment, len(ins))
 	change := func(ctx context.Context, tx *ent.Tx) (freshness.Change, error) {
-		var imp freshness.Change
+		var imp affected
 		grants, err := loadAuthorGrants(ctx, tx)
 		if err != nil {
 			return freshness.Change{}, err
@@ -73,10 +78,11 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 				return freshness.Change{}, inputAt("inputs", len(ins), i, err)
 			}
 			out[i] = sa
-			imp.Users = append(imp.Users, in.UserID)
+			imp = imp.and(heldBy(in.UserID, in.TeamID))
 		}
-		imp.Target, imp.On = describeScopes(out)
-		return imp, nil
+		c := imp.change()
+		c.Target, c.On = describeScopes(out)
+		return c, nil
 	}
 	if endsGlobal {
 		// An admin's GLOBAL scope with an end would end the admin.
@@ -129,7 +135,7 @@ func checkScopeInput(reach access.Reach, in ScopeInput) error {
 }
 
 func assignScope(ctx context.Context, tx *ent.Tx, grants *authorGrants, in ScopeInput) (*ent.ScopeAssignment, error) {
-	if err := userExists(ctx, tx, in.UserID); err != nil {
+	if err := holderExists(ctx, tx, in.UserID, in.TeamID); err != nil {
 		return nil, err
 	}
 	if in.ProgramID != nil {
@@ -160,7 +166,8 @@ func assignScope(ctx context.Context, tx *ent.Tx, grants *authorGrants, in Scope
 		return nil, dbError(err, "scope assignment")
 	}
 	sa, err := tx.ScopeAssignment.Create().
-		SetUserID(in.UserID).
+		SetNillableUserID(nonZero(in.UserID)).
+		SetNillableTeamID(nonZero(in.TeamID)).
 		SetScopeType(in.ScopeType).
 		SetNillableProgramID(in.ProgramID).
 		SetNillableProjectID(in.ProjectID).
@@ -179,11 +186,15 @@ func checkScopeEnd(ctx context.Context, tx *ent.Tx, grants *authorGrants, in Sco
 	return b.check(end, "a "+string(in.ScopeType)+" scope")
 }
 
-// sameScope matches an assignment of the same user, type and target, so that
-// assigning twice reactivates instead of duplicating.
+// sameScope matches an assignment of the same holder, type and target, so
+// that assigning twice reactivates instead of duplicating.
 func sameScope(in ScopeInput) []predicate.ScopeAssignment {
+	holder := scopeassignment.UserID(in.UserID)
+	if in.TeamID != 0 {
+		holder = scopeassignment.TeamID(in.TeamID)
+	}
 	preds := []predicate.ScopeAssignment{
-		scopeassignment.UserID(in.UserID),
+		holder,
 		scopeassignment.ScopeTypeEQ(in.ScopeType),
 		scopeassignment.ProgramIDIsNil(),
 		scopeassignment.ProjectIDIsNil(),
@@ -222,8 +233,7 @@ func (s *Service) SetScopeActive(ctx context.Context, id int, active bool) (*ent
 			if err != nil {
 				return err
 			}
-			in := ScopeInput{UserID: sa.UserID, ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
-			if err := checkScopeEnd(ctx, tx, grants, in, sa.ExpiresAt); err != nil {
+			if err := checkScopeEnd(ctx, tx, grants, scopeInputOf(sa), sa.ExpiresAt); err != nil {
 				return err
 			}
 		}
@@ -260,12 +270,12 @@ func (s *Service) changeScope(ctx context.Context, op string, id int, effect sco
 		if err != nil {
 			return freshness.Change{}, dbError(err, "scope assignment")
 		}
-		in := ScopeInput{UserID: sa.UserID, ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
-		if err := checkScopeInput(reach, in); err != nil {
+		if err := checkScopeInput(reach, scopeInputOf(sa)); err != nil {
 			return freshness.Change{}, errOutOfScope("scope assignment")
 		}
-		target, on := describeScopes([]*ent.ScopeAssignment{sa})
-		return freshness.Change{Users: []int{sa.UserID}, Target: target, On: on}, change(ctx, tx, sa)
+		c := heldBy(deref(sa.UserID), deref(sa.TeamID)).change()
+		c.Target, c.On = describeScopes([]*ent.ScopeAssignment{sa})
+		return c, change(ctx, tx, sa)
 	}
 	if effect == takesAway {
 		apply = s.keepAnAdmin(apply)
@@ -293,11 +303,17 @@ func describeScopes(sas []*ent.ScopeAssignment) (string, freshness.Scope) {
 		return fmt.Sprintf("%d scope assignments", len(sas)), freshness.Scope{}
 	}
 	sa := sas[0]
+	holder := holderName(sa.UserID, sa.TeamID)
 	switch {
 	case sa.ProgramID != nil:
-		return fmt.Sprintf("scope assignment %d: user %d, PROGRAM %d", sa.ID, sa.UserID, *sa.ProgramID), onProgram(*sa.ProgramID)
+		return fmt.Sprintf("scope assignment %d: %s, PROGRAM %d", sa.ID, holder, *sa.ProgramID), onProgram(*sa.ProgramID)
 	case sa.ProjectID != nil:
-		return fmt.Sprintf("scope assignment %d: user %d, PROJECT %d", sa.ID, sa.UserID, *sa.ProjectID), onProject(*sa.ProjectID)
+		return fmt.Sprintf("scope assignment %d: %s, PROJECT %d", sa.ID, holder, *sa.ProjectID), onProject(*sa.ProjectID)
 	}
-	return fmt.Sprintf("scope assignment %d: user %d, GLOBAL", sa.ID, sa.UserID), freshness.Scope{}
+	return fmt.Sprintf("scope assignment %d: %s, GLOBAL", sa.ID, holder), freshness.Scope{}
+}
+
+// scopeInputOf is the input that would assign sa again.
+func scopeInputOf(sa *ent.ScopeAssignment) ScopeInput {
+	return ScopeInput{UserID: deref(sa.UserID), TeamID: deref(sa.TeamID), ScopeType: sa.ScopeType, ProgramID: sa.ProgramID, ProjectID: sa.ProjectID}
 }

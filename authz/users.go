@@ -102,7 +102,7 @@ func userWithinOwn(ctx context.Context, tx *ent.Tx, reach access.Reach, id int) 
 	if err := userExists(reqctx.NewContextWithSystem(ctx), tx, id); err != nil {
 		return err
 	}
-	theirs, err := liveGrants(ctx, tx, id)
+	theirs, err := liveGrants(ctx, tx.Client(), id)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,8 @@ type AccessChange struct {
 	Programs []int `json:"programs,omitempty"`
 	// Projects holds the value of the "projects" field.
 	Projects []int `json:"projects,omitempty"`
+	// Teams holds the value of the "teams" field.
+	Teams []int `json:"teams,omitempty"`
 	// GlobalHolders holds the value of the "global_holders" field.
 	GlobalHolders bool `json:"global_holders,omitempty"`
 	// DeliveredAt holds the value of the "delivered_at" field.
@@ -50,7 +52,7 @@ func (*AccessChange) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case accesschange.FieldUsers, accesschange.FieldPrograms, accesschange.FieldProjects:
+		case accesschange.FieldUsers, accesschange.FieldPrograms, accesschange.FieldProjects, accesschange.FieldTeams:
 			values[i] = new([]byte)
 		case accesschange.FieldAll, accesschange.FieldGlobalHolders:
 			values[i] = new(sql.NullBool)
@@ -149,6 +151,14 @@ func (_m *AccessChange) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field projects: %w", err)
 				}
 			}
+		case accesschange.FieldTeams:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field teams", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Teams); err != nil {
+					return fmt.Errorf("unmarshal field teams: %w", err)
+				}
+			}
 		case accesschange.FieldGlobalHolders:
 			if value, ok := values[i].(*sql.NullBool); !ok {
 				return fmt.Errorf("unexpected type %T for field global_holders", values[i])
@@ -231,6 +241,9 @@ func (_m *AccessChange) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("projects=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Projects))
+	builder.WriteString(", ")
+	builder.WriteString("teams=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Teams))
 	builder.WriteString(", ")
 	builder.WriteString("global_holders=")
 	builder.WriteString(fmt.Sprintf("%v", _m.GlobalHolders))

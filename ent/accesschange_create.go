@@ -122,6 +122,12 @@ func (_c *AccessChangeCreate) SetProjects(v []int) *AccessChangeCreate {
 	return _c
 }
 
+// SetTeams sets the "teams" field.
+func (_c *AccessChangeCreate) SetTeams(v []int) *AccessChangeCreate {
+	_c.mutation.SetTeams(v)
+	return _c
+}
+
 // SetGlobalHolders sets the "global_holders" field.
 func (_c *AccessChangeCreate) SetGlobalHolders(v bool) *AccessChangeCreate {
 	_c.mutation.SetGlobalHolders(v)
@@ -305,6 +311,10 @@ func (_c *AccessChangeCreate) createSpec() (*AccessChange, *sqlgraph.CreateSpec)
 		_spec.SetField(accesschange.FieldProjects, field.TypeJSON, value)
 		_node.Projects = value
 	}
+	if value, ok := _c.mutation.Teams(); ok {
+		_spec.SetField(accesschange.FieldTeams, field.TypeJSON, value)
+		_node.Teams = value
+	}
 	if value, ok := _c.mutation.GlobalHolders(); ok {
 		_spec.SetField(accesschange.FieldGlobalHolders, field.TypeBool, value)
 		_node.GlobalHolders = value
@@ -423,6 +433,9 @@ func (u *AccessChangeUpsertOne) UpdateNewValues() *AccessChangeUpsertOne {
 		}
 		if _, exists := u.create.mutation.Projects(); exists {
 			s.SetIgnore(accesschange.FieldProjects)
+		}
+		if _, exists := u.create.mutation.Teams(); exists {
+			s.SetIgnore(accesschange.FieldTeams)
 		}
 		if _, exists := u.create.mutation.GlobalHolders(); exists {
 			s.SetIgnore(accesschange.FieldGlobalHolders)
@@ -684,6 +697,9 @@ func (u *AccessChangeUpsertBulk) UpdateNewValues() *AccessChangeUpsertBulk {
 			}
 			if _, exists := b.mutation.Projects(); exists {
 				s.SetIgnore(accesschange.FieldProjects)
+			}
+			if _, exists := b.mutation.Teams(); exists {
+				s.SetIgnore(accesschange.FieldTeams)
 			}
 			if _, exists := b.mutation.GlobalHolders(); exists {
 				s.SetIgnore(accesschange.FieldGlobalHolders)

@@ -102,6 +102,9 @@ func (_u *AccessChangeUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.ScopeIDCleared() {
 		_spec.ClearField(accesschange.FieldScopeID, field.TypeInt)
 	}
+	if _u.mutation.TeamsCleared() {
+		_spec.ClearField(accesschange.FieldTeams, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.DeliveredAt(); ok {
 		_spec.SetField(accesschange.FieldDeliveredAt, field.TypeTime, value)
 	}
@@ -232,6 +235,9 @@ func (_u *AccessChangeUpdateOne) sqlSave(ctx context.Context) (_node *AccessChan
 	}
 	if _u.mutation.ScopeIDCleared() {
 		_spec.ClearField(accesschange.FieldScopeID, field.TypeInt)
+	}
+	if _u.mutation.TeamsCleared() {
+		_spec.ClearField(accesschange.FieldTeams, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.DeliveredAt(); ok {
 		_spec.SetField(accesschange.FieldDeliveredAt, field.TypeTime, value)

@@ -12,6 +12,8 @@ import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 	"context"
 	"errors"
@@ -91,6 +93,8 @@ func checkColumn(t, c string) error {
 			role.Table:             role.ValidColumn,
 			roleassignment.Table:   roleassignment.ValidColumn,
 			scopeassignment.Table:  scopeassignment.ValidColumn,
+			team.Table:             team.ValidColumn,
+			teammembership.Table:   teammembership.ValidColumn,
 			user.Table:             user.ValidColumn,
 		})
 	})

@@ -13,6 +13,8 @@ import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 
 	"entgo.io/ent/dialect/sql"
@@ -23,7 +25,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 10)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 12)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accesschange.Table,
@@ -45,6 +47,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			accesschange.FieldUsers:         {Type: field.TypeJSON, Column: accesschange.FieldUsers},
 			accesschange.FieldPrograms:      {Type: field.TypeJSON, Column: accesschange.FieldPrograms},
 			accesschange.FieldProjects:      {Type: field.TypeJSON, Column: accesschange.FieldProjects},
+			accesschange.FieldTeams:         {Type: field.TypeJSON, Column: accesschange.FieldTeams},
 			accesschange.FieldGlobalHolders: {Type: field.TypeBool, Column: accesschange.FieldGlobalHolders},
 			accesschange.FieldDeliveredAt:   {Type: field.TypeTime, Column: accesschange.FieldDeliveredAt},
 		},
@@ -155,6 +158,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 		Type: "RoleAssignment",
 		Fields: map[string]*sqlgraph.FieldSpec{
 			roleassignment.FieldUserID:       {Type: field.TypeInt, Column: roleassignment.FieldUserID},
+			roleassignment.FieldTeamID:       {Type: field.TypeInt, Column: roleassignment.FieldTeamID},
 			roleassignment.FieldRoleID:       {Type: field.TypeInt, Column: roleassignment.FieldRoleID},
 			roleassignment.FieldActive:       {Type: field.TypeBool, Column: roleassignment.FieldActive},
 			roleassignment.FieldExpiresAt:    {Type: field.TypeTime, Column: roleassignment.FieldExpiresAt},
@@ -173,6 +177,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 		Type: "ScopeAssignment",
 		Fields: map[string]*sqlgraph.FieldSpec{
 			scopeassignment.FieldUserID:       {Type: field.TypeInt, Column: scopeassignment.FieldUserID},
+			scopeassignment.FieldTeamID:       {Type: field.TypeInt, Column: scopeassignment.FieldTeamID},
 			scopeassignment.FieldScopeType:    {Type: field.TypeEnum, Column: scopeassignment.FieldScopeType},
 			scopeassignment.FieldProgramID:    {Type: field.TypeInt, Column: scopeassignment.FieldProgramID},
 			scopeassignment.FieldProjectID:    {Type: field.TypeInt, Column: scopeassignment.FieldProjectID},
@@ -182,6 +187,40 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   team.Table,
+			Columns: team.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: team.FieldID,
+			},
+		},
+		Type: "Team",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			team.FieldName:          {Type: field.TypeString, Column: team.FieldName},
+			team.FieldDescription:   {Type: field.TypeString, Column: team.FieldDescription},
+			team.FieldExternalGroup: {Type: field.TypeString, Column: team.FieldExternalGroup},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   teammembership.Table,
+			Columns: teammembership.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: teammembership.FieldID,
+			},
+		},
+		Type: "TeamMembership",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			teammembership.FieldTeamID:       {Type: field.TypeInt, Column: teammembership.FieldTeamID},
+			teammembership.FieldUserID:       {Type: field.TypeInt, Column: teammembership.FieldUserID},
+			teammembership.FieldActive:       {Type: field.TypeBool, Column: teammembership.FieldActive},
+			teammembership.FieldExpiresAt:    {Type: field.TypeTime, Column: teammembership.FieldExpiresAt},
+			teammembership.FieldExpireLogged: {Type: field.TypeBool, Column: teammembership.FieldExpireLogged},
+		},
+	}
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -271,6 +310,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"User",
 	)
 	graph.MustAddE(
+		"team",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   roleassignment.TeamTable,
+			Columns: []string{roleassignment.TeamColumn},
+			Bidi:    false,
+		},
+		"RoleAssignment",
+		"Team",
+	)
+	graph.MustAddE(
 		"role",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -293,6 +344,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"ScopeAssignment",
 		"User",
+	)
+	graph.MustAddE(
+		"team",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   scopeassignment.TeamTable,
+			Columns: []string{scopeassignment.TeamColumn},
+			Bidi:    false,
+		},
+		"ScopeAssignment",
+		"Team",
 	)
 	graph.MustAddE(
 		"program",
@@ -319,6 +382,66 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Project",
 	)
 	graph.MustAddE(
+		"memberships",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   team.MembershipsTable,
+			Columns: []string{team.MembershipsColumn},
+			Bidi:    false,
+		},
+		"Team",
+		"TeamMembership",
+	)
+	graph.MustAddE(
+		"role_assignments",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   team.RoleAssignmentsTable,
+			Columns: []string{team.RoleAssignmentsColumn},
+			Bidi:    false,
+		},
+		"Team",
+		"RoleAssignment",
+	)
+	graph.MustAddE(
+		"scope_assignments",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   team.ScopeAssignmentsTable,
+			Columns: []string{team.ScopeAssignmentsColumn},
+			Bidi:    false,
+		},
+		"Team",
+		"ScopeAssignment",
+	)
+	graph.MustAddE(
+		"team",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   teammembership.TeamTable,
+			Columns: []string{teammembership.TeamColumn},
+			Bidi:    false,
+		},
+		"TeamMembership",
+		"Team",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   teammembership.UserTable,
+			Columns: []string{teammembership.UserColumn},
+			Bidi:    false,
+		},
+		"TeamMembership",
+		"User",
+	)
+	graph.MustAddE(
 		"role_assignments",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -341,6 +464,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"ScopeAssignment",
+	)
+	graph.MustAddE(
+		"team_memberships",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TeamMembershipsTable,
+			Columns: []string{user.TeamMembershipsColumn},
+			Bidi:    false,
+		},
+		"User",
+		"TeamMembership",
 	)
 	return graph
 }()
@@ -439,6 +574,11 @@ func (f *AccessChangeFilter) WherePrograms(p entql.BytesP) {
 // WhereProjects applies the entql json.RawMessage predicate on the projects field.
 func (f *AccessChangeFilter) WhereProjects(p entql.BytesP) {
 	f.Where(p.Field(accesschange.FieldProjects))
+}
+
+// WhereTeams applies the entql json.RawMessage predicate on the teams field.
+func (f *AccessChangeFilter) WhereTeams(p entql.BytesP) {
+	f.Where(p.Field(accesschange.FieldTeams))
 }
 
 // WhereGlobalHolders applies the entql bool predicate on the global_holders field.
@@ -886,6 +1026,11 @@ func (f *RoleAssignmentFilter) WhereUserID(p entql.IntP) {
 	f.Where(p.Field(roleassignment.FieldUserID))
 }
 
+// WhereTeamID applies the entql int predicate on the team_id field.
+func (f *RoleAssignmentFilter) WhereTeamID(p entql.IntP) {
+	f.Where(p.Field(roleassignment.FieldTeamID))
+}
+
 // WhereRoleID applies the entql int predicate on the role_id field.
 func (f *RoleAssignmentFilter) WhereRoleID(p entql.IntP) {
 	f.Where(p.Field(roleassignment.FieldRoleID))
@@ -914,6 +1059,20 @@ func (f *RoleAssignmentFilter) WhereHasUser() {
 // WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
 func (f *RoleAssignmentFilter) WhereHasUserWith(preds ...predicate.User) {
 	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasTeam applies a predicate to check if query has an edge team.
+func (f *RoleAssignmentFilter) WhereHasTeam() {
+	f.Where(entql.HasEdge("team"))
+}
+
+// WhereHasTeamWith applies a predicate to check if query has an edge team with a given conditions (other predicates).
+func (f *RoleAssignmentFilter) WhereHasTeamWith(preds ...predicate.Team) {
+	f.Where(entql.HasEdgeWith("team", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -979,6 +1138,11 @@ func (f *ScopeAssignmentFilter) WhereUserID(p entql.IntP) {
 	f.Where(p.Field(scopeassignment.FieldUserID))
 }
 
+// WhereTeamID applies the entql int predicate on the team_id field.
+func (f *ScopeAssignmentFilter) WhereTeamID(p entql.IntP) {
+	f.Where(p.Field(scopeassignment.FieldTeamID))
+}
+
 // WhereScopeType applies the entql string predicate on the scope_type field.
 func (f *ScopeAssignmentFilter) WhereScopeType(p entql.StringP) {
 	f.Where(p.Field(scopeassignment.FieldScopeType))
@@ -1023,6 +1187,20 @@ func (f *ScopeAssignmentFilter) WhereHasUserWith(preds ...predicate.User) {
 	})))
 }
 
+// WhereHasTeam applies a predicate to check if query has an edge team.
+func (f *ScopeAssignmentFilter) WhereHasTeam() {
+	f.Where(entql.HasEdge("team"))
+}
+
+// WhereHasTeamWith applies a predicate to check if query has an edge team with a given conditions (other predicates).
+func (f *ScopeAssignmentFilter) WhereHasTeamWith(preds ...predicate.Team) {
+	f.Where(entql.HasEdgeWith("team", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // WhereHasProgram applies a predicate to check if query has an edge program.
 func (f *ScopeAssignmentFilter) WhereHasProgram() {
 	f.Where(entql.HasEdge("program"))
@@ -1045,6 +1223,196 @@ func (f *ScopeAssignmentFilter) WhereHasProject() {
 // WhereHasProjectWith applies a predicate to check if query has an edge project with a given conditions (other predicates).
 func (f *ScopeAssignmentFilter) WhereHasProjectWith(preds ...predicate.Project) {
 	f.Where(entql.HasEdgeWith("project", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *TeamQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the TeamQuery builder.
+func (_q *TeamQuery) Filter() *TeamFilter {
+	return &TeamFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *TeamMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the TeamMutation builder.
+func (m *TeamMutation) Filter() *TeamFilter {
+	return &TeamFilter{config: m.config, predicateAdder: m}
+}
+
+// TeamFilter provides a generic filtering capability at runtime for TeamQuery.
+type TeamFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *TeamFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *TeamFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(team.FieldID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *TeamFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(team.FieldName))
+}
+
+// WhereDescription applies the entql string predicate on the description field.
+func (f *TeamFilter) WhereDescription(p entql.StringP) {
+	f.Where(p.Field(team.FieldDescription))
+}
+
+// WhereExternalGroup applies the entql string predicate on the external_group field.
+func (f *TeamFilter) WhereExternalGroup(p entql.StringP) {
+	f.Where(p.Field(team.FieldExternalGroup))
+}
+
+// WhereHasMemberships applies a predicate to check if query has an edge memberships.
+func (f *TeamFilter) WhereHasMemberships() {
+	f.Where(entql.HasEdge("memberships"))
+}
+
+// WhereHasMembershipsWith applies a predicate to check if query has an edge memberships with a given conditions (other predicates).
+func (f *TeamFilter) WhereHasMembershipsWith(preds ...predicate.TeamMembership) {
+	f.Where(entql.HasEdgeWith("memberships", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRoleAssignments applies a predicate to check if query has an edge role_assignments.
+func (f *TeamFilter) WhereHasRoleAssignments() {
+	f.Where(entql.HasEdge("role_assignments"))
+}
+
+// WhereHasRoleAssignmentsWith applies a predicate to check if query has an edge role_assignments with a given conditions (other predicates).
+func (f *TeamFilter) WhereHasRoleAssignmentsWith(preds ...predicate.RoleAssignment) {
+	f.Where(entql.HasEdgeWith("role_assignments", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasScopeAssignments applies a predicate to check if query has an edge scope_assignments.
+func (f *TeamFilter) WhereHasScopeAssignments() {
+	f.Where(entql.HasEdge("scope_assignments"))
+}
+
+// WhereHasScopeAssignmentsWith applies a predicate to check if query has an edge scope_assignments with a given conditions (other predicates).
+func (f *TeamFilter) WhereHasScopeAssignmentsWith(preds ...predicate.ScopeAssignment) {
+	f.Where(entql.HasEdgeWith("scope_assignments", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *TeamMembershipQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the TeamMembershipQuery builder.
+func (_q *TeamMembershipQuery) Filter() *TeamMembershipFilter {
+	return &TeamMembershipFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *TeamMembershipMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the TeamMembershipMutation builder.
+func (m *TeamMembershipMutation) Filter() *TeamMembershipFilter {
+	return &TeamMembershipFilter{config: m.config, predicateAdder: m}
+}
+
+// TeamMembershipFilter provides a generic filtering capability at runtime for TeamMembershipQuery.
+type TeamMembershipFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *TeamMembershipFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *TeamMembershipFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(teammembership.FieldID))
+}
+
+// WhereTeamID applies the entql int predicate on the team_id field.
+func (f *TeamMembershipFilter) WhereTeamID(p entql.IntP) {
+	f.Where(p.Field(teammembership.FieldTeamID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *TeamMembershipFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(teammembership.FieldUserID))
+}
+
+// WhereActive applies the entql bool predicate on the active field.
+func (f *TeamMembershipFilter) WhereActive(p entql.BoolP) {
+	f.Where(p.Field(teammembership.FieldActive))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *TeamMembershipFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(teammembership.FieldExpiresAt))
+}
+
+// WhereExpireLogged applies the entql bool predicate on the expire_logged field.
+func (f *TeamMembershipFilter) WhereExpireLogged(p entql.BoolP) {
+	f.Where(p.Field(teammembership.FieldExpireLogged))
+}
+
+// WhereHasTeam applies a predicate to check if query has an edge team.
+func (f *TeamMembershipFilter) WhereHasTeam() {
+	f.Where(entql.HasEdge("team"))
+}
+
+// WhereHasTeamWith applies a predicate to check if query has an edge team with a given conditions (other predicates).
+func (f *TeamMembershipFilter) WhereHasTeamWith(preds ...predicate.Team) {
+	f.Where(entql.HasEdgeWith("team", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *TeamMembershipFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *TeamMembershipFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1080,7 +1448,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1133,6 +1501,20 @@ func (f *UserFilter) WhereHasScopeAssignments() {
 // WhereHasScopeAssignmentsWith applies a predicate to check if query has an edge scope_assignments with a given conditions (other predicates).
 func (f *UserFilter) WhereHasScopeAssignmentsWith(preds ...predicate.ScopeAssignment) {
 	f.Where(entql.HasEdgeWith("scope_assignments", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasTeamMemberships applies a predicate to check if query has an edge team_memberships.
+func (f *UserFilter) WhereHasTeamMemberships() {
+	f.Where(entql.HasEdge("team_memberships"))
+}
+
+// WhereHasTeamMembershipsWith applies a predicate to check if query has an edge team_memberships with a given conditions (other predicates).
+func (f *UserFilter) WhereHasTeamMembershipsWith(preds ...predicate.TeamMembership) {
+	f.Where(entql.HasEdgeWith("team_memberships", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

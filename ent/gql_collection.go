@@ -9,6 +9,8 @@ import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 	"context"
 
@@ -442,6 +444,21 @@ func (_q *RoleAssignmentQuery) collectField(ctx context.Context, oneNode bool, o
 				fieldSeen[roleassignment.FieldUserID] = struct{}{}
 			}
 
+		case "team":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TeamClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, teamImplementors)...); err != nil {
+				return err
+			}
+			_q.withTeam = query
+			if _, ok := fieldSeen[roleassignment.FieldTeamID]; !ok {
+				selectedFields = append(selectedFields, roleassignment.FieldTeamID)
+				fieldSeen[roleassignment.FieldTeamID] = struct{}{}
+			}
+
 		case "role":
 			var (
 				alias = field.Alias
@@ -544,6 +561,21 @@ func (_q *ScopeAssignmentQuery) collectField(ctx context.Context, oneNode bool, 
 				fieldSeen[scopeassignment.FieldUserID] = struct{}{}
 			}
 
+		case "team":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TeamClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, teamImplementors)...); err != nil {
+				return err
+			}
+			_q.withTeam = query
+			if _, ok := fieldSeen[scopeassignment.FieldTeamID]; !ok {
+				selectedFields = append(selectedFields, scopeassignment.FieldTeamID)
+				fieldSeen[scopeassignment.FieldTeamID] = struct{}{}
+			}
+
 		case "program":
 			var (
 				alias = field.Alias
@@ -625,6 +657,230 @@ func newScopeAssignmentPaginateArgs(rv map[string]any) *scopeassignmentPaginateA
 	}
 	if v, ok := rv[whereField].(*ScopeAssignmentWhereInput); ok {
 		args.opts = append(args.opts, WithScopeAssignmentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *TeamQuery) CollectFields(ctx context.Context, satisfies ...string) (*TeamQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *TeamQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(team.Columns))
+		selectedFields = []string{team.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "roleAssignments":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RoleAssignmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, roleassignmentImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedRoleAssignments(alias, func(wq *RoleAssignmentQuery) {
+				*wq = *query
+			})
+
+		case "scopeAssignments":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ScopeAssignmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, scopeassignmentImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedScopeAssignments(alias, func(wq *ScopeAssignmentQuery) {
+				*wq = *query
+			})
+		case "name":
+			if _, ok := fieldSeen[team.FieldName]; !ok {
+				selectedFields = append(selectedFields, team.FieldName)
+				fieldSeen[team.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[team.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, team.FieldDescription)
+				fieldSeen[team.FieldDescription] = struct{}{}
+			}
+		case "externalGroup":
+			if _, ok := fieldSeen[team.FieldExternalGroup]; !ok {
+				selectedFields = append(selectedFields, team.FieldExternalGroup)
+				fieldSeen[team.FieldExternalGroup] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type teamPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []TeamPaginateOption
+}
+
+func newTeamPaginateArgs(rv map[string]any) *teamPaginateArgs {
+	args := &teamPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &TeamOrder{Field: &TeamOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithTeamOrder(order))
+			}
+		case *TeamOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithTeamOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*TeamWhereInput); ok {
+		args.opts = append(args.opts, WithTeamFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *TeamMembershipQuery) CollectFields(ctx context.Context, satisfies ...string) (*TeamMembershipQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *TeamMembershipQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(teammembership.Columns))
+		selectedFields = []string{teammembership.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "team":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TeamClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, teamImplementors)...); err != nil {
+				return err
+			}
+			_q.withTeam = query
+			if _, ok := fieldSeen[teammembership.FieldTeamID]; !ok {
+				selectedFields = append(selectedFields, teammembership.FieldTeamID)
+				fieldSeen[teammembership.FieldTeamID] = struct{}{}
+			}
+
+		case "user":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withUser = query
+			if _, ok := fieldSeen[teammembership.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, teammembership.FieldUserID)
+				fieldSeen[teammembership.FieldUserID] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[teammembership.FieldActive]; !ok {
+				selectedFields = append(selectedFields, teammembership.FieldActive)
+				fieldSeen[teammembership.FieldActive] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[teammembership.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, teammembership.FieldExpiresAt)
+				fieldSeen[teammembership.FieldExpiresAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type teammembershipPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []TeamMembershipPaginateOption
+}
+
+func newTeamMembershipPaginateArgs(rv map[string]any) *teammembershipPaginateArgs {
+	args := &teammembershipPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }

@@ -33,7 +33,15 @@ func (_m *RoleAssignment) User(ctx context.Context) (*User, error) {
 	if IsNotLoaded(err) {
 		result, err = _m.QueryUser().Only(ctx)
 	}
-	return result, err
+	return result, MaskNotFound(err)
+}
+
+func (_m *RoleAssignment) Team(ctx context.Context) (*Team, error) {
+	result, err := _m.Edges.TeamOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTeam().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *RoleAssignment) Role(ctx context.Context) (*Role, error) {
@@ -49,7 +57,15 @@ func (_m *ScopeAssignment) User(ctx context.Context) (*User, error) {
 	if IsNotLoaded(err) {
 		result, err = _m.QueryUser().Only(ctx)
 	}
-	return result, err
+	return result, MaskNotFound(err)
+}
+
+func (_m *ScopeAssignment) Team(ctx context.Context) (*Team, error) {
+	result, err := _m.Edges.TeamOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTeam().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *ScopeAssignment) Program(ctx context.Context) (*Program, error) {
@@ -66,6 +82,46 @@ func (_m *ScopeAssignment) Project(ctx context.Context) (*Project, error) {
 		result, err = _m.QueryProject().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *Team) RoleAssignments(ctx context.Context) (result []*RoleAssignment, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedRoleAssignments(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.RoleAssignmentsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRoleAssignments().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Team) ScopeAssignments(ctx context.Context) (result []*ScopeAssignment, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedScopeAssignments(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.ScopeAssignmentsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryScopeAssignments().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *TeamMembership) Team(ctx context.Context) (*Team, error) {
+	result, err := _m.Edges.TeamOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTeam().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *TeamMembership) User(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.UserOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryUser().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *User) RoleAssignments(ctx context.Context) (result []*RoleAssignment, err error) {

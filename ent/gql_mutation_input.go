@@ -104,6 +104,66 @@ func (c *ProjectUpdateOne) SetInput(i UpdateProjectInput) *ProjectUpdateOne {
 	return c
 }
 
+// CreateTeamInput represents a mutation input for creating teams.
+type CreateTeamInput struct {
+	Name          string
+	Description   *string
+	ExternalGroup *string
+}
+
+// Mutate applies the CreateTeamInput on the TeamMutation builder.
+func (i *CreateTeamInput) Mutate(m *TeamMutation) {
+	m.SetName(i.Name)
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	if v := i.ExternalGroup; v != nil {
+		m.SetExternalGroup(*v)
+	}
+}
+
+// SetInput applies the change-set in the CreateTeamInput on the TeamCreate builder.
+func (c *TeamCreate) SetInput(i CreateTeamInput) *TeamCreate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// UpdateTeamInput represents a mutation input for updating teams.
+type UpdateTeamInput struct {
+	Name               *string
+	Description        *string
+	ClearExternalGroup bool
+	ExternalGroup      *string
+}
+
+// Mutate applies the UpdateTeamInput on the TeamMutation builder.
+func (i *UpdateTeamInput) Mutate(m *TeamMutation) {
+	if v := i.Name; v != nil {
+		m.SetName(*v)
+	}
+	if v := i.Description; v != nil {
+		m.SetDescription(*v)
+	}
+	if i.ClearExternalGroup {
+		m.ClearExternalGroup()
+	}
+	if v := i.ExternalGroup; v != nil {
+		m.SetExternalGroup(*v)
+	}
+}
+
+// SetInput applies the change-set in the UpdateTeamInput on the TeamUpdate builder.
+func (c *TeamUpdate) SetInput(i UpdateTeamInput) *TeamUpdate {
+	i.Mutate(c.Mutation())
+	return c
+}
+
+// SetInput applies the change-set in the UpdateTeamInput on the TeamUpdateOne builder.
+func (c *TeamUpdateOne) SetInput(i UpdateTeamInput) *TeamUpdateOne {
+	i.Mutate(c.Mutation())
+	return c
+}
+
 // CreateUserInput represents a mutation input for creating users.
 type CreateUserInput struct {
 	Email      string

@@ -9,6 +9,8 @@ import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 	"context"
 	"fmt"
@@ -58,6 +60,16 @@ var scopeassignmentImplementors = []string{"ScopeAssignment", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*ScopeAssignment) IsNode() {}
+
+var teamImplementors = []string{"Team", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Team) IsNode() {}
+
+var teammembershipImplementors = []string{"TeamMembership", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*TeamMembership) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -172,6 +184,24 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(scopeassignment.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, scopeassignmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case team.Table:
+		query := c.Team.Query().
+			Where(team.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, teamImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case teammembership.Table:
+		query := c.TeamMembership.Query().
+			Where(teammembership.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, teammembershipImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -342,6 +372,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.ScopeAssignment.Query().
 			Where(scopeassignment.IDIn(ids...))
 		query, err := query.CollectFields(ctx, scopeassignmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case team.Table:
+		query := c.Team.Query().
+			Where(team.IDIn(ids...))
+		query, err := query.CollectFields(ctx, teamImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case teammembership.Table:
+		query := c.TeamMembership.Query().
+			Where(teammembership.IDIn(ids...))
+		query, err := query.CollectFields(ctx, teammembershipImplementors...)
 		if err != nil {
 			return nil, err
 		}

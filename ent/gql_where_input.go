@@ -10,6 +10,7 @@ import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"errors"
 	"fmt"
@@ -1055,6 +1056,300 @@ func (i *ScopeAssignmentWhereInput) P() (predicate.ScopeAssignment, error) {
 		return predicates[0], nil
 	default:
 		return scopeassignment.And(predicates...), nil
+	}
+}
+
+// TeamWhereInput represents a where input for filtering Team queries.
+type TeamWhereInput struct {
+	Predicates []predicate.Team  `json:"-"`
+	Not        *TeamWhereInput   `json:"not,omitempty"`
+	Or         []*TeamWhereInput `json:"or,omitempty"`
+	And        []*TeamWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "external_group" field predicates.
+	ExternalGroup             *string  `json:"externalGroup,omitempty"`
+	ExternalGroupNEQ          *string  `json:"externalGroupNEQ,omitempty"`
+	ExternalGroupIn           []string `json:"externalGroupIn,omitempty"`
+	ExternalGroupNotIn        []string `json:"externalGroupNotIn,omitempty"`
+	ExternalGroupGT           *string  `json:"externalGroupGT,omitempty"`
+	ExternalGroupGTE          *string  `json:"externalGroupGTE,omitempty"`
+	ExternalGroupLT           *string  `json:"externalGroupLT,omitempty"`
+	ExternalGroupLTE          *string  `json:"externalGroupLTE,omitempty"`
+	ExternalGroupContains     *string  `json:"externalGroupContains,omitempty"`
+	ExternalGroupHasPrefix    *string  `json:"externalGroupHasPrefix,omitempty"`
+	ExternalGroupHasSuffix    *string  `json:"externalGroupHasSuffix,omitempty"`
+	ExternalGroupIsNil        bool     `json:"externalGroupIsNil,omitempty"`
+	ExternalGroupNotNil       bool     `json:"externalGroupNotNil,omitempty"`
+	ExternalGroupEqualFold    *string  `json:"externalGroupEqualFold,omitempty"`
+	ExternalGroupContainsFold *string  `json:"externalGroupContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *TeamWhereInput) AddPredicates(predicates ...predicate.Team) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the TeamWhereInput filter on the TeamQuery builder.
+func (i *TeamWhereInput) Filter(q *TeamQuery) (*TeamQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyTeamWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyTeamWhereInput is returned in case the TeamWhereInput is empty.
+var ErrEmptyTeamWhereInput = errors.New("ent: empty predicate TeamWhereInput")
+
+// P returns a predicate for filtering teams.
+// An error is returned if the input is empty or invalid.
+func (i *TeamWhereInput) P() (predicate.Team, error) {
+	var predicates []predicate.Team
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, team.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Team, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, team.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Team, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, team.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, team.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, team.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, team.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, team.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, team.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, team.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, team.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, team.IDLTE(*i.IDLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, team.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, team.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, team.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, team.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, team.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, team.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, team.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, team.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, team.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, team.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, team.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, team.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, team.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, team.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, team.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, team.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, team.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, team.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, team.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, team.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, team.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, team.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, team.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, team.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, team.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, team.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.ExternalGroup != nil {
+		predicates = append(predicates, team.ExternalGroupEQ(*i.ExternalGroup))
+	}
+	if i.ExternalGroupNEQ != nil {
+		predicates = append(predicates, team.ExternalGroupNEQ(*i.ExternalGroupNEQ))
+	}
+	if len(i.ExternalGroupIn) > 0 {
+		predicates = append(predicates, team.ExternalGroupIn(i.ExternalGroupIn...))
+	}
+	if len(i.ExternalGroupNotIn) > 0 {
+		predicates = append(predicates, team.ExternalGroupNotIn(i.ExternalGroupNotIn...))
+	}
+	if i.ExternalGroupGT != nil {
+		predicates = append(predicates, team.ExternalGroupGT(*i.ExternalGroupGT))
+	}
+	if i.ExternalGroupGTE != nil {
+		predicates = append(predicates, team.ExternalGroupGTE(*i.ExternalGroupGTE))
+	}
+	if i.ExternalGroupLT != nil {
+		predicates = append(predicates, team.ExternalGroupLT(*i.ExternalGroupLT))
+	}
+	if i.ExternalGroupLTE != nil {
+		predicates = append(predicates, team.ExternalGroupLTE(*i.ExternalGroupLTE))
+	}
+	if i.ExternalGroupContains != nil {
+		predicates = append(predicates, team.ExternalGroupContains(*i.ExternalGroupContains))
+	}
+	if i.ExternalGroupHasPrefix != nil {
+		predicates = append(predicates, team.ExternalGroupHasPrefix(*i.ExternalGroupHasPrefix))
+	}
+	if i.ExternalGroupHasSuffix != nil {
+		predicates = append(predicates, team.ExternalGroupHasSuffix(*i.ExternalGroupHasSuffix))
+	}
+	if i.ExternalGroupIsNil {
+		predicates = append(predicates, team.ExternalGroupIsNil())
+	}
+	if i.ExternalGroupNotNil {
+		predicates = append(predicates, team.ExternalGroupNotNil())
+	}
+	if i.ExternalGroupEqualFold != nil {
+		predicates = append(predicates, team.ExternalGroupEqualFold(*i.ExternalGroupEqualFold))
+	}
+	if i.ExternalGroupContainsFold != nil {
+		predicates = append(predicates, team.ExternalGroupContainsFold(*i.ExternalGroupContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyTeamWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return team.And(predicates...), nil
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 	"context"
 	"errors"
@@ -43,6 +45,8 @@ const (
 	TypeRole             = "Role"
 	TypeRoleAssignment   = "RoleAssignment"
 	TypeScopeAssignment  = "ScopeAssignment"
+	TypeTeam             = "Team"
+	TypeTeamMembership   = "TeamMembership"
 	TypeUser             = "User"
 )
 
@@ -67,6 +71,8 @@ type AccessChangeMutation struct {
 	appendprograms []int
 	projects       *[]int
 	appendprojects []int
+	teams          *[]int
+	appendteams    []int
 	global_holders *bool
 	delivered_at   *time.Time
 	clearedFields  map[string]struct{}
@@ -646,6 +652,71 @@ func (m *AccessChangeMutation) ResetProjects() {
 	m.appendprojects = nil
 }
 
+// SetTeams sets the "teams" field.
+func (m *AccessChangeMutation) SetTeams(i []int) {
+	m.teams = &i
+	m.appendteams = nil
+}
+
+// Teams returns the value of the "teams" field in the mutation.
+func (m *AccessChangeMutation) Teams() (r []int, exists bool) {
+	v := m.teams
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTeams returns the old "teams" field's value of the AccessChange entity.
+// If the AccessChange object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessChangeMutation) OldTeams(ctx context.Context) (v []int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTeams is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTeams requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTeams: %w", err)
+	}
+	return oldValue.Teams, nil
+}
+
+// AppendTeams adds i to the "teams" field.
+func (m *AccessChangeMutation) AppendTeams(i []int) {
+	m.appendteams = append(m.appendteams, i...)
+}
+
+// AppendedTeams returns the list of values that were appended to the "teams" field in this mutation.
+func (m *AccessChangeMutation) AppendedTeams() ([]int, bool) {
+	if len(m.appendteams) == 0 {
+		return nil, false
+	}
+	return m.appendteams, true
+}
+
+// ClearTeams clears the value of the "teams" field.
+func (m *AccessChangeMutation) ClearTeams() {
+	m.teams = nil
+	m.appendteams = nil
+	m.clearedFields[accesschange.FieldTeams] = struct{}{}
+}
+
+// TeamsCleared returns if the "teams" field was cleared in this mutation.
+func (m *AccessChangeMutation) TeamsCleared() bool {
+	_, ok := m.clearedFields[accesschange.FieldTeams]
+	return ok
+}
+
+// ResetTeams resets all changes to the "teams" field.
+func (m *AccessChangeMutation) ResetTeams() {
+	m.teams = nil
+	m.appendteams = nil
+	delete(m.clearedFields, accesschange.FieldTeams)
+}
+
 // SetGlobalHolders sets the "global_holders" field.
 func (m *AccessChangeMutation) SetGlobalHolders(b bool) {
 	m.global_holders = &b
@@ -765,7 +836,7 @@ func (m *AccessChangeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccessChangeMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, accesschange.FieldCreatedAt)
 	}
@@ -795,6 +866,9 @@ func (m *AccessChangeMutation) Fields() []string {
 	}
 	if m.projects != nil {
 		fields = append(fields, accesschange.FieldProjects)
+	}
+	if m.teams != nil {
+		fields = append(fields, accesschange.FieldTeams)
 	}
 	if m.global_holders != nil {
 		fields = append(fields, accesschange.FieldGlobalHolders)
@@ -830,6 +904,8 @@ func (m *AccessChangeMutation) Field(name string) (ent.Value, bool) {
 		return m.Programs()
 	case accesschange.FieldProjects:
 		return m.Projects()
+	case accesschange.FieldTeams:
+		return m.Teams()
 	case accesschange.FieldGlobalHolders:
 		return m.GlobalHolders()
 	case accesschange.FieldDeliveredAt:
@@ -863,6 +939,8 @@ func (m *AccessChangeMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldPrograms(ctx)
 	case accesschange.FieldProjects:
 		return m.OldProjects(ctx)
+	case accesschange.FieldTeams:
+		return m.OldTeams(ctx)
 	case accesschange.FieldGlobalHolders:
 		return m.OldGlobalHolders(ctx)
 	case accesschange.FieldDeliveredAt:
@@ -946,6 +1024,13 @@ func (m *AccessChangeMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetProjects(v)
 		return nil
+	case accesschange.FieldTeams:
+		v, ok := value.([]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTeams(v)
+		return nil
 	case accesschange.FieldGlobalHolders:
 		v, ok := value.(bool)
 		if !ok {
@@ -1023,6 +1108,9 @@ func (m *AccessChangeMutation) ClearedFields() []string {
 	if m.FieldCleared(accesschange.FieldScopeID) {
 		fields = append(fields, accesschange.FieldScopeID)
 	}
+	if m.FieldCleared(accesschange.FieldTeams) {
+		fields = append(fields, accesschange.FieldTeams)
+	}
 	if m.FieldCleared(accesschange.FieldDeliveredAt) {
 		fields = append(fields, accesschange.FieldDeliveredAt)
 	}
@@ -1045,6 +1133,9 @@ func (m *AccessChangeMutation) ClearField(name string) error {
 		return nil
 	case accesschange.FieldScopeID:
 		m.ClearScopeID()
+		return nil
+	case accesschange.FieldTeams:
+		m.ClearTeams()
 		return nil
 	case accesschange.FieldDeliveredAt:
 		m.ClearDeliveredAt()
@@ -1086,6 +1177,9 @@ func (m *AccessChangeMutation) ResetField(name string) error {
 		return nil
 	case accesschange.FieldProjects:
 		m.ResetProjects()
+		return nil
+	case accesschange.FieldTeams:
+		m.ResetTeams()
 		return nil
 	case accesschange.FieldGlobalHolders:
 		m.ResetGlobalHolders()
@@ -4257,6 +4351,8 @@ type RoleAssignmentMutation struct {
 	clearedFields map[string]struct{}
 	user          *int
 	cleareduser   bool
+	team          *int
+	clearedteam   bool
 	role          *int
 	clearedrole   bool
 	done          bool
@@ -4379,7 +4475,7 @@ func (m *RoleAssignmentMutation) UserID() (r int, exists bool) {
 // OldUserID returns the old "user_id" field's value of the RoleAssignment entity.
 // If the RoleAssignment object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RoleAssignmentMutation) OldUserID(ctx context.Context) (v int, err error) {
+func (m *RoleAssignmentMutation) OldUserID(ctx context.Context) (v *int, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
 	}
@@ -4393,9 +4489,71 @@ func (m *RoleAssignmentMutation) OldUserID(ctx context.Context) (v int, err erro
 	return oldValue.UserID, nil
 }
 
+// ClearUserID clears the value of the "user_id" field.
+func (m *RoleAssignmentMutation) ClearUserID() {
+	m.user = nil
+	m.clearedFields[roleassignment.FieldUserID] = struct{}{}
+}
+
+// UserIDCleared returns if the "user_id" field was cleared in this mutation.
+func (m *RoleAssignmentMutation) UserIDCleared() bool {
+	_, ok := m.clearedFields[roleassignment.FieldUserID]
+	return ok
+}
+
 // ResetUserID resets all changes to the "user_id" field.
 func (m *RoleAssignmentMutation) ResetUserID() {
 	m.user = nil
+	delete(m.clearedFields, roleassignment.FieldUserID)
+}
+
+// SetTeamID sets the "team_id" field.
+func (m *RoleAssignmentMutation) SetTeamID(i int) {
+	m.team = &i
+}
+
+// TeamID returns the value of the "team_id" field in the mutation.
+func (m *RoleAssignmentMutation) TeamID() (r int, exists bool) {
+	v := m.team
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTeamID returns the old "team_id" field's value of the RoleAssignment entity.
+// If the RoleAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleAssignmentMutation) OldTeamID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTeamID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTeamID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTeamID: %w", err)
+	}
+	return oldValue.TeamID, nil
+}
+
+// ClearTeamID clears the value of the "team_id" field.
+func (m *RoleAssignmentMutation) ClearTeamID() {
+	m.team = nil
+	m.clearedFields[roleassignment.FieldTeamID] = struct{}{}
+}
+
+// TeamIDCleared returns if the "team_id" field was cleared in this mutation.
+func (m *RoleAssignmentMutation) TeamIDCleared() bool {
+	_, ok := m.clearedFields[roleassignment.FieldTeamID]
+	return ok
+}
+
+// ResetTeamID resets all changes to the "team_id" field.
+func (m *RoleAssignmentMutation) ResetTeamID() {
+	m.team = nil
+	delete(m.clearedFields, roleassignment.FieldTeamID)
 }
 
 // SetRoleID sets the "role_id" field.
@@ -4563,7 +4721,7 @@ func (m *RoleAssignmentMutation) ClearUser() {
 
 // UserCleared reports if the "user" edge to the User entity was cleared.
 func (m *RoleAssignmentMutation) UserCleared() bool {
-	return m.cleareduser
+	return m.UserIDCleared() || m.cleareduser
 }
 
 // UserIDs returns the "user" edge IDs in the mutation.
@@ -4580,6 +4738,33 @@ func (m *RoleAssignmentMutation) UserIDs() (ids []int) {
 func (m *RoleAssignmentMutation) ResetUser() {
 	m.user = nil
 	m.cleareduser = false
+}
+
+// ClearTeam clears the "team" edge to the Team entity.
+func (m *RoleAssignmentMutation) ClearTeam() {
+	m.clearedteam = true
+	m.clearedFields[roleassignment.FieldTeamID] = struct{}{}
+}
+
+// TeamCleared reports if the "team" edge to the Team entity was cleared.
+func (m *RoleAssignmentMutation) TeamCleared() bool {
+	return m.TeamIDCleared() || m.clearedteam
+}
+
+// TeamIDs returns the "team" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TeamID instead. It exists only for internal usage by the builders.
+func (m *RoleAssignmentMutation) TeamIDs() (ids []int) {
+	if id := m.team; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTeam resets all changes to the "team" edge.
+func (m *RoleAssignmentMutation) ResetTeam() {
+	m.team = nil
+	m.clearedteam = false
 }
 
 // ClearRole clears the "role" edge to the Role entity.
@@ -4643,9 +4828,12 @@ func (m *RoleAssignmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RoleAssignmentMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.user != nil {
 		fields = append(fields, roleassignment.FieldUserID)
+	}
+	if m.team != nil {
+		fields = append(fields, roleassignment.FieldTeamID)
 	}
 	if m.role != nil {
 		fields = append(fields, roleassignment.FieldRoleID)
@@ -4669,6 +4857,8 @@ func (m *RoleAssignmentMutation) Field(name string) (ent.Value, bool) {
 	switch name {
 	case roleassignment.FieldUserID:
 		return m.UserID()
+	case roleassignment.FieldTeamID:
+		return m.TeamID()
 	case roleassignment.FieldRoleID:
 		return m.RoleID()
 	case roleassignment.FieldActive:
@@ -4688,6 +4878,8 @@ func (m *RoleAssignmentMutation) OldField(ctx context.Context, name string) (ent
 	switch name {
 	case roleassignment.FieldUserID:
 		return m.OldUserID(ctx)
+	case roleassignment.FieldTeamID:
+		return m.OldTeamID(ctx)
 	case roleassignment.FieldRoleID:
 		return m.OldRoleID(ctx)
 	case roleassignment.FieldActive:
@@ -4711,6 +4903,13 @@ func (m *RoleAssignmentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUserID(v)
+		return nil
+	case roleassignment.FieldTeamID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTeamID(v)
 		return nil
 	case roleassignment.FieldRoleID:
 		v, ok := value.(int)
@@ -4773,6 +4972,12 @@ func (m *RoleAssignmentMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *RoleAssignmentMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(roleassignment.FieldUserID) {
+		fields = append(fields, roleassignment.FieldUserID)
+	}
+	if m.FieldCleared(roleassignment.FieldTeamID) {
+		fields = append(fields, roleassignment.FieldTeamID)
+	}
 	if m.FieldCleared(roleassignment.FieldExpiresAt) {
 		fields = append(fields, roleassignment.FieldExpiresAt)
 	}
@@ -4790,6 +4995,12 @@ func (m *RoleAssignmentMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *RoleAssignmentMutation) ClearField(name string) error {
 	switch name {
+	case roleassignment.FieldUserID:
+		m.ClearUserID()
+		return nil
+	case roleassignment.FieldTeamID:
+		m.ClearTeamID()
+		return nil
 	case roleassignment.FieldExpiresAt:
 		m.ClearExpiresAt()
 		return nil
@@ -4803,6 +5014,9 @@ func (m *RoleAssignmentMutation) ResetField(name string) error {
 	switch name {
 	case roleassignment.FieldUserID:
 		m.ResetUserID()
+		return nil
+	case roleassignment.FieldTeamID:
+		m.ResetTeamID()
 		return nil
 	case roleassignment.FieldRoleID:
 		m.ResetRoleID()
@@ -4822,9 +5036,12 @@ func (m *RoleAssignmentMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *RoleAssignmentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.user != nil {
 		edges = append(edges, roleassignment.EdgeUser)
+	}
+	if m.team != nil {
+		edges = append(edges, roleassignment.EdgeTeam)
 	}
 	if m.role != nil {
 		edges = append(edges, roleassignment.EdgeRole)
@@ -4840,6 +5057,10 @@ func (m *RoleAssignmentMutation) AddedIDs(name string) []ent.Value {
 		if id := m.user; id != nil {
 			return []ent.Value{*id}
 		}
+	case roleassignment.EdgeTeam:
+		if id := m.team; id != nil {
+			return []ent.Value{*id}
+		}
 	case roleassignment.EdgeRole:
 		if id := m.role; id != nil {
 			return []ent.Value{*id}
@@ -4850,7 +5071,7 @@ func (m *RoleAssignmentMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *RoleAssignmentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	return edges
 }
 
@@ -4862,9 +5083,12 @@ func (m *RoleAssignmentMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *RoleAssignmentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.cleareduser {
 		edges = append(edges, roleassignment.EdgeUser)
+	}
+	if m.clearedteam {
+		edges = append(edges, roleassignment.EdgeTeam)
 	}
 	if m.clearedrole {
 		edges = append(edges, roleassignment.EdgeRole)
@@ -4878,6 +5102,8 @@ func (m *RoleAssignmentMutation) EdgeCleared(name string) bool {
 	switch name {
 	case roleassignment.EdgeUser:
 		return m.cleareduser
+	case roleassignment.EdgeTeam:
+		return m.clearedteam
 	case roleassignment.EdgeRole:
 		return m.clearedrole
 	}
@@ -4890,6 +5116,9 @@ func (m *RoleAssignmentMutation) ClearEdge(name string) error {
 	switch name {
 	case roleassignment.EdgeUser:
 		m.ClearUser()
+		return nil
+	case roleassignment.EdgeTeam:
+		m.ClearTeam()
 		return nil
 	case roleassignment.EdgeRole:
 		m.ClearRole()
@@ -4904,6 +5133,9 @@ func (m *RoleAssignmentMutation) ResetEdge(name string) error {
 	switch name {
 	case roleassignment.EdgeUser:
 		m.ResetUser()
+		return nil
+	case roleassignment.EdgeTeam:
+		m.ResetTeam()
 		return nil
 	case roleassignment.EdgeRole:
 		m.ResetRole()
@@ -4925,6 +5157,8 @@ type ScopeAssignmentMutation struct {
 	clearedFields  map[string]struct{}
 	user           *int
 	cleareduser    bool
+	team           *int
+	clearedteam    bool
 	program        *int
 	clearedprogram bool
 	project        *int
@@ -5049,7 +5283,7 @@ func (m *ScopeAssignmentMutation) UserID() (r int, exists bool) {
 // OldUserID returns the old "user_id" field's value of the ScopeAssignment entity.
 // If the ScopeAssignment object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *ScopeAssignmentMutation) OldUserID(ctx context.Context) (v int, err error) {
+func (m *ScopeAssignmentMutation) OldUserID(ctx context.Context) (v *int, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
 	}
@@ -5063,9 +5297,71 @@ func (m *ScopeAssignmentMutation) OldUserID(ctx context.Context) (v int, err err
 	return oldValue.UserID, nil
 }
 
+// ClearUserID clears the value of the "user_id" field.
+func (m *ScopeAssignmentMutation) ClearUserID() {
+	m.user = nil
+	m.clearedFields[scopeassignment.FieldUserID] = struct{}{}
+}
+
+// UserIDCleared returns if the "user_id" field was cleared in this mutation.
+func (m *ScopeAssignmentMutation) UserIDCleared() bool {
+	_, ok := m.clearedFields[scopeassignment.FieldUserID]
+	return ok
+}
+
 // ResetUserID resets all changes to the "user_id" field.
 func (m *ScopeAssignmentMutation) ResetUserID() {
 	m.user = nil
+	delete(m.clearedFields, scopeassignment.FieldUserID)
+}
+
+// SetTeamID sets the "team_id" field.
+func (m *ScopeAssignmentMutation) SetTeamID(i int) {
+	m.team = &i
+}
+
+// TeamID returns the value of the "team_id" field in the mutation.
+func (m *ScopeAssignmentMutation) TeamID() (r int, exists bool) {
+	v := m.team
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTeamID returns the old "team_id" field's value of the ScopeAssignment entity.
+// If the ScopeAssignment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScopeAssignmentMutation) OldTeamID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTeamID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTeamID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTeamID: %w", err)
+	}
+	return oldValue.TeamID, nil
+}
+
+// ClearTeamID clears the value of the "team_id" field.
+func (m *ScopeAssignmentMutation) ClearTeamID() {
+	m.team = nil
+	m.clearedFields[scopeassignment.FieldTeamID] = struct{}{}
+}
+
+// TeamIDCleared returns if the "team_id" field was cleared in this mutation.
+func (m *ScopeAssignmentMutation) TeamIDCleared() bool {
+	_, ok := m.clearedFields[scopeassignment.FieldTeamID]
+	return ok
+}
+
+// ResetTeamID resets all changes to the "team_id" field.
+func (m *ScopeAssignmentMutation) ResetTeamID() {
+	m.team = nil
+	delete(m.clearedFields, scopeassignment.FieldTeamID)
 }
 
 // SetScopeType sets the "scope_type" field.
@@ -5331,7 +5627,7 @@ func (m *ScopeAssignmentMutation) ClearUser() {
 
 // UserCleared reports if the "user" edge to the User entity was cleared.
 func (m *ScopeAssignmentMutation) UserCleared() bool {
-	return m.cleareduser
+	return m.UserIDCleared() || m.cleareduser
 }
 
 // UserIDs returns the "user" edge IDs in the mutation.
@@ -5348,6 +5644,33 @@ func (m *ScopeAssignmentMutation) UserIDs() (ids []int) {
 func (m *ScopeAssignmentMutation) ResetUser() {
 	m.user = nil
 	m.cleareduser = false
+}
+
+// ClearTeam clears the "team" edge to the Team entity.
+func (m *ScopeAssignmentMutation) ClearTeam() {
+	m.clearedteam = true
+	m.clearedFields[scopeassignment.FieldTeamID] = struct{}{}
+}
+
+// TeamCleared reports if the "team" edge to the Team entity was cleared.
+func (m *ScopeAssignmentMutation) TeamCleared() bool {
+	return m.TeamIDCleared() || m.clearedteam
+}
+
+// TeamIDs returns the "team" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TeamID instead. It exists only for internal usage by the builders.
+func (m *ScopeAssignmentMutation) TeamIDs() (ids []int) {
+	if id := m.team; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTeam resets all changes to the "team" edge.
+func (m *ScopeAssignmentMutation) ResetTeam() {
+	m.team = nil
+	m.clearedteam = false
 }
 
 // ClearProgram clears the "program" edge to the Program entity.
@@ -5438,9 +5761,12 @@ func (m *ScopeAssignmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ScopeAssignmentMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.user != nil {
 		fields = append(fields, scopeassignment.FieldUserID)
+	}
+	if m.team != nil {
+		fields = append(fields, scopeassignment.FieldTeamID)
 	}
 	if m.scope_type != nil {
 		fields = append(fields, scopeassignment.FieldScopeType)
@@ -5470,6 +5796,8 @@ func (m *ScopeAssignmentMutation) Field(name string) (ent.Value, bool) {
 	switch name {
 	case scopeassignment.FieldUserID:
 		return m.UserID()
+	case scopeassignment.FieldTeamID:
+		return m.TeamID()
 	case scopeassignment.FieldScopeType:
 		return m.ScopeType()
 	case scopeassignment.FieldProgramID:
@@ -5493,6 +5821,8 @@ func (m *ScopeAssignmentMutation) OldField(ctx context.Context, name string) (en
 	switch name {
 	case scopeassignment.FieldUserID:
 		return m.OldUserID(ctx)
+	case scopeassignment.FieldTeamID:
+		return m.OldTeamID(ctx)
 	case scopeassignment.FieldScopeType:
 		return m.OldScopeType(ctx)
 	case scopeassignment.FieldProgramID:
@@ -5520,6 +5850,13 @@ func (m *ScopeAssignmentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUserID(v)
+		return nil
+	case scopeassignment.FieldTeamID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTeamID(v)
 		return nil
 	case scopeassignment.FieldScopeType:
 		v, ok := value.(access.ScopeType)
@@ -5596,6 +5933,12 @@ func (m *ScopeAssignmentMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *ScopeAssignmentMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(scopeassignment.FieldUserID) {
+		fields = append(fields, scopeassignment.FieldUserID)
+	}
+	if m.FieldCleared(scopeassignment.FieldTeamID) {
+		fields = append(fields, scopeassignment.FieldTeamID)
+	}
 	if m.FieldCleared(scopeassignment.FieldProgramID) {
 		fields = append(fields, scopeassignment.FieldProgramID)
 	}
@@ -5619,6 +5962,12 @@ func (m *ScopeAssignmentMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *ScopeAssignmentMutation) ClearField(name string) error {
 	switch name {
+	case scopeassignment.FieldUserID:
+		m.ClearUserID()
+		return nil
+	case scopeassignment.FieldTeamID:
+		m.ClearTeamID()
+		return nil
 	case scopeassignment.FieldProgramID:
 		m.ClearProgramID()
 		return nil
@@ -5638,6 +5987,9 @@ func (m *ScopeAssignmentMutation) ResetField(name string) error {
 	switch name {
 	case scopeassignment.FieldUserID:
 		m.ResetUserID()
+		return nil
+	case scopeassignment.FieldTeamID:
+		m.ResetTeamID()
 		return nil
 	case scopeassignment.FieldScopeType:
 		m.ResetScopeType()
@@ -5663,9 +6015,12 @@ func (m *ScopeAssignmentMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ScopeAssignmentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.user != nil {
 		edges = append(edges, scopeassignment.EdgeUser)
+	}
+	if m.team != nil {
+		edges = append(edges, scopeassignment.EdgeTeam)
 	}
 	if m.program != nil {
 		edges = append(edges, scopeassignment.EdgeProgram)
@@ -5684,6 +6039,10 @@ func (m *ScopeAssignmentMutation) AddedIDs(name string) []ent.Value {
 		if id := m.user; id != nil {
 			return []ent.Value{*id}
 		}
+	case scopeassignment.EdgeTeam:
+		if id := m.team; id != nil {
+			return []ent.Value{*id}
+		}
 	case scopeassignment.EdgeProgram:
 		if id := m.program; id != nil {
 			return []ent.Value{*id}
@@ -5698,7 +6057,7 @@ func (m *ScopeAssignmentMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ScopeAssignmentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	return edges
 }
 
@@ -5710,9 +6069,12 @@ func (m *ScopeAssignmentMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ScopeAssignmentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.cleareduser {
 		edges = append(edges, scopeassignment.EdgeUser)
+	}
+	if m.clearedteam {
+		edges = append(edges, scopeassignment.EdgeTeam)
 	}
 	if m.clearedprogram {
 		edges = append(edges, scopeassignment.EdgeProgram)
@@ -5729,6 +6091,8 @@ func (m *ScopeAssignmentMutation) EdgeCleared(name string) bool {
 	switch name {
 	case scopeassignment.EdgeUser:
 		return m.cleareduser
+	case scopeassignment.EdgeTeam:
+		return m.clearedteam
 	case scopeassignment.EdgeProgram:
 		return m.clearedprogram
 	case scopeassignment.EdgeProject:
@@ -5743,6 +6107,9 @@ func (m *ScopeAssignmentMutation) ClearEdge(name string) error {
 	switch name {
 	case scopeassignment.EdgeUser:
 		m.ClearUser()
+		return nil
+	case scopeassignment.EdgeTeam:
+		m.ClearTeam()
 		return nil
 	case scopeassignment.EdgeProgram:
 		m.ClearProgram()
@@ -5761,6 +6128,9 @@ func (m *ScopeAssignmentMutation) ResetEdge(name string) error {
 	case scopeassignment.EdgeUser:
 		m.ResetUser()
 		return nil
+	case scopeassignment.EdgeTeam:
+		m.ResetTeam()
+		return nil
 	case scopeassignment.EdgeProgram:
 		m.ResetProgram()
 		return nil
@@ -5769,6 +6139,1388 @@ func (m *ScopeAssignmentMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown ScopeAssignment edge %s", name)
+}
+
+// TeamMutation represents an operation that mutates the Team nodes in the graph.
+type TeamMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *int
+	name                     *string
+	description              *string
+	external_group           *string
+	clearedFields            map[string]struct{}
+	memberships              map[int]struct{}
+	removedmemberships       map[int]struct{}
+	clearedmemberships       bool
+	role_assignments         map[int]struct{}
+	removedrole_assignments  map[int]struct{}
+	clearedrole_assignments  bool
+	scope_assignments        map[int]struct{}
+	removedscope_assignments map[int]struct{}
+	clearedscope_assignments bool
+	done                     bool
+	oldValue                 func(context.Context) (*Team, error)
+	predicates               []predicate.Team
+}
+
+var _ ent.Mutation = (*TeamMutation)(nil)
+
+// teamOption allows management of the mutation configuration using functional options.
+type teamOption func(*TeamMutation)
+
+// newTeamMutation creates new mutation for the Team entity.
+func newTeamMutation(c config, op Op, opts ...teamOption) *TeamMutation {
+	m := &TeamMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTeam,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTeamID sets the ID field of the mutation.
+func withTeamID(id int) teamOption {
+	return func(m *TeamMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Team
+		)
+		m.oldValue = func(ctx context.Context) (*Team, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Team.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTeam sets the old Team of the mutation.
+func withTeam(node *Team) teamOption {
+	return func(m *TeamMutation) {
+		m.oldValue = func(context.Context) (*Team, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TeamMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TeamMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TeamMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TeamMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Team.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *TeamMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *TeamMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Team entity.
+// If the Team object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *TeamMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *TeamMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *TeamMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Team entity.
+// If the Team object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *TeamMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetExternalGroup sets the "external_group" field.
+func (m *TeamMutation) SetExternalGroup(s string) {
+	m.external_group = &s
+}
+
+// ExternalGroup returns the value of the "external_group" field in the mutation.
+func (m *TeamMutation) ExternalGroup() (r string, exists bool) {
+	v := m.external_group
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalGroup returns the old "external_group" field's value of the Team entity.
+// If the Team object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMutation) OldExternalGroup(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalGroup is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalGroup requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalGroup: %w", err)
+	}
+	return oldValue.ExternalGroup, nil
+}
+
+// ClearExternalGroup clears the value of the "external_group" field.
+func (m *TeamMutation) ClearExternalGroup() {
+	m.external_group = nil
+	m.clearedFields[team.FieldExternalGroup] = struct{}{}
+}
+
+// ExternalGroupCleared returns if the "external_group" field was cleared in this mutation.
+func (m *TeamMutation) ExternalGroupCleared() bool {
+	_, ok := m.clearedFields[team.FieldExternalGroup]
+	return ok
+}
+
+// ResetExternalGroup resets all changes to the "external_group" field.
+func (m *TeamMutation) ResetExternalGroup() {
+	m.external_group = nil
+	delete(m.clearedFields, team.FieldExternalGroup)
+}
+
+// AddMembershipIDs adds the "memberships" edge to the TeamMembership entity by ids.
+func (m *TeamMutation) AddMembershipIDs(ids ...int) {
+	if m.memberships == nil {
+		m.memberships = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.memberships[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMemberships clears the "memberships" edge to the TeamMembership entity.
+func (m *TeamMutation) ClearMemberships() {
+	m.clearedmemberships = true
+}
+
+// MembershipsCleared reports if the "memberships" edge to the TeamMembership entity was cleared.
+func (m *TeamMutation) MembershipsCleared() bool {
+	return m.clearedmemberships
+}
+
+// RemoveMembershipIDs removes the "memberships" edge to the TeamMembership entity by IDs.
+func (m *TeamMutation) RemoveMembershipIDs(ids ...int) {
+	if m.removedmemberships == nil {
+		m.removedmemberships = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.memberships, ids[i])
+		m.removedmemberships[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMemberships returns the removed IDs of the "memberships" edge to the TeamMembership entity.
+func (m *TeamMutation) RemovedMembershipsIDs() (ids []int) {
+	for id := range m.removedmemberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MembershipsIDs returns the "memberships" edge IDs in the mutation.
+func (m *TeamMutation) MembershipsIDs() (ids []int) {
+	for id := range m.memberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMemberships resets all changes to the "memberships" edge.
+func (m *TeamMutation) ResetMemberships() {
+	m.memberships = nil
+	m.clearedmemberships = false
+	m.removedmemberships = nil
+}
+
+// AddRoleAssignmentIDs adds the "role_assignments" edge to the RoleAssignment entity by ids.
+func (m *TeamMutation) AddRoleAssignmentIDs(ids ...int) {
+	if m.role_assignments == nil {
+		m.role_assignments = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.role_assignments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRoleAssignments clears the "role_assignments" edge to the RoleAssignment entity.
+func (m *TeamMutation) ClearRoleAssignments() {
+	m.clearedrole_assignments = true
+}
+
+// RoleAssignmentsCleared reports if the "role_assignments" edge to the RoleAssignment entity was cleared.
+func (m *TeamMutation) RoleAssignmentsCleared() bool {
+	return m.clearedrole_assignments
+}
+
+// RemoveRoleAssignmentIDs removes the "role_assignments" edge to the RoleAssignment entity by IDs.
+func (m *TeamMutation) RemoveRoleAssignmentIDs(ids ...int) {
+	if m.removedrole_assignments == nil {
+		m.removedrole_assignments = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.role_assignments, ids[i])
+		m.removedrole_assignments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRoleAssignments returns the removed IDs of the "role_assignments" edge to the RoleAssignment entity.
+func (m *TeamMutation) RemovedRoleAssignmentsIDs() (ids []int) {
+	for id := range m.removedrole_assignments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RoleAssignmentsIDs returns the "role_assignments" edge IDs in the mutation.
+func (m *TeamMutation) RoleAssignmentsIDs() (ids []int) {
+	for id := range m.role_assignments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRoleAssignments resets all changes to the "role_assignments" edge.
+func (m *TeamMutation) ResetRoleAssignments() {
+	m.role_assignments = nil
+	m.clearedrole_assignments = false
+	m.removedrole_assignments = nil
+}
+
+// AddScopeAssignmentIDs adds the "scope_assignments" edge to the ScopeAssignment entity by ids.
+func (m *TeamMutation) AddScopeAssignmentIDs(ids ...int) {
+	if m.scope_assignments == nil {
+		m.scope_assignments = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.scope_assignments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearScopeAssignments clears the "scope_assignments" edge to the ScopeAssignment entity.
+func (m *TeamMutation) ClearScopeAssignments() {
+	m.clearedscope_assignments = true
+}
+
+// ScopeAssignmentsCleared reports if the "scope_assignments" edge to the ScopeAssignment entity was cleared.
+func (m *TeamMutation) ScopeAssignmentsCleared() bool {
+	return m.clearedscope_assignments
+}
+
+// RemoveScopeAssignmentIDs removes the "scope_assignments" edge to the ScopeAssignment entity by IDs.
+func (m *TeamMutation) RemoveScopeAssignmentIDs(ids ...int) {
+	if m.removedscope_assignments == nil {
+		m.removedscope_assignments = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.scope_assignments, ids[i])
+		m.removedscope_assignments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedScopeAssignments returns the removed IDs of the "scope_assignments" edge to the ScopeAssignment entity.
+func (m *TeamMutation) RemovedScopeAssignmentsIDs() (ids []int) {
+	for id := range m.removedscope_assignments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ScopeAssignmentsIDs returns the "scope_assignments" edge IDs in the mutation.
+func (m *TeamMutation) ScopeAssignmentsIDs() (ids []int) {
+	for id := range m.scope_assignments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetScopeAssignments resets all changes to the "scope_assignments" edge.
+func (m *TeamMutation) ResetScopeAssignments() {
+	m.scope_assignments = nil
+	m.clearedscope_assignments = false
+	m.removedscope_assignments = nil
+}
+
+// Where appends a list predicates to the TeamMutation builder.
+func (m *TeamMutation) Where(ps ...predicate.Team) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TeamMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TeamMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Team, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TeamMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TeamMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Team).
+func (m *TeamMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TeamMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.name != nil {
+		fields = append(fields, team.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, team.FieldDescription)
+	}
+	if m.external_group != nil {
+		fields = append(fields, team.FieldExternalGroup)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TeamMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case team.FieldName:
+		return m.Name()
+	case team.FieldDescription:
+		return m.Description()
+	case team.FieldExternalGroup:
+		return m.ExternalGroup()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TeamMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case team.FieldName:
+		return m.OldName(ctx)
+	case team.FieldDescription:
+		return m.OldDescription(ctx)
+	case team.FieldExternalGroup:
+		return m.OldExternalGroup(ctx)
+	}
+	return nil, fmt.Errorf("unknown Team field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TeamMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case team.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case team.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case team.FieldExternalGroup:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalGroup(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Team field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TeamMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TeamMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TeamMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Team numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TeamMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(team.FieldExternalGroup) {
+		fields = append(fields, team.FieldExternalGroup)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TeamMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TeamMutation) ClearField(name string) error {
+	switch name {
+	case team.FieldExternalGroup:
+		m.ClearExternalGroup()
+		return nil
+	}
+	return fmt.Errorf("unknown Team nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TeamMutation) ResetField(name string) error {
+	switch name {
+	case team.FieldName:
+		m.ResetName()
+		return nil
+	case team.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case team.FieldExternalGroup:
+		m.ResetExternalGroup()
+		return nil
+	}
+	return fmt.Errorf("unknown Team field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TeamMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.memberships != nil {
+		edges = append(edges, team.EdgeMemberships)
+	}
+	if m.role_assignments != nil {
+		edges = append(edges, team.EdgeRoleAssignments)
+	}
+	if m.scope_assignments != nil {
+		edges = append(edges, team.EdgeScopeAssignments)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TeamMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case team.EdgeMemberships:
+		ids := make([]ent.Value, 0, len(m.memberships))
+		for id := range m.memberships {
+			ids = append(ids, id)
+		}
+		return ids
+	case team.EdgeRoleAssignments:
+		ids := make([]ent.Value, 0, len(m.role_assignments))
+		for id := range m.role_assignments {
+			ids = append(ids, id)
+		}
+		return ids
+	case team.EdgeScopeAssignments:
+		ids := make([]ent.Value, 0, len(m.scope_assignments))
+		for id := range m.scope_assignments {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TeamMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedmemberships != nil {
+		edges = append(edges, team.EdgeMemberships)
+	}
+	if m.removedrole_assignments != nil {
+		edges = append(edges, team.EdgeRoleAssignments)
+	}
+	if m.removedscope_assignments != nil {
+		edges = append(edges, team.EdgeScopeAssignments)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TeamMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case team.EdgeMemberships:
+		ids := make([]ent.Value, 0, len(m.removedmemberships))
+		for id := range m.removedmemberships {
+			ids = append(ids, id)
+		}
+		return ids
+	case team.EdgeRoleAssignments:
+		ids := make([]ent.Value, 0, len(m.removedrole_assignments))
+		for id := range m.removedrole_assignments {
+			ids = append(ids, id)
+		}
+		return ids
+	case team.EdgeScopeAssignments:
+		ids := make([]ent.Value, 0, len(m.removedscope_assignments))
+		for id := range m.removedscope_assignments {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TeamMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedmemberships {
+		edges = append(edges, team.EdgeMemberships)
+	}
+	if m.clearedrole_assignments {
+		edges = append(edges, team.EdgeRoleAssignments)
+	}
+	if m.clearedscope_assignments {
+		edges = append(edges, team.EdgeScopeAssignments)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TeamMutation) EdgeCleared(name string) bool {
+	switch name {
+	case team.EdgeMemberships:
+		return m.clearedmemberships
+	case team.EdgeRoleAssignments:
+		return m.clearedrole_assignments
+	case team.EdgeScopeAssignments:
+		return m.clearedscope_assignments
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TeamMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Team unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TeamMutation) ResetEdge(name string) error {
+	switch name {
+	case team.EdgeMemberships:
+		m.ResetMemberships()
+		return nil
+	case team.EdgeRoleAssignments:
+		m.ResetRoleAssignments()
+		return nil
+	case team.EdgeScopeAssignments:
+		m.ResetScopeAssignments()
+		return nil
+	}
+	return fmt.Errorf("unknown Team edge %s", name)
+}
+
+// TeamMembershipMutation represents an operation that mutates the TeamMembership nodes in the graph.
+type TeamMembershipMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	active        *bool
+	expires_at    *time.Time
+	expire_logged *bool
+	clearedFields map[string]struct{}
+	team          *int
+	clearedteam   bool
+	user          *int
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*TeamMembership, error)
+	predicates    []predicate.TeamMembership
+}
+
+var _ ent.Mutation = (*TeamMembershipMutation)(nil)
+
+// teammembershipOption allows management of the mutation configuration using functional options.
+type teammembershipOption func(*TeamMembershipMutation)
+
+// newTeamMembershipMutation creates new mutation for the TeamMembership entity.
+func newTeamMembershipMutation(c config, op Op, opts ...teammembershipOption) *TeamMembershipMutation {
+	m := &TeamMembershipMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTeamMembership,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTeamMembershipID sets the ID field of the mutation.
+func withTeamMembershipID(id int) teammembershipOption {
+	return func(m *TeamMembershipMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TeamMembership
+		)
+		m.oldValue = func(ctx context.Context) (*TeamMembership, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TeamMembership.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTeamMembership sets the old TeamMembership of the mutation.
+func withTeamMembership(node *TeamMembership) teammembershipOption {
+	return func(m *TeamMembershipMutation) {
+		m.oldValue = func(context.Context) (*TeamMembership, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TeamMembershipMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TeamMembershipMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TeamMembershipMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TeamMembershipMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TeamMembership.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTeamID sets the "team_id" field.
+func (m *TeamMembershipMutation) SetTeamID(i int) {
+	m.team = &i
+}
+
+// TeamID returns the value of the "team_id" field in the mutation.
+func (m *TeamMembershipMutation) TeamID() (r int, exists bool) {
+	v := m.team
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTeamID returns the old "team_id" field's value of the TeamMembership entity.
+// If the TeamMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMembershipMutation) OldTeamID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTeamID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTeamID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTeamID: %w", err)
+	}
+	return oldValue.TeamID, nil
+}
+
+// ResetTeamID resets all changes to the "team_id" field.
+func (m *TeamMembershipMutation) ResetTeamID() {
+	m.team = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *TeamMembershipMutation) SetUserID(i int) {
+	m.user = &i
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *TeamMembershipMutation) UserID() (r int, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the TeamMembership entity.
+// If the TeamMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMembershipMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *TeamMembershipMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetActive sets the "active" field.
+func (m *TeamMembershipMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *TeamMembershipMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the TeamMembership entity.
+// If the TeamMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMembershipMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *TeamMembershipMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *TeamMembershipMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *TeamMembershipMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the TeamMembership entity.
+// If the TeamMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMembershipMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *TeamMembershipMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[teammembership.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *TeamMembershipMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[teammembership.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *TeamMembershipMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, teammembership.FieldExpiresAt)
+}
+
+// SetExpireLogged sets the "expire_logged" field.
+func (m *TeamMembershipMutation) SetExpireLogged(b bool) {
+	m.expire_logged = &b
+}
+
+// ExpireLogged returns the value of the "expire_logged" field in the mutation.
+func (m *TeamMembershipMutation) ExpireLogged() (r bool, exists bool) {
+	v := m.expire_logged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpireLogged returns the old "expire_logged" field's value of the TeamMembership entity.
+// If the TeamMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TeamMembershipMutation) OldExpireLogged(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpireLogged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpireLogged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpireLogged: %w", err)
+	}
+	return oldValue.ExpireLogged, nil
+}
+
+// ResetExpireLogged resets all changes to the "expire_logged" field.
+func (m *TeamMembershipMutation) ResetExpireLogged() {
+	m.expire_logged = nil
+}
+
+// ClearTeam clears the "team" edge to the Team entity.
+func (m *TeamMembershipMutation) ClearTeam() {
+	m.clearedteam = true
+	m.clearedFields[teammembership.FieldTeamID] = struct{}{}
+}
+
+// TeamCleared reports if the "team" edge to the Team entity was cleared.
+func (m *TeamMembershipMutation) TeamCleared() bool {
+	return m.clearedteam
+}
+
+// TeamIDs returns the "team" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TeamID instead. It exists only for internal usage by the builders.
+func (m *TeamMembershipMutation) TeamIDs() (ids []int) {
+	if id := m.team; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTeam resets all changes to the "team" edge.
+func (m *TeamMembershipMutation) ResetTeam() {
+	m.team = nil
+	m.clearedteam = false
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *TeamMembershipMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[teammembership.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *TeamMembershipMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *TeamMembershipMutation) UserIDs() (ids []int) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *TeamMembershipMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the TeamMembershipMutation builder.
+func (m *TeamMembershipMutation) Where(ps ...predicate.TeamMembership) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TeamMembershipMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TeamMembershipMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TeamMembership, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TeamMembershipMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TeamMembershipMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TeamMembership).
+func (m *TeamMembershipMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TeamMembershipMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.team != nil {
+		fields = append(fields, teammembership.FieldTeamID)
+	}
+	if m.user != nil {
+		fields = append(fields, teammembership.FieldUserID)
+	}
+	if m.active != nil {
+		fields = append(fields, teammembership.FieldActive)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, teammembership.FieldExpiresAt)
+	}
+	if m.expire_logged != nil {
+		fields = append(fields, teammembership.FieldExpireLogged)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TeamMembershipMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case teammembership.FieldTeamID:
+		return m.TeamID()
+	case teammembership.FieldUserID:
+		return m.UserID()
+	case teammembership.FieldActive:
+		return m.Active()
+	case teammembership.FieldExpiresAt:
+		return m.ExpiresAt()
+	case teammembership.FieldExpireLogged:
+		return m.ExpireLogged()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TeamMembershipMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case teammembership.FieldTeamID:
+		return m.OldTeamID(ctx)
+	case teammembership.FieldUserID:
+		return m.OldUserID(ctx)
+	case teammembership.FieldActive:
+		return m.OldActive(ctx)
+	case teammembership.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case teammembership.FieldExpireLogged:
+		return m.OldExpireLogged(ctx)
+	}
+	return nil, fmt.Errorf("unknown TeamMembership field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TeamMembershipMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case teammembership.FieldTeamID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTeamID(v)
+		return nil
+	case teammembership.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case teammembership.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case teammembership.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case teammembership.FieldExpireLogged:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpireLogged(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TeamMembership field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TeamMembershipMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TeamMembershipMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TeamMembershipMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown TeamMembership numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TeamMembershipMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(teammembership.FieldExpiresAt) {
+		fields = append(fields, teammembership.FieldExpiresAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TeamMembershipMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TeamMembershipMutation) ClearField(name string) error {
+	switch name {
+	case teammembership.FieldExpiresAt:
+		m.ClearExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown TeamMembership nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TeamMembershipMutation) ResetField(name string) error {
+	switch name {
+	case teammembership.FieldTeamID:
+		m.ResetTeamID()
+		return nil
+	case teammembership.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case teammembership.FieldActive:
+		m.ResetActive()
+		return nil
+	case teammembership.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case teammembership.FieldExpireLogged:
+		m.ResetExpireLogged()
+		return nil
+	}
+	return fmt.Errorf("unknown TeamMembership field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TeamMembershipMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.team != nil {
+		edges = append(edges, teammembership.EdgeTeam)
+	}
+	if m.user != nil {
+		edges = append(edges, teammembership.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TeamMembershipMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case teammembership.EdgeTeam:
+		if id := m.team; id != nil {
+			return []ent.Value{*id}
+		}
+	case teammembership.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TeamMembershipMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TeamMembershipMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TeamMembershipMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedteam {
+		edges = append(edges, teammembership.EdgeTeam)
+	}
+	if m.cleareduser {
+		edges = append(edges, teammembership.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TeamMembershipMutation) EdgeCleared(name string) bool {
+	switch name {
+	case teammembership.EdgeTeam:
+		return m.clearedteam
+	case teammembership.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TeamMembershipMutation) ClearEdge(name string) error {
+	switch name {
+	case teammembership.EdgeTeam:
+		m.ClearTeam()
+		return nil
+	case teammembership.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TeamMembership unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TeamMembershipMutation) ResetEdge(name string) error {
+	switch name {
+	case teammembership.EdgeTeam:
+		m.ResetTeam()
+		return nil
+	case teammembership.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TeamMembership edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.
@@ -5788,6 +7540,9 @@ type UserMutation struct {
 	scope_assignments        map[int]struct{}
 	removedscope_assignments map[int]struct{}
 	clearedscope_assignments bool
+	team_memberships         map[int]struct{}
+	removedteam_memberships  map[int]struct{}
+	clearedteam_memberships  bool
 	done                     bool
 	oldValue                 func(context.Context) (*User, error)
 	predicates               []predicate.User
@@ -6156,6 +7911,60 @@ func (m *UserMutation) ResetScopeAssignments() {
 	m.removedscope_assignments = nil
 }
 
+// AddTeamMembershipIDs adds the "team_memberships" edge to the TeamMembership entity by ids.
+func (m *UserMutation) AddTeamMembershipIDs(ids ...int) {
+	if m.team_memberships == nil {
+		m.team_memberships = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.team_memberships[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTeamMemberships clears the "team_memberships" edge to the TeamMembership entity.
+func (m *UserMutation) ClearTeamMemberships() {
+	m.clearedteam_memberships = true
+}
+
+// TeamMembershipsCleared reports if the "team_memberships" edge to the TeamMembership entity was cleared.
+func (m *UserMutation) TeamMembershipsCleared() bool {
+	return m.clearedteam_memberships
+}
+
+// RemoveTeamMembershipIDs removes the "team_memberships" edge to the TeamMembership entity by IDs.
+func (m *UserMutation) RemoveTeamMembershipIDs(ids ...int) {
+	if m.removedteam_memberships == nil {
+		m.removedteam_memberships = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.team_memberships, ids[i])
+		m.removedteam_memberships[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTeamMemberships returns the removed IDs of the "team_memberships" edge to the TeamMembership entity.
+func (m *UserMutation) RemovedTeamMembershipsIDs() (ids []int) {
+	for id := range m.removedteam_memberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TeamMembershipsIDs returns the "team_memberships" edge IDs in the mutation.
+func (m *UserMutation) TeamMembershipsIDs() (ids []int) {
+	for id := range m.team_memberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTeamMemberships resets all changes to the "team_memberships" edge.
+func (m *UserMutation) ResetTeamMemberships() {
+	m.team_memberships = nil
+	m.clearedteam_memberships = false
+	m.removedteam_memberships = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -6349,12 +8158,15 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.role_assignments != nil {
 		edges = append(edges, user.EdgeRoleAssignments)
 	}
 	if m.scope_assignments != nil {
 		edges = append(edges, user.EdgeScopeAssignments)
+	}
+	if m.team_memberships != nil {
+		edges = append(edges, user.EdgeTeamMemberships)
 	}
 	return edges
 }
@@ -6375,18 +8187,27 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeTeamMemberships:
+		ids := make([]ent.Value, 0, len(m.team_memberships))
+		for id := range m.team_memberships {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.removedrole_assignments != nil {
 		edges = append(edges, user.EdgeRoleAssignments)
 	}
 	if m.removedscope_assignments != nil {
 		edges = append(edges, user.EdgeScopeAssignments)
+	}
+	if m.removedteam_memberships != nil {
+		edges = append(edges, user.EdgeTeamMemberships)
 	}
 	return edges
 }
@@ -6407,18 +8228,27 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeTeamMemberships:
+		ids := make([]ent.Value, 0, len(m.removedteam_memberships))
+		for id := range m.removedteam_memberships {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedrole_assignments {
 		edges = append(edges, user.EdgeRoleAssignments)
 	}
 	if m.clearedscope_assignments {
 		edges = append(edges, user.EdgeScopeAssignments)
+	}
+	if m.clearedteam_memberships {
+		edges = append(edges, user.EdgeTeamMemberships)
 	}
 	return edges
 }
@@ -6431,6 +8261,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedrole_assignments
 	case user.EdgeScopeAssignments:
 		return m.clearedscope_assignments
+	case user.EdgeTeamMemberships:
+		return m.clearedteam_memberships
 	}
 	return false
 }
@@ -6452,6 +8284,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeScopeAssignments:
 		m.ResetScopeAssignments()
+		return nil
+	case user.EdgeTeamMemberships:
+		m.ResetTeamMemberships()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

@@ -5,6 +5,7 @@ package ent
 import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"fmt"
 	"strings"
@@ -20,7 +21,9 @@ type RoleAssignment struct {
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
 	// UserID holds the value of the "user_id" field.
-	UserID int `json:"user_id,omitempty"`
+	UserID *int `json:"user_id,omitempty"`
+	// TeamID holds the value of the "team_id" field.
+	TeamID *int `json:"team_id,omitempty"`
 	// RoleID holds the value of the "role_id" field.
 	RoleID int `json:"role_id,omitempty"`
 	// Active holds the value of the "active" field.
@@ -39,13 +42,15 @@ type RoleAssignment struct {
 type RoleAssignmentEdges struct {
 	// User holds the value of the user edge.
 	User *User `json:"user,omitempty"`
+	// Team holds the value of the team edge.
+	Team *Team `json:"team,omitempty"`
 	// Role holds the value of the role edge.
 	Role *Role `json:"role,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [3]map[string]int
 }
 
 // UserOrErr returns the User value or an error if the edge
@@ -59,12 +64,23 @@ func (e RoleAssignmentEdges) UserOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "user"}
 }
 
+// TeamOrErr returns the Team value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e RoleAssignmentEdges) TeamOrErr() (*Team, error) {
+	if e.Team != nil {
+		return e.Team, nil
+	} else if e.loadedTypes[1] {
+		return nil, &NotFoundError{label: team.Label}
+	}
+	return nil, &NotLoadedError{edge: "team"}
+}
+
 // RoleOrErr returns the Role value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e RoleAssignmentEdges) RoleOrErr() (*Role, error) {
 	if e.Role != nil {
 		return e.Role, nil
-	} else if e.loadedTypes[1] {
+	} else if e.loadedTypes[2] {
 		return nil, &NotFoundError{label: role.Label}
 	}
 	return nil, &NotLoadedError{edge: "role"}
@@ -77,7 +93,7 @@ func (*RoleAssignment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case roleassignment.FieldActive, roleassignment.FieldExpireLogged:
 			values[i] = new(sql.NullBool)
-		case roleassignment.FieldID, roleassignment.FieldUserID, roleassignment.FieldRoleID:
+		case roleassignment.FieldID, roleassignment.FieldUserID, roleassignment.FieldTeamID, roleassignment.FieldRoleID:
 			values[i] = new(sql.NullInt64)
 		case roleassignment.FieldExpiresAt:
 			values[i] = new(sql.NullTime)
@@ -106,7 +122,15 @@ func (_m *RoleAssignment) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field user_id", values[i])
 			} else if value.Valid {
-				_m.UserID = int(value.Int64)
+				_m.UserID = new(int)
+				*_m.UserID = int(value.Int64)
+			}
+		case roleassignment.FieldTeamID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field team_id", values[i])
+			} else if value.Valid {
+				_m.TeamID = new(int)
+				*_m.TeamID = int(value.Int64)
 			}
 		case roleassignment.FieldRoleID:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -151,6 +175,11 @@ func (_m *RoleAssignment) QueryUser() *UserQuery {
 	return NewRoleAssignmentClient(_m.config).QueryUser(_m)
 }
 
+// QueryTeam queries the "team" edge of the RoleAssignment entity.
+func (_m *RoleAssignment) QueryTeam() *TeamQuery {
+	return NewRoleAssignmentClient(_m.config).QueryTeam(_m)
+}
+
 // QueryRole queries the "role" edge of the RoleAssignment entity.
 func (_m *RoleAssignment) QueryRole() *RoleQuery {
 	return NewRoleAssignmentClient(_m.config).QueryRole(_m)
@@ -179,8 +208,15 @@ func (_m *RoleAssignment) String() string {
 	var builder strings.Builder
 	builder.WriteString("RoleAssignment(")
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
-	builder.WriteString("user_id=")
-	builder.WriteString(fmt.Sprintf("%v", _m.UserID))
+	if v := _m.UserID; v != nil {
+		builder.WriteString("user_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.TeamID; v != nil {
+		builder.WriteString("team_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("role_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RoleID))

@@ -5,6 +5,7 @@ package ent
 import (
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"context"
 	"errors"
@@ -27,6 +28,28 @@ type RoleAssignmentCreate struct {
 // SetUserID sets the "user_id" field.
 func (_c *RoleAssignmentCreate) SetUserID(v int) *RoleAssignmentCreate {
 	_c.mutation.SetUserID(v)
+	return _c
+}
+
+// SetNillableUserID sets the "user_id" field if the given value is not nil.
+func (_c *RoleAssignmentCreate) SetNillableUserID(v *int) *RoleAssignmentCreate {
+	if v != nil {
+		_c.SetUserID(*v)
+	}
+	return _c
+}
+
+// SetTeamID sets the "team_id" field.
+func (_c *RoleAssignmentCreate) SetTeamID(v int) *RoleAssignmentCreate {
+	_c.mutation.SetTeamID(v)
+	return _c
+}
+
+// SetNillableTeamID sets the "team_id" field if the given value is not nil.
+func (_c *RoleAssignmentCreate) SetNillableTeamID(v *int) *RoleAssignmentCreate {
+	if v != nil {
+		_c.SetTeamID(*v)
+	}
 	return _c
 }
 
@@ -81,6 +104,11 @@ func (_c *RoleAssignmentCreate) SetNillableExpireLogged(v *bool) *RoleAssignment
 // SetUser sets the "user" edge to the User entity.
 func (_c *RoleAssignmentCreate) SetUser(v *User) *RoleAssignmentCreate {
 	return _c.SetUserID(v.ID)
+}
+
+// SetTeam sets the "team" edge to the Team entity.
+func (_c *RoleAssignmentCreate) SetTeam(v *Team) *RoleAssignmentCreate {
+	return _c.SetTeamID(v.ID)
 }
 
 // SetRole sets the "role" edge to the Role entity.
@@ -138,9 +166,6 @@ func (_c *RoleAssignmentCreate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_c *RoleAssignmentCreate) check() error {
-	if _, ok := _c.mutation.UserID(); !ok {
-		return &ValidationError{Name: "user_id", err: errors.New(`ent: missing required field "RoleAssignment.user_id"`)}
-	}
 	if _, ok := _c.mutation.RoleID(); !ok {
 		return &ValidationError{Name: "role_id", err: errors.New(`ent: missing required field "RoleAssignment.role_id"`)}
 	}
@@ -149,9 +174,6 @@ func (_c *RoleAssignmentCreate) check() error {
 	}
 	if _, ok := _c.mutation.ExpireLogged(); !ok {
 		return &ValidationError{Name: "expire_logged", err: errors.New(`ent: missing required field "RoleAssignment.expire_logged"`)}
-	}
-	if len(_c.mutation.UserIDs()) == 0 {
-		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "RoleAssignment.user"`)}
 	}
 	if len(_c.mutation.RoleIDs()) == 0 {
 		return &ValidationError{Name: "role", err: errors.New(`ent: missing required edge "RoleAssignment.role"`)}
@@ -209,7 +231,24 @@ func (_c *RoleAssignmentCreate) createSpec() (*RoleAssignment, *sqlgraph.CreateS
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
-		_node.UserID = nodes[0]
+		_node.UserID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TeamIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   roleassignment.TeamTable,
+			Columns: []string{roleassignment.TeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(team.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.TeamID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.RoleIDs(); len(nodes) > 0 {
@@ -336,6 +375,9 @@ func (u *RoleAssignmentUpsertOne) UpdateNewValues() *RoleAssignmentUpsertOne {
 	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
 		if _, exists := u.create.mutation.UserID(); exists {
 			s.SetIgnore(roleassignment.FieldUserID)
+		}
+		if _, exists := u.create.mutation.TeamID(); exists {
+			s.SetIgnore(roleassignment.FieldTeamID)
 		}
 		if _, exists := u.create.mutation.RoleID(); exists {
 			s.SetIgnore(roleassignment.FieldRoleID)
@@ -598,6 +640,9 @@ func (u *RoleAssignmentUpsertBulk) UpdateNewValues() *RoleAssignmentUpsertBulk {
 		for _, b := range u.create.builders {
 			if _, exists := b.mutation.UserID(); exists {
 				s.SetIgnore(roleassignment.FieldUserID)
+			}
+			if _, exists := b.mutation.TeamID(); exists {
+				s.SetIgnore(roleassignment.FieldTeamID)
 			}
 			if _, exists := b.mutation.RoleID(); exists {
 				s.SetIgnore(roleassignment.FieldRoleID)

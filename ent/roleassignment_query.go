@@ -6,6 +6,7 @@ import (
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"context"
 	"errors"
@@ -27,6 +28,7 @@ type RoleAssignmentQuery struct {
 	inters     []Interceptor
 	predicates []predicate.RoleAssignment
 	withUser   *UserQuery
+	withTeam   *TeamQuery
 	withRole   *RoleQuery
 	loadTotal  []func(context.Context, []*RoleAssignment) error
 	modifiers  []func(*sql.Selector)
@@ -81,6 +83,28 @@ func (_q *RoleAssignmentQuery) QueryUser() *UserQuery {
 			sqlgraph.From(roleassignment.Table, roleassignment.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, roleassignment.UserTable, roleassignment.UserColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTeam chains the current query on the "team" edge.
+func (_q *RoleAssignmentQuery) QueryTeam() *TeamQuery {
+	query := (&TeamClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(roleassignment.Table, roleassignment.FieldID, selector),
+			sqlgraph.To(team.Table, team.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, roleassignment.TeamTable, roleassignment.TeamColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -303,6 +327,7 @@ func (_q *RoleAssignmentQuery) Clone() *RoleAssignmentQuery {
 		inters:     append([]Interceptor{}, _q.inters...),
 		predicates: append([]predicate.RoleAssignment{}, _q.predicates...),
 		withUser:   _q.withUser.Clone(),
+		withTeam:   _q.withTeam.Clone(),
 		withRole:   _q.withRole.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -319,6 +344,17 @@ func (_q *RoleAssignmentQuery) WithUser(opts ...func(*UserQuery)) *RoleAssignmen
 		opt(query)
 	}
 	_q.withUser = query
+	return _q
+}
+
+// WithTeam tells the query-builder to eager-load the nodes that are connected to
+// the "team" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *RoleAssignmentQuery) WithTeam(opts ...func(*TeamQuery)) *RoleAssignmentQuery {
+	query := (&TeamClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTeam = query
 	return _q
 }
 
@@ -417,8 +453,9 @@ func (_q *RoleAssignmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) (
 	var (
 		nodes       = []*RoleAssignment{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withUser != nil,
+			_q.withTeam != nil,
 			_q.withRole != nil,
 		}
 	)
@@ -449,6 +486,12 @@ func (_q *RoleAssignmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) (
 			return nil, err
 		}
 	}
+	if query := _q.withTeam; query != nil {
+		if err := _q.loadTeam(ctx, query, nodes, nil,
+			func(n *RoleAssignment, e *Team) { n.Edges.Team = e }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withRole; query != nil {
 		if err := _q.loadRole(ctx, query, nodes, nil,
 			func(n *RoleAssignment, e *Role) { n.Edges.Role = e }); err != nil {
@@ -467,7 +510,10 @@ func (_q *RoleAssignmentQuery) loadUser(ctx context.Context, query *UserQuery, n
 	ids := make([]int, 0, len(nodes))
 	nodeids := make(map[int][]*RoleAssignment)
 	for i := range nodes {
-		fk := nodes[i].UserID
+		if nodes[i].UserID == nil {
+			continue
+		}
+		fk := *nodes[i].UserID
 		if _, ok := nodeids[fk]; !ok {
 			ids = append(ids, fk)
 		}
@@ -485,6 +531,38 @@ func (_q *RoleAssignmentQuery) loadUser(ctx context.Context, query *UserQuery, n
 		nodes, ok := nodeids[n.ID]
 		if !ok {
 			return fmt.Errorf(`unexpected foreign-key "user_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *RoleAssignmentQuery) loadTeam(ctx context.Context, query *TeamQuery, nodes []*RoleAssignment, init func(*RoleAssignment), assign func(*RoleAssignment, *Team)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*RoleAssignment)
+	for i := range nodes {
+		if nodes[i].TeamID == nil {
+			continue
+		}
+		fk := *nodes[i].TeamID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(team.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "team_id" returned %v`, n.ID)
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
@@ -552,6 +630,9 @@ func (_q *RoleAssignmentQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withUser != nil {
 			_spec.Node.AddColumnOnce(roleassignment.FieldUserID)
+		}
+		if _q.withTeam != nil {
+			_spec.Node.AddColumnOnce(roleassignment.FieldTeamID)
 		}
 		if _q.withRole != nil {
 			_spec.Node.AddColumnOnce(roleassignment.FieldRoleID)

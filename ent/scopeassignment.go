@@ -7,6 +7,7 @@ import (
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"fmt"
 	"strings"
@@ -22,7 +23,9 @@ type ScopeAssignment struct {
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
 	// UserID holds the value of the "user_id" field.
-	UserID int `json:"user_id,omitempty"`
+	UserID *int `json:"user_id,omitempty"`
+	// TeamID holds the value of the "team_id" field.
+	TeamID *int `json:"team_id,omitempty"`
 	// ScopeType holds the value of the "scope_type" field.
 	ScopeType access.ScopeType `json:"scope_type,omitempty"`
 	// ProgramID holds the value of the "program_id" field.
@@ -45,15 +48,17 @@ type ScopeAssignment struct {
 type ScopeAssignmentEdges struct {
 	// User holds the value of the user edge.
 	User *User `json:"user,omitempty"`
+	// Team holds the value of the team edge.
+	Team *Team `json:"team,omitempty"`
 	// Program holds the value of the program edge.
 	Program *Program `json:"program,omitempty"`
 	// Project holds the value of the project edge.
 	Project *Project `json:"project,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [4]map[string]int
 }
 
 // UserOrErr returns the User value or an error if the edge
@@ -67,12 +72,23 @@ func (e ScopeAssignmentEdges) UserOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "user"}
 }
 
+// TeamOrErr returns the Team value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ScopeAssignmentEdges) TeamOrErr() (*Team, error) {
+	if e.Team != nil {
+		return e.Team, nil
+	} else if e.loadedTypes[1] {
+		return nil, &NotFoundError{label: team.Label}
+	}
+	return nil, &NotLoadedError{edge: "team"}
+}
+
 // ProgramOrErr returns the Program value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e ScopeAssignmentEdges) ProgramOrErr() (*Program, error) {
 	if e.Program != nil {
 		return e.Program, nil
-	} else if e.loadedTypes[1] {
+	} else if e.loadedTypes[2] {
 		return nil, &NotFoundError{label: program.Label}
 	}
 	return nil, &NotLoadedError{edge: "program"}
@@ -83,7 +99,7 @@ func (e ScopeAssignmentEdges) ProgramOrErr() (*Program, error) {
 func (e ScopeAssignmentEdges) ProjectOrErr() (*Project, error) {
 	if e.Project != nil {
 		return e.Project, nil
-	} else if e.loadedTypes[2] {
+	} else if e.loadedTypes[3] {
 		return nil, &NotFoundError{label: project.Label}
 	}
 	return nil, &NotLoadedError{edge: "project"}
@@ -96,7 +112,7 @@ func (*ScopeAssignment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case scopeassignment.FieldActive, scopeassignment.FieldExpireLogged:
 			values[i] = new(sql.NullBool)
-		case scopeassignment.FieldID, scopeassignment.FieldUserID, scopeassignment.FieldProgramID, scopeassignment.FieldProjectID:
+		case scopeassignment.FieldID, scopeassignment.FieldUserID, scopeassignment.FieldTeamID, scopeassignment.FieldProgramID, scopeassignment.FieldProjectID:
 			values[i] = new(sql.NullInt64)
 		case scopeassignment.FieldScopeType:
 			values[i] = new(sql.NullString)
@@ -127,7 +143,15 @@ func (_m *ScopeAssignment) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field user_id", values[i])
 			} else if value.Valid {
-				_m.UserID = int(value.Int64)
+				_m.UserID = new(int)
+				*_m.UserID = int(value.Int64)
+			}
+		case scopeassignment.FieldTeamID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field team_id", values[i])
+			} else if value.Valid {
+				_m.TeamID = new(int)
+				*_m.TeamID = int(value.Int64)
 			}
 		case scopeassignment.FieldScopeType:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -186,6 +210,11 @@ func (_m *ScopeAssignment) QueryUser() *UserQuery {
 	return NewScopeAssignmentClient(_m.config).QueryUser(_m)
 }
 
+// QueryTeam queries the "team" edge of the ScopeAssignment entity.
+func (_m *ScopeAssignment) QueryTeam() *TeamQuery {
+	return NewScopeAssignmentClient(_m.config).QueryTeam(_m)
+}
+
 // QueryProgram queries the "program" edge of the ScopeAssignment entity.
 func (_m *ScopeAssignment) QueryProgram() *ProgramQuery {
 	return NewScopeAssignmentClient(_m.config).QueryProgram(_m)
@@ -219,8 +248,15 @@ func (_m *ScopeAssignment) String() string {
 	var builder strings.Builder
 	builder.WriteString("ScopeAssignment(")
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
-	builder.WriteString("user_id=")
-	builder.WriteString(fmt.Sprintf("%v", _m.UserID))
+	if v := _m.UserID; v != nil {
+		builder.WriteString("user_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.TeamID; v != nil {
+		builder.WriteString("team_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("scope_type=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ScopeType))

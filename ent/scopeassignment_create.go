@@ -7,6 +7,7 @@ import (
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"context"
 	"errors"
@@ -29,6 +30,28 @@ type ScopeAssignmentCreate struct {
 // SetUserID sets the "user_id" field.
 func (_c *ScopeAssignmentCreate) SetUserID(v int) *ScopeAssignmentCreate {
 	_c.mutation.SetUserID(v)
+	return _c
+}
+
+// SetNillableUserID sets the "user_id" field if the given value is not nil.
+func (_c *ScopeAssignmentCreate) SetNillableUserID(v *int) *ScopeAssignmentCreate {
+	if v != nil {
+		_c.SetUserID(*v)
+	}
+	return _c
+}
+
+// SetTeamID sets the "team_id" field.
+func (_c *ScopeAssignmentCreate) SetTeamID(v int) *ScopeAssignmentCreate {
+	_c.mutation.SetTeamID(v)
+	return _c
+}
+
+// SetNillableTeamID sets the "team_id" field if the given value is not nil.
+func (_c *ScopeAssignmentCreate) SetNillableTeamID(v *int) *ScopeAssignmentCreate {
+	if v != nil {
+		_c.SetTeamID(*v)
+	}
 	return _c
 }
 
@@ -113,6 +136,11 @@ func (_c *ScopeAssignmentCreate) SetUser(v *User) *ScopeAssignmentCreate {
 	return _c.SetUserID(v.ID)
 }
 
+// SetTeam sets the "team" edge to the Team entity.
+func (_c *ScopeAssignmentCreate) SetTeam(v *Team) *ScopeAssignmentCreate {
+	return _c.SetTeamID(v.ID)
+}
+
 // SetProgram sets the "program" edge to the Program entity.
 func (_c *ScopeAssignmentCreate) SetProgram(v *Program) *ScopeAssignmentCreate {
 	return _c.SetProgramID(v.ID)
@@ -173,9 +201,6 @@ func (_c *ScopeAssignmentCreate) defaults() error {
 
 // check runs all checks and user-defined validators on the builder.
 func (_c *ScopeAssignmentCreate) check() error {
-	if _, ok := _c.mutation.UserID(); !ok {
-		return &ValidationError{Name: "user_id", err: errors.New(`ent: missing required field "ScopeAssignment.user_id"`)}
-	}
 	if _, ok := _c.mutation.ScopeType(); !ok {
 		return &ValidationError{Name: "scope_type", err: errors.New(`ent: missing required field "ScopeAssignment.scope_type"`)}
 	}
@@ -189,9 +214,6 @@ func (_c *ScopeAssignmentCreate) check() error {
 	}
 	if _, ok := _c.mutation.ExpireLogged(); !ok {
 		return &ValidationError{Name: "expire_logged", err: errors.New(`ent: missing required field "ScopeAssignment.expire_logged"`)}
-	}
-	if len(_c.mutation.UserIDs()) == 0 {
-		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "ScopeAssignment.user"`)}
 	}
 	return nil
 }
@@ -250,7 +272,24 @@ func (_c *ScopeAssignmentCreate) createSpec() (*ScopeAssignment, *sqlgraph.Creat
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
-		_node.UserID = nodes[0]
+		_node.UserID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TeamIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   scopeassignment.TeamTable,
+			Columns: []string{scopeassignment.TeamColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(team.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.TeamID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.ProgramIDs(); len(nodes) > 0 {
@@ -394,6 +433,9 @@ func (u *ScopeAssignmentUpsertOne) UpdateNewValues() *ScopeAssignmentUpsertOne {
 	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
 		if _, exists := u.create.mutation.UserID(); exists {
 			s.SetIgnore(scopeassignment.FieldUserID)
+		}
+		if _, exists := u.create.mutation.TeamID(); exists {
+			s.SetIgnore(scopeassignment.FieldTeamID)
 		}
 		if _, exists := u.create.mutation.ScopeType(); exists {
 			s.SetIgnore(scopeassignment.FieldScopeType)
@@ -662,6 +704,9 @@ func (u *ScopeAssignmentUpsertBulk) UpdateNewValues() *ScopeAssignmentUpsertBulk
 		for _, b := range u.create.builders {
 			if _, exists := b.mutation.UserID(); exists {
 				s.SetIgnore(scopeassignment.FieldUserID)
+			}
+			if _, exists := b.mutation.TeamID(); exists {
+				s.SetIgnore(scopeassignment.FieldTeamID)
 			}
 			if _, exists := b.mutation.ScopeType(); exists {
 				s.SetIgnore(scopeassignment.FieldScopeType)

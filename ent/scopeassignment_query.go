@@ -7,6 +7,7 @@ import (
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"context"
 	"errors"
@@ -28,6 +29,7 @@ type ScopeAssignmentQuery struct {
 	inters      []Interceptor
 	predicates  []predicate.ScopeAssignment
 	withUser    *UserQuery
+	withTeam    *TeamQuery
 	withProgram *ProgramQuery
 	withProject *ProjectQuery
 	loadTotal   []func(context.Context, []*ScopeAssignment) error
@@ -83,6 +85,28 @@ func (_q *ScopeAssignmentQuery) QueryUser() *UserQuery {
 			sqlgraph.From(scopeassignment.Table, scopeassignment.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, scopeassignment.UserTable, scopeassignment.UserColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTeam chains the current query on the "team" edge.
+func (_q *ScopeAssignmentQuery) QueryTeam() *TeamQuery {
+	query := (&TeamClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scopeassignment.Table, scopeassignment.FieldID, selector),
+			sqlgraph.To(team.Table, team.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, scopeassignment.TeamTable, scopeassignment.TeamColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -327,6 +351,7 @@ func (_q *ScopeAssignmentQuery) Clone() *ScopeAssignmentQuery {
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.ScopeAssignment{}, _q.predicates...),
 		withUser:    _q.withUser.Clone(),
+		withTeam:    _q.withTeam.Clone(),
 		withProgram: _q.withProgram.Clone(),
 		withProject: _q.withProject.Clone(),
 		// clone intermediate query.
@@ -344,6 +369,17 @@ func (_q *ScopeAssignmentQuery) WithUser(opts ...func(*UserQuery)) *ScopeAssignm
 		opt(query)
 	}
 	_q.withUser = query
+	return _q
+}
+
+// WithTeam tells the query-builder to eager-load the nodes that are connected to
+// the "team" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ScopeAssignmentQuery) WithTeam(opts ...func(*TeamQuery)) *ScopeAssignmentQuery {
+	query := (&TeamClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTeam = query
 	return _q
 }
 
@@ -453,8 +489,9 @@ func (_q *ScopeAssignmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	var (
 		nodes       = []*ScopeAssignment{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withUser != nil,
+			_q.withTeam != nil,
 			_q.withProgram != nil,
 			_q.withProject != nil,
 		}
@@ -486,6 +523,12 @@ func (_q *ScopeAssignmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 			return nil, err
 		}
 	}
+	if query := _q.withTeam; query != nil {
+		if err := _q.loadTeam(ctx, query, nodes, nil,
+			func(n *ScopeAssignment, e *Team) { n.Edges.Team = e }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withProgram; query != nil {
 		if err := _q.loadProgram(ctx, query, nodes, nil,
 			func(n *ScopeAssignment, e *Program) { n.Edges.Program = e }); err != nil {
@@ -510,7 +553,10 @@ func (_q *ScopeAssignmentQuery) loadUser(ctx context.Context, query *UserQuery, 
 	ids := make([]int, 0, len(nodes))
 	nodeids := make(map[int][]*ScopeAssignment)
 	for i := range nodes {
-		fk := nodes[i].UserID
+		if nodes[i].UserID == nil {
+			continue
+		}
+		fk := *nodes[i].UserID
 		if _, ok := nodeids[fk]; !ok {
 			ids = append(ids, fk)
 		}
@@ -528,6 +574,38 @@ func (_q *ScopeAssignmentQuery) loadUser(ctx context.Context, query *UserQuery, 
 		nodes, ok := nodeids[n.ID]
 		if !ok {
 			return fmt.Errorf(`unexpected foreign-key "user_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *ScopeAssignmentQuery) loadTeam(ctx context.Context, query *TeamQuery, nodes []*ScopeAssignment, init func(*ScopeAssignment), assign func(*ScopeAssignment, *Team)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*ScopeAssignment)
+	for i := range nodes {
+		if nodes[i].TeamID == nil {
+			continue
+		}
+		fk := *nodes[i].TeamID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(team.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "team_id" returned %v`, n.ID)
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
@@ -630,6 +708,9 @@ func (_q *ScopeAssignmentQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withUser != nil {
 			_spec.Node.AddColumnOnce(scopeassignment.FieldUserID)
+		}
+		if _q.withTeam != nil {
+			_spec.Node.AddColumnOnce(scopeassignment.FieldTeamID)
 		}
 		if _q.withProgram != nil {
 			_spec.Node.AddColumnOnce(scopeassignment.FieldProgramID)

@@ -109,14 +109,6 @@ func (_u *ScopeAssignmentUpdate) ExecX(ctx context.Context) {
 	}
 }
 
-// check runs all checks and user-defined validators on the builder.
-func (_u *ScopeAssignmentUpdate) check() error {
-	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "ScopeAssignment.user"`)
-	}
-	return nil
-}
-
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *ScopeAssignmentUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *ScopeAssignmentUpdate {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -124,9 +116,6 @@ func (_u *ScopeAssignmentUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder))
 }
 
 func (_u *ScopeAssignmentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
-	if err := _u.check(); err != nil {
-		return _node, err
-	}
 	_spec := sqlgraph.NewUpdateSpec(scopeassignment.Table, scopeassignment.Columns, sqlgraph.NewFieldSpec(scopeassignment.FieldID, field.TypeInt))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
@@ -262,14 +251,6 @@ func (_u *ScopeAssignmentUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
-// check runs all checks and user-defined validators on the builder.
-func (_u *ScopeAssignmentUpdateOne) check() error {
-	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "ScopeAssignment.user"`)
-	}
-	return nil
-}
-
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *ScopeAssignmentUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *ScopeAssignmentUpdateOne {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -277,9 +258,6 @@ func (_u *ScopeAssignmentUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilde
 }
 
 func (_u *ScopeAssignmentUpdateOne) sqlSave(ctx context.Context) (_node *ScopeAssignment, err error) {
-	if err := _u.check(); err != nil {
-		return _node, err
-	}
 	_spec := sqlgraph.NewUpdateSpec(scopeassignment.Table, scopeassignment.Columns, sqlgraph.NewFieldSpec(scopeassignment.FieldID, field.TypeInt))
 	id, ok := _u.mutation.ID()
 	if !ok {

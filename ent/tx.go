@@ -32,6 +32,10 @@ type Tx struct {
 	RoleAssignment *RoleAssignmentClient
 	// ScopeAssignment is the client for interacting with the ScopeAssignment builders.
 	ScopeAssignment *ScopeAssignmentClient
+	// Team is the client for interacting with the Team builders.
+	Team *TeamClient
+	// TeamMembership is the client for interacting with the TeamMembership builders.
+	TeamMembership *TeamMembershipClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -174,6 +178,8 @@ func (tx *Tx) init() {
 	tx.Role = NewRoleClient(tx.config)
 	tx.RoleAssignment = NewRoleAssignmentClient(tx.config)
 	tx.ScopeAssignment = NewScopeAssignmentClient(tx.config)
+	tx.Team = NewTeamClient(tx.config)
+	tx.TeamMembership = NewTeamMembershipClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

@@ -36,14 +36,17 @@ type UserEdges struct {
 	RoleAssignments []*RoleAssignment `json:"role_assignments,omitempty"`
 	// ScopeAssignments holds the value of the scope_assignments edge.
 	ScopeAssignments []*ScopeAssignment `json:"scope_assignments,omitempty"`
+	// TeamMemberships holds the value of the team_memberships edge.
+	TeamMemberships []*TeamMembership `json:"team_memberships,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
 	namedRoleAssignments  map[string][]*RoleAssignment
 	namedScopeAssignments map[string][]*ScopeAssignment
+	namedTeamMemberships  map[string][]*TeamMembership
 }
 
 // RoleAssignmentsOrErr returns the RoleAssignments value or an error if the edge
@@ -62,6 +65,15 @@ func (e UserEdges) ScopeAssignmentsOrErr() ([]*ScopeAssignment, error) {
 		return e.ScopeAssignments, nil
 	}
 	return nil, &NotLoadedError{edge: "scope_assignments"}
+}
+
+// TeamMembershipsOrErr returns the TeamMemberships value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) TeamMembershipsOrErr() ([]*TeamMembership, error) {
+	if e.loadedTypes[2] {
+		return e.TeamMemberships, nil
+	}
+	return nil, &NotLoadedError{edge: "team_memberships"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -142,6 +154,11 @@ func (_m *User) QueryRoleAssignments() *RoleAssignmentQuery {
 // QueryScopeAssignments queries the "scope_assignments" edge of the User entity.
 func (_m *User) QueryScopeAssignments() *ScopeAssignmentQuery {
 	return NewUserClient(_m.config).QueryScopeAssignments(_m)
+}
+
+// QueryTeamMemberships queries the "team_memberships" edge of the User entity.
+func (_m *User) QueryTeamMemberships() *TeamMembershipQuery {
+	return NewUserClient(_m.config).QueryTeamMemberships(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -229,6 +246,30 @@ func (_m *User) appendNamedScopeAssignments(name string, edges ...*ScopeAssignme
 		_m.Edges.namedScopeAssignments[name] = []*ScopeAssignment{}
 	} else {
 		_m.Edges.namedScopeAssignments[name] = append(_m.Edges.namedScopeAssignments[name], edges...)
+	}
+}
+
+// NamedTeamMemberships returns the TeamMemberships named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedTeamMemberships(name string) ([]*TeamMembership, error) {
+	if _m.Edges.namedTeamMemberships == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedTeamMemberships[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedTeamMemberships(name string, edges ...*TeamMembership) {
+	if _m.Edges.namedTeamMemberships == nil {
+		_m.Edges.namedTeamMemberships = make(map[string][]*TeamMembership)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedTeamMemberships[name] = []*TeamMembership{}
+	} else {
+		_m.Edges.namedTeamMemberships[name] = append(_m.Edges.namedTeamMemberships[name], edges...)
 	}
 }
 

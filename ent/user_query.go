@@ -6,6 +6,7 @@ import (
 	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 	"context"
 	"database/sql/driver"
@@ -29,10 +30,12 @@ type UserQuery struct {
 	predicates                []predicate.User
 	withRoleAssignments       *RoleAssignmentQuery
 	withScopeAssignments      *ScopeAssignmentQuery
+	withTeamMemberships       *TeamMembershipQuery
 	loadTotal                 []func(context.Context, []*User) error
 	modifiers                 []func(*sql.Selector)
 	withNamedRoleAssignments  map[string]*RoleAssignmentQuery
 	withNamedScopeAssignments map[string]*ScopeAssignmentQuery
+	withNamedTeamMemberships  map[string]*TeamMembershipQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -106,6 +109,28 @@ func (_q *UserQuery) QueryScopeAssignments() *ScopeAssignmentQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(scopeassignment.Table, scopeassignment.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.ScopeAssignmentsTable, user.ScopeAssignmentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTeamMemberships chains the current query on the "team_memberships" edge.
+func (_q *UserQuery) QueryTeamMemberships() *TeamMembershipQuery {
+	query := (&TeamMembershipClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(teammembership.Table, teammembership.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.TeamMembershipsTable, user.TeamMembershipsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -307,6 +332,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		predicates:           append([]predicate.User{}, _q.predicates...),
 		withRoleAssignments:  _q.withRoleAssignments.Clone(),
 		withScopeAssignments: _q.withScopeAssignments.Clone(),
+		withTeamMemberships:  _q.withTeamMemberships.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -333,6 +359,17 @@ func (_q *UserQuery) WithScopeAssignments(opts ...func(*ScopeAssignmentQuery)) *
 		opt(query)
 	}
 	_q.withScopeAssignments = query
+	return _q
+}
+
+// WithTeamMemberships tells the query-builder to eager-load the nodes that are connected to
+// the "team_memberships" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithTeamMemberships(opts ...func(*TeamMembershipQuery)) *UserQuery {
+	query := (&TeamMembershipClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTeamMemberships = query
 	return _q
 }
 
@@ -420,9 +457,10 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withRoleAssignments != nil,
 			_q.withScopeAssignments != nil,
+			_q.withTeamMemberships != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -460,6 +498,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withTeamMemberships; query != nil {
+		if err := _q.loadTeamMemberships(ctx, query, nodes,
+			func(n *User) { n.Edges.TeamMemberships = []*TeamMembership{} },
+			func(n *User, e *TeamMembership) { n.Edges.TeamMemberships = append(n.Edges.TeamMemberships, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedRoleAssignments {
 		if err := _q.loadRoleAssignments(ctx, query, nodes,
 			func(n *User) { n.appendNamedRoleAssignments(name) },
@@ -471,6 +516,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadScopeAssignments(ctx, query, nodes,
 			func(n *User) { n.appendNamedScopeAssignments(name) },
 			func(n *User, e *ScopeAssignment) { n.appendNamedScopeAssignments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedTeamMemberships {
+		if err := _q.loadTeamMemberships(ctx, query, nodes,
+			func(n *User) { n.appendNamedTeamMemberships(name) },
+			func(n *User, e *TeamMembership) { n.appendNamedTeamMemberships(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -504,9 +556,12 @@ func (_q *UserQuery) loadRoleAssignments(ctx context.Context, query *RoleAssignm
 	}
 	for _, n := range neighbors {
 		fk := n.UserID
-		node, ok := nodeids[fk]
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "user_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
 		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, *fk, n.ID)
 		}
 		assign(node, n)
 	}
@@ -527,6 +582,39 @@ func (_q *UserQuery) loadScopeAssignments(ctx context.Context, query *ScopeAssig
 	}
 	query.Where(predicate.ScopeAssignment(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.ScopeAssignmentsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "user_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadTeamMemberships(ctx context.Context, query *TeamMembershipQuery, nodes []*User, init func(*User), assign func(*User, *TeamMembership)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(teammembership.FieldUserID)
+	}
+	query.Where(predicate.TeamMembership(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.TeamMembershipsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -687,6 +775,20 @@ func (_q *UserQuery) WithNamedScopeAssignments(name string, opts ...func(*ScopeA
 		_q.withNamedScopeAssignments = make(map[string]*ScopeAssignmentQuery)
 	}
 	_q.withNamedScopeAssignments[name] = query
+	return _q
+}
+
+// WithNamedTeamMemberships tells the query-builder to eager-load the nodes that are connected to the "team_memberships"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedTeamMemberships(name string, opts ...func(*TeamMembershipQuery)) *UserQuery {
+	query := (&TeamMembershipClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedTeamMemberships == nil {
+		_q.withNamedTeamMemberships = make(map[string]*TeamMembershipQuery)
+	}
+	_q.withNamedTeamMemberships[name] = query
 	return _q
 }
 

@@ -177,15 +177,15 @@ func recordAffected(ctx context.Context, tx *ent.Tx, id int, users []int) error 
 }
 
 // affected resolves whom an entry affects: its users and, unless it is for
-// everyone, the current holders of its targets.
+// everyone, the current holders of its targets and members of its teams.
 func (l *Log) affected(ctx context.Context, e *ent.AccessChange) (users []int, all bool) {
 	if e.All {
 		return e.Users, true
 	}
-	if len(e.Programs) == 0 && len(e.Projects) == 0 && !e.GlobalHolders {
+	if len(e.Programs) == 0 && len(e.Projects) == 0 && len(e.Teams) == 0 && !e.GlobalHolders {
 		return e.Users, false
 	}
-	held, err := l.cfg.Holders(ctx, l.db, Change{Programs: e.Programs, Projects: e.Projects, GlobalHolders: e.GlobalHolders})
+	held, err := l.cfg.Holders(ctx, l.db, Change{Programs: e.Programs, Projects: e.Projects, Teams: e.Teams, GlobalHolders: e.GlobalHolders})
 	if err != nil {
 		return e.Users, true // without the holders, everyone: never less
 	}

@@ -34,7 +34,8 @@ type Ends interface {
 	Expire(ctx context.Context, tx *ent.Tx, g Grant) (Change, error)
 }
 
-// Grant names one time-bound assignment: Kind "role" or "scope", and its ID.
+// Grant names one time-bound grant: Kind "role", "scope" (assignments) or
+// "membership" (of a team), and its ID.
 type Grant struct {
 	Kind string
 	ID   int

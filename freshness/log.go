@@ -45,8 +45,9 @@ type Config struct {
 	// invalidates everything (warming starts over).
 	OnInvalidateAll func()
 	// Holders returns the users whose scopes reach a change's targets (its
-	// Programs, Projects and GlobalHolders): the domain's rule of who is
-	// affected beyond the users a change names, asked at delivery.
+	// Programs, Projects and GlobalHolders) and the members of its Teams:
+	// the domain's rule of who is affected beyond the users a change
+	// names, asked at delivery.
 	Holders func(ctx context.Context, db *ent.Client, c Change) ([]int, error)
 }
 
@@ -80,14 +81,17 @@ func New(cfg Config) *Log {
 
 // Change is what one write tells the log: whose cached answers it can
 // alter (named users, the holders of scopes on some programs and projects,
-// every holder of a GLOBAL scope, or everyone) and what it was about, for
-// the audit trail.
+// the members of some teams, every holder of a GLOBAL scope, or everyone)
+// and what it was about, for the audit trail.
 type Change struct {
 	Users              []int
 	Programs, Projects []int
-	GlobalHolders      bool
-	All                bool
-	Target             string
+	// Teams: their members, found at delivery (after the commit, so a
+	// member added concurrently is found too), whatever their number.
+	Teams         []int
+	GlobalHolders bool
+	All           bool
+	Target        string
 	// On is the narrowest object a viewer must reach to read the entry.
 	On Scope
 }

@@ -136,6 +136,7 @@ func (l *Log) appendChange(ctx context.Context, tx *ent.Tx, op string, c Change)
 		SetUsers(orEmpty(c.Users)).
 		SetPrograms(orEmpty(c.Programs)).
 		SetProjects(orEmpty(c.Projects)).
+		SetTeams(orEmpty(c.Teams)).
 		SetGlobalHolders(c.GlobalHolders)
 	if c.On.Kind != "" {
 		create.SetScopeKind(c.On.Kind).SetScopeID(c.On.ID)

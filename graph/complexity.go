@@ -71,6 +71,9 @@ var listPrices = map[string]func(b authz.ListBounds, own bool) int{
 	"User.accessiblePrograms": func(b authz.ListBounds, own bool) int { return pick(own, b.ViewerPrograms, b.Programs) },
 	"User.accessibleProjects": func(b authz.ListBounds, own bool) int { return pick(own, b.ViewerProjects, b.Projects) },
 	"User.roleAssignments":    func(authz.ListBounds, bool) int { return len(access.AllRoleTypes) },
+	"User.teams":              func(authz.ListBounds, bool) int { return authz.MaxTeamsPerUser },
+	"Team.roleAssignments":    func(authz.ListBounds, bool) int { return len(access.AllRoleTypes) },
+	"Team.scopeAssignments":   func(b authz.ListBounds, _ bool) int { return anyScopes(b) },
 	// The dashboard's figures: a kind per answer kind, a handful of Redis
 	// figures and counters, the ten most recently active users.
 	"CacheStats.kinds":       func(authz.ListBounds, bool) int { return 6 },

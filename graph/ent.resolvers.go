@@ -89,6 +89,16 @@ func (r *queryResolver) Projects(ctx context.Context, after *entgql.Cursor[int],
 	return conn, err
 }
 
+// Teams is the resolver for the teams field.
+func (r *queryResolver) Teams(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TeamOrder, where *ent.TeamWhereInput) (*ent.TeamConnection, error) {
+	first, last, err := page(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.db.Team.Query().Paginate(ctx, after, first, before, last,
+		ent.WithTeamOrder(orderBy), ent.WithTeamFilter(where.Filter))
+}
+
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
 	first, last, err := page(first, last)
@@ -105,7 +115,12 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 
 // User is the resolver for the user field.
 func (r *roleAssignmentResolver) User(ctx context.Context, obj *ent.RoleAssignment) (*ent.User, error) {
-	return required(loaders.For(ctx).User(ctx, obj.UserID))
+	return holderUser(ctx, obj.UserID)
+}
+
+// Team is the resolver for the team field.
+func (r *roleAssignmentResolver) Team(ctx context.Context, obj *ent.RoleAssignment) (*ent.Team, error) {
+	return holderTeam(ctx, obj.TeamID)
 }
 
 // Role is the resolver for the role field.
@@ -115,7 +130,12 @@ func (r *roleAssignmentResolver) Role(ctx context.Context, obj *ent.RoleAssignme
 
 // User is the resolver for the user field.
 func (r *scopeAssignmentResolver) User(ctx context.Context, obj *ent.ScopeAssignment) (*ent.User, error) {
-	return required(loaders.For(ctx).User(ctx, obj.UserID))
+	return holderUser(ctx, obj.UserID)
+}
+
+// Team is the resolver for the team field.
+func (r *scopeAssignmentResolver) Team(ctx context.Context, obj *ent.ScopeAssignment) (*ent.Team, error) {
+	return holderTeam(ctx, obj.TeamID)
 }
 
 // Program is the resolver for the program field.
@@ -162,6 +182,9 @@ func (r *Resolver) RoleAssignment() RoleAssignmentResolver { return &roleAssignm
 // ScopeAssignment returns ScopeAssignmentResolver implementation.
 func (r *Resolver) ScopeAssignment() ScopeAssignmentResolver { return &scopeAssignmentResolver{r} }
 
+// Team returns TeamResolver implementation.
+func (r *Resolver) Team() TeamResolver { return &teamResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
@@ -172,5 +195,6 @@ type (
 	queryResolver           struct{ *Resolver }
 	roleAssignmentResolver  struct{ *Resolver }
 	scopeAssignmentResolver struct{ *Resolver }
+	teamResolver            struct{ *Resolver }
 	userResolver            struct{ *Resolver }
 )

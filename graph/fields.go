@@ -159,15 +159,46 @@ func directScopes(ds []answers.DirectScope) []*ent.ScopeAssignment {
 	out := make([]*ent.ScopeAssignment, len(ds))
 	for i, d := range ds {
 		out[i] = &ent.ScopeAssignment{
-			ID: d.ID, UserID: d.UserID, ScopeType: d.ScopeType,
+			ID: d.ID, ScopeType: d.ScopeType,
 			ProgramID: d.ProgramID, ProjectID: d.ProjectID, Active: true, ExpiresAt: d.ExpiresAt,
+		}
+		if d.TeamID != nil {
+			out[i].TeamID = d.TeamID // held through the team: the team is its holder
+		} else {
+			out[i].UserID = &d.UserID
 		}
 	}
 	return out
 }
 
 func scopeInput(in *model.AssignScopeInput) authz.ScopeInput {
-	return authz.ScopeInput{UserID: in.UserID, ScopeType: in.ScopeType, ProgramID: in.ProgramID, ProjectID: in.ProjectID, ExpiresAt: in.ExpiresAt}
+	deref := func(id *int) int {
+		if id == nil {
+			return 0
+		}
+		return *id
+	}
+	return authz.ScopeInput{UserID: deref(in.UserID), TeamID: deref(in.TeamID), ScopeType: in.ScopeType,
+		ProgramID: in.ProgramID, ProjectID: in.ProjectID, ExpiresAt: in.ExpiresAt}
+}
+
+// holderUser is an assignment's user: null when a team holds it, and when
+// the viewer may not read the user (who holds an assignment the viewer
+// sees is then not told).
+func holderUser(ctx context.Context, id *int) (*ent.User, error) {
+	if id == nil {
+		return nil, nil
+	}
+	return loaders.For(ctx).User(ctx, *id)
+}
+
+// holderTeam is an assignment's team: null when a user holds it, or when
+// the viewer may not read the team.
+func holderTeam(ctx context.Context, id *int) (*ent.Team, error) {
+	if id == nil {
+		return nil, nil
+	}
+	return loaders.For(ctx).Team(ctx, *id)
 }
 
 // uncounted is ctx for ent's Paginate of a user's accessible-list

@@ -78,6 +78,12 @@ func complexity() ComplexityRoot {
 	c.Query.Users = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.UserOrder, _ *ent.UserWhereInput) int {
 		return paged(child, first, last)
 	}
+	c.Query.Teams = func(child int, _ *entgql.Cursor[int], first *int, _ *entgql.Cursor[int], last *int, _ *ent.TeamOrder, _ *ent.TeamWhereInput) int {
+		return paged(child, first, last)
+	}
+	c.Team.Members = func(child int, first *int, _ *entgql.Cursor[int]) int {
+		return paged(child, first, nil)
+	}
 	c.Query.Nodes = func(child int, ids []int) int { return addSat(1, mulSat(child, max(len(ids), 1))) }
 	c.Mutation.BulkAssignScopes = func(child int, inputs []*model.AssignScopeInput) int {
 		return addSat(1, mulSat(child, max(len(inputs), 1)))

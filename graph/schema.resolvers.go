@@ -127,6 +127,41 @@ func (r *mutationResolver) BulkAssignScopes(ctx context.Context, inputs []*model
 	return r.authz.BulkAssignScopes(ctx, ins)
 }
 
+// CreateTeam is the resolver for the createTeam field.
+func (r *mutationResolver) CreateTeam(ctx context.Context, input ent.CreateTeamInput) (*ent.Team, error) {
+	return r.authz.CreateTeam(ctx, input)
+}
+
+// UpdateTeam is the resolver for the updateTeam field.
+func (r *mutationResolver) UpdateTeam(ctx context.Context, id int, input ent.UpdateTeamInput) (*ent.Team, error) {
+	return r.authz.UpdateTeam(ctx, id, input)
+}
+
+// DeleteTeam is the resolver for the deleteTeam field.
+func (r *mutationResolver) DeleteTeam(ctx context.Context, id int) (bool, error) {
+	return r.authz.DeleteTeam(ctx, id)
+}
+
+// AddTeamMember is the resolver for the addTeamMember field.
+func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID int, userID int, expiresAt *time.Time) (*ent.TeamMembership, error) {
+	return r.authz.AddTeamMember(ctx, teamID, userID, expiresAt)
+}
+
+// RemoveTeamMember is the resolver for the removeTeamMember field.
+func (r *mutationResolver) RemoveTeamMember(ctx context.Context, teamID int, userID int) (bool, error) {
+	return r.authz.RemoveTeamMember(ctx, teamID, userID)
+}
+
+// AssignTeamRole is the resolver for the assignTeamRole field.
+func (r *mutationResolver) AssignTeamRole(ctx context.Context, teamID int, role access.RoleType, expiresAt *time.Time) (*ent.RoleAssignment, error) {
+	return r.authz.AssignTeamRole(ctx, teamID, role, expiresAt)
+}
+
+// RemoveTeamRole is the resolver for the removeTeamRole field.
+func (r *mutationResolver) RemoveTeamRole(ctx context.Context, teamID int, role access.RoleType) (bool, error) {
+	return r.authz.RemoveTeamRole(ctx, teamID, role)
+}
+
 // InvalidateUserCache is the resolver for the invalidateUserCache field.
 func (r *mutationResolver) InvalidateUserCache(ctx context.Context, userID int) (bool, error) {
 	return true, r.authz.InvalidateUserCache(ctx, userID)
@@ -215,6 +250,15 @@ func (r *subscriptionResolver) AccessChanged(ctx context.Context) (<-chan *model
 	return r.accessChanged(ctx)
 }
 
+// Members is the resolver for the members field.
+func (r *teamResolver) Members(ctx context.Context, obj *ent.Team, first *int, after *entgql.Cursor[int]) (*ent.UserConnection, error) {
+	first, _, err := page(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.authz.TeamMembers(ctx, obj.ID, *first, after)
+}
+
 // Can is the resolver for the can field.
 func (r *userResolver) Can(ctx context.Context, obj *ent.User, permission access.Permission, on int) (bool, error) {
 	return r.authz.Can(ctx, loaders.For(ctx), obj.ID, permission, on)
@@ -288,6 +332,11 @@ func (r *userResolver) ScopeSummary(ctx context.Context, obj *ent.User) (*answer
 		return nil, err
 	}
 	return visibleSummary(ctx, obj.ID, sum)
+}
+
+// Teams is the resolver for the teams field.
+func (r *userResolver) Teams(ctx context.Context, obj *ent.User) ([]*ent.Team, error) {
+	return loaders.For(ctx).TeamsOf(ctx, obj.ID)
 }
 
 // Mutation returns MutationResolver implementation.

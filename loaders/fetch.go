@@ -11,7 +11,10 @@ import (
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/role"
 	"authz-gateway/ent/roleassignment"
+	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 )
 
@@ -68,6 +71,34 @@ func (f fetchers) users(ctx context.Context, ids []int) ([]*ent.User, error) {
 	return f.db.User.Query().Where(user.IDIn(ids...)).All(ctx)
 }
 
+func (f fetchers) teams(ctx context.Context, ids []int) ([]*ent.Team, error) {
+	return f.db.Team.Query().Where(team.IDIn(ids...)).All(ctx)
+}
+
+// teamsByUser reads the users' live memberships with their teams (the
+// teams under the viewer's read rule: one the viewer may not read is left
+// out), one statement each.
+func (f fetchers) teamsByUser(ctx context.Context, userIDs []int) ([][]*ent.Team, []error) {
+	rows, err := f.db.TeamMembership.Query().
+		Where(teammembership.UserIDIn(userIDs...), teammembership.Active(true), predicate.TeamMembership(answers.NotEnded)).
+		Order(ent.Asc(teammembership.FieldTeamID)).
+		WithTeam().
+		All(ctx)
+	rows = slices.DeleteFunc(rows, func(m *ent.TeamMembership) bool { return m.Edges.Team == nil })
+	memberships, errs := groupBy(userIDs, rows, err, func(m *ent.TeamMembership) int { return m.UserID })
+	if errs != nil {
+		return nil, errs
+	}
+	out := make([][]*ent.Team, len(memberships))
+	for i, ms := range memberships {
+		out[i] = make([]*ent.Team, len(ms))
+		for j, m := range ms {
+			out[i][j] = m.Edges.Team
+		}
+	}
+	return out, nil
+}
+
 func (f fetchers) roles(ctx context.Context, ids []int) ([]*ent.Role, error) {
 	return f.db.Role.Query().Where(role.IDIn(ids...)).All(ctx)
 }
@@ -93,7 +124,7 @@ func (f fetchers) roleAssignmentsByUser(ctx context.Context, userIDs []int) ([][
 		Where(roleassignment.UserIDIn(userIDs...)).
 		Order(ent.Asc(roleassignment.FieldID)).
 		All(ctx)
-	return groupBy(userIDs, rows, err, func(ra *ent.RoleAssignment) int { return ra.UserID })
+	return groupBy(userIDs, rows, err, func(ra *ent.RoleAssignment) int { return *ra.UserID })
 }
 
 func (f fetchers) scopeAssignmentsByUser(ctx context.Context, userIDs []int) ([][]*ent.ScopeAssignment, []error) {
@@ -101,7 +132,7 @@ func (f fetchers) scopeAssignmentsByUser(ctx context.Context, userIDs []int) ([]
 		Where(scopeassignment.UserIDIn(userIDs...)).
 		Order(ent.Asc(scopeassignment.FieldID)).
 		All(ctx)
-	return groupBy(userIDs, rows, err, func(sa *ent.ScopeAssignment) int { return sa.UserID })
+	return groupBy(userIDs, rows, err, func(sa *ent.ScopeAssignment) int { return *sa.UserID })
 }
 
 func (f fetchers) affectedByChange(ctx context.Context, changeIDs []int) ([][]*ent.AccessChangeUser, []error) {

@@ -57,6 +57,8 @@ type Loaders struct {
 	rolesByUserL       lazy[int, []*ent.RoleAssignment]
 	scopesByUserL      lazy[int, []*ent.ScopeAssignment]
 	affectedByChangeL  lazy[int, []*ent.AccessChangeUser]
+	teamsL             lazy[int, *ent.Team]
+	teamsByUserL       lazy[int, []*ent.Team]
 	// catalogPrimed are the kinds whose catalog list PreloadCatalog has put
 	// in the answers loader: it is not fetched again.
 	catalogMu     sync.Mutex
@@ -82,6 +84,8 @@ type Factory struct {
 	rolesByUser       func(context.Context, []int) ([][]*ent.RoleAssignment, []error)
 	scopesByUser      func(context.Context, []int) ([][]*ent.ScopeAssignment, []error)
 	affectedByChange  func(context.Context, []int) ([][]*ent.AccessChangeUser, []error)
+	fetchTeams        func(context.Context, []int) ([]*ent.Team, []error)
+	teamsByUser       func(context.Context, []int) ([][]*ent.Team, []error)
 }
 
 // NewFactory returns the loaders' factory over db and src, batching for
@@ -104,6 +108,8 @@ func NewFactory(db *ent.Client, src *answers.Source, wait time.Duration) *Factor
 		rolesByUser:       traced("rolesByUser", f.roleAssignmentsByUser),
 		scopesByUser:      traced("scopesByUser", f.scopeAssignmentsByUser),
 		affectedByChange:  traced("affectedByChange", f.affectedByChange),
+		fetchTeams:        traced("teams", byID(f.teams, func(t *ent.Team) int { return t.ID })),
+		teamsByUser:       traced("teamsByUser", f.teamsByUser),
 	}
 }
 
@@ -152,6 +158,12 @@ func (l *Loaders) reaches() *dataloadgen.Loader[int, map[answers.Kind]answers.An
 }
 func (l *Loaders) users() *dataloadgen.Loader[int, *ent.User] {
 	return l.usersL.get(l.f.fetchUsers, l.f.opt)
+}
+func (l *Loaders) teams() *dataloadgen.Loader[int, *ent.Team] {
+	return l.teamsL.get(l.f.fetchTeams, l.f.opt)
+}
+func (l *Loaders) teamsOfUser() *dataloadgen.Loader[int, []*ent.Team] {
+	return l.teamsByUserL.get(l.f.teamsByUser, l.f.opt)
 }
 func (l *Loaders) roles() *dataloadgen.Loader[int, *ent.Role] {
 	return l.rolesL.get(l.f.fetchRoles, l.f.opt)
@@ -312,6 +324,17 @@ func (l *Loaders) User(ctx context.Context, id int) (*ent.User, error) {
 // one batch.
 func (l *Loaders) Users(ctx context.Context, ids []int) ([]*ent.User, error) {
 	return visible(l.users().LoadAll(ctx, ids))
+}
+
+// Team returns a team the viewer may read, or nil.
+func (l *Loaders) Team(ctx context.Context, id int) (*ent.Team, error) {
+	return l.teams().Load(ctx, id)
+}
+
+// TeamsOf returns the teams user is an active member of (memberships not
+// ended) that the viewer may read, by ID.
+func (l *Loaders) TeamsOf(ctx context.Context, user int) ([]*ent.Team, error) {
+	return l.teamsOfUser().Load(ctx, user)
 }
 
 // Role returns a role, or nil.

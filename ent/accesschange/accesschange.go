@@ -34,6 +34,8 @@ const (
 	FieldPrograms = "programs"
 	// FieldProjects holds the string denoting the projects field in the database.
 	FieldProjects = "projects"
+	// FieldTeams holds the string denoting the teams field in the database.
+	FieldTeams = "teams"
 	// FieldGlobalHolders holds the string denoting the global_holders field in the database.
 	FieldGlobalHolders = "global_holders"
 	// FieldDeliveredAt holds the string denoting the delivered_at field in the database.
@@ -55,6 +57,7 @@ var Columns = []string{
 	FieldUsers,
 	FieldPrograms,
 	FieldProjects,
+	FieldTeams,
 	FieldGlobalHolders,
 	FieldDeliveredAt,
 }

@@ -444,6 +444,16 @@ func AllNEQ(v bool) predicate.AccessChange {
 	return predicate.AccessChange(sql.FieldNEQ(FieldAll, v))
 }
 
+// TeamsIsNil applies the IsNil predicate on the "teams" field.
+func TeamsIsNil() predicate.AccessChange {
+	return predicate.AccessChange(sql.FieldIsNull(FieldTeams))
+}
+
+// TeamsNotNil applies the NotNil predicate on the "teams" field.
+func TeamsNotNil() predicate.AccessChange {
+	return predicate.AccessChange(sql.FieldNotNull(FieldTeams))
+}
+
 // GlobalHoldersEQ applies the EQ predicate on the "global_holders" field.
 func GlobalHoldersEQ(v bool) predicate.AccessChange {
 	return predicate.AccessChange(sql.FieldEQ(FieldGlobalHolders, v))

@@ -22,6 +22,7 @@ var (
 		{Name: "users", Type: field.TypeJSON},
 		{Name: "programs", Type: field.TypeJSON},
 		{Name: "projects", Type: field.TypeJSON},
+		{Name: "teams", Type: field.TypeJSON, Nullable: true},
 		{Name: "global_holders", Type: field.TypeBool, Default: false},
 		{Name: "delivered_at", Type: field.TypeTime, Nullable: true},
 	}
@@ -34,7 +35,7 @@ var (
 			{
 				Name:    "accesschange_delivered_at",
 				Unique:  false,
-				Columns: []*schema.Column{AccessChangesColumns[12]},
+				Columns: []*schema.Column{AccessChangesColumns[13]},
 			},
 			{
 				Name:    "accesschange_created_at",
@@ -175,7 +176,8 @@ var (
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "expire_logged", Type: field.TypeBool, Default: false},
 		{Name: "role_id", Type: field.TypeInt},
-		{Name: "user_id", Type: field.TypeInt},
+		{Name: "team_id", Type: field.TypeInt, Nullable: true},
+		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 	}
 	// RoleAssignmentsTable holds the schema information for the "role_assignments" table.
 	RoleAssignmentsTable = &schema.Table{
@@ -190,8 +192,14 @@ var (
 				OnDelete:   schema.NoAction,
 			},
 			{
-				Symbol:     "role_assignments_users_role_assignments",
+				Symbol:     "role_assignments_teams_role_assignments",
 				Columns:    []*schema.Column{RoleAssignmentsColumns[5]},
+				RefColumns: []*schema.Column{TeamsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "role_assignments_users_role_assignments",
+				Columns:    []*schema.Column{RoleAssignmentsColumns[6]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -199,6 +207,11 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "roleassignment_user_id_role_id",
+				Unique:  true,
+				Columns: []*schema.Column{RoleAssignmentsColumns[6], RoleAssignmentsColumns[4]},
+			},
+			{
+				Name:    "roleassignment_team_id_role_id",
 				Unique:  true,
 				Columns: []*schema.Column{RoleAssignmentsColumns[5], RoleAssignmentsColumns[4]},
 			},
@@ -226,7 +239,8 @@ var (
 		{Name: "expire_logged", Type: field.TypeBool, Default: false},
 		{Name: "program_id", Type: field.TypeInt, Nullable: true},
 		{Name: "project_id", Type: field.TypeInt, Nullable: true},
-		{Name: "user_id", Type: field.TypeInt},
+		{Name: "team_id", Type: field.TypeInt, Nullable: true},
+		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 	}
 	// ScopeAssignmentsTable holds the schema information for the "scope_assignments" table.
 	ScopeAssignmentsTable = &schema.Table{
@@ -247,8 +261,14 @@ var (
 				OnDelete:   schema.Cascade,
 			},
 			{
-				Symbol:     "scope_assignments_users_scope_assignments",
+				Symbol:     "scope_assignments_teams_scope_assignments",
 				Columns:    []*schema.Column{ScopeAssignmentsColumns[7]},
+				RefColumns: []*schema.Column{TeamsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "scope_assignments_users_scope_assignments",
+				Columns:    []*schema.Column{ScopeAssignmentsColumns[8]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -257,7 +277,7 @@ var (
 			{
 				Name:    "scopeassignment_user_id_active",
 				Unique:  false,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[7], ScopeAssignmentsColumns[2]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[8], ScopeAssignmentsColumns[2]},
 			},
 			{
 				Name:    "scopeassignment_program_id",
@@ -280,7 +300,7 @@ var (
 			{
 				Name:    "scope_unique_global",
 				Unique:  true,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[7]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[8]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scope_type = 'GLOBAL'",
 				},
@@ -288,7 +308,7 @@ var (
 			{
 				Name:    "scope_unique_program",
 				Unique:  true,
-				Columns: []*schema.Column{ScopeAssignmentsColumns[7], ScopeAssignmentsColumns[5]},
+				Columns: []*schema.Column{ScopeAssignmentsColumns[8], ScopeAssignmentsColumns[5]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scope_type = 'PROGRAM'",
 				},
@@ -296,9 +316,95 @@ var (
 			{
 				Name:    "scope_unique_project",
 				Unique:  true,
+				Columns: []*schema.Column{ScopeAssignmentsColumns[8], ScopeAssignmentsColumns[6]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scope_type = 'PROJECT'",
+				},
+			},
+			{
+				Name:    "team_scope_unique_global",
+				Unique:  true,
+				Columns: []*schema.Column{ScopeAssignmentsColumns[7]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scope_type = 'GLOBAL'",
+				},
+			},
+			{
+				Name:    "team_scope_unique_program",
+				Unique:  true,
+				Columns: []*schema.Column{ScopeAssignmentsColumns[7], ScopeAssignmentsColumns[5]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scope_type = 'PROGRAM'",
+				},
+			},
+			{
+				Name:    "team_scope_unique_project",
+				Unique:  true,
 				Columns: []*schema.Column{ScopeAssignmentsColumns[7], ScopeAssignmentsColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scope_type = 'PROJECT'",
+				},
+			},
+		},
+	}
+	// TeamsColumns holds the columns for the "teams" table.
+	TeamsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 200},
+		{Name: "description", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "external_group", Type: field.TypeString, Unique: true, Nullable: true, Size: 255},
+	}
+	// TeamsTable holds the schema information for the "teams" table.
+	TeamsTable = &schema.Table{
+		Name:       "teams",
+		Columns:    TeamsColumns,
+		PrimaryKey: []*schema.Column{TeamsColumns[0]},
+	}
+	// TeamMembershipsColumns holds the columns for the "team_memberships" table.
+	TeamMembershipsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "expire_logged", Type: field.TypeBool, Default: false},
+		{Name: "team_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// TeamMembershipsTable holds the schema information for the "team_memberships" table.
+	TeamMembershipsTable = &schema.Table{
+		Name:       "team_memberships",
+		Columns:    TeamMembershipsColumns,
+		PrimaryKey: []*schema.Column{TeamMembershipsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "team_memberships_teams_memberships",
+				Columns:    []*schema.Column{TeamMembershipsColumns[4]},
+				RefColumns: []*schema.Column{TeamsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "team_memberships_users_team_memberships",
+				Columns:    []*schema.Column{TeamMembershipsColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "teammembership_team_id_user_id",
+				Unique:  true,
+				Columns: []*schema.Column{TeamMembershipsColumns[4], TeamMembershipsColumns[5]},
+			},
+			{
+				Name:    "teammembership_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{TeamMembershipsColumns[5]},
+			},
+			{
+				Name:    "membership_pending_expiry",
+				Unique:  false,
+				Columns: []*schema.Column{TeamMembershipsColumns[2]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "((expires_at IS NOT NULL) AND (NOT expire_logged))",
 				},
 			},
 		},
@@ -328,6 +434,8 @@ var (
 		RolesTable,
 		RoleAssignmentsTable,
 		ScopeAssignmentsTable,
+		TeamsTable,
+		TeamMembershipsTable,
 		UsersTable,
 	}
 )
@@ -335,12 +443,21 @@ var (
 func init() {
 	ProjectsTable.ForeignKeys[0].RefTable = ProgramsTable
 	RoleAssignmentsTable.ForeignKeys[0].RefTable = RolesTable
-	RoleAssignmentsTable.ForeignKeys[1].RefTable = UsersTable
+	RoleAssignmentsTable.ForeignKeys[1].RefTable = TeamsTable
+	RoleAssignmentsTable.ForeignKeys[2].RefTable = UsersTable
+	RoleAssignmentsTable.Annotation = &entsql.Annotation{}
+	RoleAssignmentsTable.Annotation.Checks = map[string]string{
+		"role_one_holder": "((user_id IS NULL) <> (team_id IS NULL))",
+	}
 	ScopeAssignmentsTable.ForeignKeys[0].RefTable = ProgramsTable
 	ScopeAssignmentsTable.ForeignKeys[1].RefTable = ProjectsTable
-	ScopeAssignmentsTable.ForeignKeys[2].RefTable = UsersTable
+	ScopeAssignmentsTable.ForeignKeys[2].RefTable = TeamsTable
+	ScopeAssignmentsTable.ForeignKeys[3].RefTable = UsersTable
 	ScopeAssignmentsTable.Annotation = &entsql.Annotation{}
 	ScopeAssignmentsTable.Annotation.Checks = map[string]string{
+		"scope_one_holder":          "((user_id IS NULL) <> (team_id IS NULL))",
 		"scope_target_matches_type": "((scope_type = 'GLOBAL' AND program_id IS NULL AND project_id IS NULL) OR (scope_type = 'PROGRAM' AND program_id IS NOT NULL AND project_id IS NULL) OR (scope_type = 'PROJECT' AND project_id IS NOT NULL AND program_id IS NULL))",
 	}
+	TeamMembershipsTable.ForeignKeys[0].RefTable = TeamsTable
+	TeamMembershipsTable.ForeignKeys[1].RefTable = UsersTable
 }

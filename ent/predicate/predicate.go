@@ -33,5 +33,11 @@ type RoleAssignment func(*sql.Selector)
 // ScopeAssignment is the predicate function for scopeassignment builders.
 type ScopeAssignment func(*sql.Selector)
 
+// Team is the predicate function for team builders.
+type Team func(*sql.Selector)
+
+// TeamMembership is the predicate function for teammembership builders.
+type TeamMembership func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

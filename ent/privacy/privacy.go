@@ -327,6 +327,54 @@ func (f ScopeAssignmentMutationRuleFunc) EvalMutation(ctx context.Context, m ent
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ScopeAssignmentMutation", m)
 }
 
+// The TeamQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type TeamQueryRuleFunc func(context.Context, *ent.TeamQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f TeamQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.TeamQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.TeamQuery", q)
+}
+
+// The TeamMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type TeamMutationRuleFunc func(context.Context, *ent.TeamMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f TeamMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.TeamMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.TeamMutation", m)
+}
+
+// The TeamMembershipQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type TeamMembershipQueryRuleFunc func(context.Context, *ent.TeamMembershipQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f TeamMembershipQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.TeamMembershipQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.TeamMembershipQuery", q)
+}
+
+// The TeamMembershipMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type TeamMembershipMutationRuleFunc func(context.Context, *ent.TeamMembershipMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f TeamMembershipMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.TeamMembershipMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.TeamMembershipMutation", m)
+}
+
 // The UserQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UserQueryRuleFunc func(context.Context, *ent.UserQuery) error
@@ -404,6 +452,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.ScopeAssignmentQuery:
 		return q.Filter(), nil
+	case *ent.TeamQuery:
+		return q.Filter(), nil
+	case *ent.TeamMembershipQuery:
+		return q.Filter(), nil
 	case *ent.UserQuery:
 		return q.Filter(), nil
 	default:
@@ -430,6 +482,10 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.RoleAssignmentMutation:
 		return m.Filter(), nil
 	case *ent.ScopeAssignmentMutation:
+		return m.Filter(), nil
+	case *ent.TeamMutation:
+		return m.Filter(), nil
+	case *ent.TeamMembershipMutation:
 		return m.Filter(), nil
 	case *ent.UserMutation:
 		return m.Filter(), nil

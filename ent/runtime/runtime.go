@@ -13,6 +13,8 @@ import (
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/schema"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 	"context"
 	"time"
@@ -49,7 +51,7 @@ func init() {
 	// accesschange.DefaultAll holds the default value on creation for the all field.
 	accesschange.DefaultAll = accesschangeDescAll.Default.(bool)
 	// accesschangeDescGlobalHolders is the schema descriptor for global_holders field.
-	accesschangeDescGlobalHolders := accesschangeFields[10].Descriptor()
+	accesschangeDescGlobalHolders := accesschangeFields[11].Descriptor()
 	// accesschange.DefaultGlobalHolders holds the default value on creation for the global_holders field.
 	accesschange.DefaultGlobalHolders = accesschangeDescGlobalHolders.Default.(bool)
 	accesschangeuser.Policy = privacy.NewPolicies(schema.AccessChangeUser{})
@@ -190,11 +192,11 @@ func init() {
 	roleassignmentFields := schema.RoleAssignment{}.Fields()
 	_ = roleassignmentFields
 	// roleassignmentDescActive is the schema descriptor for active field.
-	roleassignmentDescActive := roleassignmentFields[2].Descriptor()
+	roleassignmentDescActive := roleassignmentFields[3].Descriptor()
 	// roleassignment.DefaultActive holds the default value on creation for the active field.
 	roleassignment.DefaultActive = roleassignmentDescActive.Default.(bool)
 	// roleassignmentDescExpireLogged is the schema descriptor for expire_logged field.
-	roleassignmentDescExpireLogged := roleassignmentFields[4].Descriptor()
+	roleassignmentDescExpireLogged := roleassignmentFields[5].Descriptor()
 	// roleassignment.DefaultExpireLogged holds the default value on creation for the expire_logged field.
 	roleassignment.DefaultExpireLogged = roleassignmentDescExpireLogged.Default.(bool)
 	scopeassignment.Policy = privacy.NewPolicies(schema.ScopeAssignment{})
@@ -212,13 +214,85 @@ func init() {
 	scopeassignmentFields := schema.ScopeAssignment{}.Fields()
 	_ = scopeassignmentFields
 	// scopeassignmentDescActive is the schema descriptor for active field.
-	scopeassignmentDescActive := scopeassignmentFields[4].Descriptor()
+	scopeassignmentDescActive := scopeassignmentFields[5].Descriptor()
 	// scopeassignment.DefaultActive holds the default value on creation for the active field.
 	scopeassignment.DefaultActive = scopeassignmentDescActive.Default.(bool)
 	// scopeassignmentDescExpireLogged is the schema descriptor for expire_logged field.
-	scopeassignmentDescExpireLogged := scopeassignmentFields[6].Descriptor()
+	scopeassignmentDescExpireLogged := scopeassignmentFields[7].Descriptor()
 	// scopeassignment.DefaultExpireLogged holds the default value on creation for the expire_logged field.
 	scopeassignment.DefaultExpireLogged = scopeassignmentDescExpireLogged.Default.(bool)
+	team.Policy = privacy.NewPolicies(schema.Team{})
+	team.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := team.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	teamFields := schema.Team{}.Fields()
+	_ = teamFields
+	// teamDescName is the schema descriptor for name field.
+	teamDescName := teamFields[0].Descriptor()
+	// team.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	team.NameValidator = func() func(string) error {
+		validators := teamDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// teamDescDescription is the schema descriptor for description field.
+	teamDescDescription := teamFields[1].Descriptor()
+	// team.DefaultDescription holds the default value on creation for the description field.
+	team.DefaultDescription = teamDescDescription.Default.(string)
+	// team.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	team.DescriptionValidator = teamDescDescription.Validators[0].(func(string) error)
+	// teamDescExternalGroup is the schema descriptor for external_group field.
+	teamDescExternalGroup := teamFields[2].Descriptor()
+	// team.ExternalGroupValidator is a validator for the "external_group" field. It is called by the builders before save.
+	team.ExternalGroupValidator = func() func(string) error {
+		validators := teamDescExternalGroup.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(external_group string) error {
+			for _, fn := range fns {
+				if err := fn(external_group); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	teammembership.Policy = privacy.NewPolicies(schema.TeamMembership{})
+	teammembership.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := teammembership.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	teammembershipFields := schema.TeamMembership{}.Fields()
+	_ = teammembershipFields
+	// teammembershipDescActive is the schema descriptor for active field.
+	teammembershipDescActive := teammembershipFields[2].Descriptor()
+	// teammembership.DefaultActive holds the default value on creation for the active field.
+	teammembership.DefaultActive = teammembershipDescActive.Default.(bool)
+	// teammembershipDescExpireLogged is the schema descriptor for expire_logged field.
+	teammembershipDescExpireLogged := teammembershipFields[4].Descriptor()
+	// teammembership.DefaultExpireLogged holds the default value on creation for the expire_logged field.
+	teammembership.DefaultExpireLogged = teammembershipDescExpireLogged.Default.(bool)
 	user.Policy = privacy.NewPolicies(schema.User{})
 	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

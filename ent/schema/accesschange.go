@@ -37,13 +37,17 @@ func (AccessChange) Fields() []ent.Field {
 			Annotations(entgql.Skip()),
 		field.Int("scope_id").Optional().Nillable().Immutable().
 			Annotations(entgql.Skip()),
-		// All invalidates every answer; Users, Programs, Projects and
+		// All invalidates every answer; Users, Programs, Projects, Teams and
 		// GlobalHolders name the rest: the users themselves, and the holders
 		// of scopes on those targets, found when the entry is delivered.
 		field.Bool("all").Default(false).Immutable(),
 		field.JSON("users", []int{}).Immutable().Annotations(entgql.Skip()),
 		field.JSON("programs", []int{}).Immutable().Annotations(entgql.Skip()),
 		field.JSON("projects", []int{}).Immutable().Annotations(entgql.Skip()),
+		// Teams whose members the change affects (found at delivery, like
+		// the holders of Programs and Projects). Null on entries from before
+		// teams.
+		field.JSON("teams", []int{}).Optional().Immutable().Annotations(entgql.Skip()),
 		field.Bool("global_holders").Default(false).Immutable().Annotations(entgql.Skip()),
 		field.Time("delivered_at").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),

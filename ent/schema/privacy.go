@@ -8,11 +8,14 @@ import (
 	"authz-gateway/apperr"
 	gen "authz-gateway/ent"
 	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/predicate"
 	"authz-gateway/ent/privacy"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/ent/scopeassignment"
+	"authz-gateway/ent/team"
+	"authz-gateway/ent/teammembership"
 	"authz-gateway/ent/user"
 	"authz-gateway/reqctx"
 
@@ -130,12 +133,28 @@ func filterUsers() privacy.QueryRule {
 	return privacy.UserQueryRuleFunc(ownRows[*gen.UserQuery](user.ID))
 }
 
+// The assignments follow their holder's visibility: a viewer without
+// USER_READ reads only their own user's (a team's need USER_READ).
 func filterRoleAssignments() privacy.QueryRule {
 	return privacy.RoleAssignmentQueryRuleFunc(ownRows[*gen.RoleAssignmentQuery](roleassignment.UserID))
 }
 
 func filterScopeAssignments() privacy.QueryRule {
 	return privacy.ScopeAssignmentQueryRuleFunc(ownRows[*gen.ScopeAssignmentQuery](scopeassignment.UserID))
+}
+
+// filterTeams: with USER_READ every team; without it, the viewer's own
+// teams (a member may know which teams they are in, not who else is).
+func filterTeams() privacy.QueryRule {
+	return privacy.TeamQueryRuleFunc(ownRows[*gen.TeamQuery](func(self int) predicate.Team {
+		return team.HasMembershipsWith(teammembership.UserID(self))
+	}))
+}
+
+// filterTeamMemberships: with USER_READ every membership; without it, the
+// viewer's own.
+func filterTeamMemberships() privacy.QueryRule {
+	return privacy.TeamMembershipQueryRuleFunc(ownRows[*gen.TeamMembershipQuery](teammembership.UserID))
 }
 
 // anyViewer lets every authenticated viewer read (roles are the vocabulary).

@@ -17,8 +17,9 @@ import (
 	"entgo.io/ent/schema/index"
 )
 
-// ScopeAssignment says where a user's permissions apply: everywhere (GLOBAL),
-// in one program, or in one project.
+// ScopeAssignment says where its holder's permissions apply: everywhere
+// (GLOBAL), in one program, or in one project. The holder is a user or a
+// team (exactly one: user_id or team_id).
 type ScopeAssignment struct {
 	ent.Schema
 }
@@ -27,7 +28,8 @@ type ScopeAssignment struct {
 // different target is a different assignment.
 func (ScopeAssignment) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int("user_id").Immutable().Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
+		field.Int("user_id").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
+		field.Int("team_id").Optional().Nillable().Immutable().Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput)),
 		field.Enum("scope_type").
 			GoType(access.ScopeType("")).
 			Immutable().
@@ -58,8 +60,13 @@ func (ScopeAssignment) Edges() []ent.Edge {
 			Ref("scope_assignments").
 			Field("user_id").
 			Unique().
-			Required().
 			Immutable(),
+		edge.From("team", Team.Type).
+			Ref("scope_assignments").
+			Field("team_id").
+			Unique().
+			Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		// The targets are readable (and null when out of the viewer's scope)
 		// but not filterable, for the same reason as Program.projects.
 		edge.From("program", Program.Type).
@@ -98,17 +105,26 @@ func (ScopeAssignment) Indexes() []ent.Index {
 			Annotations(entsql.IndexWhere("scope_type = 'PROGRAM'")),
 		index.Fields("user_id", "project_id").Unique().StorageKey("scope_unique_project").
 			Annotations(entsql.IndexWhere("scope_type = 'PROJECT'")),
+		// The same for teams; the first also serves a team's lookups.
+		index.Fields("team_id").Unique().StorageKey("team_scope_unique_global").
+			Annotations(entsql.IndexWhere("scope_type = 'GLOBAL'")),
+		index.Fields("team_id", "program_id").Unique().StorageKey("team_scope_unique_program").
+			Annotations(entsql.IndexWhere("scope_type = 'PROGRAM'")),
+		index.Fields("team_id", "project_id").Unique().StorageKey("team_scope_unique_project").
+			Annotations(entsql.IndexWhere("scope_type = 'PROJECT'")),
 	}
 }
 
 // Annotations of the ScopeAssignment: the database enforces the same
-// target-matches-type rule as the hook below, for writers that bypass ent.
+// target-matches-type rule as the hook below, for writers that bypass ent,
+// and one holder per row.
 func (ScopeAssignment) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entsql.Annotation{Checks: map[string]string{
 			"scope_target_matches_type": "((scope_type = 'GLOBAL' AND program_id IS NULL AND project_id IS NULL) OR " +
 				"(scope_type = 'PROGRAM' AND program_id IS NOT NULL AND project_id IS NULL) OR " +
 				"(scope_type = 'PROJECT' AND project_id IS NOT NULL AND program_id IS NULL))",
+			"scope_one_holder": oneHolder,
 		}},
 	}
 }

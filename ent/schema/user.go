@@ -53,6 +53,8 @@ func (User) Edges() []ent.Edge {
 			Annotations(skipMutationInputs(), entsql.OnDelete(entsql.Cascade)),
 		edge.To("scope_assignments", ScopeAssignment.Type).
 			Annotations(skipMutationInputs(), entsql.OnDelete(entsql.Cascade)),
+		edge.To("team_memberships", TeamMembership.Type).
+			Annotations(entgql.Skip(), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

@@ -19,6 +19,8 @@ const (
 	FieldID = "id"
 	// FieldUserID holds the string denoting the user_id field in the database.
 	FieldUserID = "user_id"
+	// FieldTeamID holds the string denoting the team_id field in the database.
+	FieldTeamID = "team_id"
 	// FieldScopeType holds the string denoting the scope_type field in the database.
 	FieldScopeType = "scope_type"
 	// FieldProgramID holds the string denoting the program_id field in the database.
@@ -33,6 +35,8 @@ const (
 	FieldExpireLogged = "expire_logged"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
+	// EdgeTeam holds the string denoting the team edge name in mutations.
+	EdgeTeam = "team"
 	// EdgeProgram holds the string denoting the program edge name in mutations.
 	EdgeProgram = "program"
 	// EdgeProject holds the string denoting the project edge name in mutations.
@@ -46,6 +50,13 @@ const (
 	UserInverseTable = "users"
 	// UserColumn is the table column denoting the user relation/edge.
 	UserColumn = "user_id"
+	// TeamTable is the table that holds the team relation/edge.
+	TeamTable = "scope_assignments"
+	// TeamInverseTable is the table name for the Team entity.
+	// It exists in this package in order to avoid circular dependency with the "team" package.
+	TeamInverseTable = "teams"
+	// TeamColumn is the table column denoting the team relation/edge.
+	TeamColumn = "team_id"
 	// ProgramTable is the table that holds the program relation/edge.
 	ProgramTable = "scope_assignments"
 	// ProgramInverseTable is the table name for the Program entity.
@@ -66,6 +77,7 @@ const (
 var Columns = []string{
 	FieldID,
 	FieldUserID,
+	FieldTeamID,
 	FieldScopeType,
 	FieldProgramID,
 	FieldProjectID,
@@ -121,6 +133,11 @@ func ByUserID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUserID, opts...).ToFunc()
 }
 
+// ByTeamID orders the results by the team_id field.
+func ByTeamID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTeamID, opts...).ToFunc()
+}
+
 // ByScopeType orders the results by the scope_type field.
 func ByScopeType(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldScopeType, opts...).ToFunc()
@@ -158,6 +175,13 @@ func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByTeamField orders the results by team field.
+func ByTeamField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTeamStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByProgramField orders the results by program field.
 func ByProgramField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -176,6 +200,13 @@ func newUserStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(UserInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, UserTable, UserColumn),
+	)
+}
+func newTeamStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TeamInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, TeamTable, TeamColumn),
 	)
 }
 func newProgramStep() *sqlgraph.Step {

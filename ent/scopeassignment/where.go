@@ -61,6 +61,11 @@ func UserID(v int) predicate.ScopeAssignment {
 	return predicate.ScopeAssignment(sql.FieldEQ(FieldUserID, v))
 }
 
+// TeamID applies equality check predicate on the "team_id" field. It's identical to TeamIDEQ.
+func TeamID(v int) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldEQ(FieldTeamID, v))
+}
+
 // ProgramID applies equality check predicate on the "program_id" field. It's identical to ProgramIDEQ.
 func ProgramID(v int) predicate.ScopeAssignment {
 	return predicate.ScopeAssignment(sql.FieldEQ(FieldProgramID, v))
@@ -104,6 +109,46 @@ func UserIDIn(vs ...int) predicate.ScopeAssignment {
 // UserIDNotIn applies the NotIn predicate on the "user_id" field.
 func UserIDNotIn(vs ...int) predicate.ScopeAssignment {
 	return predicate.ScopeAssignment(sql.FieldNotIn(FieldUserID, vs...))
+}
+
+// UserIDIsNil applies the IsNil predicate on the "user_id" field.
+func UserIDIsNil() predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldIsNull(FieldUserID))
+}
+
+// UserIDNotNil applies the NotNil predicate on the "user_id" field.
+func UserIDNotNil() predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNotNull(FieldUserID))
+}
+
+// TeamIDEQ applies the EQ predicate on the "team_id" field.
+func TeamIDEQ(v int) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldEQ(FieldTeamID, v))
+}
+
+// TeamIDNEQ applies the NEQ predicate on the "team_id" field.
+func TeamIDNEQ(v int) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNEQ(FieldTeamID, v))
+}
+
+// TeamIDIn applies the In predicate on the "team_id" field.
+func TeamIDIn(vs ...int) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldIn(FieldTeamID, vs...))
+}
+
+// TeamIDNotIn applies the NotIn predicate on the "team_id" field.
+func TeamIDNotIn(vs ...int) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNotIn(FieldTeamID, vs...))
+}
+
+// TeamIDIsNil applies the IsNil predicate on the "team_id" field.
+func TeamIDIsNil() predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldIsNull(FieldTeamID))
+}
+
+// TeamIDNotNil applies the NotNil predicate on the "team_id" field.
+func TeamIDNotNil() predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(sql.FieldNotNull(FieldTeamID))
 }
 
 // ScopeTypeEQ applies the EQ predicate on the "scope_type" field.
@@ -281,6 +326,29 @@ func HasUser() predicate.ScopeAssignment {
 func HasUserWith(preds ...predicate.User) predicate.ScopeAssignment {
 	return predicate.ScopeAssignment(func(s *sql.Selector) {
 		step := newUserStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasTeam applies the HasEdge predicate on the "team" edge.
+func HasTeam() predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, TeamTable, TeamColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTeamWith applies the HasEdge predicate on the "team" edge with a given conditions (other predicates).
+func HasTeamWith(preds ...predicate.Team) predicate.ScopeAssignment {
+	return predicate.ScopeAssignment(func(s *sql.Selector) {
+		step := newTeamStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -27,10 +27,12 @@ type AccessibleObject struct {
 	ID int `json:"id"`
 }
 
-// A scope to assign.
+// A scope to assign, to a user or to a team (exactly one of userId and teamId).
 type AssignScopeInput struct {
 	// The user who gets the scope.
-	UserID int `json:"userId"`
+	UserID *int `json:"userId,omitempty"`
+	// The team that gets the scope (every active member holds it).
+	TeamID *int `json:"teamId,omitempty"`
 	// GLOBAL, PROGRAM or PROJECT.
 	ScopeType access.ScopeType `json:"scopeType"`
 	// Required for PROGRAM scopes, absent otherwise.

@@ -43,13 +43,16 @@ func (s *Service) BootstrapAdmin(ctx context.Context, email string, grant GrantF
 			return freshness.Change{}, err
 		}
 		if exists {
-			return freshness.Change{Users: upgraded, Target: "no grant: an admin exists"}, nil
+			upgraded.Target = "no grant: an admin exists"
+			return upgraded, nil
 		}
 		granted, err = grant(ctx, tx, auth.NormalizeEmail(email))
 		if err != nil {
 			return freshness.Change{}, err
 		}
-		return freshness.Change{Users: append(upgraded, granted.ID), Target: fmt.Sprintf("user %d (%s): ADMIN role and GLOBAL scope", granted.ID, granted.Email)}, nil
+		upgraded.Users = append(upgraded.Users, granted.ID)
+		upgraded.Target = fmt.Sprintf("user %d (%s): ADMIN role and GLOBAL scope", granted.ID, granted.Email)
+		return upgraded, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
@@ -123,15 +126,13 @@ func (s *Service) keepAnAdmin(change func(ctx context.Context, tx *ent.Tx) (fres
 
 // adminHoldsAll gives the ADMIN role every permission if it lacks any (a
 // permission added in a newer version, such as AUDIT_READ) and returns the
-// role's holders, whose answers change.
-func adminHoldsAll(ctx context.Context, tx *ent.Tx, admin *ent.Role) ([]int, error) {
+// role's holders (users and teams), whose answers change.
+func adminHoldsAll(ctx context.Context, tx *ent.Tx, admin *ent.Role) (freshness.Change, error) {
 	if len(admin.Permissions) == len(access.AllPermissions) {
-		return nil, nil
+		return freshness.Change{}, nil
 	}
 	if err := admin.Update().SetPermissions(access.AllPermissions).Exec(ctx); err != nil {
-		return nil, dbError(err, "role ADMIN")
+		return freshness.Change{}, dbError(err, "role ADMIN")
 	}
-	holders, err := tx.RoleAssignment.Query().Where(roleassignment.RoleID(admin.ID)).
-		Select(roleassignment.FieldUserID).Ints(ctx)
-	return holders, dbError(err, "ADMIN holders")
+	return roleHolders(ctx, tx, admin.ID)
 }

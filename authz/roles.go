@@ -158,7 +158,8 @@ func (s *Service) RemoveRole(ctx context.Context, userID int, rt access.RoleType
 }
 
 // SetRolePermissions replaces a role's permission set. Needs ROLE_MANAGE.
-// Every holder of the role (active or not) is invalidated.
+// Every holder of the role (active or not) is invalidated: the users who
+// hold it, and the members of the teams that do.
 func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, perms []access.Permission) (*ent.Role, error) {
 	reach, err := s.requireRoleManagement(ctx)
 	if err != nil {
@@ -187,15 +188,13 @@ func (s *Service) SetRolePermissions(ctx context.Context, rt access.RoleType, pe
 		if err := withinOwn(reach, r.Permissions, "role "+string(rt)); err != nil {
 			return freshness.Change{}, err
 		}
-		holders, err := tx.RoleAssignment.Query().
-			Where(roleassignment.RoleID(r.ID)).
-			Select(roleassignment.FieldUserID).
-			Ints(ctx)
+		holders, err := roleHolders(ctx, tx, r.ID)
 		if err != nil {
-			return freshness.Change{}, dbError(err, "role holders")
+			return freshness.Change{}, err
 		}
 		updated, err = r.Update().SetPermissions(perms).Save(ctx)
-		return freshness.Change{Users: holders, Target: fmt.Sprintf("role %s: %v", rt, perms)}, dbError(err, "role "+string(rt))
+		holders.Target = fmt.Sprintf("role %s: %v", rt, perms)
+		return holders, dbError(err, "role "+string(rt))
 	})
 	if err != nil {
 		return nil, err
@@ -263,4 +262,25 @@ func withinOwn(reach access.Reach, perms []access.Permission, what string) error
 
 func userExists(ctx context.Context, tx *ent.Tx, id int) error {
 	return mustExist(ctx, tx.User.Query().Where(user.ID(id)).Exist, "user")
+}
+
+// roleHolders is the change of a role's permission set: the users who hold
+// it (read after locking the role, whose row a concurrent assignment's
+// foreign key check needs) and the teams that do, whose members are found
+// at delivery.
+func roleHolders(ctx context.Context, tx *ent.Tx, roleID int) (freshness.Change, error) {
+	var rows []struct {
+		UserID *int `json:"user_id"`
+		TeamID *int `json:"team_id"`
+	}
+	err := tx.RoleAssignment.Query().Where(roleassignment.RoleID(roleID)).
+		Select(roleassignment.FieldUserID, roleassignment.FieldTeamID).Scan(ctx, &rows)
+	if err != nil {
+		return freshness.Change{}, dbError(err, "role holders")
+	}
+	var held affected
+	for _, r := range rows {
+		held = held.and(heldBy(deref(r.UserID), deref(r.TeamID)))
+	}
+	return held.change(), nil
 }

@@ -109,6 +109,10 @@ type CatalogSize struct {
 	Projects       int `json:"projects"`
 	Users          int `json:"users"`
 	LargestProgram int `json:"largestProgram"`
+	// Groups are the identity provider's groups that teams mirror
+	// (Team.externalGroup), sorted: what a sign-in's groups claim is
+	// compared with, at no cost, on every request (AUTH_GROUPS_CLAIM).
+	Groups []string `json:"groups,omitempty"`
 }
 
 // UserStatus is the user answer: what authentication needs to know.
@@ -119,6 +123,10 @@ type UserStatus struct {
 	Active bool   `json:"active"`
 	// ExternalID is the user's subject at the identity provider ("": none).
 	ExternalID string `json:"externalId,omitempty"`
+	// Groups are the groups of the teams mirroring a provider's group that
+	// the user is an active member of, sorted (AUTH_GROUPS_CLAIM compares
+	// them with the token's).
+	Groups []string `json:"groups,omitempty"`
 }
 
 // IDSet is an accessible-programs or -projects answer: every one (a GLOBAL
@@ -361,12 +369,12 @@ func (s *Source) compute(ctx context.Context, keys []cache.Key) (map[cache.Key]c
 		}
 	}
 	if users := byKind[KindUser]; len(users) > 0 {
-		statuses, err := res.userStatuses(ctx, users)
+		statuses, until, err := res.userStatuses(ctx, users)
 		if err != nil {
 			return nil, err
 		}
 		for _, u := range users {
-			if err := put(KindUser, u, statuses[u], time.Time{}); err != nil {
+			if err := put(KindUser, u, statuses[u], until.at(u)); err != nil {
 				return nil, err
 			}
 		}

@@ -13,7 +13,6 @@ import (
 
 	"authz-gateway/access"
 	"authz-gateway/ent"
-	"authz-gateway/ent/user"
 
 	"entgo.io/ent/dialect"
 )
@@ -255,23 +254,34 @@ func (r resolver) pairs(ctx context.Context, q sqlQuery, users []int) (map[int]I
 	return out, until, err
 }
 
-// catalogSize reads the numbers of programs, projects and users and the
-// projects of the largest program, in one statement. PostgreSQL keeps them
+// catalogSize reads the numbers of programs, projects and users, the
+// projects of the largest program and the groups teams mirror, in one
+// statement. PostgreSQL keeps them
 // in catalog_counts (triggers, in every write's transaction: a read of a
 // row and an index, whatever the catalog's size); SQLite counts.
 func (r resolver) catalogSize(ctx context.Context) (CatalogSize, error) {
 	q := sqlQuery{text: `SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM projects), (SELECT count(*) FROM users),
-		(SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM projects GROUP BY program_id) AS per_program)`}
+		(SELECT COALESCE(max(n), 0) FROM (SELECT count(*) AS n FROM projects GROUP BY program_id) AS per_program),
+		(SELECT group_concat(external_group, char(10)) FROM teams WHERE external_group IS NOT NULL)`}
 	if r.dialect == dialect.Postgres {
 		q.text = `SELECT programs, projects, users,
-			(SELECT COALESCE(max(projects), 0) FROM catalog_counts WHERE id > 0)
+			(SELECT COALESCE(max(projects), 0) FROM catalog_counts WHERE id > 0),
+			(SELECT string_agg(external_group, chr(10)) FROM teams WHERE external_group IS NOT NULL)
 			FROM catalog_counts WHERE id = 0`
 	}
 	var c CatalogSize
 	found := false
 	err := r.scan(ctx, q, func(rows *sql.Rows) error {
 		found = true
-		return rows.Scan(&c.Programs, &c.Projects, &c.Users, &c.LargestProgram)
+		var groups sql.NullString
+		if err := rows.Scan(&c.Programs, &c.Projects, &c.Users, &c.LargestProgram, &groups); err != nil {
+			return err
+		}
+		if groups.Valid && groups.String != "" {
+			c.Groups = strings.Split(groups.String, "\n")
+			slices.Sort(c.Groups)
+		}
+		return nil
 	})
 	if err == nil && !found {
 		err = errors.New("catalog_counts has no totals: the database was not migrated by this version")
@@ -359,21 +369,42 @@ func knownPermissions(ps []access.Permission) []access.Permission {
 	return out
 }
 
-// userStatuses reads what authentication needs of each user; an unknown
-// user's status says it does not exist.
-func (r resolver) userStatuses(ctx context.Context, users []int) (map[int]UserStatus, error) {
-	rows, err := r.db.User.Query().Where(user.IDIn(users...)).
-		Select(user.FieldEmail, user.FieldName, user.FieldActive, user.FieldExternalID).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("user statuses: %w", err)
+// userStatuses reads what authentication needs of each user, with the
+// groups of the provider-mirroring teams they are an active member of (and
+// the earliest end among those memberships); an unknown user's status says
+// it does not exist. One statement.
+func (r resolver) userStatuses(ctx context.Context, users []int) (map[int]UserStatus, ends, error) {
+	agg := "group_concat(t.external_group, char(10))"
+	if r.dialect == dialect.Postgres {
+		agg = "string_agg(t.external_group, chr(10))"
 	}
+	synced := func(what string) string {
+		return `(SELECT ` + what + ` FROM team_memberships tm JOIN teams t ON t.id = tm.team_id
+			WHERE tm.user_id = u.id AND t.external_group IS NOT NULL AND tm.active AND ` + r.live("tm") + `)`
+	}
+	q := r.query(`SELECT u.id, u.email, u.name, u.active, u.external_id, `+synced(agg)+`, `+synced("min("+r.endMs("tm")+")")+`
+		FROM users u WHERE u.id IN %[1]s`, users)
 	out := make(map[int]UserStatus, len(users))
-	for _, u := range rows {
-		st := UserStatus{Exists: true, Email: u.Email, Name: u.Name, Active: u.Active}
-		if u.ExternalID != nil {
-			st.ExternalID = *u.ExternalID
+	until := ends{}
+	err := r.scan(ctx, q, func(rows *sql.Rows) error {
+		var id int
+		var external, groups sql.NullString
+		var end sql.NullInt64
+		st := UserStatus{Exists: true}
+		if err := rows.Scan(&id, &st.Email, &st.Name, &st.Active, &external, &groups, &end); err != nil {
+			return err
 		}
-		out[u.ID] = st
+		st.ExternalID = external.String
+		if groups.Valid && groups.String != "" {
+			st.Groups = strings.Split(groups.String, "\n")
+			slices.Sort(st.Groups)
+		}
+		out[id] = st
+		until.note(id, end)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("user statuses: %w", err)
 	}
-	return out, nil
+	return out, until, nil
 }

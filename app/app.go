@@ -387,7 +387,7 @@ func (a *App) startIdentity() error {
 	ctx, stop := context.WithCancel(context.Background())
 	a.stopKeys = stop
 	keys := auth.NewKeySet(ctx, auth.KeySetConfig{Issuer: ip.Issuer, JWKSURL: ip.JWKSURL})
-	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ip.Issuer, Audience: ip.Audience, Claim: ip.UserClaim, Keys: keys, MaxAge: a.cfg.TokenMaxAge})
+	issuer, err := auth.NewIssuer(auth.IssuerConfig{Issuer: ip.Issuer, Audience: ip.Audience, Claim: ip.UserClaim, Keys: keys, MaxAge: a.cfg.TokenMaxAge, GroupsClaim: ip.GroupsClaim})
 	if err != nil {
 		stop()
 		return fmt.Errorf("identity provider: %w", err)
@@ -408,10 +408,14 @@ func (a *App) newGate() *gate.Gate {
 		Loaders: loaders.NewFactory(a.db.Client, a.answers, a.cfg.LoaderWait),
 	}
 	if a.cfg.Identity.Enabled() {
-		cfg.Identities = identity.New(identity.Config{
+		idc := identity.Config{
 			DB: a.db.Client, Viewers: a.authz, Log: a.log,
 			Provision: a.cfg.Identity.Provision, Pace: a.provisioning, Issuer: a.cfg.Identity.Issuer,
-		})
+		}
+		if a.cfg.Identity.GroupsClaim != "" {
+			idc.Groups = a.authz
+		}
+		cfg.Identities = identity.New(idc)
 	}
 	return gate.New(cfg)
 }

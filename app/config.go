@@ -94,6 +94,10 @@ type IdentityProvider struct {
 	UserClaim auth.UserClaim
 	// Provision creates an unknown user on first sight (AUTH_PROVISION).
 	Provision bool
+	// GroupsClaim names the claim listing the caller's groups
+	// (AUTH_GROUPS_CLAIM, e.g. "groups"): they decide the caller's
+	// memberships of the teams that mirror a group. "": not read.
+	GroupsClaim string
 }
 
 // Enabled reports whether an identity provider is configured.
@@ -164,11 +168,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		RefreshAhead: p.bool("CACHE_REFRESH_AHEAD", true),
 		Tracing:      tracing.Configured(getenv),
 		Identity: IdentityProvider{
-			Issuer:    p.str("AUTH_ISSUER", ""),
-			JWKSURL:   p.str("AUTH_JWKS_URL", ""),
-			Audience:  p.str("AUTH_AUDIENCE", ""),
-			UserClaim: auth.UserClaim(p.str("AUTH_USER_CLAIM", string(auth.ClaimEmail))),
-			Provision: p.bool("AUTH_PROVISION", false),
+			Issuer:      p.str("AUTH_ISSUER", ""),
+			JWKSURL:     p.str("AUTH_JWKS_URL", ""),
+			Audience:    p.str("AUTH_AUDIENCE", ""),
+			UserClaim:   auth.UserClaim(p.str("AUTH_USER_CLAIM", string(auth.ClaimEmail))),
+			Provision:   p.bool("AUTH_PROVISION", false),
+			GroupsClaim: p.str("AUTH_GROUPS_CLAIM", ""),
 		},
 		MigrateAtStart: p.bool("MIGRATE_AT_START", true),
 		Redis: redisconn.Options{

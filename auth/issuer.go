@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,11 @@ type External struct {
 	Subject string
 	Email   string
 	Name    string
+	// Groups are the token's groups (AUTH_GROUPS_CLAIM), sorted, without
+	// duplicates; HasGroups says the token carried the claim (only then
+	// do the groups decide memberships).
+	Groups    []string
+	HasGroups bool
 }
 
 // IssuerConfig configures the verifier of one identity provider's tokens.
@@ -44,7 +50,15 @@ type IssuerConfig struct {
 	// MaxAge refuses tokens issued longer ago than this (TOKEN_MAX_AGE;
 	// 0: only exp), and with it a token without iat.
 	MaxAge time.Duration
+	// GroupsClaim names the claim that lists the caller's groups
+	// (AUTH_GROUPS_CLAIM; "": groups are not read).
+	GroupsClaim string
 }
+
+// MaxGroups bounds the groups read from one token: a claim with more is
+// refused (a provider sending thousands is misconfigured, and every group
+// may cost a membership write).
+const MaxGroups = 1000
 
 // IssuerAlgorithms are the only algorithms an issuer's token may use:
 // asymmetric ones, verified with a key from the provider's set. Never HS*
@@ -102,6 +116,10 @@ type issuerClaims struct {
 	EmailVerified     bool // only the JSON true
 	Name              string
 	PreferredUsername string
+	// groupsClaim is the name to read Groups from ("": none).
+	groupsClaim string
+	Groups      []string
+	HasGroups   bool
 }
 
 // registeredClaimNames are the claims of jwt.RegisteredClaims.
@@ -134,6 +152,12 @@ func (c *issuerClaims) UnmarshalJSON(b []byte) error {
 		}
 	}
 	c.EmailVerified = string(all["email_verified"]) == "true"
+	if v, ok := all[c.groupsClaim]; ok && c.groupsClaim != "" {
+		if err := json.Unmarshal(v, &c.Groups); err != nil {
+			return fmt.Errorf("claim %s: not a list of strings: %w", c.groupsClaim, err)
+		}
+		c.HasGroups = true
+	}
 	return nil
 }
 
@@ -145,7 +169,7 @@ func (c *issuerClaims) UnmarshalJSON(b []byte) error {
 // (email_verified: true) and it is in NFC without invisible characters.
 // A refusal says why (a *RefusedError), for the log, never for the client.
 func (v *Issuer) Verify(token string) (Identity, error) {
-	var claims issuerClaims
+	claims := issuerClaims{groupsClaim: v.cfg.GroupsClaim}
 	_, err := v.parser.ParseWithClaims(token, &claims, v.key)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -194,6 +218,13 @@ func (v *Issuer) Verify(token string) (Identity, error) {
 	}
 	if ext.Key == "" {
 		return Identity{}, refused(ErrTokenInvalid, "no "+string(v.cfg.Claim)+" claim")
+	}
+	if claims.HasGroups {
+		groups, err := cleanGroups(claims.Groups)
+		if err != nil {
+			return Identity{}, refused(ErrTokenInvalid, "claim "+v.cfg.GroupsClaim+": "+err.Error())
+		}
+		ext.Groups, ext.HasGroups = groups, true
 	}
 	return Identity{External: &ext, Until: until}, nil
 }
@@ -288,4 +319,16 @@ func (v *Verifiers) Ready(context.Context) error {
 		return nil
 	}
 	return v.Issuer.cfg.Keys.Ready()
+}
+
+// cleanGroups sorts and dedupes a token's groups, compared exactly as
+// written (no case folding or normalization: a group is an identifier of
+// the provider). Empty names are dropped; more than MaxGroups is refused.
+func cleanGroups(groups []string) ([]string, error) {
+	if len(groups) > MaxGroups {
+		return nil, fmt.Errorf("%d groups, more than %d", len(groups), MaxGroups)
+	}
+	out := slices.DeleteFunc(slices.Clone(groups), func(g string) bool { return g == "" })
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

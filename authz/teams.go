@@ -48,7 +48,9 @@ func (s *Service) CreateTeam(ctx context.Context, in ent.CreateTeamInput) (*ent.
 			return freshness.Change{}, dbError(err, "team")
 		}
 		created = t
-		return freshness.Change{Target: fmt.Sprintf("team %d (%s)", t.ID, t.Name)}, nil
+		// The catalog's answer lists the groups teams mirror (the
+		// sign-in's groups claim is compared with it).
+		return freshness.Change{Users: catalogChanged, Target: fmt.Sprintf("team %d (%s)", t.ID, t.Name)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -76,13 +78,20 @@ func (s *Service) UpdateTeam(ctx context.Context, id int, in ent.UpdateTeamInput
 		if err := checkTeamFree(ctx, tx, in.Name, in.ExternalGroup, id); err != nil {
 			return freshness.Change{}, err
 		}
+		change := freshness.Change{Target: fmt.Sprintf("team %d", id)}
 		if in.ExternalGroup != nil && (t.ExternalGroup == nil || *t.ExternalGroup != *in.ExternalGroup) {
 			if err := s.mayConfer(ctx, tx, reach, id, nil); err != nil {
 				return freshness.Change{}, err
 			}
 		}
+		if (in.ExternalGroup != nil || in.ClearExternalGroup) && !sameGroup(t.ExternalGroup, in) {
+			// The groups teams mirror (the catalog's answer) and the
+			// members' statuses (their teams' groups) change.
+			change.Users, change.Teams = catalogChanged, []int{id}
+			change.Target = fmt.Sprintf("team %d: group %s", id, groupName(in.ExternalGroup))
+		}
 		updated, err = tx.Team.UpdateOneID(id).SetInput(in).Save(ctx)
-		return freshness.Change{Target: fmt.Sprintf("team %d", id)}, dbError(err, "team")
+		return change, dbError(err, "team")
 	})
 	if err != nil {
 		return nil, err
@@ -114,7 +123,7 @@ func (s *Service) DeleteTeam(ctx context.Context, id int) (bool, error) {
 		if err := tx.Team.DeleteOneID(id).Exec(ctx); err != nil {
 			return freshness.Change{}, dbError(err, "team")
 		}
-		return freshness.Change{Users: members, Target: fmt.Sprintf("team %d (%s) deleted", id, t.Name)}, nil
+		return freshness.Change{Users: append(members, catalogChanged...), Target: fmt.Sprintf("team %d (%s) deleted", id, t.Name)}, nil
 	})
 	return err == nil, err
 }
@@ -438,4 +447,20 @@ func checkTeamsOfUser(ctx context.Context, tx *ent.Tx, userID, teamID int) error
 		return badInput("a user is a member of at most %d teams", MaxTeamsPerUser)
 	}
 	return nil
+}
+
+// sameGroup reports whether an update leaves the team's group as it is.
+func sameGroup(current *string, in ent.UpdateTeamInput) bool {
+	if in.ClearExternalGroup {
+		return current == nil && in.ExternalGroup == nil
+	}
+	return current != nil && in.ExternalGroup != nil && *current == *in.ExternalGroup
+}
+
+// groupName names a group for the log ("none" for none).
+func groupName(g *string) string {
+	if g == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%q", *g)
 }

@@ -38,6 +38,17 @@ type Config struct {
 	Provision bool
 	Pace      Pacer
 	Issuer    string
+	// Groups, when set (AUTH_GROUPS_CLAIM), makes each provider token's
+	// groups decide the caller's memberships of the teams that mirror a
+	// group.
+	Groups GroupSync
+}
+
+// GroupSync makes a user's memberships of group-mirroring teams follow a
+// token's groups (authz.Service.SyncGroups); resolved is the request's
+// context, resolved for the user. It reports whether it wrote.
+type GroupSync interface {
+	SyncGroups(resolved context.Context, userID int, groups []string, provider string) (bool, error)
 }
 
 // Pacer bounds how fast unknown callers become users (Provisioning).
@@ -105,7 +116,7 @@ func (r *Resolver) Resolve(ctx context.Context, ext auth.External, clientIP stri
 			return ctx, nil, err
 		}
 		if u != nil && identifies(u, ext) {
-			return resolved, u, nil
+			return resolved, u, r.syncGroups(resolved, u, ext)
 		}
 		r.hints.drop(hint)
 	}
@@ -141,7 +152,21 @@ func (r *Resolver) Resolve(ctx context.Context, ext auth.External, clientIP stri
 		return ctx, nil, err
 	}
 	r.hints.put(hint, id)
-	return resolved, u, nil
+	return resolved, u, r.syncGroups(resolved, u, ext)
+}
+
+// syncGroups lets the token's groups decide the user's memberships of the
+// teams that mirror a group, when configured and the token carries the
+// claim. A sync that cannot be written fails the request: a group taken
+// away by the provider must not keep its team's access for a request.
+func (r *Resolver) syncGroups(resolved context.Context, u *ent.User, ext auth.External) error {
+	if r.cfg.Groups == nil || !ext.HasGroups {
+		return nil
+	}
+	if _, err := r.cfg.Groups.SyncGroups(resolved, u.ID, ext.Groups, r.cfg.Issuer); err != nil {
+		return fmt.Errorf("identity provider: groups of user %d: %w", u.ID, err)
+	}
+	return nil
 }
 
 // identifies reports whether u is the user ext names.

@@ -71,11 +71,20 @@ func (p *Provider) Issuer() string { return p.srv.URL }
 
 // Token returns an RS256 access token for email (verified), valid for ttl.
 func (p *Provider) Token(email string, ttl time.Duration) (string, error) {
+	return p.TokenWith(email, ttl, nil)
+}
+
+// TokenWith is Token with more claims (a groups claim, say).
+func (p *Provider) TokenWith(email string, ttl time.Duration, extra map[string]any) (string, error) {
 	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+	claims := jwt.MapClaims{
 		"iss": p.Issuer(), "aud": Audience, "sub": "idp|" + email, "email": email, "email_verified": true,
 		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
-	})
+	}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	tok.Header["kid"] = kid
 	s, err := tok.SignedString(p.key)
 	if err != nil {

@@ -28,7 +28,8 @@ import (
 // three instances as in production (PostgreSQL, Redis, L1 on), each
 // reaching Redis and PostgreSQL through TCP proxies of its own; writers
 // grant and revoke one project scope of each of six users on random
-// instances, one write of a user at a time, while readers ask as those
+// instances (four hold it themselves, two through a team of their own, whose
+// scope is toggled: a team change), one write of a user at a time, while readers ask as those
 // users and as the admin about them, through the HTTP handler; a seeded
 // schedule kills Redis (restarting it empty or from an older snapshot),
 // pauses it, cuts an instance's link to Redis or to PostgreSQL, and kills
@@ -141,6 +142,8 @@ type user struct {
 const (
 	instances = 3
 	readers   = 4
+	// teamHeld: users from this index on hold their grant through a team.
+	teamHeld = 4
 	// readEvery paces each reader (about 30 reads a second each): the
 	// production rate limit (50 a second per viewer) stays out of the way.
 	readEvery = 30 * time.Millisecond
@@ -165,7 +168,16 @@ func newWorld(t *testing.T) *world {
 		id := world.User(fmt.Sprintf("chaos%d@test.example", i))
 		world.Role(id, access.RoleViewer)
 		project := world.Project(program, fmt.Sprint("project ", i))
-		u := &user{id: id, project: project, scope: world.InProject(id, project), granted: true}
+		u := &user{id: id, project: project, granted: true}
+		if i < teamHeld {
+			u.scope = world.InProject(id, project)
+		} else {
+			// Held through a team of one's own: the writes toggle the
+			// team's scope, a change whose members are found at delivery.
+			team := world.Team(fmt.Sprint("chaos team ", i))
+			world.Member(team, id)
+			u.scope = world.TeamInProject(team, project)
+		}
 		u.token = g.Token(t, id)
 		u.admin = g.Token(t, w.newAdmin(world, fmt.Sprintf("writer%d@test.example", i)))
 		w.users = append(w.users, u)

@@ -82,3 +82,18 @@ func (w *World) Deactivate(user int) {
 func AsUser(user int) context.Context {
 	return reqctx.NewContextWithViewer(context.Background(), reqctx.Viewer{UserID: user})
 }
+
+// Team creates a team holding nothing.
+func (w *World) Team(name string) int {
+	return w.db.Team.Create().SetName(name).SaveX(w.ctx).ID
+}
+
+// Member makes user an active member of team, with no end.
+func (w *World) Member(team, user int) int {
+	return w.db.TeamMembership.Create().SetTeamID(team).SetUserID(user).SaveX(w.ctx).ID
+}
+
+// TeamInProject gives team a PROJECT scope and returns its ID.
+func (w *World) TeamInProject(team, project int) int {
+	return w.db.ScopeAssignment.Create().SetTeamID(team).SetScopeType(access.ScopeProject).SetProjectID(project).SaveX(w.ctx).ID
+}

@@ -15,6 +15,7 @@ import (
 	"authz-gateway/auth"
 	"authz-gateway/ent/program"
 	"authz-gateway/ent/project"
+	"authz-gateway/ent/team"
 	"authz-gateway/ent/user"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
@@ -64,7 +65,8 @@ func TestDocs_ExamplesRun(t *testing.T) {
 	viewer := g.DB.Client.User.Query().Where(user.Email("viewer@example.com")).OnlyIDX(ctx)
 	apollo := g.DB.Client.Program.Query().Where(program.Name("Apollo")).OnlyIDX(ctx)
 	firstProject := g.DB.Client.Project.Query().Where(project.ProgramID(apollo)).FirstIDX(ctx)
-	ids := map[string]any{"user": itoa(viewer), "program": itoa(apollo), "project": itoa(firstProject)}
+	team := g.DB.Client.Team.Query().Where(team.Name("Mission control")).OnlyIDX(ctx)
+	ids := map[string]any{"user": itoa(viewer), "program": itoa(apollo), "project": itoa(firstProject), "team": itoa(team)}
 	admin := g.Token(t, g.Admin.ID)
 
 	docs, err := filepath.Glob("docs/*.md")

@@ -50,7 +50,7 @@ func (s *Service) CreateTeam(ctx context.Context, in ent.CreateTeamInput) (*ent.
 		created = t
 		// The catalog's answer lists the groups teams mirror (the
 		// sign-in's groups claim is compared with it).
-		return freshness.Change{Users: catalogChanged, Target: fmt.Sprintf("team %d (%s)", t.ID, t.Name)}, nil
+		return freshness.Change{Users: catalogChanged, Target: fmt.Sprintf("team %d", t.ID)}, nil
 	})
 	if err != nil {
 		return nil, err

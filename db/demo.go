@@ -46,7 +46,10 @@ func (d *DB) SeedDemo(ctx context.Context) (seeded bool, err error) {
 		if err != nil {
 			return err
 		}
-		return seedUsers(ctx, tx, programs, projects)
+		if err := seedUsers(ctx, tx, programs, projects); err != nil {
+			return err
+		}
+		return seedTeam(ctx, tx, programs)
 	})
 	if err != nil {
 		return false, fmt.Errorf("seed demo data: %w", err)
@@ -98,6 +101,29 @@ func seedUsers(ctx context.Context, tx *ent.Tx, programs, projects map[string]in
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// seedTeam adds a team to the demo, holding VIEWER and a PROGRAM scope on
+// Apollo, with no members yet (the README's team example adds one) and
+// mirroring the provider's group "mission-control".
+func seedTeam(ctx context.Context, tx *ent.Tx, programs map[string]int) error {
+	roles, err := ensureRoles(ctx, tx)
+	if err != nil {
+		return err
+	}
+	t, err := tx.Team.Create().SetName("Mission control").SetDescription("Everyone who follows the Apollo program").
+		SetExternalGroup("mission-control").Save(ctx)
+	if err != nil {
+		return fmt.Errorf("demo team: %w", err)
+	}
+	if err := tx.RoleAssignment.Create().SetTeamID(t.ID).SetRoleID(roles[access.RoleViewer]).Exec(ctx); err != nil {
+		return fmt.Errorf("demo team's role: %w", err)
+	}
+	apollo := programs["Apollo"]
+	if err := tx.ScopeAssignment.Create().SetTeamID(t.ID).SetScopeType(access.ScopeProgram).SetProgramID(apollo).Exec(ctx); err != nil {
+		return fmt.Errorf("demo team's scope: %w", err)
 	}
 	return nil
 }

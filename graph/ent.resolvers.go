@@ -125,6 +125,9 @@ func (r *roleAssignmentResolver) Team(ctx context.Context, obj *ent.RoleAssignme
 
 // Role is the resolver for the role field.
 func (r *roleAssignmentResolver) Role(ctx context.Context, obj *ent.RoleAssignment) (*ent.Role, error) {
+	if obj.Edges.Role != nil {
+		return obj.Edges.Role, nil // loaded with the assignment (explainAccess)
+	}
 	return required(loaders.For(ctx).Role(ctx, obj.RoleID))
 }
 

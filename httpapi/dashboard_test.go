@@ -90,6 +90,12 @@ func TestDashboard_InARealBrowser(t *testing.T) {
 	var program struct{ CreateProgram struct{ ID string } }
 	require.NoError(t, json.Unmarshal(created.Data, &program))
 	poll(`document.querySelector('#changes tbody').innerText.includes('Dashboard Apollo (program ` + program.CreateProgram.ID + `)')`)
+	// A team's changes too: "Dashboard Platform (team 8), role VIEWER".
+	var team struct{ CreateTeam struct{ ID string } }
+	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `mutation { createTeam(input: {name: "Dashboard Platform"}) { id } }`, nil)).Decode(t, &team)
+	testenv.MustOK(t, g.Do(t, g.Token(t, g.Admin.ID), `mutation($t: ID!) { assignTeamRole(teamId: $t, role: VIEWER) { id } }`,
+		map[string]any{"t": team.CreateTeam.ID}))
+	poll(`document.querySelector('#changes tbody').innerText.includes('Dashboard Platform (team ` + team.CreateTeam.ID + `), role VIEWER')`)
 	poll(`(() => { const u = window.dashboard.charts && window.dashboard.charts.hits; return !!u && u.scales.y.max <= 1; })()`)
 	poll(`document.querySelector('#active').children.length > 0`)
 	screenshot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

@@ -28,10 +28,26 @@ func TestWarm_WebAppDocumentsSQL(t *testing.T) {
 	// reads the viewer's assignment rows, roles, the project and the user
 	// afresh (its answer names them), and a scoped viewer's also the
 	// object's program or project through the privacy rules.
-	want := map[string]int{"Me": 0, "Checks": 0, "ProgramsPage": 1, "ProjectsPage": 2, "WhyWrite": 7, "global WhyWrite": 6}
+	// A team member's "why?" reads the team's grants and names the team (3
+	// statements more).
+	want := map[string]int{"Me": 0, "Checks": 0, "ProgramsPage": 1, "ProjectsPage": 2, "WhyWrite": 7, "global WhyWrite": 6, "team WhyWrite": 10}
+	// A member of a team: a PROJECT-scoped user whose role and scopes are
+	// moved to a team of their own, which they join. The same documents
+	// cost the same: a member's answers are cached like anyone's.
+	member := data.UsersOf("project")[1]
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	team := g.DB.Client.Team.Create().SetName("Movers").SaveX(ctx)
+	for _, table := range []string{"role_assignments", "scope_assignments"} {
+		_, err := g.DB.Client.ExecContext(ctx, "UPDATE "+table+" SET team_id = $1, user_id = NULL WHERE user_id = $2", team.ID, member)
+		require.NoError(t, err)
+	}
+	g.DB.Client.TeamMembership.Create().SetTeamID(team.ID).SetUserID(member).ExecX(ctx)
 	var table strings.Builder
-	for _, kind := range []string{"global", "program", "project"} {
-		user := data.UsersOf(kind)[0]
+	for _, kind := range []string{"global", "program", "project", "team"} {
+		user := member
+		if kind != "team" {
+			user = data.UsersOf(kind)[0]
+		}
 		token := g.Token(t, user)
 		for _, r := range data.WebAppReads(user) {
 			testenv.MustOK(t, g.Do(t, token, r.Query, r.Variables)) // cold: fills the cache

@@ -245,8 +245,13 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 		testenv.MustOK(t, g.Do(t, admin, `mutation($p: ID!, $n: String!) { createProject(input: {programID: $p, name: $n}) { id } }`,
 			map[string]any{"p": apollo.Node.Program.ID, "n": fmt.Sprintf("Probe %02d", i+1)}))
 	}
-	testenv.MustOK(t, g.Do(t, admin, `mutation($u: ID!, $p: ID!) { assignScope(input: {userId: $u, scopeType: PROGRAM, programId: $p}) { id } }`,
-		map[string]any{"u": fmt.Sprint(lead.ID), "p": apollo.Node.Program.ID}))
+	// Through a team: the lead joins "Apollo crew", which holds the scope.
+	var crew struct{ CreateTeam struct{ ID string } }
+	testenv.MustOK(t, g.Do(t, admin, `mutation { createTeam(input: {name: "Apollo crew"}) { id } }`, nil)).Decode(t, &crew)
+	testenv.MustOK(t, g.Do(t, admin, `mutation($t: ID!, $p: ID!) { assignScope(input: {teamId: $t, scopeType: PROGRAM, programId: $p}) { id } }`,
+		map[string]any{"t": crew.CreateTeam.ID, "p": apollo.Node.Program.ID}))
+	testenv.MustOK(t, g.Do(t, admin, `mutation($t: ID!, $u: ID!) { addTeamMember(teamId: $t, userId: $u) { id } }`,
+		map[string]any{"t": crew.CreateTeam.ID, "u": fmt.Sprint(lead.ID)}))
 	waitRows("the first page after the grant", func(r []webRow) bool { return len(r) == 10 })
 	page.click(`#projects button.more`)
 	all := waitRows("every project after load more", func(r []webRow) bool { return len(r) == 3+12 })
@@ -257,6 +262,11 @@ func TestWebClient_InARealBrowser(t *testing.T) {
 		assert.True(t, r.Rename, "%s: writable through the PROGRAM scope", r.Name)
 	}
 	t.Logf("load more took %v", all.Round(time.Millisecond))
+	// "why?" on a project of the program names the team.
+	now := rows()
+	probe := fmt.Sprintf(`#projects li.row[data-id="%s"]`, now[len(now)-1].ID)
+	page.click(probe + ` a.why`)
+	assert.Contains(t, page.text(probe+` .why-box`), "PROGRAM Apollo (through team Apollo crew)")
 
 	screenshot, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
 	require.NoError(t, err)

@@ -69,6 +69,9 @@ const (
         role {
           type
         }
+        team {
+          name
+        }
       }
       scopes {
         scopeType
@@ -76,6 +79,9 @@ const (
           name
         }
         project {
+          name
+        }
+        team {
           name
         }
       }

@@ -356,8 +356,12 @@ function projectRow(p: Project): HTMLElement {
 function explanation(why: Explanation | string): HTMLElement {
   if (typeof why === 'string') return h('div.why-box.error', {}, why);
   if (!why.allowed) return h('div.why-box', {}, `You may not rename it: missing ${why.missing.join(', ')}.`);
-  const roles = why.roles.map((r) => r.role.type).join(', ');
-  const scopes = why.scopes.map((s) => (s.scopeType === 'GLOBAL' ? 'GLOBAL' : `${s.scopeType} ${s.project?.name ?? s.program?.name ?? ''}`)).join(', ');
+  // A grant held through a team says so: "PROGRAM Apollo (through team Platform)".
+  const through = (team: { name: string } | null | undefined) => (team ? ` (through team ${team.name})` : '');
+  const roles = why.roles.map((r) => r.role.type + through(r.team)).join(', ');
+  const scopes = why.scopes
+    .map((s) => (s.scopeType === 'GLOBAL' ? 'GLOBAL' : `${s.scopeType} ${s.project?.name ?? s.program?.name ?? ''}`) + through(s.team))
+    .join(', ');
   return h('div.why-box', {}, `Allowed by role ${roles} with scope ${scopes}.`);
 }
 

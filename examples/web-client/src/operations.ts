@@ -79,6 +79,9 @@ export const WhyWrite = graphql(`
         role {
           type
         }
+        team {
+          name
+        }
       }
       scopes {
         scopeType
@@ -86,6 +89,9 @@ export const WhyWrite = graphql(`
           name
         }
         project {
+          name
+        }
+        team {
           name
         }
       }

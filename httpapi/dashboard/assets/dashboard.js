@@ -42,14 +42,14 @@
   const CHANGES = `{ accessChanges(first: 10) { edges { node { id operation target createdAt deliveredAt actor { name email } } } } }`;
 
   // Targets are written with IDs ("user 12, role ADMIN", "scope assignment
-  // 7: user 12, PROGRAM 3"): the table shows the names next to them, read in
+  // 7: team 4, PROGRAM 3"): the table shows the names next to them, read in
   // one request for the IDs not seen before, as far as the viewer may read
   // them (an object the viewer cannot read, or one deleted since, keeps its
   // bare ID).
-  const REFERENCE = /\b(user|program|project) (\d+)\b/gi;
+  const REFERENCE = /\b(user|program|project|team) (\d+)\b/gi;
   const names = new Map(); // "user:12" -> "Alice Smith"; "" when not readable
   async function nameTargets(token, changes) {
-    const wanted = { user: new Set(), program: new Set(), project: new Set() };
+    const wanted = { user: new Set(), program: new Set(), project: new Set(), team: new Set() };
     changes.forEach((c) => {
       for (const [, kind, id] of c.target.matchAll(REFERENCE)) {
         const k = kind.toLowerCase();

@@ -491,6 +491,7 @@ func (a *App) metrics() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.cache.Collector(), a.requestSeconds)
 	reg.MustRegister(a.log.FleetCollectors()...)
+	reg.MustRegister(a.log.DeliveryCollectors()...)
 	reg.MustRegister(a.warmer.Collectors()...)
 	reg.MustRegister(a.provisioning.Collector())
 	reg.MustRegister(collectors.NewDBStatsCollector(a.db.SQL, "gateway"))

@@ -206,6 +206,9 @@ func (l *Log) markInTx(ctx context.Context, tx *ent.Tx, id int, users []int, all
 	if err != nil || n == 0 {
 		return err
 	}
+	if !all {
+		l.affectedUsers.Observe(float64(len(users)))
+	}
 	if err := recordAffected(ctx, tx, id, users); err != nil {
 		return fmt.Errorf("record affected users: %w", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"authz-gateway/ent"
 
 	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config assembles a Log.
@@ -64,6 +65,9 @@ type Log struct {
 	live      *liveChanges                // accessChanged's watchers
 	// expiryWake tells the expiry watcher of a grant with an end.
 	expiryWake chan struct{}
+	// affectedUsers observes how many users each delivery marked here affected
+	// (a team's grant: its members).
+	affectedUsers prometheus.Histogram
 }
 
 // New returns the log of cfg. Start it with WatchLog (and JoinFleet, with an
@@ -76,7 +80,17 @@ func New(cfg Config) *Log {
 			return nil, errors.New("no rule for the holders of a change's targets")
 		}
 	}
-	return &Log{cfg: cfg, db: cfg.DB, cache: cfg.Cache, positions: cfg.Positions, postgres: cfg.Postgres, live: newLiveChanges(), expiryWake: make(chan struct{}, 1)}
+	return &Log{cfg: cfg, db: cfg.DB, cache: cfg.Cache, positions: cfg.Positions, postgres: cfg.Postgres, live: newLiveChanges(), expiryWake: make(chan struct{}, 1),
+		affectedUsers: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "authz_access_change_affected_users",
+			Help:    "Users an access change affected, per change delivered by this instance (a team's grant affects its members; invalidate-alls are not counted).",
+			Buckets: prometheus.ExponentialBuckets(1, 10, 6),
+		})}
+}
+
+// DeliveryCollectors exports the deliveries' metrics.
+func (l *Log) DeliveryCollectors() []prometheus.Collector {
+	return []prometheus.Collector{l.affectedUsers}
 }
 
 // Change is what one write tells the log: whose cached answers it can

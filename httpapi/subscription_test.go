@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"authz-gateway/access"
+	"authz-gateway/authz"
 	"authz-gateway/ent"
 	"authz-gateway/graph"
 	"authz-gateway/internal/testenv"
@@ -287,4 +288,30 @@ func TestSubscription_UpgradesAreRateLimited(t *testing.T) {
 	require.Error(t, err)
 	require.NotNil(t, resp)
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+}
+
+// A team's grant made on one instance is pushed to a member subscribed on
+// the other (the delivery found them through the team), and so is the
+// membership's removal.
+func TestSubscription_PushesTeamChangesToTheMembers(t *testing.T) {
+	lw := newLiveWorld(t)
+	w := testenv.NewWorld(t, lw.one.DB.Client)
+	other := w.Project(lw.p, "p2")
+	team := w.Team("Live team")
+	w.Member(team, lw.user)
+	c := lw.subscriber(t, lw.srvTwo)
+	first, err := c.push(pushBound)
+	require.NoError(t, err)
+	require.False(t, first.hasProject(other))
+
+	admin := testenv.AsUser(lw.one.Admin.ID)
+	_, err = lw.one.Authz.AssignScope(admin, authz.ScopeInput{TeamID: team, ScopeType: access.ScopeProject, ProjectID: &other})
+	require.NoError(t, err)
+	granted, took := c.until(func(s snapshot) bool { return s.hasProject(other) })
+	assert.Equal(t, 2, granted.ScopeSummary.AccessibleProjectCount)
+	t.Logf("a team's grant pushed to its member %v after the write returned", took)
+
+	_, err = lw.one.Authz.RemoveTeamMember(admin, team, lw.user)
+	require.NoError(t, err)
+	c.until(func(s snapshot) bool { return !s.hasProject(other) })
 }

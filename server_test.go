@@ -406,3 +406,66 @@ func checkRead(post func(string, map[string]any) map[string]any, user, project a
 		map[string]any{"u": user, "p": project})
 	return got["checkAccess"].([]any)[0] == true
 }
+
+// The embedded SQLite default holds teams too, through HTTP: the demo's
+// team "Mission control" (VIEWER and a PROGRAM scope on Apollo) gives its
+// new member Apollo's projects, "why?" names it, a membership with an end
+// stops at it with no write, and a removed member loses the team's access.
+func TestEmbeddedDefault_Teams(t *testing.T) {
+	url, token, stop := startEmbedded(t, map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"})
+	defer stop()
+	post := func(query string, vars map[string]any) map[string]any {
+		t.Helper()
+		body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out struct {
+			Data   map[string]any
+			Errors []any
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		require.Empty(t, out.Errors, "%s", query)
+		return out.Data
+	}
+	raw, err := json.Marshal(post(`{ users(where: {email: "viewer@example.com"}) { edges { node { id } } }
+		teams(first: 1) { edges { node { id name } } }
+		programs(where: {name: "Apollo"}) { edges { node { projects { id } } } } }`, nil))
+	require.NoError(t, err)
+	var ids struct {
+		Users    struct{ Edges []struct{ Node struct{ ID string } } }
+		Teams    struct{ Edges []struct{ Node struct{ ID, Name string } } }
+		Programs struct {
+			Edges []struct{ Node struct{ Projects []struct{ ID string } } }
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &ids))
+	viewer := ids.Users.Edges[0].Node.ID
+	team := map[string]any{"id": ids.Teams.Edges[0].Node.ID}
+	require.Equal(t, "Mission control", ids.Teams.Edges[0].Node.Name)
+	project := ids.Programs.Edges[0].Node.Projects[0].ID
+	require.False(t, checkRead(post, viewer, project), "not a member yet")
+
+	post(`mutation($t: ID!, $u: ID!) { addTeamMember(teamId: $t, userId: $u) { id } }`, map[string]any{"t": team["id"], "u": viewer})
+	assert.True(t, checkRead(post, viewer, project), "a member")
+	why := post(`query($u: ID!, $p: ID!) { explainAccess(userId: $u, permission: PROJECT_READ, on: $p) { scopes { team { name } } } }`,
+		map[string]any{"u": viewer, "p": project})
+	assert.Contains(t, fmt.Sprint(why), "Mission control")
+
+	end := time.Now().Add(1500 * time.Millisecond)
+	post(`mutation($t: ID!, $u: ID!, $end: Time) { addTeamMember(teamId: $t, userId: $u, expiresAt: $end) { expiresAt } }`,
+		map[string]any{"t": team["id"], "u": viewer, "end": end.Format(time.RFC3339Nano)})
+	assert.True(t, checkRead(post, viewer, project), "until the end")
+	time.Sleep(time.Until(end) + 10*time.Millisecond)
+	assert.False(t, checkRead(post, viewer, project), "the membership ended")
+
+	post(`mutation($t: ID!, $u: ID!) { addTeamMember(teamId: $t, userId: $u) { id } }`, map[string]any{"t": team["id"], "u": viewer})
+	assert.True(t, checkRead(post, viewer, project))
+	post(`mutation($t: ID!, $u: ID!) { removeTeamMember(teamId: $t, userId: $u) }`, map[string]any{"t": team["id"], "u": viewer})
+	assert.False(t, checkRead(post, viewer, project), "removed")
+}

@@ -239,26 +239,34 @@ func TestTeams_TheLastAdminIsADirectOne(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// A membership with an end stops counting at it, with no write: every
-// tier refuses the answer built from it, and the end is logged once.
-func TestTeams_AMembershipEndsOnItsOwn(t *testing.T) {
+// A membership with an end, and a team's grant with an end, stop counting
+// at them, with no write: every tier refuses the answers built from them,
+// and each end is logged once.
+func TestTeams_MembershipsAndTeamGrantsEndOnTheirOwn(t *testing.T) {
 	p := newPair(t)
 	svc, c, w := p.one.Authz, p.c, p.w
 	temp := w.User("temp-member@test.example")
 	team := newTeam(t, svc, p.admin, "Temporary")
 	_, err := svc.AssignScope(p.admin, authz.ScopeInput{TeamID: team, ScopeType: access.ScopeProject, ProjectID: &c.b1})
 	require.NoError(t, err)
-	end := time.Now().Add(1500 * time.Millisecond)
-	_, err = svc.AddTeamMember(p.admin, team, temp, &end)
+	roleEnd := time.Now().Add(1200 * time.Millisecond)
+	_, err = svc.AssignTeamRole(p.admin, team, access.RoleViewer, &roleEnd)
+	require.NoError(t, err)
+	memberEnd := roleEnd.Add(600 * time.Millisecond)
+	_, err = svc.AddTeamMember(p.admin, team, temp, &memberEnd)
 	require.NoError(t, err)
 	p.expect(t, temp, projects(c.b1))
-	time.Sleep(time.Until(end))
+	p.expect(t, temp, can(access.ProjectRead))
+	time.Sleep(time.Until(roleEnd))
+	p.expect(t, temp, cannot(access.ProjectRead)) // the team's role ended
+	p.expect(t, temp, projects(c.b1))             // its scope did not
+	time.Sleep(time.Until(memberEnd))
 	p.expect(t, temp, projects())
 	ctx := reqctx.NewContextWithSystem(context.Background())
 	require.Eventually(t, func() bool {
 		n, err := p.one.DB.Client.AccessChange.Query().Where(accesschange.Operation("expire")).Count(ctx)
-		return err == nil && n == 1
-	}, 10*time.Second, 20*time.Millisecond, "the end is logged once")
+		return err == nil && n == 2
+	}, 10*time.Second, 20*time.Millisecond, "each end is logged once")
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -438,10 +438,16 @@ func TestEmbeddedDefault_Teams(t *testing.T) {
 		programs(where: {name: "Apollo"}) { edges { node { projects { id } } } } }`, nil))
 	require.NoError(t, err)
 	var ids struct {
-		Users    struct{ Edges []struct{ Node struct{ ID string } } }
-		Teams    struct{ Edges []struct{ Node struct{ ID, Name string } } }
+		Users struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+		Teams struct {
+			Edges []struct{ Node struct{ ID, Name string } }
+		}
 		Programs struct {
-			Edges []struct{ Node struct{ Projects []struct{ ID string } } }
+			Edges []struct {
+				Node struct{ Projects []struct{ ID string } }
+			}
 		}
 	}
 	require.NoError(t, json.Unmarshal(raw, &ids))

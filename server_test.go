@@ -335,25 +335,7 @@ func TestEmbeddedDefault_Accessors(t *testing.T) {
 func TestEmbeddedDefault_TimeBoundGrant(t *testing.T) {
 	url, token, stop := startEmbedded(t, map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"})
 	defer stop()
-	post := func(query string, vars map[string]any) map[string]any {
-		t.Helper()
-		body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-		require.NoError(t, err)
-		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out struct {
-			Data   map[string]any
-			Errors []any
-		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-		require.Empty(t, out.Errors, "%s", query)
-		return out.Data
-	}
+	post := graphQLPoster(t, url, token)
 	ids := post(`{ users(where: {email: "viewer@example.com"}) { edges { node { id } } }
 		projects(first: 100) { edges { node { id } } } }`, nil)
 	viewer := ids["users"].(map[string]any)["edges"].([]any)[0].(map[string]any)["node"].(map[string]any)["id"]
@@ -414,25 +396,7 @@ func checkRead(post func(string, map[string]any) map[string]any, user, project a
 func TestEmbeddedDefault_Teams(t *testing.T) {
 	url, token, stop := startEmbedded(t, map[string]string{"DATA_DIR": t.TempDir(), "PORT": "0"})
 	defer stop()
-	post := func(query string, vars map[string]any) map[string]any {
-		t.Helper()
-		body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-		require.NoError(t, err)
-		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var out struct {
-			Data   map[string]any
-			Errors []any
-		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-		require.Empty(t, out.Errors, "%s", query)
-		return out.Data
-	}
+	post := graphQLPoster(t, url, token)
 	raw, err := json.Marshal(post(`{ users(where: {email: "viewer@example.com"}) { edges { node { id } } }
 		teams(first: 1) { edges { node { id name } } }
 		programs(where: {name: "Apollo"}) { edges { node { projects { id } } } } }`, nil))
@@ -474,4 +438,29 @@ func TestEmbeddedDefault_Teams(t *testing.T) {
 	assert.True(t, checkRead(post, viewer, project))
 	post(`mutation($t: ID!, $u: ID!) { removeTeamMember(teamId: $t, userId: $u) }`, map[string]any{"t": team["id"], "u": viewer})
 	assert.False(t, checkRead(post, viewer, project), "removed")
+}
+
+// graphQLPoster returns a function that posts a GraphQL query with its
+// variables to url as token's holder and returns the data, failing t on
+// any error.
+func graphQLPoster(t *testing.T, url, token string) func(query string, vars map[string]any) map[string]any {
+	return func(query string, vars map[string]any) map[string]any {
+		t.Helper()
+		body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out struct {
+			Data   map[string]any
+			Errors []any
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		require.Empty(t, out.Errors, "%s", query)
+		return out.Data
+	}
 }

@@ -2,14 +2,10 @@ package answers
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"authz-gateway/access"
-	"authz-gateway/db"
-	"authz-gateway/internal/scratch"
 	"authz-gateway/reqctx"
 
 	"github.com/stretchr/testify/assert"
@@ -21,32 +17,9 @@ import (
 // was shown as the end). The answer's own end stays at or before the
 // assignment's; the shown end is the assignment's, on both databases.
 func TestDirectScopes_ShowTheEndExactly(t *testing.T) {
-	opens := map[string]func(t *testing.T) *db.DB{
-		"postgres": func(t *testing.T) *db.DB {
-			// (testenv imports this package: its PostgresURL in short.)
-			server := os.Getenv("TEST_DATABASE_URL")
-			if server == "" {
-				server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-			}
-			url, drop, err := scratch.CreateDatabase(context.Background(), server, "authzgw_test_")
-			require.NoError(t, err)
-			t.Cleanup(drop)
-			d, err := db.OpenPostgres(url, db.Options{})
-			require.NoError(t, err)
-			return d
-		},
-		"sqlite": func(t *testing.T) *db.DB {
-			d, err := db.OpenSQLite(filepath.Join(t.TempDir(), "gateway.db"), db.Options{})
-			require.NoError(t, err)
-			return d
-		},
-	}
-	for name, open := range opens {
+	for name, d := range openBoth(t) {
 		t.Run(name, func(t *testing.T) {
-			d := open(t)
-			t.Cleanup(func() { d.Close() })
 			ctx := reqctx.NewContextWithSystem(context.Background())
-			require.NoError(t, d.Migrate(ctx))
 			u := d.Client.User.Create().SetEmail("ends@test.example").SetName("Ends").SaveX(ctx)
 			r := resolver{db: d.Client, dialect: d.Dialect}
 			for i, offset := range []time.Duration{time.Hour, time.Hour + 123*time.Millisecond, 2*time.Hour + 999*time.Millisecond} {

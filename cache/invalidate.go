@@ -18,14 +18,20 @@ type Invalidation struct {
 	Floor    int64
 }
 
+// bumpChunk is the most users one store pipeline invalidates: a team of
+// 10,000 members is 10 round trips, each well within the operation timeout
+// (one pipeline of 20,000 commands was not, on a loaded machine).
+const bumpChunk = 1000
+
 // Invalidate makes the cached values the change affects invalid, on every
-// instance, in one store round trip. Call it after the change has committed.
+// instance, in one store round trip (one per bumpChunk users). Call it after the change has committed.
 // If the store cannot be reached, the error is returned for logging only:
 // freshness still holds, because this process bypasses the store until a
 // global invalidation succeeds (and the access-change log has the change for
 // any instance to deliver).
 func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) error {
 	users := uniqueInts(inv.Users)
+	invalidated := users
 	var op func(ctx context.Context) error
 	switch {
 	case inv.All:
@@ -33,17 +39,29 @@ func (c *Cache) Invalidate(ctx context.Context, inv Invalidation) error {
 		op = func(ctx context.Context) error { return c.store.BumpAll(ctx, inv.Position) }
 	case len(users) > 0 || inv.Position > 0:
 		c.metrics.invalidations.Add(uint64(len(users)))
+		// Many users (a team's members) go in pipelines of
+		// bumpChunk users, each within the store's operation timeout; the
+		// last one raises the applied position, so the position says
+		// applied only once every user is invalidated.
+		for len(users) > bumpChunk {
+			chunk := users[:bumpChunk]
+			users = users[bumpChunk:]
+			if err := c.storeOp(ctx, func(ctx context.Context) error { return c.store.BumpUsers(ctx, chunk, 0, 0) }); err != nil {
+				c.undeliverable(ctx, err)
+				return fmt.Errorf("invalidate (%d users): %w", len(invalidated), err)
+			}
+		}
 		op = func(ctx context.Context) error { return c.store.BumpUsers(ctx, users, inv.Position, inv.Floor) }
 	default:
 		return nil
 	}
 	if err := c.storeOp(ctx, op); err != nil {
 		c.undeliverable(ctx, err)
-		return fmt.Errorf("invalidate (%d users, all %t): %w", len(users), inv.All, err)
+		return fmt.Errorf("invalidate (%d users, all %t): %w", len(invalidated), inv.All, err)
 	}
 	// After the store: a read of this process that starts after the drop
 	// finds the store invalidated already.
-	c.dropLocal(Invalidation{Users: users, All: inv.All})
+	c.dropLocal(Invalidation{Users: invalidated, All: inv.All})
 	return nil
 }
 

@@ -25,7 +25,11 @@ import (
 // gateway is the real gateway (app.New, as production builds it), serving
 // on loopback over a scratch database that holds the workload.
 type gateway struct {
-	app     *app.App
+	app *app.App
+	// url is where requests go: the in-process app's, or the gateway
+	// process's (-gateway-bin).
+	url     string
+	pid     int // the gateway's process (-gateway-bin); 0: this one
 	data    *workload.Data
 	adminID int
 	idp     *idp.Provider // with -tokens issuer
@@ -98,9 +102,19 @@ func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 			return nil, fmt.Errorf("vacuum analyze after the workload: %w", err)
 		}
 	}
+	if o.gatewayBin != "" {
+		url, pid, stop, err := startProcess(ctx, o.gatewayBin, cfg)
+		if err != nil {
+			return nil, err
+		}
+		g.url, g.pid = url, pid
+		cleanups = append(cleanups, stop)
+		return g, nil
+	}
 	if err := g.app.Listen("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
+	g.url = g.app.URL()
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { _ = g.app.Serve(serveCtx); close(served) }()
@@ -112,7 +126,7 @@ func startGateway(ctx context.Context, o options) (g *gateway, err error) {
 // pass over every distinct request, so "warm" means warm, checking every
 // answer on the way.
 func (g *gateway) target(ctx context.Context, o options) (*target, error) {
-	t, err := operation(o, g.data, g.adminID, g.issue(ctx, g.app), g.app.URL()+"/graphql")
+	t, err := operation(o, g.data, g.adminID, g.issue(ctx, g.app), g.url+"/graphql")
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 type options struct {
 	op, tier, dbURL, redisAddr, url, token, query, peer, peerFGA, userKind string
 	tokens, cpuProfile, memProfile                                         string
+	gatewayBin                                                             string
 	clients, users, scale, warmUsers                                       int
 	duration, wait                                                         time.Duration
 	restart, overload                                                      bool
@@ -56,6 +57,7 @@ func main() {
 	flag.StringVar(&o.userKind, "kind", "all", "askers of check, read, lookup, me, perms: all, global, program or project users")
 	flag.StringVar(&o.peer, "peer", "", "run check and lookup against this SpiceDB binary too and print a table with ratios (make bench-peer)")
 	flag.StringVar(&o.peerFGA, "peer-openfga", "", "with -peer, run them against this OpenFGA binary too")
+	flag.StringVar(&o.gatewayBin, "gateway-bin", "", "serve the gateway from this binary, in a process of its own (the generator then shares no runtime with it, like the peers); default: in this process")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (gateway and load generator: one process) to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the measured runs to this file")
 	flag.StringVar(&o.query, "query", "{ me { permissions accessiblePrograms { id } } }", "query for -url")
@@ -90,6 +92,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer g.cleanup()
 	if o.restart {
+		if o.gatewayBin != "" {
+			return fmt.Errorf("-restart restarts the gateway in this process: it does not go with -gateway-bin")
+		}
 		return restartMeasure(ctx, g, o, out)
 	}
 	if o.overload {

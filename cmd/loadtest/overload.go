@@ -18,7 +18,7 @@ import (
 // saturation), then an open loop that sends at twice that rate whatever
 // the answers take, then one at half of it. It reports, per phase, what was
 // answered, shed (429 RATE_LIMITED) or failed (timeouts, 503), the
-// latencies, the process's peak heap and goroutines, and how long after
+// latencies, the gateway's peak memory, the generator's goroutines, and how long after
 // the load dropped the p99 came back under twice the saturated p99.
 func overload(ctx context.Context, g *gateway, o options, out io.Writer) error {
 	t, err := g.target(ctx, o)
@@ -26,25 +26,23 @@ func overload(ctx context.Context, g *gateway, o options, out io.Writer) error {
 		return err
 	}
 	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
 	saturated := drive(ctx, t, o.clients, o.duration)
 	if saturated.requests == 0 {
 		return fmt.Errorf("no request completed at saturation (first error: %v)", saturated.firstErr)
 	}
 	rate := saturated.rate()
-	fmt.Fprintf(out, "overload: op=%s clients=%d saturation %s; heap before %d MiB\n",
-		o.op, o.clients, saturated, before.HeapInuse>>20)
-	fmt.Fprintf(out, "| phase | offered req/s | answered | shed (429) | failed | unsent (generator busy) | p50 | p99 | p99.9 | peak heap (process) | peak goroutines |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(out, "overload: op=%s clients=%d gateway=%s saturation %s; memory before %d MiB\n",
+		o.op, o.clients, g.where(), saturated, g.memory()>>20)
+	fmt.Fprintf(out, "| phase | offered req/s | answered | shed (429) | failed | unsent (generator busy) | p50 | p99 | p99.9 | peak memory (%s) | peak goroutines (generator's process) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", g.memoryKind())
 	// Up to 2,048 connections, more than the gateway serves at once
 	// (MAX_IN_FLIGHT, 1,000), so that it is the gateway that decides what
 	// waits and what is shed; a request due while all of them are busy is
 	// not sent (openLoop counts it).
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: maxConns, MaxConnsPerHost: maxConns}, Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
-	over := openLoop(ctx, hc, t, 2*rate, o.duration)
+	over := openLoop(ctx, hc, t, 2*rate, o.duration, g.memory)
 	fmt.Fprintf(out, "| 2x saturation | %.0f | %s |\n", 2*rate, over)
-	under := openLoop(ctx, hc, t, rate/2, o.duration)
+	under := openLoop(ctx, hc, t, rate/2, o.duration, g.memory)
 	fmt.Fprintf(out, "| then 0.5x | %.0f | %s |\n", rate/2, under)
 	bound := 2 * saturated.pct(0.99)
 	fmt.Fprintf(out, "recovered (every later 100 ms window's p99 <= %v, nothing failed) %v after the load dropped\n",
@@ -114,7 +112,7 @@ func (r loopResult) recoveredAfter(bound time.Duration) time.Duration {
 // scheduled instant, however long the earlier ones take (a closed loop
 // would slow down with the gateway and hide its queue), and waits for the
 // last answer.
-func openLoop(ctx context.Context, hc *http.Client, t *target, rate float64, d time.Duration) loopResult {
+func openLoop(ctx context.Context, hc *http.Client, t *target, rate float64, d time.Duration, memory func() uint64) loopResult {
 	interval := time.Duration(float64(time.Second) / rate)
 	n := int(d / interval)
 	res := loopResult{windows: make([]window, int(d/(100*time.Millisecond))+1)}
@@ -123,13 +121,12 @@ func openLoop(ctx context.Context, hc *http.Client, t *target, rate float64, d t
 	var sampling atomic.Bool
 	sampling.Store(true)
 	sampled := make(chan struct{})
-	go func() { // the process's heap and goroutines, every 50 ms
+	go func() { // the gateway's memory and the goroutines, every 50 ms
 		defer close(sampled)
 		for sampling.Load() {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
+			m := memory()
 			mu.Lock()
-			res.peakHeap = max(res.peakHeap, m.HeapInuse)
+			res.peakHeap = max(res.peakHeap, m)
 			res.peakGoroutines = max(res.peakGoroutines, runtime.NumGoroutine())
 			mu.Unlock()
 			time.Sleep(50 * time.Millisecond)

@@ -5,6 +5,9 @@
 # gateway and against each peer (in memory, over gRPC with its Go client, one
 # connection per client), the same clients and duration for each, every
 # answer checked, and prints one table with the ratios to the faster peer.
+# The gateway serves from its own binary, in a process of its own, like
+# each peer (GATEWAY_IN_PROCESS=1: in the load tool's process instead, as
+# before 2026-12-07's teams round).
 #   make bench-peer                 # 16 clients, 10 s per run
 #   PEER_ARGS="-c 8 -d 5s" make bench-peer
 set -euo pipefail
@@ -21,5 +24,10 @@ if [ ! -x "$FGA_BIN/openfga" ]; then
   echo "bench-peer: building OpenFGA $OPENFGA_VERSION (a few minutes, once)" >&2
   GOBIN="$FGA_BIN" GOFLAGS=-mod=mod go install "github.com/openfga/openfga/cmd/openfga@$OPENFGA_VERSION"
 fi
+GATEWAY_ARGS=()
+if [ "${GATEWAY_IN_PROCESS:-0}" != 1 ]; then
+  go build -o .tmp/authz-gateway .
+  GATEWAY_ARGS=(-gateway-bin "$PWD/.tmp/authz-gateway")
+fi
 # shellcheck disable=SC2086
-scripts/with-services.sh go run ./cmd/loadtest -peer "$BIN/spicedb" -peer-openfga "$FGA_BIN/openfga" ${PEER_ARGS:--c 16 -d 10s}
+scripts/with-services.sh go run ./cmd/loadtest -peer "$BIN/spicedb" -peer-openfga "$FGA_BIN/openfga" "${GATEWAY_ARGS[@]}" ${PEER_ARGS:--c 16 -d 10s}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -50,6 +51,7 @@ func startProcess(ctx context.Context, bin string, cfg app.Config) (url string, 
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	stop = func() {
+		reportTiers(url)
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -114,4 +116,24 @@ func (g *gateway) memoryKind() string {
 		return "the gateway's RSS"
 	}
 	return "heap in use, gateway and generator"
+}
+
+// reportTiers prints, before the gateway process stops, how its lookups
+// were answered (its L1, the store), from its /metrics: the in-process
+// gateway's tiers are visible to the tool, this one's only there.
+func reportTiers(url string) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if strings.HasPrefix(line, "authz_cache_local_lookups_total") || strings.HasPrefix(line, "authz_cache_lookups_total{kind=\"permissions\"") {
+			fmt.Fprintln(os.Stderr, "gateway process:", line)
+		}
+	}
 }

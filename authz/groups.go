@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -76,15 +77,26 @@ func (s *Service) SyncGroups(ctx context.Context, userID int, claim []string, pr
 				removed = append(removed, group)
 			}
 		}
+		if len(added) == 0 && len(removed) == 0 {
+			// Nothing to write after all (the teams went away meanwhile, or
+			// the user is in too many): no entry either.
+			return freshness.Change{}, errNothingToSync
+		}
 		return freshness.Change{Users: []int{userID}, Target: fmt.Sprintf("user %d: teams of groups from %s (added %s; removed %s)",
 			userID, provider, listOrNone(added), listOrNone(removed))}, nil
 	})
+	if errors.Is(err, errNothingToSync) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("sync groups of user %d: %w", userID, err)
 	}
 	forgetViewer(ctx)
 	return true, nil
 }
+
+// errNothingToSync rolls back a sync that found nothing to change.
+var errNothingToSync = errors.New("nothing to sync")
 
 // difference returns the elements of a (sorted) that b (sorted) lacks.
 func difference(a, b []string) []string {

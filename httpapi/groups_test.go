@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,7 +9,9 @@ import (
 
 	"authz-gateway/app"
 	"authz-gateway/auth"
+	"authz-gateway/authz"
 	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/user"
 	"authz-gateway/internal/idp"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
@@ -128,6 +131,21 @@ func TestGroups_TheProvidersGroupsDecideTeamMemberships(t *testing.T) {
 	var changed struct{ CreateTeam struct{ ID string } }
 	testenv.MustOK(t, gw.g.Do(t, gw.admin, `mutation { createTeam(input: {name: "Newcomers", externalGroup: "not-a-team"}) { id } }`, nil)).Decode(t, &changed)
 	assert.Equal(t, "Platform,Newcomers", teamNames(gw.ask(t, member)))
+
+	// A user in as many teams as a user may be in: a new group's team is
+	// skipped, and no request writes an entry for it.
+	w := testenv.NewWorld(t, gw.g.DB.Client)
+	ann := gw.g.DB.Client.User.Query().Where(user.Email("ann@test.example")).OnlyIDX(reqctx.NewContextWithSystem(t.Context()))
+	for i := range authz.MaxTeamsPerUser {
+		w.Member(w.Team(fmt.Sprintf("Crowd %d", i)), ann)
+	}
+	testenv.MustOK(t, gw.g.Do(t, gw.admin, `mutation { createTeam(input: {name: "Overflow", externalGroup: "overflow"}) { id } }`, nil))
+	before := gw.syncOps()
+	overflow := token(map[string]any{"groups": []string{"not-a-team", "overflow", "platform"}})
+	for range 2 {
+		assert.NotContains(t, teamNames(gw.ask(t, overflow)), "Overflow", "past the bound, the new team is skipped")
+	}
+	assert.Equal(t, before, gw.syncOps(), "and nothing is written for it, request after request")
 }
 
 // TestGroups_FromHydra: the same with a real provider's access tokens

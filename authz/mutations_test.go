@@ -11,6 +11,8 @@ import (
 	"authz-gateway/apperr"
 	"authz-gateway/authz"
 	"authz-gateway/ent"
+	"authz-gateway/ent/accesschange"
+	"authz-gateway/ent/accesschangeuser"
 	"authz-gateway/ent/roleassignment"
 	"authz-gateway/internal/testenv"
 	"authz-gateway/reqctx"
@@ -322,4 +324,26 @@ func summaryOf(t *testing.T, g *testenv.Gateway, user int) answers.ScopeSummary 
 	got, err := g.Answers.Answers(context.Background(), []answers.Key{key})
 	require.NoError(t, err)
 	return got[key].Summary
+}
+
+// Two scopes of one user in one bulk assignment: the change names the user
+// twice, and its delivery records them once (the affected users are
+// unique per change).
+func TestMutations_BulkScopesOfOneUserAreDelivered(t *testing.T) {
+	p := newPair(t)
+	c := p.c
+	u := p.w.User("bulk-one@test.example")
+	p.warm(t, u)
+	_, err := p.one.Authz.BulkAssignScopes(p.admin, []authz.ScopeInput{
+		{UserID: u, ScopeType: access.ScopeProgram, ProgramID: &c.A},
+		{UserID: u, ScopeType: access.ScopeProject, ProjectID: &c.b1},
+	})
+	require.NoError(t, err)
+	p.expect(t, u, projects(c.a1, c.a2, c.b1))
+	ctx := reqctx.NewContextWithSystem(context.Background())
+	entry := p.one.DB.Client.AccessChange.Query().Where(accesschange.Operation("assignScope")).OnlyX(ctx)
+	assert.NotNil(t, entry.DeliveredAt, "delivered")
+	n, err := p.one.DB.Client.AccessChangeUser.Query().Where(accesschangeuser.ChangeID(entry.ID)).Count(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the user recorded once")
 }

@@ -162,8 +162,10 @@ func affectedUsers(changes []seenChange) (users []int, all bool) {
 	return users, false
 }
 
+// recordAffected records each user a change affected, once (a change may
+// name a user twice: two scopes of one user in a bulk assignment).
 func recordAffected(ctx context.Context, tx *ent.Tx, id int, users []int) error {
-	users = slices.DeleteFunc(slices.Clone(users), func(u int) bool { return u == cache.CatalogUser })
+	users = slices.DeleteFunc(Union(users, nil), func(u int) bool { return u == cache.CatalogUser })
 	for chunk := range slices.Chunk(users, 1000) {
 		rows := make([]*ent.AccessChangeUserCreate, len(chunk))
 		for i, u := range chunk {

@@ -277,10 +277,7 @@ func (r resolver) catalogSize(ctx context.Context) (CatalogSize, error) {
 		if err := rows.Scan(&c.Programs, &c.Projects, &c.Users, &c.LargestProgram, &groups); err != nil {
 			return err
 		}
-		if groups.Valid && groups.String != "" {
-			c.Groups = strings.Split(groups.String, "\n")
-			slices.Sort(c.Groups)
-		}
+		c.Groups = groupList(groups)
 		return nil
 	})
 	if err == nil && !found {
@@ -395,10 +392,7 @@ func (r resolver) userStatuses(ctx context.Context, users []int) (map[int]UserSt
 			return err
 		}
 		st.ExternalID = external.String
-		if groups.Valid && groups.String != "" {
-			st.Groups = strings.Split(groups.String, "\n")
-			slices.Sort(st.Groups)
-		}
+		st.Groups = groupList(groups)
 		out[id] = st
 		until.note(id, end)
 		return nil
@@ -407,4 +401,15 @@ func (r resolver) userStatuses(ctx context.Context, users []int) (map[int]UserSt
 		return nil, nil, fmt.Errorf("user statuses: %w", err)
 	}
 	return out, until, nil
+}
+
+// groupList reads groups aggregated one a line (string_agg, group_concat:
+// a group name holds no control character), sorted; nil for none.
+func groupList(agg sql.NullString) []string {
+	if !agg.Valid || agg.String == "" {
+		return nil
+	}
+	groups := strings.Split(agg.String, "\n")
+	slices.Sort(groups)
+	return groups
 }

@@ -39,11 +39,12 @@ func loadAuthorGrants(ctx context.Context, tx *ent.Tx) (*authorGrants, error) {
 }
 
 // liveGrants reads user's active, not ended role assignments (with their
-// roles) and scope assignments in db (a transaction's client), as the gateway: all of them, their
-// own and those of the teams they are an active member of (as the member
-// holds them: until the membership's end or the grant's, whichever is
-// earlier), whatever the read rules would show the viewer, and whether the
-// user is active or not.
+// roles) and scope assignments in db (a transaction's client), as the
+// gateway: all of them, their own and those of the teams they are an
+// active member of (as the member holds them: until the membership's end
+// or the grant's, whichever is earlier; the teams' in two statements
+// however many teams), whatever the read rules would show the viewer, and
+// whether the user is active or not.
 func liveGrants(ctx context.Context, db *ent.Client, user int) (*authorGrants, error) {
 	ctx = reqctx.NewContextWithSystem(ctx)
 	roles, err := db.RoleAssignment.Query().
@@ -64,21 +65,24 @@ func liveGrants(ctx context.Context, db *ent.Client, user int) (*authorGrants, e
 	if err != nil {
 		return nil, dbError(err, "team memberships")
 	}
-	for _, m := range memberships {
-		teamRoles, teamScopes, err := teamGrants(ctx, db, m.TeamID)
-		if err != nil {
-			return nil, err
-		}
-		for _, ra := range teamRoles {
-			held := *ra
-			held.ExpiresAt = earlier(m.ExpiresAt, ra.ExpiresAt)
-			roles = append(roles, &held)
-		}
-		for _, sa := range teamScopes {
-			held := *sa
-			held.ExpiresAt = earlier(m.ExpiresAt, sa.ExpiresAt)
-			scopes = append(scopes, &held)
-		}
+	until := make(map[int]*time.Time, len(memberships)) // each team's membership end
+	teams := make([]int, len(memberships))
+	for i, m := range memberships {
+		teams[i], until[m.TeamID] = m.TeamID, m.ExpiresAt
+	}
+	teamRoles, teamScopes, err := teamGrants(ctx, db, teams...)
+	if err != nil {
+		return nil, err
+	}
+	for _, ra := range teamRoles {
+		held := *ra
+		held.ExpiresAt = earlier(until[*ra.TeamID], ra.ExpiresAt)
+		roles = append(roles, &held)
+	}
+	for _, sa := range teamScopes {
+		held := *sa
+		held.ExpiresAt = earlier(until[*sa.TeamID], sa.ExpiresAt)
+		scopes = append(scopes, &held)
 	}
 	return &authorGrants{roles: roles, scopes: scopes}, nil
 }

@@ -16,22 +16,41 @@ import (
 // affected collects the holders a write touches.
 type affected struct{ users, teams []int }
 
-// heldBy is the holder of an assignment: userID or teamID, the other zero.
-func heldBy(userID, teamID int) affected {
+// add notes the holder of one assignment: userID or teamID, the other
+// zero.
+func (a *affected) add(userID, teamID int) {
 	if teamID != 0 {
-		return affected{teams: []int{teamID}}
+		a.teams = append(a.teams, teamID)
+	} else {
+		a.users = append(a.users, userID)
 	}
-	return affected{users: []int{userID}}
 }
 
-// and adds o's holders.
-func (a affected) and(o affected) affected {
-	return affected{users: freshness.Union(a.users, o.users), teams: freshness.Union(a.teams, o.teams)}
+// heldBy is the holder of one assignment.
+func heldBy(userID, teamID int) affected {
+	var a affected
+	a.add(userID, teamID)
+	return a
 }
 
 // change is the log's change for these holders.
 func (a affected) change() freshness.Change {
 	return freshness.Change{Users: a.users, Teams: a.teams}
+}
+
+// holderRow is an assignment's holder columns, as a query selects them.
+type holderRow struct {
+	UserID *int `json:"user_id"`
+	TeamID *int `json:"team_id"`
+}
+
+// holdersOf collects the holders of rows.
+func holdersOf(rows []holderRow) affected {
+	var a affected
+	for _, r := range rows {
+		a.add(deref(r.UserID), deref(r.TeamID))
+	}
+	return a
 }
 
 // holderName names an assignment's holder in the log: "user 5", "team 7".

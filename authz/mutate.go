@@ -85,10 +85,7 @@ func scopeHolders(ctx context.Context, db *ent.Client, c freshness.Change) (user
 	if len(or) == 0 {
 		return nil, nil, nil
 	}
-	var rows []struct {
-		UserID *int `json:"user_id"`
-		TeamID *int `json:"team_id"`
-	}
+	var rows []holderRow
 	err = db.ScopeAssignment.Query().
 		Where(scopeassignment.Or(or...)).
 		Unique(true).
@@ -97,15 +94,8 @@ func scopeHolders(ctx context.Context, db *ent.Client, c freshness.Change) (user
 	if err != nil {
 		return nil, nil, fmt.Errorf("find affected users: %w", err)
 	}
-	for _, r := range rows {
-		if r.UserID != nil {
-			users = append(users, *r.UserID)
-		}
-		if r.TeamID != nil {
-			teams = append(teams, *r.TeamID)
-		}
-	}
-	return users, teams, nil
+	held := holdersOf(rows)
+	return held.users, held.teams, nil
 }
 
 // teamMembers returns the members of teams, active or not.

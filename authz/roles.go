@@ -269,18 +269,11 @@ func userExists(ctx context.Context, tx *ent.Tx, id int) error {
 // foreign key check needs) and the teams that do, whose members are found
 // at delivery.
 func roleHolders(ctx context.Context, tx *ent.Tx, roleID int) (freshness.Change, error) {
-	var rows []struct {
-		UserID *int `json:"user_id"`
-		TeamID *int `json:"team_id"`
-	}
+	var rows []holderRow
 	err := tx.RoleAssignment.Query().Where(roleassignment.RoleID(roleID)).
 		Select(roleassignment.FieldUserID, roleassignment.FieldTeamID).Scan(ctx, &rows)
 	if err != nil {
 		return freshness.Change{}, dbError(err, "role holders")
 	}
-	var held affected
-	for _, r := range rows {
-		held = held.and(heldBy(deref(r.UserID), deref(r.TeamID)))
-	}
-	return held.change(), nil
+	return holdersOf(rows).change(), nil
 }

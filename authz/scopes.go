@@ -78,7 +78,7 @@ func (s *Service) BulkAssignScopes(ctx context.Context, ins []ScopeInput) ([]*en
 				return freshness.Change{}, inputAt("inputs", len(ins), i, err)
 			}
 			out[i] = sa
-			imp = imp.and(heldBy(in.UserID, in.TeamID))
+			imp.add(in.UserID, in.TeamID)
 		}
 		c := imp.change()
 		c.Target, c.On = describeScopes(out)

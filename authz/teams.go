@@ -297,18 +297,22 @@ func (s *Service) lockTeam(ctx context.Context, tx *ent.Tx, id int) (*ent.Team, 
 	return t, nil
 }
 
-// teamGrants reads a team's live grants: active, not ended role
-// assignments (with their roles) and scope assignments.
-func teamGrants(ctx context.Context, db *ent.Client, teamID int) ([]*ent.RoleAssignment, []*ent.ScopeAssignment, error) {
+// teamGrants reads the live grants of teams: active, not ended role
+// assignments (with their roles) and scope assignments, in two statements
+// however many teams.
+func teamGrants(ctx context.Context, db *ent.Client, teamIDs ...int) ([]*ent.RoleAssignment, []*ent.ScopeAssignment, error) {
+	if len(teamIDs) == 0 {
+		return nil, nil, nil
+	}
 	ctx = reqctx.NewContextWithSystem(ctx)
 	roles, err := db.RoleAssignment.Query().
-		Where(roleassignment.TeamID(teamID), roleassignment.Active(true), predicate.RoleAssignment(answers.NotEnded)).
+		Where(roleassignment.TeamIDIn(teamIDs...), roleassignment.Active(true), predicate.RoleAssignment(answers.NotEnded)).
 		WithRole().All(ctx)
 	if err != nil {
 		return nil, nil, dbError(err, "team's roles")
 	}
 	scopes, err := db.ScopeAssignment.Query().
-		Where(scopeassignment.TeamID(teamID), scopeassignment.Active(true), predicate.ScopeAssignment(answers.NotEnded)).
+		Where(scopeassignment.TeamIDIn(teamIDs...), scopeassignment.Active(true), predicate.ScopeAssignment(answers.NotEnded)).
 		All(ctx)
 	if err != nil {
 		return nil, nil, dbError(err, "team's scopes")

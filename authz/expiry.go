@@ -45,6 +45,24 @@ func checkEnd(end *time.Time) (*time.Time, error) {
 	return &t, nil
 }
 
+// endSetter is an update of a grant with an end (a role or scope
+// assignment, a team membership).
+type endSetter[U any] interface {
+	SetExpiresAt(time.Time) U
+	ClearExpiresAt() U
+	SetExpireLogged(bool) U
+}
+
+// newEnd gives a grant's update its end anew (nil: none), its expiry to be
+// logged again: what assigning again does.
+func newEnd[U endSetter[U]](upd U, end *time.Time) U {
+	upd.SetExpireLogged(false)
+	if end == nil {
+		return upd.ClearExpiresAt()
+	}
+	return upd.SetExpiresAt(*end)
+}
+
 // GrantEnds answers the expiry watcher (freshness.Log.StartExpiry) about
 // the role and scope assignments src reads. Its reads are marked
 // "/* expiry */": background work, no request's.

@@ -93,12 +93,7 @@ func (s *Service) setRoleAssignment(ctx context.Context, op string, userID int, 
 		case err == nil:
 			upd := existing.Update().SetActive(rc.active)
 			if rc.setEnd {
-				upd.SetExpireLogged(false)
-				if rc.end == nil {
-					upd.ClearExpiresAt()
-				} else {
-					upd.SetExpiresAt(*rc.end)
-				}
+				newEnd(upd, rc.end)
 			}
 			result, err = upd.Save(ctx)
 		}

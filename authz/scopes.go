@@ -154,13 +154,7 @@ func assignScope(ctx context.Context, tx *ent.Tx, grants *authorGrants, in Scope
 	existing, err := tx.ScopeAssignment.Query().Where(sameScope(in)...).First(ctx)
 	switch {
 	case err == nil:
-		upd := existing.Update().SetActive(true).SetExpireLogged(false)
-		if in.ExpiresAt == nil {
-			upd.ClearExpiresAt()
-		} else {
-			upd.SetExpiresAt(*in.ExpiresAt)
-		}
-		sa, err := upd.Save(ctx)
+		sa, err := newEnd(existing.Update().SetActive(true), in.ExpiresAt).Save(ctx)
 		return sa, dbError(err, "scope assignment")
 	case !ent.IsNotFound(err):
 		return nil, dbError(err, "scope assignment")

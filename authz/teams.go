@@ -178,13 +178,7 @@ func setMembership(ctx context.Context, tx *ent.Tx, teamID, userID int, end *tim
 	case err != nil:
 		return nil, dbError(err, "team membership")
 	}
-	upd := existing.Update().SetActive(true).SetExpireLogged(false)
-	if end == nil {
-		upd.ClearExpiresAt()
-	} else {
-		upd.SetExpiresAt(*end)
-	}
-	m, err := upd.Save(ctx)
+	m, err := newEnd(existing.Update().SetActive(true), end).Save(ctx)
 	return m, dbError(err, "team membership")
 }
 
@@ -240,13 +234,7 @@ func (s *Service) AssignTeamRole(ctx context.Context, teamID int, rt access.Role
 		case ent.IsNotFound(err):
 			result, err = tx.RoleAssignment.Create().SetTeamID(teamID).SetRoleID(r.ID).SetNillableExpiresAt(end).Save(ctx)
 		case err == nil:
-			upd := existing.Update().SetActive(true).SetExpireLogged(false)
-			if end == nil {
-				upd.ClearExpiresAt()
-			} else {
-				upd.SetExpiresAt(*end)
-			}
-			result, err = upd.Save(ctx)
+			result, err = newEnd(existing.Update().SetActive(true), end).Save(ctx)
 		}
 		return freshness.Change{Teams: []int{teamID}, Target: fmt.Sprintf("team %d, role %s", teamID, rt)}, dbError(err, "role assignment")
 	})

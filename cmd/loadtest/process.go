@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,12 +23,7 @@ import (
 // run in processes of their own. It returns the gateway's URL and how to
 // stop it.
 func startProcess(ctx context.Context, bin string, cfg app.Config) (url string, pid int, stop func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", 0, nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePort()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"GATEWAY_ENV=production",
